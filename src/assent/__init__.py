@@ -1,0 +1,3 @@
+"""Assent: a consent and subscription engine for marketing messages."""
+
+__version__ = "0.1.0"

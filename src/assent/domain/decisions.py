@@ -1,0 +1,200 @@
+"""`decide(state, send)`: may this profile get this message now, and why (not)?
+
+A decision runs every rule and keeps every finding, so a DENY lists all that stands in the way,
+not just the first. Rules are plain functions over (state, send); later rule packs (quiet hours,
+CASL expiry, GDPR) are added by passing a longer `rules` tuple.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from .channels import CHANNEL_PURPOSES, Channel, ConsentStatus, Purpose, SuppressionReason
+from .errors import DomainError
+from .state import ProfileState
+
+
+class Verdict(StrEnum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+    DEFER = "DEFER"
+
+
+class Via(StrEnum):
+    CAMPAIGN = "campaign"
+    FLOW = "flow"
+
+
+class Reason(StrEnum):
+    """Stable reason and warning codes. Documented one by one in docs/decisions.md."""
+
+    # allow
+    SUBSCRIBED = "SUBSCRIBED"
+    MARKETING_CONSENT_COVERS_TRANSACTIONAL = "MARKETING_CONSENT_COVERS_TRANSACTIONAL"
+    NOT_OPTED_OUT = "NOT_OPTED_OUT"
+    TRANSACTIONAL_EXEMPT = "TRANSACTIONAL_EXEMPT"
+    # deny
+    NO_ADDRESS = "NO_ADDRESS"
+    UNSUBSCRIBED = "UNSUBSCRIBED"
+    NEVER_SUBSCRIBED = "NEVER_SUBSCRIBED"
+    DOUBLE_OPTIN_PENDING = "DOUBLE_OPTIN_PENDING"
+    TRANSACTIONAL_CONSENT_ONLY = "TRANSACTIONAL_CONSENT_ONLY"
+    SUPPRESSED_HARD_BOUNCE = "SUPPRESSED_HARD_BOUNCE"
+    SUPPRESSED_INVALID_EMAIL = "SUPPRESSED_INVALID_EMAIL"
+    SUPPRESSED_SPAM_COMPLAINT = "SUPPRESSED_SPAM_COMPLAINT"
+    SUPPRESSED_UNSUBSCRIBE = "SUPPRESSED_UNSUBSCRIBE"
+    SUPPRESSED_USER_SUPPRESSED = "SUPPRESSED_USER_SUPPRESSED"
+    LIST_SUPPRESSED = "LIST_SUPPRESSED"
+    NOT_IN_LIST = "NOT_IN_LIST"
+    # warnings
+    IMPLIED_CONSENT = "IMPLIED_CONSENT"
+
+
+# Transactional email still goes to unsubscribed or manually suppressed profiles, never to an
+# address that bounced, is invalid or complained.
+TRANSACTIONAL_EMAIL_BLOCKERS = frozenset(
+    {SuppressionReason.HARD_BOUNCE, SuppressionReason.INVALID_EMAIL, SuppressionReason.SPAM_COMPLAINT}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """An account's sending policy. Defaults follow Klaviyo."""
+
+    email_campaigns_require_explicit_consent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    channel: Channel
+    now: datetime
+    purpose: Purpose = Purpose.MARKETING
+    via: Via = Via.CAMPAIGN
+    list_id: str | None = None
+    policy: Policy = field(default_factory=Policy)
+
+    def __post_init__(self) -> None:
+        allowed = set(CHANNEL_PURPOSES[self.channel])
+        if self.channel is Channel.EMAIL:
+            allowed.add(Purpose.TRANSACTIONAL)
+        if self.purpose not in allowed:
+            names = ", ".join(sorted(p.value for p in allowed))
+            raise DomainError("purpose", f"a {self.channel.value} send is one of {names}", self.purpose.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: Verdict | None  # DENY, DEFER, ALLOW (a basis for sending) or None for a warning
+    code: str
+    defer_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    defer_until: datetime | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is Verdict.ALLOW
+
+
+Rule = Callable[[ProfileState, Send], Iterable[Finding]]
+
+
+def _deny(code: Reason) -> Finding:
+    return Finding(Verdict.DENY, code.value)
+
+
+def _allow(code: Reason) -> Finding:
+    return Finding(Verdict.ALLOW, code.value)
+
+
+def address_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
+    if state.address(send.channel) is None:
+        yield _deny(Reason.NO_ADDRESS)
+
+
+def suppression_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
+    if send.channel is not Channel.EMAIL:
+        return
+    blocking = state.suppressions.keys()
+    if send.purpose is Purpose.TRANSACTIONAL:
+        blocking = blocking & TRANSACTIONAL_EMAIL_BLOCKERS
+    for reason in sorted(blocking):
+        yield _deny(Reason(f"SUPPRESSED_{reason.value}"))
+
+
+def consent_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
+    ch, purpose = send.channel, send.purpose
+    if ch is Channel.EMAIL:
+        yield from _email_consent(state, send)
+        return
+    if state.status(ch, purpose) is ConsentStatus.SUBSCRIBED:
+        yield _allow(Reason.SUBSCRIBED)
+        return
+    if ch is Channel.SMS:
+        marketing = state.status(Channel.SMS, Purpose.MARKETING)
+        if purpose is Purpose.TRANSACTIONAL and marketing is ConsentStatus.SUBSCRIBED:
+            yield _allow(Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL)
+            return
+        transactional = state.status(Channel.SMS, Purpose.TRANSACTIONAL)
+        if purpose is Purpose.MARKETING and transactional is ConsentStatus.SUBSCRIBED:
+            yield _deny(Reason.TRANSACTIONAL_CONSENT_ONLY)
+            return
+    yield _deny(_why_not(state, ch, purpose))
+
+
+def _why_not(state: ProfileState, channel: Channel, purpose: Purpose) -> Reason:
+    if state.status(channel, purpose) is ConsentStatus.UNSUBSCRIBED:
+        return Reason.UNSUBSCRIBED
+    if state.is_pending(channel, purpose):
+        return Reason.DOUBLE_OPTIN_PENDING
+    return Reason.NEVER_SUBSCRIBED
+
+
+def _email_consent(state: ProfileState, send: Send) -> Iterable[Finding]:
+    status = state.status(Channel.EMAIL)
+    if send.purpose is Purpose.TRANSACTIONAL:
+        yield _allow(Reason.TRANSACTIONAL_EXEMPT)
+    elif status is ConsentStatus.SUBSCRIBED:
+        yield _allow(Reason.SUBSCRIBED)
+    elif status is ConsentStatus.UNSUBSCRIBED or state.is_pending(Channel.EMAIL, Purpose.MARKETING):
+        yield _deny(_why_not(state, Channel.EMAIL, Purpose.MARKETING))
+    elif send.via is Via.CAMPAIGN and send.policy.email_campaigns_require_explicit_consent:
+        yield _deny(Reason.NEVER_SUBSCRIBED)
+    else:
+        yield _allow(Reason.NOT_OPTED_OUT)
+        yield Finding(None, Reason.IMPLIED_CONSENT.value)
+
+
+def list_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
+    if send.list_id is None or send.purpose is not Purpose.MARKETING:
+        return
+    if send.list_id in state.list_suppressions:
+        yield _deny(Reason.LIST_SUPPRESSED)
+    if send.list_id not in state.lists:
+        pending = state.is_pending(send.channel, Purpose.MARKETING, send.list_id)
+        yield _deny(Reason.DOUBLE_OPTIN_PENDING if pending else Reason.NOT_IN_LIST)
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (address_rule, suppression_rule, consent_rule, list_rule)
+
+
+def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULES) -> Decision:
+    findings = [f for rule in rules for f in rule(state, send)]
+    warnings = tuple(dict.fromkeys(f.code for f in findings if f.kind is None))
+    denies = tuple(dict.fromkeys(f.code for f in findings if f.kind is Verdict.DENY))
+    if denies:
+        return Decision(Verdict.DENY, denies)  # warnings qualify a send; a denied one has none
+    defers = [f for f in findings if f.kind is Verdict.DEFER]
+    if defers:
+        until = max((f.defer_until for f in defers if f.defer_until), default=None)
+        return Decision(Verdict.DEFER, tuple(dict.fromkeys(f.code for f in defers)), warnings, until)
+    allows = tuple(dict.fromkeys(f.code for f in findings if f.kind is Verdict.ALLOW))
+    return Decision(Verdict.ALLOW, allows, warnings)

@@ -1,0 +1,200 @@
+"""Consent events and the fold that turns a sequence of them into a profile's state.
+
+Every change of consent, suppression, list membership or pending opt-in is one event. The
+projection stored beside the ledger is `replay(events)`; transitions never change state any other
+way, so the ledger can always rebuild it.
+
+An event keeps personal data (addresses, IP, user agent) in `personal`, apart from the rest, so
+that an erasure can blank it while the hash chain, which covers only its digest, still verifies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from .channels import Channel, ConsentStatus, Purpose, SuppressionReason
+from .state import EMPTY, _empty, ChannelConsent, ListSuppression, PendingOptIn, ProfileState
+
+
+class EventType(StrEnum):
+    CONSENT_CHANGED = "consent.changed"
+    SUPPRESSION_ADDED = "suppression.added"
+    SUPPRESSION_REMOVED = "suppression.removed"
+    LIST_SUPPRESSION_ADDED = "list_suppression.added"
+    LIST_SUPPRESSION_REMOVED = "list_suppression.removed"
+    LIST_JOINED = "list.joined"
+    LIST_LEFT = "list.left"
+    OPTIN_REQUESTED = "optin.requested"
+    OPTIN_CLOSED = "optin.closed"
+    IDENTIFIER_CHANGED = "identifier.changed"
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """How a change came about. `ip` and `user_agent` are personal data; the rest is not."""
+
+    source: str | None = None
+    consent_text_version: str | None = None
+    actor: str | None = None
+    message_id: str | None = None
+    note: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+    PERSONAL = ("ip", "user_agent")
+
+    def context(self) -> dict[str, str]:
+        return {
+            f.name: v
+            for f in fields(self)
+            if f.name not in self.PERSONAL and (v := getattr(self, f.name)) is not None
+        }
+
+    def personal(self) -> dict[str, str]:
+        return {k: v for k in self.PERSONAL if (v := getattr(self, k)) is not None}
+
+
+NO_PROOF = Proof()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentEvent:
+    type: EventType
+    occurred_at: datetime
+    metric: str | None = None
+    channel: Channel | None = None
+    purpose: Purpose | None = None
+    list_id: str | None = None
+    status: ConsentStatus | None = None
+    reason: str | None = None
+    method: str | None = None
+    method_detail: str | None = None
+    custom_method_detail: str | None = None
+    double_optin: bool | None = None
+    consent_timestamp: datetime | None = None
+    timestamp_clamped: bool = False
+    historical_import: bool = False
+    triggers_automation: bool = True
+    outcome: str | None = None
+    identifier: str | None = None
+    context: Mapping[str, str] = field(default_factory=_empty)
+    personal: Mapping[str, str] = field(default_factory=_empty)
+
+    # Fields that are not in the payload: the ledger keeps them in columns of their own.
+    _OUTSIDE_PAYLOAD = ("type", "occurred_at", "metric", "personal")
+
+    def payload(self) -> dict[str, Any]:
+        """The non-personal fields that differ from their defaults, JSON-ready."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in self._OUTSIDE_PAYLOAD:
+                continue
+            value = getattr(self, f.name)
+            if value == f.default or (f.name == "context" and not value):
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_record(
+        cls,
+        type: str,
+        occurred_at: datetime,
+        metric: str | None,
+        payload: Mapping[str, Any],
+        personal: Mapping[str, str] | None,
+    ) -> ConsentEvent:
+        kw: dict[str, Any] = dict(payload)
+        for name, conv in _CONVERTERS.items():
+            if kw.get(name) is not None:
+                kw[name] = conv(kw[name])
+        if "context" in kw:
+            kw["context"] = MappingProxyType(dict(kw["context"]))
+        return cls(
+            type=EventType(type),
+            occurred_at=occurred_at,
+            metric=metric,
+            personal=MappingProxyType(dict(personal or {})),
+            **kw,
+        )
+
+
+_CONVERTERS = {
+    "channel": Channel,
+    "purpose": Purpose,
+    "status": ConsentStatus,
+    "consent_timestamp": datetime.fromisoformat,
+}
+
+
+def _with(mapping: Mapping, key: Any, value: Any) -> Mapping:
+    new = dict(mapping)
+    new[key] = value
+    return MappingProxyType(new)
+
+
+def _without(mapping: Mapping, key: Any) -> Mapping:
+    new = dict(mapping)
+    new.pop(key, None)
+    return MappingProxyType(new)
+
+
+def apply(state: ProfileState, e: ConsentEvent) -> ProfileState:
+    """Fold one event into the state. Total: unknown combinations leave the state unchanged."""
+    t = e.type
+    if t is EventType.CONSENT_CHANGED:
+        record = ChannelConsent(
+            status=e.status or ConsentStatus.NEVER_SUBSCRIBED,
+            consent_timestamp=e.consent_timestamp,
+            method=e.method,
+            method_detail=e.method_detail,
+            custom_method_detail=e.custom_method_detail,
+            double_optin=e.double_optin,
+            last_updated=e.occurred_at,
+        )
+        key = (e.channel, e.purpose)
+        if record.status is ConsentStatus.NEVER_SUBSCRIBED:  # a reset: as if never given
+            return replace(state, consents=_without(state.consents, key))
+        return replace(state, consents=_with(state.consents, key, record))
+    if t is EventType.SUPPRESSION_ADDED:
+        return replace(state, suppressions=_with(state.suppressions, SuppressionReason(e.reason), e.occurred_at))
+    if t is EventType.SUPPRESSION_REMOVED:
+        return replace(state, suppressions=_without(state.suppressions, SuppressionReason(e.reason)))
+    if t is EventType.LIST_SUPPRESSION_ADDED:
+        entry = ListSuppression(reason=e.reason or "", timestamp=e.occurred_at)
+        return replace(state, list_suppressions=_with(state.list_suppressions, e.list_id, entry))
+    if t is EventType.LIST_SUPPRESSION_REMOVED:
+        return replace(state, list_suppressions=_without(state.list_suppressions, e.list_id))
+    if t is EventType.LIST_JOINED:
+        return replace(state, lists=_with(state.lists, e.list_id, e.occurred_at))
+    if t is EventType.LIST_LEFT:
+        return replace(state, lists=_without(state.lists, e.list_id))
+    if t is EventType.OPTIN_REQUESTED:
+        pending = PendingOptIn(
+            requested_at=e.occurred_at,
+            method=e.method,
+            method_detail=e.method_detail,
+            custom_method_detail=e.custom_method_detail,
+        )
+        return replace(state, pending=_with(state.pending, (e.channel, e.purpose, e.list_id or ""), pending))
+    if t is EventType.OPTIN_CLOSED:
+        return replace(state, pending=_without(state.pending, (e.channel, e.purpose, e.list_id or "")))
+    if t is EventType.IDENTIFIER_CHANGED and e.identifier in ("email", "phone_number") and "new" in e.personal:
+        return replace(state, **{e.identifier: e.personal["new"] or None})
+    return state
+
+
+def replay(events: Iterable[ConsentEvent], state: ProfileState | None = None) -> ProfileState:
+    state = state or ProfileState()
+    for e in events:
+        state = apply(state, e)
+    return state

@@ -1,0 +1,99 @@
+"""The consent state of one profile: what the projection holds and the ledger rebuilds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from .channels import Channel, ConsentStatus, Purpose, SuppressionReason
+
+EMPTY: Mapping = MappingProxyType({})
+
+
+def _empty() -> Mapping:
+    return EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConsent:
+    """Consent for one (channel, purpose), with Klaviyo's fields."""
+
+    status: ConsentStatus = ConsentStatus.NEVER_SUBSCRIBED
+    consent_timestamp: datetime | None = None
+    method: str | None = None
+    method_detail: str | None = None
+    custom_method_detail: str | None = None
+    double_optin: bool | None = None
+    last_updated: datetime | None = None
+
+
+NEVER_SUBSCRIBED = ChannelConsent()
+
+
+@dataclass(frozen=True, slots=True)
+class ListSuppression:
+    reason: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOptIn:
+    """A double opt-in request waiting for confirmation. Pending is not consent."""
+
+    requested_at: datetime
+    method: str | None = None
+    method_detail: str | None = None
+    custom_method_detail: str | None = None
+
+
+# (channel, purpose, list_id or "") — "" is a double opt-in without a list.
+PendingKey = tuple[Channel, Purpose, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileState:
+    """Consent, suppressions, list memberships and pending opt-ins of one profile.
+
+    `email` and `phone_number` come from the profile's identifiers; they let the rules check that
+    an address exists and record which address consented. They are not part of the projection.
+    """
+
+    consents: Mapping[tuple[Channel, Purpose], ChannelConsent] = field(default_factory=_empty)
+    suppressions: Mapping[SuppressionReason, datetime] = field(default_factory=_empty)
+    list_suppressions: Mapping[str, ListSuppression] = field(default_factory=_empty)
+    lists: Mapping[str, datetime] = field(default_factory=_empty)
+    pending: Mapping[PendingKey, PendingOptIn] = field(default_factory=_empty)
+    email: str | None = None
+    phone_number: str | None = None
+
+    def consent(self, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> ChannelConsent:
+        return self.consents.get((channel, purpose), NEVER_SUBSCRIBED)
+
+    def status(self, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> ConsentStatus:
+        return self.consent(channel, purpose).status
+
+    def address(self, channel: Channel) -> str | None:
+        """The address a message on `channel` would go to; push is addressed by device token,
+        which the profile keeps elsewhere, so push counts as addressed here."""
+        if channel is Channel.EMAIL:
+            return self.email
+        if channel in (Channel.SMS, Channel.WHATSAPP):
+            return self.phone_number
+        return "push"
+
+    def is_pending(self, channel: Channel, purpose: Purpose, list_id: str | None = None) -> bool:
+        if list_id is not None:
+            return (channel, purpose, list_id) in self.pending
+        return any(k[0] == channel and k[1] == purpose for k in self.pending)
+
+    def projection(self) -> tuple:
+        """Everything the ledger determines, in a comparable form (identifiers excluded)."""
+        return (
+            dict(self.consents),
+            dict(self.suppressions),
+            dict(self.list_suppressions),
+            dict(self.lists),
+            dict(self.pending),
+        )
