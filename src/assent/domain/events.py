@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .channels import Channel, ConsentStatus, Purpose, SuppressionReason
-from .state import EMPTY, _empty, ChannelConsent, ListSuppression, PendingOptIn, ProfileState
+from .state import ChannelConsent, ListSuppression, PendingOptIn, ProfileState, _empty
 
 
 class EventType(StrEnum):
@@ -50,9 +50,7 @@ class Proof:
 
     def context(self) -> dict[str, str]:
         return {
-            f.name: v
-            for f in fields(self)
-            if f.name not in self.PERSONAL and (v := getattr(self, f.name)) is not None
+            f.name: v for f in fields(self) if f.name not in self.PERSONAL and (v := getattr(self, f.name)) is not None
         }
 
     def personal(self) -> dict[str, str]:

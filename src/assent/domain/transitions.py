@@ -228,7 +228,9 @@ def confirm_double_optin(
     _require_aware(now, "now")
     request = state.pending.get((channel, purpose, list_id or ""))
     if request is None:
-        raise NothingPending("list_id" if list_id else "channel", "no double opt-in is pending here", list_id or channel.value)
+        raise NothingPending(
+            "list_id" if list_id else "channel", "no double opt-in is pending here", list_id or channel.value
+        )
     c = _Changes(state, now, proof)
     c.emit(EventType.OPTIN_CLOSED, channel=channel, purpose=purpose, list_id=list_id, outcome="confirmed")
     _grant(
@@ -290,11 +292,20 @@ def unsubscribe(
     _require_aware(now, "now")
     _check_target(channel, purpose)
     c = _Changes(state, now, proof)
-    if list_id is not None and channel is Channel.EMAIL and list_id in state.lists:
-        c.emit(EventType.LIST_LEFT, metric=UNSUBSCRIBED_FROM_LIST, channel=channel, list_id=list_id, method=method)
-        existing = state.list_suppressions.get(list_id)
+    existing = state.list_suppressions.get(list_id) if list_id is not None else None
+    # A profile that already unsubscribed from this list is not a stranger to it: a repeated list
+    # unsubscribe (a second click, a retried one-click POST) must not widen into a global one.
+    left_already = existing is not None and existing.reason == SuppressionReason.UNSUBSCRIBE.value
+    if list_id is not None and channel is Channel.EMAIL and (list_id in state.lists or left_already):
+        if list_id in state.lists:
+            c.emit(EventType.LIST_LEFT, metric=UNSUBSCRIBED_FROM_LIST, channel=channel, list_id=list_id, method=method)
         if existing is None or existing.reason != SuppressionReason.UNSUBSCRIBE.value:
-            c.emit(EventType.LIST_SUPPRESSION_ADDED, channel=channel, list_id=list_id, reason=SuppressionReason.UNSUBSCRIBE.value)
+            c.emit(
+                EventType.LIST_SUPPRESSION_ADDED,
+                channel=channel,
+                list_id=list_id,
+                reason=SuppressionReason.UNSUBSCRIBE.value,
+            )
         _close_pending(c, channel, list_id=list_id)
         return c.events
     for ch, p in _unsubscribe_targets(channel, purpose):
@@ -321,7 +332,9 @@ def _withdraw(c: _Changes, channel: Channel, purpose: Purpose, method: str | Non
     )
 
 
-def _close_pending(c: _Changes, channel: Channel, *, purpose: Purpose | None = None, list_id: str | None = None) -> None:
+def _close_pending(
+    c: _Changes, channel: Channel, *, purpose: Purpose | None = None, list_id: str | None = None
+) -> None:
     for key in list(c.state.pending):
         if key[0] == channel and (purpose is None or key[1] == purpose) and (list_id is None or key[2] == list_id):
             c.emit(EventType.OPTIN_CLOSED, channel=key[0], purpose=key[1], list_id=key[2] or None, outcome="withdrawn")
@@ -351,7 +364,13 @@ def suppress(
         _withdraw(c, Channel.EMAIL, Purpose.MARKETING, reason.value, None)
     if reason not in c.state.suppressions:
         metric = MANUALLY_SUPPRESSED if reason is SuppressionReason.USER_SUPPRESSED else None
-        c.emit(EventType.SUPPRESSION_ADDED, metric=metric, channel=Channel.EMAIL, reason=reason.value, address_of=Channel.EMAIL)
+        c.emit(
+            EventType.SUPPRESSION_ADDED,
+            metric=metric,
+            channel=Channel.EMAIL,
+            reason=reason.value,
+            address_of=Channel.EMAIL,
+        )
     return c.events
 
 

@@ -1,0 +1,621 @@
+"""The `assent` command. Human output by default, JSON with --json; bad input exits 1 with one line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from .domain import Channel, DomainError, Proof, Purpose, Via
+from .domain.channels import parse_channel, parse_purpose, parse_suppression_reason
+from .services import accounts, consent, demo, imports, ledger, lists, profiles
+from .services.clock import parse_time
+from .services.consent import Locator
+from .store.db import NotMigrated, database_url, make_engine, require_migrated, upgrade
+
+app = typer.Typer(help="Assent: consent and subscriptions for email, SMS, push and WhatsApp.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts (one per brand) and their API keys.", no_args_is_help=True)
+profiles_app = typer.Typer(help="Profiles: import, read, timeline.", no_args_is_help=True)
+consent_app = typer.Typer(help="Change one profile's consent or suppression.", no_args_is_help=True)
+lists_app = typer.Typer(help="Lists.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The tamper-evident consent ledger.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(profiles_app, name="profiles")
+app.add_typer(consent_app, name="consent")
+app.add_typer(lists_app, name="lists")
+app.add_typer(ledger_app, name="ledger")
+
+Db = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: ASSENT_DATABASE_URL, else sqlite:///./assent.db).")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AccountId = Annotated[str, typer.Option("--account", help="Account id.")]
+ById = Annotated[str | None, typer.Option("--id", help="Profile id.")]
+ByEmail = Annotated[str | None, typer.Option("--email", help="Profile email.")]
+ByPhone = Annotated[str | None, typer.Option("--phone", help="Profile phone number.")]
+ByExternal = Annotated[str | None, typer.Option("--external-id", help="Profile external id.")]
+ChannelOpt = Annotated[str, typer.Option("--channel", help="email, sms, push or whatsapp.")]
+PurposeOpt = Annotated[
+    str | None, typer.Option("--purpose", help="marketing (default), transactional, conversational.")
+]
+ListOpt = Annotated[str | None, typer.Option("--list", help="List id.")]
+
+
+class Failure(Exception):
+    """A one-line error for the user."""
+
+
+def _emit_json(value: Any) -> None:
+    typer.echo(msgspec.json.encode(value).decode())
+
+
+def command(fn: Callable) -> Callable:
+    """Turn the errors users can cause into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as e:
+            typer.echo(f"error: {e}", err=True)
+        except (NotMigrated, Failure) as e:
+            typer.echo(f"error: {e}", err=True)
+        except OperationalError as e:
+            typer.echo(f"error: cannot use the database: {str(e.orig).strip().splitlines()[0]}", err=True)
+        raise typer.Exit(1)
+
+    return wrapper
+
+
+def _engine(db: str | None, migrated: bool = True) -> Engine:
+    engine = make_engine(db)
+    if migrated:
+        require_migrated(engine)
+    return engine
+
+
+def _locator(id: str | None, email: str | None, phone: str | None, external_id: str | None = None) -> Locator:
+    given = [
+        (f, v) for f, v in (("id", id), ("email", email), ("phone_number", phone), ("external_id", external_id)) if v
+    ]
+    if len(given) != 1:
+        raise Failure("name the profile with exactly one of --id, --email, --phone, --external-id")
+    return Locator(*given[0])
+
+
+def _time(value: str | None, field: str) -> datetime | None:
+    return None if value is None else parse_time(value, field)
+
+
+@contextmanager
+def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal; nothing when output is piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+# --- db ----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@command
+def db_upgrade(db: Db = None, json: Json = False) -> None:
+    """Create or migrate the schema to the newest revision."""
+    before, after = upgrade(_engine(db, migrated=False))
+    if json:
+        _emit_json({"database": _safe_url(db), "from": before, "to": after})
+    else:
+        typer.echo(f"{_safe_url(db)}: schema at revision {after}" + ("" if before == after else f" (was {before})"))
+
+
+def _safe_url(db: str | None) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url(db)).render_as_string(hide_password=True)
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+@accounts_app.command("create")
+@command
+def accounts_create(
+    name: str,
+    default_region: Annotated[str, typer.Option(help="Region for phone numbers given without +country code.")] = "US",
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Create an account; prints its id and a private API key (shown once)."""
+    new = accounts.create_account(_engine(db), name, default_region)
+    if json:
+        _emit_json(
+            {
+                "id": new.account.id,
+                "name": new.account.name,
+                "default_region": new.account.default_region,
+                "api_key": new.api_key,
+            }
+        )
+    else:
+        typer.echo(f"account {new.account.id} ({new.account.name}, region {new.account.default_region})")
+        typer.echo(f"private API key: {new.api_key}  (shown once; only its digest is stored)")
+
+
+@accounts_app.command("list")
+@command
+def accounts_list(db: Db = None, json: Json = False) -> None:
+    """List accounts."""
+    found = accounts.list_accounts(_engine(db))
+    if json:
+        _emit_json([{"id": a.id, "name": a.name, "default_region": a.default_region} for a in found])
+    else:
+        for a in found:
+            typer.echo(f"{a.id}  {a.name}  ({a.default_region})")
+
+
+# --- lists -------------------------------------------------------------------------------------
+
+
+@lists_app.command("create")
+@command
+def lists_create(
+    name: str,
+    account: AccountId,
+    double_opt_in: Annotated[
+        bool, typer.Option("--double-opt-in", help="Subscriptions wait for confirmation.")
+    ] = False,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Create a list (single opt-in unless --double-opt-in)."""
+    made = lists.create_list(_engine(db), account, name, double_opt_in)
+    if json:
+        _emit_json(_list_json(made))
+    else:
+        typer.echo(f"list {made.id} ({made.name}, {made.opt_in_process.value})")
+
+
+def _list_json(item: lists.MailingList) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "opt_in_process": item.opt_in_process.value,
+        "created": item.created.isoformat(),
+        "profile_count": item.profile_count,
+    }
+
+
+@lists_app.command("list")
+@command
+def lists_list(account: AccountId, db: Db = None, json: Json = False) -> None:
+    """List the account's lists with their member counts."""
+    found = lists.all_lists(_engine(db), account)
+    if json:
+        _emit_json([_list_json(item) for item in found])
+    else:
+        for item in found:
+            typer.echo(f"{item.id}  {item.name}  {item.opt_in_process.value}  {item.profile_count} profiles")
+
+
+# --- profiles ----------------------------------------------------------------------------------
+
+
+@profiles_app.command("import")
+@command
+def profiles_import(
+    file: str,
+    account: AccountId,
+    format: Annotated[str | None, typer.Option("--format", help="csv or ndjson (default: from the file name).")] = None,
+    subscribe: Annotated[
+        str | None,
+        typer.Option("--subscribe", help="Channels to subscribe: email,sms,sms_transactional,push,whatsapp."),
+    ] = None,
+    list_id: ListOpt = None,
+    method: Annotated[str, typer.Option("--method", help="Consent method recorded.")] = "MANUAL_IMPORT",
+    method_detail: Annotated[str | None, typer.Option("--method-detail", help="Consent method detail.")] = None,
+    consented_at: Annotated[
+        str | None, typer.Option("--consented-at", help="When consent was given (historical).")
+    ] = None,
+    historical: Annotated[
+        bool, typer.Option("--historical", help="Back-dated consent: no double opt-in, no flows.")
+    ] = False,
+    rejects: Annotated[
+        str | None, typer.Option("--rejects", help="Write rejected rows here, with line and reason.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Validation processes (default: automatic).")] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Import profiles from CSV or NDJSON: upsert by identifier, optionally subscribing them."""
+    options = imports.ImportOptions(
+        account_id=account,
+        format=format,
+        subscribe=tuple(imports.parse_subscribe(subscribe)),
+        list_id=list_id,
+        method=method,
+        method_detail=method_detail,
+        consented_at=_time(consented_at, "consented_at"),
+        historical=historical,
+        rejects_path=rejects,
+        workers=workers,
+    )
+    if options.consented_at is not None and not historical:
+        raise DomainError("consented_at", "is accepted only with --historical")
+    engine = _engine(db)
+    with _progress(None, "importing") as progress:
+        report = imports.import_profiles(engine, file, options, progress)
+    if json:
+        _emit_json(report.as_dict())
+    else:
+        typer.echo(
+            f"{report.rows} rows: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.subscribed} subscribed, {report.rejected} rejected; {report.events} ledger events"
+        )
+        if report.rejected and rejects:
+            typer.echo(f"rejected rows are in {rejects}")
+
+
+@profiles_app.command("get")
+@command
+def profiles_get(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    external_id: ByExternal = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Show the state at this past time.")] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Show a profile: the Klaviyo profile resource with its subscriptions."""
+    resource = profiles.get_profile(
+        _engine(db), account, _locator(id, email, phone, external_id), _time(as_of, "as_of")
+    )
+    if json:
+        _emit_json({"data": resource})
+        return
+    a = resource["attributes"]
+    typer.echo(
+        f"profile {resource['id']}  email={a['email']}  phone={a['phone_number']}  external_id={a['external_id']}"
+    )
+    subs = a["subscriptions"]
+    rows = [
+        ("email marketing", subs["email"]["marketing"], "can_receive_email_marketing"),
+        ("sms marketing", subs["sms"]["marketing"], "can_receive_sms_marketing"),
+        ("sms transactional", subs["sms"]["transactional"], "can_receive_sms_transactional"),
+        ("push marketing", subs["mobile_push"]["marketing"], "can_receive_push_marketing"),
+        *(
+            (f"whatsapp {p}", subs["whatsapp"][p], "can_receive")
+            for p in ("marketing", "transactional", "conversational")
+        ),
+    ]
+    for label, block, can in rows:
+        since = f" since {block['consent_timestamp']}" if block.get("consent_timestamp") else ""
+        method = f" via {block['method']}" if block.get("method") else ""
+        typer.echo(f"  {label:<24} {block['consent']:<17} can receive: {str(block[can]).lower()}{since}{method}")
+    for s in subs["email"]["marketing"]["suppression"]:
+        typer.echo(f"  suppressed: {s['reason']} since {s['timestamp']}")
+    for s in subs["email"]["marketing"]["list_suppressions"]:
+        typer.echo(f"  suppressed from list {s['list_id']}: {s['reason']} since {s['timestamp']}")
+
+
+@profiles_app.command("timeline")
+@command
+def profiles_timeline(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    external_id: ByExternal = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """The consent events of one profile, oldest first."""
+    profile_id, events = profiles.timeline(_engine(db), account, _locator(id, email, phone, external_id))
+    if json:
+        _emit_json({"profile_id": profile_id, "events": events})
+        return
+    typer.echo(f"profile {profile_id}: {len(events)} consent events")
+    for e in events:
+        what = e["metric"] or e["type"]
+        detail = " ".join(
+            f"{k}={e[k]}"
+            for k in ("channel", "purpose", "list_id", "status", "reason", "method", "outcome")
+            if e.get(k)
+        )
+        typer.echo(f"  #{e['seq']:<8} {e['occurred_at']}  {what}  {detail}")
+
+
+# --- consent -----------------------------------------------------------------------------------
+
+
+def _report_change(change: consent.Change, json: bool) -> None:
+    if json:
+        _emit_json(
+            {
+                "profile_id": change.profile_id,
+                "created": change.created,
+                "events": [{"type": e.type.value, "metric": e.metric, **e.payload()} for e in change.events],
+            }
+        )
+        return
+    if change.created:
+        typer.echo(f"created profile {change.profile_id}")
+    if not change.events:
+        typer.echo(f"profile {change.profile_id}: nothing to change")
+    for e in change.events:
+        typer.echo(f"profile {change.profile_id}: {e.metric or e.type.value}" + (f" ({e.reason})" if e.reason else ""))
+
+
+CLI_PROOF = Proof(actor="cli")
+
+
+@consent_app.command("subscribe")
+@command
+def consent_subscribe(
+    account: AccountId,
+    channel: ChannelOpt,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    purpose: PurposeOpt = None,
+    list_id: ListOpt = None,
+    method: Annotated[str, typer.Option("--method")] = "MANUAL_ADD",
+    method_detail: Annotated[str | None, typer.Option("--method-detail")] = None,
+    custom_source: Annotated[str | None, typer.Option("--custom-source")] = None,
+    consented_at: Annotated[str | None, typer.Option("--consented-at")] = None,
+    historical: Annotated[bool, typer.Option("--historical")] = False,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Record an explicit opt-in (pending until confirmed on a double opt-in list)."""
+    ch = parse_channel(channel)
+    change = consent.subscribe(
+        _engine(db),
+        account,
+        _locator(id, email, phone),
+        [(ch, parse_purpose(ch, purpose))],
+        list_id=list_id,
+        method=method,
+        method_detail=method_detail,
+        custom_source=custom_source,
+        consented_at=_time(consented_at, "consented_at"),
+        historical_import=historical,
+        proof=CLI_PROOF,
+    )
+    _report_change(change, json)
+
+
+@consent_app.command("unsubscribe")
+@command
+def consent_unsubscribe(
+    account: AccountId,
+    channel: ChannelOpt,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    purpose: PurposeOpt = None,
+    list_id: ListOpt = None,
+    method: Annotated[str, typer.Option("--method")] = "MANUAL_REMOVE",
+    method_detail: Annotated[str | None, typer.Option("--method-detail")] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Withdraw consent on one channel (SMS: marketing and transactional together)."""
+    ch = parse_channel(channel)
+    change = consent.unsubscribe(
+        _engine(db),
+        account,
+        _locator(id, email, phone),
+        ch,
+        parse_purpose(ch, purpose),
+        list_id=list_id,
+        method=method,
+        method_detail=method_detail,
+        proof=CLI_PROOF,
+    )
+    _report_change(change, json)
+
+
+def _email_only(channel: str) -> None:
+    if parse_channel(channel) is not Channel.EMAIL:
+        raise DomainError("channel", "suppression exists for email only", channel)
+
+
+@consent_app.command("suppress")
+@command
+def consent_suppress(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    channel: Annotated[str, typer.Option("--channel")] = "email",
+    list_id: ListOpt = None,
+    reason: Annotated[
+        str, typer.Option("--reason", help="HARD_BOUNCE, INVALID_EMAIL, SPAM_COMPLAINT, UNSUBSCRIBE, USER_SUPPRESSED.")
+    ] = "USER_SUPPRESSED",
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Suppress email, globally or from one list; consent is kept."""
+    _email_only(channel)
+    change = consent.suppress(
+        _engine(db),
+        account,
+        _locator(id, email, phone),
+        parse_suppression_reason(reason),
+        list_id=list_id,
+        proof=CLI_PROOF,
+    )
+    _report_change(change, json)
+
+
+@consent_app.command("unsuppress")
+@command
+def consent_unsuppress(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    channel: Annotated[str, typer.Option("--channel")] = "email",
+    list_id: ListOpt = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Lift a manual (USER_SUPPRESSED) suppression; bounces and opt-outs stay."""
+    _email_only(channel)
+    change = consent.unsuppress(_engine(db), account, _locator(id, email, phone), list_id=list_id, proof=CLI_PROOF)
+    _report_change(change, json)
+
+
+# --- decide ------------------------------------------------------------------------------------
+
+
+@app.command("decide")
+@command
+def decide(
+    account: AccountId,
+    channel: ChannelOpt,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    purpose: PurposeOpt = None,
+    via: Annotated[str, typer.Option("--via", help="campaign or flow.")] = "campaign",
+    list_id: ListOpt = None,
+    at: Annotated[str | None, typer.Option("--at", help="Decide as of this time (default now).")] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """May this profile be sent this message? ALLOW, DENY or DEFER, with the reasons."""
+    ch = parse_channel(channel)
+    p = Purpose.TRANSACTIONAL if ch is Channel.EMAIL and purpose == "transactional" else parse_purpose(ch, purpose)
+    try:
+        via_value = Via(via.strip().lower())
+    except ValueError:
+        raise DomainError("via", "must be campaign or flow", via) from None
+    result = profiles.decide_for(
+        _engine(db), account, _locator(id, email, phone), ch, p, via=via_value, list_id=list_id, at=_time(at, "at")
+    )
+    d = result.decision
+    if json:
+        _emit_json(
+            {
+                "profile_id": result.profile_id,
+                "channel": ch.value,
+                "purpose": p.value,
+                "via": via_value.value,
+                "list_id": list_id,
+                "at": result.send.now.isoformat(),
+                "verdict": d.verdict.value,
+                "reasons": list(d.reasons),
+                "warnings": list(d.warnings),
+                "defer_until": d.defer_until.isoformat() if d.defer_until else None,
+            }
+        )
+        return
+    typer.echo(
+        f"{d.verdict.value}  {', '.join(d.reasons)}" + (f"  (warnings: {', '.join(d.warnings)})" if d.warnings else "")
+    )
+
+
+# --- ledger ------------------------------------------------------------------------------------
+
+
+@ledger_app.command("verify")
+@command
+def ledger_verify(account: AccountId, db: Db = None, json: Json = False) -> None:
+    """Check the hash chain; exits 1 naming the first bad seq."""
+    result = ledger.verify(_engine(db), account)
+    if json:
+        _emit_json(
+            {"ok": result.ok, "events": result.events, "first_bad_seq": result.first_bad_seq, "problem": result.problem}
+        )
+    elif result.ok:
+        typer.echo(f"ledger intact: {result.events} events verified")
+    else:
+        typer.echo(f"ledger broken at seq {result.first_bad_seq}: {result.problem}", err=True)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("rebuild")
+@command
+def ledger_rebuild(
+    account: AccountId,
+    check: Annotated[bool, typer.Option("--check", help="Only compare the replay with the stored projection.")] = False,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Replay the ledger into a fresh projection; with --check, report differences and change nothing."""
+    with _progress(None, "replaying") as progress:
+        result = ledger.rebuild(_engine(db), account, check=check, progress=progress)
+    if json:
+        _emit_json(
+            {
+                "events": result.events,
+                "profiles": result.profiles,
+                "written": result.written,
+                "differences": [
+                    {"table": d.table, "side": d.side, "row": [str(v) for v in d.row]} for d in result.differences
+                ],
+            }
+        )
+    elif result.differences:
+        typer.echo(f"{len(result.differences)} differences between the ledger replay and the stored projection:")
+        for d in result.differences[:50]:
+            typer.echo(f"  {d.side} in {d.table}: {tuple(str(v) for v in d.row)}")
+    elif check:
+        typer.echo(f"projection matches the ledger ({result.events} events, {result.profiles} profiles)")
+    else:
+        typer.echo(f"projection rebuilt from {result.events} events ({result.profiles} profiles)")
+    if result.differences:
+        raise typer.Exit(1)
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+@command
+def demo_command(
+    profiles_count: Annotated[int, typer.Option("--profiles", help="How many synthetic profiles.")] = 5000,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Set up a demo account with synthetic profiles (migrating the database first) and show what to try."""
+    engine = _engine(db, migrated=False)
+    upgrade(engine)
+    with _progress(profiles_count, "importing demo profiles") as progress:
+        result = demo.create_demo(engine, profiles_count, progress)
+    if json:
+        _emit_json(result.as_dict())
+        return
+    typer.echo(demo.next_steps(result, _db_flag(db)))
+
+
+def _db_flag(db: str | None) -> str:
+    return f" --db {db}" if db else ""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Consent changes for one profile: subscribe, unsubscribe, suppress, unsuppress, double opt-in,
+and identifier changes. Each is one transaction: ledger events and projection together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, Row
+
+from ..domain import (
+    Channel,
+    ConsentEvent,
+    DomainError,
+    OptInProcess,
+    ProfileState,
+    Proof,
+    Purpose,
+    SuppressionReason,
+    replay,
+)
+from ..domain import transitions as t
+from ..domain.identity import normalize_email, normalize_phone
+from ..store import profiles as profile_store
+from ..store import projection
+from ..store.db import read_transaction, write_transaction
+from ..store.ledger import LedgerAppender
+from .accounts import Account, load_account
+from .clock import utcnow
+from .errors import NotFound
+from .ids import new_id
+from .lists import load_list
+
+LOCATORS = ("id", "email", "phone_number", "external_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Locator:
+    """How a command names its profile: by id or by one identifier."""
+
+    field: str
+    value: str
+
+
+def normalize_locator(account: Account, locator: Locator) -> Locator:
+    if locator.field not in LOCATORS:
+        raise DomainError("profile", f"identify the profile by one of {', '.join(LOCATORS)}", locator.field)
+    if locator.field == "email":
+        return Locator("email", normalize_email(locator.value))
+    if locator.field == "phone_number":
+        return Locator("phone_number", normalize_phone(locator.value, account.default_region))
+    value = (locator.value or "").strip()
+    if not value:
+        raise DomainError(locator.field, "is empty")
+    return Locator(locator.field, value)
+
+
+def find_profile(conn: Connection, account: Account, locator: Locator) -> Row:
+    locator = normalize_locator(account, locator)
+    row = profile_store.find(conn, account.id, locator.field, locator.value)
+    if row is None:
+        raise NotFound(locator.field, "no profile in this account has this value", locator.value)
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    profile_id: str
+    created: bool
+    events: list[ConsentEvent]
+    state: ProfileState
+
+
+Transition = Callable[[ProfileState, datetime], list[ConsentEvent]]
+
+
+def change(engine: Engine, account_id: str, locator: Locator, transition: Transition, *, create: bool = True) -> Change:
+    """Run `transition` on the profile's state and store the events and the new state atomically.
+
+    A profile named by email or phone number that does not exist yet is created first, so that an
+    opt-out of an unknown address is remembered, as Klaviyo does."""
+    now = utcnow()
+    with write_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        ledger = LedgerAppender(conn, account_id)
+        locator = normalize_locator(account, locator)
+        row = profile_store.find(conn, account_id, locator.field, locator.value)
+        created = False
+        if row is None:
+            if not create or locator.field not in ("email", "phone_number"):
+                raise NotFound(locator.field, "no profile in this account has this value", locator.value)
+            profile_id = new_id()
+            profile_store.insert_one(
+                conn,
+                {
+                    "account_id": account_id,
+                    "id": profile_id,
+                    locator.field: locator.value,
+                    "properties": "{}",
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            identity = {
+                profile_id: (
+                    locator.value if locator.field == "email" else None,
+                    locator.value if locator.field == "phone_number" else None,
+                )
+            }
+            created = True
+        else:
+            profile_id = row.id
+            identity = {profile_id: (row.email, row.phone_number)}
+        state = projection.load(conn, account_id, identity)[profile_id]
+        events = transition(state, now)
+        if events:
+            ledger.add(profile_id, events)
+            ledger.flush()
+            state = replay(events, state)
+            projection.write(conn, account_id, {profile_id: state})
+            if not created:
+                profile_store.set_fields(conn, account_id, profile_id, {"updated_at": now})
+        return Change(profile_id, created, events, state)
+
+
+def _opt_in_process(engine: Engine, account_id: str, list_id: str | None) -> OptInProcess:
+    if list_id is None:
+        return OptInProcess.SINGLE
+    with read_transaction(engine) as conn:
+        return load_list(conn, account_id, list_id).opt_in_process
+
+
+def subscribe(
+    engine: Engine,
+    account_id: str,
+    locator: Locator,
+    targets: list[tuple[Channel, Purpose]],
+    *,
+    list_id: str | None = None,
+    method: str = "API",
+    method_detail: str | None = None,
+    custom_source: str | None = None,
+    consented_at: datetime | None = None,
+    historical_import: bool = False,
+    proof: Proof = Proof(),
+) -> Change:
+    process = _opt_in_process(engine, account_id, list_id)
+    return change(
+        engine,
+        account_id,
+        locator,
+        lambda state, now: t.subscribe(
+            state,
+            targets,
+            now=now,
+            method=method,
+            method_detail=method_detail,
+            custom_source=custom_source,
+            consented_at=consented_at,
+            historical_import=historical_import,
+            list_id=list_id,
+            opt_in_process=process,
+            proof=proof,
+        ),
+    )
+
+
+def unsubscribe(
+    engine: Engine,
+    account_id: str,
+    locator: Locator,
+    channel: Channel,
+    purpose: Purpose = Purpose.MARKETING,
+    *,
+    list_id: str | None = None,
+    method: str = "API",
+    method_detail: str | None = None,
+    proof: Proof = Proof(),
+) -> Change:
+    if list_id is not None:
+        _opt_in_process(engine, account_id, list_id)  # the list must exist
+    return change(
+        engine,
+        account_id,
+        locator,
+        lambda state, now: t.unsubscribe(
+            state, channel, purpose, now=now, list_id=list_id, method=method, method_detail=method_detail, proof=proof
+        ),
+    )
+
+
+def suppress(
+    engine: Engine,
+    account_id: str,
+    locator: Locator,
+    reason: SuppressionReason = SuppressionReason.USER_SUPPRESSED,
+    *,
+    list_id: str | None = None,
+    proof: Proof = Proof(),
+) -> Change:
+    if list_id is not None:
+        _opt_in_process(engine, account_id, list_id)
+    return change(
+        engine, account_id, locator, lambda state, now: t.suppress(state, reason, now=now, list_id=list_id, proof=proof)
+    )
+
+
+def unsuppress(
+    engine: Engine, account_id: str, locator: Locator, *, list_id: str | None = None, proof: Proof = Proof()
+) -> Change:
+    if list_id is not None:
+        _opt_in_process(engine, account_id, list_id)
+    return change(
+        engine,
+        account_id,
+        locator,
+        lambda state, now: t.unsuppress(state, now=now, list_id=list_id, proof=proof),
+        create=False,
+    )
+
+
+def confirm_double_optin(
+    engine: Engine,
+    account_id: str,
+    locator: Locator,
+    channel: Channel,
+    purpose: Purpose = Purpose.MARKETING,
+    *,
+    list_id: str | None = None,
+    proof: Proof = Proof(),
+) -> Change:
+    return change(
+        engine,
+        account_id,
+        locator,
+        lambda state, now: t.confirm_double_optin(state, channel, purpose, list_id, now=now, proof=proof),
+        create=False,
+    )

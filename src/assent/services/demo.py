@@ -1,0 +1,75 @@
+"""A demo account with synthetic profiles in every consent state, to try the CLI on."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ..domain import Channel, Proof, Purpose, SuppressionReason
+from . import accounts, consent, imports, lists, synthetic
+from .consent import Locator
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    account_id: str
+    api_key: str
+    newsletter_list_id: str
+    vip_list_id: str
+    profiles: int
+    sample_email: str
+    sample_phone: str
+    bounced_email: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def create_demo(engine: Engine, n: int = 5000, progress: Callable[[int], None] | None = None) -> DemoAccount:
+    new = accounts.create_account(engine, "Demo brand", "US")
+    account_id = new.account.id
+    newsletter = lists.create_list(engine, account_id, "Newsletter")
+    vip = lists.create_list(engine, account_id, "VIP early access", double_opt_in=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = synthetic.write_csv(Path(tmp) / "demo.csv", n, consent_mix=True)
+        options = imports.ImportOptions(account_id=account_id, list_id=newsletter.id, method_detail="demo import")
+        imports.import_profiles(engine, path, options, progress)
+    sample = next(synthetic.rows(1, consent_mix=True))
+    bounced = next(r for r in synthetic.rows(min(n, 50), consent_mix=True) if r[10] == "SUBSCRIBED" and r != sample)
+    proof = Proof(actor="demo")
+    # A hard bounce (suppressed, consent kept) and a pending double opt-in to the VIP list.
+    consent.suppress(engine, account_id, Locator("email", bounced[0]), SuppressionReason.HARD_BOUNCE, proof=proof)
+    consent.subscribe(
+        engine,
+        account_id,
+        Locator("email", sample[0]),
+        [(Channel.EMAIL, Purpose.MARKETING)],
+        list_id=vip.id,
+        method="FORM",
+        method_detail="demo signup",
+        proof=proof,
+    )
+    return DemoAccount(account_id, new.api_key, newsletter.id, vip.id, n, sample[0], sample[1], bounced[0])
+
+
+def next_steps(demo: DemoAccount, db_flag: str = "") -> str:
+    a = f"--account {demo.account_id}{db_flag}"
+    return f"""Demo account {demo.account_id} is ready with {demo.profiles} synthetic profiles.
+  private API key: {demo.api_key}
+  lists: {demo.newsletter_list_id} (Newsletter, single opt-in), {demo.vip_list_id} (VIP early access, double opt-in)
+
+Try next:
+  assent profiles get {a} --email {demo.sample_email}
+  assent decide {a} --email {demo.sample_email} --channel email --list {demo.vip_list_id}
+  assent consent unsubscribe {a} --phone '{demo.sample_phone}' --channel sms
+  assent decide {a} --phone '{demo.sample_phone}' --channel sms --purpose transactional
+  assent decide {a} --email {demo.bounced_email} --channel email --json
+  assent profiles timeline {a} --email {demo.sample_email}
+  assent lists list {a}
+  assent ledger verify {a}
+  assent ledger rebuild {a} --check
+"""

@@ -1,0 +1,230 @@
+"""Reading profiles: the Klaviyo profile resource, point-in-time state, the consent timeline,
+and send decisions."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, Engine, Row
+
+from ..domain import (
+    Channel,
+    ChannelConsent,
+    ConsentEvent,
+    Decision,
+    EventType,
+    Policy,
+    ProfileState,
+    Purpose,
+    Send,
+    Via,
+    decide,
+    replay,
+)
+from ..store import ledger, projection
+from ..store.db import read_transaction
+from .accounts import load_account
+from .clock import utcnow
+from .consent import Locator, find_profile
+
+
+def public_url() -> str:
+    return os.environ.get("ASSENT_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def state_as_of(conn: Connection, account_id: str, row: Row, at: datetime) -> ProfileState:
+    """The profile's state at `at`, replayed from the ledger, with the identifiers it had then."""
+    before: list[ConsentEvent] = []
+    email, phone = row.email, row.phone_number
+    later_changes: dict[str, str] = {}
+    for stored in ledger.events(conn, account_id, profile_id=row.id):
+        e = stored.event
+        if e.occurred_at <= at:
+            before.append(e)
+        elif e.type is EventType.IDENTIFIER_CHANGED and e.identifier not in later_changes and "old" in e.personal:
+            later_changes[e.identifier] = e.personal["old"]
+    # The first change after `at` says what the identifier was at `at`.
+    email = later_changes.get("email", email) or None
+    phone = later_changes.get("phone_number", phone) or None
+    state = replay(before, ProfileState())
+    return replace(state, email=email, phone_number=phone)
+
+
+def current_state(conn: Connection, account_id: str, row: Row) -> ProfileState:
+    return projection.load(conn, account_id, {row.id: (row.email, row.phone_number)})[row.id]
+
+
+def _consent_block(c: ChannelConsent, with_method_detail: bool = True) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "consent": c.status.value,
+        "consent_timestamp": _iso(c.consent_timestamp),
+        "last_updated": _iso(c.last_updated),
+        "method": c.method,
+    }
+    if with_method_detail:
+        block["method_detail"] = c.method_detail if c.method is None or c.method_detail is not None else ""
+    return block
+
+
+def subscriptions(state: ProfileState, policy: Policy, now: datetime) -> dict[str, Any]:
+    """Klaviyo's `subscriptions` object; every `can_receive_*` is the answer of `decide`."""
+
+    def can(channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
+        return decide(state, Send(channel, now, purpose, via=Via.FLOW, policy=policy)).allowed
+
+    email = state.consent(Channel.EMAIL)
+    email_marketing = {
+        "can_receive_email_marketing": can(Channel.EMAIL),
+        **_consent_block(email),
+        "custom_method_detail": email.custom_method_detail,
+        "double_optin": email.double_optin,
+        "suppression": [{"reason": r.value, "timestamp": _iso(at)} for r, at in sorted(state.suppressions.items())],
+        "list_suppressions": [
+            {"list_id": list_id, "reason": s.reason, "timestamp": _iso(s.timestamp)}
+            for list_id, s in sorted(state.list_suppressions.items())
+        ],
+    }
+    sms_m, sms_t = state.consent(Channel.SMS), state.consent(Channel.SMS, Purpose.TRANSACTIONAL)
+    push = state.consent(Channel.PUSH)
+
+    def whatsapp(purpose: Purpose) -> dict[str, Any]:
+        c = state.consent(Channel.WHATSAPP, purpose)
+        return {
+            "consent": c.status.value,
+            "can_receive": can(Channel.WHATSAPP, purpose),
+            "consent_timestamp": _iso(c.consent_timestamp),
+            "last_updated": _iso(c.last_updated),
+            "created_timestamp": _iso(c.consent_timestamp),
+            "metadata": None,
+            "valid_until": None,
+            "phone_number": state.phone_number if c.status.value == "SUBSCRIBED" else None,
+        }
+
+    return {
+        "email": {"marketing": email_marketing},
+        "sms": {
+            "marketing": {"can_receive_sms_marketing": can(Channel.SMS), **_consent_block(sms_m)},
+            "transactional": {
+                "can_receive_sms_transactional": can(Channel.SMS, Purpose.TRANSACTIONAL),
+                **_consent_block(sms_t),
+            },
+        },
+        "mobile_push": {
+            "marketing": {
+                "can_receive_push_marketing": can(Channel.PUSH),
+                "consent": push.status.value,
+                "consent_timestamp": _iso(push.consent_timestamp),
+            }
+        },
+        "whatsapp": {p.value: whatsapp(p) for p in (Purpose.MARKETING, Purpose.TRANSACTIONAL, Purpose.CONVERSATIONAL)},
+    }
+
+
+def profile_resource(row: Row, state: ProfileState | None, policy: Policy, now: datetime) -> dict[str, Any]:
+    """The JSON:API `profile` resource, as Klaviyo shapes it (subscriptions when `state` is given)."""
+    location = {
+        "address1": row.address1,
+        "address2": row.address2,
+        "city": row.city,
+        "country": row.country,
+        "latitude": None,
+        "longitude": None,
+        "region": row.region,
+        "zip": row.zip,
+        "timezone": row.timezone,
+        "ip": None,
+    }
+    attributes: dict[str, Any] = {
+        "email": row.email,
+        "phone_number": row.phone_number,
+        "external_id": row.external_id,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "organization": row.organization,
+        "locale": row.locale,
+        "title": row.title,
+        "image": row.image,
+        "created": _iso(row.created_at),
+        "updated": _iso(row.updated_at),
+        "last_event_date": None,
+        "location": location,
+        "properties": msgspec.json.decode(row.properties or "{}"),
+    }
+    if state is not None:
+        attributes["subscriptions"] = subscriptions(state, policy, now)
+    return {
+        "type": "profile",
+        "id": row.id,
+        "attributes": attributes,
+        "links": {"self": f"{public_url()}/api/profiles/{row.id}/"},
+    }
+
+
+def get_profile(engine: Engine, account_id: str, locator: Locator, as_of: datetime | None = None) -> dict[str, Any]:
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        row = find_profile(conn, account, locator)
+        if as_of is None:
+            state, now = current_state(conn, account_id, row), utcnow()
+        else:
+            state, now = state_as_of(conn, account_id, row, as_of), as_of
+        return profile_resource(row, state, account.policy, now)
+
+
+def event_record(seq: int, e: ConsentEvent) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "occurred_at": e.occurred_at.isoformat(),
+        "type": e.type.value,
+        "metric": e.metric,
+        **e.payload(),
+        "personal": dict(e.personal),
+    }
+
+
+def timeline(engine: Engine, account_id: str, locator: Locator) -> tuple[str, list[dict[str, Any]]]:
+    """The consent events of one profile, oldest first."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        row = find_profile(conn, account, locator)
+        return row.id, [event_record(s.seq, s.event) for s in ledger.events(conn, account_id, profile_id=row.id)]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDecision:
+    profile_id: str
+    send: Send
+    decision: Decision
+
+
+def decide_for(
+    engine: Engine,
+    account_id: str,
+    locator: Locator,
+    channel: Channel,
+    purpose: Purpose = Purpose.MARKETING,
+    *,
+    via: Via = Via.CAMPAIGN,
+    list_id: str | None = None,
+    at: datetime | None = None,
+) -> ProfileDecision:
+    """May this profile get this message at `at` (default now)? A past `at` is judged on the
+    state the ledger had then."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        row = find_profile(conn, account, locator)
+        now = utcnow()
+        if at is None or at >= now:
+            state = current_state(conn, account_id, row)
+        else:
+            state = state_as_of(conn, account_id, row, at)
+        send = Send(channel, at or now, purpose, via=via, list_id=list_id, policy=account.policy)
+        return ProfileDecision(row.id, send, decide(state, send))

@@ -1,0 +1,97 @@
+"""Raw-driver bulk writes: sqlite3 `executemany` and psycopg COPY, inside the caller's transaction.
+
+SQLAlchemy Core builds every other statement; these paths skip it because at a million rows the
+per-row cost of Core is several times that of the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Table, delete
+
+from .tables import UTCDateTime
+
+_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and reads back
+CHUNK = 5000  # under SQLite's bound-parameter limit for IN lists
+
+
+def sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime(_SQLITE_FORMAT)
+
+
+def _datetime_positions(table: Table, columns: Sequence[str]) -> list[int]:
+    return [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Insert `rows` (tuples in `columns` order, Python values) with the driver's fastest path."""
+    if not rows:
+        return
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        positions = _datetime_positions(table, columns)
+        if positions:
+            cache: dict[datetime, str] = {}
+
+            def convert(row: tuple) -> tuple:
+                out = list(row)
+                for i in positions:
+                    v = out[i]
+                    if v is not None:
+                        s = cache.get(v)
+                        if s is None:
+                            s = cache[v] = sqlite_time(v)
+                        out[i] = s
+                return tuple(out)
+
+            rows = [convert(r) for r in rows]
+        marks = ",".join("?" * len(columns))
+        raw.executemany(f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", rows)
+        return
+    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({','.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def update_rows(
+    conn: Connection, table: Table, key: Sequence[str], columns: Sequence[str], rows: Sequence[tuple]
+) -> None:
+    """Update `columns` of the rows named by `key`; each tuple is the new values then the key values.
+
+    SQLite runs one prepared UPDATE per row through `executemany`; PostgreSQL copies the rows into
+    a temporary staging table and updates them in one set-based statement."""
+    if not rows:
+        return
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        positions = _datetime_positions(table, [*columns, *key])
+        if positions:
+            rows = [
+                tuple(sqlite_time(v) if i in positions and v is not None else v for i, v in enumerate(r)) for r in rows
+            ]
+        sets = ",".join(f"{c}=?" for c in columns)
+        where = " AND ".join(f"{k}=?" for k in key)
+        raw.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
+        return
+    stage = f"stage_{table.name}"
+    all_cols = [*columns, *key]
+    with raw.cursor() as cur:
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {','.join(all_cols)} FROM {table.name} WITH NO DATA"
+        )
+        cur.execute(f"TRUNCATE {stage}")
+        with cur.copy(f"COPY {stage} ({','.join(all_cols)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        sets = ",".join(f"{c}=s.{c}" for c in columns)
+        where = " AND ".join(f"t.{k}=s.{k}" for k in key)
+        cur.execute(f"UPDATE {table.name} AS t SET {sets} FROM {stage} AS s WHERE {where}")
+
+
+def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile_ids: Iterable[str]) -> None:
+    ids = list(profile_ids)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        conn.execute(delete(table).where(table.c.account_id == account_id, table.c.profile_id.in_(chunk)))

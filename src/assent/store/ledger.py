@@ -1,0 +1,206 @@
+"""The consent ledger: an append-only, per-account, hash-chained sequence of consent events.
+
+Each row's `hash` is SHA-256 over a canonical encoding of the row (account, seq, profile, time,
+type, metric, payload text, digest of the personal data) and the previous row's hash. The
+account row keeps the head (last seq and hash), which anchors the tail: deleting the newest
+events is caught too. Personal data sits in `personal`, covered only by `personal_digest`
+(salted), so erasing it leaves every hash valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+from sqlalchemy import Connection, select, update
+
+from ..domain import ConsentEvent
+from . import bulk
+from .tables import accounts, consent_events
+
+COLUMNS = (
+    "account_id",
+    "seq",
+    "profile_id",
+    "occurred_at",
+    "type",
+    "metric",
+    "payload",
+    "personal",
+    "personal_digest",
+    "prev_hash",
+    "hash",
+)
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+_encode = msgspec.json.Encoder().encode
+
+
+def canonical_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def chain_hash(
+    account_id: str,
+    seq: int,
+    profile_id: str,
+    occurred_at: datetime,
+    type: str,
+    metric: str | None,
+    payload: str,
+    personal_digest: str,
+    prev_hash: str,
+) -> str:
+    material = _encode(
+        [account_id, seq, profile_id, canonical_time(occurred_at), type, metric, payload, personal_digest, prev_hash]
+    )
+    return hashlib.sha256(material).hexdigest()
+
+
+def personal_digest(personal: str | None) -> str:
+    return "" if personal is None else hashlib.sha256(personal.encode()).hexdigest()
+
+
+class LedgerAppender:
+    """Appends events of one account within the caller's transaction.
+
+    Creating it locks the account's ledger head (SELECT … FOR UPDATE on PostgreSQL; SQLite write
+    transactions are already exclusive), so appends of one account never interleave."""
+
+    def __init__(self, conn: Connection, account_id: str) -> None:
+        self.conn = conn
+        self.account_id = account_id
+        head = conn.execute(
+            select(accounts.c.ledger_seq, accounts.c.ledger_head).where(accounts.c.id == account_id).with_for_update()
+        ).one()
+        self.seq: int = head.ledger_seq
+        self.head: str = head.ledger_head
+        self.rows: list[tuple] = []
+
+    def add(self, profile_id: str, events: Sequence[ConsentEvent]) -> None:
+        for e in events:
+            self.seq += 1
+            payload = _encode_sorted(e.payload()).decode()
+            personal = None
+            if e.personal:
+                # The salt keeps the digest from confirming a guessed address once erased.
+                personal = _encode_sorted({**e.personal, "salt": secrets.token_hex(8)}).decode()
+            digest = personal_digest(personal)
+            etype = e.type.value
+            h = chain_hash(
+                self.account_id, self.seq, profile_id, e.occurred_at, etype, e.metric, payload, digest, self.head
+            )
+            self.rows.append(
+                (
+                    self.account_id,
+                    self.seq,
+                    profile_id,
+                    e.occurred_at,
+                    etype,
+                    e.metric,
+                    payload,
+                    personal,
+                    digest,
+                    self.head,
+                    h,
+                )
+            )
+            self.head = h
+
+    def flush(self) -> int:
+        """Write what was added and move the head; returns how many events were written."""
+        n = len(self.rows)
+        if n:
+            bulk.insert_rows(self.conn, consent_events, COLUMNS, self.rows)
+            self.conn.execute(
+                update(accounts)
+                .where(accounts.c.id == self.account_id)
+                .values(ledger_seq=self.seq, ledger_head=self.head)
+            )
+            self.rows = []
+        return n
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    profile_id: str
+    event: ConsentEvent
+
+
+def decode(row) -> ConsentEvent:
+    personal = msgspec.json.decode(row.personal) if row.personal else None
+    if personal:
+        personal.pop("salt", None)
+    return ConsentEvent.from_record(row.type, row.occurred_at, row.metric, msgspec.json.decode(row.payload), personal)
+
+
+def events(
+    conn: Connection,
+    account_id: str,
+    profile_id: str | None = None,
+    until: datetime | None = None,
+    by_profile: bool = False,
+) -> Iterator[StoredEvent]:
+    """Events in seq order (or grouped by profile, each in seq order), optionally up to `until`."""
+    t = consent_events
+    q = select(t).where(t.c.account_id == account_id)
+    if profile_id is not None:
+        q = q.where(t.c.profile_id == profile_id)
+    if until is not None:
+        q = q.where(t.c.occurred_at <= until)
+    q = q.order_by(t.c.profile_id, t.c.seq) if by_profile else q.order_by(t.c.seq)
+    for row in conn.execution_options(yield_per=5000).execute(q):
+        yield StoredEvent(row.seq, row.profile_id, decode(row))
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify(conn: Connection, account_id: str) -> Verification:
+    """Walk the chain from seq 1 and report the first event that was edited, deleted, inserted or moved."""
+    head = conn.execute(select(accounts.c.ledger_seq, accounts.c.ledger_head).where(accounts.c.id == account_id)).one()
+    t = consent_events
+    q = select(*[t.c[c] for c in COLUMNS]).where(t.c.account_id == account_id).order_by(t.c.seq)
+    expected_seq, prev, n = 1, "", 0
+    for row in conn.execution_options(yield_per=5000).execute(q):
+        n += 1
+        if row.seq != expected_seq:
+            return Verification(False, n, expected_seq, f"seq {expected_seq} is missing (next stored is {row.seq})")
+        if row.prev_hash != prev:
+            return Verification(False, n, row.seq, "prev_hash does not match the previous event's hash")
+        if row.personal is not None and personal_digest(row.personal) != row.personal_digest:
+            return Verification(False, n, row.seq, "personal data does not match its digest")
+        h = chain_hash(
+            account_id,
+            row.seq,
+            row.profile_id,
+            row.occurred_at,
+            row.type,
+            row.metric,
+            row.payload,
+            row.personal_digest,
+            prev,
+        )
+        if h != row.hash:
+            return Verification(False, n, row.seq, "hash does not match the event's content")
+        prev, expected_seq = row.hash, expected_seq + 1
+    last = expected_seq - 1
+    if last < head.ledger_seq:
+        return Verification(False, n, last + 1, f"events {last + 1}..{head.ledger_seq} are missing from the end")
+    if last > head.ledger_seq or prev != head.ledger_head:
+        return Verification(
+            False,
+            n,
+            head.ledger_seq + 1 if last > head.ledger_seq else last,
+            "the chain does not end at the recorded head",
+        )
+    return Verification(True, n)

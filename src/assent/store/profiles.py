@@ -1,0 +1,48 @@
+"""Profiles: look-ups by id and identifier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from . import bulk
+from .tables import profiles
+
+IDENTIFIERS = ("email", "phone_number", "external_id")
+
+
+def get(conn: Connection, account_id: str, profile_id: str) -> Row | None:
+    return conn.execute(
+        select(profiles).where(profiles.c.account_id == account_id, profiles.c.id == profile_id)
+    ).first()
+
+
+def find(conn: Connection, account_id: str, field: str, value: str) -> Row | None:
+    if field == "id":
+        return get(conn, account_id, value)
+    if field not in IDENTIFIERS:
+        raise ValueError(f"not an identifier: {field}")
+    return conn.execute(select(profiles).where(profiles.c.account_id == account_id, profiles.c[field] == value)).first()
+
+
+def find_many(conn: Connection, account_id: str, field: str, values: Iterable[str]) -> list[Row]:
+    """Profiles whose `field` is one of `values` (a set-based look-up, chunked for SQLite)."""
+    values = list(set(values))
+    out: list[Row] = []
+    for start in range(0, len(values), bulk.CHUNK):
+        chunk = values[start : start + bulk.CHUNK]
+        out.extend(
+            conn.execute(select(profiles).where(profiles.c.account_id == account_id, profiles.c[field].in_(chunk)))
+        )
+    return out
+
+
+def insert_one(conn: Connection, values: dict) -> None:
+    conn.execute(insert(profiles).values(**values))
+
+
+def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict) -> None:
+    conn.execute(
+        update(profiles).where(profiles.c.account_id == account_id, profiles.c.id == profile_id).values(**values)
+    )

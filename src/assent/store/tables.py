@@ -1,0 +1,225 @@
+"""The schema, as SQLAlchemy Core tables. `account_id` leads every primary and unique key, so each
+table can be distributed by account (Citus) without losing a constraint.
+
+The consent projection (consents, suppressions, list_suppressions, list_members, pending_optins)
+is derived from `consent_events`, the ledger, and written in the same transaction as it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC in and out, on SQLite (which has no time zones) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; times are timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = String(26)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", ID, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("default_region", String(2), nullable=False),
+    Column("email_campaigns_require_explicit_consent", Boolean, nullable=False, default=False),
+    Column("ledger_seq", BigInteger, nullable=False, default=0),
+    Column("ledger_head", String(64), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", String(16), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("label", String(200), nullable=False, default=""),
+    Column("scopes", Text, nullable=False, default="*"),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    Index("ix_api_keys_digest", "digest", unique=True),
+)
+
+# Installation-wide values, such as the secret that peppers API-key digests when none is configured.
+settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(100), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("name"),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", String(26), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("opt_in_process", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+)
+
+PROFILE_FIELDS = (
+    "email",
+    "phone_number",
+    "external_id",
+    "first_name",
+    "last_name",
+    "organization",
+    "title",
+    "locale",
+    "image",
+    "address1",
+    "address2",
+    "city",
+    "region",
+    "zip",
+    "country",
+    "timezone",
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", ID, nullable=False),
+    *(Column(name, String(320) if name == "email" else Text) for name in PROFILE_FIELDS),
+    Column("properties", Text, nullable=False, default="{}"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    UniqueConstraint("account_id", "email"),
+    UniqueConstraint("account_id", "phone_number"),
+    UniqueConstraint("account_id", "external_id"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("consent_timestamp", UTCDateTime),
+    Column("method", String(100)),
+    Column("method_detail", Text),
+    Column("custom_method_detail", Text),
+    Column("double_optin", Boolean),
+    Column("last_updated", UTCDateTime),
+    PrimaryKeyConstraint("account_id", "profile_id", "channel", "purpose"),
+    Index("ix_consents_status", "account_id", "channel", "purpose", "status"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("reason", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "profile_id", "reason"),
+)
+
+list_suppressions = Table(
+    "list_suppressions",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("list_id", String(26), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "profile_id", "list_id"),
+)
+
+list_members = Table(
+    "list_members",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("list_id", String(26), nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("joined_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "list_id", "profile_id"),
+    Index("ix_list_members_profile", "account_id", "profile_id"),
+)
+
+pending_optins = Table(
+    "pending_optins",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("list_id", String(26), nullable=False),  # "" when the opt-in names no list
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("method", String(100)),
+    Column("method_detail", Text),
+    Column("custom_method_detail", Text),
+    PrimaryKeyConstraint("account_id", "profile_id", "channel", "purpose", "list_id"),
+)
+
+# The ledger: append-only and hash-chained per account. `payload` is the canonical JSON text the
+# hash covers (kept as text: a JSONB column would reorder it); `personal` holds the personal data
+# apart, covered only through `personal_digest`, so erasing it keeps the chain verifiable.
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("profile_id", ID, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("metric", String(100)),
+    Column("payload", Text, nullable=False),
+    Column("personal", Text),
+    Column("personal_digest", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("account_id", "seq"),
+    Index("ix_consent_events_profile", "account_id", "profile_id", "seq"),
+)
+
+PROJECTION_TABLES = (consents, suppressions, list_suppressions, list_members, pending_optins)

@@ -1,0 +1,185 @@
+"""Identifier normalisation, and the email fast path held to email-validator's answers."""
+
+from __future__ import annotations
+
+import pytest
+from email_validator import EmailNotValidError
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from assent.domain import InvalidIdentifier, identity
+from assent.domain.identity import normalize_email, normalize_phone, slow_normalize_email
+
+
+@pytest.mark.parametrize(
+    ("given_", "expected"),
+    [
+        ("Foo.Bar+tag@GMail.COM", "Foo.Bar+tag@gmail.com"),
+        ("jane@example.com", "jane@example.com"),
+        ("  Jane.Doe@Example.CO.UK \n", "Jane.Doe@example.co.uk"),
+        ("o'reilly!#$%&*/=?^_`{|}~-@Sub.Example.ORG", "o'reilly!#$%&*/=?^_`{|}~-@sub.example.org"),
+    ],
+)
+def test_normalize_email_keeps_the_local_part_and_lowercases_the_domain(given_, expected):
+    assert normalize_email(given_) == expected
+
+
+@pytest.mark.parametrize(
+    ("given_", "expected"),
+    [
+        ("user@Bücher.DE", "user@bücher.de"),
+        ("user@xn--bcher-kva.de", "user@bücher.de"),
+        ("用户@例子.广告", "用户@例子.广告"),
+    ],
+)
+def test_normalize_email_accepts_internationalised_domains(given_, expected):
+    assert normalize_email(given_) == expected
+    assert slow_normalize_email(given_) == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "plainaddress",
+        "@example.com",
+        "jane@",
+        "jane@@example.com",
+        "jane..doe@example.com",
+        ".jane@example.com",
+        "jane@example",
+        "jane@-example.com",
+        "jane@example-.com",
+        "jane@exa_mple.com",
+        "jane@example..com",
+        "jane@example.test",
+        "jane@host.localhost",
+        "jane@printer.local",
+        "jane@example.123",
+        "ja ne@example.com",
+        "jane@ab--cd.com",
+        "jane@" + "a" * 64 + ".com",
+    ],
+)
+def test_normalize_email_rejects_bad_addresses_naming_the_field_and_the_value(bad):
+    with pytest.raises(InvalidIdentifier) as err:
+        normalize_email(bad, field="data.attributes.email")
+    assert err.value.field == "data.attributes.email"
+    assert err.value.value == bad
+    assert repr(bad) in str(err.value)
+    assert err.value.code == "invalid_identifier"
+
+
+def test_normalize_email_refuses_non_strings_naming_the_field():
+    with pytest.raises(InvalidIdentifier) as err:
+        normalize_email(None)  # type: ignore[arg-type]
+    assert err.value.field == "email"
+
+
+@pytest.mark.parametrize(
+    ("given_", "region", "expected"),
+    [
+        ("(415) 555-2671", "US", "+14155552671"),
+        ("415.555.2671", "US", "+14155552671"),
+        ("020 8366 1177", "GB", "+442083661177"),
+        ("+44 20 8366 1177", "US", "+442083661177"),  # an explicit country code wins over the region
+        ("  +1 415 555 2671 ", None, "+14155552671"),
+        ("030 1234567", "DE", "+49301234567"),
+    ],
+)
+def test_normalize_phone_gives_e164_reading_national_numbers_in_the_default_region(given_, region, expected):
+    assert normalize_phone(given_, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("bad", "region"),
+    [
+        ("", "US"),
+        ("   ", "US"),
+        ("not a number", "US"),
+        ("12", "US"),
+        ("(415) 555-267", "US"),
+        ("+1 555 0100", "US"),
+        ("+999 1234 5678", "US"),
+        ("020 8366 1177", None),  # a national number without a region cannot be read
+    ],
+)
+def test_normalize_phone_rejects_invalid_numbers_naming_the_field(bad, region):
+    with pytest.raises(InvalidIdentifier) as err:
+        normalize_phone(bad, region, field="phone_number")
+    assert err.value.field == "phone_number"
+    assert err.value.value == bad
+
+
+def test_normalize_phone_names_the_field_it_was_given():
+    with pytest.raises(InvalidIdentifier) as err:
+        normalize_phone("nope", field="data.attributes.phone_number")
+    assert err.value.field == "data.attributes.phone_number"
+
+
+# --- The fast email path agrees with email-validator -----------------------------------------------
+
+_LOCAL_CHARS = "abcXYZ019._+-!#$%&'*/=?^`{|}~"
+_LABEL_CHARS = "abzAQZ059-"
+_TLDS = [
+    "com", "COM", "Org", "io", "uk", "museum", "xn--p1ai", "test", "local", "localhost", "invalid", "onion",
+    "arpa", "example", "123", "c0m", "a", "x-y", "co-", "t" * 63, "t" * 64,
+]
+
+local_parts = st.one_of(
+    st.text(_LOCAL_CHARS, min_size=1, max_size=70),
+    st.lists(st.text(_LOCAL_CHARS.replace(".", ""), min_size=1, max_size=12), min_size=1, max_size=4).map(".".join),
+    st.sampled_from(["a" * 64, "a" * 65, '"quoted"', "é", "a..b", ".a", "a."]),
+)
+labels = st.one_of(
+    st.text(_LABEL_CHARS, min_size=1, max_size=12),
+    st.sampled_from(["a--b", "ab--cd", "xn--bcher-kva", "xn--abc", "-a", "a-", "a" * 63, "a" * 64, "1234"]),
+    st.integers(50, 70).map(lambda n: "L" * n),
+)
+domains = st.builds(
+    lambda ls, tld: ".".join([*ls, tld]),
+    st.lists(labels, min_size=0, max_size=5),
+    st.one_of(st.sampled_from(_TLDS), st.text(_LABEL_CHARS, min_size=1, max_size=8)),
+)
+email_like = st.one_of(
+    st.emails(),
+    st.builds(lambda local, domain: f"{local}@{domain}", local_parts, domains),
+    # Near the 254-character limit on the whole address and the 63-character limit on a label.
+    st.builds(
+        lambda local, n: f"{local}@{'d' * 63}.{'e' * 63}.{'f' * 63}.{'g' * n}.com",
+        st.text("aB1.", min_size=1, max_size=8).filter(lambda s: ".." not in s and s[0] != "." and s[-1] != "."),
+        st.integers(40, 66),
+    ),
+    st.text(_LOCAL_CHARS + _LABEL_CHARS + "@ ", max_size=40),
+)
+
+
+def _slow(value: str) -> str | None:
+    try:
+        return slow_normalize_email(value)
+    except EmailNotValidError:
+        return None
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(email_like)
+@example("Foo.Bar+tag@GMail.COM")
+@example("a@b.test")
+@example("a@b.xn--p1ai")
+@example("a@ab--cd.com")
+@example("a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + "." + "e" * 57 + ".com")
+def test_fast_email_path_never_accepts_what_email_validator_refuses_and_agrees_on_the_result(value):
+    fast = identity._fast_email(value)
+    if fast is not None:
+        assert _slow(value) == fast
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(email_like)
+def test_normalize_email_and_slow_normalize_email_both_fail_or_agree(value):
+    slow = _slow(value)
+    try:
+        normal = normalize_email(value)
+    except InvalidIdentifier:
+        normal = None
+    assert normal == slow
