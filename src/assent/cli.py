@@ -414,6 +414,7 @@ def consent_unsubscribe(
     list_id: ListOpt = None,
     method: Annotated[str, typer.Option("--method")] = "MANUAL_REMOVE",
     method_detail: Annotated[str | None, typer.Option("--method-detail")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, in the person's words; kept with the event.")] = None,
     db: Db = None,
     json: Json = False,
 ) -> None:
@@ -428,7 +429,7 @@ def consent_unsubscribe(
         list_id=list_id,
         method=method,
         method_detail=method_detail,
-        proof=CLI_PROOF,
+        proof=Proof(actor="cli", note=reason),
     )
     _report_change(change, json)
 

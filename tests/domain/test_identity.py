@@ -122,8 +122,27 @@ def test_normalize_phone_names_the_field_it_was_given():
 _LOCAL_CHARS = "abcXYZ019._+-!#$%&'*/=?^`{|}~"
 _LABEL_CHARS = "abzAQZ059-"
 _TLDS = [
-    "com", "COM", "Org", "io", "uk", "museum", "xn--p1ai", "test", "local", "localhost", "invalid", "onion",
-    "arpa", "example", "123", "c0m", "a", "x-y", "co-", "t" * 63, "t" * 64,
+    "com",
+    "COM",
+    "Org",
+    "io",
+    "uk",
+    "museum",
+    "xn--p1ai",
+    "test",
+    "local",
+    "localhost",
+    "invalid",
+    "onion",
+    "arpa",
+    "example",
+    "123",
+    "c0m",
+    "a",
+    "x-y",
+    "co-",
+    "t" * 63,
+    "t" * 64,
 ]
 
 local_parts = st.one_of(

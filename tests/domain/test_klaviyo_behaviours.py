@@ -29,7 +29,11 @@ EMAIL = "jane@example.com"
 PHONE = "+14155552671"
 EMAIL_MKT = (Channel.EMAIL, Purpose.MARKETING)
 SMS_MKT = (Channel.SMS, Purpose.MARKETING)
-CLEARED_BY_SUBSCRIBE = [SuppressionReason.UNSUBSCRIBE, SuppressionReason.SPAM_COMPLAINT, SuppressionReason.USER_SUPPRESSED]
+CLEARED_BY_SUBSCRIBE = [
+    SuppressionReason.UNSUBSCRIBE,
+    SuppressionReason.SPAM_COMPLAINT,
+    SuppressionReason.USER_SUPPRESSED,
+]
 ADDRESS_REASONS = [SuppressionReason.HARD_BOUNCE, SuppressionReason.INVALID_EMAIL]
 TRANSACTIONAL_BLOCKERS = [*ADDRESS_REASONS, SuppressionReason.SPAM_COMPLAINT]
 
@@ -242,13 +246,24 @@ def test_klaviyo_list_send_to_a_non_member_is_denied_not_in_list():
 
 @pytest.mark.parametrize(
     ("channel", "purpose"),
-    [(Channel.EMAIL, Purpose.MARKETING), (Channel.EMAIL, Purpose.TRANSACTIONAL), (Channel.SMS, Purpose.MARKETING),
-     (Channel.SMS, Purpose.TRANSACTIONAL), (Channel.WHATSAPP, Purpose.CONVERSATIONAL)],
+    [
+        (Channel.EMAIL, Purpose.MARKETING),
+        (Channel.EMAIL, Purpose.TRANSACTIONAL),
+        (Channel.SMS, Purpose.MARKETING),
+        (Channel.SMS, Purpose.TRANSACTIONAL),
+        (Channel.WHATSAPP, Purpose.CONVERSATIONAL),
+    ],
 )
 def test_decide_denies_no_address_when_the_profile_has_no_email_or_phone(channel, purpose):
     subscribed = Profile()
-    subscribed.do(t.subscribe, [(Channel.EMAIL, Purpose.MARKETING), (Channel.SMS, Purpose.MARKETING),
-                                (Channel.WHATSAPP, Purpose.CONVERSATIONAL)])
+    subscribed.do(
+        t.subscribe,
+        [
+            (Channel.EMAIL, Purpose.MARKETING),
+            (Channel.SMS, Purpose.MARKETING),
+            (Channel.WHATSAPP, Purpose.CONVERSATIONAL),
+        ],
+    )
     # The addresses go away (erased or removed) while consent stays on record.
     bare = Profile(email=None, phone=None)
     bare.state = ProfileState(consents=subscribed.state.consents)
@@ -301,9 +316,17 @@ def _none(p: Profile) -> None:
 REPEATABLE = {
     "subscribe email+sms": (_none, t.subscribe, ([EMAIL_MKT, SMS_MKT],), {}),
     "subscribe to a list": (_none, t.subscribe, ([EMAIL_MKT],), {"list_id": "L1"}),
-    "double opt-in request": (_none, t.subscribe, ([EMAIL_MKT],), {"list_id": "L1", "opt_in_process": OptInProcess.DOUBLE}),
+    "double opt-in request": (
+        _none,
+        t.subscribe,
+        ([EMAIL_MKT],),
+        {"list_id": "L1", "opt_in_process": OptInProcess.DOUBLE},
+    ),
     "historical import": (
-        _none, t.subscribe, ([EMAIL_MKT],), {"historical_import": True, "consented_at": datetime(1980, 1, 1, tzinfo=UTC)},
+        _none,
+        t.subscribe,
+        ([EMAIL_MKT],),
+        {"historical_import": True, "consented_at": datetime(1980, 1, 1, tzinfo=UTC)},
     ),
     "confirm then subscribe": (_setup_pending, t.subscribe, ([EMAIL_MKT],), {"list_id": "L1"}),
     "cancel double opt-in": (_setup_pending, t.cancel_double_optin, (Channel.EMAIL, Purpose.MARKETING, "L1"), {}),
@@ -311,17 +334,21 @@ REPEATABLE = {
     "sms unsubscribe": (_setup_member_subscribed, t.unsubscribe, (Channel.SMS, Purpose.TRANSACTIONAL), {}),
     "list unsubscribe": (_setup_member_subscribed, t.unsubscribe, (Channel.EMAIL,), {"list_id": "L1"}),
     "list unsubscribe, pending": (_setup_pending, t.unsubscribe, (Channel.EMAIL,), {"list_id": "L1"}),
-    **{
-        f"suppress {r.value}": (_setup_member_subscribed, t.suppress, (r,), {}) for r in SuppressionReason
-    },
+    **{f"suppress {r.value}": (_setup_member_subscribed, t.suppress, (r,), {}) for r in SuppressionReason},
     "list suppress": (_setup_member_subscribed, t.suppress, (SuppressionReason.USER_SUPPRESSED,), {"list_id": "L1"}),
     "unsuppress": (lambda p: p.do(t.suppress, SuppressionReason.USER_SUPPRESSED), t.unsuppress, (), {}),
     "list unsuppress": (
-        lambda p: p.do(t.suppress, SuppressionReason.USER_SUPPRESSED, list_id="L1"), t.unsuppress, (), {"list_id": "L1"},
+        lambda p: p.do(t.suppress, SuppressionReason.USER_SUPPRESSED, list_id="L1"),
+        t.unsuppress,
+        (),
+        {"list_id": "L1"},
     ),
     "change phone number": (_setup_member_subscribed, t.change_phone_number, ("+14155550199",), {}),
     "change email": (
-        lambda p: p.do(t.suppress, SuppressionReason.HARD_BOUNCE), t.change_email, ("new@example.com",), {},
+        lambda p: p.do(t.suppress, SuppressionReason.HARD_BOUNCE),
+        t.change_email,
+        ("new@example.com",),
+        {},
     ),
 }
 

@@ -38,8 +38,16 @@ from assent.domain import transitions as t
 
 START = datetime.now(UTC).replace(microsecond=0)
 LISTS = [None, "L1", "L2"]
-EMAILS = [None, "jane@example.com", "jane.new@example.org"]
-PHONES = [None, "+14155552671", "+442083661177"]
+# Hypothesis leans towards the first element of a sampled list: the common case goes first.
+EMAILS = ["jane@example.com", "jane.new@example.org", None]
+PHONES = ["+14155552671", "+442083661177", None]
+REASONS = [
+    SuppressionReason.USER_SUPPRESSED,
+    SuppressionReason.UNSUBSCRIBE,
+    SuppressionReason.HARD_BOUNCE,
+    SuppressionReason.SPAM_COMPLAINT,
+    SuppressionReason.INVALID_EMAIL,
+]
 ALL_POLICIES = [Policy(), Policy(email_campaigns_require_explicit_consent=True)]
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -60,33 +68,48 @@ proofs = st.one_of(
     st.just(Proof()),
     st.builds(Proof, source=st.sampled_from(["form:footer", "api"]), ip=st.sampled_from([None, "203.0.113.9"])),
 )
-# Days before "now" of a historical consent: recent, years ago, before 1990, or in the future.
-consent_ages = st.one_of(st.integers(0, 3650), st.integers(12_500, 25_000), st.integers(-30, -1))
+# Days before "now" of a historical consent (None: a live subscription): recent, before 1990, or
+# in the future (refused).
+consent_ages = st.one_of(
+    st.none(), st.none(), st.none(), st.integers(0, 3650), st.integers(12_500, 25_000), st.integers(-30, -1)
+)
 
 subscribe_ops = st.tuples(
     st.just("subscribe"),
     st.lists(channel_purposes, min_size=1, max_size=3),
     list_ids,
     st.sampled_from([OptInProcess.DOUBLE, OptInProcess.SINGLE]),
-    st.one_of(st.none(), consent_ages),
+    consent_ages,
     st.sampled_from(["API", "FORM", "TEXT"]),
 )
 # The index picks a pending request when there is one (0-8), or else uses the explicit target (9).
 optin_ops = st.tuples(st.sampled_from(["confirm", "confirm", "cancel"]), st.integers(0, 9), channel_purposes, list_ids)
 unsubscribe_ops = st.tuples(st.just("unsubscribe"), channel_purposes, list_ids)
-suppress_ops = st.tuples(st.just("suppress"), st.sampled_from(list(SuppressionReason)), list_ids)
+suppress_ops = st.tuples(st.just("suppress"), st.sampled_from(REASONS), list_ids)
 unsuppress_ops = st.tuples(st.just("unsuppress"), list_ids)
 phone_ops = st.tuples(st.just("change_phone_number"), st.sampled_from(PHONES))
 email_ops = st.tuples(st.just("change_email"), st.sampled_from(EMAILS))
 
 # Pick the kind of command first, evenly (st.one_of leans towards its first branches).
 operations = st.sampled_from(
-    [subscribe_ops, subscribe_ops, subscribe_ops, optin_ops, optin_ops, unsubscribe_ops, unsubscribe_ops,
-     suppress_ops, suppress_ops, unsuppress_ops, phone_ops, email_ops]
+    [
+        subscribe_ops,
+        subscribe_ops,
+        subscribe_ops,
+        optin_ops,
+        optin_ops,
+        unsubscribe_ops,
+        unsubscribe_ops,
+        suppress_ops,
+        suppress_ops,
+        unsuppress_ops,
+        phone_ops,
+        email_ops,
+    ]
 ).flatmap(lambda ops: ops)
 scenarios = st.tuples(
-    st.one_of(st.just(EMAILS[1]), st.sampled_from(EMAILS)),  # mostly with both addresses
-    st.one_of(st.just(PHONES[1]), st.sampled_from(PHONES)),
+    st.sampled_from(EMAILS),
+    st.sampled_from(PHONES),
     st.lists(st.tuples(operations, st.integers(1, 600), proofs), min_size=5, max_size=30),
 )
 
@@ -144,7 +167,9 @@ def step(state: ProfileState, op: tuple, events: list) -> ProfileState:
 
 
 def run(scenario, on_step=None):
-    """Yield nothing; return (initial state, final state, all events), calling `on_step` per op."""
+    """Apply every op, skipping refused ones; return (initial state, final state, ledger).
+
+    `on_step(before, op, events, after, now, proof)` is called after each applied op."""
     email, phone, ops = scenario
     initial = state = ProfileState(email=email, phone_number=phone)
     ledger: list[ConsentEvent] = []
@@ -269,8 +294,11 @@ def check_decisions(state: ProfileState, now: datetime) -> None:
                         # And it is not a deny-everything engine: whatever the rules allow, it allows.
                         assert d.verdict is Verdict.ALLOW, (send, d, state)
                         implied = "IMPLIED_CONSENT" in d.warnings
-                        assert implied == (channel is Channel.EMAIL and purpose is Purpose.MARKETING
-                                           and state.status(Channel.EMAIL) is not ConsentStatus.SUBSCRIBED)
+                        assert implied == (
+                            channel is Channel.EMAIL
+                            and purpose is Purpose.MARKETING
+                            and state.status(Channel.EMAIL) is not ConsentStatus.SUBSCRIBED
+                        )
 
 
 @SETTINGS
@@ -300,7 +328,7 @@ def test_repeating_a_command_on_the_state_it_produced_emits_no_events(scenario):
             return
         if op[0] == "cancel" and events:
             # Repeat against the same request, now closed.
-            key = next(e for e in events)
+            key = events[0]
             op = ("cancel", 9, (key.channel, key.purpose), key.list_id)
         later = now + timedelta(seconds=30)
         if op[0] == "subscribe" and op[4] is not None:

@@ -432,6 +432,20 @@ def test_rule8_cancelled_double_optin_closes_without_consent():
         p.do(t.confirm_double_optin, Channel.EMAIL, Purpose.MARKETING, "L1")
 
 
+def test_rule8_consent_granted_on_a_list_also_settles_a_pending_channel_double_optin():
+    # A channel-level (no list) confirmation is pending; the person then opts in on a
+    # single-opt-in form for list L1. The channel consent now exists, so nothing waits any more
+    # (a later subscribe would not open such a request either).
+    p = Profile()
+    p.do(t.subscribe, [EMAIL_MKT], opt_in_process=OptInProcess.DOUBLE)
+    events = p.do(t.subscribe, [EMAIL_MKT], list_id="L1")
+
+    assert p.state.status(Channel.EMAIL) is ConsentStatus.SUBSCRIBED
+    assert p.state.pending == {}
+    assert (EventType.OPTIN_CLOSED, "granted") in [(e.type, e.outcome) for e in events]
+    assert p.do(t.subscribe, [EMAIL_MKT], opt_in_process=OptInProcess.DOUBLE) == []
+
+
 # --- Rule 9: only explicit opt-in counts -----------------------------------------------------------
 
 

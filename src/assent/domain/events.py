@@ -11,7 +11,7 @@ that an erasure can blank it while the hash chain, which covers only its digest,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -46,15 +46,15 @@ class Proof:
     ip: str | None = None
     user_agent: str | None = None
 
-    PERSONAL = ("ip", "user_agent")
-
     def context(self) -> dict[str, str]:
-        return {
-            f.name: v for f in fields(self) if f.name not in self.PERSONAL and (v := getattr(self, f.name)) is not None
-        }
+        return {k: v for k in _PROOF_CONTEXT if (v := getattr(self, k)) is not None}
 
     def personal(self) -> dict[str, str]:
-        return {k: v for k in self.PERSONAL if (v := getattr(self, k)) is not None}
+        return {k: v for k in _PROOF_PERSONAL if (v := getattr(self, k)) is not None}
+
+
+_PROOF_PERSONAL = ("ip", "user_agent")
+_PROOF_CONTEXT = tuple(f.name for f in fields(Proof) if f.name not in _PROOF_PERSONAL)
 
 
 NO_PROOF = Proof()
@@ -83,23 +83,18 @@ class ConsentEvent:
     context: Mapping[str, str] = field(default_factory=_empty)
     personal: Mapping[str, str] = field(default_factory=_empty)
 
-    # Fields that are not in the payload: the ledger keeps them in columns of their own.
-    _OUTSIDE_PAYLOAD = ("type", "occurred_at", "metric", "personal")
-
     def payload(self) -> dict[str, Any]:
         """The non-personal fields that differ from their defaults, JSON-ready."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name in self._OUTSIDE_PAYLOAD:
-                continue
-            value = getattr(self, f.name)
-            if value == f.default or (f.name == "context" and not value):
+        for name, default in _PAYLOAD_FIELDS:
+            value = getattr(self, name)
+            if value == default or (name == "context" and not value):
                 continue
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, Mapping):
                 value = dict(value)
-            out[f.name] = value
+            out[name] = value
         return out
 
     @classmethod
@@ -126,6 +121,10 @@ class ConsentEvent:
         )
 
 
+# Fields that are not in the payload: the ledger keeps them in columns of their own.
+_OUTSIDE_PAYLOAD = ("type", "occurred_at", "metric", "personal")
+_PAYLOAD_FIELDS = tuple((f.name, f.default) for f in fields(ConsentEvent) if f.name not in _OUTSIDE_PAYLOAD)
+
 _CONVERTERS = {
     "channel": Channel,
     "purpose": Purpose,
@@ -134,14 +133,19 @@ _CONVERTERS = {
 }
 
 
+def _copy(mapping: Mapping) -> dict:
+    # dict(proxy) walks the generic mapping protocol; .copy() copies the dict underneath at C speed.
+    return mapping.copy() if isinstance(mapping, dict | MappingProxyType) else dict(mapping)
+
+
 def _with(mapping: Mapping, key: Any, value: Any) -> Mapping:
-    new = dict(mapping)
+    new = _copy(mapping)
     new[key] = value
     return MappingProxyType(new)
 
 
 def _without(mapping: Mapping, key: Any) -> Mapping:
-    new = dict(mapping)
+    new = _copy(mapping)
     new.pop(key, None)
     return MappingProxyType(new)
 
@@ -161,21 +165,21 @@ def apply(state: ProfileState, e: ConsentEvent) -> ProfileState:
         )
         key = (e.channel, e.purpose)
         if record.status is ConsentStatus.NEVER_SUBSCRIBED:  # a reset: as if never given
-            return replace(state, consents=_without(state.consents, key))
-        return replace(state, consents=_with(state.consents, key, record))
+            return state.evolve(consents=_without(state.consents, key))
+        return state.evolve(consents=_with(state.consents, key, record))
     if t is EventType.SUPPRESSION_ADDED:
-        return replace(state, suppressions=_with(state.suppressions, SuppressionReason(e.reason), e.occurred_at))
+        return state.evolve(suppressions=_with(state.suppressions, SuppressionReason(e.reason), e.occurred_at))
     if t is EventType.SUPPRESSION_REMOVED:
-        return replace(state, suppressions=_without(state.suppressions, SuppressionReason(e.reason)))
+        return state.evolve(suppressions=_without(state.suppressions, SuppressionReason(e.reason)))
     if t is EventType.LIST_SUPPRESSION_ADDED:
         entry = ListSuppression(reason=e.reason or "", timestamp=e.occurred_at)
-        return replace(state, list_suppressions=_with(state.list_suppressions, e.list_id, entry))
+        return state.evolve(list_suppressions=_with(state.list_suppressions, e.list_id, entry))
     if t is EventType.LIST_SUPPRESSION_REMOVED:
-        return replace(state, list_suppressions=_without(state.list_suppressions, e.list_id))
+        return state.evolve(list_suppressions=_without(state.list_suppressions, e.list_id))
     if t is EventType.LIST_JOINED:
-        return replace(state, lists=_with(state.lists, e.list_id, e.occurred_at))
+        return state.evolve(lists=_with(state.lists, e.list_id, e.occurred_at))
     if t is EventType.LIST_LEFT:
-        return replace(state, lists=_without(state.lists, e.list_id))
+        return state.evolve(lists=_without(state.lists, e.list_id))
     if t is EventType.OPTIN_REQUESTED:
         pending = PendingOptIn(
             requested_at=e.occurred_at,
@@ -183,11 +187,11 @@ def apply(state: ProfileState, e: ConsentEvent) -> ProfileState:
             method_detail=e.method_detail,
             custom_method_detail=e.custom_method_detail,
         )
-        return replace(state, pending=_with(state.pending, (e.channel, e.purpose, e.list_id or ""), pending))
+        return state.evolve(pending=_with(state.pending, (e.channel, e.purpose, e.list_id or ""), pending))
     if t is EventType.OPTIN_CLOSED:
-        return replace(state, pending=_without(state.pending, (e.channel, e.purpose, e.list_id or "")))
+        return state.evolve(pending=_without(state.pending, (e.channel, e.purpose, e.list_id or "")))
     if t is EventType.IDENTIFIER_CHANGED and e.identifier in ("email", "phone_number") and "new" in e.personal:
-        return replace(state, **{e.identifier: e.personal["new"] or None})
+        return state.evolve(**{e.identifier: e.personal["new"] or None})
     return state
 
 

@@ -210,8 +210,9 @@ def _grant(
             c.emit(EventType.LIST_SUPPRESSION_REMOVED, channel=channel, list_id=list_id, outcome="resubscribed")
         if list_id not in c.state.lists:
             c.emit(EventType.LIST_JOINED, metric=SUBSCRIBED_TO_LIST, channel=channel, list_id=list_id)
-    # An opt-in that is now granted no longer waits for confirmation.
-    for key in [k for k in c.state.pending if k[0] == channel and k[1] == purpose and k[2] == (list_id or "")]:
+    # An opt-in that is now granted no longer waits for confirmation; a channel-level one ("") is
+    # granted by consent on that channel through any list.
+    for key in [k for k in c.state.pending if k[0] == channel and k[1] == purpose and k[2] in (list_id or "", "")]:
         c.emit(EventType.OPTIN_CLOSED, channel=key[0], purpose=key[1], list_id=key[2] or None, outcome="granted")
 
 
@@ -442,4 +443,28 @@ def change_email(state: ProfileState, new: str | None, *, now: datetime, proof: 
         c.emit(EventType.SUPPRESSION_REMOVED, channel=Channel.EMAIL, reason=reason.value, outcome="email_changed")
     if old is not None:
         c.emit(EventType.IDENTIFIER_CHANGED, identifier="email", personal={"old": old, "new": new or ""})
+    return c.events
+
+
+def add_to_list(state: ProfileState, list_id: str, *, now: datetime, proof: Proof = NO_PROOF) -> list[ConsentEvent]:
+    """Make the profile a member of a list without touching consent (Klaviyo's "Add to List").
+
+    Membership is not consent: a send to the list is still decided on the channel's consent."""
+    _require_aware(now, "now")
+    if list_id in state.lists:
+        return []
+    c = _Changes(state, now, proof)
+    c.emit(EventType.LIST_JOINED, list_id=list_id, outcome="added")
+    return c.events
+
+
+def remove_from_list(
+    state: ProfileState, list_id: str, *, now: datetime, proof: Proof = NO_PROOF
+) -> list[ConsentEvent]:
+    """End a membership without touching consent."""
+    _require_aware(now, "now")
+    if list_id not in state.lists:
+        return []
+    c = _Changes(state, now, proof)
+    c.emit(EventType.LIST_LEFT, list_id=list_id, outcome="removed")
     return c.events

@@ -12,6 +12,7 @@ without writing anything twice.
 from __future__ import annotations
 
 import csv
+import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,7 +25,17 @@ from typing import Any
 import msgspec
 from sqlalchemy import Engine
 
-from ..domain import Channel, ConsentEvent, DomainError, OptInProcess, ProfileState, Proof, Purpose, replay
+from ..domain import (
+    Channel,
+    ConsentEvent,
+    ConsentStatus,
+    DomainError,
+    OptInProcess,
+    ProfileState,
+    Proof,
+    Purpose,
+    replay,
+)
 from ..domain import transitions as t
 from ..domain.identity import normalize_email, normalize_phone
 from ..store import bulk, projection
@@ -109,7 +120,7 @@ class Prepared:
     external_id: str | None
     attributes: dict[str, str]
     properties: dict[str, Any]
-    consent: dict[Channel, str]  # "in" or "out", per channel named by a consent column
+    consent: dict[Channel, str]  # "in", "out" or "none", per channel named by a consent column
     consented_at: datetime | None
 
 
@@ -148,6 +159,8 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
                 consent[channel] = "out"
             elif value not in _NO_CHANGE:
                 raise DomainError(column, "must be SUBSCRIBED, UNSUBSCRIBED, NEVER_SUBSCRIBED, true or false", value)
+            elif value:  # an explicit "no" overrides --subscribe for this row: it is not consent (rule 9)
+                consent[channel] = "none"
         consented = _text(record.get("consented_at"))
         consented_at = parse_time(consented, "consented_at") if consented else None
         attributes = {k: v for k in ATTRIBUTE_FIELDS if (v := _text(record.get(k))) is not None}
@@ -346,8 +359,12 @@ def _apply_row(
             opt_in_process=opt_in,
             proof=proof,
         )
-        if evs:
+        if any(e.status is ConsentStatus.SUBSCRIBED for e in evs):  # a pending double opt-in is not consent
             report.subscribed += 1
+        events += evs
+        state = replay(evs, state)
+    if options.list_id is not None and not targets:
+        evs = t.add_to_list(state, options.list_id, now=now, proof=proof)
         events += evs
         state = replay(evs, state)
     for ch, v in row.consent.items():
@@ -431,6 +448,10 @@ def import_profiles(
         account = load_account(conn, options.account_id)
         opt_in = load_list(conn, account.id, options.list_id).opt_in_process if options.list_id else OptInProcess.SINGLE
     report = ImportReport()
+    # A batch holds tens of thousands of small objects alive; the cyclic collector would walk them
+    # over and over for nothing (nothing here makes cycles), costing a quarter of the import.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     proof = Proof(source=options.method_detail or path.name, actor="import")
     rejects = _Rejects(options.rejects_path, fmt)
     try:
@@ -458,6 +479,8 @@ def import_profiles(
                 progress(len(prepared))
     finally:
         rejects.close()
+        if gc_was_enabled:
+            gc.enable()
     return report
 
 

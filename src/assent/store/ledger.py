@@ -153,7 +153,8 @@ def events(
     if until is not None:
         q = q.where(t.c.occurred_at <= until)
     q = q.order_by(t.c.profile_id, t.c.seq) if by_profile else q.order_by(t.c.seq)
-    for row in conn.execution_options(yield_per=5000).execute(q):
+    # Per statement: Connection.execution_options() would stream every later statement of the transaction too.
+    for row in conn.execute(q, execution_options={"yield_per": 5000}):
         yield StoredEvent(row.seq, row.profile_id, decode(row))
 
 
@@ -171,7 +172,8 @@ def verify(conn: Connection, account_id: str) -> Verification:
     t = consent_events
     q = select(*[t.c[c] for c in COLUMNS]).where(t.c.account_id == account_id).order_by(t.c.seq)
     expected_seq, prev, n = 1, "", 0
-    for row in conn.execution_options(yield_per=5000).execute(q):
+    # Per statement: Connection.execution_options() would stream every later statement of the transaction too.
+    for row in conn.execute(q, execution_options={"yield_per": 5000}):
         n += 1
         if row.seq != expected_seq:
             return Verification(False, n, expected_seq, f"seq {expected_seq} is missing (next stored is {row.seq})")
