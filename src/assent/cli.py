@@ -265,7 +265,8 @@ def profiles_import(
     else:
         typer.echo(
             f"{report.rows} rows: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{report.subscribed} subscribed, {report.rejected} rejected; {report.events} ledger events"
+            f"{report.subscribed} subscribed, {report.pending} pending double opt-in, {report.rejected} rejected; "
+            f"{report.events} ledger events"
         )
         if report.rejected and rejects:
             typer.echo(f"rejected rows are in {rejects}")
@@ -414,7 +415,9 @@ def consent_unsubscribe(
     list_id: ListOpt = None,
     method: Annotated[str, typer.Option("--method")] = "MANUAL_REMOVE",
     method_detail: Annotated[str | None, typer.Option("--method-detail")] = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why, in the person's words; kept with the event.")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why, in the person's words; kept with the event.")
+    ] = None,
     db: Db = None,
     json: Json = False,
 ) -> None:

@@ -1,35 +1,41 @@
 """Bulk import of profiles from CSV or NDJSON, with optional consent.
 
-The file is read in batches. Rows are validated (identifiers normalised, consent columns parsed)
-in worker processes when the file is large enough for that to pay; the main process resolves
-each row to a profile with set-based look-ups, runs the consent transitions, and writes each
-batch in one transaction with the raw driver: profiles, ledger events and projection together.
-A batch lands whole or not at all, so a killed import leaves the database consistent, and
-because repeating a transition on its own result emits nothing, re-running a file completes it
-without writing anything twice.
+The file is read in batches. Worker processes validate each row (identifiers normalised, consent
+columns parsed) and, speculatively, work out everything the row writes if it creates a new
+profile: its id, its row, its ledger events in canonical form and its projection rows — with the
+same transitions the careful path uses. The main process looks up the batch's identifiers in one
+set-based query per identifier; a row that matches no stored profile and shares no identifier
+with another row of its batch takes the worker's result as is (only its place in the hash chain
+is left to compute), every other row is resolved and transitioned here, in file order.
+
+Each batch is one transaction: profiles, ledger events and projection land together or not at
+all, so a killed import leaves the database consistent; because repeating a transition on its
+own result emits nothing, re-running the file completes it without writing anything twice.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ..domain import (
     Channel,
     ConsentEvent,
     ConsentStatus,
     DomainError,
+    EventType,
     OptInProcess,
     ProfileState,
     Proof,
@@ -37,15 +43,14 @@ from ..domain import (
     replay,
 )
 from ..domain import transitions as t
-from ..domain.identity import normalize_email, normalize_phone
-from ..store import bulk, projection
+from ..store import bulk, ledger, projection
 from ..store import profiles as profile_store
 from ..store.db import read_transaction, write_transaction
-from ..store.ledger import LedgerAppender
 from ..store.tables import PROFILE_FIELDS, profiles
 from .accounts import load_account
-from .clock import parse_time, utcnow
+from .clock import utcnow
 from .ids import new_id
+from .import_rows import IDENTIFIERS, Prepared, Record, Rejected, RejectsFile, detect_format, prepare_row, records
 from .lists import load_list
 
 SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
@@ -55,17 +60,9 @@ SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
     "push": (Channel.PUSH, Purpose.MARKETING),
     "whatsapp": (Channel.WHATSAPP, Purpose.MARKETING),
 }
-CONSENT_COLUMNS = {"email_consent": Channel.EMAIL, "sms_consent": Channel.SMS}
-RESERVED = {"email_consent", "sms_consent", "consented_at", "properties", "id"}
-ATTRIBUTE_FIELDS = tuple(f for f in PROFILE_FIELDS if f not in ("email", "phone_number", "external_id"))
-
-_YES = {"subscribed", "true", "yes", "y", "1", "t"}
-# "false" is a box left unticked: that is no consent, not an opt-out (only explicit opt-in counts).
-_NO_CHANGE = {"never_subscribed", "false", "no", "n", "0", "f", ""}
-_OPT_OUT = {"unsubscribed"}
-
 PROFILE_COLUMNS = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
 UPDATE_COLUMNS = (*PROFILE_FIELDS, "properties", "updated_at")
+_encode_json = msgspec.json.Encoder().encode
 
 
 def parse_subscribe(value: str | Sequence[str] | None) -> list[tuple[Channel, Purpose]]:
@@ -102,6 +99,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     subscribed: int = 0
+    pending: int = 0
     rejected: int = 0
     events: int = 0
 
@@ -109,118 +107,130 @@ class ImportReport:
         return dict(vars(self))
 
 
-# --- validation (runs in worker processes) --------------------------------------------------
-
-
-@dataclass(slots=True)
-class Prepared:
-    line: int
-    email: str | None
-    phone_number: str | None
-    external_id: str | None
-    attributes: dict[str, str]
-    properties: dict[str, Any]
-    consent: dict[Channel, str]  # "in", "out" or "none", per channel named by a consent column
-    consented_at: datetime | None
-
-
 @dataclass(frozen=True, slots=True)
-class Rejected:
-    line: int
-    field: str
-    reason: str
-    raw: Any
+class Plan:
+    """What the import does to every row; travels to the workers with each chunk."""
+
+    account_id: str
+    default_region: str
+    subscribe: tuple[tuple[Channel, Purpose], ...]
+    list_id: str | None
+    opt_in: OptInProcess
+    method: str
+    method_detail: str | None
+    consented_at: datetime | None
+    historical: bool
+    proof: Proof
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value.strip() if isinstance(value, str) else str(value)
-    return text or None
+# --- what one row does (shared by the workers' speculation and the careful path) -------------
 
 
-def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepared | Rejected:
-    if "__error__" in record:
-        return Rejected(line, "row", record["__error__"], record.get("__raw__"))
-    try:
-        email = _text(record.get("email"))
-        phone = _text(record.get("phone_number"))
-        external_id = _text(record.get("external_id"))
-        if email is None and phone is None and external_id is None:
-            raise DomainError("email", "a row needs an email, a phone_number or an external_id")
-        email = normalize_email(email) if email else None
-        phone = normalize_phone(phone, default_region) if phone else None
-        consent: dict[Channel, str] = {}
-        for column, channel in CONSENT_COLUMNS.items():
-            value = (_text(record.get(column)) or "").lower()
-            if value in _YES:
-                consent[channel] = "in"
-            elif value in _OPT_OUT:
-                consent[channel] = "out"
-            elif value not in _NO_CHANGE:
-                raise DomainError(column, "must be SUBSCRIBED, UNSUBSCRIBED, NEVER_SUBSCRIBED, true or false", value)
-            elif value:  # an explicit "no" overrides --subscribe for this row: it is not consent (rule 9)
-                consent[channel] = "none"
-        consented = _text(record.get("consented_at"))
-        consented_at = parse_time(consented, "consented_at") if consented else None
-        attributes = {k: v for k in ATTRIBUTE_FIELDS if (v := _text(record.get(k))) is not None}
-        properties: dict[str, Any] = {}
-        nested = record.get("properties")
-        if isinstance(nested, dict):
-            properties.update(nested)
-        for k, v in record.items():
-            if k in PROFILE_FIELDS or k in RESERVED or k is None or v is None or v == "":
-                continue
-            properties[k] = v
-        return Prepared(line, email, phone, external_id, attributes, properties, consent, consented_at)
-    except DomainError as e:
-        return Rejected(line, e.field, str(e), record)
+class RowConsent(NamedTuple):
+    events: list[ConsentEvent]
+    state: ProfileState  # the state the events lead to
+    subscribed: bool  # consent was granted on some channel
+    pending: bool  # a double opt-in request was opened (pending is not consent)
 
 
-def prepare_chunk(chunk: list[tuple[int, dict[str, Any]]], default_region: str) -> list[Prepared | Rejected]:
-    return [prepare_row(line, record, default_region) for line, record in chunk]
+def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime) -> RowConsent:
+    """The consent part of a row: its subscriptions, list membership and opt-outs."""
+    events: list[ConsentEvent] = []
+    historical = plan.historical or row.consented_at is not None
+    targets = [tg for tg in plan.subscribe if tg[0] not in row.consent]
+    targets += [(ch, Purpose.MARKETING) for ch, v in row.consent.items() if v == "in"]
+    targets = [tg for tg in targets if state.address(tg[0]) is not None]  # no number, no SMS consent
+    if targets:
+        evs = t.subscribe(
+            state,
+            targets,
+            now=now,
+            method=plan.method,
+            method_detail=plan.method_detail,
+            consented_at=(row.consented_at or plan.consented_at) if historical else None,
+            historical_import=historical,
+            list_id=plan.list_id,
+            opt_in_process=plan.opt_in,
+            proof=plan.proof,
+        )
+        events += evs
+        state = replay(evs, state)
+    if plan.list_id is not None and not targets:
+        evs = t.add_to_list(state, plan.list_id, now=now, proof=plan.proof)
+        events += evs
+        state = replay(evs, state)
+    for channel, v in row.consent.items():
+        if v == "out":
+            evs = t.unsubscribe(state, channel, now=now, method=plan.method, proof=plan.proof)
+            events += evs
+            state = replay(evs, state)
+    subscribed = any(e.type is EventType.CONSENT_CHANGED and e.status is ConsentStatus.SUBSCRIBED for e in events)
+    pending = any(e.type is EventType.OPTIN_REQUESTED for e in events)
+    return RowConsent(events, state, subscribed, pending)
 
 
-# --- reading ---------------------------------------------------------------------------------
+def _merged_values(values: dict[str, Any], row: Prepared) -> dict[str, Any]:
+    """The profile's fields after the row: given values replace, empty cells leave fields alone."""
+    new = dict(values)
+    for f in IDENTIFIERS:
+        if (v := getattr(row, f)) is not None:
+            new[f] = v
+    new.update(row.attributes)
+    if row.properties:
+        new["properties"] = {**values["properties"], **row.properties}
+    return new
 
 
-def _detect_format(path: Path, fmt: str | None) -> str:
-    fmt = (fmt or ("ndjson" if path.suffix.lower() in (".ndjson", ".jsonl") else "csv")).lower()
-    if fmt not in ("csv", "ndjson"):
-        raise DomainError("format", "must be csv or ndjson", fmt)
-    return fmt
+_BLANK = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
 
 
-def _records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    if fmt == "csv":
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if not header:
-                raise DomainError("file", "the CSV file has no header row", str(path))
-            header = [h.strip() for h in header]
-            for row in reader:
-                if not any(row):
-                    continue
-                yield reader.line_num, dict(zip(header, row, strict=False))
-        return
-    decoder = msgspec.json.Decoder()
-    with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = decoder.decode(raw)
-            except msgspec.DecodeError as e:
-                record = {"__error__": f"not valid JSON: {e}", "__raw__": raw.decode("utf-8", "replace").strip()}
-            if not isinstance(record, dict):
-                record = {"__error__": "not a JSON object", "__raw__": record}
-            yield n, record
+def _profile_row(account_id: str, profile_id: str, values: dict[str, Any], created: datetime, now: datetime) -> tuple:
+    props = _encode_json(values["properties"]).decode()
+    return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now)
 
 
-def _chunks(path: Path, fmt: str, size: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:
-    chunk: list[tuple[int, dict[str, Any]]] = []
-    for item in _records(path, fmt):
+class NewProfile(NamedTuple):
+    """Everything a row writes when it creates a profile, worked out in a worker."""
+
+    profile_id: str
+    profile: tuple
+    events: list[ledger.EncodedEvent]
+    projection: projection.Rows
+    subscribed: bool
+    pending: bool
+
+
+def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
+    values = _merged_values(_BLANK, row)
+    state = ProfileState(email=values["email"], phone_number=values["phone_number"])
+    result = consent_events(state, row, plan, now)
+    profile_id = new_id()
+    rows = projection.empty_rows()
+    projection.add_state_rows(rows, plan.account_id, profile_id, result.state)
+    encoded = [ledger.encode(e) for e in result.events]
+    profile = _profile_row(plan.account_id, profile_id, values, now, now)
+    return NewProfile(profile_id, profile, encoded, rows, result.subscribed, result.pending)
+
+
+def prepare_chunk(chunk: list[Record], plan: Plan, now: datetime) -> list[Prepared | Rejected]:
+    """Validate a chunk and work out each valid row's writes as a new profile (runs in workers)."""
+    out: list[Prepared | Rejected] = []
+    for line, record in chunk:
+        item = prepare_row(line, record, plan.default_region)
+        if isinstance(item, Prepared):
+            # A row that fails here meets the same error on the careful path, which rejects it.
+            with suppress(DomainError):
+                item.as_new = plan_new(item, plan, now)
+        out.append(item)
+    return out
+
+
+# --- reading in parallel ---------------------------------------------------------------------
+
+
+def _chunks(path: Path, fmt: str, size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for item in records(path, fmt):
         chunk.append(item)
         if len(chunk) >= size:
             yield chunk
@@ -230,9 +240,9 @@ def _chunks(path: Path, fmt: str, size: int) -> Iterator[list[tuple[int, dict[st
 
 
 def _prepared_batches(
-    path: Path, fmt: str, options: ImportOptions, default_region: str
-) -> Iterator[list[Prepared | Rejected]]:
-    """Validated batches in file order, from worker processes when that pays."""
+    path: Path, fmt: str, plan: Plan, options: ImportOptions
+) -> Iterator[tuple[datetime, list[Prepared | Rejected]]]:
+    """(time, validated batch) in file order, from worker processes when that pays."""
     workers = options.workers
     if workers is None:
         cpus = os.cpu_count() or 1
@@ -240,16 +250,19 @@ def _prepared_batches(
     chunks = _chunks(path, fmt, options.batch_size)
     if workers <= 0:
         for chunk in chunks:
-            yield prepare_chunk(chunk, default_region)
+            now = utcnow()
+            yield now, prepare_chunk(chunk, plan, now)
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        in_flight: list[Future] = []
+        in_flight: list[tuple[datetime, Future]] = []
         for chunk in chunks:
-            in_flight.append(pool.submit(prepare_chunk, chunk, default_region))
+            now = utcnow()
+            in_flight.append((now, pool.submit(prepare_chunk, chunk, plan, now)))
             if len(in_flight) > workers * 2:  # bounded: the file is never all in memory
-                yield in_flight.pop(0).result()
-        for fut in in_flight:
-            yield fut.result()
+                now, fut = in_flight.pop(0)
+                yield now, fut.result()
+        for now, fut in in_flight:
+            yield now, fut.result()
 
 
 # --- resolving and writing (main process) ----------------------------------------------------
@@ -263,18 +276,20 @@ class _Profile:
     fresh: bool
     state: ProfileState
     events: list[ConsentEvent] = field(default_factory=list)
-    changed: bool = False
 
 
 class _Batch:
-    """One batch's profiles, looked up once, with rows resolved against them in file order."""
+    """One batch: its stored profiles looked up once, and what its rows do to them."""
 
-    def __init__(self, conn, account_id: str, rows: list[Prepared]) -> None:
+    def __init__(self, conn: Connection, account_id: str, rows: list[Prepared]) -> None:
+        self.conn = conn
         self.account_id = account_id
-        self.by: dict[str, dict[str, _Profile]] = {f: {} for f in profile_store.IDENTIFIERS}
+        self.by: dict[str, dict[str, _Profile]] = {f: {} for f in IDENTIFIERS}
+        self.repeated: dict[str, set[str]] = {}
         found: dict[str, Any] = {}
-        for f in profile_store.IDENTIFIERS:
+        for f in IDENTIFIERS:
             values = [v for r in rows if (v := getattr(r, f)) is not None]
+            self.repeated[f] = {v for v, n in Counter(values).items() if n > 1}
             for row in profile_store.find_many(conn, account_id, f, values) if values else ():
                 found[row.id] = row
         states = projection.load(conn, account_id, {pid: (r.email, r.phone_number) for pid, r in found.items()})
@@ -283,25 +298,30 @@ class _Batch:
             values["properties"] = msgspec.json.decode(row.properties or "{}")
             self._index(_Profile(pid, values, row.created_at, False, states[pid]))
         self.touched: dict[str, _Profile] = {}
+        self.new_rows: list[NewProfile] = []
 
     def _index(self, p: _Profile) -> None:
-        for f in profile_store.IDENTIFIERS:
+        for f in IDENTIFIERS:
             if p.values.get(f) is not None:
                 self.by[f][p.values[f]] = p
 
+    def is_plainly_new(self, row: Prepared) -> bool:
+        """Matches no stored profile and shares no identifier with another row of the batch."""
+        for f in IDENTIFIERS:
+            v = getattr(row, f)
+            if v is not None and (v in self.by[f] or v in self.repeated[f]):
+                return False
+        return True
+
     def match(self, row: Prepared) -> _Profile | None:
-        found = {
-            id(p): p
-            for f in profile_store.IDENTIFIERS
-            if (v := getattr(row, f)) is not None and (p := self.by[f].get(v))
-        }
+        found = {id(p): p for f in IDENTIFIERS if (v := getattr(row, f)) is not None and (p := self.by[f].get(v))}
         if len(found) > 1:
             raise DomainError("email", "the row's identifiers belong to different profiles")
         return next(iter(found.values()), None)
 
     def commit(self, p: _Profile, before: _Profile | None) -> None:
         if before is not None:  # identifiers the profile no longer has stop pointing at it
-            for f in profile_store.IDENTIFIERS:
+            for f in IDENTIFIERS:
                 old = before.values.get(f)
                 if old is not None and old != p.values.get(f) and self.by[f].get(old) is before:
                     del self.by[f][old]
@@ -309,131 +329,72 @@ class _Batch:
         self.touched[p.id] = p
 
 
-def _apply_row(
-    batch: _Batch,
-    row: Prepared,
-    options: ImportOptions,
-    opt_in: OptInProcess,
-    proof: Proof,
-    now: datetime,
-    report: ImportReport,
-) -> None:
-    """Resolve one row and compute its changes; raises DomainError, leaving the batch untouched."""
+def _apply_row(batch: _Batch, row: Prepared, plan: Plan, now: datetime, report: ImportReport) -> None:
+    """Resolve one row against the batch and compute its changes (the careful path).
+
+    Raises DomainError and leaves the batch untouched when the row cannot be applied."""
     existing = batch.match(row)
     if existing is None:
-        p = _Profile(new_id(), {f: None for f in PROFILE_FIELDS} | {"properties": {}}, now, True, ProfileState())
+        p = _Profile(new_id(), dict(_BLANK), now, True, ProfileState())
     else:
-        p = replace(existing, values=dict(existing.values), events=list(existing.events))
-    state = p.state
-    new_values = dict(p.values)
-    for f in ("email", "phone_number", "external_id"):
-        if (v := getattr(row, f)) is not None:
-            new_values[f] = v
-    new_values.update(row.attributes)
-    if row.properties:
-        new_values["properties"] = {**p.values["properties"], **row.properties}
+        p = replace(existing, events=list(existing.events))
+    new_values = _merged_values(p.values, row)
     events: list[ConsentEvent] = []
+    state = p.state
     if existing is None:
-        state = replace(state, email=new_values["email"], phone_number=new_values["phone_number"])
+        state = state.evolve(email=new_values["email"], phone_number=new_values["phone_number"])
     else:
+        # A new number resets SMS consent; a new address lifts the old one's bounces.
         for change, f in ((t.change_email, "email"), (t.change_phone_number, "phone_number")):
             if new_values[f] != p.values[f]:
-                evs = change(state, new_values[f], now=now, proof=proof)
+                evs = change(state, new_values[f], now=now, proof=plan.proof)
                 events += evs
-                state = replace(replay(evs, state), **{f: new_values[f]})
-    consented_at = row.consented_at or options.consented_at
-    historical = options.historical or row.consented_at is not None
-    targets = [tg for tg in options.subscribe if tg[0] not in row.consent]
-    targets += [(ch, Purpose.MARKETING) for ch, v in row.consent.items() if v == "in"]
-    targets = [tg for tg in targets if state.address(tg[0]) is not None]  # no number, no SMS consent
-    if targets:
-        evs = t.subscribe(
-            state,
-            targets,
-            now=now,
-            method=options.method,
-            method_detail=options.method_detail,
-            consented_at=consented_at if historical else None,
-            historical_import=historical,
-            list_id=options.list_id,
-            opt_in_process=opt_in,
-            proof=proof,
-        )
-        if any(e.status is ConsentStatus.SUBSCRIBED for e in evs):  # a pending double opt-in is not consent
-            report.subscribed += 1
-        events += evs
-        state = replay(evs, state)
-    if options.list_id is not None and not targets:
-        evs = t.add_to_list(state, options.list_id, now=now, proof=proof)
-        events += evs
-        state = replay(evs, state)
-    for ch, v in row.consent.items():
-        if v == "out":
-            evs = t.unsubscribe(state, ch, now=now, method=options.method, proof=proof)
-            events += evs
-            state = replay(evs, state)
-    changed_fields = new_values != p.values
-    if not (changed_fields or events or p.fresh):
+                state = replay(evs, state).evolve(**{f: new_values[f]})
+    result = consent_events(state, row, plan, now)
+    events += result.events
+    state = result.state
+    if not (new_values != p.values or events or existing is None):
         report.unchanged += 1
         return
+    report.subscribed += result.subscribed
+    report.pending += result.pending
     if existing is None:
         report.created += 1
     else:
         report.updated += 1
     p.values, p.state = new_values, state
     p.events += events
-    p.changed = p.changed or changed_fields
     batch.commit(p, existing)
 
 
-def _write_batch(conn, batch: _Batch, ledger: LedgerAppender, now: datetime) -> int:
-    inserts, updates, states, fresh = [], [], {}, []
+def _write_batch(batch: _Batch, appender: ledger.LedgerAppender, now: datetime) -> int:
+    conn = batch.conn
+    inserts = [n.profile for n in batch.new_rows]
+    updates, states, fresh = [], {}, []
     for p in batch.touched.values():
-        v = dict(p.values)
-        v["properties"] = msgspec.json.encode(v["properties"]).decode()
         if p.fresh:
-            inserts.append(
-                (batch.account_id, p.id, *(v[f] for f in PROFILE_FIELDS), v["properties"], p.created_at, now)
-            )
+            inserts.append(_profile_row(batch.account_id, p.id, p.values, p.created_at, now))
             fresh.append(p.id)
-        elif p.changed or p.events:
-            updates.append((*(v[f] for f in PROFILE_FIELDS), v["properties"], now, batch.account_id, p.id))
+        else:
+            row = _profile_row(batch.account_id, p.id, p.values, p.created_at, now)
+            updates.append((*row[2:-2], now, batch.account_id, p.id))  # fields and properties, then the key
         if p.events:
-            ledger.add(p.id, p.events)
+            appender.add(p.id, p.events)
             states[p.id] = p.state
-    # Identifiers may move between profiles within a batch: free them first, then write.
+    for n in batch.new_rows:
+        for e in n.events:
+            appender.add_encoded(n.profile_id, e)
+    # Identifiers may move between profiles within a batch: updates free them before inserts.
     bulk.update_rows(conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
     bulk.insert_rows(conn, profiles, PROFILE_COLUMNS, inserts)
-    n = ledger.flush()
+    written = appender.flush()
     projection.write(conn, batch.account_id, states, fresh=fresh)
-    return n
-
-
-class _Rejects:
-    def __init__(self, path: str | None, fmt: str) -> None:
-        self.path, self.fmt = path, fmt
-        self.file = None
-        self.writer = None
-
-    def write(self, r: Rejected) -> None:
-        if self.path is None:
-            return
-        if self.file is None:
-            self.file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 — closed in close()
-            if self.fmt == "csv":
-                self.writer = csv.writer(self.file)
-                self.writer.writerow(["line", "field", "reason", "row"])
-        raw = r.raw if isinstance(r.raw, dict) else {"value": r.raw}
-        if self.writer is not None:
-            self.writer.writerow([r.line, r.field, r.reason, msgspec.json.encode(raw).decode()])
-        else:
-            self.file.write(
-                msgspec.json.encode({"line": r.line, "field": r.field, "reason": r.reason, "row": raw}).decode() + "\n"
-            )
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
+    new_projection = projection.empty_rows()
+    for n in batch.new_rows:
+        for table, rows in n.projection.items():
+            new_projection[table] += rows
+    projection.insert(conn, new_projection)
+    return written
 
 
 def import_profiles(
@@ -443,20 +404,30 @@ def import_profiles(
     path = Path(path)
     if not path.is_file():
         raise DomainError("file", "no such file", str(path))
-    fmt = _detect_format(path, options.format)
+    fmt = detect_format(path, options.format)
     with read_transaction(engine) as conn:
         account = load_account(conn, options.account_id)
         opt_in = load_list(conn, account.id, options.list_id).opt_in_process if options.list_id else OptInProcess.SINGLE
+    plan = Plan(
+        account_id=account.id,
+        default_region=account.default_region,
+        subscribe=tuple(options.subscribe),
+        list_id=options.list_id,
+        opt_in=opt_in,
+        method=options.method,
+        method_detail=options.method_detail,
+        consented_at=options.consented_at,
+        historical=options.historical,
+        proof=Proof(source=options.method_detail or path.name, actor="import"),
+    )
     report = ImportReport()
+    rejects = RejectsFile(options.rejects_path, fmt)
     # A batch holds tens of thousands of small objects alive; the cyclic collector would walk them
     # over and over for nothing (nothing here makes cycles), costing a quarter of the import.
     gc_was_enabled = gc.isenabled()
     gc.disable()
-    proof = Proof(source=options.method_detail or path.name, actor="import")
-    rejects = _Rejects(options.rejects_path, fmt)
     try:
-        for prepared in _prepared_batches(path, fmt, options, account.default_region):
-            now = utcnow()
+        for now, prepared in _prepared_batches(path, fmt, plan, options):
             good = []
             for item in prepared:
                 if isinstance(item, Rejected):
@@ -465,15 +436,21 @@ def import_profiles(
                 else:
                     good.append(item)
             with write_transaction(engine) as conn:
-                ledger = LedgerAppender(conn, account.id)
+                appender = ledger.LedgerAppender(conn, account.id)
                 batch = _Batch(conn, account.id, good)
                 for row in good:
+                    if row.as_new is not None and batch.is_plainly_new(row):
+                        batch.new_rows.append(row.as_new)
+                        report.created += 1
+                        report.subscribed += row.as_new.subscribed
+                        report.pending += row.as_new.pending
+                        continue
                     try:
-                        _apply_row(batch, row, options, opt_in, proof, now, report)
+                        _apply_row(batch, row, plan, now, report)
                     except DomainError as e:
                         report.rejected += 1
-                        rejects.write(Rejected(row.line, e.field, str(e), _raw(row)))
-                report.events += _write_batch(conn, batch, ledger, now)
+                        rejects.write(Rejected(row.line, e.field, str(e), row.raw()))
+                report.events += _write_batch(batch, appender, now)
             report.rows += len(prepared)
             if progress:
                 progress(len(prepared))
@@ -482,7 +459,3 @@ def import_profiles(
         if gc_was_enabled:
             gc.enable()
     return report
-
-
-def _raw(row: Prepared) -> dict[str, Any]:
-    return {"email": row.email, "phone_number": row.phone_number, "external_id": row.external_id, **row.attributes}

@@ -63,8 +63,9 @@ def rebuild(
         differences = []
         for table in PROJECTION_TABLES:
             want, have = set(fresh[table.name]), set(stored[table.name])
-            differences += [Difference(table.name, r, "missing") for r in sorted(want - have, key=repr)]
-            differences += [Difference(table.name, r, "extra") for r in sorted(have - want, key=repr)]
+            name = str(table.name)  # a plain str: SQLAlchemy's quoted_name does not encode to JSON
+            differences += [Difference(name, r, "missing") for r in sorted(want - have, key=repr)]
+            differences += [Difference(name, r, "extra") for r in sorted(have - want, key=repr)]
         return Rebuild(n_events, n_profiles, differences)
     with write_transaction(engine) as conn:
         load_account(conn, account_id)

@@ -6,23 +6,27 @@ per-row cost of Core is several times that of the driver.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Table, delete
+from sqlalchemy import Connection, String, Table, any_, bindparam, delete, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 
 from .tables import UTCDateTime
 
 _SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and reads back
-CHUNK = 5000  # under SQLite's bound-parameter limit for IN lists
 
 
 def sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime(_SQLITE_FORMAT)
 
 
-def _datetime_positions(table: Table, columns: Sequence[str]) -> list[int]:
-    return [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+@functools.cache
+def _datetime_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime))
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
@@ -31,7 +35,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         return
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
-        positions = _datetime_positions(table, columns)
+        positions = _datetime_positions(table, tuple(columns))
         if positions:
             cache: dict[datetime, str] = {}
 
@@ -66,7 +70,7 @@ def update_rows(
         return
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
-        positions = _datetime_positions(table, [*columns, *key])
+        positions = _datetime_positions(table, (*columns, *key))
         if positions:
             rows = [
                 tuple(sqlite_time(v) if i in positions and v is not None else v for i, v in enumerate(r)) for r in rows
@@ -90,8 +94,15 @@ def update_rows(
         cur.execute(f"UPDATE {table.name} AS t SET {sets} FROM {stage} AS s WHERE {where}")
 
 
+def one_of(conn: Connection, column: ColumnElement, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values` as a single bound parameter (a JSON array on SQLite, an array on
+    PostgreSQL): no statement grows with the list, so nothing is recompiled per size or chunked."""
+    if conn.dialect.name == "sqlite":
+        return column.in_(select(literal_column("value")).select_from(func.json_each(json.dumps(list(values)))))
+    return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+
+
 def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile_ids: Iterable[str]) -> None:
     ids = list(profile_ids)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        conn.execute(delete(table).where(table.c.account_id == account_id, table.c.profile_id.in_(chunk)))
+    if ids:
+        conn.execute(delete(table).where(table.c.account_id == account_id, one_of(conn, table.c.profile_id, ids)))

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, select, update
@@ -64,6 +65,27 @@ def personal_digest(personal: str | None) -> str:
     return "" if personal is None else hashlib.sha256(personal.encode()).hexdigest()
 
 
+class EncodedEvent(NamedTuple):
+    """An event in the ledger's canonical form, before it gets its place (seq) in the chain."""
+
+    occurred_at: datetime
+    type: str
+    metric: str | None
+    payload: str
+    personal: str | None
+    personal_digest: str
+
+
+def encode(e: ConsentEvent) -> EncodedEvent:
+    """Canonical payload text and salted personal digest; pure, so bulk paths run it in workers."""
+    payload = _encode_sorted(e.payload()).decode()
+    personal = None
+    if e.personal:
+        # The salt keeps the digest from confirming a guessed address once the data is erased.
+        personal = _encode_sorted({**e.personal, "salt": secrets.token_hex(8)}).decode()
+    return EncodedEvent(e.occurred_at, e.type.value, e.metric, payload, personal, personal_digest(personal))
+
+
 class LedgerAppender:
     """Appends events of one account within the caller's transaction.
 
@@ -82,33 +104,37 @@ class LedgerAppender:
 
     def add(self, profile_id: str, events: Sequence[ConsentEvent]) -> None:
         for e in events:
-            self.seq += 1
-            payload = _encode_sorted(e.payload()).decode()
-            personal = None
-            if e.personal:
-                # The salt keeps the digest from confirming a guessed address once erased.
-                personal = _encode_sorted({**e.personal, "salt": secrets.token_hex(8)}).decode()
-            digest = personal_digest(personal)
-            etype = e.type.value
-            h = chain_hash(
-                self.account_id, self.seq, profile_id, e.occurred_at, etype, e.metric, payload, digest, self.head
+            self.add_encoded(profile_id, encode(e))
+
+    def add_encoded(self, profile_id: str, e: EncodedEvent) -> None:
+        self.seq += 1
+        h = chain_hash(
+            self.account_id,
+            self.seq,
+            profile_id,
+            e.occurred_at,
+            e.type,
+            e.metric,
+            e.payload,
+            e.personal_digest,
+            self.head,
+        )
+        self.rows.append(
+            (
+                self.account_id,
+                self.seq,
+                profile_id,
+                e.occurred_at,
+                e.type,
+                e.metric,
+                e.payload,
+                e.personal,
+                e.personal_digest,
+                self.head,
+                h,
             )
-            self.rows.append(
-                (
-                    self.account_id,
-                    self.seq,
-                    profile_id,
-                    e.occurred_at,
-                    etype,
-                    e.metric,
-                    payload,
-                    personal,
-                    digest,
-                    self.head,
-                    h,
-                )
-            )
-            self.head = h
+        )
+        self.head = h
 
     def flush(self) -> int:
         """Write what was added and move the head; returns how many events were written."""

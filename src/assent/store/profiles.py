@@ -27,15 +27,12 @@ def find(conn: Connection, account_id: str, field: str, value: str) -> Row | Non
 
 
 def find_many(conn: Connection, account_id: str, field: str, values: Iterable[str]) -> list[Row]:
-    """Profiles whose `field` is one of `values` (a set-based look-up, chunked for SQLite)."""
+    """Profiles whose `field` is one of `values`, in one set-based query."""
     values = list(set(values))
-    out: list[Row] = []
-    for start in range(0, len(values), bulk.CHUNK):
-        chunk = values[start : start + bulk.CHUNK]
-        out.extend(
-            conn.execute(select(profiles).where(profiles.c.account_id == account_id, profiles.c[field].in_(chunk)))
-        )
-    return out
+    if not values:
+        return []
+    q = select(profiles).where(profiles.c.account_id == account_id, bulk.one_of(conn, profiles.c[field], values))
+    return list(conn.execute(q))
 
 
 def insert_one(conn: Connection, values: dict) -> None:

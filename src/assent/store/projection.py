@@ -100,6 +100,11 @@ def write(conn: Connection, account_id: str, states: Mapping[str, ProfileState],
     rows = empty_rows()
     for pid, state in states.items():
         add_state_rows(rows, account_id, pid, state)
+    insert(conn, rows)
+
+
+def insert(conn: Connection, rows: Rows) -> None:
+    """Insert prepared projection rows (of profiles that have none stored yet)."""
     for table in PROJECTION_TABLES:
         bulk.insert_rows(conn, table, COLUMNS[table.name], rows[table.name])
 
@@ -110,35 +115,34 @@ def load(
     """The stored state of each profile id, given its (email, phone_number)."""
     ids = list(identities)
     parts: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
-    for start in range(0, len(ids), bulk.CHUNK):
-        chunk = ids[start : start + bulk.CHUNK]
-        for r in conn.execute(
-            select(consents).where(consents.c.account_id == account_id, consents.c.profile_id.in_(chunk))
-        ):
-            parts[r.profile_id]["consents"][(Channel(r.channel), Purpose(r.purpose))] = ChannelConsent(
-                status=ConsentStatus(r.status),
-                consent_timestamp=r.consent_timestamp,
-                method=r.method,
-                method_detail=r.method_detail,
-                custom_method_detail=r.custom_method_detail,
-                double_optin=r.double_optin,
-                last_updated=r.last_updated,
-            )
-        for r in conn.execute(
-            select(suppressions).where(suppressions.c.account_id == account_id, suppressions.c.profile_id.in_(chunk))
-        ):
-            parts[r.profile_id]["suppressions"][SuppressionReason(r.reason)] = r.created_at
-        t = list_suppressions
-        for r in conn.execute(select(t).where(t.c.account_id == account_id, t.c.profile_id.in_(chunk))):
-            parts[r.profile_id]["list_suppressions"][r.list_id] = ListSuppression(r.reason, r.created_at)
-        t = list_members
-        for r in conn.execute(select(t).where(t.c.account_id == account_id, t.c.profile_id.in_(chunk))):
-            parts[r.profile_id]["lists"][r.list_id] = r.joined_at
-        t = pending_optins
-        for r in conn.execute(select(t).where(t.c.account_id == account_id, t.c.profile_id.in_(chunk))):
-            parts[r.profile_id]["pending"][(Channel(r.channel), Purpose(r.purpose), r.list_id)] = PendingOptIn(
-                r.requested_at, r.method, r.method_detail, r.custom_method_detail
-            )
+    if not ids:
+        return {}
+
+    def rows_of(table):
+        return conn.execute(
+            select(table).where(table.c.account_id == account_id, bulk.one_of(conn, table.c.profile_id, ids))
+        )
+
+    for r in rows_of(consents):
+        parts[r.profile_id]["consents"][(Channel(r.channel), Purpose(r.purpose))] = ChannelConsent(
+            status=ConsentStatus(r.status),
+            consent_timestamp=r.consent_timestamp,
+            method=r.method,
+            method_detail=r.method_detail,
+            custom_method_detail=r.custom_method_detail,
+            double_optin=r.double_optin,
+            last_updated=r.last_updated,
+        )
+    for r in rows_of(suppressions):
+        parts[r.profile_id]["suppressions"][SuppressionReason(r.reason)] = r.created_at
+    for r in rows_of(list_suppressions):
+        parts[r.profile_id]["list_suppressions"][r.list_id] = ListSuppression(r.reason, r.created_at)
+    for r in rows_of(list_members):
+        parts[r.profile_id]["lists"][r.list_id] = r.joined_at
+    for r in rows_of(pending_optins):
+        parts[r.profile_id]["pending"][(Channel(r.channel), Purpose(r.purpose), r.list_id)] = PendingOptIn(
+            r.requested_at, r.method, r.method_detail, r.custom_method_detail
+        )
     out = {}
     for pid, (email, phone) in identities.items():
         state = ProfileState(email=email, phone_number=phone)
@@ -161,4 +165,4 @@ def replace_all(conn: Connection, account_id: str, rows: Rows) -> None:
     """Swap the account's whole projection for `rows`."""
     for table in PROJECTION_TABLES:
         conn.execute(delete(table).where(table.c.account_id == account_id))
-        bulk.insert_rows(conn, table, COLUMNS[table.name], rows[table.name])
+    insert(conn, rows)
