@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -13,6 +12,7 @@ import msgspec
 
 from ..domain import Channel, DomainError
 from ..domain.identity import normalize_email, normalize_phone
+from ..store.ledger import EncodedEvent
 from ..store.tables import PROFILE_FIELDS
 from .clock import parse_time
 
@@ -29,8 +29,18 @@ _OPT_OUT = {"unsubscribed"}
 Record = tuple[int, dict[str, Any]]  # (line number, the row as read)
 
 
-@dataclass(slots=True)
-class Prepared:
+class NewProfile(msgspec.Struct, array_like=True):
+    """Everything a row writes when it creates a profile, worked out in a worker (imports.plan_new)."""
+
+    profile_id: str
+    profile: list[Any]  # the profiles row, in imports.PROFILE_COLUMNS order
+    events: list[EncodedEvent]
+    projection: dict[str, list[list[Any]]]  # projection rows by table name
+    subscribed: bool
+    pending: bool
+
+
+class Prepared(msgspec.Struct, array_like=True, tag="p"):
     """A valid row: identifiers normalised, consent columns read."""
 
     line: int
@@ -41,7 +51,7 @@ class Prepared:
     properties: dict[str, Any]
     consent: dict[Channel, str]  # "in", "out" or "none", per channel whose consent column has a value
     consented_at: datetime | None
-    as_new: Any = None  # the rows this one writes if it creates a profile (see imports.NewProfile)
+    as_new: NewProfile | None = None
 
     def raw(self) -> dict[str, Any]:
         return {
@@ -52,12 +62,16 @@ class Prepared:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
+class Rejected(msgspec.Struct, array_like=True, tag="r"):
     line: int
     field: str
     reason: str
     raw: Any
+
+
+# Workers send their results as MessagePack: several times cheaper than pickling objects.
+encode_results = msgspec.msgpack.Encoder().encode
+decode_results = msgspec.msgpack.Decoder(list[Prepared | Rejected]).decode
 
 
 def _text(value: Any) -> str | None:

@@ -50,7 +50,19 @@ from ..store.tables import PROFILE_FIELDS, profiles
 from .accounts import load_account
 from .clock import utcnow
 from .ids import new_id
-from .import_rows import IDENTIFIERS, Prepared, Record, Rejected, RejectsFile, detect_format, prepare_row, records
+from .import_rows import (
+    IDENTIFIERS,
+    NewProfile,
+    Prepared,
+    Record,
+    Rejected,
+    RejectsFile,
+    decode_results,
+    detect_format,
+    encode_results,
+    prepare_row,
+    records,
+)
 from .lists import load_list
 
 SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
@@ -189,17 +201,6 @@ def _profile_row(account_id: str, profile_id: str, values: dict[str, Any], creat
     return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now)
 
 
-class NewProfile(NamedTuple):
-    """Everything a row writes when it creates a profile, worked out in a worker."""
-
-    profile_id: str
-    profile: tuple
-    events: list[ledger.EncodedEvent]
-    projection: projection.Rows
-    subscribed: bool
-    pending: bool
-
-
 def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
     values = _merged_values(_BLANK, row)
     state = ProfileState(email=values["email"], phone_number=values["phone_number"])
@@ -209,7 +210,7 @@ def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
     projection.add_state_rows(rows, plan.account_id, profile_id, result.state)
     encoded = [ledger.encode(e) for e in result.events]
     profile = _profile_row(plan.account_id, profile_id, values, now, now)
-    return NewProfile(profile_id, profile, encoded, rows, result.subscribed, result.pending)
+    return NewProfile(profile_id, list(profile), encoded, rows, result.subscribed, result.pending)
 
 
 def prepare_chunk(chunk: list[Record], plan: Plan, now: datetime) -> list[Prepared | Rejected]:
@@ -223,6 +224,10 @@ def prepare_chunk(chunk: list[Record], plan: Plan, now: datetime) -> list[Prepar
                 item.as_new = plan_new(item, plan, now)
         out.append(item)
     return out
+
+
+def prepare_chunk_packed(chunk: list[Record], plan: Plan, now: datetime) -> bytes:
+    return encode_results(prepare_chunk(chunk, plan, now))
 
 
 # --- reading in parallel ---------------------------------------------------------------------
@@ -253,16 +258,17 @@ def _prepared_batches(
             now = utcnow()
             yield now, prepare_chunk(chunk, plan, now)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    # Workers skip the cyclic collector for the reason import_profiles does.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=gc.disable) as pool:
         in_flight: list[tuple[datetime, Future]] = []
         for chunk in chunks:
             now = utcnow()
-            in_flight.append((now, pool.submit(prepare_chunk, chunk, plan, now)))
+            in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now)))
             if len(in_flight) > workers * 2:  # bounded: the file is never all in memory
                 now, fut = in_flight.pop(0)
-                yield now, fut.result()
+                yield now, decode_results(fut.result())
         for now, fut in in_flight:
-            yield now, fut.result()
+            yield now, decode_results(fut.result())
 
 
 # --- resolving and writing (main process) ----------------------------------------------------

@@ -29,8 +29,8 @@ def _datetime_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ..
     return tuple(i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime))
 
 
-def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
-    """Insert `rows` (tuples in `columns` order, Python values) with the driver's fastest path."""
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Insert `rows` (sequences in `columns` order, Python values) with the driver's fastest path."""
     if not rows:
         return
     raw = conn.connection.driver_connection
@@ -39,16 +39,18 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         if positions:
             cache: dict[datetime, str] = {}
 
-            def convert(row: tuple) -> tuple:
-                out = list(row)
+            def convert(row: Sequence) -> Sequence:
+                out = None
                 for i in positions:
-                    v = out[i]
-                    if v is not None:
+                    v = row[i]
+                    if isinstance(v, datetime):
                         s = cache.get(v)
                         if s is None:
                             s = cache[v] = sqlite_time(v)
+                        if out is None:
+                            out = list(row)
                         out[i] = s
-                return tuple(out)
+                return row if out is None else out
 
             rows = [convert(r) for r in rows]
         marks = ",".join("?" * len(columns))

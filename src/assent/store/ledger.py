@@ -9,6 +9,7 @@ events is caught too. Personal data sits in `personal`, covered only by `persona
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 _encode = msgspec.json.Encoder().encode
 
 
+@functools.lru_cache(maxsize=4096)  # a batch's events share a handful of instants
 def canonical_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 

@@ -1,5 +1,6 @@
 """The schema, as SQLAlchemy Core tables. `account_id` leads every primary and unique key, so each
-table can be distributed by account (Citus) without losing a constraint.
+table can be distributed by account (Citus) without losing a constraint. On SQLite the tables are
+WITHOUT ROWID: the primary key is the table, one B-tree fewer to write per row.
 
 The consent projection (consents, suppressions, list_suppressions, list_members, pending_optins)
 is derived from `consent_events`, the ledger, and written in the same transaction as it.
@@ -100,6 +101,7 @@ lists = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("account_id", "id"),
+    sqlite_with_rowid=False,
 )
 
 PROFILE_FIELDS = (
@@ -134,6 +136,7 @@ profiles = Table(
     UniqueConstraint("account_id", "email"),
     UniqueConstraint("account_id", "phone_number"),
     UniqueConstraint("account_id", "external_id"),
+    sqlite_with_rowid=False,
 )
 
 consents = Table(
@@ -152,6 +155,7 @@ consents = Table(
     Column("last_updated", UTCDateTime),
     PrimaryKeyConstraint("account_id", "profile_id", "channel", "purpose"),
     Index("ix_consents_status", "account_id", "channel", "purpose", "status"),
+    sqlite_with_rowid=False,
 )
 
 suppressions = Table(
@@ -162,6 +166,7 @@ suppressions = Table(
     Column("reason", String(20), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("account_id", "profile_id", "reason"),
+    sqlite_with_rowid=False,
 )
 
 list_suppressions = Table(
@@ -173,6 +178,7 @@ list_suppressions = Table(
     Column("reason", String(40), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("account_id", "profile_id", "list_id"),
+    sqlite_with_rowid=False,
 )
 
 list_members = Table(
@@ -184,6 +190,7 @@ list_members = Table(
     Column("joined_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("account_id", "list_id", "profile_id"),
     Index("ix_list_members_profile", "account_id", "profile_id"),
+    sqlite_with_rowid=False,
 )
 
 pending_optins = Table(
@@ -199,6 +206,7 @@ pending_optins = Table(
     Column("method_detail", Text),
     Column("custom_method_detail", Text),
     PrimaryKeyConstraint("account_id", "profile_id", "channel", "purpose", "list_id"),
+    sqlite_with_rowid=False,
 )
 
 # The ledger: append-only and hash-chained per account. `payload` is the canonical JSON text the
@@ -220,6 +228,7 @@ consent_events = Table(
     Column("hash", String(64), nullable=False),
     PrimaryKeyConstraint("account_id", "seq"),
     Index("ix_consent_events_profile", "account_id", "profile_id", "seq"),
+    sqlite_with_rowid=False,
 )
 
 PROJECTION_TABLES = (consents, suppressions, list_suppressions, list_members, pending_optins)

@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("account_id", "seq", name=op.f("pk_consent_events")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
         batch_op.create_index("ix_consent_events_profile", ["account_id", "profile_id", "seq"], unique=False)
@@ -74,6 +75,7 @@ def upgrade() -> None:
         sa.Column("double_optin", sa.Boolean(), nullable=True),
         sa.Column("last_updated", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("account_id", "profile_id", "channel", "purpose", name=op.f("pk_consents")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("consents", schema=None) as batch_op:
         batch_op.create_index("ix_consents_status", ["account_id", "channel", "purpose", "status"], unique=False)
@@ -85,6 +87,7 @@ def upgrade() -> None:
         sa.Column("profile_id", sa.String(length=26), nullable=False),
         sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("account_id", "list_id", "profile_id", name=op.f("pk_list_members")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("list_members", schema=None) as batch_op:
         batch_op.create_index("ix_list_members_profile", ["account_id", "profile_id"], unique=False)
@@ -97,6 +100,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=40), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("account_id", "profile_id", "list_id", name=op.f("pk_list_suppressions")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "lists",
@@ -107,6 +111,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("account_id", "id", name=op.f("pk_lists")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "pending_optins",
@@ -122,6 +127,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "account_id", "profile_id", "channel", "purpose", "list_id", name=op.f("pk_pending_optins")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "profiles",
@@ -150,6 +156,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "email", name=op.f("uq_profiles_account_id_email")),
         sa.UniqueConstraint("account_id", "external_id", name=op.f("uq_profiles_account_id_external_id")),
         sa.UniqueConstraint("account_id", "phone_number", name=op.f("uq_profiles_account_id_phone_number")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "settings",
@@ -164,6 +171,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=20), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("account_id", "profile_id", "reason", name=op.f("pk_suppressions")),
+        sqlite_with_rowid=False,
     )
 
 
