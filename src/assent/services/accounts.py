@@ -47,11 +47,7 @@ def _secret(conn: Connection) -> bytes:
     configured = os.environ.get("ASSENT_SECRET_KEY")
     if configured:
         return configured.encode()
-    value = store.get_setting(conn, "secret_key")
-    if value is None:
-        value = secrets.token_hex(32)
-        store.put_setting(conn, "secret_key", value)
-    return value.encode()
+    return store.setting_or_create(conn, "secret_key", lambda: secrets.token_hex(32)).encode()
 
 
 def key_digest(conn: Connection, api_key: str) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .tables import accounts, api_keys, settings
 
@@ -47,5 +50,11 @@ def get_setting(conn: Connection, name: str) -> str | None:
     return conn.execute(select(settings.c.value).where(settings.c.name == name)).scalar()
 
 
-def put_setting(conn: Connection, name: str, value: str) -> None:
-    conn.execute(insert(settings).values(name=name, value=value))
+def setting_or_create(conn: Connection, name: str, make: Callable[[], str]) -> str:
+    """The setting's value, creating it with `make()` when absent; concurrent creators agree on one."""
+    value = get_setting(conn, name)
+    if value is None:
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(dialect_insert(settings).values(name=name, value=make()).on_conflict_do_nothing())
+        value = get_setting(conn, name)
+    return value

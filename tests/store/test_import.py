@@ -1,0 +1,595 @@
+"""Bulk profile import (services.imports): upserts, consent columns, rejects, idempotent re-runs,
+and a killed import that a re-run completes. Every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from assent.domain import Channel, DomainError, Purpose
+from assent.services import accounts, imports, ledger, lists, profiles, synthetic
+from assent.services.consent import Locator
+from assent.services.imports import ImportOptions, import_profiles
+
+EMAIL = ((Channel.EMAIL, Purpose.MARKETING),)
+
+
+def _csv(path: Path, header: list[str], *rows: list[str]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _ndjson(path: Path, *lines: str | dict) -> Path:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def _run(engine, account_id: str, path: Path, **kw) -> imports.ImportReport:
+    kw.setdefault("workers", 0)
+    return import_profiles(engine, path, ImportOptions(account_id=account_id, **kw))
+
+
+def _scalar(engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def _count(engine, table: str, account_id: str, where: str = "", **params) -> int:
+    return _scalar(engine, f"SELECT count(*) FROM {table} WHERE account_id = :a {where}", a=account_id, **params)
+
+
+def _ledger_seq(engine, account_id: str) -> int:
+    return _scalar(engine, "SELECT ledger_seq FROM accounts WHERE id = :a", a=account_id)
+
+
+def _profile(engine, account_id: str, **locator) -> dict:
+    (field, value) = next(iter(locator.items()))
+    return profiles.get_profile(engine, account_id, Locator(field, value))["attributes"]
+
+
+def _email_marketing(engine, account_id: str, email: str) -> dict:
+    return _profile(engine, account_id, email=email)["subscriptions"]["email"]["marketing"]
+
+
+def _assert_consistent(engine, account_id: str) -> None:
+    """The ledger verifies and a replay of it matches the stored projection exactly."""
+    verification = ledger.verify(engine, account_id)
+    assert verification.ok, verification
+    assert verification.events == _ledger_seq(engine, account_id)
+    assert ledger.rebuild(engine, account_id, check=True).differences == []
+
+
+def _rejects(path: Path) -> dict[int, dict]:
+    with path.open(newline="") as f:
+        return {int(r["line"]): r for r in csv.DictReader(f)}
+
+
+# --- reading files -------------------------------------------------------------------------------
+
+ALL_COLUMNS = [
+    "email",
+    "phone_number",
+    "external_id",
+    "first_name",
+    "last_name",
+    "organization",
+    "title",
+    "locale",
+    "address1",
+    "address2",
+    "city",
+    "region",
+    "zip",
+    "country",
+    "timezone",
+    "loyalty_tier",
+    "shoe size",
+]
+
+
+def test_csv_columns_land_as_profile_fields_and_other_columns_as_properties(engine, account_id, tmp_path):
+    path = _csv(
+        tmp_path / "people.csv",
+        ALL_COLUMNS,
+        ["Ada@Example.COM", "(415) 555-0101", "cust-1", "Ada", "Lovelace", "Analytical", "Countess", "en-GB",
+         "1 Main St", "Flat 2", "London", "LND", "N1", "GB", "Europe/London", "gold", "38"],
+        ["grace@example.com", "", "", "Grace", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+    )  # fmt: skip
+    report = _run(engine, account_id, path)
+    assert (report.rows, report.created, report.updated, report.rejected) == (2, 2, 0, 0)
+
+    ada = _profile(engine, account_id, email="Ada@example.com")  # the domain is normalised to lower case
+    assert ada["phone_number"] == "+14155550101"  # read in the account's region, stored as E.164
+    assert ada["external_id"] == "cust-1"
+    assert (ada["first_name"], ada["last_name"], ada["organization"], ada["title"], ada["locale"]) == (
+        "Ada", "Lovelace", "Analytical", "Countess", "en-GB",
+    )  # fmt: skip
+    loc = ada["location"]
+    assert (loc["address1"], loc["address2"], loc["city"], loc["region"], loc["zip"], loc["country"]) == (
+        "1 Main St", "Flat 2", "London", "LND", "N1", "GB",
+    )  # fmt: skip
+    assert loc["timezone"] == "Europe/London"
+    assert ada["properties"] == {"loyalty_tier": "gold", "shoe size": "38"}
+
+    grace = _profile(engine, account_id, email="grace@example.com")
+    assert grace["phone_number"] is None and grace["last_name"] is None
+    assert grace["properties"] == {}  # empty cells are not properties
+    # No consent was given: nothing in the ledger.
+    assert _ledger_seq(engine, account_id) == 0
+    assert grace["subscriptions"]["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+
+
+def test_ndjson_import_keeps_json_types_and_merges_nested_properties(engine, account_id, tmp_path):
+    path = _ndjson(
+        tmp_path / "people.ndjson",
+        {"email": "j@example.com", "first_name": "Jo", "vip": True, "score": 3, "properties": {"tags": ["a", "b"]}},
+        "",
+        {"phone_number": "+14155550102", "email_consent": "SUBSCRIBED", "sms_consent": "true"},
+    )
+    report = _run(engine, account_id, path)
+    assert (report.created, report.subscribed, report.rejected) == (2, 1, 0)
+    jo = _profile(engine, account_id, email="j@example.com")
+    assert jo["first_name"] == "Jo"
+    assert jo["properties"] == {"vip": True, "score": 3, "tags": ["a", "b"]}
+    phone_only = _profile(engine, account_id, phone_number="+14155550102")["subscriptions"]
+    assert phone_only["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    # An email_consent without an email address cannot become consent.
+    assert phone_only["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+    _assert_consistent(engine, account_id)
+
+
+# --- upserts and counts --------------------------------------------------------------------------
+
+
+def test_second_file_updates_profiles_found_by_email_phone_or_external_id(engine, account_id, tmp_path):
+    header = ["email", "phone_number", "external_id", "first_name", "last_name", "organization"]
+    first = _csv(
+        tmp_path / "first.csv",
+        header,
+        ["a@example.com", "+14155550111", "ext-a", "Ann", "Old", "Old Co"],
+        ["b@example.com", "+14155550112", "ext-b", "Ben", "Old", "Old Co"],
+        ["c@example.com", "+14155550113", "ext-c", "Cat", "Old", "Old Co"],
+    )
+    assert _run(engine, account_id, first).created == 3
+    second = _csv(
+        tmp_path / "second.csv",
+        header,
+        ["a@example.com", "", "", "Annie", "", ""],
+        ["", "415-555-0112", "", "", "Newer", ""],  # found by phone, in national format
+        ["", "", "ext-c", "", "", "New Co"],
+    )
+    report = _run(engine, account_id, second)
+    assert (report.created, report.updated, report.unchanged, report.rejected) == (0, 3, 0, 0)
+    assert _count(engine, "profiles", account_id) == 3
+
+    a = _profile(engine, account_id, email="a@example.com")
+    assert (a["first_name"], a["last_name"], a["phone_number"]) == ("Annie", "Old", "+14155550111")
+    b = _profile(engine, account_id, external_id="ext-b")
+    assert (b["first_name"], b["last_name"], b["email"]) == ("Ben", "Newer", "b@example.com")
+    c = _profile(engine, account_id, phone_number="+14155550113")
+    assert (c["first_name"], c["organization"]) == ("Cat", "New Co")
+
+
+def test_report_counts_created_updated_unchanged_subscribed_and_rejected(engine, account_id, tmp_path):
+    header = ["email", "first_name", "email_consent"]
+    _run(engine, account_id, _csv(tmp_path / "seed.csv", header, ["same@example.com", "S", ""],
+                                  ["renamed@example.com", "R", ""]))  # fmt: skip
+    path = _csv(
+        tmp_path / "mixed.csv",
+        header,
+        ["same@example.com", "S", ""],  # unchanged
+        ["renamed@example.com", "R2", ""],  # updated
+        ["new1@example.com", "N", "SUBSCRIBED"],  # created and subscribed
+        ["new2@example.com", "N", ""],  # created
+        ["not-an-email", "X", ""],  # rejected
+    )
+    report = _run(engine, account_id, path)
+    expected = {"rows": 5, "created": 2, "updated": 1, "unchanged": 1, "subscribed": 1, "rejected": 1, "events": 1}
+    assert {k: v for k, v in report.as_dict().items() if k in expected} == expected
+
+
+def test_bad_rows_go_to_the_rejects_file_with_line_and_field_and_good_rows_land(engine, account_id, tmp_path):
+    header = ["email", "phone_number", "external_id", "first_name", "email_consent"]
+    path = _csv(
+        tmp_path / "mixed.csv",
+        header,
+        ["good1@example.com", "+14155550121", "", "G1", "SUBSCRIBED"],  # line 2
+        ["bad@@example", "", "", "B", ""],  # line 3: invalid email
+        ["phone@example.com", "+1555", "", "P", ""],  # line 4: invalid phone
+        ["", "", "", "Nobody", ""],  # line 5: no identifier
+        ["consent@example.com", "", "", "C", "maybe"],  # line 6: bad email_consent
+        ["good2@example.com", "", "ext-2", "G2", ""],  # line 7
+    )
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, subscribe=EMAIL, rejects_path=str(rejects))
+    assert (report.rows, report.created, report.rejected, report.subscribed) == (6, 2, 4, 2)
+
+    found = _rejects(rejects)
+    assert {line: r["field"] for line, r in found.items()} == {
+        3: "email",
+        4: "phone_number",
+        5: "email",
+        6: "email_consent",
+    }
+    assert "valid email" in found[3]["reason"]
+    assert "phone" in found[4]["reason"]
+    assert "needs an email, a phone_number or an external_id" in found[5]["reason"]
+    assert "maybe" in found[6]["reason"]
+    assert json.loads(found[3]["row"])["email"] == "bad@@example"  # the row as given, to fix and re-send
+
+    assert _count(engine, "profiles", account_id) == 2
+    for email in ("good1@example.com", "good2@example.com"):
+        assert _email_marketing(engine, account_id, email)["consent"] == "SUBSCRIBED"
+    for email in ("phone@example.com", "consent@example.com"):
+        assert _count(engine, "profiles", account_id, "AND email = :e", e=email) == 0
+    _assert_consistent(engine, account_id)
+
+
+def test_row_whose_identifiers_belong_to_two_profiles_is_rejected(engine, account_id, tmp_path):
+    _run(
+        engine,
+        account_id,
+        _csv(tmp_path / "seed.csv", ["email", "phone_number"], ["a@example.com", "+14155550131"],
+             ["b@example.com", "+14155550132"]),
+    )  # fmt: skip
+    rejects = tmp_path / "rejects.csv"
+    path = _csv(
+        tmp_path / "clash.csv",
+        ["email", "phone_number", "first_name"],
+        ["a@example.com", "+14155550132", "Clash"],  # a's email with b's phone
+        ["b@example.com", "", "Fine"],
+    )
+    report = _run(engine, account_id, path, rejects_path=str(rejects))
+    assert (report.rejected, report.updated) == (1, 1)
+    found = _rejects(rejects)
+    assert list(found) == [2]
+    assert "different profiles" in found[2]["reason"]
+    assert found[2]["field"] in ("email", "phone_number")
+    a = _profile(engine, account_id, email="a@example.com")
+    assert (a["phone_number"], a["first_name"]) == ("+14155550131", None)
+    assert _profile(engine, account_id, email="b@example.com")["first_name"] == "Fine"
+
+
+def test_ndjson_bad_lines_are_rejected_with_their_line_and_the_rest_lands(engine, account_id, tmp_path):
+    path = _ndjson(
+        tmp_path / "people.jsonl",
+        {"email": "one@example.com"},
+        "{not json",
+        "[1, 2]",
+        {"email": "two@example.com", "phone_number": "12"},
+        {"email": "three@example.com", "email_consent": "SUBSCRIBED"},
+    )
+    rejects = tmp_path / "rejects.ndjson"
+    report = _run(engine, account_id, path, rejects_path=str(rejects))
+    assert (report.rows, report.created, report.rejected, report.subscribed) == (5, 2, 3, 1)
+    found = {r["line"]: r for r in map(json.loads, rejects.read_text().splitlines())}
+    assert sorted(found) == [2, 3, 4]
+    assert found[2]["field"] == "row" and "JSON" in found[2]["reason"]
+    assert found[3]["field"] == "row" and "object" in found[3]["reason"]
+    assert found[4]["field"] == "phone_number"
+    assert _count(engine, "profiles", account_id) == 2
+    assert _email_marketing(engine, account_id, "three@example.com")["consent"] == "SUBSCRIBED"
+
+
+def test_no_rejects_file_is_written_when_every_row_is_good(engine, account_id, tmp_path):
+    rejects = tmp_path / "rejects.csv"
+    _run(engine, account_id, _csv(tmp_path / "ok.csv", ["email"], ["ok@example.com"]), rejects_path=str(rejects))
+    assert not rejects.exists()
+
+
+# --- re-running ----------------------------------------------------------------------------------
+
+
+def test_rerunning_the_same_file_changes_nothing_and_appends_no_ledger_events(engine, account_id, tmp_path):
+    newsletter = lists.create_list(engine, account_id, "Newsletter").id
+    path = _csv(
+        tmp_path / "people.csv",
+        ["email", "phone_number", "first_name", "email_consent", "sms_consent", "consented_at", "tier"],
+        ["a@example.com", "+14155550141", "A", "", "SUBSCRIBED", "", "gold"],
+        ["b@example.com", "", "B", "UNSUBSCRIBED", "", "", ""],
+        ["c@example.com", "", "C", "false", "", "", ""],
+        ["d@example.com", "+14155550142", "D", "SUBSCRIBED", "", "2019-06-01T12:00:00Z", ""],
+        ["broken", "", "E", "", "", "", ""],
+    )
+    options = {"subscribe": EMAIL, "list_id": newsletter, "rejects_path": str(tmp_path / "rejects.csv")}
+    first = _run(engine, account_id, path, **options)
+    assert (first.created, first.rejected) == (4, 1)
+    seq = _ledger_seq(engine, account_id)
+    events = _count(engine, "consent_events", account_id)
+    assert seq == events > 0
+    with engine.connect() as conn:
+        before = sorted(conn.execute(text("SELECT * FROM profiles WHERE account_id = :a"), {"a": account_id}))
+
+    again = _run(engine, account_id, path, **options)
+    expected = {"rows": 5, "created": 0, "updated": 0, "unchanged": 4, "subscribed": 0, "rejected": 1, "events": 0}
+    assert {k: v for k, v in again.as_dict().items() if k in expected} == expected
+    assert _ledger_seq(engine, account_id) == seq
+    assert _count(engine, "consent_events", account_id) == events
+    with engine.connect() as conn:
+        after = sorted(conn.execute(text("SELECT * FROM profiles WHERE account_id = :a"), {"a": account_id}))
+    assert after == before  # not even `updated` moved
+    _assert_consistent(engine, account_id)
+
+
+# --- consent -------------------------------------------------------------------------------------
+
+
+def test_subscribe_flag_subscribes_with_method_manual_import(engine, account_id, tmp_path):
+    path = _csv(tmp_path / "p.csv", ["email", "phone_number"], ["a@example.com", "+14155550151"], ["b@example.com", ""])
+    report = _run(engine, account_id, path, subscribe=imports.parse_subscribe("email,sms"))
+    assert report.subscribed == 2
+    a = _profile(engine, account_id, email="a@example.com")["subscriptions"]
+    assert a["email"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert a["email"]["marketing"]["method"] == "MANUAL_IMPORT"
+    assert a["email"]["marketing"]["double_optin"] is False
+    assert a["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert a["sms"]["marketing"]["method"] == "MANUAL_IMPORT"
+    b = _profile(engine, account_id, email="b@example.com")["subscriptions"]
+    assert b["email"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert b["sms"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"  # no number, no SMS consent
+    _, events = profiles.timeline(engine, account_id, Locator("email", "a@example.com"))
+    assert [e["metric"] for e in events] == ["Subscribed to Email Marketing", "Subscribed to SMS Marketing"]
+    assert all(e["method"] == "MANUAL_IMPORT" and e.get("triggers_automation", True) for e in events)
+    _assert_consistent(engine, account_id)
+
+
+def test_unknown_subscribe_channel_is_refused_naming_the_option():
+    with pytest.raises(DomainError) as e:
+        imports.parse_subscribe("email,fax")
+    assert e.value.field == "subscribe" and "fax" in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["false", "no", "NEVER_SUBSCRIBED"])
+def test_unticked_email_consent_leaves_never_subscribed_even_with_the_subscribe_flag(engine, account_id, tmp_path,
+                                                                                     value):  # fmt: skip
+    # Rule 9: only explicit opt-in counts; a per-row value overrides --subscribe.
+    path = _csv(tmp_path / "p.csv", ["email", "email_consent"], ["no@example.com", value], ["yes@example.com", ""])
+    report = _run(engine, account_id, path, subscribe=EMAIL)
+    assert (report.created, report.subscribed) == (2, 1)
+    unticked = _email_marketing(engine, account_id, "no@example.com")
+    assert unticked["consent"] == "NEVER_SUBSCRIBED"
+    assert unticked["suppression"] == []  # and not an opt-out either
+    assert _email_marketing(engine, account_id, "yes@example.com")["consent"] == "SUBSCRIBED"
+    assert _count(engine, "consent_events", account_id) == 1
+
+
+def test_unticked_email_consent_does_not_withdraw_an_existing_subscription(engine, account_id, tmp_path):
+    _run(engine, account_id, _csv(tmp_path / "a.csv", ["email", "email_consent"], ["x@example.com", "SUBSCRIBED"]))
+    report = _run(engine, account_id, _csv(tmp_path / "b.csv", ["email", "email_consent"], ["x@example.com", "false"]))
+    assert (report.unchanged, report.events) == (1, 0)
+    assert _email_marketing(engine, account_id, "x@example.com")["consent"] == "SUBSCRIBED"
+
+
+def test_unsubscribed_email_consent_unsubscribes(engine, account_id, tmp_path):
+    _run(engine, account_id, _csv(tmp_path / "a.csv", ["email"], ["was@example.com"]), subscribe=EMAIL)
+    path = _csv(
+        tmp_path / "b.csv",
+        ["email", "email_consent"],
+        ["was@example.com", "UNSUBSCRIBED"],
+        ["stranger@example.com", "unsubscribed"],
+    )
+    report = _run(engine, account_id, path, subscribe=EMAIL)  # the row's value overrides the flag
+    assert (report.updated, report.created, report.subscribed) == (1, 1, 0)
+    for email in ("was@example.com", "stranger@example.com"):
+        block = _email_marketing(engine, account_id, email)
+        assert block["consent"] == "UNSUBSCRIBED"
+        assert block["can_receive_email_marketing"] is False
+        assert [s["reason"] for s in block["suppression"]] == ["UNSUBSCRIBE"]
+    _, events = profiles.timeline(engine, account_id, Locator("email", "was@example.com"))
+    assert [e["metric"] for e in events if e["metric"]] == [
+        "Subscribed to Email Marketing",
+        "Unsubscribed from Email Marketing",
+    ]
+    _assert_consistent(engine, account_id)
+
+
+def _payloads(engine, account_id: str, metric: str) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT payload FROM consent_events WHERE account_id = :a AND metric = :m ORDER BY seq"),
+            {"a": account_id, "m": metric},
+        )
+        return [json.loads(r.payload) for r in rows]
+
+
+def test_per_row_consented_at_is_a_historical_import_clamped_before_1990(engine, account_id, tmp_path):
+    path = _csv(
+        tmp_path / "p.csv",
+        ["email", "email_consent", "consented_at"],
+        ["old@example.com", "SUBSCRIBED", "1985-05-01"],
+        ["mid@example.com", "SUBSCRIBED", "2015-03-04T05:06:07+02:00"],
+        ["future@example.com", "SUBSCRIBED", "2999-01-01"],
+        ["garbled@example.com", "SUBSCRIBED", "last tuesday"],
+        ["now@example.com", "SUBSCRIBED", ""],
+    )
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, rejects_path=str(rejects))
+    assert (report.subscribed, report.rejected) == (3, 2)
+    assert {line: r["field"] for line, r in _rejects(rejects).items()} == {4: "consented_at", 5: "consented_at"}
+
+    assert _email_marketing(engine, account_id, "old@example.com")["consent_timestamp"] == "1990-01-01T00:00:00+00:00"
+    mid = _email_marketing(engine, account_id, "mid@example.com")
+    assert mid["consent_timestamp"] == "2015-03-04T03:06:07+00:00"
+    assert mid["last_updated"] > "2020"  # recorded now, about a past consent
+
+    old, middle, current = _payloads(engine, account_id, "Subscribed to Email Marketing")
+    assert old["historical_import"] is True and old["triggers_automation"] is False
+    assert old["timestamp_clamped"] is True
+    assert middle["historical_import"] is True and middle["triggers_automation"] is False
+    assert "timestamp_clamped" not in middle
+    # A row without a date is a live subscription: it may trigger flows.
+    assert "historical_import" not in current and current.get("triggers_automation", True) is True
+    _assert_consistent(engine, account_id)
+
+
+def test_double_opt_in_list_leaves_imported_rows_pending(engine, account_id, tmp_path):
+    vip = lists.create_list(engine, account_id, "VIP", double_opt_in=True).id
+    path = _csv(
+        tmp_path / "p.csv",
+        ["email", "consented_at"],
+        ["pending@example.com", ""],
+        ["historical@example.com", "2020-01-01"],
+    )
+    report = _run(engine, account_id, path, subscribe=EMAIL, list_id=vip)
+    assert report.created == 2
+    assert report.subscribed == 1  # pending is not consent (rule 8); the historical row skips double opt-in
+    assert report.pending == 1
+
+    pending = _email_marketing(engine, account_id, "pending@example.com")
+    assert pending["consent"] == "NEVER_SUBSCRIBED"
+    decision = profiles.decide_for(
+        engine, account_id, Locator("email", "pending@example.com"), Channel.EMAIL, list_id=vip
+    ).decision
+    assert decision.verdict.value == "DENY" and "DOUBLE_OPTIN_PENDING" in decision.reasons
+    assert _count(engine, "pending_optins", account_id) == 1
+    assert _count(engine, "list_members", account_id, "AND list_id = :l", l=vip) == 1
+
+    historical = _email_marketing(engine, account_id, "historical@example.com")
+    assert historical["consent"] == "SUBSCRIBED"
+    assert [x.profile_count for x in lists.all_lists(engine, account_id)] == [1]
+
+    again = _run(engine, account_id, path, subscribe=EMAIL, list_id=vip)  # still pending, nothing re-requested
+    assert (again.unchanged, again.events) == (2, 0)
+    _assert_consistent(engine, account_id)
+
+
+def test_single_opt_in_list_import_subscribes_and_joins_the_list(engine, account_id, tmp_path):
+    newsletter = lists.create_list(engine, account_id, "Newsletter").id
+    path = _csv(tmp_path / "p.csv", ["email"], ["a@example.com"], ["b@example.com"])
+    assert _run(engine, account_id, path, subscribe=EMAIL, list_id=newsletter).subscribed == 2
+    assert [x.profile_count for x in lists.all_lists(engine, account_id)] == [2]
+    decision = profiles.decide_for(
+        engine, account_id, Locator("email", "a@example.com"), Channel.EMAIL, list_id=newsletter
+    ).decision
+    assert decision.verdict.value == "ALLOW"
+
+
+def test_import_into_an_unknown_list_or_account_writes_nothing(engine, account_id, tmp_path):
+    path = _csv(tmp_path / "p.csv", ["email"], ["a@example.com"])
+    with pytest.raises(DomainError) as e:
+        _run(engine, account_id, path, subscribe=EMAIL, list_id="nope12")
+    assert e.value.field == "list"
+    with pytest.raises(DomainError) as e:
+        _run(engine, "0" * 26, path)
+    assert e.value.field == "account"
+    assert _count(engine, "profiles", account_id) == 0
+    assert _ledger_seq(engine, account_id) == 0
+
+
+def test_phone_number_change_on_reimport_resets_sms_consent(engine, account_id, tmp_path):
+    header = ["email", "phone_number", "sms_consent", "email_consent"]
+    _run(engine, account_id, _csv(tmp_path / "a.csv", header,
+                                  ["m@example.com", "+14155550161", "SUBSCRIBED", "SUBSCRIBED"]))  # fmt: skip
+    before = _profile(engine, account_id, email="m@example.com")["subscriptions"]
+    assert before["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+
+    report = _run(engine, account_id, _csv(tmp_path / "b.csv", header, ["m@example.com", "+14155550162", "", ""]))
+    assert (report.updated, report.subscribed) == (1, 0)
+    after = _profile(engine, account_id, email="m@example.com")
+    assert after["phone_number"] == "+14155550162"
+    assert after["subscriptions"]["sms"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+    assert after["subscriptions"]["sms"]["transactional"]["consent"] == "NEVER_SUBSCRIBED"
+    assert after["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"  # email consent stays
+    _, events = profiles.timeline(engine, account_id, Locator("email", "m@example.com"))
+    assert "identifier.changed" in [e["type"] for e in events]
+    # The old number's consent is still in the ledger.
+    assert any(e.get("personal", {}).get("phone_number") == "+14155550161" for e in events)
+    _assert_consistent(engine, account_id)
+
+
+# --- scale: worker processes and a killed import -------------------------------------------------
+
+
+def test_import_with_worker_processes_lands_the_same_as_in_process(engine, account_id, tmp_path):
+    path = synthetic.write_csv(tmp_path / "people.csv", 1500, invalid_ratio=0.05, consent_mix=True)
+    other = accounts.create_account(engine, "Same file, one process", "US").account.id
+    pooled = _run(engine, account_id, path, workers=2, batch_size=200, rejects_path=str(tmp_path / "r1.csv"))
+    single = _run(engine, other, path, workers=0, batch_size=200, rejects_path=str(tmp_path / "r2.csv"))
+    assert pooled.as_dict() == single.as_dict()
+    assert pooled.rejected > 0 and pooled.subscribed > 0 and pooled.created + pooled.rejected == 1500
+    assert (tmp_path / "r1.csv").read_text() == (tmp_path / "r2.csv").read_text()
+    query = (
+        "SELECT p.email, c.channel, c.purpose, c.status FROM consents c JOIN profiles p "
+        "ON p.account_id = c.account_id AND p.id = c.profile_id WHERE c.account_id = :a"
+    )
+    with engine.connect() as conn:
+        pooled_rows = sorted(map(tuple, conn.execute(text(query), {"a": account_id})))
+        single_rows = sorted(map(tuple, conn.execute(text(query), {"a": other})))
+    assert pooled_rows == single_rows and pooled_rows
+    _assert_consistent(engine, account_id)
+
+
+KILLABLE_IMPORT = textwrap.dedent(
+    """
+    import sys
+    from assent.domain import Channel, Purpose
+    from assent.services.imports import ImportOptions, import_profiles
+    from assent.store.db import make_engine
+
+    url, account_id, path = sys.argv[1:]
+    options = ImportOptions(account_id=account_id, subscribe=((Channel.EMAIL, Purpose.MARKETING),),
+                            batch_size=1000, workers=0)
+    import_profiles(make_engine(url), path, options)
+    """
+)
+
+
+def test_killed_import_leaves_the_database_consistent_and_a_rerun_completes_it(engine, db_url, account_id, tmp_path):
+    n = 20_000
+    path = synthetic.write_csv(tmp_path / "big.csv", n)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE_IMPORT, db_url, account_id, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _ledger_seq(engine, account_id) == 0:
+            if proc.poll() is not None:
+                pytest.fail(f"the import exited before it wrote anything: {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("the import wrote nothing in 120 s")
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    landed = _ledger_seq(engine, account_id)
+    assert 0 < landed < n, "the import was not interrupted midway"
+    # Whole batches only: every profile that landed has its subscription, and nothing else landed.
+    assert landed % 1000 == 0
+    assert _count(engine, "profiles", account_id) == landed
+    assert _count(engine, "consents", account_id, "AND status = 'SUBSCRIBED'") == landed
+    _assert_consistent(engine, account_id)
+
+    report = _run(engine, account_id, path, subscribe=EMAIL, batch_size=1000)
+    assert (report.created, report.unchanged, report.subscribed, report.rejected) == (n - landed, landed, n - landed, 0)
+
+    assert _count(engine, "profiles", account_id) == n
+    assert _scalar(engine, "SELECT count(DISTINCT email) FROM profiles WHERE account_id = :a", a=account_id) == n
+    assert _scalar(engine, "SELECT count(DISTINCT external_id) FROM profiles WHERE account_id = :a", a=account_id) == n
+    subscribed = "AND metric = 'Subscribed to Email Marketing'"
+    assert _count(engine, "consent_events", account_id, subscribed) == n
+    assert _scalar(
+        engine,
+        f"SELECT count(DISTINCT profile_id) FROM consent_events WHERE account_id = :a {subscribed}",
+        a=account_id,
+    ) == n  # fmt: skip
+    assert _count(engine, "consents", account_id, "AND status = 'SUBSCRIBED'") == n
+    _assert_consistent(engine, account_id)
