@@ -11,9 +11,8 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, String, Table, any_, bindparam, delete, func, literal_column, select
+from sqlalchemy import Connection, Select, String, Table, TextualSelect, any_, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.elements import ColumnElement
 
 from .tables import UTCDateTime
 
@@ -96,15 +95,36 @@ def update_rows(
         cur.execute(f"UPDATE {table.name} AS t SET {sets} FROM {stage} AS s WHERE {where}")
 
 
-def one_of(conn: Connection, column: ColumnElement, values: Sequence[str]) -> ColumnElement[bool]:
-    """`column IN values` as a single bound parameter (a JSON array on SQLite, an array on
-    PostgreSQL): no statement grows with the list, so nothing is recompiled per size or chunked."""
+def select_matching(
+    conn: Connection, table: Table, account_id: str, column: str, values: Sequence[str]
+) -> Select | TextualSelect:
+    """Rows of the account whose `column` is one of `values`, as one statement with one bound
+    parameter (no statement grows with the list). On SQLite the values are a json_each table joined
+    to the indexed column, so each value is one index probe (as `IN (subquery)` or a plain join,
+    SQLite's planner would rather scan the account's rows). On PostgreSQL, `= ANY(array)`."""
     if conn.dialect.name == "sqlite":
-        return column.in_(select(literal_column("value")).select_from(func.json_each(json.dumps(list(values)))))
-    return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+        # CROSS JOIN is SQLite's way to fix the join order: the values outside, the index inside.
+        t = table.name
+        sql = (
+            f"SELECT {t}.* FROM json_each(:values) AS wanted CROSS JOIN {t} "
+            f"ON {t}.account_id = :account_id AND {t}.{table.c[column].name} = wanted.value"
+        )
+        return text(sql).bindparams(values=json.dumps(list(values)), account_id=account_id).columns(*table.c)
+    return select(table).where(
+        table.c.account_id == account_id, table.c[column] == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    )
 
 
 def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile_ids: Iterable[str]) -> None:
     ids = list(profile_ids)
-    if ids:
-        conn.execute(delete(table).where(table.c.account_id == account_id, one_of(conn, table.c.profile_id, ids)))
+    if not ids:
+        return
+    if conn.dialect.name == "sqlite":
+        # One prepared DELETE per profile: each picks the index on (account_id, profile_id).
+        raw = conn.connection.driver_connection
+        raw.executemany(
+            f"DELETE FROM {table.name} WHERE account_id = ? AND profile_id = ?", [(account_id, i) for i in ids]
+        )
+        return
+    any_id = any_(bindparam(None, ids, type_=ARRAY(String)))
+    conn.execute(delete(table).where(table.c.account_id == account_id, table.c.profile_id == any_id))

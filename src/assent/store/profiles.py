@@ -31,8 +31,7 @@ def find_many(conn: Connection, account_id: str, field: str, values: Iterable[st
     values = list(set(values))
     if not values:
         return []
-    q = select(profiles).where(profiles.c.account_id == account_id, bulk.one_of(conn, profiles.c[field], values))
-    return list(conn.execute(q))
+    return list(conn.execute(bulk.select_matching(conn, profiles, account_id, field, values)))
 
 
 def insert_one(conn: Connection, values: dict) -> None:

@@ -119,9 +119,7 @@ def load(
         return {}
 
     def rows_of(table):
-        return conn.execute(
-            select(table).where(table.c.account_id == account_id, bulk.one_of(conn, table.c.profile_id, ids))
-        )
+        return conn.execute(bulk.select_matching(conn, table, account_id, "profile_id", ids))
 
     for r in rows_of(consents):
         parts[r.profile_id]["consents"][(Channel(r.channel), Purpose(r.purpose))] = ChannelConsent(

@@ -188,8 +188,8 @@ list_members = Table(
     Column("list_id", String(26), nullable=False),
     Column("profile_id", ID, nullable=False),
     Column("joined_at", UTCDateTime, nullable=False),
-    PrimaryKeyConstraint("account_id", "list_id", "profile_id"),
-    Index("ix_list_members_profile", "account_id", "profile_id"),
+    PrimaryKeyConstraint("account_id", "profile_id", "list_id"),
+    Index("ix_list_members_list", "account_id", "list_id", "profile_id"),
     sqlite_with_rowid=False,
 )
 

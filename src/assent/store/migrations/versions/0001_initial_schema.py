@@ -86,11 +86,11 @@ def upgrade() -> None:
         sa.Column("list_id", sa.String(length=26), nullable=False),
         sa.Column("profile_id", sa.String(length=26), nullable=False),
         sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("account_id", "list_id", "profile_id", name=op.f("pk_list_members")),
+        sa.PrimaryKeyConstraint("account_id", "profile_id", "list_id", name=op.f("pk_list_members")),
         sqlite_with_rowid=False,
     )
     with op.batch_alter_table("list_members", schema=None) as batch_op:
-        batch_op.create_index("ix_list_members_profile", ["account_id", "profile_id"], unique=False)
+        batch_op.create_index("ix_list_members_list", ["account_id", "list_id", "profile_id"], unique=False)
 
     op.create_table(
         "list_suppressions",
@@ -184,7 +184,7 @@ def downgrade() -> None:
     op.drop_table("lists")
     op.drop_table("list_suppressions")
     with op.batch_alter_table("list_members", schema=None) as batch_op:
-        batch_op.drop_index("ix_list_members_profile")
+        batch_op.drop_index("ix_list_members_list")
 
     op.drop_table("list_members")
     with op.batch_alter_table("consents", schema=None) as batch_op:
