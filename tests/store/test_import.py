@@ -593,3 +593,27 @@ def test_killed_import_leaves_the_database_consistent_and_a_rerun_completes_it(e
     ) == n  # fmt: skip
     assert _count(engine, "consents", account_id, "AND status = 'SUBSCRIBED'") == n
     _assert_consistent(engine, account_id)
+
+
+def test_quoted_cells_with_newlines_survive_batches_and_keep_their_line_numbers(engine, account_id, tmp_path):
+    # Batches are cut between records without parsing: a quoted cell spanning lines must not be cut.
+    path = tmp_path / "multiline.csv"
+    path.write_text(
+        'email,note\n'
+        'a@example.com,"first line\nsecond ""quoted"" line"\n'
+        'bad@@example.com,x\n'
+        'b@example.com,"one\n\ntwo"\n'
+        'c@example.com,plain\n',
+        encoding="utf-8",
+    )  # fmt: skip
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, batch_size=1, rejects_path=str(rejects))
+    assert (report.created, report.rejected) == (3, 1)
+    with engine.connect() as conn:
+        result = conn.execute(text("SELECT email, properties FROM profiles WHERE account_id = :a"), {"a": account_id})
+        notes = {email: props for email, props in result}
+    assert json.loads(notes["a@example.com"])["note"] == 'first line\nsecond "quoted" line'
+    assert json.loads(notes["b@example.com"])["note"] == "one\n\ntwo"
+    assert json.loads(notes["c@example.com"])["note"] == "plain"
+    rejected = list(csv.DictReader(rejects.open()))
+    assert [(r["line"], r["field"]) for r in rejected] == [("4", "email")]  # the file's own line number

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -126,31 +127,69 @@ def detect_format(path: Path, fmt: str | None) -> str:
     return fmt
 
 
-def records(path: Path, fmt: str) -> Iterator[Record]:
-    """The file's rows with their line numbers; a line that is not a JSON object becomes an error row."""
-    if fmt == "csv":
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if not header:
-                raise DomainError("file", "the CSV file has no header row", str(path))
-            header = [h.strip() for h in header]
-            for row in reader:
-                if any(row):
-                    yield reader.line_num, dict(zip(header, row, strict=False))
+class RawChunk(msgspec.Struct, array_like=True):
+    """A run of whole records as text, cut from the file by the main process and parsed by a worker."""
+
+    fmt: str
+    header: list[str]
+    first_line: int  # the file's line number of the chunk's first line
+    text: str
+
+
+def _csv_header(f: IO[str], path: Path) -> tuple[list[str], int]:
+    lines = [f.readline()]
+    while lines[-1] and sum(line.count('"') for line in lines) % 2:  # a header cell spanning lines
+        lines.append(f.readline())
+    header = next(csv.reader(lines), None)
+    if not header or not any(h.strip() for h in header):
+        raise DomainError("file", "the CSV file has no header row", str(path))
+    return [h.strip() for h in header], len(lines)
+
+
+def raw_chunks(path: Path, fmt: str, size: int) -> Iterator[RawChunk]:
+    """The file in chunks of about `size` records, cut only between records.
+
+    Cutting needs no parsing: in CSV a line ends a record when the quotes seen so far are balanced
+    (quotes inside fields are doubled), and NDJSON has one record per line. Workers do the parsing."""
+    encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
+    with path.open(newline="", encoding=encoding, errors="replace") as f:
+        header, line_no = _csv_header(f, path) if fmt == "csv" else ([], 0)
+        lines: list[str] = []
+        first, records, quotes = line_no + 1, 0, 0
+        for line in f:
+            line_no += 1
+            lines.append(line)
+            if fmt == "csv":
+                quotes += line.count('"')
+                if quotes % 2:
+                    continue  # inside a quoted field that goes on on the next line
+            records += 1
+            if records >= size:
+                yield RawChunk(fmt, header, first, "".join(lines))
+                lines, first, records, quotes = [], line_no + 1, 0, 0
+        if lines:
+            yield RawChunk(fmt, header, first, "".join(lines))
+
+
+def records(chunk: RawChunk) -> Iterator[Record]:
+    """The chunk's rows with their line numbers; a line that is not a JSON object becomes an error row."""
+    if chunk.fmt == "csv":
+        reader = csv.reader(io.StringIO(chunk.text, newline=""))
+        for row in reader:
+            if any(row):
+                yield chunk.first_line + reader.line_num - 1, dict(zip(chunk.header, row, strict=False))
         return
     decoder = msgspec.json.Decoder()
-    with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = decoder.decode(raw)
-            except msgspec.DecodeError as e:
-                record = {"__error__": f"not valid JSON: {e}", "__raw__": raw.decode("utf-8", "replace").strip()}
-            if not isinstance(record, dict):
-                record = {"__error__": "not a JSON object", "__raw__": record}
-            yield n, record
+    for n, raw in enumerate(chunk.text.split("\n"), start=chunk.first_line):
+        if not raw.strip():
+            continue
+        try:
+            record = decoder.decode(raw)
+        except msgspec.DecodeError as e:
+            record = {"__error__": f"not valid JSON: {e}", "__raw__": raw.strip()}
+        if not isinstance(record, dict):
+            record = {"__error__": "not a JSON object", "__raw__": record}
+        yield n, record
 
 
 class RejectsFile:

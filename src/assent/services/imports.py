@@ -45,7 +45,7 @@ from ..domain import (
 from ..domain import transitions as t
 from ..store import bulk, ledger, projection
 from ..store import profiles as profile_store
-from ..store.db import read_transaction, write_transaction
+from ..store.db import bulk_connection, read_transaction
 from ..store.tables import PROFILE_FIELDS, profiles
 from .accounts import load_account
 from .clock import utcnow
@@ -54,13 +54,14 @@ from .import_rows import (
     IDENTIFIERS,
     NewProfile,
     Prepared,
-    Record,
+    RawChunk,
     Rejected,
     RejectsFile,
     decode_results,
     detect_format,
     encode_results,
     prepare_row,
+    raw_chunks,
     records,
 )
 from .lists import load_list
@@ -213,10 +214,10 @@ def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
     return NewProfile(profile_id, list(profile), encoded, rows, result.subscribed, result.pending)
 
 
-def prepare_chunk(chunk: list[Record], plan: Plan, now: datetime) -> list[Prepared | Rejected]:
-    """Validate a chunk and work out each valid row's writes as a new profile (runs in workers)."""
+def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime) -> list[Prepared | Rejected]:
+    """Parse and validate a chunk, and work out each valid row's writes as a new profile."""
     out: list[Prepared | Rejected] = []
-    for line, record in chunk:
+    for line, record in records(chunk):
         item = prepare_row(line, record, plan.default_region)
         if isinstance(item, Prepared):
             # A row that fails here meets the same error on the careful path, which rejects it.
@@ -226,22 +227,12 @@ def prepare_chunk(chunk: list[Record], plan: Plan, now: datetime) -> list[Prepar
     return out
 
 
-def prepare_chunk_packed(chunk: list[Record], plan: Plan, now: datetime) -> bytes:
+def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
+    """prepare_chunk in a worker process, its result packed for the trip back."""
     return encode_results(prepare_chunk(chunk, plan, now))
 
 
 # --- reading in parallel ---------------------------------------------------------------------
-
-
-def _chunks(path: Path, fmt: str, size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
-    for item in records(path, fmt):
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _prepared_batches(
@@ -252,7 +243,7 @@ def _prepared_batches(
     if workers is None:
         cpus = os.cpu_count() or 1
         workers = min(cpus, 4) if cpus > 1 and path.stat().st_size > 2_000_000 else 0
-    chunks = _chunks(path, fmt, options.batch_size)
+    chunks = raw_chunks(path, fmt, options.batch_size)
     if workers <= 0:
         for chunk in chunks:
             now = utcnow()
@@ -403,6 +394,39 @@ def _write_batch(batch: _Batch, appender: ledger.LedgerAppender, now: datetime) 
     return written
 
 
+def _import_batch(
+    conn: Connection,
+    plan: Plan,
+    now: datetime,
+    prepared: list[Prepared | Rejected],
+    report: ImportReport,
+    rejects: RejectsFile,
+) -> None:
+    """One batch, inside the caller's transaction."""
+    good = []
+    for item in prepared:
+        if isinstance(item, Rejected):
+            report.rejected += 1
+            rejects.write(item)
+        else:
+            good.append(item)
+    appender = ledger.LedgerAppender(conn, plan.account_id)  # first: it takes the account's write lock
+    batch = _Batch(conn, plan.account_id, good)
+    for row in good:
+        if row.as_new is not None and batch.is_plainly_new(row):
+            batch.new_rows.append(row.as_new)
+            report.created += 1
+            report.subscribed += row.as_new.subscribed
+            report.pending += row.as_new.pending
+            continue
+        try:
+            _apply_row(batch, row, plan, now, report)
+        except DomainError as e:
+            report.rejected += 1
+            rejects.write(Rejected(row.line, e.field, str(e), row.raw()))
+    report.events += _write_batch(batch, appender, now)
+
+
 def import_profiles(
     engine: Engine, path: str | Path, options: ImportOptions, progress: Callable[[int], None] | None = None
 ) -> ImportReport:
@@ -433,33 +457,13 @@ def import_profiles(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for now, prepared in _prepared_batches(path, fmt, plan, options):
-            good = []
-            for item in prepared:
-                if isinstance(item, Rejected):
-                    report.rejected += 1
-                    rejects.write(item)
-                else:
-                    good.append(item)
-            with write_transaction(engine) as conn:
-                appender = ledger.LedgerAppender(conn, account.id)
-                batch = _Batch(conn, account.id, good)
-                for row in good:
-                    if row.as_new is not None and batch.is_plainly_new(row):
-                        batch.new_rows.append(row.as_new)
-                        report.created += 1
-                        report.subscribed += row.as_new.subscribed
-                        report.pending += row.as_new.pending
-                        continue
-                    try:
-                        _apply_row(batch, row, plan, now, report)
-                    except DomainError as e:
-                        report.rejected += 1
-                        rejects.write(Rejected(row.line, e.field, str(e), row.raw()))
-                report.events += _write_batch(batch, appender, now)
-            report.rows += len(prepared)
-            if progress:
-                progress(len(prepared))
+        with bulk_connection(engine) as conn:
+            for now, prepared in _prepared_batches(path, fmt, plan, options):
+                with conn.begin():
+                    _import_batch(conn, plan, now, prepared, report, rejects)
+                report.rows += len(prepared)
+                if progress:
+                    progress(len(prepared))
     finally:
         rejects.close()
         if gc_was_enabled:

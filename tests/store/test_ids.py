@@ -1,0 +1,27 @@
+"""Profile ids are ULIDs: 26 Crockford base32 characters that sort by creation time."""
+
+import os
+import time
+
+from ulid import ULID
+
+from assent.services import ids
+
+
+def test_new_ids_are_valid_ulids_of_the_current_millisecond_and_distinct():
+    before = time.time()
+    made = [ids.new_id() for _ in range(2000)]
+    after = time.time()
+    assert len(set(made)) == len(made)
+    for value in made[:50]:
+        parsed = ULID.from_str(value)
+        assert str(parsed) == value and before - 0.002 <= parsed.timestamp <= after + 0.002
+
+
+def test_ulid_encoding_matches_the_reference_implementation():
+    for _ in range(500):
+        raw = os.urandom(16)
+        value = int.from_bytes(raw, "big")
+        ms, rand = value >> 80, value & ((1 << 80) - 1)
+        encoded = ids._time_part(ms) + "".join(ids._PAIRS[(rand >> s) & 1023] for s in range(70, -1, -10))
+        assert encoded == str(ULID.from_bytes(raw))
