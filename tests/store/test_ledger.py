@@ -13,7 +13,7 @@ from assent.domain import Channel, Purpose, SuppressionReason
 from assent.services import consent, ledger, profiles
 from assent.services.clock import utcnow
 from assent.services.consent import Locator
-from assent.store.ledger import chain_hash
+from assent.store.ledger import content_hash, link_hash
 from assent.store.tables import consent_events
 
 EMAIL_MARKETING = [(Channel.EMAIL, Purpose.MARKETING)]
@@ -95,9 +95,8 @@ def _insert_event(engine, row, seq: int, prev_hash: str, hash_: str) -> None:
 
 def _forged_hash(row, seq: int, prev_hash: str) -> str:
     """What a forger who knows the algorithm computes for a copy of `row` placed at `seq`."""
-    return chain_hash(
-        row.account_id, seq, row.profile_id, row.occurred_at, row.type, row.metric, row.payload, "", prev_hash
-    )
+    content = content_hash(row.account_id, row.profile_id, row.occurred_at, row.type, row.metric, row.payload, "")
+    return link_hash(seq, content, prev_hash)
 
 
 # --- verification --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ own result emits nothing, re-running the file completes it without writing anyth
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 from collections import Counter
@@ -125,6 +126,7 @@ class Plan:
     """What the import does to every row; travels to the workers with each chunk."""
 
     account_id: str
+    dialect: str  # the database's, so that workers hand over rows ready for its driver
     default_region: str
     subscribe: tuple[tuple[Channel, Purpose], ...]
     list_id: str | None
@@ -208,9 +210,11 @@ def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
     result = consent_events(state, row, plan, now)
     profile_id = new_id()
     rows = projection.empty_rows()
-    projection.add_state_rows(rows, plan.account_id, profile_id, result.state)
-    encoded = [ledger.encode(e) for e in result.events]
-    profile = _profile_row(plan.account_id, profile_id, values, now, now)
+    time = functools.partial(bulk.db_time, plan.dialect)
+    projection.add_state_rows(rows, plan.account_id, profile_id, result.state, time)
+    encoded = [ledger.encode(plan.account_id, profile_id, e) for e in result.events]
+    encoded = [e._replace(occurred_at=time(e.occurred_at)) for e in encoded]
+    profile = _profile_row(plan.account_id, profile_id, values, time(now), time(now))
     return NewProfile(profile_id, list(profile), encoded, rows, result.subscribed, result.pending)
 
 
@@ -440,6 +444,7 @@ def import_profiles(
         opt_in = load_list(conn, account.id, options.list_id).opt_in_process if options.list_id else OptInProcess.SINGLE
     plan = Plan(
         account_id=account.id,
+        dialect=engine.dialect.name,
         default_region=account.default_region,
         subscribe=tuple(options.subscribe),
         list_id=options.list_id,

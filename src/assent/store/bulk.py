@@ -23,6 +23,19 @@ def sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime(_SQLITE_FORMAT)
 
 
+@functools.lru_cache(maxsize=4096)
+def _sqlite_time_cached(value: datetime) -> str:
+    return sqlite_time(value)
+
+
+def db_time(dialect: str, value: datetime | None) -> datetime | str | None:
+    """A timestamp as the driver will store it: SQLite's text form, or the datetime itself for
+    PostgreSQL. Bulk paths convert in worker processes so the writing process need not."""
+    if value is None or dialect != "sqlite":
+        return value
+    return _sqlite_time_cached(value)
+
+
 @functools.cache
 def _datetime_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime))

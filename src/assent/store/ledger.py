@@ -1,7 +1,8 @@
 """The consent ledger: an append-only, per-account, hash-chained sequence of consent events.
 
-Each row's `hash` is SHA-256 over a canonical encoding of the row (account, seq, profile, time,
-type, metric, payload text, digest of the personal data) and the previous row's hash. The
+Each row's `hash` is SHA-256 over its seq, the SHA-256 of a canonical encoding of its content
+(account, profile, time, type, metric, payload text, digest of the personal data) and the
+previous row's hash. The
 account row keeps the head (last seq and hash), which anchors the tail: deleting the newest
 events is caught too. Personal data sits in `personal`, covered only by `personal_digest`
 (salted), so erasing it leaves every hash valid.
@@ -15,7 +16,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, select, update
@@ -46,21 +47,23 @@ def canonical_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def chain_hash(
+def content_hash(
     account_id: str,
-    seq: int,
     profile_id: str,
     occurred_at: datetime,
     type: str,
     metric: str | None,
     payload: str,
     personal_digest: str,
-    prev_hash: str,
 ) -> str:
-    material = _encode(
-        [account_id, seq, profile_id, canonical_time(occurred_at), type, metric, payload, personal_digest, prev_hash]
-    )
+    """SHA-256 of the canonical encoding of an event's stored fields (personal data by its digest)."""
+    material = _encode([account_id, profile_id, canonical_time(occurred_at), type, metric, payload, personal_digest])
     return hashlib.sha256(material).hexdigest()
+
+
+def link_hash(seq: int, content: str, prev_hash: str) -> str:
+    """The chain: an event's hash covers its place, its content and the hash before it."""
+    return hashlib.sha256(f"{seq}:{content}:{prev_hash}".encode()).hexdigest()
 
 
 def personal_digest(personal: str | None) -> str:
@@ -70,22 +73,26 @@ def personal_digest(personal: str | None) -> str:
 class EncodedEvent(NamedTuple):
     """An event in the ledger's canonical form, before it gets its place (seq) in the chain."""
 
-    occurred_at: datetime
+    occurred_at: Any  # a datetime, or already the driver's form of it (bulk.db_time)
     type: str
     metric: str | None
     payload: str
     personal: str | None
     personal_digest: str
+    content_hash: str
 
 
-def encode(e: ConsentEvent) -> EncodedEvent:
-    """Canonical payload text and salted personal digest; pure, so bulk paths run it in workers."""
+def encode(account_id: str, profile_id: str, e: ConsentEvent) -> EncodedEvent:
+    """Canonical text, salted personal digest and content hash: all that does not depend on the
+    event's place in the chain, so bulk paths work it out in worker processes."""
     payload = _encode_sorted(e.payload()).decode()
     personal = None
     if e.personal:
         # The salt keeps the digest from confirming a guessed address once the data is erased.
         personal = _encode_sorted({**e.personal, "salt": secrets.token_hex(8)}).decode()
-    return EncodedEvent(e.occurred_at, e.type.value, e.metric, payload, personal, personal_digest(personal))
+    digest = personal_digest(personal)
+    content = content_hash(account_id, profile_id, e.occurred_at, e.type.value, e.metric, payload, digest)
+    return EncodedEvent(e.occurred_at, e.type.value, e.metric, payload, personal, digest, content)
 
 
 class LedgerAppender:
@@ -106,36 +113,15 @@ class LedgerAppender:
 
     def add(self, profile_id: str, events: Sequence[ConsentEvent]) -> None:
         for e in events:
-            self.add_encoded(profile_id, encode(e))
+            self.add_encoded(profile_id, encode(self.account_id, profile_id, e))
 
     def add_encoded(self, profile_id: str, e: EncodedEvent) -> None:
         self.seq += 1
-        h = chain_hash(
-            self.account_id,
-            self.seq,
-            profile_id,
-            e.occurred_at,
-            e.type,
-            e.metric,
-            e.payload,
-            e.personal_digest,
-            self.head,
-        )
+        h = link_hash(self.seq, e.content_hash, self.head)
         self.rows.append(
-            (
-                self.account_id,
-                self.seq,
-                profile_id,
-                e.occurred_at,
-                e.type,
-                e.metric,
-                e.payload,
-                e.personal,
-                e.personal_digest,
-                self.head,
-                h,
-            )
-        )
+            (self.account_id, self.seq, profile_id, e.occurred_at, e.type, e.metric, e.payload, e.personal,
+             e.personal_digest, self.head, h)
+        )  # fmt: skip
         self.head = h
 
     def flush(self) -> int:
@@ -209,17 +195,11 @@ def verify(conn: Connection, account_id: str) -> Verification:
             return Verification(False, n, row.seq, "prev_hash does not match the previous event's hash")
         if row.personal is not None and personal_digest(row.personal) != row.personal_digest:
             return Verification(False, n, row.seq, "personal data does not match its digest")
-        h = chain_hash(
-            account_id,
-            row.seq,
-            row.profile_id,
-            row.occurred_at,
-            row.type,
-            row.metric,
-            row.payload,
-            row.personal_digest,
-            prev,
+        content = content_hash(
+            account_id, row.profile_id, row.occurred_at, row.type, row.metric, row.payload, row.personal_digest
         )
+        h = link_hash(row.seq, content, prev)
+
         if h != row.hash:
             return Verification(False, n, row.seq, "hash does not match the event's content")
         prev, expected_seq = row.hash, expected_seq + 1

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
@@ -51,8 +52,15 @@ def empty_rows() -> Rows:
     return {t.name: [] for t in PROJECTION_TABLES}
 
 
-def add_state_rows(out: Rows, account_id: str, profile_id: str, state: ProfileState) -> None:
-    """Append the rows that represent `state` to `out`, in COLUMNS order."""
+def _same(value: Any) -> Any:
+    return value
+
+
+def add_state_rows(
+    out: Rows, account_id: str, profile_id: str, state: ProfileState, time: Callable[[Any], Any] = _same
+) -> None:
+    """Append the rows that represent `state` to `out`, in COLUMNS order; `time` converts each
+    timestamp (bulk.db_time turns them into what the driver stores, ahead of the write)."""
     for (channel, purpose), c in state.consents.items():
         out["consents"].append(
             (
@@ -61,20 +69,20 @@ def add_state_rows(out: Rows, account_id: str, profile_id: str, state: ProfileSt
                 channel.value,
                 purpose.value,
                 c.status.value,
-                c.consent_timestamp,
+                time(c.consent_timestamp),
                 c.method,
                 c.method_detail,
                 c.custom_method_detail,
                 c.double_optin,
-                c.last_updated,
+                time(c.last_updated),
             )
         )
     for reason, at in state.suppressions.items():
-        out["suppressions"].append((account_id, profile_id, reason.value, at))
+        out["suppressions"].append((account_id, profile_id, reason.value, time(at)))
     for list_id, ls in state.list_suppressions.items():
-        out["list_suppressions"].append((account_id, profile_id, list_id, ls.reason, ls.timestamp))
+        out["list_suppressions"].append((account_id, profile_id, list_id, ls.reason, time(ls.timestamp)))
     for list_id, joined in state.lists.items():
-        out["list_members"].append((account_id, list_id, profile_id, joined))
+        out["list_members"].append((account_id, list_id, profile_id, time(joined)))
     for (channel, purpose, list_id), p in state.pending.items():
         out["pending_optins"].append(
             (
@@ -83,7 +91,7 @@ def add_state_rows(out: Rows, account_id: str, profile_id: str, state: ProfileSt
                 channel.value,
                 purpose.value,
                 list_id,
-                p.requested_at,
+                time(p.requested_at),
                 p.method,
                 p.method_detail,
                 p.custom_method_detail,
