@@ -14,8 +14,9 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from .domain import Channel, DomainError, Proof, Purpose, Via
+from .domain import Channel, DomainError, Proof, Via
 from .domain.channels import parse_channel, parse_purpose, parse_suppression_reason
+from .domain.decisions import parse_send_purpose
 from .services import accounts, consent, demo, imports, ledger, lists, profiles
 from .services.clock import parse_time
 from .services.consent import Locator
@@ -508,7 +509,7 @@ def decide(
 ) -> None:
     """May this profile be sent this message? ALLOW, DENY or DEFER, with the reasons."""
     ch = parse_channel(channel)
-    p = Purpose.TRANSACTIONAL if ch is Channel.EMAIL and purpose == "transactional" else parse_purpose(ch, purpose)
+    p = parse_send_purpose(ch, purpose)
     try:
         via_value = Via(via.strip().lower())
     except ValueError:

@@ -260,8 +260,6 @@ def forbidden(state: ProfileState, send: Send) -> str | None:
             return "suppressed"
         if status is ConsentStatus.UNSUBSCRIBED:
             return "unsubscribed"
-        if status is not ConsentStatus.SUBSCRIBED and state.is_pending(Channel.EMAIL, Purpose.MARKETING):
-            return "double opt-in pending"
         if (
             status is not ConsentStatus.SUBSCRIBED
             and send.via is Via.CAMPAIGN

@@ -14,6 +14,7 @@ from assent.domain import (
     EventType,
     NothingPending,
     OptInProcess,
+    Policy,
     ProfileState,
     Purpose,
     Reason,
@@ -388,9 +389,12 @@ def test_rule8_double_optin_subscription_stays_pending_and_pending_is_not_consen
     assert "L1" not in p.state.lists
     list_send = p.decide(Channel.EMAIL, list_id="L1")
     assert list_send.verdict is Verdict.DENY and Reason.DOUBLE_OPTIN_PENDING in list_send.reasons
-    # Nor may it be mailed as an implied-consent profile while the confirmation is outstanding.
+    # Outside the list, an unconfirmed request leaves the profile where it was (as in Klaviyo):
+    # reachable like any profile that never opted out, but never as a subscriber.
     plain = p.decide(Channel.EMAIL)
-    assert plain.verdict is Verdict.DENY and plain.reasons == (Reason.DOUBLE_OPTIN_PENDING,)
+    assert plain.verdict is Verdict.ALLOW and plain.warnings == (Reason.IMPLIED_CONSENT,)
+    strict = p.decide(Channel.EMAIL, policy=Policy(email_campaigns_require_explicit_consent=True))
+    assert strict.verdict is Verdict.DENY and strict.reasons == (Reason.DOUBLE_OPTIN_PENDING,)
 
 
 def test_rule8_pending_sms_double_optin_denies_sms_marketing():

@@ -77,12 +77,33 @@ class Send:
     policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
-        allowed = set(CHANNEL_PURPOSES[self.channel])
-        if self.channel is Channel.EMAIL:
-            allowed.add(Purpose.TRANSACTIONAL)
+        allowed = send_purposes(self.channel)
         if self.purpose not in allowed:
             names = ", ".join(sorted(p.value for p in allowed))
             raise DomainError("purpose", f"a {self.channel.value} send is one of {names}", self.purpose.value)
+
+
+def send_purposes(channel: Channel) -> set[Purpose]:
+    """What a message on `channel` can be: its consent purposes, and for email also transactional
+    (email has no transactional consent; transactional email needs none)."""
+    allowed = set(CHANNEL_PURPOSES[channel])
+    if channel is Channel.EMAIL:
+        allowed.add(Purpose.TRANSACTIONAL)
+    return allowed
+
+
+def parse_send_purpose(channel: Channel, value: str | None, field: str = "purpose") -> Purpose:
+    if not value:
+        return Purpose.MARKETING
+    try:
+        purpose = Purpose(value.strip().lower())
+    except ValueError:
+        purpose = None
+    allowed = send_purposes(channel)
+    if purpose not in allowed:
+        names = ", ".join(sorted(p.value for p in allowed))
+        raise DomainError(field, f"a {channel.value} send is one of {names}", value)
+    return purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +185,13 @@ def _email_consent(state: ProfileState, send: Send) -> Iterable[Finding]:
         yield _allow(Reason.TRANSACTIONAL_EXEMPT)
     elif status is ConsentStatus.SUBSCRIBED:
         yield _allow(Reason.SUBSCRIBED)
-    elif status is ConsentStatus.UNSUBSCRIBED or state.is_pending(Channel.EMAIL, Purpose.MARKETING):
-        yield _deny(_why_not(state, Channel.EMAIL, Purpose.MARKETING))
+    elif status is ConsentStatus.UNSUBSCRIBED:
+        yield _deny(Reason.UNSUBSCRIBED)
     elif send.via is Via.CAMPAIGN and send.policy.email_campaigns_require_explicit_consent:
-        yield _deny(Reason.NEVER_SUBSCRIBED)
+        yield _deny(_why_not(state, Channel.EMAIL, Purpose.MARKETING))
     else:
+        # As in Klaviyo, an unconfirmed double opt-in leaves the profile where it was: not
+        # subscribed, and reachable by email like any profile that never opted out.
         yield _allow(Reason.NOT_OPTED_OUT)
         yield Finding(None, Reason.IMPLIED_CONSENT.value)
 

@@ -24,13 +24,13 @@ from ..domain import transitions as t
 from ..domain.identity import normalize_email, normalize_phone
 from ..store import profiles as profile_store
 from ..store import projection
-from ..store.db import read_transaction, write_transaction
+from ..store.db import write_transaction
 from ..store.ledger import LedgerAppender
 from .accounts import Account, load_account
 from .clock import utcnow
 from .errors import NotFound
 from .ids import new_id
-from .lists import load_list
+from .lists import MailingList, load_list
 
 LOCATORS = ("id", "email", "phone_number", "external_id")
 
@@ -72,10 +72,19 @@ class Change:
     state: ProfileState
 
 
-Transition = Callable[[ProfileState, datetime], list[ConsentEvent]]
+# (the profile's state, now, the list the command names) -> the events
+Transition = Callable[[ProfileState, datetime, MailingList | None], list[ConsentEvent]]
 
 
-def change(engine: Engine, account_id: str, locator: Locator, transition: Transition, *, create: bool = True) -> Change:
+def change(
+    engine: Engine,
+    account_id: str,
+    locator: Locator,
+    transition: Transition,
+    *,
+    list_id: str | None = None,
+    create: bool = True,
+) -> Change:
     """Run `transition` on the profile's state and store the events and the new state atomically.
 
     A profile named by email or phone number that does not exist yet is created first, so that an
@@ -84,6 +93,7 @@ def change(engine: Engine, account_id: str, locator: Locator, transition: Transi
     with write_transaction(engine) as conn:
         account = load_account(conn, account_id)
         ledger = LedgerAppender(conn, account_id)
+        mailing_list = None if list_id is None else load_list(conn, account_id, list_id)
         locator = normalize_locator(account, locator)
         row = profile_store.find(conn, account_id, locator.field, locator.value)
         created = False
@@ -113,7 +123,7 @@ def change(engine: Engine, account_id: str, locator: Locator, transition: Transi
             profile_id = row.id
             identity = {profile_id: (row.email, row.phone_number)}
         state = projection.load(conn, account_id, identity)[profile_id]
-        events = transition(state, now)
+        events = transition(state, now, mailing_list)
         if events:
             ledger.add(profile_id, events)
             ledger.flush()
@@ -122,13 +132,6 @@ def change(engine: Engine, account_id: str, locator: Locator, transition: Transi
             if not created:
                 profile_store.set_fields(conn, account_id, profile_id, {"updated_at": now})
         return Change(profile_id, created, events, state)
-
-
-def _opt_in_process(engine: Engine, account_id: str, list_id: str | None) -> OptInProcess:
-    if list_id is None:
-        return OptInProcess.SINGLE
-    with read_transaction(engine) as conn:
-        return load_list(conn, account_id, list_id).opt_in_process
 
 
 def subscribe(
@@ -145,12 +148,11 @@ def subscribe(
     historical_import: bool = False,
     proof: Proof = Proof(),
 ) -> Change:
-    process = _opt_in_process(engine, account_id, list_id)
     return change(
         engine,
         account_id,
         locator,
-        lambda state, now: t.subscribe(
+        lambda state, now, mailing_list: t.subscribe(
             state,
             targets,
             now=now,
@@ -160,9 +162,10 @@ def subscribe(
             consented_at=consented_at,
             historical_import=historical_import,
             list_id=list_id,
-            opt_in_process=process,
+            opt_in_process=mailing_list.opt_in_process if mailing_list else OptInProcess.SINGLE,
             proof=proof,
         ),
+        list_id=list_id,
     )
 
 
@@ -178,15 +181,14 @@ def unsubscribe(
     method_detail: str | None = None,
     proof: Proof = Proof(),
 ) -> Change:
-    if list_id is not None:
-        _opt_in_process(engine, account_id, list_id)  # the list must exist
     return change(
         engine,
         account_id,
         locator,
-        lambda state, now: t.unsubscribe(
+        lambda state, now, _: t.unsubscribe(
             state, channel, purpose, now=now, list_id=list_id, method=method, method_detail=method_detail, proof=proof
         ),
+        list_id=list_id,
     )
 
 
@@ -199,25 +201,19 @@ def suppress(
     list_id: str | None = None,
     proof: Proof = Proof(),
 ) -> Change:
-    if list_id is not None:
-        _opt_in_process(engine, account_id, list_id)
-    return change(
-        engine, account_id, locator, lambda state, now: t.suppress(state, reason, now=now, list_id=list_id, proof=proof)
-    )
+    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
+        return t.suppress(state, reason, now=now, list_id=list_id, proof=proof)
+
+    return change(engine, account_id, locator, transition, list_id=list_id)
 
 
 def unsuppress(
     engine: Engine, account_id: str, locator: Locator, *, list_id: str | None = None, proof: Proof = Proof()
 ) -> Change:
-    if list_id is not None:
-        _opt_in_process(engine, account_id, list_id)
-    return change(
-        engine,
-        account_id,
-        locator,
-        lambda state, now: t.unsuppress(state, now=now, list_id=list_id, proof=proof),
-        create=False,
-    )
+    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
+        return t.unsuppress(state, now=now, list_id=list_id, proof=proof)
+
+    return change(engine, account_id, locator, transition, list_id=list_id, create=False)
 
 
 def confirm_double_optin(
@@ -230,10 +226,7 @@ def confirm_double_optin(
     list_id: str | None = None,
     proof: Proof = Proof(),
 ) -> Change:
-    return change(
-        engine,
-        account_id,
-        locator,
-        lambda state, now: t.confirm_double_optin(state, channel, purpose, list_id, now=now, proof=proof),
-        create=False,
-    )
+    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
+        return t.confirm_double_optin(state, channel, purpose, list_id, now=now, proof=proof)
+
+    return change(engine, account_id, locator, transition, list_id=list_id, create=False)

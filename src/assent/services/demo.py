@@ -38,8 +38,10 @@ def create_demo(engine: Engine, n: int = 5000, progress: Callable[[int], None] |
         path = synthetic.write_csv(Path(tmp) / "demo.csv", n, consent_mix=True)
         options = imports.ImportOptions(account_id=account_id, list_id=newsletter.id, method_detail="demo import")
         imports.import_profiles(engine, path, options, progress)
-    sample = next(synthetic.rows(1, consent_mix=True))
-    bounced = next(r for r in synthetic.rows(min(n, 50), consent_mix=True) if r[10] == "SUBSCRIBED" and r != sample)
+    # Show a profile that gave SMS but not email consent, and one that bounced after subscribing.
+    few = list(synthetic.rows(min(n, 100), consent_mix=True))
+    sample = next((r for r in few if r[10] == "NEVER_SUBSCRIBED" and r[11] == "SUBSCRIBED"), few[0])
+    bounced = next((r for r in few if r[10] == "SUBSCRIBED" and r is not sample), few[-1])
     proof = Proof(actor="demo")
     # A hard bounce (suppressed, consent kept) and a pending double opt-in to the VIP list.
     consent.suppress(engine, account_id, Locator("email", bounced[0]), SuppressionReason.HARD_BOUNCE, proof=proof)
