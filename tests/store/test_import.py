@@ -617,3 +617,22 @@ def test_quoted_cells_with_newlines_survive_batches_and_keep_their_line_numbers(
     assert json.loads(notes["c@example.com"])["note"] == "plain"
     rejected = list(csv.DictReader(rejects.open()))
     assert [(r["line"], r["field"]) for r in rejected] == [("4", "email")]  # the file's own line number
+
+
+def test_a_nul_character_in_a_field_rejects_the_row_and_the_rest_lands(engine, account_id, tmp_path):
+    rows = (["ok@example.com", "Ada"], ["nul@example.com", "A\x00da"])
+    path = _csv(tmp_path / "nul.csv", ["email", "first_name"], *rows)
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, rejects_path=str(rejects))
+    assert (report.created, report.rejected) == (1, 1)
+    [rejected] = list(csv.DictReader(rejects.open()))
+    assert (rejected["line"], rejected["field"]) == ("3", "first_name")
+
+
+def test_an_oversized_csv_cell_rejects_its_row_and_the_rest_lands(engine, account_id, tmp_path):
+    path = _csv(tmp_path / "big.csv", ["email", "note"], ["big@example.com", "x" * 200_000], ["ok@example.com", "fine"])
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, rejects_path=str(rejects))
+    assert (report.created, report.rejected) == (1, 1)
+    [rejected] = list(csv.DictReader(rejects.open()))
+    assert rejected["line"] == "2" and "unreadable CSV" in rejected["reason"]

@@ -34,9 +34,9 @@ class NewProfile(msgspec.Struct, array_like=True):
     """Everything a row writes when it creates a profile, worked out in a worker (imports.plan_new)."""
 
     profile_id: str
-    profile: list[Any]  # the profiles row, in imports.PROFILE_COLUMNS order
+    profile: Any  # the profiles row in imports.PROFILE_COLUMNS order, as bulk.ready_rows makes it
     events: list[EncodedEvent]
-    projection: dict[str, list[list[Any]]]  # projection rows by table name
+    projection: dict[str, list[Any]]  # projection rows by table name, likewise
     subscribed: bool
     pending: bool
 
@@ -107,6 +107,9 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
         consented = _text(record.get("consented_at"))
         consented_at = parse_time(consented, "consented_at") if consented else None
         attributes = {k: v for k in ATTRIBUTE_FIELDS if (v := _text(record.get(k))) is not None}
+        for k, v in (("external_id", external_id), *attributes.items()):
+            if v is not None and "\x00" in v:  # no database keeps a NUL in a text column
+                raise DomainError(k, "contains a NUL character", v)
         properties: dict[str, Any] = {}
         nested = record.get("properties")
         if isinstance(nested, dict):
@@ -175,10 +178,16 @@ def records(chunk: RawChunk) -> Iterator[Record]:
     """The chunk's rows with their line numbers; a line that is not a JSON object becomes an error row."""
     if chunk.fmt == "csv":
         reader = csv.reader(io.StringIO(chunk.text, newline=""))
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:  # e.g. a cell over the size limit: that row is rejected, the rest goes on
+                yield chunk.first_line + reader.line_num - 1, {"__error__": f"unreadable CSV: {e}"}
+                continue
             if any(row):
                 yield chunk.first_line + reader.line_num - 1, dict(zip(chunk.header, row, strict=False))
-        return
     decoder = msgspec.json.Decoder()
     for n, raw in enumerate(chunk.text.split("\n"), start=chunk.first_line):
         if not raw.strip():

@@ -212,10 +212,11 @@ def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
     rows = projection.empty_rows()
     time = functools.partial(bulk.db_time, plan.dialect)
     projection.add_state_rows(rows, plan.account_id, profile_id, result.state, time)
+    rows = {table: bulk.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
     encoded = [ledger.encode(plan.account_id, profile_id, e) for e in result.events]
     encoded = [e._replace(occurred_at=time(e.occurred_at)) for e in encoded]
-    profile = _profile_row(plan.account_id, profile_id, values, time(now), time(now))
-    return NewProfile(profile_id, list(profile), encoded, rows, result.subscribed, result.pending)
+    [profile] = bulk.ready_rows(plan.dialect, [_profile_row(plan.account_id, profile_id, values, time(now), time(now))])
+    return NewProfile(profile_id, profile, encoded, rows, result.subscribed, result.pending)
 
 
 def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime) -> list[Prepared | Rejected]:
@@ -370,8 +371,7 @@ def _apply_row(batch: _Batch, row: Prepared, plan: Plan, now: datetime, report: 
 
 def _write_batch(batch: _Batch, appender: ledger.LedgerAppender, now: datetime) -> int:
     conn = batch.conn
-    inserts = [n.profile for n in batch.new_rows]
-    updates, states, fresh = [], {}, []
+    inserts, updates, states, fresh = [], [], {}, []
     for p in batch.touched.values():
         if p.fresh:
             inserts.append(_profile_row(batch.account_id, p.id, p.values, p.created_at, now))
@@ -387,6 +387,7 @@ def _write_batch(batch: _Batch, appender: ledger.LedgerAppender, now: datetime) 
             appender.add_encoded(n.profile_id, e)
     # Identifiers may move between profiles within a batch: updates free them before inserts.
     bulk.update_rows(conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
+    inserts = [n.profile for n in batch.new_rows] + bulk.ready_rows(conn.dialect.name, inserts)
     bulk.insert_rows(conn, profiles, PROFILE_COLUMNS, inserts)
     written = appender.flush()
     projection.write(conn, batch.account_id, states, fresh=fresh)
