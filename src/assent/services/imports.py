@@ -287,11 +287,9 @@ class _Batch:
         self.conn = conn
         self.account_id = account_id
         self.by: dict[str, dict[str, _Profile]] = {f: {} for f in IDENTIFIERS}
-        self.repeated: dict[str, set[str]] = {}
         found: dict[str, Any] = {}
         for f in IDENTIFIERS:
             values = [v for r in rows if (v := getattr(r, f)) is not None]
-            self.repeated[f] = {v for v, n in Counter(values).items() if n > 1}
             for row in profile_store.find_many(conn, account_id, f, values) if values else ():
                 found[row.id] = row
         states = projection.load(conn, account_id, {pid: (r.email, r.phone_number) for pid, r in found.items()})
@@ -306,14 +304,6 @@ class _Batch:
         for f in IDENTIFIERS:
             if p.values.get(f) is not None:
                 self.by[f][p.values[f]] = p
-
-    def is_plainly_new(self, row: Prepared) -> bool:
-        """Matches no stored profile and shares no identifier with another row of the batch."""
-        for f in IDENTIFIERS:
-            v = getattr(row, f)
-            if v is not None and (v in self.by[f] or v in self.repeated[f]):
-                return False
-        return True
 
     def match(self, row: Prepared) -> _Profile | None:
         found = {id(p): p for f in IDENTIFIERS if (v := getattr(row, f)) is not None and (p := self.by[f].get(v))}
@@ -387,7 +377,6 @@ def _write_batch(batch: _Batch, appender: ledger.LedgerAppender, now: datetime) 
             appender.add_encoded(n.profile_id, e)
     # Identifiers may move between profiles within a batch: updates free them before inserts.
     bulk.update_rows(conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
-    inserts = [n.profile for n in batch.new_rows] + bulk.ready_rows(conn.dialect.name, inserts)
     bulk.insert_rows(conn, profiles, PROFILE_COLUMNS, inserts)
     written = appender.flush()
     projection.write(conn, batch.account_id, states, fresh=fresh)
@@ -416,9 +405,19 @@ def _import_batch(
         else:
             good.append(item)
     appender = ledger.LedgerAppender(conn, plan.account_id)  # first: it takes the account's write lock
-    batch = _Batch(conn, plan.account_id, good)
+    # Rows that share no identifier with another row of the batch try their worked-out profile
+    # first; the insert itself tells which ones match no stored profile.
+    counts = Counter(v for r in good for f in IDENTIFIERS if (v := getattr(r, f)) is not None)
+    candidates = [
+        r for r in good if r.as_new is not None and all(counts[v] == 1 for f in IDENTIFIERS if (v := getattr(r, f)))
+    ]
+    inserted = bulk.insert_absent(
+        conn, profiles, PROFILE_COLUMNS, [r.as_new.profile for r in candidates], plan.account_id,
+        [r.as_new.profile_id for r in candidates],
+    )  # fmt: skip
+    batch = _Batch(conn, plan.account_id, [r for r in good if r.as_new is None or r.as_new.profile_id not in inserted])
     for row in good:
-        if row.as_new is not None and batch.is_plainly_new(row):
+        if row.as_new is not None and row.as_new.profile_id in inserted:
             batch.new_rows.append(row.as_new)
             report.created += 1
             report.subscribed += row.as_new.subscribed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, Table, TextualSelect, text
@@ -40,6 +41,29 @@ def _datetime_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ..
     return tuple(i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime))
 
 
+def _sqlite_ready(table: Table, columns: Sequence[str], rows: Sequence[Sequence]) -> Sequence[Sequence]:
+    """Timestamps in SQLite's stored text form (rows that have them already are passed as they are)."""
+    positions = _datetime_positions(table, tuple(columns))
+    if not positions:
+        return rows
+    cache: dict[datetime, str] = {}
+
+    def convert(row: Sequence) -> Sequence:
+        out = None
+        for i in positions:
+            v = row[i]
+            if isinstance(v, datetime):
+                s = cache.get(v)
+                if s is None:
+                    s = cache[v] = sqlite_time(v)
+                if out is None:
+                    out = list(row)
+                out[i] = s
+        return row if out is None else out
+
+    return [convert(r) for r in rows]
+
+
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence) -> None:
     """Insert `rows` (sequences in `columns` order, Python values; or, for PostgreSQL, lines from
     ready_rows) with the driver's fastest path."""
@@ -47,24 +71,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         return
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
-        positions = _datetime_positions(table, tuple(columns))
-        if positions:
-            cache: dict[datetime, str] = {}
-
-            def convert(row: Sequence) -> Sequence:
-                out = None
-                for i in positions:
-                    v = row[i]
-                    if isinstance(v, datetime):
-                        s = cache.get(v)
-                        if s is None:
-                            s = cache[v] = sqlite_time(v)
-                        if out is None:
-                            out = list(row)
-                        out[i] = s
-                return row if out is None else out
-
-            rows = [convert(r) for r in rows]
+        rows = _sqlite_ready(table, columns, rows)
         marks = ",".join("?" * len(columns))
         raw.executemany(f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", rows)
         return
@@ -92,28 +99,58 @@ def update_rows(
         return
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
-        positions = _datetime_positions(table, (*columns, *key))
-        if positions:
-            rows = [
-                tuple(sqlite_time(v) if i in positions and v is not None else v for i, v in enumerate(r)) for r in rows
-            ]
+        rows = _sqlite_ready(table, (*columns, *key), rows)
         sets = ",".join(f"{c}=?" for c in columns)
         where = " AND ".join(f"{k}=?" for k in key)
         raw.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
         return
-    stage = f"stage_{table.name}"
-    all_cols = [*columns, *key]
     with raw.cursor() as cur:
-        cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {','.join(all_cols)} FROM {table.name} WITH NO DATA"
-        )
-        cur.execute(f"TRUNCATE {stage}")
-        with cur.copy(f"COPY {stage} ({','.join(all_cols)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        stage = _stage(cur, table, "update", [*columns, *key], rows)
         sets = ",".join(f"{c}=s.{c}" for c in columns)
         where = " AND ".join(f"t.{k}=s.{k}" for k in key)
         cur.execute(f"UPDATE {table.name} AS t SET {sets} FROM {stage} AS s WHERE {where}")
+
+
+def _stage(cur: Any, table: Table, purpose: str, columns: Sequence[str], rows: Sequence) -> str:
+    """COPY `rows` into an emptied temporary staging table shaped like `columns` of `table`."""
+    stage = f"stage_{table.name}_{purpose}"
+    cols = ",".join(columns)
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {table.name} WITH NO DATA")
+    cur.execute(f"TRUNCATE {stage}")
+    with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+        if rows and isinstance(rows[0], str):
+            copy.write("".join(rows))
+        else:
+            for row in rows:
+                copy.write_row(row)
+    return stage
+
+
+def insert_absent(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence, account_id: str, ids: Sequence[str]
+) -> set[str]:
+    """Insert the rows whose unique keys are all free; returns the ids (fresh, one per row, in
+    `ids`) of those inserted. The rest conflict with stored rows and are left to the caller.
+
+    This spares a look-up per identifier before inserting: the unique indexes are probed once, by
+    the insert itself. PostgreSQL copies into a staging table and inserts from it with
+    ON CONFLICT DO NOTHING; SQLite runs INSERT OR IGNORE and reads back which ids are there."""
+    if not rows:
+        return set()
+    raw = conn.connection.driver_connection
+    cols = ",".join(columns)
+    if conn.dialect.name == "sqlite":
+        rows = _sqlite_ready(table, columns, rows)
+        raw.executemany(f"INSERT OR IGNORE INTO {table.name} ({cols}) VALUES ({','.join('?' * len(columns))})", rows)
+        sql = (
+            f"SELECT {table.name}.id FROM json_each(?) AS wanted CROSS JOIN {table.name} "
+            f"ON {table.name}.account_id = ? AND {table.name}.id = wanted.value"
+        )
+        return {r[0] for r in raw.execute(sql, (_values_param(ids), account_id))}
+    with raw.cursor() as cur:
+        stage = _stage(cur, table, "new", columns, rows)
+        cur.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING RETURNING id")
+        return {r[0] for r in cur.fetchall()}
 
 
 def _values_param(values: Iterable[str]) -> str:
