@@ -407,9 +407,13 @@ def _import_batch(
     appender = ledger.LedgerAppender(conn, plan.account_id)  # first: it takes the account's write lock
     # Rows that share no identifier with another row of the batch try their worked-out profile
     # first; the insert itself tells which ones match no stored profile.
-    counts = Counter(v for r in good for f in IDENTIFIERS if (v := getattr(r, f)) is not None)
+    counts = Counter([r.email for r in good] + [r.phone_number for r in good] + [r.external_id for r in good])
+    repeated = {v for v, n in counts.items() if n > 1 and v is not None}
     candidates = [
-        r for r in good if r.as_new is not None and all(counts[v] == 1 for f in IDENTIFIERS if (v := getattr(r, f)))
+        r
+        for r in good
+        if r.as_new is not None
+        and not (repeated and (r.email in repeated or r.phone_number in repeated or r.external_id in repeated))
     ]
     inserted = bulk.insert_absent(
         conn, profiles, PROFILE_COLUMNS, [r.as_new.profile for r in candidates], plan.account_id,
