@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,17 +16,14 @@ from assent.domain import (
     ProfileState,
     Purpose,
     Reason,
-    Send,
     SuppressionReason,
     Verdict,
     Via,
-    decide,
-    replay,
 )
 from assent.domain import transitions as t
 
-EMAIL = "jane@example.com"
-PHONE = "+14155552671"
+from .support import EMAIL, Profile
+
 EMAIL_MKT = (Channel.EMAIL, Purpose.MARKETING)
 SMS_MKT = (Channel.SMS, Purpose.MARKETING)
 CLEARED_BY_SUBSCRIBE = [
@@ -36,28 +33,6 @@ CLEARED_BY_SUBSCRIBE = [
 ]
 ADDRESS_REASONS = [SuppressionReason.HARD_BOUNCE, SuppressionReason.INVALID_EMAIL]
 TRANSACTIONAL_BLOCKERS = [*ADDRESS_REASONS, SuppressionReason.SPAM_COMPLAINT]
-
-
-class Profile:
-    """A profile's running state and ledger, with a clock that moves forward one minute per call."""
-
-    def __init__(self, email: str | None = EMAIL, phone: str | None = PHONE) -> None:
-        self.state = ProfileState(email=email, phone_number=phone)
-        self.events = []
-        self.clock = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        self.clock += timedelta(minutes=1)
-        return self.clock
-
-    def do(self, transition, *args, **kw):
-        events = transition(self.state, *args, now=self.now(), **kw)
-        self.events.extend(events)
-        self.state = replay(events, self.state)
-        return events
-
-    def decide(self, channel: Channel, purpose: Purpose = Purpose.MARKETING, **kw):
-        return decide(self.state, Send(channel, self.now(), purpose, **kw))
 
 
 def suppressed_with(*reasons: SuppressionReason, subscribed: bool = False) -> Profile:

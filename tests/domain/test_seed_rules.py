@@ -15,19 +15,15 @@ from assent.domain import (
     NothingPending,
     OptInProcess,
     Policy,
-    ProfileState,
     Purpose,
     Reason,
-    Send,
     SuppressionReason,
     Verdict,
-    decide,
-    replay,
 )
 from assent.domain import transitions as t
 
-EMAIL = "jane@example.com"
-PHONE = "+14155552671"
+from .support import EMAIL, PHONE, Profile
+
 NEW_PHONE = "+14155550199"
 EMAIL_MKT = (Channel.EMAIL, Purpose.MARKETING)
 SMS_MKT = (Channel.SMS, Purpose.MARKETING)
@@ -35,28 +31,6 @@ SMS_TXN = (Channel.SMS, Purpose.TRANSACTIONAL)
 PUSH_MKT = (Channel.PUSH, Purpose.MARKETING)
 WA_MKT = (Channel.WHATSAPP, Purpose.MARKETING)
 NON_EMAIL = [cp for cp in ALL_CHANNEL_PURPOSES if cp[0] is not Channel.EMAIL]
-
-
-class Profile:
-    """A profile's running state and ledger, with a clock that moves forward one minute per call."""
-
-    def __init__(self, email: str | None = EMAIL, phone: str | None = PHONE) -> None:
-        self.state = ProfileState(email=email, phone_number=phone)
-        self.events = []
-        self.clock = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        self.clock += timedelta(minutes=1)
-        return self.clock
-
-    def do(self, transition, *args, **kw):
-        events = transition(self.state, *args, now=self.now(), **kw)
-        self.events.extend(events)
-        self.state = replay(events, self.state)
-        return events
-
-    def decide(self, channel: Channel, purpose: Purpose = Purpose.MARKETING, **kw):
-        return decide(self.state, Send(channel, self.now(), purpose, **kw))
 
 
 def metrics(events) -> list[str]:

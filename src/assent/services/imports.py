@@ -1,12 +1,13 @@
 """Bulk import of profiles from CSV or NDJSON, with optional consent.
 
-The file is read in batches. Worker processes validate each row (identifiers normalised, consent
-columns parsed) and, speculatively, work out everything the row writes if it creates a new
-profile: its id, its row, its ledger events in canonical form and its projection rows — with the
-same transitions the careful path uses. The main process looks up the batch's identifiers in one
-set-based query per identifier; a row that matches no stored profile and shares no identifier
-with another row of its batch takes the worker's result as is (only its place in the hash chain
-is left to compute), every other row is resolved and transitioned here, in file order.
+The main process cuts the file into chunks of whole records. Worker processes parse and validate
+each row (identifiers normalised, consent columns read) and, speculatively, work out everything
+the row writes if it creates a new profile: its id, its row, its ledger events in canonical form
+and its projection rows — with the same transitions the careful path uses — already in the form
+the database driver takes. The main process inserts those profiles of a batch whose identifiers
+are unique within it, letting the unique indexes say which ones match no stored profile; those
+land as worked out, and only their place in the hash chain is left to compute. Every other row
+is looked up (one set-based query per identifier) and resolved here, in file order.
 
 Each batch is one transaction: profiles, ledger events and projection land together or not at
 all, so a killed import leaves the database consistent; because repeating a transition on its
