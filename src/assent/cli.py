@@ -52,10 +52,6 @@ PurposeOpt = Annotated[
 ListOpt = Annotated[str | None, typer.Option("--list", help="List id.")]
 
 
-class Failure(Exception):
-    """A one-line error for the user."""
-
-
 def _emit_json(value: Any) -> None:
     typer.echo(msgspec.json.encode(value).decode())
 
@@ -69,7 +65,7 @@ def command(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except DomainError as e:
             typer.echo(f"error: {e}", err=True)
-        except (NotMigrated, Failure) as e:
+        except NotMigrated as e:
             typer.echo(f"error: {e}", err=True)
         except OperationalError as e:
             typer.echo(f"error: cannot use the database: {str(e.orig).strip().splitlines()[0]}", err=True)
@@ -90,7 +86,7 @@ def _locator(id: str | None, email: str | None, phone: str | None, external_id: 
         (f, v) for f, v in (("id", id), ("email", email), ("phone_number", phone), ("external_id", external_id)) if v
     ]
     if len(given) != 1:
-        raise Failure("name the profile with exactly one of --id, --email, --phone, --external-id")
+        raise DomainError("profile", "name it with exactly one of --id, --email, --phone, --external-id")
     return Locator(*given[0])
 
 

@@ -535,7 +535,7 @@ def test_bad_input_exits_1_with_one_line_naming_the_field_and_writes_nothing(db_
         (("consent", "subscribe", *acct, *new, "--channel", "email", "--consented-at", "2020-01-01"),
          "error: consented_at: "),
         (("consent", "unsubscribe", *acct, *new, "--phone", "+14155550101", "--channel", "email"),
-         "error: name the profile with exactly one of --id, --email, --phone"),
+         "error: profile: name it with exactly one of --id, --email, --phone"),
         (("profiles", "import", str(people), *acct, "--subscribe", "email,fax"), "error: subscribe: "),
     ]  # fmt: skip
     results = concurrently(*(args for args, _ in cases), db=db_url)

@@ -77,7 +77,7 @@ def _require_aware(value: datetime, field: str) -> None:
 def _require_address(state: ProfileState, channel: Channel) -> None:
     if state.address(channel) is None:
         field = _ADDRESS_FIELD[channel]
-        raise MissingAddress(field, f"the profile has no {field} to {channel.value}")
+        raise MissingAddress(field, f"the profile has no {field} to reach it by {channel.value}")
 
 
 def _check_target(channel: Channel, purpose: Purpose) -> None:
