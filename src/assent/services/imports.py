@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -288,11 +288,12 @@ class _Batch:
         self.conn = conn
         self.account_id = account_id
         self.by: dict[str, dict[str, _Profile]] = {f: {} for f in IDENTIFIERS}
-        found: dict[str, Any] = {}
+        ids: set[str] = set()
         for f in IDENTIFIERS:
-            values = [v for r in rows if (v := getattr(r, f)) is not None]
-            for row in profile_store.find_many(conn, account_id, f, values) if values else ():
-                found[row.id] = row
+            ids |= profile_store.ids_matching(
+                conn, account_id, f, [v for r in rows if (v := getattr(r, f)) is not None]
+            )
+        found = {row.id: row for row in profile_store.get_many(conn, account_id, ids)}
         states = projection.load(conn, account_id, {pid: (r.email, r.phone_number) for pid, r in found.items()})
         for pid, row in found.items():
             values = {f: getattr(row, f) for f in PROFILE_FIELDS}
@@ -330,7 +331,9 @@ def _apply_row(batch: _Batch, row: Prepared, plan: Plan, now: datetime, report: 
     if existing is None:
         p = _Profile(new_id(), dict(_BLANK), now, True, ProfileState())
     else:
-        p = replace(existing, events=list(existing.events))
+        p = _Profile(
+            existing.id, existing.values, existing.created_at, existing.fresh, existing.state, list(existing.events)
+        )
     new_values = _merged_values(p.values, row)
     events: list[ConsentEvent] = []
     state = p.state

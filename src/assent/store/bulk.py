@@ -163,22 +163,29 @@ _PG_ANY = "ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:values AS jsonb))))"
 
 
 def select_matching(
-    conn: Connection, table: Table, account_id: str, column: str, values: Sequence[str]
+    conn: Connection,
+    table: Table,
+    account_id: str,
+    column: str,
+    values: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> TextualSelect:
-    """Rows of the account whose `column` is one of `values`, as one statement with one bound
-    parameter (no statement grows with the list). On SQLite the values are a json_each table joined
-    to the indexed column, so each value is one index probe (as `IN (subquery)` or a plain join,
-    SQLite's planner would rather scan the account's rows)."""
+    """`columns` (default: all) of the account's rows whose `column` is one of `values`, as one
+    statement with one bound parameter (no statement grows with the list). On SQLite the values
+    are a json_each table joined to the indexed column, so each value is one index probe (as
+    `IN (subquery)` or a plain join, SQLite's planner would rather scan the account's rows)."""
     t, col = table.name, table.c[column].name
+    wanted = [table.c[c] for c in columns] if columns else list(table.c)
+    names = ",".join(f"{t}.{c.name}" for c in wanted)
     if conn.dialect.name == "sqlite":
         # CROSS JOIN is SQLite's way to fix the join order: the values outside, the index inside.
         sql = (
-            f"SELECT {t}.* FROM json_each(:values) AS wanted CROSS JOIN {t} "
+            f"SELECT {names} FROM json_each(:values) AS wanted CROSS JOIN {t} "
             f"ON {t}.account_id = :account_id AND {t}.{col} = wanted.value"
         )
     else:
-        sql = f"SELECT {t}.* FROM {t} WHERE {t}.account_id = :account_id AND {t}.{col} = {_PG_ANY}"
-    return text(sql).bindparams(values=_values_param(values), account_id=account_id).columns(*table.c)
+        sql = f"SELECT {names} FROM {t} WHERE {t}.account_id = :account_id AND {t}.{col} = {_PG_ANY}"
+    return text(sql).bindparams(values=_values_param(values), account_id=account_id).columns(*wanted)
 
 
 def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile_ids: Iterable[str]) -> None:

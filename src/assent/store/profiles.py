@@ -26,12 +26,17 @@ def find(conn: Connection, account_id: str, field: str, value: str) -> Row | Non
     return conn.execute(select(profiles).where(profiles.c.account_id == account_id, profiles.c[field] == value)).first()
 
 
-def find_many(conn: Connection, account_id: str, field: str, values: Iterable[str]) -> list[Row]:
-    """Profiles whose `field` is one of `values`, in one set-based query."""
+def ids_matching(conn: Connection, account_id: str, field: str, values: Iterable[str]) -> set[str]:
+    """Ids of the profiles whose `field` is one of `values`: one query, answered from the index."""
     values = list(set(values))
     if not values:
-        return []
-    return list(conn.execute(bulk.select_matching(conn, profiles, account_id, field, values)))
+        return set()
+    return set(conn.execute(bulk.select_matching(conn, profiles, account_id, field, values, ("id",))).scalars())
+
+
+def get_many(conn: Connection, account_id: str, ids: Iterable[str]) -> list[Row]:
+    ids = list(ids)
+    return list(conn.execute(bulk.select_matching(conn, profiles, account_id, "id", ids))) if ids else []
 
 
 def insert_one(conn: Connection, values: dict) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -153,7 +152,7 @@ def load(
     for pid, (email, phone) in identities.items():
         state = ProfileState(email=email, phone_number=phone)
         if pid in parts:
-            state = replace(state, **{k: MappingProxyType(v) for k, v in parts[pid].items()})
+            state = state.evolve(**{k: MappingProxyType(v) for k, v in parts[pid].items()})
         out[pid] = state
     return out
 
