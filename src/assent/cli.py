@@ -56,6 +56,15 @@ def _emit_json(value: Any) -> None:
     typer.echo(msgspec.json.encode(value).decode())
 
 
+def _show(json: bool, data: Any, *lines: str) -> None:
+    """`data` as JSON with --json, else the human lines."""
+    if json:
+        _emit_json(data)
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
 def command(fn: Callable) -> Callable:
     """Turn the errors users can cause into one line on stderr and exit code 1."""
 
@@ -115,10 +124,12 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] |
 def db_upgrade(db: Db = None, json: Json = False) -> None:
     """Create or migrate the schema to the newest revision."""
     before, after = upgrade(_engine(db, migrated=False))
-    if json:
-        _emit_json({"database": _safe_url(db), "from": before, "to": after})
-    else:
-        typer.echo(f"{_safe_url(db)}: schema at revision {after}" + ("" if before == after else f" (was {before})"))
+    was = "" if before == after else f" (was {before})"
+    _show(
+        json,
+        {"database": _safe_url(db), "from": before, "to": after},
+        f"{_safe_url(db)}: schema at revision {after}{was}",
+    )
 
 
 def _safe_url(db: str | None) -> str:
@@ -140,18 +151,13 @@ def accounts_create(
 ) -> None:
     """Create an account; prints its id and a private API key (shown once)."""
     new = accounts.create_account(_engine(db), name, default_region)
-    if json:
-        _emit_json(
-            {
-                "id": new.account.id,
-                "name": new.account.name,
-                "default_region": new.account.default_region,
-                "api_key": new.api_key,
-            }
-        )
-    else:
-        typer.echo(f"account {new.account.id} ({new.account.name}, region {new.account.default_region})")
-        typer.echo(f"private API key: {new.api_key}  (shown once; only its digest is stored)")
+    a = new.account
+    _show(
+        json,
+        {"id": a.id, "name": a.name, "default_region": a.default_region, "api_key": new.api_key},
+        f"account {a.id} ({a.name}, region {a.default_region})",
+        f"private API key: {new.api_key}  (shown once; only its digest is stored)",
+    )
 
 
 @accounts_app.command("list")
@@ -159,11 +165,8 @@ def accounts_create(
 def accounts_list(db: Db = None, json: Json = False) -> None:
     """List accounts."""
     found = accounts.list_accounts(_engine(db))
-    if json:
-        _emit_json([{"id": a.id, "name": a.name, "default_region": a.default_region} for a in found])
-    else:
-        for a in found:
-            typer.echo(f"{a.id}  {a.name}  ({a.default_region})")
+    data = [{"id": a.id, "name": a.name, "default_region": a.default_region} for a in found]
+    _show(json, data, *(f"{a.id}  {a.name}  ({a.default_region})" for a in found))
 
 
 # --- lists -------------------------------------------------------------------------------------
@@ -182,10 +185,7 @@ def lists_create(
 ) -> None:
     """Create a list (single opt-in unless --double-opt-in)."""
     made = lists.create_list(_engine(db), account, name, double_opt_in)
-    if json:
-        _emit_json(_list_json(made))
-    else:
-        typer.echo(f"list {made.id} ({made.name}, {made.opt_in_process.value})")
+    _show(json, _list_json(made), f"list {made.id} ({made.name}, {made.opt_in_process.value})")
 
 
 def _list_json(item: lists.MailingList) -> dict[str, Any]:
@@ -203,11 +203,8 @@ def _list_json(item: lists.MailingList) -> dict[str, Any]:
 def lists_list(account: AccountId, db: Db = None, json: Json = False) -> None:
     """List the account's lists with their member counts."""
     found = lists.all_lists(_engine(db), account)
-    if json:
-        _emit_json([_list_json(item) for item in found])
-    else:
-        for item in found:
-            typer.echo(f"{item.id}  {item.name}  {item.opt_in_process.value}  {item.profile_count} profiles")
+    human = (f"{i.id}  {i.name}  {i.opt_in_process.value}  {i.profile_count} profiles" for i in found)
+    _show(json, [_list_json(item) for item in found], *human)
 
 
 # --- profiles ----------------------------------------------------------------------------------
@@ -257,16 +254,12 @@ def profiles_import(
     engine = _engine(db)
     with _progress(None, "importing") as progress:
         report = imports.import_profiles(engine, file, options, progress)
-    if json:
-        _emit_json(report.as_dict())
-    else:
-        typer.echo(
-            f"{report.rows} rows: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{report.subscribed} subscribed, {report.pending} pending double opt-in, {report.rejected} rejected; "
-            f"{report.events} ledger events"
-        )
-        if report.rejected and rejects:
-            typer.echo(f"rejected rows are in {rejects}")
+    r = report
+    summary = (
+        f"{r.rows} rows: {r.created} created, {r.updated} updated, {r.unchanged} unchanged, {r.subscribed} subscribed, "
+        f"{r.pending} pending double opt-in, {r.rejected} rejected; {r.events} ledger events"
+    )
+    _show(json, r.as_dict(), summary, *([f"rejected rows are in {rejects}"] if r.rejected and rejects else []))
 
 
 @profiles_app.command("get")

@@ -181,6 +181,7 @@ def _slow(value: str) -> str | None:
 
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example("FTP@a.aw")  # an RFC 2142 role mailbox: email-validator lowercases the local part
 @given(email_like)
 @example("Foo.Bar+tag@GMail.COM")
 @example("a@b.test")
@@ -202,3 +203,31 @@ def test_normalize_email_and_slow_normalize_email_both_fail_or_agree(value):
     except InvalidIdentifier:
         normal = None
     assert normal == slow
+
+
+# Digits after a "+", shaped like E.164 numbers of many countries (and many invalid ones), plus
+# national numbers and punctuation that must take the full parse.
+phone_like = st.one_of(
+    st.builds(lambda cc, rest: f"+{cc}{rest}", st.sampled_from(["1", "33", "44", "49", "61", "81", "353", "972"]),
+              st.text(alphabet="0123456789", min_size=4, max_size=13)),
+    st.text(alphabet="+0123456789 -()", min_size=1, max_size=18),
+)  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(phone_like)
+@example("+12062300000")
+@example("+390612345678")  # an Italian number whose national part starts with 0: full parse only
+def test_fast_phone_path_agrees_with_phonenumbers_full_parse(value):
+    try:
+        expected = identity.slow_normalize_phone(value, "US")
+    except Exception:  # noqa: BLE001 — any refusal by phonenumbers
+        expected = None
+    fast = identity._fast_phone(value.strip())
+    if fast is not None:
+        assert fast == expected
+    try:
+        got = normalize_phone(value, "US")
+    except InvalidIdentifier:
+        got = None
+    assert got == expected

@@ -11,6 +11,7 @@ import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from .errors import InvalidIdentifier
 
@@ -31,6 +32,8 @@ def _fast_email(value: str) -> str | None:
         return None
     if domain.rsplit(".", 1)[-1] in _SPECIAL_USE:
         return None
+    if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:  # RFC 2142 role mailboxes (postmaster@, …)
+        local = local.lower()
     return f"{local}@{domain}"
 
 

@@ -456,15 +456,3 @@ def add_to_list(state: ProfileState, list_id: str, *, now: datetime, proof: Proo
     c = _Changes(state, now, proof)
     c.emit(EventType.LIST_JOINED, list_id=list_id, outcome="added")
     return c.events
-
-
-def remove_from_list(
-    state: ProfileState, list_id: str, *, now: datetime, proof: Proof = NO_PROOF
-) -> list[ConsentEvent]:
-    """End a membership without touching consent."""
-    _require_aware(now, "now")
-    if list_id not in state.lists:
-        return []
-    c = _Changes(state, now, proof)
-    c.emit(EventType.LIST_LEFT, list_id=list_id, outcome="removed")
-    return c.events

@@ -75,18 +75,6 @@ def load_account(conn: Connection, account_id: str) -> Account:
     return _account(row)
 
 
-def get_account(engine: Engine, account_id: str) -> Account:
-    with read_transaction(engine) as conn:
-        return load_account(conn, account_id)
-
-
 def list_accounts(engine: Engine) -> list[Account]:
     with read_transaction(engine) as conn:
         return [_account(r) for r in store.all_accounts(conn)]
-
-
-def authenticate(engine: Engine, api_key: str) -> str | None:
-    """The account id a private key belongs to, or None."""
-    with read_transaction(engine) as conn:
-        row = store.key_by_digest(conn, key_digest(conn, api_key))
-        return None if row is None else row.account_id

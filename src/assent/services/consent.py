@@ -214,19 +214,3 @@ def unsuppress(
         return t.unsuppress(state, now=now, list_id=list_id, proof=proof)
 
     return change(engine, account_id, locator, transition, list_id=list_id, create=False)
-
-
-def confirm_double_optin(
-    engine: Engine,
-    account_id: str,
-    locator: Locator,
-    channel: Channel,
-    purpose: Purpose = Purpose.MARKETING,
-    *,
-    list_id: str | None = None,
-    proof: Proof = Proof(),
-) -> Change:
-    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
-        return t.confirm_double_optin(state, channel, purpose, list_id, now=now, proof=proof)
-
-    return change(engine, account_id, locator, transition, list_id=list_id, create=False)

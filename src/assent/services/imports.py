@@ -124,19 +124,18 @@ class ImportReport:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What the import does to every row; travels to the workers with each chunk."""
+    """What the import does to every row: the options and what they resolve to; travels to the
+    workers with each chunk."""
 
-    account_id: str
+    options: ImportOptions
     dialect: str  # the database's, so that workers hand over rows ready for its driver
-    default_region: str
-    subscribe: tuple[tuple[Channel, Purpose], ...]
-    list_id: str | None
-    opt_in: OptInProcess
-    method: str
-    method_detail: str | None
-    consented_at: datetime | None
-    historical: bool
+    default_region: str  # the account's, for phone numbers without a country code
+    opt_in: OptInProcess  # the list's, or single opt-in without a list
     proof: Proof
+
+    @property
+    def account_id(self) -> str:
+        return self.options.account_id
 
 
 # --- what one row does (shared by the workers' speculation and the careful path) -------------
@@ -151,9 +150,10 @@ class RowConsent(NamedTuple):
 
 def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime) -> RowConsent:
     """The consent part of a row: its subscriptions, list membership and opt-outs."""
+    o = plan.options
     events: list[ConsentEvent] = []
-    historical = plan.historical or row.consented_at is not None
-    targets = [tg for tg in plan.subscribe if tg[0] not in row.consent]
+    historical = o.historical or row.consented_at is not None
+    targets = [tg for tg in o.subscribe if tg[0] not in row.consent]
     targets += [(ch, Purpose.MARKETING) for ch, v in row.consent.items() if v == "in"]
     targets = [tg for tg in targets if state.address(tg[0]) is not None]  # no number, no SMS consent
     if targets:
@@ -161,23 +161,23 @@ def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime
             state,
             targets,
             now=now,
-            method=plan.method,
-            method_detail=plan.method_detail,
-            consented_at=(row.consented_at or plan.consented_at) if historical else None,
+            method=o.method,
+            method_detail=o.method_detail,
+            consented_at=(row.consented_at or o.consented_at) if historical else None,
             historical_import=historical,
-            list_id=plan.list_id,
+            list_id=o.list_id,
             opt_in_process=plan.opt_in,
             proof=plan.proof,
         )
         events += evs
         state = replay(evs, state)
-    if plan.list_id is not None and not targets:
-        evs = t.add_to_list(state, plan.list_id, now=now, proof=plan.proof)
+    if o.list_id is not None and not targets:
+        evs = t.add_to_list(state, o.list_id, now=now, proof=plan.proof)
         events += evs
         state = replay(evs, state)
     for channel, v in row.consent.items():
         if v == "out":
-            evs = t.unsubscribe(state, channel, now=now, method=plan.method, proof=plan.proof)
+            evs = t.unsubscribe(state, channel, now=now, method=o.method, proof=plan.proof)
             events += evs
             state = replay(evs, state)
     subscribed = any(e.type is EventType.CONSENT_CHANGED and e.status is ConsentStatus.SUBSCRIBED for e in events)
@@ -241,10 +241,9 @@ def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
 # --- reading in parallel ---------------------------------------------------------------------
 
 
-def _prepared_batches(
-    path: Path, fmt: str, plan: Plan, options: ImportOptions
-) -> Iterator[tuple[datetime, list[Prepared | Rejected]]]:
+def _prepared_batches(path: Path, fmt: str, plan: Plan) -> Iterator[tuple[datetime, list[Prepared | Rejected]]]:
     """(time, validated batch) in file order, from worker processes when that pays."""
+    options = plan.options
     workers = options.workers
     if workers is None:
         cpus = os.cpu_count() or 1
@@ -451,16 +450,10 @@ def import_profiles(
         account = load_account(conn, options.account_id)
         opt_in = load_list(conn, account.id, options.list_id).opt_in_process if options.list_id else OptInProcess.SINGLE
     plan = Plan(
-        account_id=account.id,
+        options=options,
         dialect=engine.dialect.name,
         default_region=account.default_region,
-        subscribe=tuple(options.subscribe),
-        list_id=options.list_id,
         opt_in=opt_in,
-        method=options.method,
-        method_detail=options.method_detail,
-        consented_at=options.consented_at,
-        historical=options.historical,
         proof=Proof(source=options.method_detail or path.name, actor="import"),
     )
     report = ImportReport()
@@ -471,7 +464,7 @@ def import_profiles(
     gc.disable()
     try:
         with bulk_connection(engine) as conn:
-            for now, prepared in _prepared_batches(path, fmt, plan, options):
+            for now, prepared in _prepared_batches(path, fmt, plan):
                 with conn.begin():
                     _import_batch(conn, plan, now, prepared, report, rejects)
                 report.rows += len(prepared)

@@ -42,10 +42,6 @@ def insert_api_key(conn: Connection, account_id: str, key_id: str, digest: str, 
     )
 
 
-def key_by_digest(conn: Connection, digest: str) -> Row | None:
-    return conn.execute(select(api_keys).where(api_keys.c.digest == digest)).first()
-
-
 def get_setting(conn: Connection, name: str) -> str | None:
     return conn.execute(select(settings.c.value).where(settings.c.name == name)).scalar()
 

@@ -74,20 +74,9 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def bulk_connection(engine: Engine) -> Iterator[Connection]:
-    """One connection for a long job that writes in many transactions (`with conn.begin():` each).
-
-    On SQLite the WAL is checkpointed about every 256 MiB instead of every 4 MiB meanwhile, so the
-    hot pages of the indexes are copied into the database file a few times, not once per batch."""
+    """One connection for a long job that writes in many transactions (`with conn.begin():` each)."""
     with engine.connect() as conn:
-        conn = conn.execution_options(assent_write=True)
-        raw = conn.connection.driver_connection if is_sqlite(conn) else None
-        if raw is not None:
-            raw.execute("PRAGMA wal_autocheckpoint=65536")
-        try:
-            yield conn
-        finally:
-            if raw is not None:
-                raw.execute("PRAGMA wal_autocheckpoint=1000")
+        yield conn.execution_options(assent_write=True)
 
 
 @contextmanager

@@ -156,7 +156,6 @@ def events(
     conn: Connection,
     account_id: str,
     profile_id: str | None = None,
-    until: datetime | None = None,
     by_profile: bool = False,
 ) -> Iterator[StoredEvent]:
     """Events in seq order (or grouped by profile, each in seq order), optionally up to `until`."""
@@ -164,8 +163,6 @@ def events(
     q = select(t).where(t.c.account_id == account_id)
     if profile_id is not None:
         q = q.where(t.c.profile_id == profile_id)
-    if until is not None:
-        q = q.where(t.c.occurred_at <= until)
     q = q.order_by(t.c.profile_id, t.c.seq) if by_profile else q.order_by(t.c.seq)
     # Per statement: Connection.execution_options() would stream every later statement of the transaction too.
     for row in conn.execute(q, execution_options={"yield_per": 5000}):
