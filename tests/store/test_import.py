@@ -37,7 +37,7 @@ def _ndjson(path: Path, *lines: str | dict) -> Path:
     return path
 
 
-def _run(engine, account_id: str, path: Path, **kw) -> imports.ImportReport:
+def _run(engine, account_id: str, path: Path, **kw) -> imports.BatchReport:
     kw.setdefault("workers", 0)
     return import_profiles(engine, path, ImportOptions(account_id=account_id, **kw))
 

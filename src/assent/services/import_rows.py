@@ -53,6 +53,7 @@ class Prepared(msgspec.Struct, array_like=True, tag="p"):
     consent: dict[Channel, str]  # "in", "out" or "none", per channel whose consent column has a value
     consented_at: datetime | None
     as_new: NewProfile | None = None
+    id: str | None = None  # a stored profile's id, when the row names one (API jobs do)
 
     def raw(self) -> dict[str, Any]:
         return {

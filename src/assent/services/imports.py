@@ -23,11 +23,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, Engine
@@ -35,9 +34,7 @@ from sqlalchemy import Connection, Engine
 from ..domain import (
     Channel,
     ConsentEvent,
-    ConsentStatus,
     DomainError,
-    EventType,
     OptInProcess,
     ProfileState,
     Proof,
@@ -46,14 +43,12 @@ from ..domain import (
 )
 from ..domain import transitions as t
 from ..store import bulk, ledger, projection
-from ..store import profiles as profile_store
 from ..store.db import bulk_connection, read_transaction
-from ..store.tables import PROFILE_FIELDS, profiles
+from ..store.tables import profiles
 from .accounts import load_account
 from .clock import utcnow
 from .ids import new_id
 from .import_rows import (
-    IDENTIFIERS,
     NewProfile,
     Prepared,
     RawChunk,
@@ -67,6 +62,16 @@ from .import_rows import (
     records,
 )
 from .lists import load_list
+from .profile_batch import (
+    BLANK,
+    PROFILE_COLUMNS,
+    BatchReport,
+    ProfileBatch,
+    RowConsent,
+    merged_values,
+    profile_row,
+    row_consent,
+)
 
 SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
     "email": (Channel.EMAIL, Purpose.MARKETING),
@@ -75,8 +80,6 @@ SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
     "push": (Channel.PUSH, Purpose.MARKETING),
     "whatsapp": (Channel.WHATSAPP, Purpose.MARKETING),
 }
-PROFILE_COLUMNS = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
-UPDATE_COLUMNS = (*PROFILE_FIELDS, "properties", "updated_at")
 _encode_json = msgspec.json.Encoder().encode
 
 
@@ -107,21 +110,6 @@ class ImportOptions:
     workers: int | None = None  # None: decide from the file size and the machine
 
 
-@dataclass
-class ImportReport:
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    subscribed: int = 0
-    pending: int = 0
-    rejected: int = 0
-    events: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What the import does to every row: the options and what they resolve to; travels to the
@@ -139,13 +127,6 @@ class Plan:
 
 
 # --- what one row does (shared by the workers' speculation and the careful path) -------------
-
-
-class RowConsent(NamedTuple):
-    events: list[ConsentEvent]
-    state: ProfileState  # the state the events lead to
-    subscribed: bool  # consent was granted on some channel
-    pending: bool  # a double opt-in request was opened (pending is not consent)
 
 
 def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime) -> RowConsent:
@@ -180,33 +161,11 @@ def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime
             evs = t.unsubscribe(state, channel, now=now, method=o.method, proof=plan.proof)
             events += evs
             state = replay(evs, state)
-    subscribed = any(e.type is EventType.CONSENT_CHANGED and e.status is ConsentStatus.SUBSCRIBED for e in events)
-    pending = any(e.type is EventType.OPTIN_REQUESTED for e in events)
-    return RowConsent(events, state, subscribed, pending)
-
-
-def _merged_values(values: dict[str, Any], row: Prepared) -> dict[str, Any]:
-    """The profile's fields after the row: given values replace, empty cells leave fields alone."""
-    new = dict(values)
-    for f in IDENTIFIERS:
-        if (v := getattr(row, f)) is not None:
-            new[f] = v
-    new.update(row.attributes)
-    if row.properties:
-        new["properties"] = {**values["properties"], **row.properties}
-    return new
-
-
-_BLANK = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
-
-
-def _profile_row(account_id: str, profile_id: str, values: dict[str, Any], created: datetime, now: datetime) -> tuple:
-    props = _encode_json(values["properties"]).decode()
-    return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now)
+    return row_consent(events, state)
 
 
 def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
-    values = _merged_values(_BLANK, row)
+    values = merged_values(BLANK, row)
     state = ProfileState(email=values["email"], phone_number=values["phone_number"])
     result = consent_events(state, row, plan, now)
     profile_id = new_id()
@@ -216,7 +175,7 @@ def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
     rows = {table: bulk.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
     encoded = [ledger.encode(plan.account_id, profile_id, e) for e in result.events]
     encoded = [e._replace(occurred_at=time(e.occurred_at)) for e in encoded]
-    [profile] = bulk.ready_rows(plan.dialect, [_profile_row(plan.account_id, profile_id, values, time(now), time(now))])
+    [profile] = bulk.ready_rows(plan.dialect, [profile_row(plan.account_id, profile_id, values, time(now), time(now))])
     return NewProfile(profile_id, profile, encoded, rows, result.subscribed, result.pending)
 
 
@@ -267,128 +226,7 @@ def _prepared_batches(path: Path, fmt: str, plan: Plan) -> Iterator[tuple[dateti
             yield now, decode_results(fut.result())
 
 
-# --- resolving and writing (main process) ----------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Profile:
-    id: str
-    values: dict[str, Any]  # PROFILE_FIELDS + "properties" (a dict)
-    created_at: datetime
-    fresh: bool
-    state: ProfileState
-    events: list[ConsentEvent] = field(default_factory=list)
-
-
-class _Batch:
-    """One batch: its stored profiles looked up once, and what its rows do to them."""
-
-    def __init__(self, conn: Connection, account_id: str, rows: list[Prepared]) -> None:
-        self.conn = conn
-        self.account_id = account_id
-        self.by: dict[str, dict[str, _Profile]] = {f: {} for f in IDENTIFIERS}
-        ids: set[str] = set()
-        for f in IDENTIFIERS:
-            ids |= profile_store.ids_matching(
-                conn, account_id, f, [v for r in rows if (v := getattr(r, f)) is not None]
-            )
-        found = {row.id: row for row in profile_store.get_many(conn, account_id, ids)}
-        states = projection.load(conn, account_id, {pid: (r.email, r.phone_number) for pid, r in found.items()})
-        for pid, row in found.items():
-            values = {f: getattr(row, f) for f in PROFILE_FIELDS}
-            values["properties"] = msgspec.json.decode(row.properties or "{}")
-            self._index(_Profile(pid, values, row.created_at, False, states[pid]))
-        self.touched: dict[str, _Profile] = {}
-        self.new_rows: list[NewProfile] = []
-
-    def _index(self, p: _Profile) -> None:
-        for f in IDENTIFIERS:
-            if p.values.get(f) is not None:
-                self.by[f][p.values[f]] = p
-
-    def match(self, row: Prepared) -> _Profile | None:
-        found = {id(p): p for f in IDENTIFIERS if (v := getattr(row, f)) is not None and (p := self.by[f].get(v))}
-        if len(found) > 1:
-            raise DomainError("email", "the row's identifiers belong to different profiles")
-        return next(iter(found.values()), None)
-
-    def commit(self, p: _Profile, before: _Profile | None) -> None:
-        if before is not None:  # identifiers the profile no longer has stop pointing at it
-            for f in IDENTIFIERS:
-                old = before.values.get(f)
-                if old is not None and old != p.values.get(f) and self.by[f].get(old) is before:
-                    del self.by[f][old]
-        self._index(p)
-        self.touched[p.id] = p
-
-
-def _apply_row(batch: _Batch, row: Prepared, plan: Plan, now: datetime, report: ImportReport) -> None:
-    """Resolve one row against the batch and compute its changes (the careful path).
-
-    Raises DomainError and leaves the batch untouched when the row cannot be applied."""
-    existing = batch.match(row)
-    if existing is None:
-        p = _Profile(new_id(), dict(_BLANK), now, True, ProfileState())
-    else:
-        p = _Profile(
-            existing.id, existing.values, existing.created_at, existing.fresh, existing.state, list(existing.events)
-        )
-    new_values = _merged_values(p.values, row)
-    events: list[ConsentEvent] = []
-    state = p.state
-    if existing is None:
-        state = state.evolve(email=new_values["email"], phone_number=new_values["phone_number"])
-    else:
-        # A new number resets SMS consent; a new address lifts the old one's bounces.
-        for change, f in ((t.change_email, "email"), (t.change_phone_number, "phone_number")):
-            if new_values[f] != p.values[f]:
-                evs = change(state, new_values[f], now=now, proof=plan.proof)
-                events += evs
-                state = replay(evs, state).evolve(**{f: new_values[f]})
-    result = consent_events(state, row, plan, now)
-    events += result.events
-    state = result.state
-    if not (new_values != p.values or events or existing is None):
-        report.unchanged += 1
-        return
-    report.subscribed += result.subscribed
-    report.pending += result.pending
-    if existing is None:
-        report.created += 1
-    else:
-        report.updated += 1
-    p.values, p.state = new_values, state
-    p.events += events
-    batch.commit(p, existing)
-
-
-def _write_batch(batch: _Batch, appender: ledger.LedgerAppender, now: datetime) -> int:
-    conn = batch.conn
-    inserts, updates, states, fresh = [], [], {}, []
-    for p in batch.touched.values():
-        if p.fresh:
-            inserts.append(_profile_row(batch.account_id, p.id, p.values, p.created_at, now))
-            fresh.append(p.id)
-        else:
-            row = _profile_row(batch.account_id, p.id, p.values, p.created_at, now)
-            updates.append((*row[2:-2], now, batch.account_id, p.id))  # fields and properties, then the key
-        if p.events:
-            appender.add(p.id, p.events)
-            states[p.id] = p.state
-    for n in batch.new_rows:
-        for e in n.events:
-            appender.add_encoded(n.profile_id, e)
-    # Identifiers may move between profiles within a batch: updates free them before inserts.
-    bulk.update_rows(conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
-    bulk.insert_rows(conn, profiles, PROFILE_COLUMNS, inserts)
-    written = appender.flush()
-    projection.write(conn, batch.account_id, states, fresh=fresh)
-    new_projection = projection.empty_rows()
-    for n in batch.new_rows:
-        for table, rows in n.projection.items():
-            new_projection[table] += rows
-    projection.insert(conn, new_projection)
-    return written
+# --- writing (main process) ----------------------------------------------------------------
 
 
 def _import_batch(
@@ -396,7 +234,7 @@ def _import_batch(
     plan: Plan,
     now: datetime,
     prepared: list[Prepared | Rejected],
-    report: ImportReport,
+    report: BatchReport,
     rejects: RejectsFile,
 ) -> None:
     """One batch, inside the caller's transaction."""
@@ -422,7 +260,12 @@ def _import_batch(
         conn, profiles, PROFILE_COLUMNS, [r.as_new.profile for r in candidates], plan.account_id,
         [r.as_new.profile_id for r in candidates],
     )  # fmt: skip
-    batch = _Batch(conn, plan.account_id, [r for r in good if r.as_new is None or r.as_new.profile_id not in inserted])
+    careful = [r for r in good if r.as_new is None or r.as_new.profile_id not in inserted]
+    batch = ProfileBatch(conn, plan.account_id, careful)
+
+    def consent(state: ProfileState, row: Prepared) -> RowConsent:
+        return consent_events(state, row, plan, now)
+
     for row in good:
         if row.as_new is not None and row.as_new.profile_id in inserted:
             batch.new_rows.append(row.as_new)
@@ -431,16 +274,16 @@ def _import_batch(
             report.pending += row.as_new.pending
             continue
         try:
-            _apply_row(batch, row, plan, now, report)
+            batch.apply(row, consent, now, plan.proof, report)
         except DomainError as e:
             report.rejected += 1
             rejects.write(Rejected(row.line, e.field, str(e), row.raw()))
-    report.events += _write_batch(batch, appender, now)
+    report.events += batch.write(appender, now)
 
 
 def import_profiles(
     engine: Engine, path: str | Path, options: ImportOptions, progress: Callable[[int], None] | None = None
-) -> ImportReport:
+) -> BatchReport:
     """Import a file; returns the counts. `progress` is called with the number of rows done."""
     path = Path(path)
     if not path.is_file():
@@ -456,7 +299,7 @@ def import_profiles(
         opt_in=opt_in,
         proof=Proof(source=options.method_detail or path.name, actor="import"),
     )
-    report = ImportReport()
+    report = BatchReport()
     rejects = RejectsFile(options.rejects_path, fmt)
     # A batch holds tens of thousands of small objects alive; the cyclic collector would walk them
     # over and over for nothing (nothing here makes cycles), costing a quarter of the import.

@@ -15,7 +15,9 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -121,6 +123,9 @@ PROFILE_FIELDS = (
     "zip",
     "country",
     "timezone",
+    "latitude",
+    "longitude",
+    "ip",
 )
 
 profiles = Table(
@@ -132,10 +137,14 @@ profiles = Table(
     Column("properties", Text, nullable=False, default="{}"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_event_at", UTCDateTime),
     PrimaryKeyConstraint("account_id", "id"),
     UniqueConstraint("account_id", "email"),
     UniqueConstraint("account_id", "phone_number"),
     UniqueConstraint("account_id", "external_id"),
+    # The API pages and filters profiles by these (a sync reads `updated` since its last run).
+    Index("ix_profiles_created", "account_id", "created_at", "id"),
+    Index("ix_profiles_updated", "account_id", "updated_at", "id"),
     sqlite_with_rowid=False,
 )
 
@@ -232,3 +241,93 @@ consent_events = Table(
 )
 
 PROJECTION_TABLES = (consents, suppressions, list_suppressions, list_members, pending_optins)
+
+
+# Bulk jobs of the API (subscribe, suppress, import, ...): durable, so a restarted server resumes
+# them. `payload` is the request as received; `position` is how many of its items are done, moved
+# in the same transaction as their writes, so a resumed job neither skips nor repeats work.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", ID, nullable=False),
+    Column("kind", String(60), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("list_ids", Text, nullable=False, default="[]"),
+    Column("segment_id", String(26)),
+    Column("total_count", Integer, nullable=False, default=0),
+    Column("completed_count", Integer, nullable=False, default=0),
+    Column("failed_count", Integer, nullable=False, default=0),
+    Column("skipped_count", Integer, nullable=False, default=0),
+    Column("position", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    PrimaryKeyConstraint("account_id", "id"),
+    Index("ix_jobs_kind", "account_id", "kind", "created_at", "id"),
+    Index("ix_jobs_status", "status", "created_at"),
+    sqlite_with_rowid=False,
+)
+
+job_errors = Table(
+    "job_errors",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("job_id", ID, nullable=False),
+    Column("seq", Integer, nullable=False, autoincrement=False),
+    Column("code", String(40), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("pointer", String(200), nullable=False),
+    Column("original_payload", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "job_id", "seq"),
+    sqlite_with_rowid=False,
+)
+
+job_profiles = Table(
+    "job_profiles",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("job_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    PrimaryKeyConstraint("account_id", "job_id", "profile_id"),
+    sqlite_with_rowid=False,
+)
+
+# Metrics named by API clients (`POST /api/events`); the consent metrics are built in and not stored.
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", String(26), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("service", String(128)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    UniqueConstraint("account_id", "name"),
+    sqlite_with_rowid=False,
+)
+
+# Activity events posted by API clients. Consent events live in the ledger and are listed with these.
+events = Table(
+    "events",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", ID, nullable=False),
+    Column("metric_id", String(26), nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("properties", Text, nullable=False),
+    Column("value", Float),
+    Column("value_currency", String(3)),
+    Column("unique_id", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    UniqueConstraint("account_id", "profile_id", "metric_id", "unique_id"),
+    Index("ix_events_time", "account_id", "occurred_at", "id"),
+    Index("ix_events_metric", "account_id", "metric_id", "occurred_at", "id"),
+    sqlite_with_rowid=False,
+)

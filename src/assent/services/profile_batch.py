@@ -1,0 +1,210 @@
+"""Many profile changes in one transaction, set-based: the shared core of file imports and the
+API's bulk jobs.
+
+A batch looks its rows' profiles up once (one query per identifier), resolves each row against
+them in order — matching, creating, changing identifiers (with the consent consequences), then
+the row's own consent change — and writes profiles, ledger events and projection together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import msgspec
+from sqlalchemy import Connection
+
+from ..domain import ConsentEvent, ConsentStatus, DomainError, EventType, ProfileState, Proof, replay
+from ..domain import transitions as t
+from ..store import bulk, ledger, projection
+from ..store import profiles as profile_store
+from ..store.tables import PROFILE_FIELDS, profiles
+from .errors import NotFound
+from .ids import new_id
+from .import_rows import IDENTIFIERS, NewProfile, Prepared
+
+PROFILE_COLUMNS = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
+UPDATE_COLUMNS = (*PROFILE_FIELDS, "properties", "updated_at")
+BLANK = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
+_encode_json = msgspec.json.Encoder().encode
+
+
+@dataclass
+class BatchReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    subscribed: int = 0
+    pending: int = 0
+    rejected: int = 0
+    events: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+class RowConsent(NamedTuple):
+    events: list[ConsentEvent]
+    state: ProfileState  # the state the events lead to
+    subscribed: bool  # consent was granted on some channel
+    pending: bool  # a double opt-in request was opened (pending is not consent)
+
+
+def row_consent(events: list[ConsentEvent], state: ProfileState) -> RowConsent:
+    subscribed = any(e.type is EventType.CONSENT_CHANGED and e.status is ConsentStatus.SUBSCRIBED for e in events)
+    pending = any(e.type is EventType.OPTIN_REQUESTED for e in events)
+    return RowConsent(events, state, subscribed, pending)
+
+
+# What a row does to consent, given the profile's state after its identifiers are applied.
+ConsentStep = Callable[[ProfileState, Prepared], RowConsent]
+
+
+def merged_values(values: dict[str, Any], row: Prepared) -> dict[str, Any]:
+    """The profile's fields after the row: given values replace, absent ones leave fields alone."""
+    new = dict(values)
+    for f in IDENTIFIERS:
+        if (v := getattr(row, f)) is not None:
+            new[f] = v
+    new.update(row.attributes)
+    if row.properties:
+        new["properties"] = {**values["properties"], **row.properties}
+    return new
+
+
+def profile_row(account_id: str, profile_id: str, values: dict[str, Any], created: datetime, now: datetime) -> tuple:
+    props = _encode_json(values["properties"]).decode()
+    return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now)
+
+
+@dataclass(slots=True)
+class _Profile:
+    id: str
+    values: dict[str, Any]  # PROFILE_FIELDS + "properties" (a dict)
+    created_at: datetime
+    fresh: bool
+    state: ProfileState
+    events: list[ConsentEvent] = field(default_factory=list)
+
+
+class ProfileBatch:
+    """One batch: its stored profiles looked up once, and what its rows do to them."""
+
+    def __init__(self, conn: Connection, account_id: str, rows: list[Prepared]) -> None:
+        self.conn = conn
+        self.account_id = account_id
+        self.by: dict[str, dict[str, _Profile]] = {f: {} for f in ("id", *IDENTIFIERS)}
+        ids = {r.id for r in rows if r.id is not None}
+        for f in IDENTIFIERS:
+            ids |= profile_store.ids_matching(
+                conn, account_id, f, [v for r in rows if (v := getattr(r, f)) is not None]
+            )
+        found = {row.id: row for row in profile_store.get_many(conn, account_id, ids)}
+        states = projection.load(conn, account_id, {pid: (r.email, r.phone_number) for pid, r in found.items()})
+        for pid, row in found.items():
+            values = {f: getattr(row, f) for f in PROFILE_FIELDS}
+            values["properties"] = msgspec.json.decode(row.properties or "{}")
+            self._index(_Profile(pid, values, row.created_at, False, states[pid]))
+        self.touched: dict[str, _Profile] = {}
+        self.new_rows: list[NewProfile] = []
+
+    def _index(self, p: _Profile) -> None:
+        self.by["id"][p.id] = p
+        for f in IDENTIFIERS:
+            if p.values.get(f) is not None:
+                self.by[f][p.values[f]] = p
+
+    def match(self, row: Prepared) -> _Profile | None:
+        if row.id is not None:  # an id names the profile; its identifiers are then values to set
+            if (p := self.by["id"].get(row.id)) is None:
+                raise NotFound("id", "no profile in this account has this id", row.id)
+            return p
+        found = {id(p): p for f in IDENTIFIERS if (v := getattr(row, f)) is not None and (p := self.by[f].get(v))}
+        if len(found) > 1:
+            raise DomainError("email", "the row's identifiers belong to different profiles")
+        return next(iter(found.values()), None)
+
+    def commit(self, p: _Profile, before: _Profile | None) -> None:
+        for f in IDENTIFIERS:  # reached through an id, a row may name another profile's identifier
+            taken = self.by[f].get(p.values[f]) if p.values.get(f) is not None else None
+            if taken is not None and taken.id != p.id:
+                raise DomainError(f, "belongs to another profile", p.values[f])
+        if before is not None:  # identifiers the profile no longer has stop pointing at it
+            for f in IDENTIFIERS:
+                old = before.values.get(f)
+                if old is not None and old != p.values.get(f) and self.by[f].get(old) is before:
+                    del self.by[f][old]
+        self._index(p)
+        self.touched[p.id] = p
+
+    def apply(self, row: Prepared, consent: ConsentStep, now: datetime, proof: Proof, report: BatchReport) -> str:
+        """Resolve one row and compute its changes; returns the profile's id.
+
+        Raises DomainError (or NotFound) and leaves the batch untouched when the row cannot apply."""
+        existing = self.match(row)
+        if existing is None:
+            p = _Profile(new_id(), dict(BLANK), now, True, ProfileState())
+        else:
+            p = _Profile(
+                existing.id, existing.values, existing.created_at, existing.fresh, existing.state, list(existing.events)
+            )
+        new_values = merged_values(p.values, row)
+        events: list[ConsentEvent] = []
+        state = p.state
+        if existing is None:
+            state = state.evolve(email=new_values["email"], phone_number=new_values["phone_number"])
+        else:
+            # A new number resets SMS consent; a new address lifts the old one's bounces.
+            for change, f in ((t.change_email, "email"), (t.change_phone_number, "phone_number")):
+                if new_values[f] != p.values[f]:
+                    evs = change(state, new_values[f], now=now, proof=proof)
+                    events += evs
+                    state = replay(evs, state).evolve(**{f: new_values[f]})
+        result = consent(state, row)
+        events += result.events
+        state = result.state
+        if not (new_values != p.values or events or existing is None):
+            report.unchanged += 1
+            return p.id
+        p.values, p.state = new_values, state
+        p.events += events
+        self.commit(p, existing)
+        report.subscribed += result.subscribed
+        report.pending += result.pending
+        if existing is None:
+            report.created += 1
+        else:
+            report.updated += 1
+        return p.id
+
+    def write(self, appender: ledger.LedgerAppender, now: datetime) -> int:
+        """Write what the batch's rows did; returns the number of ledger events."""
+        conn = self.conn
+        inserts, updates, states, fresh = [], [], {}, []
+        for p in self.touched.values():
+            row = profile_row(self.account_id, p.id, p.values, p.created_at, now)
+            if p.fresh:
+                inserts.append(row)
+                fresh.append(p.id)
+            else:
+                updates.append((*row[2:-2], now, self.account_id, p.id))  # fields and properties, then the key
+            if p.events:
+                appender.add(p.id, p.events)
+                states[p.id] = p.state
+        for n in self.new_rows:
+            for e in n.events:
+                appender.add_encoded(n.profile_id, e)
+        # Identifiers may move between profiles within a batch: updates free them before inserts.
+        bulk.update_rows(conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
+        bulk.insert_rows(conn, profiles, PROFILE_COLUMNS, inserts)
+        written = appender.flush()
+        projection.write(conn, self.account_id, states, fresh=fresh)
+        new_projection = projection.empty_rows()
+        for n in self.new_rows:
+            for table, rows in n.projection.items():
+                new_projection[table] += rows
+        projection.insert(conn, new_projection)
+        return written
