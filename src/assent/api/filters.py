@@ -143,7 +143,7 @@ class _Parser:
             if depth >= MAX_DEPTH:
                 self._fail(f"and(...) may be nested at most {MAX_DEPTH} deep", start)
             conditions = self._expressions(depth + 1)
-            self._expect(")", f"to close the 'and(' at character {start}")
+            self._expect(")", hint=f"the 'and(' at character {start} is not closed")
             return conditions
         self._skip_ws()
         field = self._name()
@@ -195,7 +195,8 @@ class _Parser:
                 self._fail(f"a list may hold at most {MAX_LIST} values", start)
             if self._accept("]"):
                 return items
-            self._expect(",", f"or ']' to close the list opened at character {start}")
+            if not self._accept(","):
+                self._fail("expected ',' or ']'", hint=f"the list opened at character {start} is not closed")
 
     def _bare(self) -> object:
         start = self.pos
@@ -238,9 +239,9 @@ class _Parser:
             return True
         return False
 
-    def _expect(self, char: str, context: str) -> None:
+    def _expect(self, char: str, context: str = "", *, hint: str = "") -> None:
         if not self._accept(char):
-            self._fail(f"expected {char!r} {context}")
+            self._fail(f"expected {char!r} {context}".rstrip(), hint=hint)
 
     def _fail(self, message: str, at: int | None = None, *, hint: str = "") -> NoReturn:
         at = self.pos if at is None else at

@@ -27,6 +27,42 @@ class Account:
     policy: Policy
 
 
+# Klaviyo's private-key scopes; `x:write` includes `x:read`, and "*" is full access.
+SCOPES = (
+    "profiles:read",
+    "profiles:write",
+    "lists:read",
+    "lists:write",
+    "segments:read",
+    "segments:write",
+    "subscriptions:read",
+    "subscriptions:write",
+    "events:read",
+    "events:write",
+    "metrics:read",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    account_id: str
+    id: str
+    label: str
+    scopes: frozenset[str]  # as granted: "*" or scope names
+
+    def allows(self, scope: str) -> bool:
+        if "*" in self.scopes or scope in self.scopes:
+            return True
+        resource, _, access = scope.partition(":")
+        return access == "read" and f"{resource}:write" in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: ApiKey
+    secret: str  # shown once; only its digest is stored
+
+
 @dataclass(frozen=True, slots=True)
 class NewAccount:
     account: Account
@@ -61,11 +97,61 @@ def create_account(engine: Engine, name: str, default_region: str = "US") -> New
     region = normalize_region(default_region)
     now = utcnow()
     account_id = new_id()
-    api_key = "pk_" + secrets.token_hex(17)
+    api_key = _new_secret()
     with write_transaction(engine) as conn:
         store.insert_account(conn, account_id, name, region, now)
-        store.insert_api_key(conn, account_id, api_key[3:11], key_digest(conn, api_key), "default", now)
+        store.insert_api_key(conn, account_id, _key_id(api_key), key_digest(conn, api_key), "default", now)
     return NewAccount(Account(account_id, name, region, Policy()), api_key)
+
+
+def _new_secret() -> str:
+    return "pk_" + secrets.token_hex(17)
+
+
+def _key_id(secret: str) -> str:
+    return secret[3:11]  # the start of the key: enough to tell keys apart in a listing, not to use one
+
+
+def parse_scopes(scopes: str | None) -> frozenset[str]:
+    """A comma-separated scope list; empty or "*" is full access."""
+    names = frozenset(s.strip() for s in (scopes or "*").split(",") if s.strip()) or frozenset({"*"})
+    unknown = sorted(names - set(SCOPES) - {"*"})
+    if unknown:
+        raise DomainError("scopes", f"unknown scope; scopes are {', '.join(SCOPES)} or *", ",".join(unknown))
+    return names
+
+
+def _api_key(row) -> ApiKey:
+    return ApiKey(row.account_id, row.id, row.label, frozenset(row.scopes.split(",")))
+
+
+def create_key(engine: Engine, account_id: str, scopes: str | None = None, label: str = "") -> NewKey:
+    granted = parse_scopes(scopes)
+    secret = _new_secret()
+    with write_transaction(engine) as conn:
+        load_account(conn, account_id)
+        text = ",".join(sorted(granted))
+        store.insert_api_key(conn, account_id, _key_id(secret), key_digest(conn, secret), label, utcnow(), text)
+    return NewKey(ApiKey(account_id, _key_id(secret), label, granted), secret)
+
+
+def list_keys(engine: Engine, account_id: str) -> list[ApiKey]:
+    with read_transaction(engine) as conn:
+        load_account(conn, account_id)
+        return [_api_key(r) for r in store.account_keys(conn, account_id)]
+
+
+def revoke_key(engine: Engine, account_id: str, key_id: str) -> None:
+    with write_transaction(engine) as conn:
+        if not store.delete_key(conn, account_id, key_id):
+            raise NotFound("key", "no such key in this account", key_id)
+
+
+def authenticate(engine: Engine, secret: str) -> ApiKey | None:
+    """The key this secret is, or None."""
+    with read_transaction(engine) as conn:
+        row = store.key_by_digest(conn, key_digest(conn, secret))
+        return None if row is None else _api_key(row)
 
 
 def load_account(conn: Connection, account_id: str) -> Account:

@@ -128,19 +128,23 @@ def subscriptions(state: ProfileState, policy: Policy, now: datetime) -> dict[st
     }
 
 
-def profile_resource(row: Row, state: ProfileState | None, policy: Policy, now: datetime) -> dict[str, Any]:
-    """The JSON:API `profile` resource, as Klaviyo shapes it (subscriptions when `state` is given)."""
+def profile_resource(
+    row: Row, state: ProfileState | None, policy: Policy, now: datetime, base: str | None = None
+) -> dict[str, Any]:
+    """The JSON:API `profile` resource, as Klaviyo shapes it (subscriptions when `state` is given);
+    `base` is the scheme and host links start with."""
+    base = base or public_url()
     location = {
         "address1": row.address1,
         "address2": row.address2,
         "city": row.city,
         "country": row.country,
-        "latitude": None,
-        "longitude": None,
+        "latitude": row.latitude,
+        "longitude": row.longitude,
         "region": row.region,
         "zip": row.zip,
         "timezone": row.timezone,
-        "ip": None,
+        "ip": row.ip,
     }
     attributes: dict[str, Any] = {
         "email": row.email,
@@ -154,7 +158,7 @@ def profile_resource(row: Row, state: ProfileState | None, policy: Policy, now: 
         "image": row.image,
         "created": _iso(row.created_at),
         "updated": _iso(row.updated_at),
-        "last_event_date": None,
+        "last_event_date": _iso(row.last_event_at),
         "location": location,
         "properties": msgspec.json.decode(row.properties or "{}"),
     }
@@ -164,7 +168,12 @@ def profile_resource(row: Row, state: ProfileState | None, policy: Policy, now: 
         "type": "profile",
         "id": row.id,
         "attributes": attributes,
-        "links": {"self": f"{public_url()}/api/profiles/{row.id}/"},
+        "relationships": {
+            rel: {"links": {"self": f"{base}/api/profiles/{row.id}/relationships/{rel}/",
+                            "related": f"{base}/api/profiles/{row.id}/{rel}/"}}
+            for rel in ("lists", "segments")
+        },  # fmt: skip
+        "links": {"self": f"{base}/api/profiles/{row.id}/"},
     }
 
 

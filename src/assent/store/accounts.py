@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -34,12 +34,27 @@ def all_accounts(conn: Connection) -> list[Row]:
     return list(conn.execute(select(accounts).order_by(accounts.c.created_at)))
 
 
-def insert_api_key(conn: Connection, account_id: str, key_id: str, digest: str, label: str, now: datetime) -> None:
+def insert_api_key(
+    conn: Connection, account_id: str, key_id: str, digest: str, label: str, now: datetime, scopes: str = "*"
+) -> None:
     conn.execute(
         insert(api_keys).values(
-            account_id=account_id, id=key_id, digest=digest, label=label, scopes="*", created_at=now
+            account_id=account_id, id=key_id, digest=digest, label=label, scopes=scopes, created_at=now
         )
     )
+
+
+def key_by_digest(conn: Connection, digest: str) -> Row | None:
+    return conn.execute(select(api_keys).where(api_keys.c.digest == digest)).first()
+
+
+def account_keys(conn: Connection, account_id: str) -> list[Row]:
+    q = select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.created_at)
+    return list(conn.execute(q))
+
+
+def delete_key(conn: Connection, account_id: str, key_id: str) -> int:
+    return conn.execute(delete(api_keys).where(api_keys.c.account_id == account_id, api_keys.c.id == key_id)).rowcount
 
 
 def get_setting(conn: Connection, name: str) -> str | None:

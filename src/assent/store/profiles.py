@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, Select, exists, func, insert, select, update
 
 from . import bulk
-from .tables import profiles
+from .tables import list_members, list_suppressions, lists, profiles, suppressions
 
 IDENTIFIERS = ("email", "phone_number", "external_id")
 
@@ -47,3 +48,78 @@ def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict)
     conn.execute(
         update(profiles).where(profiles.c.account_id == account_id, profiles.c.id == profile_id).values(**values)
     )
+
+
+_COMPARE = {
+    "equals": lambda col, v: col == v,
+    "any": lambda col, v: col.in_(list(v)),
+    "greater-than": lambda col, v: col > v,
+    "greater-or-equal": lambda col, v: col >= v,
+    "less-than": lambda col, v: col < v,
+    "less-or-equal": lambda col, v: col <= v,
+}
+_SUPPRESSION = "subscriptions.email.marketing.suppression."
+_LIST_SUPPRESSION = "subscriptions.email.marketing.list_suppressions."
+# A filter's field -> the column it compares, per table.
+_PROFILE_COLUMNS = {
+    "id": profiles.c.id,
+    "email": profiles.c.email,
+    "phone_number": profiles.c.phone_number,
+    "external_id": profiles.c.external_id,
+    "created": profiles.c.created_at,
+    "updated": profiles.c.updated_at,
+}
+_SUPPRESSION_COLUMNS = {"reason": suppressions.c.reason, "timestamp": suppressions.c.created_at}
+_LIST_SUPPRESSION_COLUMNS = {
+    "reason": list_suppressions.c.reason,
+    "timestamp": list_suppressions.c.created_at,
+    "list_id": list_suppressions.c.list_id,
+}
+SORT_COLUMNS = {
+    "id": (profiles.c.id,),
+    "created": (profiles.c.created_at, profiles.c.id),
+    "updated": (profiles.c.updated_at, profiles.c.id),
+    "email": (func.coalesce(profiles.c.email, ""), profiles.c.id),
+}
+
+
+def listing(account_id: str, conditions: Sequence[Any]) -> Select:
+    """Profiles of the account matching every condition (each has .op, .field, .value)."""
+    q = select(profiles).where(profiles.c.account_id == account_id)
+    on_suppressions, on_list_suppressions = [], []
+    for c in conditions:
+        compare = _COMPARE[c.op]
+        if c.field in _PROFILE_COLUMNS:
+            q = q.where(compare(_PROFILE_COLUMNS[c.field], c.value))
+        elif c.field.startswith(_SUPPRESSION):
+            on_suppressions.append(compare(_SUPPRESSION_COLUMNS[c.field.removeprefix(_SUPPRESSION)], c.value))
+        elif c.field.startswith(_LIST_SUPPRESSION):
+            column = _LIST_SUPPRESSION_COLUMNS[c.field.removeprefix(_LIST_SUPPRESSION)]
+            on_list_suppressions.append(compare(column, c.value))
+        else:
+            raise ValueError(f"no column for filter field {c.field}")
+    # All conditions on suppressions hold for one and the same suppression.
+    for table, conds in ((suppressions, on_suppressions), (list_suppressions, on_list_suppressions)):
+        if conds:
+            q = q.where(exists().where(table.c.account_id == account_id, table.c.profile_id == profiles.c.id, *conds))
+    return q
+
+
+def sort_key(field: str) -> Callable[[Row], tuple]:
+    if field == "id":
+        return lambda r: (r.id,)
+    if field == "email":
+        return lambda r: (r.email or "", r.id)
+    column = f"{field}_at"
+    return lambda r: (getattr(r, column).isoformat(), r.id)
+
+
+def lists_of(conn: Connection, account_id: str, profile_id: str) -> list[Row]:
+    """The lists the profile is a member of."""
+    q = (
+        select(lists)
+        .join(list_members, (list_members.c.account_id == lists.c.account_id) & (list_members.c.list_id == lists.c.id))
+        .where(list_members.c.account_id == account_id, list_members.c.profile_id == profile_id)
+        .order_by(lists.c.id)
+    )
+    return list(conn.execute(q))

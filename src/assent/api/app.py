@@ -1,0 +1,205 @@
+"""The ASGI application: routes from the operation tables, and what every request goes through —
+authentication, the revision header, scopes, rate limits, body decoding and error documents."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import re
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import msgspec
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..domain import DomainError
+from ..services import accounts
+from ..services.accounts import ApiKey
+from ..store.db import make_engine, require_migrated
+from . import catalog
+from .documents import error_response, json_response
+from .errors import ApiError, from_domain, from_validation, invalid
+from .operation import Call, Operation
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("assent.api")
+
+MAX_BODY = 5 * 1024 * 1024  # Klaviyo's payload limit for bulk jobs
+_REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
+_BODY_TYPES = ("application/vnd.api+json", "application/json")
+KEY_CACHE_SECONDS = 5.0
+# Routes take every method, so that a wrong one gets a JSON:API 405 rather than a plain-text one.
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class KeyCache:
+    """Digests cost an HMAC and a query; a key is remembered for a few seconds (a revoked key
+    stops working within KEY_CACHE_SECONDS)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.known: dict[str, tuple[float, ApiKey | None]] = {}
+
+    def lookup(self, secret: str) -> ApiKey | None:
+        now = time.monotonic()
+        hit = self.known.get(secret)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        key = accounts.authenticate(self.engine, secret)
+        if len(self.known) > 10_000:
+            self.known.clear()
+        self.known[secret] = (now + KEY_CACHE_SECONDS, key)
+        return key
+
+
+def base_url(request: Request) -> str:
+    configured = os.environ.get("ASSENT_PUBLIC_URL")
+    if configured:
+        return configured.rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+class Api:
+    def __init__(self, engine: Engine, limiter: RateLimiter, operations: list[Operation]) -> None:
+        self.engine = engine
+        self.limiter = limiter
+        self.keys = KeyCache(engine)
+        self.operations = operations
+
+    async def authenticate(self, request: Request) -> ApiKey:
+        header = request.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if not header:
+            raise ApiError(401, "not_authenticated", "Missing the Authorization header: Klaviyo-API-Key <private key>.")
+        if scheme != "Klaviyo-API-Key" or not secret.strip():
+            raise ApiError(
+                401, "not_authenticated", "The Authorization header must be `Klaviyo-API-Key <private key>`."
+            )
+        key = await anyio.to_thread.run_sync(self.keys.lookup, secret.strip())
+        if key is None:
+            raise ApiError(
+                401, "authentication_failed", "The private API key is not valid.",
+                title="Incorrect authentication credentials.",
+            )  # fmt: skip
+        return key
+
+    async def serve(self, op: Operation, request: Request) -> Response:
+        try:
+            key = await self.authenticate(request)
+            revision = request.headers.get("revision")
+            if not revision:
+                raise invalid("The revision header is required, e.g. `revision: 2026-10-15`.", parameter="revision")
+            if not _REVISION.match(revision):
+                raise invalid(f"revision must look like YYYY-MM-DD, not {revision!r}", parameter="revision")
+            missing = [s for s in op.scopes if not key.allows(s)]
+            if missing:
+                raise ApiError(
+                    403, "permission_denied", f"This API key lacks the scope{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(missing)} that {op.method} {op.path} needs.",
+                )  # fmt: skip
+            allowance = self.limiter.hit(key.id, op.operation_id, op.burst, op.steady)
+            body = await self.read_body(op, request) if op.body is not None else None
+            call = Call(request, self.engine, key, dict(request.path_params), body, base_url(request))
+            response = await anyio.to_thread.run_sync(self.run, op, call)
+            if allowance is not None:
+                response.headers.update(allowance.headers())
+            return response
+        except ApiError as e:
+            return error_response([e])
+
+    def run(self, op: Operation, call: Call) -> Response:
+        try:
+            return op.handler(call)
+        except ApiError as e:
+            return error_response([e])
+        except DomainError as e:
+            return error_response([from_domain(e)])
+        except OperationalError as e:
+            if "locked" in str(e):  # SQLite's writer lock held past the busy timeout
+                return error_response(
+                    [ApiError(503, "busy", "The database is busy; retry.", headers={"Retry-After": "1"})]
+                )
+            raise
+
+    async def read_body(self, op: Operation, request: Request) -> object:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype and ctype not in _BODY_TYPES:
+            raise ApiError(415, "unsupported_media_type", f"Send the body as application/vnd.api+json, not {ctype}.")
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, "too_large", f"The body is over {MAX_BODY // (1024 * 1024)} MB.")
+        if not raw.strip():
+            raise invalid("The request needs a JSON:API document in its body.", pointer="/")
+        try:
+            return msgspec.json.decode(raw, type=op.body)
+        except msgspec.ValidationError as e:
+            raise from_validation(e) from None
+        except msgspec.DecodeError as e:
+            raise ApiError(400, "parse_error", f"The body is not valid JSON: {e}", pointer="/") from None
+
+
+def _endpoint(api: Api, by_method: dict[str, Operation]) -> Callable:
+    allowed = ", ".join(sorted(by_method))
+
+    async def endpoint(request: Request) -> Response:
+        op = by_method.get(request.method)
+        if op is None:
+            detail = f"Method {request.method} is not allowed here; use {allowed}."
+            return error_response([ApiError(405, "method_not_allowed", detail, headers={"Allow": allowed})])
+        return await api.serve(op, request)
+
+    return endpoint
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response([ApiError(404, "not_found", f"No such endpoint: {request.url.path}")])
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response([ApiError(500, "error", "The server met an unexpected error.")])
+
+
+def create_app(
+    engine: Engine | None = None, *, url: str | None = None, limiter: RateLimiter | None = None
+) -> Starlette:
+    engine = engine or make_engine(url)
+    require_migrated(engine)
+    operations = catalog.operations()
+    api = Api(engine, limiter or RateLimiter(), operations)
+    grouped: dict[str, dict[str, Operation]] = defaultdict(dict)
+    for op in operations:
+        grouped[op.path][op.method] = op
+    routes = []
+    for path, by_method in grouped.items():
+        endpoint = _endpoint(api, by_method)
+        routes += [Route(path, endpoint, methods=ALL_METHODS), Route(path + "/", endpoint, methods=ALL_METHODS)]
+    openapi = catalog.openapi_document(operations)
+
+    async def openapi_json(request: Request) -> Response:
+        return json_response(openapi, headers={"content-type": "application/json"})
+
+    routes.append(Route("/api/openapi.json", openapi_json, methods=["GET"]))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Long-lived objects made at start-up need not be walked by every collection (fewer pauses).
+        gc.collect()
+        gc.freeze()
+        async with catalog.background(engine):
+            yield
+
+    return Starlette(
+        routes=routes,
+        exception_handlers={404: _not_found, 405: _not_found, Exception: _server_error},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,37 @@
+"""Every operation the server answers, gathered from the resource modules, and what runs beside
+them (the bulk-job runner)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import Engine
+
+from . import consent, events, imports, lists, openapi, profiles, subscriptions, suppressions
+from .operation import Operation
+
+MODULES = (profiles, subscriptions, suppressions, imports, lists, events, consent)
+
+
+def operations() -> list[Operation]:
+    return [op for module in MODULES for op in module.OPERATIONS]
+
+
+def openapi_document(ops: list[Operation]) -> dict[str, Any]:
+    return openapi.document(ops)
+
+
+@asynccontextmanager
+async def background(engine: Engine) -> AsyncIterator[None]:
+    """Run queued bulk jobs while the server runs; stop them (they resume later) when it stops."""
+    from ..services.jobs import JobRunner
+
+    runner = JobRunner(engine)
+    runner.start()
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(runner.stop)

@@ -1,0 +1,139 @@
+"""An API operation: its path, scopes, limits and body type, and the handler that serves it.
+The same table builds the routes and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..services.accounts import ApiKey
+from ..store.paging import Page
+from . import paging
+from .errors import invalid
+from .filters import Condition, FieldRule, FilterError, Sort, check_filter, parse_filter, parse_sort
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A query parameter, for the OpenAPI document."""
+
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str  # Klaviyo's path, without a trailing slash; served with and without one
+    operation_id: str
+    handler: Callable[[Call], Response]  # runs in a worker thread: it may block on the database
+    scopes: tuple[str, ...]
+    burst: int  # Klaviyo's limits per second and per minute
+    steady: int
+    summary: str
+    body: type | None = None  # the msgspec Struct the request body decodes into
+    status: int = 200
+    params: tuple[Param, ...] = ()
+    response: type | None = None  # the document type of a 2xx body, for the OpenAPI document
+    tag: str = "Profiles"
+
+
+@dataclass(slots=True)
+class Call:
+    """One request, authenticated, as a handler sees it."""
+
+    request: Request
+    engine: Engine
+    key: ApiKey
+    path: dict[str, str]
+    body: Any
+    base_url: str  # scheme, host and port, without a trailing slash
+
+    @property
+    def account_id(self) -> str:
+        return self.key.account_id
+
+    def query(self, name: str) -> str | None:
+        return self.request.query_params.get(name)
+
+    def listed(self, name: str) -> list[str]:
+        raw = self.query(name)
+        return [v.strip() for v in raw.split(",") if v.strip()] if raw else []
+
+    def page_size(self, default: int, maximum: int) -> int:
+        raw = self.query("page[size]")
+        if raw is None:
+            return default
+        try:
+            size = int(raw)
+        except ValueError:
+            raise invalid(f"page[size] must be a whole number from 1 to {maximum}", parameter="page[size]") from None
+        if not 1 <= size <= maximum:
+            raise invalid(f"page[size] must be from 1 to {maximum}, not {size}", parameter="page[size]")
+        return size
+
+    def cursor(self) -> paging.Cursor | None:
+        return paging.read_cursor(self.query("page[cursor]"))
+
+    def filter(self, allowed: dict[str, FieldRule]) -> list[Condition]:
+        raw = self.query("filter")
+        if raw is None:
+            return []
+        try:
+            return check_filter(parse_filter(raw), allowed)
+        except FilterError as e:
+            raise invalid(e.detail, parameter="filter") from None
+
+    def sort(self, allowed: tuple[str, ...], default: str) -> Sort:
+        try:
+            return parse_sort(self.query("sort"), allowed, default)
+        except FilterError as e:
+            raise invalid(e.detail, parameter="sort") from None
+
+    def fields(self, resource_type: str) -> list[str] | None:
+        return self.listed(f"fields[{resource_type}]") or None
+
+    def additional_fields(self, resource_type: str, allowed: tuple[str, ...]) -> set[str]:
+        name = f"additional-fields[{resource_type}]"
+        asked = set(self.listed(name))
+        unknown = sorted(asked - set(allowed))
+        if unknown:
+            raise invalid(f"{name} may be {', '.join(allowed)}; not {', '.join(unknown)}", parameter=name)
+        return asked
+
+    def include(self, allowed: tuple[str, ...]) -> set[str]:
+        asked = set(self.listed("include"))
+        unknown = sorted(asked - set(allowed))
+        if unknown:
+            choices = ", ".join(allowed) if allowed else "nothing here"
+            raise invalid(f"include may be {choices}; not {', '.join(unknown)}", parameter="include")
+        return asked
+
+    def url(self, path: str, query: dict[str, str] | None = None) -> str:
+        tail = f"?{urlencode(query)}" if query else ""
+        return f"{self.base_url}{path}{tail}"
+
+    def self_link(self) -> str:
+        query = self.request.url.query
+        return f"{self.base_url}{self.request.url.path}" + (f"?{query}" if query else "")
+
+    def page_links(self, page: Page) -> dict[str, str | None]:
+        """links.self, links.next and links.prev of a collection, as absolute URLs."""
+        params = [(k, v) for k, v in self.request.query_params.multi_items() if k != "page[cursor]"]
+        path = f"{self.base_url}{self.request.url.path}"
+
+        def link(cursor: str) -> str:
+            return f"{path}?{urlencode([*params, ('page[cursor]', cursor)])}"
+
+        return {
+            "self": self.self_link(),
+            "next": link(paging.write_cursor("n", page.last)) if page.has_next and page.last else None,
+            "prev": link(paging.write_cursor("p", page.first)) if page.has_prev and page.first else None,
+        }

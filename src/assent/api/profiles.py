@@ -1,0 +1,296 @@
+"""Profiles, as Klaviyo serves them: list with filters, get, create, update, create-or-update."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+from starlette.responses import Response
+
+from ..services import profile_pages
+from ..services.profile_writes import (
+    DuplicateProfile,
+    ProfileInput,
+    Written,
+    create_profile,
+    update_profile,
+    upsert_profile,
+)
+from .documents import json_response, sparse
+from .errors import ApiError, from_domain, invalid
+from .filters import FieldRule
+from .operation import Call, Operation, Param
+
+# --- request bodies ---------------------------------------------------------------------------
+
+Text = str | None | UnsetType
+
+
+class Location(Struct, omit_defaults=True):
+    address1: Text = UNSET
+    address2: Text = UNSET
+    city: Text = UNSET
+    country: Text = UNSET
+    latitude: str | float | None | UnsetType = UNSET
+    longitude: str | float | None | UnsetType = UNSET
+    region: Text = UNSET
+    zip: Text = UNSET
+    timezone: Text = UNSET
+    ip: Text = UNSET
+
+
+class ProfileAttributes(Struct, omit_defaults=True):
+    email: Text = UNSET
+    phone_number: Text = UNSET
+    external_id: Text = UNSET
+    kx: Text = msgspec.field(default=UNSET, name="_kx")
+    anonymous_id: Text = UNSET
+    first_name: Text = UNSET
+    last_name: Text = UNSET
+    organization: Text = UNSET
+    locale: Text = UNSET
+    title: Text = UNSET
+    image: Text = UNSET
+    location: Location | None | UnsetType = UNSET
+    properties: dict[str, Any] | None | UnsetType = UNSET
+
+
+class PatchProperties(Struct, omit_defaults=True):
+    append: dict[str, Any] | UnsetType = UNSET
+    unappend: dict[str, Any] | UnsetType = UNSET
+    unset: str | list[str] | UnsetType = UNSET
+
+
+class ProfileMeta(Struct, omit_defaults=True):
+    patch_properties: PatchProperties | UnsetType = UNSET
+
+
+class ProfileCreateData(Struct):
+    type: Literal["profile"]
+    attributes: ProfileAttributes
+    meta: ProfileMeta | UnsetType = UNSET
+
+
+class ProfileCreateQuery(Struct):
+    data: ProfileCreateData
+
+
+class ProfileUpdateData(Struct):
+    type: Literal["profile"]
+    id: str
+    attributes: ProfileAttributes = msgspec.field(default_factory=ProfileAttributes)
+    meta: ProfileMeta | UnsetType = UNSET
+
+
+class ProfilePartialUpdateQuery(Struct):
+    data: ProfileUpdateData
+
+
+class ProfileUpsertData(Struct):
+    type: Literal["profile"]
+    attributes: ProfileAttributes
+    id: str | None | UnsetType = UNSET
+    meta: ProfileMeta | UnsetType = UNSET
+
+
+class ProfileUpsertQuery(Struct):
+    data: ProfileUpsertData
+
+
+_TEXT_FIELDS = ("email", "phone_number", "external_id", "first_name", "last_name", "organization", "locale", "title")
+_LOCATION_FIELDS = (
+    "address1",
+    "address2",
+    "city",
+    "country",
+    "latitude",
+    "longitude",
+    "region",
+    "zip",
+    "timezone",
+    "ip",
+)
+
+
+def profile_input(attributes: ProfileAttributes, meta: ProfileMeta | UnsetType) -> ProfileInput:
+    """A body's attributes as the service takes them: named fields only, None to clear."""
+    values: dict[str, Any] = {}
+    for name in (*_TEXT_FIELDS, "image"):
+        value = getattr(attributes, name)
+        if value is not UNSET:
+            values[name] = value
+    location = attributes.location
+    if location is None:
+        values.update(dict.fromkeys(_LOCATION_FIELDS))
+    elif location is not UNSET:
+        for name in _LOCATION_FIELDS:
+            value = getattr(location, name)
+            if value is not UNSET:
+                values[name] = None if value is None else str(value)
+    inp = ProfileInput(values=values)
+    if isinstance(attributes.properties, dict):
+        inp.properties = attributes.properties
+    if not isinstance(meta, UnsetType) and not isinstance(meta.patch_properties, UnsetType):
+        patch = meta.patch_properties
+        inp.append = patch.append if isinstance(patch.append, dict) else {}
+        inp.unappend = patch.unappend if isinstance(patch.unappend, dict) else {}
+        if isinstance(patch.unset, str):
+            inp.unset = [patch.unset]
+        elif isinstance(patch.unset, list):
+            inp.unset = patch.unset
+    return inp
+
+
+# --- filters and fields -----------------------------------------------------------------------
+
+_ID = FieldRule(frozenset({"equals", "any"}), "string")
+_AFTER_BEFORE = FieldRule(frozenset({"greater-than", "less-than"}), "datetime")
+_RANGE = FieldRule(frozenset({"greater-than", "greater-or-equal", "less-than", "less-or-equal"}), "datetime")
+_SUPPRESSION = "subscriptions.email.marketing.suppression"
+_LIST_SUPPRESSION = "subscriptions.email.marketing.list_suppressions"
+PROFILE_FILTERS = {
+    "id": _ID,
+    "email": _ID,
+    "phone_number": _ID,
+    "external_id": _ID,
+    "created": _AFTER_BEFORE,
+    "updated": _AFTER_BEFORE,
+    f"{_SUPPRESSION}.reason": FieldRule(
+        frozenset({"equals"}),
+        "enum",
+        frozenset({"HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED"}),
+    ),
+    f"{_SUPPRESSION}.timestamp": _RANGE,
+    f"{_LIST_SUPPRESSION}.reason": FieldRule(frozenset({"equals"}), "string"),
+    f"{_LIST_SUPPRESSION}.timestamp": _RANGE,
+    f"{_LIST_SUPPRESSION}.list_id": FieldRule(frozenset({"equals"}), "string"),
+}
+PROFILE_SORTS = ("id", "created", "updated", "email")
+ADDITIONAL = ("subscriptions", "predictive_analytics")
+
+LIST_PARAMS = (
+    Param("filter", 'e.g. equals(email,"a@example.com") or greater-than(updated,2026-01-01T00:00:00Z)'),
+    Param("sort", "id, created, updated or email; '-' for descending"),
+    Param("page[size]", "1 to 100, default 20", {"type": "integer", "minimum": 1, "maximum": 100}),
+    Param("page[cursor]", "from links.next or links.prev"),
+    Param("fields[profile]", "attributes to return, comma-separated"),
+    Param("additional-fields[profile]", "subscriptions to add the consent object"),
+)
+ONE_PARAMS = (
+    Param("fields[profile]", "attributes to return, comma-separated"),
+    Param("additional-fields[profile]", "subscriptions to add the consent object"),
+    Param("include", "lists"),
+)
+
+
+def _check_suppression_filters(conditions: list) -> None:
+    """Klaviyo's rules: list and global suppression filters don't mix; list ones need a list_id."""
+    fields = {c.field for c in conditions}
+    global_ = any(f.startswith(_SUPPRESSION + ".") for f in fields)
+    per_list = any(f.startswith(_LIST_SUPPRESSION + ".") for f in fields)
+    if global_ and per_list:
+        raise invalid("filter on suppression or on list_suppressions, not both", parameter="filter")
+    if per_list and f"{_LIST_SUPPRESSION}.list_id" not in fields:
+        raise invalid(
+            f"filtering on {_LIST_SUPPRESSION} needs equals({_LIST_SUPPRESSION}.list_id,...)", parameter="filter"
+        )
+
+
+def _shape(call: Call, resource: dict[str, Any]) -> dict[str, Any]:
+    fields = call.fields("profile")
+    if fields:
+        resource["attributes"] = sparse(resource["attributes"], fields)
+    return resource
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+
+def get_profiles(call: Call) -> Response:
+    conditions = call.filter(PROFILE_FILTERS)
+    _check_suppression_filters(conditions)
+    sort = call.sort(PROFILE_SORTS, "id")
+    size = call.page_size(20, 100)
+    extra = call.additional_fields("profile", ADDITIONAL)
+    call.include(("conversations", "push-tokens"))  # accepted; Assent has none of either to include
+    page, resources = profile_pages.list_profiles(
+        call.engine, call.account_id, conditions, sort.field, sort.descending, call.cursor(), size,
+        subscriptions="subscriptions" in extra, base=call.base_url,
+    )  # fmt: skip
+    return json_response({"data": [_shape(call, r) for r in resources], "links": call.page_links(page)})
+
+
+def get_profile(call: Call) -> Response:
+    extra = call.additional_fields("profile", ADDITIONAL)
+    include = call.include(("conversations", "lists", "push-tokens", "segments"))
+    resource, lists = profile_pages.one_profile(
+        call.engine, call.account_id, call.path["id"], subscriptions="subscriptions" in extra, base=call.base_url,
+        with_lists="lists" in include,
+    )  # fmt: skip
+    doc: dict[str, Any] = {"data": _shape(call, resource), "links": {"self": call.self_link()}}
+    if include:
+        doc["included"] = lists
+    return json_response(doc)
+
+
+def _written(call: Call, written: Written, status: int) -> Response:
+    resource, _ = profile_pages.one_profile(call.engine, call.account_id, written.row.id, base=call.base_url)
+    headers = {"X-Klaviyo-Partial-Failure": ",".join(written.dropped)} if written.dropped else None
+    return json_response({"data": resource, "links": {"self": resource["links"]["self"]}}, status, headers)
+
+
+def _duplicate(e: DuplicateProfile) -> ApiError:
+    error = from_domain(e)
+    error.pointer = "/data/attributes"
+    error.detail = e.message
+    error.meta = {"duplicate_profile_id": e.profile_id}
+    return error
+
+
+def post_profile(call: Call) -> Response:
+    body: ProfileCreateQuery = call.body
+    try:
+        written = create_profile(call.engine, call.account_id, profile_input(body.data.attributes, body.data.meta))
+    except DuplicateProfile as e:
+        raise _duplicate(e) from None
+    return _written(call, written, 201)
+
+
+def patch_profile(call: Call) -> Response:
+    body: ProfilePartialUpdateQuery = call.body
+    if body.data.id != call.path["id"]:
+        raise invalid("data.id must be the id in the path", pointer="/data/id")
+    inp = profile_input(body.data.attributes, body.data.meta)
+    try:
+        written = update_profile(call.engine, call.account_id, call.path["id"], inp)
+    except DuplicateProfile as e:
+        raise _duplicate(e) from None
+    return _written(call, written, 200)
+
+
+def post_profile_import(call: Call) -> Response:
+    body: ProfileUpsertQuery = call.body
+    profile_id = body.data.id if isinstance(body.data.id, str) else None
+    inp = profile_input(body.data.attributes, body.data.meta)
+    try:
+        written = upsert_profile(call.engine, call.account_id, profile_id, inp)
+    except DuplicateProfile as e:
+        raise _duplicate(e) from None
+    return _written(call, written, 201 if written.created else 200)
+
+
+OPERATIONS = [
+    Operation("GET", "/api/profiles", "get_profiles", get_profiles, ("profiles:read",), 75, 700,
+              "Get profiles", params=LIST_PARAMS),
+    Operation("POST", "/api/profiles", "create_profile", post_profile, ("profiles:write",), 75, 700,
+              "Create a profile (409 duplicate_profile when an identifier is taken)", body=ProfileCreateQuery,
+              status=201),
+    Operation("GET", "/api/profiles/{id}", "get_profile", get_profile, ("profiles:read",), 75, 700,
+              "Get a profile", params=ONE_PARAMS),
+    Operation("PATCH", "/api/profiles/{id}", "update_profile", patch_profile, ("profiles:write",), 75, 700,
+              "Update a profile: named fields change, null clears, others stay", body=ProfilePartialUpdateQuery),
+    Operation("POST", "/api/profile-import", "create_or_update_profile", post_profile_import, ("profiles:write",),
+              75, 700, "Create or update a profile (201 created, 200 updated)", body=ProfileUpsertQuery,
+              status=201),
+]  # fmt: skip

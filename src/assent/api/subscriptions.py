@@ -1,0 +1,312 @@
+"""Bulk subscribe and unsubscribe jobs, as Klaviyo takes them. Assent applies a job before it
+answers 202, so a read right after it sees the change (Klaviyo's are eventually consistent)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from msgspec import UNSET, Struct, UnsetType
+from starlette.responses import Response
+
+from ..domain import Channel, DomainError, InvalidIdentifier, Proof, Purpose
+from ..domain.identity import normalize_email, normalize_phone
+from ..services import bulk_consent
+from ..services.accounts import load_account
+from ..services.bulk_consent import ConsentItem
+from ..store.db import read_transaction
+from .documents import no_content
+from .errors import from_domain, invalid
+from .operation import Call, Operation
+
+# --- request bodies (Klaviyo's SubscriptionCreateJobCreateQuery / SubscriptionDeleteJobCreateQuery) --
+
+
+class SubscriptionParameters(Struct):
+    consent: Literal["SUBSCRIBED"]
+    consented_at: datetime | UnsetType = UNSET
+
+
+class UnsubscriptionParameters(Struct):
+    consent: Literal["UNSUBSCRIBED"]
+
+
+class EmailSubscription(Struct):
+    marketing: SubscriptionParameters | UnsetType = UNSET
+    open_tracking: dict[str, Any] | UnsetType = UNSET  # accepted; Assent keeps no tracking consent yet
+    click_tracking: dict[str, Any] | UnsetType = UNSET
+
+
+class SmsSubscription(Struct):
+    marketing: SubscriptionParameters | UnsetType = UNSET
+    transactional: SubscriptionParameters | UnsetType = UNSET
+
+
+class WhatsAppSubscription(Struct):
+    marketing: SubscriptionParameters | UnsetType = UNSET
+    transactional: SubscriptionParameters | UnsetType = UNSET
+    conversational: SubscriptionParameters | UnsetType = UNSET
+
+
+class PushSubscription(Struct):
+    marketing: SubscriptionParameters
+    tokens: list[dict[str, Any]] | UnsetType = UNSET
+    anonymous_id: str | UnsetType = UNSET
+
+
+class SubscriptionChannels(Struct):
+    email: EmailSubscription | UnsetType = UNSET
+    sms: SmsSubscription | UnsetType = UNSET
+    whatsapp: WhatsAppSubscription | UnsetType = UNSET
+    push: PushSubscription | UnsetType = UNSET
+
+
+class EmailUnsubscription(Struct):
+    marketing: UnsubscriptionParameters | UnsetType = UNSET
+    open_tracking: dict[str, Any] | UnsetType = UNSET
+    click_tracking: dict[str, Any] | UnsetType = UNSET
+
+
+class SmsUnsubscription(Struct):
+    marketing: UnsubscriptionParameters | UnsetType = UNSET
+    transactional: UnsubscriptionParameters | UnsetType = UNSET
+
+
+class WhatsAppUnsubscription(Struct):
+    marketing: UnsubscriptionParameters | UnsetType = UNSET
+    transactional: UnsubscriptionParameters | UnsetType = UNSET
+    conversational: UnsubscriptionParameters | UnsetType = UNSET
+
+
+class PushUnsubscription(Struct):
+    marketing: UnsubscriptionParameters
+    tokens: list[dict[str, Any]] | UnsetType = UNSET
+
+
+class UnsubscriptionChannels(Struct):
+    email: EmailUnsubscription | UnsetType = UNSET
+    sms: SmsUnsubscription | UnsetType = UNSET
+    whatsapp: WhatsAppUnsubscription | UnsetType = UNSET
+    push: PushUnsubscription | UnsetType = UNSET
+
+
+class SubscribeProfileAttributes(Struct):
+    subscriptions: SubscriptionChannels
+    email: str | None | UnsetType = UNSET
+    phone_number: str | None | UnsetType = UNSET
+    age_gated_date_of_birth: str | None | UnsetType = UNSET
+
+
+class UnsubscribeProfileAttributes(Struct):
+    subscriptions: UnsubscriptionChannels
+    email: str | None | UnsetType = UNSET
+    phone_number: str | None | UnsetType = UNSET
+
+
+class SubscribeProfile(Struct):
+    type: Literal["profile"]
+    attributes: SubscribeProfileAttributes
+    id: str | None | UnsetType = UNSET
+
+
+class UnsubscribeProfile(Struct):
+    type: Literal["profile"]
+    attributes: UnsubscribeProfileAttributes
+
+
+class SubscribeProfiles(Struct):
+    data: list[SubscribeProfile]
+
+
+class UnsubscribeProfiles(Struct):
+    data: list[UnsubscribeProfile]
+
+
+class ListIdentifier(Struct):
+    type: Literal["list"]
+    id: str
+
+
+class ListRelationship(Struct):
+    data: ListIdentifier
+
+
+class JobRelationships(Struct):
+    list: ListRelationship | None | UnsetType = UNSET
+
+
+class SubscriptionCreateJobAttributes(Struct):
+    profiles: SubscribeProfiles
+    custom_source: str | None | UnsetType = UNSET
+    historical_import: bool | UnsetType = UNSET
+
+
+class SubscriptionDeleteJobAttributes(Struct):
+    profiles: UnsubscribeProfiles
+
+
+class SubscriptionCreateJob(Struct):
+    type: Literal["profile-subscription-bulk-create-job"]
+    attributes: SubscriptionCreateJobAttributes
+    relationships: JobRelationships | UnsetType = UNSET
+
+
+class SubscriptionDeleteJob(Struct):
+    type: Literal["profile-subscription-bulk-delete-job"]
+    attributes: SubscriptionDeleteJobAttributes
+    relationships: JobRelationships | UnsetType = UNSET
+
+
+class SubscriptionCreateJobCreateQuery(Struct):
+    data: SubscriptionCreateJob
+
+
+class SubscriptionDeleteJobCreateQuery(Struct):
+    data: SubscriptionDeleteJob
+
+
+# --- turning a body into consent items --------------------------------------------------------
+
+_PURPOSES = {"marketing": Purpose.MARKETING, "transactional": Purpose.TRANSACTIONAL,
+             "conversational": Purpose.CONVERSATIONAL}  # fmt: skip
+_CHANNELS = {"email": Channel.EMAIL, "sms": Channel.SMS, "whatsapp": Channel.WHATSAPP, "push": Channel.PUSH}
+
+
+def _targets(subscriptions: Struct, pointer: str) -> list[tuple[tuple[Channel, Purpose], Any, str]]:
+    """(target, its parameters, its pointer) for every channel and purpose the body names."""
+    out = []
+    for channel_name, channel in _CHANNELS.items():
+        block = getattr(subscriptions, channel_name)
+        if block is UNSET:
+            continue
+        for purpose_name, purpose in _PURPOSES.items():
+            params = getattr(block, purpose_name, UNSET)
+            if params is not UNSET:
+                out.append(((channel, purpose), params, f"{pointer}/{channel_name}/{purpose_name}"))
+    return out
+
+
+def _list_id(relationships: JobRelationships | UnsetType) -> str | None:
+    if isinstance(relationships, UnsetType) or relationships.list in (None, UNSET):
+        return None
+    return relationships.list.data.id
+
+
+def _identifiers(call: Call, region: str, i: int, attrs: Struct) -> tuple[str | None, str | None, bool]:
+    """The item's email and phone, normalised; a bad phone beside an email is dropped (Klaviyo's
+    partial failure); returns (email, phone, dropped)."""
+    base = f"/data/attributes/profiles/data/{i}/attributes"
+    email = attrs.email if isinstance(attrs.email, str) and attrs.email.strip() else None
+    phone = attrs.phone_number if isinstance(attrs.phone_number, str) and attrs.phone_number.strip() else None
+    try:
+        email = normalize_email(email) if email else None
+    except DomainError as e:
+        raise from_domain(e, base) from None
+    dropped = False
+    if phone:
+        try:
+            phone = normalize_phone(phone, region)
+        except InvalidIdentifier as e:
+            if email is None:
+                raise from_domain(e, base) from None
+            phone, dropped = None, True
+    return email, phone, dropped
+
+
+def _region(call: Call) -> str:
+    with read_transaction(call.engine) as conn:
+        return load_account(conn, call.account_id).default_region
+
+
+def _done(dropped: bool) -> Response:
+    response = no_content(202)
+    if dropped:
+        response.headers["X-Klaviyo-Partial-Failure"] = "phone_number"
+    return response
+
+
+def _proof(call: Call, source: str | None = None) -> Proof:
+    return Proof(source=source, actor=f"api key {call.key.id}")
+
+
+def _run(call: Call, run: Any) -> None:
+    try:
+        run()
+    except bulk_consent.ItemError as e:
+        raise from_domain(e) from None
+
+
+def post_subscribe(call: Call) -> Response:
+    body: SubscriptionCreateJobCreateQuery = call.body
+    attrs = body.data.attributes
+    profiles = attrs.profiles.data
+    if not 1 <= len(profiles) <= 1000:
+        raise invalid("a job subscribes 1 to 1000 profiles", pointer="/data/attributes/profiles/data")
+    historical = attrs.historical_import is True
+    region = _region(call)
+    items, any_dropped = [], False
+    for i, p in enumerate(profiles):
+        email, phone, dropped = _identifiers(call, region, i, p.attributes)
+        any_dropped |= dropped
+        profile_id = p.id if isinstance(p.id, str) else None
+        if email is None and phone is None and profile_id is None:
+            raise invalid("a profile needs an email, a phone_number or an id",
+                          pointer=f"/data/attributes/profiles/data/{i}/attributes")  # fmt: skip
+        targets = _targets(p.attributes.subscriptions, f"/data/attributes/profiles/data/{i}/attributes/subscriptions")
+        if not targets:
+            raise invalid("name at least one channel to subscribe",
+                          pointer=f"/data/attributes/profiles/data/{i}/attributes/subscriptions")  # fmt: skip
+        consented_at = {}
+        for target, params, pointer in targets:
+            if isinstance(params.consented_at, datetime):
+                if not historical:
+                    raise invalid(
+                        "consented_at is accepted only with historical_import", pointer=f"{pointer}/consented_at"
+                    )
+                at = params.consented_at
+                consented_at[target] = at if at.tzinfo else at.replace(tzinfo=UTC)  # naive is UTC, as Klaviyo reads it
+            elif historical:
+                raise invalid("historical_import needs consented_at on every channel subscribed",
+                              pointer=f"{pointer}/consented_at")  # fmt: skip
+        items.append(ConsentItem(profile_id, email, phone, tuple(t for t, _, _ in targets), consented_at))
+    custom_source = attrs.custom_source if isinstance(attrs.custom_source, str) else None
+    _run(call, lambda: bulk_consent.subscribe_profiles(
+        call.engine, call.account_id, items, list_id=_list_id(body.data.relationships),
+        custom_source=custom_source, historical_import=historical, proof=_proof(call, custom_source),
+    ))  # fmt: skip
+    return _done(any_dropped)
+
+
+def post_unsubscribe(call: Call) -> Response:
+    body: SubscriptionDeleteJobCreateQuery = call.body
+    profiles = body.data.attributes.profiles.data
+    if not 1 <= len(profiles) <= 100:
+        raise invalid("a job unsubscribes 1 to 100 profiles", pointer="/data/attributes/profiles/data")
+    region = _region(call)
+    items, any_dropped = [], False
+    for i, p in enumerate(profiles):
+        email, phone, dropped = _identifiers(call, region, i, p.attributes)
+        any_dropped |= dropped
+        if email is None and phone is None:
+            raise invalid("a profile needs an email or a phone_number",
+                          pointer=f"/data/attributes/profiles/data/{i}/attributes")  # fmt: skip
+        targets = _targets(p.attributes.subscriptions, f"/data/attributes/profiles/data/{i}/attributes/subscriptions")
+        if not targets:
+            raise invalid("name at least one channel to unsubscribe",
+                          pointer=f"/data/attributes/profiles/data/{i}/attributes/subscriptions")  # fmt: skip
+        items.append(ConsentItem(None, email, phone, tuple(t for t, _, _ in targets)))
+    _run(call, lambda: bulk_consent.unsubscribe_profiles(
+        call.engine, call.account_id, items, list_id=_list_id(body.data.relationships), proof=_proof(call),
+    ))  # fmt: skip
+    return _done(any_dropped)
+
+
+_WRITE = ("lists:write", "profiles:write", "subscriptions:write")
+OPERATIONS = [
+    Operation("POST", "/api/profile-subscription-bulk-create-jobs", "bulk_subscribe_profiles", post_subscribe,
+              _WRITE, 75, 700, "Subscribe up to 1000 profiles (202; applied before the answer)",
+              body=SubscriptionCreateJobCreateQuery, status=202, tag="Subscriptions"),
+    Operation("POST", "/api/profile-subscription-bulk-delete-jobs", "bulk_unsubscribe_profiles", post_unsubscribe,
+              _WRITE, 75, 700, "Unsubscribe up to 100 profiles (202; applied before the answer)",
+              body=SubscriptionDeleteJobCreateQuery, status=202, tag="Subscriptions"),
+]  # fmt: skip

@@ -1,0 +1,122 @@
+"""Bulk subscribe and unsubscribe (Klaviyo's subscription jobs): up to a thousand profiles in one
+transaction, set-based. A job is all or nothing: a profile that cannot be changed fails the job,
+naming the profile, and nothing is written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from ..domain import Channel, ConsentEvent, DomainError, OptInProcess, ProfileState, Proof, Purpose, replay
+from ..domain import transitions as t
+from ..store import ledger
+from ..store.db import write_transaction
+from .accounts import load_account
+from .clock import utcnow
+from .import_rows import Prepared
+from .lists import load_list
+from .profile_batch import BatchReport, ProfileBatch, RowConsent, row_consent
+
+Target = tuple[Channel, Purpose]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentItem:
+    """One profile of a job: how it is named and what changes on which channels."""
+
+    profile_id: str | None
+    email: str | None
+    phone_number: str | None
+    targets: tuple[Target, ...]
+    consented_at: dict[Target, datetime] = field(default_factory=dict)  # historical imports only
+
+
+class ItemError(DomainError):
+    """A job's profile that cannot be changed; `field` says where in the request it sits."""
+
+    def __init__(self, position: int, error: DomainError) -> None:
+        super().__init__(f"profiles.data.{position}.attributes.{error.field}", error.message, error.value)
+        self.code = error.code
+
+
+def _run(
+    engine: Engine,
+    account_id: str,
+    items: list[ConsentItem],
+    list_id: str | None,
+    step: Callable[[ProfileState, ConsentItem, datetime, OptInProcess], list[ConsentEvent]],
+    proof: Proof,
+) -> BatchReport:
+    now = utcnow()
+    report = BatchReport(rows=len(items))
+    with write_transaction(engine) as conn:
+        appender = ledger.LedgerAppender(conn, account_id)  # first: it takes the account's write lock
+        load_account(conn, account_id)
+        opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
+        rows = [
+            Prepared(i, item.email, item.phone_number, None, {}, {}, {}, None, id=item.profile_id)
+            for i, item in enumerate(items)
+        ]
+        batch = ProfileBatch(conn, account_id, rows)
+        for row, item in zip(rows, items, strict=True):
+
+            def consent(state: ProfileState, _row: Prepared, item: ConsentItem = item) -> RowConsent:
+                events = step(state, item, now, opt_in)
+                return row_consent(events, replay(events, state))
+
+            try:
+                batch.apply(row, consent, now, proof, report)
+            except DomainError as e:
+                raise ItemError(row.line, e) from None
+        report.events = batch.write(appender, now)
+    return report
+
+
+def subscribe_profiles(
+    engine: Engine,
+    account_id: str,
+    items: list[ConsentItem],
+    *,
+    list_id: str | None = None,
+    custom_source: str | None = None,
+    historical_import: bool = False,
+    proof: Proof = Proof(),
+) -> BatchReport:
+    """Klaviyo's bulk subscribe: the list's opt-in process governs (double opt-in leaves the
+    profile pending); a historical import records the given consent dates and skips double opt-in."""
+
+    def step(state: ProfileState, item: ConsentItem, now: datetime, opt_in: OptInProcess) -> list[ConsentEvent]:
+        events: list[ConsentEvent] = []
+        # One subscribe per consent date: a historical import may date each channel apart.
+        by_date: dict[datetime | None, list[Target]] = {}
+        for target in item.targets:
+            by_date.setdefault(item.consented_at.get(target), []).append(target)
+        for consented_at, targets in by_date.items():
+            evs = t.subscribe(
+                state, targets, now=now, method="API", custom_source=custom_source, consented_at=consented_at,
+                historical_import=historical_import, list_id=list_id, opt_in_process=opt_in, proof=proof,
+            )  # fmt: skip
+            events += evs
+            state = replay(evs, state)
+        return events
+
+    return _run(engine, account_id, items, list_id, step, proof)
+
+
+def unsubscribe_profiles(
+    engine: Engine, account_id: str, items: list[ConsentItem], *, list_id: str | None = None, proof: Proof = Proof()
+) -> BatchReport:
+    """Klaviyo's bulk unsubscribe: with a list, members leave it; others unsubscribe channel-wide."""
+
+    def step(state: ProfileState, item: ConsentItem, now: datetime, _: OptInProcess) -> list[ConsentEvent]:
+        events: list[ConsentEvent] = []
+        for channel, purpose in item.targets:
+            evs = t.unsubscribe(state, channel, purpose, now=now, list_id=list_id, method="API", proof=proof)
+            events += evs
+            state = replay(evs, state)
+        return events
+
+    return _run(engine, account_id, items, list_id, step, proof)

@@ -1,0 +1,76 @@
+"""Keyset (cursor) paging: a page after or before a sort key, in one indexed query."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, and_, or_
+from sqlalchemy.sql.elements import ColumnElement
+
+from .tables import UTCDateTime
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[Row]
+    first: tuple | None  # the sort key of the first row, for a `prev` cursor
+    last: tuple | None  # and of the last, for a `next` cursor
+    has_next: bool
+    has_prev: bool
+
+
+def _after(columns: Sequence[ColumnElement], values: Sequence[Any], descending: bool) -> ColumnElement:
+    """Rows whose key comes after `values` in the order: (a, b) > (x, y) written out, as every
+    backend plans it with the index."""
+    head, *rest = columns
+    beyond = head < values[0] if descending else head > values[0]
+    if not rest:
+        return beyond
+    return or_(beyond, and_(head == values[0], _after(rest, values[1:], descending)))
+
+
+def key_values(columns: Sequence[ColumnElement], values: Sequence[Any]) -> tuple:
+    """A cursor's values typed for the columns (times travel as ISO text)."""
+    out = []
+    for column, value in zip(columns, values, strict=True):
+        if isinstance(getattr(column, "type", None), UTCDateTime) and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        out.append(value)
+    return tuple(out)
+
+
+def page(
+    conn: Connection,
+    query: Select,
+    columns: Sequence[ColumnElement],
+    *,
+    descending: bool,
+    limit: int,
+    after: Sequence[Any] | None = None,
+    before: Sequence[Any] | None = None,
+    key: Callable[[Row], tuple],
+) -> Page:
+    """One page of `query` ordered by `columns` (the last one unique), after or before a key;
+    `key` reads a row's values of `columns`."""
+    backwards = before is not None
+    order_desc = descending != backwards
+    if after is not None:
+        query = query.where(_after(columns, key_values(columns, after), descending))
+    if before is not None:
+        query = query.where(_after(columns, key_values(columns, before), not descending))
+    query = query.order_by(*(c.desc() if order_desc else c.asc() for c in columns)).limit(limit + 1)
+    rows = list(conn.execute(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    return Page(
+        rows,
+        key(rows[0]) if rows else None,
+        key(rows[-1]) if rows else None,
+        has_next=more if not backwards else True,
+        has_prev=(after is not None) if not backwards else more,
+    )
