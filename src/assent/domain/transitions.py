@@ -456,3 +456,18 @@ def add_to_list(state: ProfileState, list_id: str, *, now: datetime, proof: Proo
     c = _Changes(state, now, proof)
     c.emit(EventType.LIST_JOINED, list_id=list_id, outcome="added")
     return c.events
+
+
+def remove_from_list(
+    state: ProfileState, list_id: str, *, now: datetime, proof: Proof = NO_PROOF, outcome: str = "removed"
+) -> list[ConsentEvent]:
+    """End the profile's membership of a list without touching consent (Klaviyo's "Remove from
+    List"): no opt-out, no list suppression, so a later send is still decided on consent alone.
+
+    `outcome` says why ("removed", or "list_deleted" when the list itself goes)."""
+    _require_aware(now, "now")
+    if list_id not in state.lists:
+        return []
+    c = _Changes(state, now, proof)
+    c.emit(EventType.LIST_LEFT, list_id=list_id, outcome=outcome)
+    return c.events
