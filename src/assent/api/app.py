@@ -165,7 +165,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The server logs the traceback (Starlette re-raises to it after this answer).
     return error_response([ApiError(500, "error", "The server met an unexpected error.")])
 
 

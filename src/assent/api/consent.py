@@ -1,7 +1,235 @@
-"""(being written)"""
+"""Assent's own resources, in Klaviyo's style: the consent ledger as a change feed and as a
+profile's timeline, send decisions, and the ledger's verification."""
 
 from __future__ import annotations
 
-from .operation import Operation
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-OPERATIONS: list[Operation] = []
+from msgspec import UNSET, Struct, UnsetType
+from starlette.responses import Response
+
+from ..domain import DomainError, Via
+from ..domain.channels import parse_channel
+from ..domain.decisions import parse_send_purpose
+from ..services import consent_feed
+from ..services import ledger as ledger_service
+from ..services.consent import LOCATORS, Locator
+from ..services.profiles import DecisionRequest, ProfileDecision, decide_many
+from ..store.paging import Page
+from .documents import json_response
+from .errors import from_domain, invalid
+from .filters import FieldRule
+from .operation import Call, Operation, Param
+
+# --- decisions --------------------------------------------------------------------------------
+
+
+class DecisionProfile(Struct):
+    id: str | UnsetType = UNSET
+    email: str | UnsetType = UNSET
+    phone_number: str | UnsetType = UNSET
+    external_id: str | UnsetType = UNSET
+
+
+class DecisionAttributes(Struct):
+    profile: DecisionProfile
+    channel: str
+    purpose: str | None | UnsetType = UNSET
+    via: Literal["campaign", "flow"] = "campaign"
+    list_id: str | None | UnsetType = UNSET
+    at: datetime | None | UnsetType = UNSET
+
+
+class DecisionQuery(Struct):
+    type: Literal["decision"]
+    attributes: DecisionAttributes
+
+
+class DecisionCreateQuery(Struct):
+    """One decision, or up to 1000 in a list."""
+
+    data: DecisionQuery | list[DecisionQuery]
+
+
+def _request(i: int | None, q: DecisionQuery) -> DecisionRequest:
+    base = "/data/attributes" if i is None else f"/data/{i}/attributes"
+    a = q.attributes
+    named = [(f, getattr(a.profile, f)) for f in LOCATORS if isinstance(getattr(a.profile, f), str)]
+    if len(named) != 1:
+        raise invalid(f"name the profile by exactly one of {', '.join(LOCATORS)}", pointer=f"{base}/profile")
+    try:
+        channel = parse_channel(a.channel)
+        purpose = parse_send_purpose(channel, a.purpose if isinstance(a.purpose, str) else None)
+    except DomainError as e:
+        raise from_domain(e, base) from None
+    at = a.at if isinstance(a.at, datetime) else None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    list_id = a.list_id if isinstance(a.list_id, str) else None
+    return DecisionRequest(Locator(*named[0]), channel, purpose, Via(a.via), list_id, at)
+
+
+def _decision(call: Call, r: DecisionRequest, d: ProfileDecision) -> dict[str, Any]:
+    return {
+        "type": "decision",
+        "id": f"{d.profile_id}-{r.channel.value}-{r.purpose.value}",
+        "attributes": {
+            "profile_id": d.profile_id,
+            "channel": r.channel.value,
+            "purpose": r.purpose.value,
+            "via": r.via.value,
+            "list_id": r.list_id,
+            "at": d.send.now.isoformat(),
+            "verdict": d.decision.verdict.value,
+            "allowed": d.decision.allowed,
+            "reasons": list(d.decision.reasons),
+            "warnings": list(d.decision.warnings),
+            "defer_until": d.decision.defer_until.isoformat() if d.decision.defer_until else None,
+        },
+        "relationships": {"profile": {"data": {"type": "profile", "id": d.profile_id}}},
+        "links": {"self": call.url(f"/api/profiles/{d.profile_id}/")},
+    }
+
+
+def post_decisions(call: Call) -> Response:
+    body: DecisionCreateQuery = call.body
+    many = isinstance(body.data, list)
+    queries = body.data if isinstance(body.data, list) else [body.data]
+    if not 1 <= len(queries) <= 1000:
+        raise invalid("ask for 1 to 1000 decisions", pointer="/data")
+    requests = [_request(i if many else None, q) for i, q in enumerate(queries)]
+    try:
+        decisions = decide_many(call.engine, call.account_id, requests)
+    except DomainError as e:
+        raise from_domain(e, "/data/attributes/profile" if not many else "/data") from None
+    data = [_decision(call, r, d) for r, d in zip(requests, decisions, strict=True)]
+    return json_response({"data": data if many else data[0], "links": {"self": call.self_link()}})
+
+
+# --- the ledger -------------------------------------------------------------------------------
+
+
+def _event(call: Call, record: dict[str, Any]) -> dict[str, Any]:
+    seq = record.pop("seq")
+    profile_id = record["profile_id"]
+    return {
+        "type": "consent-event",
+        "id": str(seq),
+        "attributes": {"seq": seq, **record},
+        "relationships": {"profile": {"data": {"type": "profile", "id": profile_id}}},
+        "links": {"self": call.url(f"/api/consent-events/?filter=equals(seq,{seq})")},
+    }
+
+
+FEED_FILTERS = {
+    "seq": FieldRule(frozenset({"greater-than", "equals"}), "number"),
+    "profile_id": FieldRule(frozenset({"equals"}), "string"),
+    "metric": FieldRule(frozenset({"equals"}), "string"),
+}
+FEED_PARAMS = (
+    Param(
+        "filter", "greater-than(seq,N) to resume after the last seq seen; equals(profile_id,'…'); equals(metric,'…')"
+    ),
+    Param("page[size]", "1 to 1000, default 100", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    Param("page[cursor]", "from links.next"),
+)
+
+
+def _feed_page(call: Call, records: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    last = records[-1]["seq"] if records else None
+    page = Page([], None, (last,) if last else None, has_next=len(records) == size, has_prev=False)
+    links = call.page_links(page)
+    links.pop("prev", None)
+    return {
+        "data": [_event(call, r) for r in records],
+        "links": links,
+        "meta": {"last_seq": last},
+    }
+
+
+def _after(call: Call, conditions: list) -> int:
+    after = 0
+    cursor = call.cursor()
+    if cursor is not None:
+        if cursor.after is None or not isinstance(cursor.after[0], int):
+            raise invalid("page[cursor] is not a cursor of this feed", parameter="page[cursor]")
+        after = cursor.after[0]
+    for c in conditions:
+        if c.field == "seq" and c.op == "greater-than":
+            after = max(after, int(c.value))
+    return after
+
+
+def get_consent_events(call: Call) -> Response:
+    """The account's ledger in seq order: a lossless change feed (every opt-in, opt-out and
+    suppression), resumable from the last seq seen."""
+    conditions = call.filter(FEED_FILTERS)
+    size = call.page_size(100, 1000)
+    after = _after(call, conditions)
+    only = {c.field: c.value for c in conditions if c.op == "equals"}
+    if "seq" in only:
+        after, size = int(only["seq"]) - 1, 1
+    records = consent_feed.feed(
+        call.engine, call.account_id, after_seq=after, limit=size,
+        profile_id=only.get("profile_id"), metric=only.get("metric"),
+    )  # fmt: skip
+    return json_response(_feed_page(call, records, size))
+
+
+def get_profile_consent_events(call: Call) -> Response:
+    """One profile's consent timeline; with `as_of`, the events up to then and the state they
+    left (`meta.subscriptions`)."""
+    raw = call.query("as_of")
+    as_of = None
+    if raw:
+        try:
+            as_of = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise invalid("as_of must be an ISO 8601 time", parameter="as_of") from None
+        as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    size = call.page_size(100, 1000)
+    after = _after(call, [])
+    timeline = consent_feed.profile_timeline(
+        call.engine, call.account_id, call.path["id"], after_seq=after, limit=size, as_of=as_of
+    )
+    doc = _feed_page(call, timeline.events, size)
+    doc["meta"].update(as_of=timeline.as_of.isoformat(), subscriptions=timeline.subscriptions)
+    return json_response(doc)
+
+
+def get_ledger_verify(call: Call) -> Response:
+    result = ledger_service.verify(call.engine, call.account_id)
+    return json_response(
+        {
+            "data": {
+                "type": "ledger-verification",
+                "id": call.account_id,
+                "attributes": {
+                    "ok": result.ok,
+                    "events": result.events,
+                    "first_bad_seq": result.first_bad_seq,
+                    "problem": result.problem,
+                },
+                "links": {"self": call.url("/api/ledger/verify/")},
+            },
+            "links": {"self": call.self_link()},
+        }
+    )
+
+
+OPERATIONS = [
+    Operation("POST", "/api/decisions", "create_decisions", post_decisions, ("profiles:read",), 350, 3500,
+              "May these profiles be sent these messages? ALLOW, DENY or DEFER with every reason",
+              body=DecisionCreateQuery, tag="Assent"),
+    Operation("GET", "/api/consent-events", "get_consent_events", get_consent_events, ("profiles:read",), 75, 700,
+              "The account's consent ledger as a change feed, in seq order", params=FEED_PARAMS, tag="Assent"),
+    Operation("GET", "/api/profiles/{id}/consent-events", "get_profile_consent_events", get_profile_consent_events,
+              ("profiles:read",), 75, 700, "A profile's consent timeline, and its state as of a time",
+              params=(Param("as_of", "ISO 8601 time: events up to it and the state then"),
+                      Param("page[size]", "1 to 1000, default 100",
+                            {"type": "integer", "minimum": 1, "maximum": 1000}),
+                      Param("page[cursor]", "from links.next")), tag="Assent"),
+    Operation("GET", "/api/ledger/verify", "verify_ledger", get_ledger_verify, ("profiles:read",), 1, 15,
+              "Walk the account's hash chain and report the first broken event", tag="Assent"),
+]  # fmt: skip

@@ -27,7 +27,7 @@ from ..domain import (
 )
 from ..store import ledger, projection
 from ..store.db import read_transaction
-from .accounts import load_account
+from .accounts import Account, load_account
 from .clock import utcnow
 from .consent import Locator, find_profile
 
@@ -169,8 +169,12 @@ def profile_resource(
         "id": row.id,
         "attributes": attributes,
         "relationships": {
-            rel: {"links": {"self": f"{base}/api/profiles/{row.id}/relationships/{rel}/",
-                            "related": f"{base}/api/profiles/{row.id}/{rel}/"}}
+            rel: {
+                "links": {
+                    "self": f"{base}/api/profiles/{row.id}/relationships/{rel}/",
+                    "related": f"{base}/api/profiles/{row.id}/{rel}/",
+                }
+            }
             for rel in ("lists", "segments")
         },  # fmt: skip
         "links": {"self": f"{base}/api/profiles/{row.id}/"},
@@ -214,6 +218,33 @@ class ProfileDecision:
     decision: Decision
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    locator: Locator
+    channel: Channel
+    purpose: Purpose = Purpose.MARKETING
+    via: Via = Via.CAMPAIGN
+    list_id: str | None = None
+    at: datetime | None = None
+
+
+def _decide(conn: Connection, account: Account, request: DecisionRequest, now: datetime) -> ProfileDecision:
+    row = find_profile(conn, account, request.locator)
+    at = request.at
+    state = current_state(conn, account.id, row) if at is None or at >= now else state_as_of(conn, account.id, row, at)
+    send = Send(request.channel, at or now, request.purpose, via=request.via, list_id=request.list_id,
+                policy=account.policy)  # fmt: skip
+    return ProfileDecision(row.id, send, decide(state, send))
+
+
+def decide_many(engine: Engine, account_id: str, requests: list[DecisionRequest]) -> list[ProfileDecision]:
+    """Several decisions on one snapshot of the account (one read transaction)."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        now = utcnow()
+        return [_decide(conn, account, r, now) for r in requests]
+
+
 def decide_for(
     engine: Engine,
     account_id: str,
@@ -227,13 +258,4 @@ def decide_for(
 ) -> ProfileDecision:
     """May this profile get this message at `at` (default now)? A past `at` is judged on the
     state the ledger had then."""
-    with read_transaction(engine) as conn:
-        account = load_account(conn, account_id)
-        row = find_profile(conn, account, locator)
-        now = utcnow()
-        if at is None or at >= now:
-            state = current_state(conn, account_id, row)
-        else:
-            state = state_as_of(conn, account_id, row, at)
-        send = Send(channel, at or now, purpose, via=via, list_id=list_id, policy=account.policy)
-        return ProfileDecision(row.id, send, decide(state, send))
+    return decide_many(engine, account_id, [DecisionRequest(locator, channel, purpose, via, list_id, at)])[0]

@@ -211,3 +211,25 @@ def verify(conn: Connection, account_id: str) -> Verification:
             "the chain does not end at the recorded head",
         )
     return Verification(True, n)
+
+
+def page_events(
+    conn: Connection,
+    account_id: str,
+    *,
+    after_seq: int = 0,
+    limit: int,
+    profile_id: str | None = None,
+    metric: str | None = None,
+    until: datetime | None = None,
+) -> list[StoredEvent]:
+    """Up to `limit` events after `after_seq`, in seq order (the primary key's order)."""
+    t = consent_events
+    q = select(t).where(t.c.account_id == account_id, t.c.seq > after_seq)
+    if profile_id is not None:
+        q = q.where(t.c.profile_id == profile_id)
+    if metric is not None:
+        q = q.where(t.c.metric == metric)
+    if until is not None:
+        q = q.where(t.c.occurred_at <= until)
+    return [StoredEvent(r.seq, r.profile_id, decode(r)) for r in conn.execute(q.order_by(t.c.seq).limit(limit))]
