@@ -29,12 +29,14 @@ profiles_app = typer.Typer(help="Profiles: import, read, timeline.", no_args_is_
 consent_app = typer.Typer(help="Change one profile's consent or suppression.", no_args_is_help=True)
 lists_app = typer.Typer(help="Lists.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The tamper-evident consent ledger.", no_args_is_help=True)
+keys_app = typer.Typer(help="Private API keys and their scopes.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(consent_app, name="consent")
 app.add_typer(lists_app, name="lists")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(keys_app, name="keys")
 
 Db = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: ASSENT_DATABASE_URL, else sqlite:///./assent.db).")
@@ -167,6 +169,84 @@ def accounts_list(db: Db = None, json: Json = False) -> None:
     found = accounts.list_accounts(_engine(db))
     data = [{"id": a.id, "name": a.name, "default_region": a.default_region} for a in found]
     _show(json, data, *(f"{a.id}  {a.name}  ({a.default_region})" for a in found))
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+@command
+def keys_create(
+    account: AccountId,
+    scopes: Annotated[
+        str, typer.Option("--scopes", help=f"Comma-separated: {', '.join(accounts.SCOPES)}; * for full access.")
+    ] = "*",
+    label: Annotated[str, typer.Option("--label", help="What the key is for.")] = "",
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Make a private API key with the given scopes (x:write includes x:read); shown once."""
+    new = accounts.create_key(_engine(db), account, scopes, label)
+    k = new.key
+    _show(
+        json,
+        {"id": k.id, "account_id": k.account_id, "label": k.label, "scopes": sorted(k.scopes), "api_key": new.secret},
+        f"key {k.id} for account {k.account_id}, scopes {','.join(sorted(k.scopes))}",
+        f"private API key: {new.secret}  (shown once; only its digest is stored)",
+    )
+
+
+@keys_app.command("list")
+@command
+def keys_list(account: AccountId, db: Db = None, json: Json = False) -> None:
+    """List an account's keys (ids and scopes; the keys themselves are not stored)."""
+    found = accounts.list_keys(_engine(db), account)
+    data = [{"id": k.id, "label": k.label, "scopes": sorted(k.scopes)} for k in found]
+    _show(json, data, *(f"{k.id}  {','.join(sorted(k.scopes))}  {k.label}" for k in found))
+
+
+@keys_app.command("revoke")
+@command
+def keys_revoke(
+    account: AccountId,
+    key: Annotated[str, typer.Option("--key", help="The key id, as `keys list` shows it.")],
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Revoke a key: a running server refuses it within a few seconds."""
+    accounts.revoke_key(_engine(db), account, key)
+    _show(json, {"revoked": key}, f"key {key} revoked")
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+@app.command("serve")
+@command
+def serve_command(
+    db: Db = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes.", min=1)] = 1,
+    demo_account: Annotated[
+        bool, typer.Option("--demo", help="Create a demo account with synthetic profiles and print its API key.")
+    ] = False,
+) -> None:
+    """Run the Klaviyo-compatible HTTP API (migrating the database first)."""
+    from .api.server import serve
+
+    url = database_url(db)
+    engine = _engine(url, migrated=False)
+    upgrade(engine)
+    if demo_account:
+        with _progress(1000, "creating the demo account") as progress:
+            result = demo.create_demo(engine, 1000, progress)
+        typer.echo(f"demo account {result.account_id}: private API key {result.api_key}")
+        typer.echo(f"try: curl -H 'Authorization: Klaviyo-API-Key {result.api_key}' -H 'revision: 2026-10-15' "
+                   f"'http://{host}:{port}/api/profiles?additional-fields[profile]=subscriptions'")  # fmt: skip
+    engine.dispose()
+    typer.echo(f"Assent API on http://{host}:{port}/api (OpenAPI: /api/openapi.json); Ctrl-C stops it")
+    serve(url, host, port, workers)
 
 
 # --- lists -------------------------------------------------------------------------------------
