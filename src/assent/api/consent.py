@@ -140,7 +140,6 @@ def _feed_page(call: Call, records: list[dict[str, Any]], size: int) -> dict[str
     last = records[-1]["seq"] if records else None
     page = Page([], None, (last,) if last else None, has_next=len(records) == size, has_prev=False)
     links = call.page_links(page)
-    links.pop("prev", None)
     return {
         "data": [_event(call, r) for r in records],
         "links": links,

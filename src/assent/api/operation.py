@@ -124,7 +124,7 @@ class Call:
         query = self.request.url.query
         return f"{self.base_url}{self.request.url.path}" + (f"?{query}" if query else "")
 
-    def page_links(self, page: Page) -> dict[str, str | None]:
+    def page_links(self, page: Page) -> dict[str, str]:
         """links.self, links.next and links.prev of a collection, as absolute URLs."""
         params = [(k, v) for k, v in self.request.query_params.multi_items() if k != "page[cursor]"]
         path = f"{self.base_url}{self.request.url.path}"
@@ -132,8 +132,10 @@ class Call:
         def link(cursor: str) -> str:
             return f"{path}?{urlencode([*params, ('page[cursor]', cursor)])}"
 
-        return {
-            "self": self.self_link(),
-            "next": link(paging.write_cursor("n", page.last)) if page.has_next and page.last else None,
-            "prev": link(paging.write_cursor("p", page.first)) if page.has_prev and page.first else None,
-        }
+        # At the ends `next`/`prev` are left out: Klaviyo's schema types them as strings, not null.
+        links = {"self": self.self_link()}
+        if page.has_next and page.last:
+            links["next"] = link(paging.write_cursor("n", page.last))
+        if page.has_prev and page.first:
+            links["prev"] = link(paging.write_cursor("p", page.first))
+        return links

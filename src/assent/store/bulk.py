@@ -146,14 +146,14 @@ def insert_absent(
             f"SELECT {table.name}.id FROM json_each(?) AS wanted CROSS JOIN {table.name} "
             f"ON {table.name}.account_id = ? AND {table.name}.id = wanted.value"
         )
-        return {r[0] for r in raw.execute(sql, (_values_param(ids), account_id))}
+        return {r[0] for r in raw.execute(sql, (values_param(ids), account_id))}
     with raw.cursor() as cur:
         stage = _stage(cur, table, "new", columns, rows)
         cur.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING RETURNING id")
         return {r[0] for r in cur.fetchall()}
 
 
-def _values_param(values: Iterable[str]) -> str:
+def values_param(values: Iterable[str]) -> str:
     return msgspec.json.encode(list(values)).decode()
 
 
@@ -174,18 +174,21 @@ def select_matching(
     statement with one bound parameter (no statement grows with the list). On SQLite the values
     are a json_each table joined to the indexed column, so each value is one index probe (as
     `IN (subquery)` or a plain join, SQLite's planner would rather scan the account's rows)."""
-    t, col = table.name, table.c[column].name
     wanted = [table.c[c] for c in columns] if columns else list(table.c)
-    names = ",".join(f"{t}.{c.name}" for c in wanted)
-    if conn.dialect.name == "sqlite":
+    names = ",".join(f"{table.name}.{c.name}" for c in wanted)
+    sql = f"SELECT {names} {matching_clause(conn.dialect.name, table.name, table.c[column].name)}"
+    return text(sql).bindparams(values=values_param(values), account_id=account_id).columns(*wanted)
+
+
+def matching_clause(dialect: str, table: str, column: str) -> str:
+    """FROM … WHERE of select_matching: rows of :account_id whose `column` is in the JSON array :values."""
+    if dialect == "sqlite":
         # CROSS JOIN is SQLite's way to fix the join order: the values outside, the index inside.
-        sql = (
-            f"SELECT {names} FROM json_each(:values) AS wanted CROSS JOIN {t} "
-            f"ON {t}.account_id = :account_id AND {t}.{col} = wanted.value"
+        return (
+            f"FROM json_each(:values) AS wanted CROSS JOIN {table} "
+            f"ON {table}.account_id = :account_id AND {table}.{column} = wanted.value"
         )
-    else:
-        sql = f"SELECT {names} FROM {t} WHERE {t}.account_id = :account_id AND {t}.{col} = {_PG_ANY}"
-    return text(sql).bindparams(values=_values_param(values), account_id=account_id).columns(*wanted)
+    return f"FROM {table} WHERE {table}.account_id = :account_id AND {table}.{column} = {_PG_ANY}"
 
 
 def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile_ids: Iterable[str]) -> None:
@@ -200,7 +203,7 @@ def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile
         )
         return
     sql = f"DELETE FROM {table.name} WHERE account_id = :account_id AND profile_id = {_PG_ANY}"
-    conn.execute(text(sql), {"account_id": account_id, "values": _values_param(ids)})
+    conn.execute(text(sql), {"account_id": account_id, "values": values_param(ids)})
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

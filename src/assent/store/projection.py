@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Boolean, Connection, Text, column, delete, select, text
 
 from ..domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState, Purpose
 from ..domain.channels import SuppressionReason
 from . import bulk
-from .tables import PROJECTION_TABLES, consents, list_members, list_suppressions, pending_optins, suppressions
+from .tables import PROJECTION_TABLES, UTCDateTime
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "consents": (
@@ -116,38 +117,65 @@ def insert(conn: Connection, rows: Rows) -> None:
         bulk.insert_rows(conn, table, COLUMNS[table.name], rows[table.name])
 
 
+# The five tables read in one UNION ALL statement (one round trip, not five), each row shaped
+# (kind, profile_id, text, text, text, time, time, text, text, text, bool).
+_SHAPE = ("text", "text", "text", "time", "time", "text", "text", "text", "bool")
+_PARTS = {
+    "consents": ("channel", "purpose", "status", "consent_timestamp", "last_updated", "method", "method_detail",
+                 "custom_method_detail", "double_optin"),
+    "suppressions": ("reason", None, None, "created_at", None, None, None, None, None),
+    "list_suppressions": ("list_id", "reason", None, "created_at", None, None, None, None, None),
+    "list_members": ("list_id", None, None, "joined_at", None, None, None, None, None),
+    "pending_optins": ("channel", "purpose", "list_id", "requested_at", None, "method", "method_detail",
+                       "custom_method_detail", None),
+}  # fmt: skip
+_NULLS = {
+    "text": "CAST(NULL AS TEXT)",
+    "time": "CAST(NULL AS TIMESTAMP WITH TIME ZONE)",
+    "bool": "CAST(NULL AS BOOLEAN)",
+}
+_TYPES = {"text": Text(), "time": UTCDateTime(), "bool": Boolean()}
+
+
+@functools.cache
+def _load_sql(dialect: str) -> str:
+    selects = []
+    for table, columns in _PARTS.items():
+        cols = ", ".join(f"{table}.{c}" if c else _NULLS[kind] for c, kind in zip(columns, _SHAPE, strict=True))
+        selects.append(
+            f"SELECT '{table}', {table}.profile_id, {cols} {bulk.matching_clause(dialect, table, 'profile_id')}"
+        )
+    return " UNION ALL ".join(selects)
+
+
 def load(
     conn: Connection, account_id: str, identities: Mapping[str, tuple[str | None, str | None]]
 ) -> dict[str, ProfileState]:
     """The stored state of each profile id, given its (email, phone_number)."""
     ids = list(identities)
-    parts: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
     if not ids:
         return {}
-
-    def rows_of(table):
-        return conn.execute(bulk.select_matching(conn, table, account_id, "profile_id", ids))
-
-    for r in rows_of(consents):
-        parts[r.profile_id]["consents"][(Channel(r.channel), Purpose(r.purpose))] = ChannelConsent(
-            status=ConsentStatus(r.status),
-            consent_timestamp=r.consent_timestamp,
-            method=r.method,
-            method_detail=r.method_detail,
-            custom_method_detail=r.custom_method_detail,
-            double_optin=r.double_optin,
-            last_updated=r.last_updated,
-        )
-    for r in rows_of(suppressions):
-        parts[r.profile_id]["suppressions"][SuppressionReason(r.reason)] = r.created_at
-    for r in rows_of(list_suppressions):
-        parts[r.profile_id]["list_suppressions"][r.list_id] = ListSuppression(r.reason, r.created_at)
-    for r in rows_of(list_members):
-        parts[r.profile_id]["lists"][r.list_id] = r.joined_at
-    for r in rows_of(pending_optins):
-        parts[r.profile_id]["pending"][(Channel(r.channel), Purpose(r.purpose), r.list_id)] = PendingOptIn(
-            r.requested_at, r.method, r.method_detail, r.custom_method_detail
-        )
+    parts: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
+    query = text(_load_sql(conn.dialect.name)).bindparams(values=bulk.values_param(ids), account_id=account_id)
+    query = query.columns(
+        column("kind", Text()), column("profile_id", Text()),
+        *(column(f"v{i}", _TYPES[kind]) for i, kind in enumerate(_SHAPE)),
+    )  # fmt: skip
+    for kind, pid, a, b, c, t1, t2, d, e, f, g in conn.execute(query):
+        part = parts[pid]
+        if kind == "consents":
+            part["consents"][(Channel(a), Purpose(b))] = ChannelConsent(
+                status=ConsentStatus(c), consent_timestamp=t1, method=d, method_detail=e,
+                custom_method_detail=f, double_optin=g, last_updated=t2,
+            )  # fmt: skip
+        elif kind == "suppressions":
+            part["suppressions"][SuppressionReason(a)] = t1
+        elif kind == "list_suppressions":
+            part["list_suppressions"][a] = ListSuppression(b, t1)
+        elif kind == "list_members":
+            part["lists"][a] = t1
+        else:
+            part["pending"][(Channel(a), Purpose(b), c)] = PendingOptIn(t1, d, e, f)
     out = {}
     for pid, (email, phone) in identities.items():
         state = ProfileState(email=email, phone_number=phone)
