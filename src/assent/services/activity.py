@@ -1,0 +1,524 @@
+"""Activity events and metrics, as Klaviyo's events API has them.
+
+Clients post events (`create_event`): the event's profile is found or created through the same
+set-based batch as imports, the metric is created on first use, and the event is stored — all in
+one transaction. Consent changes are not posted: they are the ledger's events that carry a
+Klaviyo metric name ("Subscribed to Email Marketing", ...), and they are listed beside the posted
+ones under built-in metrics that every account has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, Engine, Row
+
+from ..domain import DomainError, InvalidIdentifier, Policy, ProfileState, Proof
+from ..domain.channels import (
+    ALL_CHANNEL_PURPOSES,
+    MANUALLY_SUPPRESSED,
+    MANUALLY_UNSUPPRESSED,
+    MIN_CONSENT_DATE,
+    SUBSCRIBED_TO_LIST,
+    UNSUBSCRIBED_FROM_LIST,
+    subscribed_metric,
+    unsubscribed_metric,
+)
+from ..domain.identity import normalize_email, normalize_phone
+from ..store import accounts as account_store
+from ..store import activity as store
+from ..store import profiles as profile_store
+from ..store.db import read_transaction, write_transaction
+from ..store.ledger import LedgerAppender
+from ..store.paging import Page
+from ..store.tables import PROFILE_FIELDS
+from .accounts import load_account
+from .clock import parse_time, utcnow
+from .errors import NotFound
+from .ids import new_id
+from .import_rows import IDENTIFIERS, Prepared
+from .profile_batch import BatchReport, ProfileBatch, RowConsent, row_consent
+
+_encode_json = msgspec.json.Encoder().encode
+_decode_json = msgspec.json.Decoder().decode
+
+# Klaviyo's limits on an event (its docs: at most 400 properties, strings up to 100 KB) and the
+# sizes the columns hold.
+MAX_PROPERTIES = 400
+MAX_STRING_BYTES = 100 * 1024
+MAX_METRIC_NAME = 127
+MAX_SERVICE = 128
+MAX_UNIQUE_ID = 255
+FUTURE_LIMIT = timedelta(days=365)
+METRICS_PAGE = 200
+
+# Event edits of a profile never touch consent; only a changed email or phone has consequences.
+PROOF = Proof(source="event", actor="api")
+
+
+# --- built-in metrics: the ledger's metric names ------------------------------------------------
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def builtin_metric_id(name: str) -> str:
+    """A Klaviyo-like six-character id derived from the name: the same in every account and on
+    every server, so clients may keep it."""
+    n = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+    out = []
+    for _ in range(6):
+        n, r = divmod(n, 62)
+        out.append(_BASE62[r])
+    return "".join(out)
+
+
+CONSENT_METRICS: tuple[str, ...] = (
+    *(subscribed_metric(c, p) for c, p in ALL_CHANNEL_PURPOSES),
+    *(unsubscribed_metric(c, p) for c, p in ALL_CHANNEL_PURPOSES),
+    SUBSCRIBED_TO_LIST,
+    UNSUBSCRIBED_FROM_LIST,
+    MANUALLY_SUPPRESSED,
+    MANUALLY_UNSUPPRESSED,
+)
+BUILTIN_BY_ID: dict[str, str] = {builtin_metric_id(name): name for name in CONSENT_METRICS}
+if len(BUILTIN_BY_ID) != len(CONSENT_METRICS):  # a hash collision would merge two metrics
+    raise RuntimeError("two consent metric names have the same derived id")
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    id: str
+    key: str
+    name: str
+    category: str
+
+
+KLAVIYO = Integration("klaviyo", "klaviyo", "Klaviyo", "Internal")  # system metrics
+API = Integration("api", "api", "API", "API")  # metrics named by clients' events
+
+
+def integration_of(service: str | None) -> Integration:
+    if service is None or service.lower() == "api":
+        return API
+    return Integration(service, service, service, "API")
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    id: str
+    name: str
+    created: datetime
+    updated: datetime
+    integration: Integration
+
+
+def _stored_metric(row: Row) -> Metric:
+    return Metric(row.id, row.name, row.created_at, row.updated_at, integration_of(row.service))
+
+
+def _builtins(account_created: datetime) -> list[Metric]:
+    # System metrics exist from the account's start, as Klaviyo's do.
+    return [Metric(mid, name, account_created, account_created, KLAVIYO) for mid, name in BUILTIN_BY_ID.items()]
+
+
+def _account_created(conn: Connection, account_id: str) -> datetime:
+    row = account_store.get_account(conn, account_id)
+    if row is None:
+        raise NotFound("account", "no such account", account_id)
+    return row.created_at
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    uuid: str
+    profile_id: str
+    metric_id: str
+    occurred_at: datetime
+    properties: dict[str, Any]
+
+
+_CROCKFORD = {c: i for i, c in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
+# Ledger events have no UUID of their own; theirs is derived from account and id, stably.
+_LEDGER_UUIDS = uuid.UUID("3f4b7c1e-8a52-4d0e-9b7a-2c61d5e0a9f3")
+
+
+def _ulid_uuid(ulid: str) -> str:
+    """A ULID is 128 bits: the same bits written as a UUID."""
+    n = 0
+    for char in ulid:
+        n = n * 32 + _CROCKFORD.get(char, 0)
+    return str(uuid.UUID(int=n & ((1 << 128) - 1)))
+
+
+def _event(account_id: str, row: Row) -> Event:
+    properties = _decode_json(row.properties) if row.properties else {}
+    if row.metric_id is not None:
+        # Klaviyo keeps an event's value among its properties as `$value`.
+        if row.value is not None:
+            properties["$value"] = row.value
+        if row.value_currency is not None:
+            properties["$value_currency"] = row.value_currency
+        return Event(row.id, _ulid_uuid(row.id), row.profile_id, row.metric_id, row.occurred_at, properties)
+    # A ledger event: its payload holds no personal data (that is kept apart, in `personal`).
+    event_uuid = str(uuid.uuid5(_LEDGER_UUIDS, f"{account_id}/{row.id}"))
+    return Event(row.id, event_uuid, row.profile_id, builtin_metric_id(row.metric), row.occurred_at, properties)
+
+
+@dataclass(frozen=True, slots=True)
+class EventProfile:
+    """The profile an event names: by id, or by identifiers, with attributes to set on it."""
+
+    id: str | None = None
+    email: str | None = None
+    phone_number: str | None = None
+    external_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)  # other PROFILE_FIELDS
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    metric_name: str
+    properties: dict[str, Any]
+    profile: EventProfile
+    metric_service: str | None = None
+    time: str | None = None  # ISO 8601; default now
+    value: float | None = None
+    value_currency: str | None = None
+    unique_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    profile_id: str
+    metric_id: str
+    event_id: str | None  # None when the event repeated a stored one (same profile, metric, unique_id)
+    dropped: tuple[str, ...]  # profile fields left out as invalid (Klaviyo's partial failure)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else str(value)
+    return text or None
+
+
+def _check_properties(properties: dict[str, Any]) -> None:
+    if len(properties) > MAX_PROPERTIES:
+        raise DomainError("properties", f"an event may have at most {MAX_PROPERTIES} properties", len(properties))
+    stack: list[Any] = [properties]
+    while stack:  # a loop, not recursion: deeply nested input must not exhaust the stack
+        item = stack.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_STRING_BYTES // 4 and len(item.encode()) > MAX_STRING_BYTES:
+                raise DomainError("properties", "a string value is over 100 KB")
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _metric_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise DomainError("metric.name", "a metric needs a name")
+    if len(name) > MAX_METRIC_NAME:
+        raise DomainError("metric.name", f"must be at most {MAX_METRIC_NAME} characters", len(name))
+    return name
+
+
+def _event_time(value: str | None, now: datetime) -> datetime:
+    if value is None or not value.strip():
+        return now.replace(microsecond=0)  # Klaviyo keeps event times to the second
+    at = parse_time(value, "time").replace(microsecond=0)
+    if at < MIN_CONSENT_DATE:
+        raise DomainError("time", "must be after 1990-01-01", value)
+    if at > now + FUTURE_LIMIT:
+        raise DomainError("time", "may be at most one year in the future", value)
+    return at
+
+
+def _currency(value: str | None) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    if len(text) != 3 or not text.isascii() or not text.isalpha():
+        raise DomainError("value_currency", "must be an ISO 4217 currency code such as USD", value)
+    return text.upper()
+
+
+def _unique_id(value: str | None, at: datetime) -> str:
+    if value is None or value == "":
+        return at.isoformat()  # Klaviyo's default: one event per profile and metric each second
+    if len(value) > MAX_UNIQUE_ID:
+        raise DomainError("unique_id", f"must be at most {MAX_UNIQUE_ID} characters", len(value))
+    return value
+
+
+def _in_profile(e: DomainError) -> DomainError:
+    """An error about the event's profile, its field named as a field of `profile`."""
+    return type(e)(f"profile.{e.field}", e.message, e.value)
+
+
+def _prepared(default_region: str, profile: EventProfile) -> tuple[Prepared, tuple[str, ...]]:
+    """The event's profile as a batch row, identifiers normalised."""
+    dropped: list[str] = []
+    email = _text(profile.email)
+    phone = _text(profile.phone_number)
+    external_id = _text(profile.external_id)
+    profile_id = _text(profile.id)
+    if email is not None:
+        email = normalize_email(email, "profile.email")
+    if phone is not None:
+        try:
+            phone = normalize_phone(phone, default_region)
+        except InvalidIdentifier as e:
+            # As Klaviyo does: a bad number beside another identifier is dropped, not fatal.
+            if email is None and external_id is None and profile_id is None:
+                raise _in_profile(e) from None
+            phone = None
+            dropped.append("phone_number")
+    if email is None and phone is None and external_id is None and profile_id is None:
+        raise DomainError("profile", "an event's profile needs an id, an email, a phone_number or an external_id")
+    attributes: dict[str, str] = {}
+    for name, value in profile.attributes.items():
+        if name not in PROFILE_FIELDS or name in IDENTIFIERS:
+            raise DomainError(f"profile.{name}", "is not a profile attribute")
+        if (text := _text(value)) is not None:
+            attributes[name] = text
+    for name, value in (("external_id", external_id), *attributes.items()):
+        if value is not None and "\x00" in value:  # no database keeps a NUL in a text column
+            raise DomainError(f"profile.{name}", "contains a NUL character")
+    row = Prepared(0, email, phone, external_id, attributes, dict(profile.properties), {}, None, id=profile_id)
+    return row, tuple(dropped)
+
+
+def _no_consent(state: ProfileState, row: Prepared) -> RowConsent:
+    return row_consent([], state)  # an event never grants or withdraws consent
+
+
+def create_event(engine: Engine, account_id: str, new: NewEvent) -> Recorded:
+    """Record one event, creating or updating its profile and creating its metric on first use."""
+    now = utcnow()
+    _check_properties(new.properties)
+    name = _metric_name(new.metric_name)
+    service = _text(new.metric_service)
+    if service is not None and len(service) > MAX_SERVICE:
+        raise DomainError("metric.service", f"must be at most {MAX_SERVICE} characters", len(service))
+    at = _event_time(new.time, now)
+    currency = _currency(new.value_currency)
+    unique_id = _unique_id(new.unique_id, at)
+    with write_transaction(engine) as conn:
+        appender = LedgerAppender(conn, account_id)  # first: it takes the account's write lock
+        account = load_account(conn, account_id)
+        row, dropped = _prepared(account.default_region, new.profile)
+        batch = ProfileBatch(conn, account_id, [row])
+        try:
+            profile_id = batch.apply(row, _no_consent, now, PROOF, BatchReport())
+        except DomainError as e:
+            raise _in_profile(e) from None
+        batch.write(appender, now)
+        metric = store.ensure_metric(conn, account_id, new_id(), name, service, now)
+        event_id = new_id()
+        inserted = store.insert_event(
+            conn,
+            {
+                "account_id": account_id,
+                "id": event_id,
+                "metric_id": metric.id,
+                "profile_id": profile_id,
+                "occurred_at": at,
+                "properties": _encode_json(new.properties).decode(),
+                "value": new.value,
+                "value_currency": currency,
+                "unique_id": unique_id,
+                "created_at": now,
+            },
+        )
+        store.touch_last_event(conn, account_id, profile_id, at)
+    return Recorded(profile_id, metric.id, event_id if inserted else None, dropped)
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    metric_ids: tuple[str, ...] = ()  # equals(metric_id, ...): several different ones match nothing
+    profile_ids: tuple[str, ...] = ()
+    times: tuple[tuple[str, datetime], ...] = ()  # (operator, moment), e.g. ("greater-than", t)
+    descending: bool = False
+    limit: int = 200
+    after: tuple | None = None  # a page's (occurred_at, id) key
+    before: tuple | None = None
+    include_metrics: bool = False
+    include_profiles: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EventListing:
+    events: list[Event]
+    page: Page
+    metrics: dict[str, Metric]  # the events' metrics, when asked for
+    profiles: list[Row]  # the events' profiles, when asked for
+    policy: Policy
+
+
+def _related(
+    conn: Connection, account_id: str, events: list[Event], metrics: bool, profiles: bool
+) -> tuple[dict[str, Metric], list[Row]]:
+    found: dict[str, Metric] = {}
+    if metrics:
+        ids = {e.metric_id for e in events}
+        builtin = ids & BUILTIN_BY_ID.keys()
+        if builtin:
+            created = _account_created(conn, account_id)
+            for mid in builtin:
+                found[mid] = Metric(mid, BUILTIN_BY_ID[mid], created, created, KLAVIYO)
+        for row in store.metrics_by_ids(conn, account_id, ids - builtin):
+            found[row.id] = _stored_metric(row)
+    rows = profile_store.get_many(conn, account_id, {e.profile_id for e in events}) if profiles else []
+    return found, rows
+
+
+def list_events(engine: Engine, account_id: str, q: EventQuery) -> EventListing:
+    """A page of the account's events, posted and consent ones together, in time order."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        metric_ids, profile_ids = set(q.metric_ids), set(q.profile_ids)
+        if len(metric_ids) > 1 or len(profile_ids) > 1:  # equal to two different values at once
+            return EventListing([], Page([], None, None, False, False), {}, [], account.policy)
+        metric_id = next(iter(metric_ids), None)
+        builtin = BUILTIN_BY_ID.get(metric_id) if metric_id is not None else None
+        page = store.timeline_page(
+            conn,
+            account_id,
+            metric_id=metric_id,
+            ledger_metrics=None if metric_id is None else ([builtin] if builtin else []),
+            posted=builtin is None,
+            profile_id=next(iter(profile_ids), None),
+            times=q.times,
+            descending=q.descending,
+            limit=q.limit,
+            after=q.after,
+            before=q.before,
+        )
+        events = [_event(account_id, row) for row in page.rows]
+        metrics, profiles = _related(conn, account_id, events, q.include_metrics, q.include_profiles)
+        return EventListing(events, page, metrics, profiles, account.policy)
+
+
+def get_event(
+    engine: Engine, account_id: str, event_id: str, *, include_metric: bool = False, include_profile: bool = False
+) -> EventListing:
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        row = store.get_event(conn, account_id, event_id)
+        if row is None:
+            raise NotFound("id", "no event in this account has this id", event_id)
+        events = [_event(account_id, row)]
+        metrics, profiles = _related(conn, account_id, events, include_metric, include_profile)
+        return EventListing(events, Page([], None, None, False, False), metrics, profiles, account.policy)
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MetricListing:
+    metrics: list[Metric]
+    page: Page  # first/last keys: ("b", index) in the built-in list, or ("s", id) of a stored one
+
+
+def _matches(m: Metric, name: str | None, category: str | None) -> bool:
+    return (name is None or m.integration.name == name) and (category is None or m.integration.category == category)
+
+
+def list_metrics(
+    engine: Engine,
+    account_id: str,
+    *,
+    integration_names: tuple[str, ...] = (),
+    integration_categories: tuple[str, ...] = (),
+    after: tuple | None = None,
+    before: tuple | None = None,
+    limit: int = METRICS_PAGE,
+) -> MetricListing:
+    """The account's metrics: the built-in consent metrics first, then the stored ones by creation.
+
+    A cursor key is ("b", i), the i-th built-in metric that passes the filter, or ("s", id), a
+    stored metric; paging walks the built-in list, then the stored metrics by id."""
+    names, categories = set(integration_names), set(integration_categories)
+    empty = MetricListing([], Page([], None, None, False, False))
+    if len(names) > 1 or len(categories) > 1:
+        return empty
+    name, category = next(iter(names), None), next(iter(categories), None)
+    with read_transaction(engine) as conn:
+        builtins = [m for m in _builtins(_account_created(conn, account_id)) if _matches(m, name, category)]
+        # Stored metrics are all of category API; their integration name is API or their service.
+        stored_wanted = category in (None, API.category)
+        api_only = name == API.name
+        service = None if name is None or api_only else name
+
+        def stored(after_id: str | None, before_id: str | None, n: int) -> Page:
+            if not stored_wanted:
+                return Page([], None, None, False, False)
+            return store.metrics_page(
+                conn,
+                account_id,
+                api_only=api_only,
+                service=service,
+                limit=n,
+                after=None if after_id is None else (after_id,),
+                before=None if before_id is None else (before_id,),
+            )
+
+        keyed: list[tuple[tuple, Metric]]
+        if before is None:
+            start = 0 if after is None else (after[1] + 1 if after[0] == "b" else len(builtins))
+            keyed = [(("b", i), m) for i, m in enumerate(builtins[start : start + limit], start)]
+            more_builtins = start + limit < len(builtins)
+            rest = stored(after[1] if after is not None and after[0] == "s" else None, None, limit - len(keyed))
+            keyed += [(("s", r.id), _stored_metric(r)) for r in rest.rows]
+            has_next = more_builtins or rest.has_next
+            has_prev = after is not None
+        else:
+            keyed = []
+            end = len(builtins)
+            if before[0] == "s":
+                rest = stored(None, before[1], limit)
+                keyed = [(("s", r.id), _stored_metric(r)) for r in rest.rows]
+                has_prev_stored = rest.has_prev
+            else:
+                end, has_prev_stored = before[1], False
+            room = limit - len(keyed)
+            start = max(0, end - room) if not has_prev_stored else end
+            keyed = [(("b", i), m) for i, m in enumerate(builtins[start:end], start)] + keyed
+            has_prev = has_prev_stored or start > 0
+            has_next = True
+        page = Page(
+            [m for _, m in keyed],
+            keyed[0][0] if keyed else None,
+            keyed[-1][0] if keyed else None,
+            has_next=has_next,
+            has_prev=has_prev,
+        )
+        return MetricListing(page.rows, page)  # type: ignore[arg-type]
+
+
+def get_metric(engine: Engine, account_id: str, metric_id: str) -> Metric:
+    with read_transaction(engine) as conn:
+        created = _account_created(conn, account_id)
+        name = BUILTIN_BY_ID.get(metric_id)
+        if name is not None:
+            return Metric(metric_id, name, created, created, KLAVIYO)
+        row = store.get_metric(conn, account_id, metric_id)
+        if row is None:
+            raise NotFound("id", "no metric in this account has this id", metric_id)
+        return _stored_metric(row)
