@@ -92,6 +92,17 @@ def _decision(call: Call, r: DecisionRequest, d: ProfileDecision) -> dict[str, A
     }
 
 
+def _failing(call: Call, requests: list[DecisionRequest]) -> int:
+    """Which request of a failed batch is at fault, so the error can point at it (asked one by
+    one only on this error path)."""
+    for i, r in enumerate(requests):
+        try:
+            decide_many(call.engine, call.account_id, [r])
+        except DomainError:
+            return i
+    return 0
+
+
 def post_decisions(call: Call) -> Response:
     body: DecisionCreateQuery = call.body
     many = isinstance(body.data, list)
@@ -102,7 +113,9 @@ def post_decisions(call: Call) -> Response:
     try:
         decisions = decide_many(call.engine, call.account_id, requests)
     except DomainError as e:
-        raise from_domain(e, "/data/attributes/profile" if not many else "/data") from None
+        if not many:
+            raise from_domain(e, "/data/attributes/profile") from None
+        raise from_domain(e, f"/data/{_failing(call, requests)}/attributes/profile") from None
     data = [_decision(call, r, d) for r, d in zip(requests, decisions, strict=True)]
     return json_response({"data": data if many else data[0], "links": {"self": call.self_link()}})
 
@@ -151,13 +164,33 @@ def _after(call: Call, conditions: list) -> int:
     after = 0
     cursor = call.cursor()
     if cursor is not None:
-        if cursor.after is None or not isinstance(cursor.after[0], int):
+        seq = _seq(cursor.after[0]) if cursor.after is not None else None
+        if seq is None:
             raise invalid("page[cursor] is not a cursor of this feed", parameter="page[cursor]")
-        after = cursor.after[0]
+        after = seq
     for c in conditions:
         if c.field == "seq" and c.op == "greater-than":
-            after = max(after, int(c.value))
+            after = max(after, _checked_seq(c.value))
     return after
+
+
+_MAX_SEQ = 2**63 - 1  # the column's range: a larger number cannot be compared in SQL
+
+
+def _seq(value: object) -> int | None:
+    """A seq as an int, or None when it is not a whole number the ledger could hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if 0 <= value <= _MAX_SEQ else None
+
+
+def _checked_seq(value: object) -> int:
+    seq = _seq(value)
+    if seq is None:
+        raise invalid(f"seq must be a whole number from 0 to {_MAX_SEQ}, not {value!r}", parameter="filter")
+    return seq
 
 
 def get_consent_events(call: Call) -> Response:
@@ -168,7 +201,7 @@ def get_consent_events(call: Call) -> Response:
     after = _after(call, conditions)
     only = {c.field: c.value for c in conditions if c.op == "equals"}
     if "seq" in only:
-        after, size = int(only["seq"]) - 1, 1
+        after, size = _checked_seq(only["seq"]) - 1, 1
     records = consent_feed.feed(
         call.engine, call.account_id, after_seq=after, limit=size,
         profile_id=only.get("profile_id"), metric=only.get("metric"),

@@ -77,7 +77,8 @@ def not_found(what: str, value: str) -> ApiError:
 
 def from_domain(e: DomainError, base: str = "/data/attributes") -> ApiError:
     """A domain or service error as an API error; `base` is where the error's field sits in the body."""
-    status = 404 if isinstance(e, NotFound) else 409 if isinstance(e, Conflict) else 400
+    # An error about one item of a job keeps the code (and so the status) of what went wrong.
+    status = 404 if isinstance(e, NotFound) or e.code == "not_found" else 409 if isinstance(e, Conflict) else 400
     detail = f"{e.field}: {e.message}" + ("" if e.value is None else f" (got {e.value!r})")
     field = e.field.replace(".", "/")
     return ApiError(status, e.code, detail, pointer=f"{base}/{field}" if base else f"/{field}")

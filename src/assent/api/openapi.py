@@ -110,7 +110,7 @@ def document(operations: list[Operation]) -> dict[str, Any]:
             "summary": op.summary,
             "tags": [op.tag],
             "parameters": _parameters(op),
-            "responses": {str(op.status): ok, "4XX": error, "5XX": error},
+            "responses": {**{str(s): ok for s in sorted({op.status, *op.also})}, "4XX": error, "5XX": error},
             "security": [{"Klaviyo-API-Key": []}],
             "x-klaviyo-scopes": list(op.scopes),
             "x-klaviyo-ratelimit": {"burst": f"{op.burst}/s", "steady": f"{op.steady}/m"},

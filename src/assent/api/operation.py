@@ -41,6 +41,7 @@ class Operation:
     body: type | None = None  # the msgspec Struct the request body decodes into
     status: int = 200
     params: tuple[Param, ...] = ()
+    also: tuple[int, ...] = ()  # other 2xx statuses it answers with the same document (e.g. 200 on update)
     response: type | None = None  # the document type of a 2xx body, for the OpenAPI document
     tag: str = "Profiles"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
@@ -21,6 +22,7 @@ from .documents import json_response, sparse
 from .errors import ApiError, from_domain, invalid
 from .filters import FieldRule
 from .operation import Call, Operation, Param
+from .paging import Cursor
 
 # --- request bodies ---------------------------------------------------------------------------
 
@@ -197,6 +199,24 @@ def _check_suppression_filters(conditions: list) -> None:
         )
 
 
+def _cursor(call: Call, sort: str) -> Cursor | None:
+    """The cursor, if its key has the form this listing gives out for `sort`: a forged or stale
+    one (say from another sort) is the client's error, not a failed query."""
+    cursor = call.cursor()
+    if cursor is None:
+        return None
+    key = cursor.after if cursor.after is not None else cursor.before
+    ok = len(key) == (1 if sort == "id" else 2) and all(isinstance(k, str) for k in key)
+    if ok and sort in ("created", "updated"):
+        try:
+            ok = datetime.fromisoformat(key[0]).tzinfo is not None
+        except ValueError:
+            ok = False
+    if not ok:
+        raise invalid(f"page[cursor] is not a cursor of this listing sorted by {sort}", parameter="page[cursor]")
+    return cursor
+
+
 def _shape(call: Call, resource: dict[str, Any]) -> dict[str, Any]:
     fields = call.fields("profile")
     if fields:
@@ -215,7 +235,7 @@ def get_profiles(call: Call) -> Response:
     extra = call.additional_fields("profile", ADDITIONAL)
     call.include(("conversations", "push-tokens"))  # accepted; Assent has none of either to include
     page, resources = profile_pages.list_profiles(
-        call.engine, call.account_id, conditions, sort.field, sort.descending, call.cursor(), size,
+        call.engine, call.account_id, conditions, sort.field, sort.descending, _cursor(call, sort.field), size,
         subscriptions="subscriptions" in extra, base=call.base_url,
     )  # fmt: skip
     return json_response({"data": [_shape(call, r) for r in resources], "links": call.page_links(page)})
@@ -292,5 +312,5 @@ OPERATIONS = [
               "Update a profile: named fields change, null clears, others stay", body=ProfilePartialUpdateQuery),
     Operation("POST", "/api/profile-import", "create_or_update_profile", post_profile_import, ("profiles:write",),
               75, 700, "Create or update a profile (201 created, 200 updated)", body=ProfileUpsertQuery,
-              status=201),
+              status=201, also=(200,)),
 ]  # fmt: skip

@@ -4,9 +4,9 @@ answers 202, so a read right after it sees the change (Klaviyo's are eventually 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from msgspec import UNSET, Struct, UnsetType
+from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.responses import Response
 
 from ..domain import Channel, DomainError, InvalidIdentifier, Proof, Purpose
@@ -14,6 +14,7 @@ from ..domain.identity import normalize_email, normalize_phone
 from ..services import bulk_consent
 from ..services.accounts import load_account
 from ..services.bulk_consent import ConsentItem
+from ..services.errors import NotFound
 from ..store.db import read_transaction
 from .documents import no_content
 from .errors import from_domain, invalid
@@ -124,7 +125,7 @@ class UnsubscribeProfiles(Struct):
 
 class ListIdentifier(Struct):
     type: Literal["list"]
-    id: str
+    id: Annotated[str, Meta(min_length=1)]  # an empty id would name no list, yet be joined
 
 
 class ListRelationship(Struct):
@@ -234,6 +235,12 @@ def _run(call: Call, run: Any) -> None:
         run()
     except bulk_consent.ItemError as e:
         raise from_domain(e) from None
+    except NotFound as e:
+        if e.field != "list":
+            raise
+        error = from_domain(e)
+        error.pointer = "/data/relationships/list/data/id"  # where the body names the list
+        raise error from None
 
 
 def post_subscribe(call: Call) -> Response:

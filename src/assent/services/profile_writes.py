@@ -164,6 +164,9 @@ def _update(
 
 def create_profile(engine: Engine, account_id: str, inp: ProfileInput) -> Written:
     with write_transaction(engine) as conn:
+        # The account's write lock, though nothing goes to the ledger: without it two creates of one
+        # identifier both pass the duplicate check and the second fails on the unique index.
+        ledger.LedgerAppender(conn, account_id)
         account = load_account(conn, account_id)
         values, dropped = _normalized(account, inp.values)
         return Written(_create(conn, account, inp, values, utcnow()), True, dropped)

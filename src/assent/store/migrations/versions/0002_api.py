@@ -98,7 +98,10 @@ def upgrade() -> None:
         sa.Column("created_at", TIME, nullable=False),
         sa.PrimaryKeyConstraint("account_id", "id", name=op.f("pk_events")),
         sa.UniqueConstraint(
-            "account_id", "profile_id", "metric_id", "unique_id",
+            "account_id",
+            "profile_id",
+            "metric_id",
+            "unique_id",
             name=op.f("uq_events_account_id_profile_id_metric_id_unique_id"),
         ),  # fmt: skip
         **NO_ROWID,
