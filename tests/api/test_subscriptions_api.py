@@ -337,8 +337,8 @@ def test_one_bad_profile_fails_the_whole_job(api) -> None:
     assert e["source"]["pointer"] == f"{PROFILES}/3/attributes/phone_number"
     assert written(api) == before
     assert profile(api, "already@example.com")["data"]["attributes"]["phone_number"] is None
-    e = error(subscribe(api, [member("good1@example.com"), member(profile_id="01NOSUCHPROFILE00000000000")]), 400)
-    assert e["source"]["pointer"] == f"{PROFILES}/1/attributes/id"
+    e = error(subscribe(api, [member("good1@example.com"), member(profile_id="01NOSUCHPROFILE00000000000")]), 404)
+    assert e["source"]["pointer"] == f"{PROFILES}/1/id"
     assert written(api) == before
 
 

@@ -38,7 +38,8 @@ class ItemError(DomainError):
     """A job's profile that cannot be changed; `field` says where in the request it sits."""
 
     def __init__(self, position: int, error: DomainError) -> None:
-        super().__init__(f"profiles.data.{position}.attributes.{error.field}", error.message, error.value)
+        where = "" if error.field == "id" else "attributes."  # the id sits beside the attributes
+        super().__init__(f"profiles.data.{position}.{where}{error.field}", error.message, error.value)
         self.code = error.code
 
 
