@@ -362,7 +362,7 @@ def test_another_accounts_profile_id_is_not_found(api, other_api) -> None:
     r = other_api.post("/api/profiles", json={"data": {"type": "profile", "attributes": {"email": "t@example.com"}}})
     theirs = r.json()["data"]["id"]
     before = written(api)
-    e = error(subscribe(api, [member(profile_id=theirs)]), 400)
+    e = error(subscribe(api, [member(profile_id=theirs)]), 404)
     assert e["code"] == "not_found"
     assert written(api) == before
     assert written(other_api) == (1, 0)
