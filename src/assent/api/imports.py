@@ -18,10 +18,10 @@ from ..services.jobs import Job
 from ..services.lists import MailingList
 from .documents import json_response, sparse
 from .filters import FieldRule
+from .linkage import ListsRelationship
 from .operation import Call, Operation, Param
 from .profiles import ProfileAttributes
 from .suppressions import (
-    ListIdentifier,
     Status,
     actor,
     checked_cursor,
@@ -50,10 +50,6 @@ class ImportProfiles(Struct):
 
 class ImportJobAttributes(Struct):
     profiles: ImportProfiles
-
-
-class ListsRelationship(Struct):
-    data: list[ListIdentifier]
 
 
 class ImportJobRelationships(Struct):

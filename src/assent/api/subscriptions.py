@@ -4,9 +4,9 @@ answers 202, so a read right after it sees the change (Klaviyo's are eventually 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import UNSET, Struct, UnsetType
 from starlette.responses import Response
 
 from ..domain import Channel, DomainError, InvalidIdentifier, Proof, Purpose
@@ -18,6 +18,7 @@ from ..services.errors import NotFound
 from ..store.db import read_transaction
 from .documents import no_content
 from .errors import from_domain, invalid
+from .linkage import ListRelationship
 from .operation import Call, Operation
 
 # --- request bodies (Klaviyo's SubscriptionCreateJobCreateQuery / SubscriptionDeleteJobCreateQuery) --
@@ -121,15 +122,6 @@ class SubscribeProfiles(Struct):
 
 class UnsubscribeProfiles(Struct):
     data: list[UnsubscribeProfile]
-
-
-class ListIdentifier(Struct):
-    type: Literal["list"]
-    id: Annotated[str, Meta(min_length=1)]  # an empty id would name no list, yet be joined
-
-
-class ListRelationship(Struct):
-    data: ListIdentifier
 
 
 class JobRelationships(Struct):

@@ -18,6 +18,7 @@ from ..services.jobs import Job
 from .documents import json_response, sparse
 from .errors import ApiError, from_domain, invalid, not_found
 from .filters import FieldRule
+from .linkage import ListRelationship, SegmentRelationship
 from .operation import Call, Operation, Param
 from .paging import Cursor
 
@@ -35,24 +36,6 @@ class SuppressionProfile(Struct):
 
 class SuppressionProfiles(Struct):
     data: list[SuppressionProfile]
-
-
-class ListIdentifier(Struct):
-    type: Literal["list"]
-    id: str
-
-
-class SegmentIdentifier(Struct):
-    type: Literal["segment"]
-    id: str
-
-
-class ListRelationship(Struct):
-    data: ListIdentifier
-
-
-class SegmentRelationship(Struct):
-    data: SegmentIdentifier
 
 
 class SuppressionJobRelationships(Struct):
