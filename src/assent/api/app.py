@@ -49,11 +49,15 @@ class KeyCache:
         self.engine = engine
         self.known: dict[str, tuple[float, ApiKey | None]] = {}
 
+    def cached(self, secret: str) -> tuple[bool, ApiKey | None]:
+        """(known, key) without touching the database: cheap enough for the event loop."""
+        hit = self.known.get(secret)
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
     def lookup(self, secret: str) -> ApiKey | None:
         now = time.monotonic()
-        hit = self.known.get(secret)
-        if hit is not None and hit[0] > now:
-            return hit[1]
         key = accounts.authenticate(self.engine, secret)
         if len(self.known) > 10_000:
             self.known.clear()
@@ -84,7 +88,9 @@ class Api:
             raise ApiError(
                 401, "not_authenticated", "The Authorization header must be `Klaviyo-API-Key <private key>`."
             )
-        key = await anyio.to_thread.run_sync(self.keys.lookup, secret.strip())
+        known, key = self.keys.cached(secret.strip())
+        if not known:
+            key = await anyio.to_thread.run_sync(self.keys.lookup, secret.strip())
         if key is None:
             raise ApiError(
                 401, "authentication_failed", "The private API key is not valid.",

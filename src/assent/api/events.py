@@ -222,9 +222,9 @@ def _included(call: Call, listing: EventListing, include: set[str]) -> list[dict
         fields = call.fields("metric")
         out += [metric_resource(call, m, fields) for m in sorted(listing.metrics.values(), key=lambda m: m.id)]
     if "profile" in include:
-        fields, now = call.fields("profile"), datetime.now(UTC)
+        fields = call.fields("profile")
         for row in sorted(listing.profiles, key=lambda r: r.id):
-            resource = profile_resource(row, None, listing.policy, now, call.base_url)
+            resource = profile_resource(row, None, call.base_url)
             resource["attributes"] = sparse(resource["attributes"], fields)
             out.append(resource)
     return out

@@ -309,7 +309,7 @@ def get_profiles_for_list(call: Call) -> Response:
     data = []
     for row in found.rows:
         state = found.states[row.id] if found.states is not None else None
-        resource = profile_resource(row, state, found.policy, found.now, call.base_url)
+        resource = profile_resource(row, state, call.base_url)
         attributes = sparse(resource["attributes"], fields)
         # Klaviyo's member schema requires joined_group_at, so a sparse fieldset keeps it.
         attributes["joined_group_at"] = row.joined_at.isoformat()

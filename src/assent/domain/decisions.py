@@ -221,3 +221,22 @@ def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULE
         return Decision(Verdict.DEFER, tuple(dict.fromkeys(f.code for f in defers)), warnings, until)
     allows = tuple(dict.fromkeys(f.code for f in findings if f.kind is Verdict.ALLOW))
     return Decision(Verdict.ALLOW, allows, warnings)
+
+
+def can_receive(state: ProfileState, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
+    """`decide(...).allowed` for a flow send to no list under the default rules, without building
+    the explanation: the `can_receive_*` flags of every profile a page shows. A property test
+    holds it equal to `decide`."""
+    if state.address(channel) is None:
+        return False
+    if channel is Channel.EMAIL:
+        if purpose is Purpose.TRANSACTIONAL:
+            return not (state.suppressions.keys() & TRANSACTIONAL_EMAIL_BLOCKERS)
+        return not state.suppressions and state.status(Channel.EMAIL) is not ConsentStatus.UNSUBSCRIBED
+    if state.status(channel, purpose) is ConsentStatus.SUBSCRIBED:
+        return True
+    return (
+        channel is Channel.SMS
+        and purpose is Purpose.TRANSACTIONAL
+        and state.status(Channel.SMS, Purpose.MARKETING) is ConsentStatus.SUBSCRIBED
+    )

@@ -50,7 +50,6 @@ def profile_timeline(
     engine: Engine, account_id: str, profile_id: str, *, after_seq: int, limit: int, as_of: datetime | None
 ) -> Timeline:
     with read_transaction(engine) as conn:
-        account = load_account(conn, account_id)
         row = profile_store.get(conn, account_id, profile_id)
         if row is None:
             raise NotFound("id", "no profile in this account has this id", profile_id)
@@ -60,4 +59,4 @@ def profile_timeline(
         events = ledger.page_events(
             conn, account_id, after_seq=after_seq, limit=limit, profile_id=profile_id, until=as_of
         )
-        return Timeline([_record(s) for s in events], at, subscriptions(state, account.policy, at))
+        return Timeline([_record(s) for s in events], at, subscriptions(state))

@@ -316,14 +316,12 @@ def job_profiles(
         )  # fmt: skip
         if not full:
             return page, [{"id": r.id} for r in page.rows]
-        account = load_account(conn, account_id)
         states = (
             projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in page.rows})
             if subscriptions and page.rows
             else {}
         )
-        now = utcnow()
-        return page, [profile_resource(r, states.get(r.id), account.policy, now, base) for r in page.rows]
+        return page, [profile_resource(r, states.get(r.id), base) for r in page.rows]
 
 
 # --- running ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from ..store import paging, projection
 from ..store import profiles as profile_store
 from ..store.db import read_transaction
 from .accounts import Account, load_account
-from .clock import utcnow
 from .errors import NotFound
 from .profiles import profile_resource
 
@@ -60,13 +59,12 @@ def list_profiles(
             after=cursor.after if cursor else None, before=cursor.before if cursor else None,
             key=profile_store.sort_key(sort),
         )  # fmt: skip
-        now = utcnow()
         states = (
             projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in page.rows})
             if (subscriptions and page.rows)
             else {}
         )
-        resources = [profile_resource(r, states.get(r.id), account.policy, now, base) for r in page.rows]
+        resources = [profile_resource(r, states.get(r.id), base) for r in page.rows]
         return page, resources
 
 
@@ -81,7 +79,6 @@ def one_profile(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The profile resource, and its lists as resources when asked (for `include=lists`)."""
     with read_transaction(engine) as conn:
-        account = load_account(conn, account_id)
         row = profile_store.get(conn, account_id, profile_id)
         if row is None:
             raise NotFound("id", "no profile in this account has this id", profile_id)
@@ -90,7 +87,7 @@ def one_profile(
             if subscriptions
             else None
         )
-        resource = profile_resource(row, state, account.policy, utcnow(), base)
+        resource = profile_resource(row, state, base)
         included = []
         if with_lists:
             for lst in profile_store.lists_of(conn, account_id, profile_id):
