@@ -37,6 +37,7 @@ MAX_BODY = 5 * 1024 * 1024  # Klaviyo's payload limit for bulk jobs
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 _BODY_TYPES = ("application/vnd.api+json", "application/json")
 KEY_CACHE_SECONDS = 5.0
+HANDLER_THREADS = int(os.environ.get("ASSENT_HANDLER_THREADS", "2"))
 # Routes take every method, so that a wrong one gets a JSON:API 405 rather than a plain-text one.
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -77,6 +78,8 @@ class Api:
         self.engine = engine
         self.limiter = limiter
         self.keys = KeyCache(engine)
+        # Few handler threads: more only fight over the GIL (and the database's connections).
+        self.threads = anyio.CapacityLimiter(HANDLER_THREADS)
         self.operations = operations
 
     async def authenticate(self, request: Request) -> ApiKey:
@@ -90,7 +93,7 @@ class Api:
             )
         known, key = self.keys.cached(secret.strip())
         if not known:
-            key = await anyio.to_thread.run_sync(self.keys.lookup, secret.strip())
+            key = await anyio.to_thread.run_sync(self.keys.lookup, secret.strip(), limiter=self.threads)
         if key is None:
             raise ApiError(
                 401, "authentication_failed", "The private API key is not valid.",
@@ -115,7 +118,7 @@ class Api:
             allowance = self.limiter.hit(key.id, op.operation_id, op.burst, op.steady)
             body = await self.read_body(op, request) if op.body is not None else None
             call = Call(request, self.engine, key, dict(request.path_params), body, base_url(request))
-            response = await anyio.to_thread.run_sync(self.run, op, call)
+            response = await anyio.to_thread.run_sync(self.run, op, call, limiter=self.threads)
             if allowance is not None:
                 response.headers.update(allowance.headers())
             return response

@@ -48,7 +48,7 @@ def _run(
     account_id: str,
     items: list[ConsentItem],
     list_id: str | None,
-    step: Callable[[ProfileState, ConsentItem, datetime, OptInProcess], list[ConsentEvent]],
+    step: Callable[[ProfileState, ConsentItem, datetime, OptInProcess], RowConsent],
     proof: Proof,
 ) -> BatchReport:
     now = utcnow()
@@ -65,8 +65,7 @@ def _run(
         for row, item in zip(rows, items, strict=True):
 
             def consent(state: ProfileState, _row: Prepared, item: ConsentItem = item) -> RowConsent:
-                events = step(state, item, now, opt_in)
-                return row_consent(events, replay(events, state))
+                return step(state, item, now, opt_in)
 
             try:
                 batch.apply(row, consent, now, proof, report)
@@ -89,7 +88,7 @@ def subscribe_profiles(
     """Klaviyo's bulk subscribe: the list's opt-in process governs (double opt-in leaves the
     profile pending); a historical import records the given consent dates and skips double opt-in."""
 
-    def step(state: ProfileState, item: ConsentItem, now: datetime, opt_in: OptInProcess) -> list[ConsentEvent]:
+    def step(state: ProfileState, item: ConsentItem, now: datetime, opt_in: OptInProcess) -> RowConsent:
         events: list[ConsentEvent] = []
         # One subscribe per consent date: a historical import may date each channel apart.
         by_date: dict[datetime | None, list[Target]] = {}
@@ -102,7 +101,7 @@ def subscribe_profiles(
             )  # fmt: skip
             events += evs
             state = replay(evs, state)
-        return events
+        return row_consent(events, state)
 
     return _run(engine, account_id, items, list_id, step, proof)
 
@@ -112,12 +111,12 @@ def unsubscribe_profiles(
 ) -> BatchReport:
     """Klaviyo's bulk unsubscribe: with a list, members leave it; others unsubscribe channel-wide."""
 
-    def step(state: ProfileState, item: ConsentItem, now: datetime, _: OptInProcess) -> list[ConsentEvent]:
+    def step(state: ProfileState, item: ConsentItem, now: datetime, _: OptInProcess) -> RowConsent:
         events: list[ConsentEvent] = []
         for channel, purpose in item.targets:
             evs = t.unsubscribe(state, channel, purpose, now=now, list_id=list_id, method="API", proof=proof)
             events += evs
             state = replay(evs, state)
-        return events
+        return row_consent(events, state)
 
     return _run(engine, account_id, items, list_id, step, proof)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,9 @@ def make_engine(url: str | None = None) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    database = engine.url.database
+    lock_path = f"{database}.writer-lock" if database and database != ":memory:" else None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
@@ -55,8 +59,43 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front, so two writers never deadlock upgrading a read lock.
-        mode = "IMMEDIATE" if conn.get_execution_options().get("assent_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if not conn.get_execution_options().get("assent_write"):
+            conn.exec_driver_sql("BEGIN DEFERRED")
+            return
+        # Writers queue on a file lock first: SQLite's own busy handler polls with growing sleeps,
+        # which starves unlucky writers (long tails under load); a blocked flock() wakes at once.
+        if lock_path is not None:
+            conn.info["assent_writer_lock"] = _lock(lock_path)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _unlock(conn)
+            raise
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Connection) -> None:
+        conn.exec_driver_sql("COMMIT")  # commit before letting the next writer in
+        _unlock(conn)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Connection) -> None:
+        _unlock(conn)
+
+
+def _lock(path: str) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unlock(conn: Connection) -> None:
+    fd = conn.info.pop("assent_writer_lock", None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases its lock
 
 
 def is_sqlite(conn: Connection | Engine) -> bool:
