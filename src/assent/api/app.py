@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import web
 from ..domain import DomainError
 from ..services import accounts
 from ..services.accounts import ApiKey
@@ -198,6 +199,7 @@ def create_app(
         return json_response(openapi, headers={"content-type": "application/json"})
 
     routes.append(Route("/api/openapi.json", openapi_json, methods=["GET"]))
+    routes += web.routes(engine)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

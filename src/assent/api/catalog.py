@@ -26,12 +26,16 @@ def openapi_document(ops: list[Operation]) -> dict[str, Any]:
 
 @asynccontextmanager
 async def background(engine: Engine) -> AsyncIterator[None]:
-    """Run queued bulk jobs while the server runs; stop them (they resume later) when it stops."""
+    """Run queued bulk jobs and deliver queued messages while the server runs; stop them (they
+    resume later) when it stops."""
     from ..services.jobs import JobRunner
+    from ..services.outbox import Deliverer
 
-    runner = JobRunner(engine)
-    runner.start()
+    workers = [JobRunner(engine), Deliverer(engine)]
+    for worker in workers:
+        worker.start()
     try:
         yield
     finally:
-        await anyio.to_thread.run_sync(runner.stop)
+        for worker in workers:
+            await anyio.to_thread.run_sync(worker.stop)

@@ -43,6 +43,7 @@ class Proof:
     actor: str | None = None
     message_id: str | None = None
     note: str | None = None
+    reason: str | None = None  # why an opt-out happened, as the person gave it
     ip: str | None = None
     user_agent: str | None = None
 

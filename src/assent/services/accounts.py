@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import string
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
@@ -25,6 +26,7 @@ class Account:
     name: str
     default_region: str
     policy: Policy
+    public_id: str = ""
 
 
 # Klaviyo's private-key scopes; `x:write` includes `x:read`, and "*" is full access.
@@ -75,6 +77,7 @@ def _account(row) -> Account:
         name=row.name,
         default_region=row.default_region,
         policy=Policy(email_campaigns_require_explicit_consent=row.email_campaigns_require_explicit_consent),
+        public_id=row.public_id,
     )
 
 
@@ -84,6 +87,11 @@ def _secret(conn: Connection) -> bytes:
     if configured:
         return configured.encode()
     return store.setting_or_create(conn, "secret_key", lambda: secrets.token_hex(32)).encode()
+
+
+def signing_secret(conn: Connection) -> bytes:
+    """The installation's secret, for signing the links people click."""
+    return _secret(conn)
 
 
 def key_digest(conn: Connection, api_key: str) -> str:
@@ -97,11 +105,16 @@ def create_account(engine: Engine, name: str, default_region: str = "US") -> New
     region = normalize_region(default_region)
     now = utcnow()
     account_id = new_id()
-    api_key = _new_secret()
+    api_key, public_id = _new_secret(), _public_id()
     with write_transaction(engine) as conn:
-        store.insert_account(conn, account_id, name, region, now)
+        store.insert_account(conn, account_id, name, region, now, public_id)
         store.insert_api_key(conn, account_id, _key_id(api_key), key_digest(conn, api_key), "default", now)
-    return NewAccount(Account(account_id, name, region, Policy()), api_key)
+    return NewAccount(Account(account_id, name, region, Policy(), public_id), api_key)
+
+
+def _public_id() -> str:
+    # Six characters like Klaviyo's company ids; unguessable enough not to be enumerated.
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(6))
 
 
 def _new_secret() -> str:

@@ -12,10 +12,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from .tables import accounts, api_keys, settings
 
 
-def insert_account(conn: Connection, id: str, name: str, default_region: str, now: datetime) -> None:
+def insert_account(conn: Connection, id: str, name: str, default_region: str, now: datetime, public_id: str) -> None:
     conn.execute(
         insert(accounts).values(
             id=id,
+            public_id=public_id,
             name=name,
             default_region=default_region,
             email_campaigns_require_explicit_consent=False,
@@ -69,3 +70,7 @@ def setting_or_create(conn: Connection, name: str, make: Callable[[], str]) -> s
         conn.execute(dialect_insert(settings).values(name=name, value=make()).on_conflict_do_nothing())
         value = get_setting(conn, name)
     return value
+
+
+def account_by_public_id(conn: Connection, public_id: str) -> Row | None:
+    return conn.execute(select(accounts).where(accounts.c.public_id == public_id)).first()

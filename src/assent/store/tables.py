@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -68,7 +69,10 @@ accounts = Table(
     Column("ledger_seq", BigInteger, nullable=False, default=0),
     Column("ledger_head", String(64), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    # The public key of website forms (`company_id` of Klaviyo's client API): names the account, grants nothing.
+    Column("public_id", String(12), nullable=False, server_default=""),
     PrimaryKeyConstraint("id"),
+    Index("ix_accounts_public_id", "public_id", unique=True),
 )
 
 api_keys = Table(
@@ -102,6 +106,7 @@ lists = Table(
     Column("opt_in_process", String(20), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("public", Boolean, nullable=False, default=False, server_default=false()),  # in the preference centre
     PrimaryKeyConstraint("account_id", "id"),
     sqlite_with_rowid=False,
 )
@@ -329,5 +334,66 @@ events = Table(
     UniqueConstraint("account_id", "profile_id", "metric_id", "unique_id"),
     Index("ix_events_time", "account_id", "occurred_at", "id"),
     Index("ix_events_metric", "account_id", "metric_id", "occurred_at", "id"),
+    sqlite_with_rowid=False,
+)
+
+
+# Per-account settings of the consent workflows (sender, SMS keywords and replies, webhook keys, ...).
+account_settings = Table(
+    "account_settings",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "name"),
+    sqlite_with_rowid=False,
+)
+
+# Messages Assent itself sends (double opt-in confirmations, keyword replies): written in the
+# transaction that decides to send them, delivered after it commits, kept when no mailer is set.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", ID, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("subject", Text),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("headers", Text, nullable=False, default="{}"),
+    Column("status", String(12), nullable=False),  # queued, sent, failed, held (no mailer configured)
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    PrimaryKeyConstraint("account_id", "id"),
+    Index("ix_outbox_status", "status", "created_at"),
+    sqlite_with_rowid=False,
+)
+
+# Provider events already handled (Twilio MessageSid, SES message id, SendGrid sg_event_id), so
+# a replayed webhook changes nothing.
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("provider", String(20), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "provider", "event_id"),
+    sqlite_with_rowid=False,
+)
+
+# Consecutive soft bounces per profile; a delivery resets it, reaching the account's threshold suppresses.
+soft_bounces = Table(
+    "soft_bounces",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "profile_id"),
     sqlite_with_rowid=False,
 )

@@ -1,0 +1,154 @@
+"""Messages Assent sends itself (double opt-in confirmations and the like).
+
+A message is written to the outbox in the same transaction as the change that calls for it, so
+a confirmation is never sent for a request that rolled back, nor lost for one that committed.
+Delivery happens after the commit: by SMTP when ASSENT_SMTP_URL is set, else the message is held
+in the outbox for `assent outbox` to show. Email is the only channel Assent delivers itself; SMS
+messages are held for the SMS provider integration."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+import msgspec
+from sqlalchemy import Connection, Engine
+
+from ..integrations import mailer
+from ..store import outbox as store
+from ..store.db import read_transaction, write_transaction
+from .clock import utcnow
+from .ids import new_id
+
+log = logging.getLogger("assent.outbox")
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    channel: str  # "email" or "sms"
+    recipient: str
+    kind: str  # what it is for, e.g. "doi_confirmation"
+    body_text: str
+    subject: str | None = None
+    body_html: str | None = None
+    sender: str | None = None  # "Name <address>" for email
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def enqueue(conn: Connection, account_id: str, message: Message) -> str:
+    """Write the message in the caller's transaction; deliver() sends it after the commit."""
+    message_id = new_id()
+    headers = dict(message.headers)
+    if message.sender:
+        headers["From"] = message.sender
+    status = "queued" if message.channel == "email" and mailer.smtp_url() else "held"
+    store.add(
+        conn,
+        {
+            "account_id": account_id, "id": message_id, "channel": message.channel,
+            "recipient": message.recipient, "kind": message.kind, "subject": message.subject,
+            "body_text": message.body_text, "body_html": message.body_html,
+            "headers": msgspec.json.encode(headers).decode(), "status": status, "attempts": 0,
+            "created_at": utcnow(),
+        },
+    )  # fmt: skip
+    return message_id
+
+
+def _email(row) -> EmailMessage:
+    headers = msgspec.json.decode(row.headers or "{}")
+    msg = EmailMessage()
+    msg["From"] = headers.pop("From", formataddr(("", "no-reply@localhost")))
+    msg["To"] = row.recipient
+    msg["Subject"] = row.subject or ""
+    msg["Message-ID"] = make_msgid(idstring=row.id)
+    for name, value in headers.items():
+        msg[name] = value
+    msg.set_content(row.body_text)
+    if row.body_html:
+        msg.add_alternative(row.body_html, subtype="html")
+    return msg
+
+
+def deliver(engine: Engine) -> int:
+    """Send the queued email messages; returns how many were sent."""
+    url = mailer.smtp_url()
+    if not url:
+        return 0
+    sent = 0
+    with read_transaction(engine) as conn:
+        rows = store.pending(conn)
+    for row in rows:
+        try:
+            mailer.send(url, _email(row))
+            status, error = "sent", None
+            sent += 1
+        except mailer.MailerError as e:
+            log.warning("outbox: %s", e)
+            status, error = ("failed" if row.attempts + 1 >= MAX_ATTEMPTS else "queued"), str(e)
+        with write_transaction(engine) as conn:
+            store.mark(conn, row.account_id, row.id, status, utcnow(), error)
+    return sent
+
+
+def messages(engine: Engine, account_id: str | None = None, limit: int = 50) -> list[dict]:
+    with read_transaction(engine) as conn:
+        return [
+            {
+                "id": r.id, "account_id": r.account_id, "channel": r.channel, "recipient": r.recipient,
+                "kind": r.kind, "subject": r.subject, "body_text": r.body_text, "status": r.status,
+                "attempts": r.attempts, "last_error": r.last_error, "created_at": r.created_at.isoformat(),
+                "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                "headers": msgspec.json.decode(r.headers or "{}"),
+            }
+            for r in store.listing(conn, account_id, limit)
+        ]  # fmt: skip
+
+
+class Deliverer:
+    """Delivers queued messages in the background while the server runs; `wake()` after a commit
+    that queued one, so it goes out at once."""
+
+    def __init__(self, engine: Engine, interval: float = 5.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        _deliverers.add(self)
+        self._thread = threading.Thread(target=self._run, name="assent-outbox", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        _deliverers.discard(self)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                deliver(self.engine)
+            except Exception:  # noqa: BLE001 — keep delivering; the message stays queued
+                log.exception("outbox delivery failed")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+
+_deliverers: set[Deliverer] = set()
+
+
+def wake() -> None:
+    """Tell this process's deliverers that messages were queued."""
+    for d in list(_deliverers):
+        d.wake()
