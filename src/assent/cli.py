@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from .domain import Channel, DomainError, Proof, Via
 from .domain.channels import parse_channel, parse_purpose, parse_suppression_reason
 from .domain.decisions import parse_send_purpose
-from .services import accounts, consent, demo, imports, ledger, lists, profiles
+from .services import accounts, consent, demo, imports, ledger, lists, outbox, profiles, settings
 from .services.clock import parse_time
 from .services.consent import Locator
 from .store.db import NotMigrated, database_url, make_engine, require_migrated, upgrade
@@ -30,6 +30,10 @@ consent_app = typer.Typer(help="Change one profile's consent or suppression.", n
 lists_app = typer.Typer(help="Lists.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The tamper-evident consent ledger.", no_args_is_help=True)
 keys_app = typer.Typer(help="Private API keys and their scopes.", no_args_is_help=True)
+settings_app = typer.Typer(
+    help="An account's workflow settings (sender, SMS keywords, webhook keys).", no_args_is_help=True
+)
+links_app = typer.Typer(help="Links to put in messages.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(profiles_app, name="profiles")
@@ -37,6 +41,8 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(lists_app, name="lists")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(keys_app, name="keys")
+app.add_typer(settings_app, name="settings")
+app.add_typer(links_app, name="links")
 
 Db = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: ASSENT_DATABASE_URL, else sqlite:///./assent.db).")
@@ -156,8 +162,14 @@ def accounts_create(
     a = new.account
     _show(
         json,
-        {"id": a.id, "name": a.name, "default_region": a.default_region, "api_key": new.api_key},
-        f"account {a.id} ({a.name}, region {a.default_region})",
+        {
+            "id": a.id,
+            "name": a.name,
+            "default_region": a.default_region,
+            "public_id": a.public_id,
+            "api_key": new.api_key,
+        },
+        f"account {a.id} ({a.name}, region {a.default_region}, public id {a.public_id} for website forms)",
         f"private API key: {new.api_key}  (shown once; only its digest is stored)",
     )
 
@@ -218,6 +230,74 @@ def keys_revoke(
     _show(json, {"revoked": key}, f"key {key} revoked")
 
 
+# --- settings, outbox, links -------------------------------------------------------------------
+
+
+@settings_app.command("list")
+@command
+def settings_list(account: AccountId, db: Db = None, json: Json = False) -> None:
+    """Every setting with its value (secrets masked) and what it does."""
+    values = settings.all_values(_engine(db), account)
+    lines = (f"{name} = {value!r}  ({settings.SETTINGS[name].help})" for name, value in values.items())
+    _show(json, values, *lines)
+
+
+@settings_app.command("set")
+@command
+def settings_set(account: AccountId, name: str, value: str, db: Db = None, json: Json = False) -> None:
+    """Set one setting, e.g. `assent settings set --account ID sender_email news@brand.example`."""
+    settings.set_value(_engine(db), account, name, value)
+    shown = "(secret)" if settings.SETTINGS[name].secret else repr(value)
+    _show(json, {"name": name, "set": True}, f"{name} = {shown}")
+
+
+@app.command("outbox")
+@command
+def outbox_command(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account's messages.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many, newest first.", min=1)] = 20,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Messages Assent sent or holds (held: no ASSENT_SMTP_URL configured), newest first."""
+    found = outbox.messages(_engine(db), account, limit)
+    lines = (f"{m['created_at']}  {m['status']:<6}  {m['channel']}  {m['recipient']}  {m['subject'] or m['kind']}"
+             for m in found)  # fmt: skip
+    _show(json, found, *lines)
+
+
+@links_app.command("unsubscribe")
+@command
+def links_unsubscribe(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    list_id: ListOpt = None,
+    message_id: Annotated[str | None, typer.Option("--message-id", help="The message or campaign id.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Where the server is reached (default ASSENT_PUBLIC_URL).")
+    ] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """The List-Unsubscribe and List-Unsubscribe-Post headers (RFC 8058) and body links for a message."""
+    from .services import unsubscribe
+
+    links = unsubscribe.unsubscribe_links(
+        _engine(db), account, _locator(id, email, phone), list_id=list_id, message_id=message_id,
+        base_url=(base_url or profiles.public_url()).rstrip("/"),
+    )  # fmt: skip
+    _show(
+        json,
+        links,
+        f"List-Unsubscribe: {links['list_unsubscribe']}",
+        f"List-Unsubscribe-Post: {links['list_unsubscribe_post']}",
+        f"unsubscribe link: {links['url']}",
+        f"preferences link: {links['preferences_url']}",
+    )
+
+
 # --- serve -------------------------------------------------------------------------------------
 
 
@@ -260,11 +340,12 @@ def lists_create(
     double_opt_in: Annotated[
         bool, typer.Option("--double-opt-in", help="Subscriptions wait for confirmation.")
     ] = False,
+    public: Annotated[bool, typer.Option("--public", help="Offer it in the preference centre.")] = False,
     db: Db = None,
     json: Json = False,
 ) -> None:
     """Create a list (single opt-in unless --double-opt-in)."""
-    made = lists.create_list(_engine(db), account, name, double_opt_in)
+    made = lists.create_list(_engine(db), account, name, double_opt_in, public)
     _show(json, _list_json(made), f"list {made.id} ({made.name}, {made.opt_in_process.value})")
 
 
@@ -273,6 +354,7 @@ def _list_json(item: lists.MailingList) -> dict[str, Any]:
         "id": item.id,
         "name": item.name,
         "opt_in_process": item.opt_in_process.value,
+        "public": item.public,
         "created": item.created.isoformat(),
         "profile_count": item.profile_count,
     }

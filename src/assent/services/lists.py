@@ -43,6 +43,7 @@ class MailingList:
     created: datetime
     updated: datetime
     profile_count: int | None = None
+    public: bool = False  # shown in the preference centre
 
 
 class ProfilesNotFound(NotFound):
@@ -58,7 +59,9 @@ class BadCursor(ValueError):
 
 
 def _list(row: Row, count: int | None = None) -> MailingList:
-    return MailingList(row.id, row.name, OptInProcess(row.opt_in_process), row.created_at, row.updated_at, count)
+    return MailingList(
+        row.id, row.name, OptInProcess(row.opt_in_process), row.created_at, row.updated_at, count, row.public
+    )
 
 
 def _name(name: str | None) -> str:
@@ -70,7 +73,9 @@ def _name(name: str | None) -> str:
     return name
 
 
-def create_list(engine: Engine, account_id: str, name: str, double_opt_in: bool = False) -> MailingList:
+def create_list(
+    engine: Engine, account_id: str, name: str, double_opt_in: bool = False, public: bool = False
+) -> MailingList:
     name = _name(name)
     process = OptInProcess.DOUBLE if double_opt_in else OptInProcess.SINGLE
     now = utcnow()
@@ -78,8 +83,8 @@ def create_list(engine: Engine, account_id: str, name: str, double_opt_in: bool 
     list_id = "".join(secrets.choice(_ALPHABET) for _ in range(6))
     with write_transaction(engine) as conn:
         load_account(conn, account_id)
-        store.insert_list(conn, account_id, list_id, name, process.value, now)
-    return MailingList(list_id, name, process, now, now, 0)
+        store.insert_list(conn, account_id, list_id, name, process.value, now, public)
+    return MailingList(list_id, name, process, now, now, 0, public)
 
 
 def load_list(conn: Connection, account_id: str, list_id: str) -> MailingList:

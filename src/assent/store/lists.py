@@ -57,12 +57,15 @@ def _where(query: Select, table: dict[str, ColumnElement], conditions: Sequence[
     return query
 
 
-def insert_list(conn: Connection, account_id: str, id: str, name: str, opt_in_process: str, now: datetime) -> None:
+def insert_list(
+    conn: Connection, account_id: str, id: str, name: str, opt_in_process: str, now: datetime, public: bool = False
+) -> None:
     conn.execute(
         insert(lists).values(
-            account_id=account_id, id=id, name=name, opt_in_process=opt_in_process, created_at=now, updated_at=now
+            account_id=account_id, id=id, name=name, opt_in_process=opt_in_process, created_at=now, updated_at=now,
+            public=public,
         )
-    )
+    )  # fmt: skip
 
 
 def get_list(conn: Connection, account_id: str, list_id: str) -> Row | None:
