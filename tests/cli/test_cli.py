@@ -126,12 +126,13 @@ def test_accounts_create_prints_the_id_and_a_private_key(db_url, engine):
         db=db_url,
     )  # fmt: skip
     assert human.returncode == 0 and human.stderr == ""
-    m = re.search(r"account (\w{26}) \(Human brand, region US\)", human.stdout)
+    m = re.search(r"account (\w{26}) \(Human brand, region US, public id \w{6} for website forms\)", human.stdout)
     assert m, human.stdout
     assert re.search(r"private API key: pk_[0-9a-f]{34}\b", human.stdout)
     made = json.loads(as_json.stdout)
     assert made["name"] == "Json brand" and made["default_region"] == "GB"
     assert re.fullmatch(r"\w{26}", made["id"]) and re.fullmatch(r"pk_[0-9a-f]{34}", made["api_key"])
+    assert re.fullmatch(r"\w{6}", made["public_id"])
     listed = {a.id: a for a in accounts.list_accounts(engine)}
     assert listed[m.group(1)].name == "Human brand" and listed[made["id"]].default_region == "GB"
 
