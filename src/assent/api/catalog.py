@@ -10,10 +10,10 @@ from typing import Any
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from . import consent, events, imports, lists, openapi, profiles, subscriptions, suppressions
+from . import consent, events, imports, links, lists, openapi, profiles, subscriptions, suppressions
 from .operation import Operation
 
-MODULES = (profiles, subscriptions, suppressions, imports, lists, events, consent)
+MODULES = (profiles, subscriptions, suppressions, imports, lists, events, consent, links)
 
 
 def operations() -> list[Operation]:
