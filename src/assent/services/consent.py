@@ -13,6 +13,7 @@ from ..domain import (
     Channel,
     ConsentEvent,
     DomainError,
+    EventType,
     OptInProcess,
     ProfileState,
     Proof,
@@ -89,49 +90,72 @@ def change(
 
     A profile named by email or phone number that does not exist yet is created first, so that an
     opt-out of an unknown address is remembered, as Klaviyo does."""
-    now = utcnow()
     with write_transaction(engine) as conn:
-        account = load_account(conn, account_id)
-        ledger = LedgerAppender(conn, account_id)
-        mailing_list = None if list_id is None else load_list(conn, account_id, list_id)
-        locator = normalize_locator(account, locator)
-        row = profile_store.find(conn, account_id, locator.field, locator.value)
-        created = False
-        if row is None:
-            if not create or locator.field not in ("email", "phone_number"):
-                raise NotFound(locator.field, "no profile in this account has this value", locator.value)
-            profile_id = new_id()
-            profile_store.insert_one(
-                conn,
-                {
-                    "account_id": account_id,
-                    "id": profile_id,
-                    locator.field: locator.value,
-                    "properties": "{}",
-                    "created_at": now,
-                    "updated_at": now,
-                },
+        done = change_in(conn, account_id, locator, transition, now=utcnow(), list_id=list_id, create=create)
+    if any(e.type is EventType.OPTIN_REQUESTED for e in done.events):
+        from . import outbox
+
+        outbox.wake()  # a confirmation email was queued: send it now the request is committed
+    return done
+
+
+def change_in(
+    conn: Connection,
+    account_id: str,
+    locator: Locator,
+    transition: Transition,
+    *,
+    now: datetime,
+    list_id: str | None = None,
+    create: bool = True,
+) -> Change:
+    """`change` inside the caller's write transaction, for use cases that write something else in
+    the same unit of work (a webhook receipt, say)."""
+    account = load_account(conn, account_id)
+    ledger = LedgerAppender(conn, account_id)
+    mailing_list = None if list_id is None else load_list(conn, account_id, list_id)
+    locator = normalize_locator(account, locator)
+    row = profile_store.find(conn, account_id, locator.field, locator.value)
+    created = False
+    if row is None:
+        if not create or locator.field not in ("email", "phone_number"):
+            raise NotFound(locator.field, "no profile in this account has this value", locator.value)
+        profile_id = new_id()
+        profile_store.insert_one(
+            conn,
+            {
+                "account_id": account_id,
+                "id": profile_id,
+                locator.field: locator.value,
+                "properties": "{}",
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        identity = {
+            profile_id: (
+                locator.value if locator.field == "email" else None,
+                locator.value if locator.field == "phone_number" else None,
             )
-            identity = {
-                profile_id: (
-                    locator.value if locator.field == "email" else None,
-                    locator.value if locator.field == "phone_number" else None,
-                )
-            }
-            created = True
-        else:
-            profile_id = row.id
-            identity = {profile_id: (row.email, row.phone_number)}
-        state = projection.load(conn, account_id, identity)[profile_id]
-        events = transition(state, now, mailing_list)
-        if events:
-            ledger.add(profile_id, events)
-            ledger.flush()
-            state = replay(events, state)
-            projection.write(conn, account_id, {profile_id: state})
-            if not created:
-                profile_store.set_fields(conn, account_id, profile_id, {"updated_at": now})
-        return Change(profile_id, created, events, state)
+        }
+        created = True
+    else:
+        profile_id = row.id
+        identity = {profile_id: (row.email, row.phone_number)}
+    state = projection.load(conn, account_id, identity)[profile_id]
+    events = transition(state, now, mailing_list)
+    if events:
+        ledger.add(profile_id, events)
+        ledger.flush()
+        state = replay(events, state)
+        projection.write(conn, account_id, {profile_id: state})
+        if not created:
+            profile_store.set_fields(conn, account_id, profile_id, {"updated_at": now})
+        # An email double opt-in request gets its confirmation email in the same transaction.
+        from . import double_optin  # here: double_optin builds on this module
+
+        double_optin.queue_confirmations(conn, account_id, [(profile_id, state, events)])
+    return Change(profile_id, created, events, state)
 
 
 def subscribe(
