@@ -72,6 +72,16 @@ def _run(
             except DomainError as e:
                 raise ItemError(row.line, e) from None
         report.events = batch.write(appender, now)
+        # Email double opt-in requests get their confirmation emails in the same transaction.
+        from . import double_optin  # here: double_optin builds on the single-profile services
+
+        queued = double_optin.queue_confirmations(
+            conn, account_id, [(p.id, p.state, p.events) for p in batch.touched.values()]
+        )
+    if queued:
+        from . import outbox
+
+        outbox.wake()  # send them now the requests are committed
     return report
 
 

@@ -39,9 +39,11 @@ class Message:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def enqueue(conn: Connection, account_id: str, message: Message) -> str:
-    """Write the message in the caller's transaction; deliver() sends it after the commit."""
-    message_id = new_id()
+def enqueue(conn: Connection, account_id: str, message: Message, message_id: str | None = None) -> str:
+    """Write the message in the caller's transaction; deliver() sends it after the commit.
+
+    `message_id` (default: a new id) lets a caller name the message in links inside it."""
+    message_id = message_id or new_id()
     headers = dict(message.headers)
     if message.sender:
         headers["From"] = message.sender

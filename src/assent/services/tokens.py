@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ..domain import DomainError
 from ..store.db import read_transaction
@@ -24,17 +24,25 @@ class TokenError(DomainError):
 _secrets: dict[str, bytes] = {}
 
 
-def _serializer(engine: Engine, kind: str) -> URLSafeTimedSerializer:
+def _serializer(engine: Engine, kind: str, conn: Connection | None = None) -> URLSafeTimedSerializer:
     key = str(engine.url)
     if key not in _secrets:
-        with read_transaction(engine) as conn:
+        if conn is not None:  # inside a transaction: read it there rather than take a second connection
             _secrets[key] = signing_secret(conn)
+        else:
+            with read_transaction(engine) as c:
+                _secrets[key] = signing_secret(c)
     # The kind is the salt: a token made for one purpose is refused by every other.
     return URLSafeTimedSerializer(_secrets[key], salt=f"assent.{kind}")
 
 
 def make_token(engine: Engine, kind: str, data: dict[str, Any]) -> str:
     return _serializer(engine, kind).dumps(data)
+
+
+def make_token_in(conn: Connection, kind: str, data: dict[str, Any]) -> str:
+    """make_token for a caller inside a write transaction (a link in a message queued there)."""
+    return _serializer(conn.engine, kind, conn).dumps(data)
 
 
 def read_token(engine: Engine, kind: str, token: str, max_age_seconds: int | None = None) -> dict[str, Any]:

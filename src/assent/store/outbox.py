@@ -36,3 +36,14 @@ def listing(conn: Connection, account_id: str | None, limit: int) -> list[Row]:
     if account_id is not None:
         q = q.where(outbox.c.account_id == account_id)
     return list(conn.execute(q))
+
+
+def recent(conn: Connection, account_id: str, recipient: str, kind: str, since: datetime) -> list[Row]:
+    """Messages of one kind to one recipient created since `since` (for rate limits)."""
+    q = select(outbox).where(
+        outbox.c.account_id == account_id,
+        outbox.c.recipient == recipient,
+        outbox.c.kind == kind,
+        outbox.c.created_at >= since,
+    )
+    return list(conn.execute(q))
