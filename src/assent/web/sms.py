@@ -1,10 +1,70 @@
-"""(being written)"""
+"""`POST /webhooks/sms/twilio`: Twilio's inbound-message webhook. The texted number (`To`) names
+the account; its keyword is applied and answered in TwiML."""
 
 from __future__ import annotations
 
+import logging
+import os
+
+import anyio.to_thread
 from sqlalchemy import Engine
-from starlette.routing import BaseRoute
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..integrations import twilio
+from ..services import sms_keywords
+
+log = logging.getLogger("assent.sms")
+
+PATH = "/webhooks/sms/twilio"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def called_url(request: Request) -> str:
+    """The URL Twilio called, which its signature covers: behind a proxy the request's own URL is
+    not it, so the configured public base wins when there is one."""
+    base = os.environ.get("ASSENT_PUBLIC_URL", "").rstrip("/")
+    if not base:
+        return str(request.url)
+    query = request.url.query
+    return base + request.url.path + (f"?{query}" if query else "")
+
+
+def _twiml(message: str | None) -> Response:
+    return Response(twilio.twiml(message), media_type=twilio.TWIML_CONTENT_TYPE)
 
 
 def routes(engine: Engine) -> list[BaseRoute]:
-    return []
+    async def inbound(request: Request) -> Response:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in _FORM_TYPES:
+            return PlainTextResponse("Send the message as application/x-www-form-urlencoded.", status_code=415)
+        form = await request.form()
+        params = [(name, value) for name, value in form.multi_items() if not isinstance(value, UploadFile)]
+        fields = dict(params)
+        try:
+            routing = await anyio.to_thread.run_sync(sms_keywords.route, engine, fields.get("To", ""))
+        except sms_keywords.AmbiguousNumber:
+            log.error("inbound SMS to %s: several accounts use this number", fields.get("To"))
+            return PlainTextResponse("Several accounts use this number.", status_code=409)
+        if routing is None:
+            return PlainTextResponse("No account uses this number.", status_code=404)
+        if routing.auth_token and not twilio.valid_signature(
+            routing.auth_token, called_url(request), params, request.headers.get("x-twilio-signature")
+        ):
+            return PlainTextResponse("The X-Twilio-Signature is missing or wrong.", status_code=403)
+        if not fields.get("MessageSid") or not fields.get("From"):
+            return PlainTextResponse("From and MessageSid are required.", status_code=400)
+        message = sms_keywords.Inbound(
+            from_number=fields["From"],
+            to_number=fields.get("To", ""),
+            body=fields.get("Body", ""),
+            message_id=fields["MessageSid"],
+            opt_out_type=fields.get("OptOutType") or None,
+        )
+        reply = await anyio.to_thread.run_sync(sms_keywords.handle, engine, routing.account_id, message)
+        return _twiml(reply)
+
+    return [Route(PATH, inbound, methods=["POST"])]
