@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from ..domain import DomainError
+from ..domain.identity import normalize_phone
 from ..store import settings as store
 from ..store.db import read_transaction, write_transaction
 from .accounts import load_account
@@ -70,8 +71,11 @@ def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
     if setting.default.isdigit() and not value.strip().isdigit():
         raise DomainError(name, "must be a whole number", value)
     with write_transaction(engine) as conn:
-        load_account(conn, account_id)
-        store.set_setting(conn, account_id, name, value.strip())
+        account = load_account(conn, account_id)
+        value = value.strip()
+        if name == "sms_number" and value:  # stored as inbound webhooks name it: E.164
+            value = normalize_phone(value, account.default_region, field="sms_number")
+        store.set_setting(conn, account_id, name, value)
 
 
 def all_values(engine: Engine, account_id: str) -> dict[str, str]:
