@@ -242,7 +242,7 @@ def confirm(engine: Engine, link: Link, proof: Proof) -> str:
 
 
 def cancel(engine: Engine, link: Link, proof: Proof) -> bool:
-    """ "This wasn't me": close the request, consent unchanged. An expired link may still cancel
+    """Close the request ("this wasn't me"), consent unchanged. An expired link may still cancel
     (refusing is always allowed). Returns whether a request was open."""
     r = link.request
 
