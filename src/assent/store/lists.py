@@ -212,3 +212,18 @@ def lists_of_profile(conn: Connection, account_id: str, profile_id: str) -> list
         .order_by(lists.c.created_at, lists.c.id)
     )
     return list(conn.execute(q))
+
+
+def public_lists(conn: Connection, account_id: str) -> list[Row]:
+    """The lists people may join or leave themselves (in the preference centre), by name."""
+    q = (
+        select(lists)
+        .where(lists.c.account_id == account_id, lists.c.public.is_(True))
+        .order_by(lists.c.name, lists.c.id)
+    )
+    return list(conn.execute(q))
+
+
+def set_public(conn: Connection, account_id: str, list_id: str, public: bool) -> int:
+    q = update(lists).where(lists.c.account_id == account_id, lists.c.id == list_id).values(public=public)
+    return conn.execute(q).rowcount

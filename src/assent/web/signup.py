@@ -1,10 +1,370 @@
-"""(being written)"""
+"""Public signup, `POST /client/subscriptions?company_id=PUBLIC_ID`: Klaviyo's client API body
+(JSON:API, answered 202 with no body) or a plain HTML form post (answered with a small page).
+
+It takes no secret, so it answers CORS preflights for any origin, traps bots with a honeypot
+field, and limits each client IP to a few posts a minute."""
 
 from __future__ import annotations
 
+import logging
+import math
+import os
+import time
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+import msgspec
 from sqlalchemy import Engine
-from starlette.routing import BaseRoute
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive
+
+from ..api.documents import error_response
+from ..api.errors import ApiError, from_validation
+from ..domain import Channel, DomainError, Purpose
+from ..services import signup as service
+from .pages import proof_from, render
+
+log = logging.getLogger("assent.web.signup")
+
+PATH = "/client/subscriptions"
+HONEYPOT = "website"  # hidden from people by the form's CSS; bots fill in every field
+MAX_BODY = 64 * 1024
+MAX_TEXT = 500  # custom_source and the referring page, as stored in the ledger
+WINDOW_SECONDS = 60
+JSON_TYPES = ("application/json", "application/vnd.api+json")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Retry-After, X-Klaviyo-Partial-Failure",
+}
+PREFLIGHT = {
+    **CORS,
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "content-type, revision",
+    "Access-Control-Max-Age": "86400",
+}
+# Where a field of the service's errors sits in Klaviyo's body.
+_POINTERS = {
+    "email": "/data/attributes/profile/data/attributes/email",
+    "phone_number": "/data/attributes/profile/data/attributes/phone_number",
+    "list": "/data/relationships/list/data/id",
+    "subscriptions.push": "/data/attributes/profile/data/attributes/subscriptions/push",
+}
+
+_LABELS = {"email": "Email address:", "phone_number": "Phone number:", "list": "List:"}
+
+
+def rate_limit() -> int:
+    """Posts a client IP may make per minute (ASSENT_SIGNUP_RATE_LIMIT, default 10; 0 = no limit)."""
+    try:
+        return max(0, int(os.environ.get("ASSENT_SIGNUP_RATE_LIMIT", "10")))
+    except ValueError:
+        return 10
+
+
+class FixedWindow:
+    """Per-key counts in fixed windows, in this process only. Used on the event loop: no lock."""
+
+    def __init__(self, limit: int, seconds: int = WINDOW_SECONDS) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self.counts: dict[str, tuple[int, int]] = {}  # key -> (window number, count)
+
+    def hit(self, key: str, now: float | None = None) -> int | None:
+        """None when allowed, else the seconds until the window ends (for Retry-After)."""
+        if self.limit <= 0:
+            return None
+        now = time.monotonic() if now is None else now
+        window = int(now // self.seconds)
+        if len(self.counts) > 50_000:  # keep memory bounded under a flood of addresses
+            self.counts = {k: v for k, v in self.counts.items() if v[0] == window}
+        seen, count = self.counts.get(key, (window, 0))
+        count = count + 1 if seen == window else 1
+        self.counts[key] = (window, count)
+        if count > self.limit:
+            return max(1, math.ceil((window + 1) * self.seconds - now))
+        return None
+
+
+# --- Klaviyo's body --------------------------------------------------------------------------
+
+
+class _Consent(msgspec.Struct):
+    consent: Literal["SUBSCRIBED"]
+    consented_at: str | None = None
+
+
+class _Email(msgspec.Struct):
+    marketing: _Consent | None = None
+
+
+class _Phone(msgspec.Struct):
+    marketing: _Consent | None = None
+    transactional: _Consent | None = None
+
+
+class _Subscriptions(msgspec.Struct):
+    email: _Email | None = None
+    sms: _Phone | None = None
+    whatsapp: _Phone | None = None
+    push: dict[str, Any] | None = None
+
+
+class _ProfileAttributes(msgspec.Struct):
+    email: str | None = None
+    phone_number: str | None = None
+    subscriptions: _Subscriptions | None = None
+
+
+class _ProfileData(msgspec.Struct):
+    type: Literal["profile"]
+    attributes: _ProfileAttributes
+    id: str | None = None
+
+
+class _Profile(msgspec.Struct):
+    data: _ProfileData
+
+
+class _Attributes(msgspec.Struct):
+    profile: _Profile
+    custom_source: str | None = None
+    consent_text_version: str | None = None  # Assent's own: the wording the form showed
+
+
+class _ListRef(msgspec.Struct):
+    type: Literal["list"]
+    id: str
+
+
+class _ListRelationship(msgspec.Struct):
+    data: _ListRef | None = None
+
+
+class _Relationships(msgspec.Struct):
+    list: _ListRelationship | None = None
+
+
+class _Data(msgspec.Struct):
+    type: Literal["subscription"]
+    attributes: _Attributes
+    relationships: _Relationships | None = None
+
+
+class _Body(msgspec.Struct):
+    data: _Data
+
+
+def _targets(subs: _Subscriptions | None) -> tuple[tuple[Channel, Purpose], ...] | None:
+    """The channels a subscriptions object names; None without one (Klaviyo's default applies)."""
+    if subs is None:
+        return None
+    named: list[tuple[tuple[Channel, Purpose], _Consent | None, str]] = [
+        ((Channel.EMAIL, Purpose.MARKETING), subs.email and subs.email.marketing, "email/marketing"),
+        ((Channel.SMS, Purpose.MARKETING), subs.sms and subs.sms.marketing, "sms/marketing"),
+        ((Channel.SMS, Purpose.TRANSACTIONAL), subs.sms and subs.sms.transactional, "sms/transactional"),
+        ((Channel.WHATSAPP, Purpose.MARKETING), subs.whatsapp and subs.whatsapp.marketing, "whatsapp/marketing"),
+        (
+            (Channel.WHATSAPP, Purpose.TRANSACTIONAL),
+            subs.whatsapp and subs.whatsapp.transactional,
+            "whatsapp/transactional",
+        ),
+    ]
+    out = []
+    for target, given, where in named:
+        if given is None:
+            continue
+        if given.consented_at is not None:
+            raise ApiError(
+                400, "invalid", "consented_at is accepted only with historical_import, which a form can't claim.",
+                pointer=f"/data/attributes/profile/data/attributes/subscriptions/{where}/consented_at",
+            )  # fmt: skip
+        out.append(target)
+    if subs.push is not None:
+        out.append((Channel.PUSH, Purpose.MARKETING))  # refused by the service, with its reason
+    return tuple(out)
+
+
+def _short(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value[:MAX_TEXT] or None
+
+
+def _from_json(request: Request, raw: bytes) -> service.SignupRequest:
+    if not raw.strip():
+        raise ApiError(400, "invalid", "The request needs a JSON:API document in its body.", pointer="/")
+    try:
+        body = msgspec.json.decode(raw, type=_Body)
+    except msgspec.ValidationError as e:
+        raise from_validation(e) from None
+    except msgspec.DecodeError as e:
+        raise ApiError(400, "parse_error", f"The body is not valid JSON: {e}", pointer="/") from None
+    attributes = body.data.attributes
+    profile = attributes.profile.data.attributes
+    rel = body.data.relationships
+    list_ref = rel.list.data if rel and rel.list else None
+    custom_source = _short(attributes.custom_source)
+    return service.SignupRequest(
+        email=profile.email,
+        phone_number=profile.phone_number,
+        list_id=list_ref.id if list_ref else None,
+        targets=_targets(profile.subscriptions),
+        custom_source=custom_source,
+        method_detail=custom_source or _short(request.headers.get("referer")),
+        proof=proof_from(
+            request, "client subscriptions API", consent_text_version=_short(attributes.consent_text_version)
+        ),
+    )
+
+
+def _from_form(request: Request, form: FormData) -> service.SignupRequest:
+    def text(name: str) -> str | None:
+        value = form.get(name)
+        return _short(value) if isinstance(value, str) else None
+
+    custom_source = text("custom_source")
+    return service.SignupRequest(
+        email=text("email"),
+        phone_number=text("phone_number"),
+        list_id=text("list_id"),
+        custom_source=custom_source,
+        method_detail=custom_source or _short(request.headers.get("referer")),
+        proof=proof_from(request, "signup form", consent_text_version=text("consent_text_version")),
+    )
+
+
+def _json_error(e: DomainError) -> ApiError:
+    detail = f"{e.field}: {e.message}" + ("" if e.value is None else f" (got {e.value!r})")
+    if e.field == "company_id":
+        return ApiError(400, "invalid", detail, parameter="company_id")
+    return ApiError(400, "invalid", detail, pointer=_POINTERS.get(e.field, "/data/attributes"))
+
+
+def _safe_link(url: str | None) -> str | None:
+    """A link back to the site: only http(s) URLs, so a crafted form can't inject a script link."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def routes(engine: Engine) -> list[BaseRoute]:
-    return []
+    limiter = FixedWindow(rate_limit())
+
+    def form_page(
+        request: Request,
+        template: str,
+        status: int,
+        branding: tuple[str, str],
+        form: FormData | None = None,
+        **extra: Any,
+    ) -> Response:
+        values = {k: v for k, v in (form or {}).items() if isinstance(v, str) and k != HONEYPOT}
+        context = {
+            "brand": branding[0],
+            "postal_address": branding[1],
+            "action": f"{PATH}?{request.url.query}",
+            "values": values,
+            **extra,
+        }
+        return _cors(render(request, template, context, status))
+
+    async def subscribe(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=PREFLIGHT)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        is_form = ctype in FORM_TYPES
+        public_id = request.query_params.get("company_id", "")
+        client = request.client.host if request.client else "unknown"
+        retry = limiter.hit(client)
+        if retry is not None:
+            headers = {**CORS, "Retry-After": str(retry)}
+            if is_form:
+                response = render(
+                    request, "signup_message.html",
+                    {"title": "Too many attempts", "message": f"Please try again in {retry} seconds."}, 429,
+                )  # fmt: skip
+                response.headers.update(headers)
+                return response
+            detail = f"Too many signups from this address; retry in {retry} seconds."
+            return _cors(error_response([ApiError(429, "throttled", detail, headers=headers)]))
+        if not is_form and ctype and ctype not in JSON_TYPES:
+            detail = f"Send application/json, application/vnd.api+json or a form, not {ctype}."
+            return _cors(error_response([ApiError(415, "unsupported_media_type", detail)]))
+        raw = await _read_limited(request)
+        if raw is None:
+            return _cors(error_response([ApiError(413, "too_large", "The body is over 64 KB.")]))
+        if is_form:
+            return await _form_post(Request(request.scope, _replay(raw)), public_id)
+        return await _json_post(request, public_id, raw)
+
+    async def _json_post(request: Request, public_id: str, raw: bytes) -> Response:
+        try:
+            req = _from_json(request, raw)
+            result = await anyio.to_thread.run_sync(service.signup, engine, public_id, req)
+        except ApiError as e:
+            return _cors(error_response([e]))
+        except DomainError as e:
+            return _cors(error_response([_json_error(e)]))
+        headers = dict(CORS)
+        if result.dropped:
+            headers["X-Klaviyo-Partial-Failure"] = ",".join(result.dropped)
+        return Response(status_code=202, headers=headers)
+
+    async def _form_post(request: Request, public_id: str) -> Response:
+        form = await request.form(max_files=0, max_fields=50, max_part_size=MAX_BODY)
+        branding = await anyio.to_thread.run_sync(service.branding, engine, public_id)
+        if branding is None:
+            return form_page(
+                request, "signup_message.html", 400, ("", ""),
+                title="This form is not set up", message="The form's company_id is not one we know.",
+            )  # fmt: skip
+        redirect = form.get("redirect")
+        back = _safe_link(redirect if isinstance(redirect, str) else None) or _safe_link(request.headers.get("referer"))
+        trap = form.get(HONEYPOT)
+        if isinstance(trap, str) and trap.strip():
+            # Answer exactly as a success does, so a bot learns nothing; write nothing.
+            log.info("signup honeypot filled; nothing written")
+            return form_page(request, "signup_thanks.html", 200, branding, back=back)
+        try:
+            await anyio.to_thread.run_sync(service.signup, engine, public_id, _from_form(request, form))
+        except DomainError as e:
+            error = f"{_LABELS.get(e.field, e.field.replace('_', ' ').capitalize())} {e.message}."
+            return form_page(request, "signup.html", 400, branding, form, error=error, error_field=e.field)
+        return form_page(request, "signup_thanks.html", 200, branding, back=back)
+
+    return [Route(path, subscribe, methods=["POST", "OPTIONS"]) for path in (PATH, PATH + "/")]
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    """The body, or None once it passes MAX_BODY (read no further: the endpoint is public)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A receive channel that gives `body` again, for the form parser after the size check."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _cors(response: Response) -> Response:
+    response.headers.update(CORS)
+    return response

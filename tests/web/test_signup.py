@@ -1,0 +1,458 @@
+"""Public signup, `POST /client/subscriptions?company_id=…`, over a real server on both backends.
+
+The rules: Klaviyo's client-API JSON body subscribes and answers 202 with no body; a plain HTML
+form post subscribes and answers a small thanks page; method FORM with the custom source (or the
+referring page) and the proof (IP, user agent, consent text version) go to the ledger; a double
+opt-in list leaves the request pending with a confirmation queued; CORS preflights are answered for
+any origin; a filled honeypot gets the same answer and writes nothing; each client IP is limited
+(429 with Retry-After); an unknown company or an invalid address is a 400 that writes nothing."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from assent.domain import Channel, Purpose
+from assent.services import consent, ledger, lists, outbox
+from assent.services.accounts import load_account
+from assent.services.consent import Locator
+from assent.store.db import read_transaction
+from assent.web.signup import FixedWindow
+
+BROWSER = "Mozilla/5.0 (signup test)"
+SITE = "https://shop.brand.example/pages/newsletter"
+_addresses = itertools.count(1)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ip() -> str:
+    """A client address of the test's own, so the per-IP limit of one test never meets another's
+    (the server trusts X-Forwarded-For from the loopback proxy, as behind a reverse proxy)."""
+    n = next(_addresses)
+    return f"198.51.{n // 250}.{n % 250 + 1}"
+
+
+@pytest.fixture
+def site(server, ip) -> Any:
+    """A browser on the brand's site: no API key, its own IP."""
+    headers = {"User-Agent": BROWSER, "X-Forwarded-For": ip}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+def public_id(server, api) -> str:
+    with read_transaction(server.engine) as conn:
+        return load_account(conn, api.account_id).public_id
+
+
+def address() -> str:
+    return f"signup-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def klaviyo_body(
+    email: str | None = None,
+    phone: str | None = None,
+    list_id: str | None = None,
+    subscriptions: dict[str, Any] | None = None,
+    **attributes: Any,
+) -> dict[str, Any]:
+    """The body Klaviyo's onsite JavaScript and SDKs send to create_client_subscription."""
+    profile: dict[str, Any] = {}
+    if email is not None:
+        profile["email"] = email
+    if phone is not None:
+        profile["phone_number"] = phone
+    if subscriptions is not None:
+        profile["subscriptions"] = subscriptions
+    data: dict[str, Any] = {
+        "type": "subscription",
+        "attributes": {"profile": {"data": {"type": "profile", "attributes": profile}}, **attributes},
+    }
+    if list_id is not None:
+        data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
+    return {"data": data}
+
+
+EMAIL_MARKETING = {"email": {"marketing": {"consent": "SUBSCRIBED"}}}
+JSON_HEADERS = {"revision": "2026-10-15", "Content-Type": "application/json", "Origin": "https://shop.brand.example"}
+
+
+def post_json(site, company: str, body: Any) -> httpx.Response:
+    return site.post("/client/subscriptions", params={"company_id": company}, json=body, headers=JSON_HEADERS)
+
+
+def post_form(site, company: str, form: dict[str, str], **headers: str) -> httpx.Response:
+    return site.post("/client/subscriptions", params={"company_id": company}, data=form, headers=headers)
+
+
+def profile_of(api, **identifier: str) -> dict[str, Any] | None:
+    ((field, value),) = identifier.items()
+    r = api.get("/api/profiles", params={"filter": f'equals({field},"{value}")'})
+    assert r.status_code == 200, r.text
+    found = r.json()["data"]
+    if not found:
+        return None
+    r = api.get(f"/api/profiles/{found[0]['id']}", params={"additional-fields[profile]": "subscriptions"})
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def events(api, profile_id: str) -> list[dict[str, Any]]:
+    r = api.get("/api/consent-events", params={"filter": f'equals(profile_id,"{profile_id}")', "page[size]": "1000"})
+    assert r.status_code == 200, r.text
+    return [e["attributes"] for e in r.json()["data"]]
+
+
+def members(api, list_id: str) -> list[str]:
+    r = api.get(f"/api/lists/{list_id}/relationships/profiles")
+    assert r.status_code == 200, r.text
+    return [d["id"] for d in r.json()["data"]]
+
+
+def ledger_size(server, api) -> int:
+    return ledger.verify(server.engine, api.account_id).events
+
+
+def error(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["access-control-allow-origin"] == "*"  # a script can read why it failed
+    (e,) = r.json()["errors"]
+    return e
+
+
+# --- Klaviyo's JSON body ----------------------------------------------------------------------
+
+
+def test_klaviyo_client_body_subscribes_with_method_form_and_proof(server, api, site, ip) -> None:
+    weekly = lists.create_list(server.engine, api.account_id, "Weekly").id
+    email = address()
+    body = klaviyo_body(
+        email, list_id=weekly, subscriptions=EMAIL_MARKETING, custom_source="Footer form",
+        consent_text_version="footer-2026-01",
+    )  # fmt: skip
+    r = post_json(site, public_id(server, api), body)
+    assert r.status_code == 202, r.text
+    assert r.content == b""
+    assert r.headers["access-control-allow-origin"] == "*"
+
+    profile = profile_of(api, email=email)
+    assert profile is not None
+    marketing = profile["attributes"]["subscriptions"]["email"]["marketing"]
+    assert marketing["consent"] == "SUBSCRIBED"
+    assert marketing["method"] == "FORM"
+    assert marketing["method_detail"] == "Footer form"
+    assert marketing["custom_method_detail"] == "Footer form"
+    assert marketing["double_optin"] is False
+    assert members(api, weekly) == [profile["id"]]
+    granted = next(e for e in events(api, profile["id"]) if e["type"] == "consent.changed")
+    assert granted["context"]["source"] == "client subscriptions API"
+    assert granted["context"]["consent_text_version"] == "footer-2026-01"
+    assert granted["personal"] == {"email": email, "ip": ip, "user_agent": BROWSER}
+    # Only the channels named were subscribed.
+    assert profile["attributes"]["subscriptions"]["sms"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+
+
+def test_without_a_subscriptions_object_each_identifier_gets_marketing(server, api, site) -> None:
+    email = address()
+    r = post_json(site, public_id(server, api), klaviyo_body(email, "+1 415 555 0171"))
+    assert r.status_code == 202, r.text
+    profile = profile_of(api, email=email)
+    assert profile is not None
+    subs = profile["attributes"]["subscriptions"]
+    assert profile["attributes"]["phone_number"] == "+14155550171"
+    assert subs["email"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert subs["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert subs["sms"]["marketing"]["method"] == "FORM"
+    assert subs["sms"]["transactional"]["consent"] == "NEVER_SUBSCRIBED"
+    # No list and no custom source: the referring page is the detail (none sent here).
+    assert subs["email"]["marketing"]["method_detail"] == ""
+
+
+def test_sms_only_subscription_sets_the_number_without_subscribing_email(server, api, site) -> None:
+    email = address()
+    sms = {"sms": {"marketing": {"consent": "SUBSCRIBED"}, "transactional": {"consent": "SUBSCRIBED"}}}
+    r = post_json(site, public_id(server, api), klaviyo_body(email, "+14155550172", subscriptions=sms))
+    assert r.status_code == 202, r.text
+    profile = profile_of(api, email=email)
+    assert profile is not None
+    subs = profile["attributes"]["subscriptions"]
+    assert subs["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+    assert subs["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert subs["sms"]["transactional"]["consent"] == "SUBSCRIBED"
+
+
+def test_a_number_already_on_a_profile_is_never_replaced_from_a_public_form(server, api, site) -> None:
+    email = address()
+    mine = consent.subscribe(
+        server.engine, api.account_id, Locator("email", email), [(Channel.EMAIL, Purpose.MARKETING)]
+    )
+    r = api.patch(
+        f"/api/profiles/{mine.profile_id}",
+        json={"data": {"type": "profile", "id": mine.profile_id, "attributes": {"phone_number": "+14155550181"}}},
+    )
+    assert r.status_code == 200, r.text
+    consent.subscribe(server.engine, api.account_id, Locator("id", mine.profile_id), [(Channel.SMS, Purpose.MARKETING)])
+    # Anyone may post this; it must not take the owner's number (and its SMS consent) away.
+    sms = {"sms": {"marketing": {"consent": "SUBSCRIBED"}}}
+    r = post_json(site, public_id(server, api), klaviyo_body(email, "+14155550182", subscriptions=sms))
+    assert r.status_code == 202, r.text
+    owner = profile_of(api, email=email)
+    assert owner is not None
+    assert owner["attributes"]["phone_number"] == "+14155550181"
+    assert owner["attributes"]["subscriptions"]["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    # The new number's consent is its own profile's.
+    other = profile_of(api, phone_number="+14155550182")
+    assert other is not None and other["id"] != owner["id"]
+    assert other["attributes"]["subscriptions"]["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+
+
+def test_an_invalid_number_beside_an_email_is_dropped_as_a_partial_failure(server, api, site) -> None:
+    email = address()
+    body = klaviyo_body(email, "12345", subscriptions=EMAIL_MARKETING)
+    r = post_json(site, public_id(server, api), body)
+    assert r.status_code == 202, r.text
+    assert r.headers["x-klaviyo-partial-failure"] == "phone_number"
+    profile = profile_of(api, email=email)
+    assert profile is not None and profile["attributes"]["phone_number"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        (
+            klaviyo_body("not an address", subscriptions=EMAIL_MARKETING),
+            "/data/attributes/profile/data/attributes/email",
+        ),
+        (klaviyo_body(None, "12345"), "/data/attributes/profile/data/attributes/phone_number"),
+        (klaviyo_body(None, None), "/data/attributes/profile/data/attributes/email"),
+        (klaviyo_body("a@example.com", list_id="NoSuch"), "/data/relationships/list/data/id"),
+        ({"data": {"type": "profile", "attributes": {}}}, "/data/type"),
+        (
+            klaviyo_body("a@example.com", subscriptions={"email": {"marketing": {"consent": "UNSUBSCRIBED"}}}),
+            "/data/attributes/profile/data/attributes/subscriptions/email/marketing/consent",
+        ),
+        (
+            klaviyo_body(
+                "a@example.com",
+                subscriptions={
+                    "email": {"marketing": {"consent": "SUBSCRIBED", "consented_at": "2020-01-01T00:00:00Z"}}
+                },
+            ),
+            "/data/attributes/profile/data/attributes/subscriptions/email/marketing/consented_at",
+        ),
+    ],
+)
+def test_invalid_json_is_a_json_api_400_that_writes_nothing(server, api, site, body, pointer) -> None:
+    before = ledger_size(server, api)
+    e = error(post_json(site, public_id(server, api), body), 400)
+    assert e["source"]["pointer"] == pointer, e
+    assert {"id", "status", "code", "title", "detail"} <= set(e)
+    assert ledger_size(server, api) == before
+
+
+def test_unknown_company_id_is_400_like_klaviyo(server, api, site) -> None:
+    for company in ("NoSuch", ""):
+        e = error(post_json(site, company, klaviyo_body(address(), subscriptions=EMAIL_MARKETING)), 400)
+        assert e["source"] == {"parameter": "company_id"}
+    r = site.post("/client/subscriptions", json=klaviyo_body(address()), headers=JSON_HEADERS)
+    assert error(r, 400)["source"] == {"parameter": "company_id"}
+    r = post_form(site, "NoSuch", {"email": address()})
+    assert r.status_code == 400 and "not one we know" in r.text
+
+
+# --- plain HTML forms -------------------------------------------------------------------------
+
+
+def test_a_plain_form_post_subscribes_and_thanks(server, api, site, ip) -> None:
+    weekly = lists.create_list(server.engine, api.account_id, "Weekly").id
+    email = address()
+    form = {
+        "email": email, "phone_number": "+14155550173", "list_id": weekly, "website": "",
+        "consent_text_version": "footer-2026-01", "redirect": "https://shop.brand.example/",
+    }  # fmt: skip
+    r = post_form(site, public_id(server, api), form, Referer=SITE)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert "Thanks — check your inbox" in r.text
+    assert 'href="https://shop.brand.example/"' in r.text
+
+    profile = profile_of(api, email=email)
+    assert profile is not None
+    subs = profile["attributes"]["subscriptions"]
+    for channel in ("email", "sms"):
+        assert subs[channel]["marketing"]["consent"] == "SUBSCRIBED"
+        assert subs[channel]["marketing"]["method"] == "FORM"
+        assert subs[channel]["marketing"]["method_detail"] == SITE  # the page the form was on
+    assert members(api, weekly) == [profile["id"]]
+    granted = [e for e in events(api, profile["id"]) if e["type"] == "consent.changed"]
+    assert len(granted) == 2
+    for e in granted:
+        assert e["context"] == {"source": "signup form", "consent_text_version": "footer-2026-01"}
+        assert e["personal"]["ip"] == ip and e["personal"]["user_agent"] == BROWSER
+
+
+def test_a_multipart_form_post_works_the_same(server, api, site) -> None:
+    email = address()
+    r = site.post(
+        "/client/subscriptions",
+        params={"company_id": public_id(server, api)},
+        files={"email": (None, email), "custom_source": (None, "Popup")},
+    )
+    assert r.status_code == 200, r.text
+    profile = profile_of(api, email=email)
+    assert profile is not None
+    marketing = profile["attributes"]["subscriptions"]["email"]["marketing"]
+    assert (marketing["consent"], marketing["method_detail"]) == ("SUBSCRIBED", "Popup")
+
+
+def test_an_invalid_email_shows_the_form_again_and_writes_nothing(server, api, site) -> None:
+    before = ledger_size(server, api)
+    form = {"email": "not an address", "list_id": "", "custom_source": "Footer <b>form</b>"}
+    r = post_form(site, public_id(server, api), form)
+    assert r.status_code == 400, r.text
+    assert "Email address" in r.text and 'aria-invalid="true"' in r.text
+    assert 'value="not an address"' in r.text  # kept, to correct it
+    assert "Footer &lt;b&gt;form&lt;/b&gt;" in r.text and "<b>form" not in r.text  # escaped
+    assert 'name="website"' in r.text  # the form shown again keeps its honeypot
+    assert ledger_size(server, api) == before
+
+
+def test_a_filled_honeypot_gets_the_same_answer_and_writes_nothing(server, api, site) -> None:
+    company = public_id(server, api)
+    real = post_form(site, company, {"email": address(), "website": ""}, Referer=SITE)
+    assert real.status_code == 200, real.text
+    before = ledger_size(server, api)
+    bot_address = address()
+    bot = post_form(site, company, {"email": bot_address, "website": "https://spam.example"}, Referer=SITE)
+    assert (bot.status_code, bot.text) == (real.status_code, real.text)
+    assert ledger_size(server, api) == before
+    assert profile_of(api, email=bot_address) is None
+
+
+# --- double opt-in, no list -------------------------------------------------------------------
+
+
+def test_a_double_opt_in_list_leaves_the_signup_pending(server, api, site) -> None:
+    news = lists.create_list(server.engine, api.account_id, "News", double_opt_in=True).id
+    email = address()
+    r = post_json(site, public_id(server, api), klaviyo_body(email, list_id=news, subscriptions=EMAIL_MARKETING))
+    assert r.status_code == 202, r.text
+    profile = profile_of(api, email=email)
+    assert profile is not None
+    assert profile["attributes"]["subscriptions"]["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+    assert members(api, news) == []
+    (requested,) = [e for e in events(api, profile["id"]) if e["type"] == "optin.requested"]
+    assert (requested["list_id"], requested["method"]) == (news, "FORM")
+    (message,) = [m for m in outbox.messages(server.engine, api.account_id) if m["recipient"] == email]
+    assert message["channel"] == "email"
+    # A second post while pending asks nothing twice.
+    assert post_json(site, public_id(server, api), klaviyo_body(email, list_id=news)).status_code == 202
+    assert len([m for m in outbox.messages(server.engine, api.account_id) if m["recipient"] == email]) == 1
+
+
+def test_without_a_list_the_channel_is_subscribed_single_opt_in(server, api, site) -> None:
+    lists.create_list(server.engine, api.account_id, "News", double_opt_in=True)  # not named: not used
+    email = address()
+    r = post_form(site, public_id(server, api), {"email": email})
+    assert r.status_code == 200, r.text
+    profile = profile_of(api, email=email)
+    assert profile is not None
+    assert profile["attributes"]["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert [(e["type"], e.get("list_id")) for e in events(api, profile["id"])] == [("consent.changed", None)]
+
+
+# --- CORS and the rate limit ------------------------------------------------------------------
+
+
+def test_cors_preflight_is_answered_for_any_origin(server, api, site) -> None:
+    before = ledger_size(server, api)
+    for path in ("/client/subscriptions", "/client/subscriptions/"):
+        r = site.options(
+            path,
+            params={"company_id": public_id(server, api)},
+            headers={
+                "Origin": "https://shop.brand.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,revision",
+            },
+        )
+        assert r.status_code == 204, r.text
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert "POST" in r.headers["access-control-allow-methods"]
+        allowed = {h.strip() for h in r.headers["access-control-allow-headers"].split(",")}
+        assert {"content-type", "revision"} <= allowed
+    assert ledger_size(server, api) == before
+
+
+def test_each_client_ip_is_limited_with_retry_after(server, api, site, ip) -> None:
+    company = public_id(server, api)
+    for _ in range(10):
+        assert post_form(site, company, {"email": address()}).status_code == 200
+    before = ledger_size(server, api)
+    limited = post_form(site, company, {"email": address()})
+    assert limited.status_code == 429, limited.text
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    e = error(post_json(site, company, klaviyo_body(address())), 429)
+    assert e["code"] == "throttled"
+    assert ledger_size(server, api) == before
+    # Another visitor is not held back by this one.
+    r = site.post(
+        "/client/subscriptions", params={"company_id": company}, data={"email": address()},
+        headers={"X-Forwarded-For": "203.0.113.77"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+
+
+def test_the_fixed_window_resets_each_minute() -> None:
+    window = FixedWindow(2, 60)
+    assert window.hit("a", 120.0) is None
+    assert window.hit("a", 130.0) is None
+    assert window.hit("a", 150.0) == 30
+    assert window.hit("b", 150.0) is None
+    assert window.hit("a", 180.0) is None  # a new minute
+
+
+def test_the_embeddable_form_example_posts_a_working_signup(server, api, site) -> None:
+    """docs/signup-form.html, filled in as a person would, is accepted as it stands."""
+    from html.parser import HTMLParser
+
+    html = (Path(__file__).parents[2] / "docs" / "signup-form.html").read_text()
+
+    class Form(HTMLParser):
+        action, method, fields = "", "", {}
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "form":
+                self.action, self.method = a["action"] or "", a["method"] or ""
+            if tag == "input" and a.get("name"):
+                self.fields[a["name"]] = a.get("value") or ""
+
+    form = Form()
+    form.feed(html)
+    assert form.method == "post" and form.action.endswith("/client/subscriptions?company_id=PUBLIC_ID")
+    assert form.fields["website"] == ""  # the honeypot, empty
+    weekly = lists.create_list(server.engine, api.account_id, "Weekly").id
+    email = address()
+    fields = form.fields | {"email": email, "list_id": weekly}
+    r = post_form(site, public_id(server, api), fields)
+    assert r.status_code == 200, r.text
+    profile = profile_of(api, email=email)
+    assert profile is not None and members(api, weekly) == [profile["id"]]
+
+
+def test_a_body_over_64_kb_is_refused_unread(server, api, site) -> None:
+    before = ledger_size(server, api)
+    big = {"email": address(), "custom_source": "x" * 70_000}
+    r = post_form(site, public_id(server, api), big)
+    assert r.status_code == 413
+    assert error(post_json(site, public_id(server, api), klaviyo_body(address(), note="x" * 70_000)), 413)
+    assert ledger_size(server, api) == before
