@@ -360,6 +360,24 @@ def _list_json(item: lists.MailingList) -> dict[str, Any]:
     }
 
 
+@lists_app.command("public")
+@command
+def lists_public(
+    list_id: str,
+    account: AccountId,
+    off: Annotated[bool, typer.Option("--off", help="Stop offering it.")] = False,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Offer a list in the preference centre (or stop, with --off)."""
+    lists.set_public(_engine(db), account, list_id, not off)
+    _show(
+        json,
+        {"id": list_id, "public": not off},
+        f"list {list_id} {'hidden from' if off else 'offered in'} the preference centre",
+    )
+
+
 @lists_app.command("list")
 @command
 def lists_list(account: AccountId, db: Db = None, json: Json = False) -> None:

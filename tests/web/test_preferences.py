@@ -70,7 +70,7 @@ def subscribed(server, api, email: str, *list_ids: str) -> str:
 
 def public_list(server, api, name: str, *, double: bool = False) -> str:
     list_id = lists.create_list(server.engine, api.account_id, name, double_opt_in=double).id
-    preferences.set_list_public(server.engine, api.account_id, list_id)
+    lists.set_public(server.engine, api.account_id, list_id)
     return list_id
 
 

@@ -346,3 +346,11 @@ def profile_lists(engine: Engine, account_id: str, profile_id: str) -> list[Mail
         if profile_store.get(conn, account_id, profile_id) is None:
             raise NotFound("profile", "no profile in this account has this id", profile_id)
         return [_list(r) for r in store.lists_of_profile(conn, account_id, profile_id)]
+
+
+def set_public(engine: Engine, account_id: str, list_id: str, public: bool = True) -> None:
+    """Show a list in the preference centre (or stop showing it)."""
+    with write_transaction(engine) as conn:
+        load_account(conn, account_id)
+        if not store.set_public(conn, account_id, list_id, public):
+            raise NotFound("list", "no such list in this account", list_id)

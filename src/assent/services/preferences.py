@@ -28,7 +28,7 @@ from ..domain import transitions as t
 from ..domain.identity import normalize_phone
 from ..store import lists as list_store
 from ..store import profiles as profile_store
-from ..store.db import read_transaction, write_transaction
+from ..store.db import read_transaction
 from . import consent, profile_writes, settings, tokens
 from .accounts import load_account
 from .errors import NotFound
@@ -344,14 +344,6 @@ def as_asked(prefs: Preferences, wanted: Wanted) -> Preferences:
     channels = [replace(c, checked=c.channel in wanted.channels) if c.editable else c for c in prefs.channels]
     lists = [replace(m, checked=m.id in wanted.lists) for m in prefs.lists] if prefs.has_email else prefs.lists
     return replace(prefs, channels=channels, lists=lists)
-
-
-def set_list_public(engine: Engine, account_id: str, list_id: str, public: bool = True) -> None:
-    """Show a list in the preference centre (or stop showing it)."""
-    with write_transaction(engine) as conn:
-        load_account(conn, account_id)
-        if not list_store.set_public(conn, account_id, list_id, public):
-            raise NotFound("list", "no such list in this account", list_id)
 
 
 def channel_names(channels: Collection[str]) -> frozenset[Channel]:
