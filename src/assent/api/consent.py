@@ -20,20 +20,14 @@ from ..store.paging import Page
 from .documents import json_response
 from .errors import from_domain, invalid
 from .filters import FieldRule
+from .linkage import ProfileLocator
 from .operation import Call, Operation, Param
 
 # --- decisions --------------------------------------------------------------------------------
 
 
-class DecisionProfile(Struct):
-    id: str | UnsetType = UNSET
-    email: str | UnsetType = UNSET
-    phone_number: str | UnsetType = UNSET
-    external_id: str | UnsetType = UNSET
-
-
 class DecisionAttributes(Struct):
-    profile: DecisionProfile
+    profile: ProfileLocator
     channel: str
     purpose: str | None | UnsetType = UNSET
     via: Literal["campaign", "flow"] = "campaign"

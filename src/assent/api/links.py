@@ -14,20 +14,14 @@ from ..services.consent import LOCATORS, Locator
 from ..services.errors import NotFound
 from .documents import json_response
 from .errors import ApiError, from_domain, invalid
+from .linkage import ProfileLocator
 from .operation import Call, Operation
 
 # --- request body -----------------------------------------------------------------------------
 
 
-class LinkProfile(Struct):
-    id: str | UnsetType = UNSET
-    email: str | UnsetType = UNSET
-    phone_number: str | UnsetType = UNSET
-    external_id: str | UnsetType = UNSET
-
-
 class UnsubscribeLinkAttributes(Struct):
-    profile: LinkProfile
+    profile: ProfileLocator
     list_id: str | None | UnsetType = UNSET
     message_id: str | None | UnsetType = UNSET
 

@@ -33,7 +33,7 @@ def _page(request: Request, prefs: service.Preferences, *, status: int = 200, **
 
 
 def _problem(request: Request, status: int, title: str, message: str) -> Response:
-    return render(request, "preferences_message.html", {"title": title, "message": message}, status)
+    return render(request, "message.html", {"title": title, "message": message}, status)
 
 
 def _refused(request: Request, e: Exception) -> Response:

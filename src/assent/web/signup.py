@@ -285,7 +285,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
             headers = {**CORS, "Retry-After": str(retry)}
             if is_form:
                 response = render(
-                    request, "signup_message.html",
+                    request, "message.html",
                     {"title": "Too many attempts", "message": f"Please try again in {retry} seconds."}, 429,
                 )  # fmt: skip
                 response.headers.update(headers)
@@ -320,7 +320,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         branding = await anyio.to_thread.run_sync(service.branding, engine, public_id)
         if branding is None:
             return form_page(
-                request, "signup_message.html", 400, ("", ""),
+                request, "message.html", 400, ("", ""),
                 title="This form is not set up", message="The form's company_id is not one we know.",
             )  # fmt: skip
         redirect = form.get("redirect")

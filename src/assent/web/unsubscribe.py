@@ -33,7 +33,7 @@ def _plain(text: str, status: int = 200) -> Response:
 
 def _error(request: Request, status: int, title: str, message: str, context: dict[str, Any] | None = None) -> Response:
     page = {"title": title, "message": message, "brand": "", "postal_address": "", **(context or {})}
-    return render(request, "unsubscribe_error.html", page, status)
+    return render(request, "message.html", page, status)
 
 
 def _invalid(request: Request) -> Response:
