@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
@@ -25,6 +26,9 @@ from .ids import new_id
 
 log = logging.getLogger("assent.outbox")
 MAX_ATTEMPTS = 5
+# A message taken for sending and not marked within this is taken again (at least once: a crash
+# between the SMTP answer and the mark sends it twice, which beats never).
+CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +86,14 @@ def deliver(engine: Engine) -> int:
     if not url:
         return 0
     sent = 0
+    now = utcnow()
+    stale_before = now - CLAIM_TIMEOUT
     with read_transaction(engine) as conn:
-        rows = store.pending(conn)
+        rows = store.pending(conn, stale_before)
     for row in rows:
+        with write_transaction(engine) as conn:
+            if not store.claim(conn, row.account_id, row.id, utcnow(), stale_before):
+                continue  # another server process is sending it
         try:
             mailer.send(url, _email(row))
             status, error = "sent", None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, and_, insert, or_, select, update
 
 from .tables import outbox
 
@@ -13,9 +13,25 @@ def add(conn: Connection, row: dict) -> None:
     conn.execute(insert(outbox).values(**row))
 
 
-def pending(conn: Connection, limit: int = 100) -> list[Row]:
-    q = select(outbox).where(outbox.c.status == "queued").order_by(outbox.c.created_at).limit(limit)
+def _deliverable(stale_before: datetime):
+    # Queued, or taken by a deliverer that never finished (its process died mid-send).
+    return or_(outbox.c.status == "queued", and_(outbox.c.status == "sending", outbox.c.claimed_at < stale_before))
+
+
+def pending(conn: Connection, stale_before: datetime, limit: int = 100) -> list[Row]:
+    q = select(outbox).where(_deliverable(stale_before)).order_by(outbox.c.created_at).limit(limit)
     return list(conn.execute(q))
+
+
+def claim(conn: Connection, account_id: str, message_id: str, now: datetime, stale_before: datetime) -> bool:
+    """Take the message for sending; False when another deliverer has it."""
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.account_id == account_id, outbox.c.id == message_id, _deliverable(stale_before))
+        .values(status="sending", claimed_at=now)
+        .execution_options(preserve_rowcount=True)
+    )
+    return result.rowcount == 1
 
 
 def mark(conn: Connection, account_id: str, message_id: str, status: str, now: datetime, error: str | None) -> None:
@@ -27,6 +43,7 @@ def mark(conn: Connection, account_id: str, message_id: str, status: str, now: d
             attempts=outbox.c.attempts + 1,
             last_error=error,
             sent_at=now if status == "sent" else None,
+            claimed_at=None,
         )
     )
 

@@ -363,8 +363,9 @@ outbox = Table(
     Column("body_text", Text, nullable=False),
     Column("body_html", Text),
     Column("headers", Text, nullable=False, default="{}"),
-    Column("status", String(12), nullable=False),  # queued, sent, failed, held (no mailer configured)
+    Column("status", String(12), nullable=False),  # queued, sending, sent, failed, held (no mailer configured)
     Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_at", UTCDateTime),  # when a deliverer took it: one sender per message, across processes
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("headers", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_at", TIME, nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", TIME, nullable=False),
         sa.Column("sent_at", TIME, nullable=True),
