@@ -4,7 +4,6 @@ authentication, the revision header, scopes, rate limits, body decoding and erro
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import re
 import time
@@ -31,8 +30,6 @@ from .documents import error_response, json_response
 from .errors import ApiError, from_domain, from_validation, invalid
 from .operation import Call, Operation
 from .ratelimit import RateLimiter
-
-log = logging.getLogger("assent.api")
 
 MAX_BODY = 5 * 1024 * 1024  # Klaviyo's payload limit for bulk jobs
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
