@@ -223,20 +223,29 @@ def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULE
     return Decision(Verdict.ALLOW, allows, warnings)
 
 
-def can_receive(state: ProfileState, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
-    """`decide(...).allowed` for a flow send to no list under the default rules, without building
-    the explanation: the `can_receive_*` flags of every profile a page shows. A property test
-    holds it equal to `decide`."""
-    if state.address(channel) is None:
-        return False
-    if channel is Channel.EMAIL:
-        if purpose is Purpose.TRANSACTIONAL:
-            return not (state.suppressions.keys() & TRANSACTIONAL_EMAIL_BLOCKERS)
-        return not state.suppressions and state.status(Channel.EMAIL) is not ConsentStatus.UNSUBSCRIBED
-    if state.status(channel, purpose) is ConsentStatus.SUBSCRIBED:
-        return True
-    return (
-        channel is Channel.SMS
-        and purpose is Purpose.TRANSACTIONAL
-        and state.status(Channel.SMS, Purpose.MARKETING) is ConsentStatus.SUBSCRIBED
-    )
+def receive_flags(state: ProfileState) -> dict[tuple[Channel, Purpose], bool]:
+    """`decide(...).allowed` for a flow send to no list under the default rules, for every channel
+    and purpose, without building explanations: the `can_receive_*` flags of every profile a page
+    shows. A property test holds each flag equal to `decide`."""
+    email_ok = state.email is not None
+    phone_ok = state.phone_number is not None
+    suppressed = state.suppressions.keys()
+    status = {key: c.status for key, c in state.consents.items()}
+    subscribed = ConsentStatus.SUBSCRIBED
+
+    def sub(channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
+        return status.get((channel, purpose)) is subscribed
+
+    sms_marketing = phone_ok and sub(Channel.SMS)
+    return {
+        (Channel.EMAIL, Purpose.MARKETING): email_ok
+        and not suppressed
+        and status.get((Channel.EMAIL, Purpose.MARKETING)) is not ConsentStatus.UNSUBSCRIBED,
+        (Channel.EMAIL, Purpose.TRANSACTIONAL): email_ok and not (suppressed & TRANSACTIONAL_EMAIL_BLOCKERS),
+        (Channel.SMS, Purpose.MARKETING): sms_marketing,
+        (Channel.SMS, Purpose.TRANSACTIONAL): phone_ok and (sub(Channel.SMS, Purpose.TRANSACTIONAL) or sms_marketing),
+        (Channel.PUSH, Purpose.MARKETING): sub(Channel.PUSH),
+        (Channel.WHATSAPP, Purpose.MARKETING): phone_ok and sub(Channel.WHATSAPP),
+        (Channel.WHATSAPP, Purpose.TRANSACTIONAL): phone_ok and sub(Channel.WHATSAPP, Purpose.TRANSACTIONAL),
+        (Channel.WHATSAPP, Purpose.CONVERSATIONAL): phone_ok and sub(Channel.WHATSAPP, Purpose.CONVERSATIONAL),
+    }

@@ -24,7 +24,7 @@ from ..domain import (
     decide,
     replay,
 )
-from ..domain.decisions import can_receive
+from ..domain.decisions import receive_flags
 from ..store import ledger, projection
 from ..store.db import read_transaction
 from .accounts import Account, load_account
@@ -77,8 +77,10 @@ def _consent_block(c: ChannelConsent, with_method_detail: bool = True) -> dict[s
 def subscriptions(state: ProfileState) -> dict[str, Any]:
     """Klaviyo's `subscriptions` object; every `can_receive_*` is the answer of `decide` for a flow send."""
 
+    flags = receive_flags(state)  # decide()'s answers for a flow send, worked out together
+
     def can(channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
-        return can_receive(state, channel, purpose)  # decide()'s answer for a flow send, built faster
+        return flags[(channel, purpose)]
 
     email = state.consent(Channel.EMAIL)
     email_marketing = {
