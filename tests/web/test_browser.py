@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
 from assent.domain import Channel, Purpose
 from assent.services import consent, lists, preferences
 from assent.services.consent import Locator
 from assent.store.db import make_engine, upgrade
-from tests.api.conftest import Server, _free_port, start_server, stop_server
-from tests.web.test_double_optin import Inbox, email_marketing, links, subscribe
+from tests.api.conftest import Server, start_server, stop_server
+from tests.web.mail import Inbox
+from tests.web.test_double_optin import email_marketing, links, subscribe
 
 CHROMIUM = os.environ.get("ASSENT_TEST_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -53,17 +53,6 @@ if not Path(CHROMIUM).exists():
 
 
 # --- a real server sending real email, and a real browser ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def inbox() -> Iterator[Inbox]:
-    """A real SMTP server on loopback, keeping every message it is sent."""
-    handler = Inbox()
-    handler.port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,17 @@ over SMTP; its link shows a page that confirms only by the page's POST; confirmi
 from __future__ import annotations
 
 import base64
-import email
 import json
 import re
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.policy import default as default_policy
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import update
 
@@ -34,6 +29,7 @@ from assent.store.db import make_engine, read_transaction, upgrade, write_transa
 from assent.store.tables import outbox as outbox_table
 from tests.api.conftest import Server, start_server, stop_server
 from tests.conftest import BACKENDS
+from tests.web.mail import Inbox
 
 SUBSCRIBE = "/api/profile-subscription-bulk-create-jobs"
 BROWSER = "Mozilla/5.0 (test browser)"
@@ -41,49 +37,6 @@ LINK = re.compile(r"https?://[^\s\"'<>]+/c/[A-Za-z0-9_.\-]+(?:/cancel)?")
 
 
 # --- a real SMTP server, and the Assent server sending to it --------------------------------------
-
-
-class Inbox:
-    """An aiosmtpd handler keeping every message it is sent."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.port = 0
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 — aiosmtpd's name
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        with self._lock:
-            self.messages.append(cast(EmailMessage, message))  # the default policy makes EmailMessages
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self._lock:
-            return [m for m in self.messages if m["To"] == address]
-
-    def wait_for(self, address: str, count: int = 1, timeout: float = 10) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while len(found := self.to(address)) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{count} message(s) to {address} did not arrive (got {len(found)})")
-            time.sleep(0.05)
-        return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def inbox() -> Iterator[Inbox]:
-    handler = Inbox()
-    handler.port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

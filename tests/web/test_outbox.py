@@ -8,26 +8,21 @@ import time
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from assent.services import accounts, outbox
 from assent.services.clock import utcnow
 from assent.store.db import write_transaction
 from assent.store.tables import outbox as outbox_table
-from tests.api.conftest import _free_port
-from tests.web.test_double_optin import Inbox
+from tests.web.mail import running_inbox
 
 
 @pytest.fixture
 def inbox(monkeypatch):
-    handler = Inbox()
-    handler.port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    monkeypatch.setenv("ASSENT_SMTP_URL", f"smtp://127.0.0.1:{handler.port}")
-    yield handler
-    controller.stop()
+    """A fresh SMTP server per test (these count every message), and the mailer pointed at it."""
+    with running_inbox() as handler:
+        monkeypatch.setenv("ASSENT_SMTP_URL", f"smtp://127.0.0.1:{handler.port}")
+        yield handler
 
 
 def _queue(engine, account_id: str, n: int) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formataddr
@@ -28,7 +28,7 @@ from ..store.db import read_transaction, write_transaction
 from . import outbox, settings, tokens
 from .accounts import load_account
 from .clock import utcnow
-from .consent import Locator, change, find_profile
+from .consent import Change, Locator, change, find_profile
 from .errors import NotFound
 from .ids import new_id
 from .lists import MailingList, load_list
@@ -226,33 +226,29 @@ def read_link(engine: Engine, token: str) -> Link:
     return Link(request, expired, request.status(state), composer.brand, composer.postal_address, list_name)
 
 
-def confirm(engine: Engine, link: Link, proof: Proof) -> str:
-    """Confirm the link's request (the caller has checked it has not expired). Returns CONFIRMED
-    when it is confirmed now or was already, CLOSED when there is nothing left to confirm;
-    confirming again writes nothing."""
+def _settle(engine: Engine, link: Link, step: Callable[..., list[ConsentEvent]], proof: Proof) -> Change:
+    """Confirm or cancel the link's request while it is still pending; otherwise write nothing."""
     r = link.request
 
     def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
         if r.status(state) != PENDING:
             return []
-        return t.confirm_double_optin(state, r.channel, r.purpose, r.list_id, now=now, proof=proof)
+        return step(state, r.channel, r.purpose, r.list_id, now=now, proof=proof)
 
-    done = change(engine, r.account_id, Locator("id", r.profile_id), transition, list_id=r.list_id, create=False)
-    return r.status(done.state)
+    return change(engine, r.account_id, Locator("id", r.profile_id), transition, list_id=r.list_id, create=False)
+
+
+def confirm(engine: Engine, link: Link, proof: Proof) -> str:
+    """Confirm the link's request (the caller has checked it has not expired). Returns CONFIRMED
+    when it is confirmed now or was already, CLOSED when there is nothing left to confirm;
+    confirming again writes nothing."""
+    return link.request.status(_settle(engine, link, t.confirm_double_optin, proof).state)
 
 
 def cancel(engine: Engine, link: Link, proof: Proof) -> bool:
     """Close the request ("this wasn't me"), consent unchanged. An expired link may still cancel
     (refusing is always allowed). Returns whether a request was open."""
-    r = link.request
-
-    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
-        if r.status(state) != PENDING:
-            return []
-        return t.cancel_double_optin(state, r.channel, r.purpose, r.list_id, now=now, proof=proof)
-
-    done = change(engine, r.account_id, Locator("id", r.profile_id), transition, list_id=r.list_id, create=False)
-    return bool(done.events)
+    return bool(_settle(engine, link, t.cancel_double_optin, proof).events)
 
 
 SENT, TOO_SOON, NOT_PENDING = "sent", "too_soon", "not_pending"

@@ -19,7 +19,7 @@ from ..domain import SuppressionReason as SR
 from ..domain import transitions as t
 from ..store import profiles as profile_store
 from ..store.db import read_transaction
-from . import consent, settings
+from . import consent, preferences, settings
 from .accounts import load_account
 from .errors import NotFound
 from .lists import MailingList, load_list
@@ -27,7 +27,6 @@ from .profiles import current_state
 from .tokens import TokenError, make_token, read_token
 
 KIND = "unsubscribe"
-PREFERENCES_KIND = "preferences"  # the preference centre's token: data {"a": account, "p": profile}
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"  # RFC 8058 §3.1, exactly
 
 # Why the person left: a fixed set the page offers (free text goes to Proof.note).
@@ -50,10 +49,6 @@ Scope = Literal["list", "all"]
 
 
 # --- links ------------------------------------------------------------------------------------
-
-
-def preferences_token(engine: Engine, account_id: str, profile_id: str) -> str:
-    return make_token(engine, PREFERENCES_KIND, {"a": account_id, "p": profile_id})
 
 
 def unsubscribe_links(
@@ -92,7 +87,7 @@ def unsubscribe_links(
         "url": url,
         "list_unsubscribe": f"<{url}>",
         "list_unsubscribe_post": ONE_CLICK_BODY,
-        "preferences_url": f"{base}/p/{preferences_token(engine, account_id, row.id)}",
+        "preferences_url": f"{base}/p/{preferences.make_token(engine, account_id, row.id)}",
         "profile_id": row.id,
         "list_id": list_id,
         "message_id": message_id,

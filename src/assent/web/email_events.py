@@ -23,26 +23,12 @@ from starlette.routing import BaseRoute, Route
 
 from ..integrations import sendgrid, ses
 from ..services import bounces
+from .pages import read_limited
 
 log = logging.getLogger("assent.web.email_events")
 
 MAX_SNS_BODY = 1024 * 1024  # SNS messages are at most 256 KB
 MAX_SENDGRID_BODY = 10 * 1024 * 1024  # SendGrid batches events; a post stays well under this
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    """The raw body (signatures cover the exact bytes), refused beyond `limit`."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _error(status: int, message: str) -> Response:
@@ -61,10 +47,11 @@ def routes(engine: Engine) -> list[BaseRoute]:
         account = await _account(engine, request)
         if account is None:
             return _error(404, "no account has this webhook address")
-        try:
-            message = ses.parse_envelope(await _body(request, MAX_SNS_BODY))
-        except _TooLarge:
+        body = await read_limited(request, MAX_SNS_BODY)
+        if body is None:
             return _error(413, "the message is too large for an SNS message")
+        try:
+            message = ses.parse_envelope(body)
         except ValueError as e:
             return _error(400, str(e))
         try:
@@ -98,9 +85,8 @@ def routes(engine: Engine) -> list[BaseRoute]:
         account = await _account(engine, request)
         if account is None:
             return _error(404, "no account has this webhook address")
-        try:
-            body = await _body(request, MAX_SENDGRID_BODY)
-        except _TooLarge:
+        body = await read_limited(request, MAX_SENDGRID_BODY)
+        if body is None:
             return _error(413, "the post is too large")
         signature = request.headers.get(sendgrid.SIGNATURE_HEADER)
         timestamp = request.headers.get(sendgrid.TIMESTAMP_HEADER)

@@ -20,6 +20,18 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     return templates.TemplateResponse(request, template, context or {}, status_code=status, headers=headers)
 
 
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None once it passes `limit` bytes (read no further: these endpoints are
+    public, and signatures cover the exact bytes)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def proof_from(request: Request, source: str, **extra: Any) -> Proof:
     """Who did it and from where: the page, the IP and the user agent (personal data, kept apart)."""
     return Proof(

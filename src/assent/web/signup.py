@@ -24,9 +24,10 @@ from starlette.types import Message, Receive
 
 from ..api.documents import error_response
 from ..api.errors import ApiError, from_validation
+from ..api.linkage import ListIdentifier
 from ..domain import Channel, DomainError, Purpose
 from ..services import signup as service
-from .pages import proof_from, render
+from .pages import proof_from, read_limited, render
 
 log = logging.getLogger("assent.web.signup")
 
@@ -136,13 +137,8 @@ class _Attributes(msgspec.Struct):
     consent_text_version: str | None = None  # Assent's own: the wording the form showed
 
 
-class _ListRef(msgspec.Struct):
-    type: Literal["list"]
-    id: str
-
-
 class _ListRelationship(msgspec.Struct):
-    data: _ListRef | None = None
+    data: ListIdentifier | None = None
 
 
 class _Relationships(msgspec.Struct):
@@ -295,7 +291,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         if not is_form and ctype and ctype not in JSON_TYPES:
             detail = f"Send application/json, application/vnd.api+json or a form, not {ctype}."
             return _cors(error_response([ApiError(415, "unsupported_media_type", detail)]))
-        raw = await _read_limited(request)
+        raw = await read_limited(request, MAX_BODY)
         if raw is None:
             return _cors(error_response([ApiError(413, "too_large", "The body is over 64 KB.")]))
         if is_form:
@@ -338,17 +334,6 @@ def routes(engine: Engine) -> list[BaseRoute]:
         return form_page(request, "signup_thanks.html", 200, branding, back=back)
 
     return [Route(path, subscribe, methods=["POST", "OPTIONS"]) for path in (PATH, PATH + "/")]
-
-
-async def _read_limited(request: Request) -> bytes | None:
-    """The body, or None once it passes MAX_BODY (read no further: the endpoint is public)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _replay(body: bytes) -> Receive:

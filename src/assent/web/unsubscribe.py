@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..domain import DomainError
+from ..services import preferences
 from ..services import unsubscribe as service
 from ..services.errors import NotFound
 from ..services.tokens import TokenError
@@ -86,7 +87,7 @@ def _page_context(engine: Engine, token: str) -> dict[str, Any]:
         "brand": recipient.brand,
         "postal_address": recipient.postal_address,
         "reasons": service.REASONS,
-        "preferences_url": "/p/" + service.preferences_token(engine, data["a"], data["p"]),
+        "preferences_url": "/p/" + preferences.make_token(engine, data["a"], data["p"]),
     }
 
 
