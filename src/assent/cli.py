@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,13 +15,14 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from . import __version__, config
 from .domain import Channel, DomainError, Proof, Via
 from .domain.channels import parse_channel, parse_purpose, parse_suppression_reason
 from .domain.decisions import parse_send_purpose
 from .services import accounts, consent, demo, imports, ledger, lists, outbox, profiles, settings
 from .services.clock import parse_time
 from .services.consent import Locator
-from .store.db import NotMigrated, database_url, make_engine, require_migrated, upgrade
+from .store.db import BadDatabaseUrl, NotMigrated, database_url, make_engine, require_migrated, upgrade
 
 app = typer.Typer(help="Assent: consent and subscriptions for email, SMS, push and WhatsApp.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -43,6 +45,21 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(keys_app, name="keys")
 app.add_typer(settings_app, name="settings")
 app.add_typer(links_app, name="links")
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"assent {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Assent: consent and subscriptions for email, SMS, push and WhatsApp."""
+
 
 Db = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: ASSENT_DATABASE_URL, else sqlite:///./assent.db).")
@@ -82,7 +99,7 @@ def command(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except DomainError as e:
             typer.echo(f"error: {e}", err=True)
-        except NotMigrated as e:
+        except (NotMigrated, BadDatabaseUrl) as e:
             typer.echo(f"error: {e}", err=True)
         except OperationalError as e:
             typer.echo(f"error: cannot use the database: {str(e.orig).strip().splitlines()[0]}", err=True)
@@ -92,7 +109,8 @@ def command(fn: Callable) -> Callable:
 
 
 def _engine(db: str | None, migrated: bool = True) -> Engine:
-    engine = make_engine(db)
+    """The database engine; a command that needs the schema never creates a missing SQLite file."""
+    engine = make_engine(db, create=not migrated)
     if migrated:
         require_migrated(engine)
     return engine
@@ -179,8 +197,8 @@ def accounts_create(
 def accounts_list(db: Db = None, json: Json = False) -> None:
     """List accounts."""
     found = accounts.list_accounts(_engine(db))
-    data = [{"id": a.id, "name": a.name, "default_region": a.default_region} for a in found]
-    _show(json, data, *(f"{a.id}  {a.name}  ({a.default_region})" for a in found))
+    data = [{"id": a.id, "name": a.name, "default_region": a.default_region, "public_id": a.public_id} for a in found]
+    _show(json, data, *(f"{a.id}  {a.name}  ({a.default_region}, public id {a.public_id})" for a in found))
 
 
 # --- keys --------------------------------------------------------------------------------------
@@ -237,9 +255,16 @@ def keys_revoke(
 @command
 def settings_list(account: AccountId, db: Db = None, json: Json = False) -> None:
     """Every setting with its value (secrets masked) and what it does."""
-    values = settings.all_values(_engine(db), account)
+    engine = _engine(db)
+    values = settings.all_values(engine, account)
+    public_id = accounts.get_account(engine, account).public_id
     lines = (f"{name} = {value!r}  ({settings.SETTINGS[name].help})" for name, value in values.items())
-    _show(json, values, *lines)
+    _show(
+        json,
+        {"public_id": public_id, **values},
+        f"public_id = {public_id!r}  (names the account in signup forms and webhook URLs; read-only)",
+        *lines,
+    )
 
 
 @settings_app.command("set")
@@ -276,7 +301,8 @@ def links_unsubscribe(
     list_id: ListOpt = None,
     message_id: Annotated[str | None, typer.Option("--message-id", help="The message or campaign id.")] = None,
     base_url: Annotated[
-        str | None, typer.Option("--base-url", help="Where the server is reached (default ASSENT_PUBLIC_URL).")
+        str | None,
+        typer.Option("--base-url", help="Where people reach the server (default ASSENT_PUBLIC_URL)."),
     ] = None,
     db: Db = None,
     json: Json = False,
@@ -286,8 +312,13 @@ def links_unsubscribe(
 
     links = unsubscribe.unsubscribe_links(
         _engine(db), account, _locator(id, email, phone), list_id=list_id, message_id=message_id,
-        base_url=(base_url or profiles.public_url()).rstrip("/"),
+        base_url=(base_url or config.settings().link_base).rstrip("/"),
     )  # fmt: skip
+    if base_url:
+        for warning in links["warnings"]:
+            typer.echo(f"warning: {warning}", err=True)
+    else:
+        _warn_links()
     _show(
         json,
         links,
@@ -298,6 +329,13 @@ def links_unsubscribe(
     )
 
 
+def _warn_links() -> None:
+    """Links that will not work for real recipients say so on stderr."""
+    warning = config.settings().link_warning()
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 # --- serve -------------------------------------------------------------------------------------
 
 
@@ -305,28 +343,58 @@ def links_unsubscribe(
 @command
 def serve_command(
     db: Db = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = config.DEFAULT_HOST,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = config.DEFAULT_PORT,
     workers: Annotated[int, typer.Option("--workers", help="Server processes.", min=1)] = 1,
     demo_account: Annotated[
-        bool, typer.Option("--demo", help="Create a demo account with synthetic profiles and print its API key.")
+        bool,
+        typer.Option(
+            "--demo", help="Use (or create) a demo account with synthetic profiles and print a new API key for it."
+        ),
     ] = False,
 ) -> None:
     """Run the Klaviyo-compatible HTTP API (migrating the database first)."""
     from .api.server import serve
 
+    engine = _engine(db, migrated=False)
     url = database_url(db)
-    engine = _engine(url, migrated=False)
     upgrade(engine)
+    served = config.listen_url(host, port)
+    # Links in emails and pages start here unless ASSENT_PUBLIC_URL says otherwise.
+    os.environ[config.SERVED_URL_ENV] = served
     if demo_account:
+        _serve_demo(engine, served)
+    engine.dispose()
+    _warn_links()
+    typer.echo(f"Assent API on {served}/api (OpenAPI: /api/openapi.json); Ctrl-C stops it")
+    serve(url, host, port, workers)
+
+
+def _serve_demo(engine: Engine, served: str) -> None:
+    from .services import unsubscribe
+
+    result = demo.existing_demo(engine)
+    if result is None:
         with _progress(1000, "creating the demo account") as progress:
             result = demo.create_demo(engine, 1000, progress)
-        typer.echo(f"demo account {result.account_id}: private API key {result.api_key}")
-        typer.echo(f"try: curl -H 'Authorization: Klaviyo-API-Key {result.api_key}' -H 'revision: 2026-10-15' "
-                   f"'http://{host}:{port}/api/profiles?additional-fields[profile]=subscriptions'")  # fmt: skip
-    engine.dispose()
-    typer.echo(f"Assent API on http://{host}:{port}/api (OpenAPI: /api/openapi.json); Ctrl-C stops it")
-    serve(url, host, port, workers)
+        typer.echo(f"demo account {result.account_id} (public id {result.public_id} for signup forms)")
+        typer.echo(f"  private API key: {result.api_key}  (shown once)")
+    else:
+        typer.echo(f"demo account {result.account_id} from an earlier run "
+                   f"(public id {result.public_id} for signup forms)")  # fmt: skip
+        typer.echo(f"  new private API key: {result.api_key}  (shown once; keys printed before still work)")
+    typer.echo(f"  lists: {result.newsletter_list_id} (Newsletter), "
+               f"{result.vip_list_id} (VIP early access, double opt-in)")  # fmt: skip
+    links = unsubscribe.unsubscribe_links(
+        engine, result.account_id, Locator("email", result.sample_email), list_id=result.newsletter_list_id,
+        message_id=None, base_url=config.settings().link_base,
+    )  # fmt: skip
+    typer.echo(f"  unsubscribe link for {result.sample_email}: {links['url']}")
+    typer.echo(f"  preference link for {result.sample_email}: {links['preferences_url']}")
+    typer.echo(
+        f"try: curl -g -H 'Authorization: Klaviyo-API-Key {result.api_key}' -H 'revision: 2026-10-15' "
+        f"'{served}/api/profiles?page[size]=2&additional-fields[profile]=subscriptions'"
+    )
 
 
 # --- lists -------------------------------------------------------------------------------------
@@ -673,6 +741,9 @@ def decide(
     via: Annotated[str, typer.Option("--via", help="campaign or flow.")] = "campaign",
     list_id: ListOpt = None,
     at: Annotated[str | None, typer.Option("--at", help="Decide as of this time (default now).")] = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 0 on ALLOW, 1 on DENY, 3 on DEFER (for shell scripts).")
+    ] = False,
     db: Db = None,
     json: Json = False,
 ) -> None:
@@ -702,10 +773,17 @@ def decide(
                 "defer_until": d.defer_until.isoformat() if d.defer_until else None,
             }
         )
-        return
-    typer.echo(
-        f"{d.verdict.value}  {', '.join(d.reasons)}" + (f"  (warnings: {', '.join(d.warnings)})" if d.warnings else "")
-    )
+    else:
+        typer.echo(
+            f"{d.verdict.value}  {', '.join(d.reasons)}"
+            + (f"  (warnings: {', '.join(d.warnings)})" if d.warnings else "")
+        )
+    if exit_code and d.verdict.value != "ALLOW":
+        raise typer.Exit(VERDICT_EXIT_CODES[d.verdict.value])
+
+
+# For shell scripts: `if assent decide ... --exit-code; then send; fi`. 2 is click's usage error.
+VERDICT_EXIT_CODES = {"ALLOW": 0, "DENY": 1, "DEFER": 3}
 
 
 # --- ledger ------------------------------------------------------------------------------------

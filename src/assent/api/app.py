@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import web
+from ..config import settings
 from ..domain import DomainError
 from ..services import accounts
 from ..services.accounts import ApiKey
@@ -65,9 +66,9 @@ class KeyCache:
 
 
 def base_url(request: Request) -> str:
-    configured = os.environ.get("ASSENT_PUBLIC_URL")
+    configured = settings().public_url
     if configured:
-        return configured.rstrip("/")
+        return configured
     return f"{request.url.scheme}://{request.url.netloc}"
 
 

@@ -7,6 +7,7 @@ import os
 import uvicorn
 from starlette.applications import Starlette
 
+from ..config import DATABASE_URL_ENV, SERVED_URL_ENV, listen_url
 from .app import create_app
 
 
@@ -16,7 +17,10 @@ def app_from_env() -> Starlette:
 
 
 def serve(db_url: str, host: str, port: int, workers: int) -> None:
-    os.environ["ASSENT_DATABASE_URL"] = db_url
+    # The worker processes read these: the database, and the address links are built from when
+    # ASSENT_PUBLIC_URL is not set.
+    os.environ[DATABASE_URL_ENV] = db_url
+    os.environ[SERVED_URL_ENV] = listen_url(host, port)
     uvicorn.run(
         "assent.api.server:app_from_env",
         factory=True,

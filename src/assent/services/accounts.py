@@ -174,6 +174,11 @@ def load_account(conn: Connection, account_id: str) -> Account:
     return _account(row)
 
 
+def get_account(engine: Engine, account_id: str) -> Account:
+    with read_transaction(engine) as conn:
+        return load_account(conn, account_id)
+
+
 def list_accounts(engine: Engine) -> list[Account]:
     with read_transaction(engine) as conn:
         return [_account(r) for r in store.all_accounts(conn)]

@@ -13,6 +13,9 @@ from ..domain import Channel, Proof, Purpose, SuppressionReason
 from . import accounts, consent, imports, lists, synthetic
 from .consent import Locator
 
+DEMO_NAME = "Demo brand"
+NEWSLETTER, VIP = "Newsletter", "VIP early access"
+
 
 @dataclass(frozen=True, slots=True)
 class DemoAccount:
@@ -24,24 +27,51 @@ class DemoAccount:
     sample_email: str
     sample_phone: str
     bounced_email: str
+    public_id: str = ""
+    reused: bool = False  # an earlier demo account, with a new key (the earlier keys still work)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+def _samples(n: int) -> tuple[list[str], list[str]]:
+    """A profile that gave SMS but not email consent, and one that bounced after subscribing (the
+    synthetic rows are the same for every demo account)."""
+    few = list(synthetic.rows(min(n, 100), consent_mix=True))
+    sample = next((r for r in few if r[10] == "NEVER_SUBSCRIBED" and r[11] == "SUBSCRIBED"), few[0])
+    bounced = next((r for r in few if r[10] == "SUBSCRIBED" and r is not sample), few[-1])
+    return sample, bounced
+
+
+def existing_demo(engine: Engine) -> DemoAccount | None:
+    """The oldest demo account in the database, with a new API key, or None. API keys are stored
+    only as digests, so the earlier key cannot be shown again; it keeps working."""
+    for account in accounts.list_accounts(engine):
+        if account.name != DEMO_NAME:
+            continue
+        by_name = {item.name: item for item in lists.all_lists(engine, account.id)}
+        if NEWSLETTER not in by_name or VIP not in by_name:
+            continue
+        n = by_name[NEWSLETTER].profile_count
+        sample, bounced = _samples(n)
+        key = accounts.create_key(engine, account.id, "*", label="serve --demo")
+        return DemoAccount(
+            account.id, key.secret, by_name[NEWSLETTER].id, by_name[VIP].id, n, sample[0], sample[1], bounced[0],
+            account.public_id, reused=True,
+        )  # fmt: skip
+    return None
+
+
 def create_demo(engine: Engine, n: int = 5000, progress: Callable[[int], None] | None = None) -> DemoAccount:
-    new = accounts.create_account(engine, "Demo brand", "US")
+    new = accounts.create_account(engine, DEMO_NAME, "US")
     account_id = new.account.id
-    newsletter = lists.create_list(engine, account_id, "Newsletter")
-    vip = lists.create_list(engine, account_id, "VIP early access", double_opt_in=True)
+    newsletter = lists.create_list(engine, account_id, NEWSLETTER)
+    vip = lists.create_list(engine, account_id, VIP, double_opt_in=True)
     with tempfile.TemporaryDirectory() as tmp:
         path = synthetic.write_csv(Path(tmp) / "demo.csv", n, consent_mix=True)
         options = imports.ImportOptions(account_id=account_id, list_id=newsletter.id, method_detail="demo import")
         imports.import_profiles(engine, path, options, progress)
-    # Show a profile that gave SMS but not email consent, and one that bounced after subscribing.
-    few = list(synthetic.rows(min(n, 100), consent_mix=True))
-    sample = next((r for r in few if r[10] == "NEVER_SUBSCRIBED" and r[11] == "SUBSCRIBED"), few[0])
-    bounced = next((r for r in few if r[10] == "SUBSCRIBED" and r is not sample), few[-1])
+    sample, bounced = _samples(n)
     proof = Proof(actor="demo")
     # A hard bounce (suppressed, consent kept) and a pending double opt-in to the VIP list.
     consent.suppress(engine, account_id, Locator("email", bounced[0]), SuppressionReason.HARD_BOUNCE, proof=proof)
@@ -55,13 +85,16 @@ def create_demo(engine: Engine, n: int = 5000, progress: Callable[[int], None] |
         method_detail="demo signup",
         proof=proof,
     )
-    return DemoAccount(account_id, new.api_key, newsletter.id, vip.id, n, sample[0], sample[1], bounced[0])
+    return DemoAccount(
+        account_id, new.api_key, newsletter.id, vip.id, n, sample[0], sample[1], bounced[0], new.account.public_id
+    )
 
 
 def next_steps(demo: DemoAccount, db_flag: str = "") -> str:
     a = f"--account {demo.account_id}{db_flag}"
     return f"""Demo account {demo.account_id} is ready with {demo.profiles} synthetic profiles.
   private API key: {demo.api_key}
+  public id (for signup forms): {demo.public_id}
   lists: {demo.newsletter_list_id} (Newsletter, single opt-in), {demo.vip_list_id} (VIP early access, double opt-in)
 
 Try next:

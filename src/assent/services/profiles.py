@@ -3,7 +3,6 @@ and send decisions."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, Engine, Row
 
+from ..config import settings
 from ..domain import (
     Channel,
     ChannelConsent,
@@ -33,7 +33,8 @@ from .consent import Locator, find_profile
 
 
 def public_url() -> str:
-    return os.environ.get("ASSENT_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    """The base of links in emails and pages (see config.Settings.link_base)."""
+    return settings().link_base
 
 
 def _iso(value: datetime | None) -> str | None:

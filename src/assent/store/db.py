@@ -9,19 +9,28 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
-DEFAULT_URL = "sqlite:///./assent.db"
+from ..config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, settings
+
+DEFAULT_URL = DEFAULT_DATABASE_URL
 MIGRATIONS = Path(__file__).parent / "migrations"
+ACCEPTED_FORMS = "sqlite:///path/to/file.db or postgresql://user@host:5432/dbname"
+_DRIVERS = {"sqlite": ("sqlite", "pysqlite"), "postgresql": ("psycopg",)}
 
 
 class NotMigrated(RuntimeError):
     """The database has no schema, or an old one."""
 
 
+class BadDatabaseUrl(ValueError):
+    """The database URL (from --db or ASSENT_DATABASE_URL) is not one Assent can use."""
+
+
 def database_url(url: str | None = None) -> str:
     """The URL to use: the one given, else ASSENT_DATABASE_URL, else the SQLite file here."""
-    url = url or os.environ.get("ASSENT_DATABASE_URL") or DEFAULT_URL
+    url = url or settings().database_url or DEFAULT_URL
     # Accept the plain postgresql:// form and use psycopg 3 for it.
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
@@ -29,16 +38,60 @@ def database_url(url: str | None = None) -> str:
     return url
 
 
-def make_engine(url: str | None = None) -> Engine:
-    url = database_url(url)
-    parsed = make_url(url)
+def checked_url(url: str | None = None, setting: str = "--db") -> URL:
+    """The database URL, parsed; BadDatabaseUrl names the setting and the accepted forms when it
+    is a bare path, an unknown scheme or a driver Assent does not use."""
+    if not url:
+        url, setting = settings().database_url, DATABASE_URL_ENV
+    raw = url or DEFAULT_URL
+    problem = None
+    try:
+        parsed = make_url(database_url(raw))
+    except ArgumentError:
+        problem = "is not a database URL"
+    else:
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+        if backend not in _DRIVERS:
+            problem = f"has an unknown scheme {parsed.drivername!r}"
+        elif driver not in _DRIVERS[backend]:
+            problem = f"names the driver {driver!r}, which Assent does not use"
+        elif backend == "sqlite" and not parsed.database:
+            problem = "names no file"
+    if problem:
+        raise BadDatabaseUrl(f"{setting} {_without_password(raw)!r} {problem}: use {ACCEPTED_FORMS}")
+    return parsed
+
+
+def _without_password(raw: str) -> str:
+    try:
+        return make_url(raw).render_as_string(hide_password=True)
+    except ArgumentError:
+        return raw
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for another backend or an in-memory database)."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def make_engine(url: str | None = None, create: bool = True, setting: str = "--db") -> Engine:
+    """An engine for the URL; with create=False a missing SQLite file is an error, not made."""
+    parsed = checked_url(url, setting)
+    path = sqlite_file(parsed)
+    if path is not None:
+        if not create and not path.exists():
+            raise NotMigrated(f"the database file {path} does not exist: run `assent db upgrade` first")
+        path.parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(parsed, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except ImportError as e:
+        raise BadDatabaseUrl(f"{setting}: the driver for {parsed.drivername} is not installed ({e})") from None
 
 
 def _configure_sqlite(engine: Engine) -> None:

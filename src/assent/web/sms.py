@@ -4,7 +4,6 @@ the account; its keyword is applied and answered in TwiML."""
 from __future__ import annotations
 
 import logging
-import os
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..config import settings
 from ..integrations import twilio
 from ..services import sms_keywords
 
@@ -25,7 +25,7 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 def called_url(request: Request) -> str:
     """The URL Twilio called, which its signature covers: behind a proxy the request's own URL is
     not it, so the configured public base wins when there is one."""
-    base = os.environ.get("ASSENT_PUBLIC_URL", "").rstrip("/")
+    base = settings().public_url
     if not base:
         return str(request.url)
     query = request.url.query

@@ -1,0 +1,175 @@
+"""A newcomer's first commands: the version, database URLs that are wrong, a missing SQLite file,
+decisions for shell scripts, public ids, link bases and `serve --demo` run twice."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from assent.domain import Channel, Proof, Purpose, Verdict
+from assent.services import accounts, consent
+from assent.services.consent import Locator
+from assent.store.db import make_engine
+from tests.cli.test_cli import ASSENT, EMAIL_MARKETING, assent, assert_one_line_error
+
+PROOF = Proof(actor="test")
+CLI_ENV = {k: v for k, v in os.environ.items() if not k.startswith("ASSENT_")}
+ACCEPTED = "use sqlite:///path/to/file.db or postgresql://user@host:5432/dbname"
+
+
+def test_version_prints_the_package_version():
+    from assent import __version__
+
+    result = assent("--version", check=True)
+    assert result.stdout.strip() == f"assent {__version__}"
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("assent.db", "is not a database URL"),
+        ("/var/lib/assent.db", "is not a database URL"),
+        ("mysql://root@127.0.0.1/assent", "has an unknown scheme 'mysql'"),
+        ("postgresql+psycopg2://127.0.0.1/x", "names the driver 'psycopg2'"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_naming_the_setting_and_the_accepted_forms(url, problem, tmp_path):
+    by_flag = subprocess.run([ASSENT, "accounts", "list", "--db", url], capture_output=True, text=True,
+                             env=CLI_ENV, cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(by_flag, f"--db {url!r} {problem}", ACCEPTED)
+    by_env = subprocess.run([ASSENT, "accounts", "list"], capture_output=True, text=True,
+                            env={**CLI_ENV, "ASSENT_DATABASE_URL": url}, cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(by_env, f"ASSENT_DATABASE_URL {url!r} {problem}", ACCEPTED)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_commands_on_a_missing_sqlite_file_do_not_create_it(tmp_path):
+    path = tmp_path / "nowhere" / "assent.db"
+    db = f"sqlite:///{path}"
+    for args in (
+        ("accounts", "list"),
+        ("profiles", "get", "--account", "A", "--email", "a@example.com"),
+        ("ledger", "verify", "--account", "A"),
+        ("decide", "--account", "A", "--email", "a@example.com", "--channel", "email"),
+        ("settings", "list", "--account", "A"),
+    ):
+        assert_one_line_error(assent(*args, db=db), f"the database file {path} does not exist", "assent db upgrade")
+    assert not path.exists() and not path.parent.exists()
+    assent("db", "upgrade", db=db, check=True)
+    assert path.exists()
+
+
+def test_decide_exit_code_is_0_on_allow_1_on_deny(engine, account_id, db_url):
+    consent.subscribe(engine, account_id, Locator("email", "yes@example.com"), EMAIL_MARKETING, proof=PROOF)
+    consent.unsubscribe(engine, account_id, Locator("email", "no@example.com"), Channel.EMAIL, Purpose.MARKETING,
+                        proof=PROOF)  # fmt: skip
+    base = ("decide", "--account", account_id, "--channel", "email", "--exit-code")
+    allow = assent(*base, "--email", "yes@example.com", db=db_url)
+    deny = assent(*base, "--email", "no@example.com", db=db_url)
+    assert (allow.returncode, allow.stdout.split()[0]) == (0, "ALLOW")
+    assert (deny.returncode, deny.stdout.split()[0]) == (1, "DENY")
+    assert deny.stderr == ""
+    # Without the flag a denial is still an answer, not a failure.
+    assert assent(*base[:-1], "--email", "no@example.com", db=db_url).returncode == 0
+
+
+def test_decide_exit_codes_cover_every_verdict():
+    from assent.cli import VERDICT_EXIT_CODES
+
+    assert {Verdict.ALLOW.value: 0, Verdict.DENY.value: 1, Verdict.DEFER.value: 3} == VERDICT_EXIT_CODES
+
+
+def test_accounts_list_and_settings_list_show_the_public_id(engine, account_id, db_url):
+    public_id = accounts.get_account(engine, account_id).public_id
+    listed = assent("accounts", "list", db=db_url, check=True).stdout
+    assert re.search(rf"^{account_id} .*public id {public_id}", listed, re.M)
+    shown = assent("settings", "list", "--account", account_id, db=db_url, check=True).stdout
+    assert f"public_id = {public_id!r}" in shown
+    as_json = assent("settings", "list", "--account", account_id, "--json", db=db_url, check=True).stdout
+    assert f'"public_id":"{public_id}"' in as_json
+
+
+def _links(account_id: str, db_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    argv = [ASSENT, "links", "unsubscribe", "--account", account_id, "--email", "ann@example.com", "--db", db_url]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_links_use_the_public_url_and_warn_when_it_is_not_https(engine, account_id, db_url):
+    consent.subscribe(engine, account_id, Locator("email", "ann@example.com"), EMAIL_MARKETING, proof=PROOF)
+    https = _links(account_id, db_url, {**CLI_ENV, "ASSENT_PUBLIC_URL": "https://consent.brand.example/"})
+    assert https.returncode == 0 and https.stderr == ""
+    assert "unsubscribe link: https://consent.brand.example/u/" in https.stdout
+    http = _links(account_id, db_url, {**CLI_ENV, "ASSENT_PUBLIC_URL": "http://consent.brand.example"})
+    assert http.returncode == 0 and "unsubscribe link: http://consent.brand.example/u/" in http.stdout
+    assert http.stderr.startswith("warning: links start with http://consent.brand.example (ASSENT_PUBLIC_URL)")
+    assert "not https" in http.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve_demo(db: str, port: int) -> str:
+    """Run `assent serve --demo`, wait until it answers, stop it; what it printed."""
+    argv = [ASSENT, "serve", "--demo", "--db", db, "--port", str(port)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**CLI_ENV, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    lines = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
+        text = "".join(lines)
+        assert "Application startup complete" in text, text
+        # Links point at the address it listens on, and work there.
+        unsubscribe = re.search(r"unsubscribe link for \S+: (\S+)", text).group(1)
+        preferences = re.search(r"preference link for \S+: (\S+)", text).group(1)
+        for link in (unsubscribe, preferences):
+            assert link.startswith(f"http://127.0.0.1:{port}/")
+            assert httpx.get(link, timeout=30).status_code == 200
+        # The line it suggests works as pasted into a shell.
+        try_line = re.search(r"^try: (.+)$", text, re.M).group(1)
+        result = subprocess.run(["bash", "-c", try_line], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and '"type":"profile"' in result.stdout, (try_line, result.stderr)
+        return text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_serve_demo_reuses_its_account_on_restart_with_a_new_key(tmp_path):
+    db = f"sqlite:///{tmp_path / 'assent.db'}"
+    first = _serve_demo(db, _free_port())
+    second = _serve_demo(db, _free_port())
+    ids = [re.search(r"demo account (\w{26}).*public id (\w{6})", t).groups() for t in (first, second)]
+    assert ids[0] == ids[1]
+    assert "from an earlier run" in second and "keys printed before still work" in second
+    lists = [re.search(r"lists: (\w+) \(Newsletter\), (\w+) \(VIP", t).groups() for t in (first, second)]
+    assert lists[0] == lists[1]
+    keys = [re.search(r"key: (pk_\w+)", t).group(1) for t in (first, second)]
+    assert keys[0] != keys[1]
+    engine = make_engine(db)
+    try:
+        assert len(accounts.list_accounts(engine)) == 1
+        for key in keys:  # the earlier key still works
+            assert accounts.authenticate(engine, key).account_id == ids[0][0]
+    finally:
+        engine.dispose()
+    assert "try: curl -g " in first
