@@ -4,6 +4,7 @@ authentication, the revision header, scopes, rate limits, body decoding and erro
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import re
 import time
@@ -12,9 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-import msgspec
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,11 +26,13 @@ from ..domain import DomainError
 from ..services import accounts
 from ..services.accounts import ApiKey
 from ..store.db import make_engine, require_migrated
-from . import catalog
+from . import bodies, catalog
 from .documents import error_response, json_response
-from .errors import ApiError, from_domain, from_validation, invalid
+from .errors import ApiError, from_domain, invalid
 from .operation import Call, Operation
 from .ratelimit import RateLimiter
+
+log = logging.getLogger("assent.api")
 
 MAX_BODY = 5 * 1024 * 1024  # Klaviyo's payload limit for bulk jobs
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
@@ -142,17 +144,10 @@ class Api:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype and ctype not in _BODY_TYPES:
             raise ApiError(415, "unsupported_media_type", f"Send the body as application/vnd.api+json, not {ctype}.")
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, "too_large", f"The body is over {MAX_BODY // (1024 * 1024)} MB.")
-        if not raw.strip():
-            raise invalid("The request needs a JSON:API document in its body.", pointer="/")
-        try:
-            return msgspec.json.decode(raw, type=op.body)
-        except msgspec.ValidationError as e:
-            raise from_validation(e) from None
-        except msgspec.DecodeError as e:
-            raise ApiError(400, "parse_error", f"The body is not valid JSON: {e}", pointer="/") from None
+        raw = await bodies.read_limited(request, MAX_BODY)
+        if raw is None:
+            raise bodies.refuse(413, "too_large", f"The body is over {MAX_BODY // (1024 * 1024)} MB.", pointer=None)
+        return bodies.decode(raw, op.body)
 
 
 def _endpoint(api: Api, by_method: dict[str, Operation]) -> Callable:
@@ -170,6 +165,20 @@ def _endpoint(api: Api, by_method: dict[str, Operation]) -> Callable:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     return error_response([ApiError(404, "not_found", f"No such endpoint: {request.url.path}")])
+
+
+async def _unstorable(request: Request, exc: Exception) -> Response:
+    # The last line of defence: a value the database refused (out of its range, or a character it
+    # cannot hold) that no decoder caught. Its transaction was rolled back, so nothing was written.
+    error = ApiError(400, "invalid", "A value in the request cannot be stored.")
+    log.warning(
+        "%s %s: the database refused a value (error id %s): %s",
+        request.method,
+        request.url.path,
+        error.id,
+        str(getattr(exc, "orig", exc)).splitlines()[0],
+    )
+    return error_response([error])
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -209,6 +218,12 @@ def create_app(
 
     return Starlette(
         routes=routes,
-        exception_handlers={404: _not_found, 405: _not_found, Exception: _server_error},
+        exception_handlers={
+            404: _not_found,
+            405: _not_found,
+            DataError: _unstorable,
+            **web.EXCEPTION_HANDLERS,
+            Exception: _server_error,
+        },  # fmt: skip
         lifespan=lifespan,
     )

@@ -49,10 +49,11 @@ class ApiError(Exception):
         self.meta = meta
         self.headers = headers or {}
         self.title = title or TITLES.get(status, "Error.")
+        self.id = str(uuid.uuid4())  # the client's handle on it, and what the server log names
 
     def as_json(self) -> dict[str, Any]:
         error: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
+            "id": self.id,
             "status": self.status,
             "code": self.code,
             "title": self.title,

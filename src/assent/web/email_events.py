@@ -21,14 +21,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..api.bodies import read_limited, too_deep
 from ..integrations import sendgrid, ses
 from ..services import bounces
-from .pages import read_limited
+from .pages import Refused
 
 log = logging.getLogger("assent.web.email_events")
 
 MAX_SNS_BODY = 1024 * 1024  # SNS messages are at most 256 KB
 MAX_SENDGRID_BODY = 10 * 1024 * 1024  # SendGrid batches events; a post stays well under this
+
+
+def _screen(body: bytes) -> bytes:
+    """Refuse what the JSON parsers and the database cannot take, before they see it: nesting
+    deeper than a provider ever sends, and the NUL character (escaped, in any string)."""
+    if too_deep(body):
+        raise Refused(400, "the body nests objects and arrays too deeply")
+    if b"\\u0000" in body:
+        raise Refused(400, "the body holds a NUL character (\\u0000)")
+    return body
 
 
 def _error(status: int, message: str) -> Response:
@@ -51,7 +62,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         if body is None:
             return _error(413, "the message is too large for an SNS message")
         try:
-            message = ses.parse_envelope(body)
+            message = ses.parse_envelope(_screen(body))
         except ValueError as e:
             return _error(400, str(e))
         try:
@@ -78,6 +89,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
             return JSONResponse({"confirmed": True})
         if message.type != "Notification":
             return JSONResponse({})  # UnsubscribeConfirmation: nothing to do
+        _screen(message.message.encode())
         report = await anyio.to_thread.run_sync(bounces.apply, engine, account.account_id, "ses", ses.feedback(message))
         return JSONResponse(report.as_dict())
 
@@ -103,7 +115,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
                 return _error(403, "the signature does not match the post")
         try:
             # A batch can be large: parsed off the event loop, like the database work.
-            feedback = await anyio.to_thread.run_sync(sendgrid.feedback, body)
+            feedback = await anyio.to_thread.run_sync(sendgrid.feedback, _screen(body))
         except ValueError as e:
             return _error(400, str(e))
         report = await anyio.to_thread.run_sync(bounces.apply, engine, account.account_id, "sendgrid", feedback)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.templating import Jinja2Templates
+from starlette.types import Message, Receive
 
+from ..api.bodies import read_limited
+from ..api.documents import error_response
+from ..api.errors import ApiError
 from ..domain import Proof
+
+log = logging.getLogger("assent.web")
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -20,18 +33,6 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     return templates.TemplateResponse(request, template, context or {}, status_code=status, headers=headers)
 
 
-async def read_limited(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None once it passes `limit` bytes (read no further: these endpoints are
-    public, and signatures cover the exact bytes)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def proof_from(request: Request, source: str, **extra: Any) -> Proof:
     """Who did it and from where: the page, the IP and the user agent (personal data, kept apart)."""
     return Proof(
@@ -39,4 +40,91 @@ def proof_from(request: Request, source: str, **extra: Any) -> Proof:
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
         **extra,
+    )
+
+
+class Refused(Exception):
+    """A body a public page or webhook cannot take (too large, unreadable, a NUL character):
+    answered with `status` by `refused`, logged as one warning line, never a traceback."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.id = str(uuid.uuid4())
+
+
+def no_nul(name: str, value: str) -> str:
+    """`value`, or Refused when it (or its field's name) holds a NUL character: PostgreSQL cannot
+    store one, so it is refused the same way on every backend."""
+    if "\x00" in value or "\x00" in name:
+        raise Refused(400, f"The field {name!r} may not contain the NUL character.", name)
+    return value
+
+
+async def read_form(request: Request, limit: int, *, max_fields: int, max_files: int = 0) -> tuple[FormData, bytes]:
+    """The posted form (url-encoded or multipart) and its raw bytes, read through the one bounded
+    body reader; Refused when too large, unreadable, or holding a NUL character."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in FORM_TYPES:
+        raise Refused(415, "Send the form as application/x-www-form-urlencoded or multipart/form-data.")
+    raw = await read_limited(request, limit)
+    if raw is None:
+        raise Refused(413, f"The request body is over {limit // 1024} KB.")
+    return await parse_form(request, raw, limit, max_fields=max_fields, max_files=max_files), raw
+
+
+async def parse_form(request: Request, raw: bytes, limit: int, *, max_fields: int, max_files: int = 0) -> FormData:
+    """The form in `raw` (already read), as read_form checks it."""
+    if request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
+        # The parser would quietly turn bytes that are not UTF-8 into U+FFFD (a valid address
+        # character): refuse them, as a JSON body's are.
+        try:
+            for pair in raw.split(b"&"):
+                unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(400, "The form is not valid UTF-8.") from None
+    try:
+        form = await Request(request.scope, replay(raw)).form(
+            max_files=max_files, max_fields=max_fields, max_part_size=limit
+        )
+    except (HTTPException, UnicodeDecodeError, ValueError) as e:
+        raise Refused(400, f"The form could not be read: {getattr(e, 'detail', e)}") from None
+    for name, value in form.multi_items():
+        no_nul(name, value if isinstance(value, str) else value.filename or "")
+    return form
+
+
+def replay(body: bytes) -> Receive:
+    """A receive channel that gives `body` again, for the form parser after the size check."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    """The answer to Refused, in the form the caller speaks: plain text to a webhook, a JSON:API
+    error to the signup API, a page to a person."""
+    assert isinstance(exc, Refused)
+    log.warning("refused %s %s (error id %s): %s", request.method, request.url.path, exc.id, exc.message)
+    path = request.url.path
+    if path.startswith("/webhooks/"):
+        return PlainTextResponse(exc.message, status_code=exc.status)
+    if path.startswith("/client/"):
+        code = {413: "too_large", 415: "unsupported_media_type"}.get(exc.status, "invalid")
+        error = ApiError(exc.status, code, exc.message, pointer="/")
+        error.id = exc.id
+        response = error_response([error])
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+    return render(
+        request, "message.html", {"title": "This request could not be read", "message": exc.message}, exc.status
     )

@@ -15,8 +15,9 @@ from ..domain import DomainError
 from ..services import preferences as service
 from ..services.errors import NotFound
 from ..services.tokens import TokenError
-from .pages import proof_from, render
+from .pages import proof_from, read_form, render
 
+MAX_BODY = 64 * 1024
 MAX_FIELDS = 200  # a form has a few channels and lists; more is not a person using the page
 
 
@@ -55,7 +56,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         except (TokenError, NotFound) as e:
             return _refused(request, e)
 
-        form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+        form, _ = await read_form(request, MAX_BODY, max_fields=MAX_FIELDS)
         wanted = service.Wanted(
             channels=service.channel_names([str(v) for v in form.getlist("channel")]),
             lists=frozenset(str(v) for v in form.getlist("list")),

@@ -20,14 +20,14 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Message, Receive
 
+from ..api import bodies
 from ..api.documents import error_response
-from ..api.errors import ApiError, from_validation
+from ..api.errors import ApiError
 from ..api.linkage import ListIdentifier
 from ..domain import Channel, DomainError, Purpose
 from ..services import signup as service
-from .pages import proof_from, read_limited, render
+from .pages import proof_from, read_form, render
 
 log = logging.getLogger("assent.web.signup")
 
@@ -191,14 +191,7 @@ def _short(value: str | None) -> str | None:
 
 
 def _from_json(request: Request, raw: bytes) -> service.SignupRequest:
-    if not raw.strip():
-        raise ApiError(400, "invalid", "The request needs a JSON:API document in its body.", pointer="/")
-    try:
-        body = msgspec.json.decode(raw, type=_Body)
-    except msgspec.ValidationError as e:
-        raise from_validation(e) from None
-    except msgspec.DecodeError as e:
-        raise ApiError(400, "parse_error", f"The body is not valid JSON: {e}", pointer="/") from None
+    body = bodies.decode(raw, _Body)
     attributes = body.data.attributes
     profile = attributes.profile.data.attributes
     rel = body.data.relationships
@@ -291,11 +284,12 @@ def routes(engine: Engine) -> list[BaseRoute]:
         if not is_form and ctype and ctype not in JSON_TYPES:
             detail = f"Send application/json, application/vnd.api+json or a form, not {ctype}."
             return _cors(error_response([ApiError(415, "unsupported_media_type", detail)]))
-        raw = await read_limited(request, MAX_BODY)
-        if raw is None:
-            return _cors(error_response([ApiError(413, "too_large", "The body is over 64 KB.")]))
         if is_form:
-            return await _form_post(Request(request.scope, _replay(raw)), public_id)
+            form, _ = await read_form(request, MAX_BODY, max_fields=50)
+            return await _form_post(request, public_id, form)
+        raw = await bodies.read_limited(request, MAX_BODY)
+        if raw is None:
+            return _cors(error_response([bodies.refuse(413, "too_large", "The body is over 64 KB.", pointer=None)]))
         return await _json_post(request, public_id, raw)
 
     async def _json_post(request: Request, public_id: str, raw: bytes) -> Response:
@@ -311,8 +305,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
             headers["X-Klaviyo-Partial-Failure"] = ",".join(result.dropped)
         return Response(status_code=202, headers=headers)
 
-    async def _form_post(request: Request, public_id: str) -> Response:
-        form = await request.form(max_files=0, max_fields=50, max_part_size=MAX_BODY)
+    async def _form_post(request: Request, public_id: str, form: FormData) -> Response:
         branding = await anyio.to_thread.run_sync(service.branding, engine, public_id)
         if branding is None:
             return form_page(
@@ -334,20 +327,6 @@ def routes(engine: Engine) -> list[BaseRoute]:
         return form_page(request, "signup_thanks.html", 200, branding, back=back)
 
     return [Route(path, subscribe, methods=["POST", "OPTIONS"]) for path in (PATH, PATH + "/")]
-
-
-def _replay(body: bytes) -> Receive:
-    """A receive channel that gives `body` again, for the form parser after the size check."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 def _cors(response: Response) -> Response:

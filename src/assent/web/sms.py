@@ -15,10 +15,12 @@ from starlette.routing import BaseRoute, Route
 from ..config import settings
 from ..integrations import twilio
 from ..services import sms_keywords
+from .pages import read_form
 
 log = logging.getLogger("assent.sms")
 
 PATH = "/webhooks/sms/twilio"
+MAX_BODY = 64 * 1024  # a message is at most 1,600 characters, with a few dozen fields around it
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -41,7 +43,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in _FORM_TYPES:
             return PlainTextResponse("Send the message as application/x-www-form-urlencoded.", status_code=415)
-        form = await request.form()
+        form, _ = await read_form(request, MAX_BODY, max_fields=200, max_files=0)
         params = [(name, value) for name, value in form.multi_items() if not isinstance(value, UploadFile)]
         fields = dict(params)
         try:

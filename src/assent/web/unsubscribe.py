@@ -11,17 +11,17 @@ from typing import Any
 import anyio.to_thread
 from sqlalchemy import Engine
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..api.bodies import read_limited
 from ..domain import DomainError
 from ..services import preferences
 from ..services import unsubscribe as service
 from ..services.errors import NotFound
 from ..services.tokens import TokenError
-from .pages import proof_from, render
+from .pages import Refused, no_nul, parse_form, proof_from, render
 
 MAX_BODY = 64 * 1024  # a one-click body is 26 bytes; the page's form at most a few hundred
 _HEADERS = {"Cache-Control": "no-store"}
@@ -51,22 +51,21 @@ def _gone(request: Request) -> Response:
     )
 
 
-async def _form(request: Request) -> tuple[dict[str, str], bytes] | None:
-    """The posted fields (url-encoded or multipart) and the raw body; None when too large."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        return None
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return None
-    fields: dict[str, str] = {}
+async def _form(request: Request) -> tuple[dict[str, str], bytes]:
+    """The posted fields (url-encoded or multipart) and the raw body (Refused when too large)."""
+    raw = await read_limited(request, MAX_BODY)
+    if raw is None:
+        raise Refused(413, "The request body is too large.")
     try:
-        form = await request.form(max_files=4, max_fields=20)
-    except HTTPException:  # a malformed multipart body: read as no fields
-        return fields, raw
+        form = await parse_form(request, raw, MAX_BODY, max_fields=20, max_files=4)
+    except Refused as e:
+        if e.field is not None:  # a NUL character: refused, not ignored
+            raise
+        return {}, raw  # a malformed multipart body: read as no fields (a bare one-click body counts)
+    fields: dict[str, str] = {}
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):  # a part sent with a filename: its text
-            value = (await value.read(MAX_BODY)).decode("utf-8", "replace")
+            value = no_nul(name, (await value.read(MAX_BODY)).decode("utf-8", "replace"))
         fields.setdefault(name, value)
     await form.close()
     return fields, raw
@@ -103,10 +102,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         return render(request, "unsubscribe.html", context, status)
 
     async def act(request: Request, token: str) -> Response:
-        parsed = await _form(request)
-        if parsed is None:
-            return _plain("The request body is too large.", 413)
-        fields, raw = parsed
+        fields, raw = await _form(request)
         if _is_one_click(fields, raw):
             proof = proof_from(request, "one-click")
             try:

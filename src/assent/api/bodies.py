@@ -1,0 +1,114 @@
+"""Reading request bodies, safely: every body is read through read_limited (the API's, the public
+pages' and the webhooks'), and every JSON body (the API's and the public signup's) is turned from
+bytes into a typed document by decode.
+
+Before msgspec sees a byte the body's nesting depth is bounded (deep nesting would otherwise
+recurse until Python gives up), and after it no string may hold a NUL character: PostgreSQL
+refuses NUL in text and JSONB, so it is refused on every backend alike, with the pointer of the
+string that holds it. Each refusal is an ApiError (400, or 413 for size, checked by the reader)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+from .errors import ApiError, from_validation, invalid
+
+log = logging.getLogger("assent.api.bodies")
+
+MAX_DEPTH = 64  # objects and arrays inside one another; a Klaviyo document needs about ten
+_OPENS = (ord("["), ord("{"))
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_CHUNK = 4096
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None once it passes `limit` bytes: a declared length over it is refused
+    before a byte is read, and a streamed body is read no further than the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether the JSON text nests objects and arrays more than `limit` deep, in linear time with
+    no recursion. Brackets inside strings do not count: escaped backslashes and quotes are removed
+    first, so the remaining quotes delimit the strings."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for start in range(0, len(brackets), _CHUNK):
+        chunk = brackets[start : start + _CHUNK]
+        opens = chunk.count(b"[") + chunk.count(b"{")
+        if depth + opens <= limit:  # cannot pass the limit inside this chunk
+            depth += 2 * opens - len(chunk)
+            continue
+        for c in chunk:
+            depth += 1 if c in _OPENS else -1
+            if depth > limit:
+                return True
+    return False
+
+
+def nul_pointer(value: Any, at: str = "") -> str | None:
+    """The JSON pointer of the first string (or object key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return (at or "/") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{at}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            if "\x00" in str(key):
+                return here
+            found = nul_pointer(item, here)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_pointer(item, f"{at}/{i}")
+            if found:
+                return found
+    return None
+
+
+def refuse(status: int, code: str, detail: str, *, pointer: str | None = "/") -> ApiError:
+    """A refusal of a hostile or broken body: one warning line naming the error's id (also the
+    id the client sees), never a traceback."""
+    error = ApiError(status, code, detail, pointer=pointer)
+    log.warning("refused request body (error id %s): %s %s", error.id, code, detail)
+    return error
+
+
+def decode(raw: bytes, type_: Any) -> Any:
+    """`raw` decoded into `type_`, or an ApiError naming the pointer of what is wrong."""
+    if not raw.strip():
+        raise invalid("The request needs a JSON:API document in its body.", pointer="/")
+    if too_deep(raw):
+        raise refuse(400, "too_deep", f"The body nests objects and arrays more than {MAX_DEPTH} deep.")
+    try:
+        document = msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as e:
+        raise from_validation(e) from None
+    except msgspec.DecodeError as e:
+        raise refuse(400, "parse_error", f"The body is not valid JSON: {e}") from None
+    except UnicodeDecodeError as e:
+        raise refuse(400, "parse_error", f"The body is not valid UTF-8 (byte {e.start}).") from None
+    except RecursionError:  # unreachable after too_deep(); kept so no input can turn into a 500
+        raise refuse(400, "too_deep", f"The body nests objects and arrays more than {MAX_DEPTH} deep.") from None
+    # A NUL can only arrive escaped (a raw one is malformed JSON); look for where only then.
+    if b"\\u0000" in raw:
+        pointer = nul_pointer(msgspec.json.decode(raw))
+        if pointer is not None:
+            raise refuse(400, "invalid", "A string may not contain the NUL character (\\u0000).", pointer=pointer)
+    return document
