@@ -4,9 +4,11 @@ Generates N deterministic synthetic profiles (email + phone, about 1% invalid), 
 the real `assent` command into a fresh database, then measures the floor: the same final rows
 (profiles, consents, ledger events) written by the plain driver — sqlite3 `executemany`, or COPY
 on PostgreSQL — into a fresh copy of the same schema with the same indexes, with no validation.
-Prints profiles/s for both and the ratio. Not a test: it asserts nothing.
+Prints profiles/s for both and the ratio. Then it imports the unchanged file again into the same
+database (it must change nothing) and prints that time against the first import's, with each
+import's peak RSS. Not a test: it asserts nothing.
 
-    python bench/import_bench.py --profiles 1000000 [--db URL] [--json]
+    python bench/import_bench.py --profiles 1000000 [--db URL] [--no-reimport] [--json]
 
 With --db a PostgreSQL server URL, the two fresh databases are created on that server and dropped.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -59,15 +62,22 @@ class Database:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
 
 
-def run_import(db: Database, account_id: str, csv_path: Path, rejects: Path) -> float:
+def run_import(db: Database, account_id: str, csv_path: Path, rejects: Path) -> tuple[float, dict, int]:
+    """Wall seconds, the import's own report and the command's peak RSS in MB."""
     assent = shutil.which("assent", path=str(Path(sys.executable).parent)) or "assent"
     cmd = [assent, "profiles", "import", str(csv_path), "--account", account_id, "--subscribe", "email",
-           "--rejects", str(rejects), "--db", db.url, "--json"]
+           "--rejects", str(rejects), "--db", db.url, "--json"]  # fmt: skip
     started = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    db.report = json.loads(out.stdout)
-    return elapsed
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4 gives this child's own peak RSS
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"import failed ({proc.returncode}): {err.read().decode()[-2000:]}")
+        report = json.loads(out.read())
+    return elapsed, report, usage.ru_maxrss // 1024
 
 
 def final_rows(db: Database) -> dict[str, tuple[list[str], list[tuple]]]:
@@ -103,11 +113,29 @@ def write_floor(db: Database, rows: dict[str, tuple[list[str], list[tuple]]]) ->
         return time.perf_counter() - started
 
 
+def figures(result: dict) -> list[dict]:
+    """The rows run_all.py prints (issue 15's goals)."""
+    n, backend = result["profiles"], {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[result["backend"]]
+    floor = "bare executemany" if result["backend"] == "sqlite" else "COPY"
+    goal = "<= 1.5x floor" if n >= 1_000_000 else "<= 2x floor"
+    rows = [{"path": f"import {n:,}, {backend}, profiles/s", "assent": result["assent_profiles_per_s"],
+             "floor": result["floor_profiles_per_s"], "floor_kind": floor, "ratio": result["ratio"], "goal": goal,
+             "detail": f"{result['assent_seconds']} s vs {result['floor_seconds']} s"}]  # fmt: skip
+    r = result.get("reimport")
+    if r:
+        rows.append({"path": f"re-import of the unchanged {n:,}, {backend}, s", "assent": r["seconds"],
+                     "floor": result["assent_seconds"], "floor_kind": "the first import", "ratio": r["ratio_to_first"],
+                     "goal": "<= 0.25x first import, RSS <= 300 MB",
+                     "detail": f"peak RSS {r['peak_rss_mb']} MB (first {result['peak_rss_mb']} MB)"})  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=100_000)
     parser.add_argument("--db", help="PostgreSQL server URL (default: SQLite files in a temporary folder)")
     parser.add_argument("--invalid", type=float, default=0.01, help="share of rows with a bad email or phone")
+    parser.add_argument("--no-reimport", action="store_true", help="skip importing the unchanged file again")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -118,13 +146,16 @@ def main() -> None:
         floor_db = Database(args.db, work, "floor")
         try:
             account = accounts.create_account(assent_db.engine, "Bench", "US").account.id
-            seconds = run_import(assent_db, account, csv_path, work / "rejects.csv")
+            seconds, report, rss = run_import(assent_db, account, csv_path, work / "rejects.csv")
             rows = final_rows(assent_db)
             # The floor database needs the same account row the ledger's head points at.
             with floor_db.engine.begin() as conn, assent_db.engine.connect() as src:
                 acc = src.execute(text("SELECT * FROM accounts")).mappings().one()
                 conn.execute(text("INSERT INTO accounts VALUES (" + ",".join(f":{k}" for k in acc) + ")"), dict(acc))
             floor_seconds = write_floor(floor_db, rows)
+            again = None
+            if not args.no_reimport:
+                again = run_import(assent_db, account, csv_path, work / "rejects-again.csv")
         finally:
             assent_db.drop()
             floor_db.drop()
@@ -132,14 +163,19 @@ def main() -> None:
     result = {
         "profiles": n,
         "backend": "sqlite" if assent_db.is_sqlite else "postgresql",
-        "report": assent_db.report,
+        "report": report,
         "rows_written": {t: len(rows[t][1]) for t in TABLES},
         "assent_seconds": round(seconds, 2),
         "assent_profiles_per_s": round(n / seconds),
         "floor_seconds": round(floor_seconds, 2),
         "floor_profiles_per_s": round(n / floor_seconds),
         "ratio": round(seconds / floor_seconds, 2),
+        "peak_rss_mb": rss,
     }
+    if again is not None:
+        result["reimport"] = {"seconds": round(again[0], 2), "ratio_to_first": round(again[0] / seconds, 2),
+                              "report": again[1], "peak_rss_mb": again[2]}  # fmt: skip
+    result["figures"] = figures(result)
     if args.json:
         print(json.dumps(result))
     else:
@@ -147,7 +183,13 @@ def main() -> None:
         print(f"  rows written: {result['rows_written']}")
         print(f"  assent import: {seconds:8.2f} s  {result['assent_profiles_per_s']:>9,} profiles/s")
         print(f"  floor (driver): {floor_seconds:7.2f} s  {result['floor_profiles_per_s']:>9,} profiles/s")
-        print(f"  ratio: {result['ratio']}x the floor")
+        print(f"  ratio: {result['ratio']}x the floor; peak RSS {rss} MB")
+        if again is not None:
+            r = result["reimport"]
+            print(
+                f"  re-import of the unchanged file: {r['seconds']:6.2f} s, {r['ratio_to_first']}x the first import, "
+                f"peak RSS {r['peak_rss_mb']} MB: {r['report']}"
+            )
 
 
 if __name__ == "__main__":

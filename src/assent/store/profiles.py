@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, exists, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, exists, func, insert, select, update
 
 from . import bulk
 from .tables import list_members, list_suppressions, lists, profiles, suppressions
@@ -13,10 +13,12 @@ from .tables import list_members, list_suppressions, lists, profiles, suppressio
 IDENTIFIERS = ("email", "phone_number", "external_id")
 
 
+# Built once: constructing the select per call cost about as much as running it.
+_GET = select(profiles).where(profiles.c.account_id == bindparam("account_id"), profiles.c.id == bindparam("id"))
+
+
 def get(conn: Connection, account_id: str, profile_id: str) -> Row | None:
-    return conn.execute(
-        select(profiles).where(profiles.c.account_id == account_id, profiles.c.id == profile_id)
-    ).first()
+    return conn.execute(_GET, {"account_id": account_id, "id": profile_id}).first()
 
 
 def find(conn: Connection, account_id: str, field: str, value: str) -> Row | None:
