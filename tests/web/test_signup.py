@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
+from assent.api.ratelimit import RateLimiter, Throttled
 from assent.domain import Channel, Purpose
 from assent.services import consent, ledger, lists, outbox
 from assent.services.accounts import load_account
 from assent.services.consent import Locator
 from assent.store.db import read_transaction
-from assent.web.signup import FixedWindow
 
 BROWSER = "Mozilla/5.0 (signup test)"
 SITE = "https://shop.brand.example/pages/newsletter"
@@ -412,12 +412,19 @@ def test_each_client_ip_is_limited_with_retry_after(server, api, site, ip) -> No
 
 
 def test_the_fixed_window_resets_each_minute() -> None:
-    window = FixedWindow(2, 60)
-    assert window.hit("a", 120.0) is None
-    assert window.hit("a", 130.0) is None
-    assert window.hit("a", 150.0) == 30
-    assert window.hit("b", 150.0) is None
-    assert window.hit("a", 180.0) is None  # a new minute
+    now = [120.0]
+    limiter = RateLimiter(scale=1, clock=lambda: now[0])
+    window = ((60, 2),)
+    limiter.take("", "signup:a", window)
+    now[0] = 130.0
+    limiter.take("", "signup:a", window)
+    now[0] = 150.0
+    with pytest.raises(Throttled) as refused:
+        limiter.take("", "signup:a", window)
+    assert refused.value.retry == 30
+    limiter.take("", "signup:b", window)
+    now[0] = 180.0  # a new minute
+    limiter.take("", "signup:a", window)
 
 
 def test_the_embeddable_form_example_posts_a_working_signup(server, api, site) -> None:

@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -25,12 +26,13 @@ from ..config import settings
 from ..domain import DomainError
 from ..services import accounts
 from ..services.accounts import ApiKey
+from ..services.ratelimits import shared_windows
 from ..store.db import make_engine, require_migrated
 from . import bodies, catalog
 from .documents import error_response, json_response
 from .errors import ApiError, from_domain, invalid
 from .operation import Call, Operation
-from .ratelimit import RateLimiter
+from .ratelimit import NeedsClaim, RateLimiter
 
 log = logging.getLogger("assent.api")
 
@@ -116,7 +118,14 @@ class Api:
                     403, "permission_denied", f"This API key lacks the scope{'s' if len(missing) > 1 else ''} "
                     f"{', '.join(missing)} that {op.method} {op.path} needs.",
                 )  # fmt: skip
-            allowance = self.limiter.hit(key.id, op.operation_id, op.burst, op.steady)
+            try:
+                allowance = self.limiter.hit(key.id, op.operation_id, op.burst, op.steady, scope=key.account_id,
+                                             block=False)  # fmt: skip
+            except NeedsClaim:  # the shared store is asked off the event loop
+                allowance = await anyio.to_thread.run_sync(
+                    partial(self.limiter.hit, key.id, op.operation_id, op.burst, op.steady, scope=key.account_id),
+                    limiter=self.threads,
+                )
             body = await self.read_body(op, request) if op.body is not None else None
             call = Call(request, self.engine, key, dict(request.path_params), body, base_url(request))
             response = await anyio.to_thread.run_sync(self.run, op, call, limiter=self.threads)
@@ -192,7 +201,7 @@ def create_app(
     engine = engine or make_engine(url)
     require_migrated(engine)
     operations = catalog.operations()
-    api = Api(engine, limiter or RateLimiter(), operations)
+    api = Api(engine, limiter or RateLimiter(windows=shared_windows(engine)), operations)
     grouped: dict[str, dict[str, Operation]] = defaultdict(dict)
     for op in operations:
         grouped[op.path][op.method] = op

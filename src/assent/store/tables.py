@@ -398,3 +398,16 @@ soft_bounces = Table(
     PrimaryKeyConstraint("account_id", "profile_id"),
     sqlite_with_rowid=False,
 )
+
+# Rate-limit budget claimed in each fixed window, shared by every server process. `scope` is the
+# account ("" for limits that belong to no account, such as signups per client address).
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("scope", String(26), nullable=False),
+    Column("bucket", String(200), nullable=False),
+    Column("window_start", BigInteger, nullable=False),  # Unix seconds, a multiple of the window
+    Column("used", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scope", "bucket", "window_start"),
+    sqlite_with_rowid=False,
+)

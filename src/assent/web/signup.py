@@ -7,9 +7,7 @@ field, and limits each client IP to a few posts a minute."""
 from __future__ import annotations
 
 import logging
-import math
 import os
-import time
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -25,8 +23,10 @@ from ..api import bodies
 from ..api.documents import error_response
 from ..api.errors import ApiError
 from ..api.linkage import ListIdentifier
+from ..api.ratelimit import RateLimiter, Throttled, take
 from ..domain import Channel, DomainError, Purpose
 from ..services import signup as service
+from ..services.ratelimits import shared_windows
 from .pages import proof_from, read_form, render
 
 log = logging.getLogger("assent.web.signup")
@@ -65,30 +65,6 @@ def rate_limit() -> int:
         return max(0, int(os.environ.get("ASSENT_SIGNUP_RATE_LIMIT", "10")))
     except ValueError:
         return 10
-
-
-class FixedWindow:
-    """Per-key counts in fixed windows, in this process only. Used on the event loop: no lock."""
-
-    def __init__(self, limit: int, seconds: int = WINDOW_SECONDS) -> None:
-        self.limit = limit
-        self.seconds = seconds
-        self.counts: dict[str, tuple[int, int]] = {}  # key -> (window number, count)
-
-    def hit(self, key: str, now: float | None = None) -> int | None:
-        """None when allowed, else the seconds until the window ends (for Retry-After)."""
-        if self.limit <= 0:
-            return None
-        now = time.monotonic() if now is None else now
-        window = int(now // self.seconds)
-        if len(self.counts) > 50_000:  # keep memory bounded under a flood of addresses
-            self.counts = {k: v for k, v in self.counts.items() if v[0] == window}
-        seen, count = self.counts.get(key, (window, 0))
-        count = count + 1 if seen == window else 1
-        self.counts[key] = (window, count)
-        if count > self.limit:
-            return max(1, math.ceil((window + 1) * self.seconds - now))
-        return None
 
 
 # --- Klaviyo's body --------------------------------------------------------------------------
@@ -242,7 +218,9 @@ def _safe_link(url: str | None) -> str | None:
 
 
 def routes(engine: Engine) -> list[BaseRoute]:
-    limiter = FixedWindow(rate_limit())
+    per_minute = rate_limit()
+    # Counted where every server process sees it (the database, or Redis), per client address.
+    limiter = RateLimiter(scale=1, windows=shared_windows(engine))
 
     def form_page(
         request: Request,
@@ -269,7 +247,12 @@ def routes(engine: Engine) -> list[BaseRoute]:
         is_form = ctype in FORM_TYPES
         public_id = request.query_params.get("company_id", "")
         client = request.client.host if request.client else "unknown"
-        retry = limiter.hit(client)
+        retry = None
+        if per_minute > 0:
+            try:
+                await take(limiter, "", f"signup:{client}", ((WINDOW_SECONDS, per_minute),))
+            except Throttled as e:
+                retry = e.retry
         if retry is not None:
             headers = {**CORS, "Retry-After": str(retry)}
             if is_form:
