@@ -130,16 +130,60 @@ def _time(value: str | None, field: str) -> datetime | None:
 
 
 @contextmanager
-def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal; nothing when output is piped."""
+def _progress(total: int | None, label: str) -> Iterator[Callable[..., None] | None]:
+    """A progress bar on stderr when it is a terminal (stdout stays clean for --json); nothing when piped.
+    The callback takes the number of items done (and ignores anything after it)."""
     if not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+        yield lambda n, *_: bar.advance(task, n)
+
+
+class _FileProgress:
+    """Progress through a file, as rich shows a download: bytes read of its size, percentage, time
+    left, and rows. On stderr when it is a terminal; started once the lines before it are printed."""
+
+    def __init__(self, size: int, label: str) -> None:
+        self.size, self.label, self.rows = size, label, 0
+        self.bar: Any = None
+
+    def start(self) -> None:
+        if not sys.stderr.isatty() or self.bar is not None:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn(self.label), BarColumn(), DownloadColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[rows]:,} rows"), console=Console(stderr=True), transient=True,
+        )  # fmt: skip
+        self.task = self.bar.add_task(self.label, total=self.size, rows=0)
+        self.bar.start()
+
+    def __call__(self, rows: int, read: int) -> None:
+        self.rows += rows
+        if self.bar is not None:
+            self.bar.update(self.task, completed=min(read, self.size), rows=self.rows)
+
+    def __enter__(self) -> _FileProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 # --- db ----------------------------------------------------------------------------------------
@@ -481,6 +525,14 @@ def profiles_import(
         str | None, typer.Option("--rejects", help="Write rejected rows here, with line and reason.")
     ] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Validation processes (default: automatic).")] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="The file's encoding when not UTF-8/UTF-16, e.g. cp1252: lines that are "
+            "not valid UTF-8 are read in it.",
+        ),
+    ] = None,  # fmt: skip
     db: Db = None,
     json: Json = False,
 ) -> None:
@@ -496,18 +548,68 @@ def profiles_import(
         historical=historical,
         rejects_path=rejects,
         workers=workers,
+        encoding=encoding,
     )
     if options.consented_at is not None and not historical:
         raise DomainError("consented_at", "is accepted only with --historical")
     engine = _engine(db)
-    with _progress(None, "importing") as progress:
-        report = imports.import_profiles(engine, file, options, progress)
+    size = os.path.getsize(file) if os.path.isfile(file) else 0
+
+    with _FileProgress(size, "importing") as progress:
+
+        def show_file(described: dict[str, Any]) -> None:
+            if not json:
+                for line in _file_lines(described):
+                    typer.echo(line)
+            progress.start()
+
+        report = imports.import_profiles(engine, file, options, progress, on_file=show_file)
     r = report
+    first = [f"  line {x.line}: {x.reason}" for x in r.first_rejected]
+    all_rejected = r.rows > 0 and r.rejected == r.rows
     summary = (
         f"{r.rows} rows: {r.created} created, {r.updated} updated, {r.unchanged} unchanged, {r.subscribed} subscribed, "
         f"{r.pending} pending double opt-in, {r.rejected} rejected; {r.events} ledger events"
     )
-    _show(json, r.as_dict(), summary, *([f"rejected rows are in {rejects}"] if r.rejected and rejects else []))
+    where = [f"rejected rows are in {rejects}"] if r.rejected and rejects else []
+    if r.rejected and not rejects:
+        where = ["(write every rejected row, with its line and reason, with --rejects FILE)"]
+    data = {
+        **r.as_dict(),
+        "file": r.file,
+        "first_rejected": [{"line": x.line, "field": x.field, "reason": x.reason} for x in r.first_rejected],
+    }
+    if all_rejected:
+        _show(json, data, summary)
+        typer.echo(f"error: every row ({r.rows}) was rejected, nothing was imported; the first reasons:", err=True)
+        for line in (*first, *where):
+            typer.echo(line, err=True)
+        raise typer.Exit(1)
+    shown_first = ["first rejected rows:", *first] if first else []
+    _show(json, data, summary, *shown_first, *where)
+
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _file_lines(described: dict[str, Any]) -> list[str]:
+    """How an import file is read: its encoding, delimiter and each column's field."""
+    d = described
+    delimiter = d.get("delimiter")
+    how = [d["format"].upper(), d["encoding"], *([f"{_DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated"]
+                                                 if delimiter else [])]  # fmt: skip
+    lines = [f"reading {d['file']}: {', '.join(how)}"]
+    columns = d.get("columns", [])
+    width = max((len(c["header"]) for c in columns), default=0)
+    for c in columns:
+        if "field" in c:
+            target = c["field"]
+        elif "property" in c:
+            target = f"properties[{c['property']!r}]"
+        else:
+            target = f"ignored ({c['ignored']})"
+        lines.append(f"  {c['header'] or '(column ' + str(c['column']) + ')':<{width}}  -> {target}")
+    return lines
 
 
 @profiles_app.command("get")

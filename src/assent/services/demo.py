@@ -62,7 +62,7 @@ def existing_demo(engine: Engine) -> DemoAccount | None:
     return None
 
 
-def create_demo(engine: Engine, n: int = 5000, progress: Callable[[int], None] | None = None) -> DemoAccount:
+def create_demo(engine: Engine, n: int = 5000, progress: Callable[[int, int], None] | None = None) -> DemoAccount:
     new = accounts.create_account(engine, DEMO_NAME, "US")
     account_id = new.account.id
     newsletter = lists.create_list(engine, account_id, NEWSLETTER)

@@ -23,10 +23,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, Engine
@@ -48,7 +49,10 @@ from ..store.tables import profiles
 from .accounts import load_account
 from .clock import utcnow
 from .ids import new_id
+from .import_encoding import codec_name
+from .import_headers import accepted_identifier_headers
 from .import_rows import (
+    ImportFile,
     NewProfile,
     Prepared,
     RawChunk,
@@ -58,7 +62,6 @@ from .import_rows import (
     detect_format,
     encode_results,
     prepare_row,
-    raw_chunks,
     records,
 )
 from .lists import load_list
@@ -108,6 +111,7 @@ class ImportOptions:
     rejects_path: str | None = None
     batch_size: int = 10_000
     workers: int | None = None  # None: decide from the file size and the machine
+    encoding: str | None = None  # for lines that are not UTF-8 (or the file's, when not ASCII-based)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,30 +204,33 @@ def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
 # --- reading in parallel ---------------------------------------------------------------------
 
 
-def _prepared_batches(path: Path, fmt: str, plan: Plan) -> Iterator[tuple[datetime, list[Prepared | Rejected]]]:
-    """(time, validated batch) in file order, from worker processes when that pays."""
+Batch = tuple[datetime, list[Prepared | Rejected], int]  # (time, validated rows, bytes of the file read)
+
+
+def _prepared_batches(source: ImportFile, plan: Plan) -> Iterator[Batch]:
+    """Validated batches in file order, from worker processes when that pays."""
     options = plan.options
     workers = options.workers
     if workers is None:
         cpus = os.cpu_count() or 1
-        workers = min(cpus, 4) if cpus > 1 and path.stat().st_size > 2_000_000 else 0
-    chunks = raw_chunks(path, fmt, options.batch_size)
+        workers = min(cpus, 4) if cpus > 1 and source.size > 2_000_000 else 0
+    chunks = source.chunks(options.batch_size)
     if workers <= 0:
         for chunk in chunks:
             now = utcnow()
-            yield now, prepare_chunk(chunk, plan, now)
+            yield now, prepare_chunk(chunk, plan, now), chunk.end
         return
     # Workers skip the cyclic collector for the reason import_profiles does.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=gc.disable) as pool:
-        in_flight: list[tuple[datetime, Future]] = []
+        in_flight: list[tuple[datetime, Future, int]] = []
         for chunk in chunks:
             now = utcnow()
-            in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now)))
+            in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now), chunk.end))
             if len(in_flight) > workers * 2:  # bounded: the file is never all in memory
-                now, fut = in_flight.pop(0)
-                yield now, decode_results(fut.result())
-        for now, fut in in_flight:
-            yield now, decode_results(fut.result())
+                now, fut, end = in_flight.pop(0)
+                yield now, decode_results(fut.result()), end
+        for now, fut, end in in_flight:
+            yield now, decode_results(fut.result()), end
 
 
 # --- writing (main process) ----------------------------------------------------------------
@@ -239,10 +246,10 @@ def _import_batch(
 ) -> None:
     """One batch, inside the caller's transaction."""
     good = []
+    rejected = []  # written in line order once the batch is done, wherever each was caught
     for item in prepared:
         if isinstance(item, Rejected):
-            report.rejected += 1
-            rejects.write(item)
+            rejected.append(item)
         else:
             good.append(item)
     appender = ledger.LedgerAppender(conn, plan.account_id)  # first: it takes the account's write lock
@@ -276,45 +283,85 @@ def _import_batch(
         try:
             batch.apply(row, consent, now, plan.proof, report)
         except DomainError as e:
-            report.rejected += 1
-            rejects.write(Rejected(row.line, e.field, str(e), row.raw()))
+            rejected.append(Rejected(row.line, e.field, str(e), row.raw()))
     report.events += batch.write(appender, now)
+    report.rejected += len(rejected)
+    for item in sorted(rejected, key=lambda r: r.line):
+        rejects.write(item)
+
+
+@dataclass
+class ImportReport(BatchReport):
+    """The counts, how the file was read, and the first rejected rows (to show on screen)."""
+
+    file: dict[str, Any] = field(default_factory=dict)  # ImportFile.describe()
+    first_rejected: list[Rejected] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(BatchReport)}
+
+
+def _require_identifier_column(source: ImportFile) -> None:
+    if source.columns is None or source.columns.has_identifier():
+        return
+    seen = ", ".join(repr(c.header) for c in source.columns.columns)
+    raise DomainError(
+        "file",
+        f"no column is an email, phone_number or external_id, so no row could be matched to a profile; "
+        f"the header has {seen}; accepted names (any case, spaces or _): {accepted_identifier_headers()}",
+    )
 
 
 def import_profiles(
-    engine: Engine, path: str | Path, options: ImportOptions, progress: Callable[[int], None] | None = None
-) -> BatchReport:
-    """Import a file; returns the counts. `progress` is called with the number of rows done."""
+    engine: Engine,
+    path: str | Path,
+    options: ImportOptions,
+    progress: Callable[[int, int], None] | None = None,
+    on_file: Callable[[dict[str, Any]], None] | None = None,
+) -> ImportReport:
+    """Import a file; returns the counts.
+
+    `on_file` is told how the file is read (encoding, delimiter, each column's field) before any row
+    is written; a CSV file without an identifier column is refused then. `progress` is called after
+    each batch with its number of rows and the bytes of the file read so far."""
     path = Path(path)
     if not path.is_file():
         raise DomainError("file", "no such file", str(path))
     fmt = detect_format(path, options.format)
-    with read_transaction(engine) as conn:
-        account = load_account(conn, options.account_id)
-        opt_in = load_list(conn, account.id, options.list_id).opt_in_process if options.list_id else OptInProcess.SINGLE
-    plan = Plan(
-        options=options,
-        dialect=engine.dialect.name,
-        default_region=account.default_region,
-        opt_in=opt_in,
-        proof=Proof(source=options.method_detail or path.name, actor="import"),
-    )
-    report = BatchReport()
-    rejects = RejectsFile(options.rejects_path, fmt)
-    # A batch holds tens of thousands of small objects alive; the cyclic collector would walk them
-    # over and over for nothing (nothing here makes cycles), costing a quarter of the import.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        with bulk_connection(engine) as conn:
-            for now, prepared in _prepared_batches(path, fmt, plan):
-                with conn.begin():
-                    _import_batch(conn, plan, now, prepared, report, rejects)
-                report.rows += len(prepared)
-                if progress:
-                    progress(len(prepared))
-    finally:
-        rejects.close()
-        if gc_was_enabled:
-            gc.enable()
+    if options.encoding:
+        codec_name(options.encoding)  # an unknown name is refused before anything is read
+    with ImportFile(path, fmt, options.encoding) as source:
+        _require_identifier_column(source)
+        with read_transaction(engine) as conn:
+            account = load_account(conn, options.account_id)
+            list_id = options.list_id
+            opt_in = load_list(conn, account.id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
+        plan = Plan(
+            options=options,
+            dialect=engine.dialect.name,
+            default_region=account.default_region,
+            opt_in=opt_in,
+            proof=Proof(source=options.method_detail or path.name, actor="import"),
+        )
+        report = ImportReport(file=source.describe())
+        if on_file:
+            on_file(report.file)
+        rejects = RejectsFile(options.rejects_path, fmt)
+        # A batch holds tens of thousands of small objects alive; the cyclic collector would walk them
+        # over and over for nothing (nothing here makes cycles), costing a quarter of the import.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with bulk_connection(engine) as conn:
+                for now, prepared, read in _prepared_batches(source, plan):
+                    with conn.begin():
+                        _import_batch(conn, plan, now, prepared, report, rejects)
+                    report.rows += len(prepared)
+                    if progress:
+                        progress(len(prepared), read)
+        finally:
+            rejects.close()
+            if gc_was_enabled:
+                gc.enable()
+        report.first_rejected = rejects.first
     return report
