@@ -673,14 +673,43 @@ def profiles_timeline(
         _emit_json({"profile_id": profile_id, "events": events})
         return
     typer.echo(f"profile {profile_id}: {len(events)} consent events")
+    statuses: dict[tuple[str, str], str] = {}  # (channel, purpose) -> status so far, for from -> to
     for e in events:
-        what = e["metric"] or e["type"]
-        detail = " ".join(
-            f"{k}={e[k]}"
-            for k in ("channel", "purpose", "list_id", "status", "reason", "method", "outcome")
-            if e.get(k)
-        )
-        typer.echo(f"  #{e['seq']:<8} {e['occurred_at']}  {what}  {detail}")
+        typer.echo(f"  #{e['seq']:<8} {e['occurred_at']}  {e['metric'] or e['type']}")
+        typer.echo(f"            {_event_details(e, statuses)}")
+
+
+def _event_details(e: dict[str, Any], statuses: dict[tuple[str, str], str]) -> str:
+    """What an event changed and how, in one line: channel/purpose from -> to, identifier old -> new,
+    method, source, list, reason, message id and the rest of its record."""
+    parts = []
+    if e.get("channel"):
+        where = f"{e['channel']}/{e['purpose']}" if e.get("purpose") else e["channel"]
+        if e.get("status"):
+            key = (e["channel"], e.get("purpose") or "")
+            before = statuses.get(key, "NEVER_SUBSCRIBED")
+            statuses[key] = e["status"]
+            where += f" {before} -> {e['status']}"
+        parts.append(where)
+    if e.get("identifier"):
+        personal = e.get("personal") or {}
+        parts.append(f"{e['identifier']} {personal.get('old') or '(none)'} -> {personal.get('new') or '(none)'}")
+    context = e.get("context") or {}
+    labels = (
+        ("reason", e.get("reason")), ("outcome", e.get("outcome")), ("list", e.get("list_id")),
+        ("method", e.get("method")), ("detail", e.get("method_detail")), ("custom", e.get("custom_method_detail")),
+        ("source", context.get("source")), ("message", context.get("message_id")),
+        ("consent text", context.get("consent_text_version")), ("by", context.get("actor")),
+        ("their words", context.get("reason")), ("note", context.get("note")),
+        ("consented at", e.get("consent_timestamp")),
+    )  # fmt: skip
+    parts += [f"{label}: {value}" for label, value in labels if value]
+    flags = [name for name in ("double_optin", "historical_import", "timestamp_clamped") if e.get(name)]
+    if e.get("triggers_automation") is False:
+        flags.append("no automation")
+    if flags:
+        parts.append(", ".join(flags))
+    return "; ".join(parts) if parts else "(no details)"
 
 
 # --- consent -----------------------------------------------------------------------------------

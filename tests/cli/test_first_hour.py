@@ -173,3 +173,23 @@ def test_serve_demo_reuses_its_account_on_restart_with_a_new_key(tmp_path):
     finally:
         engine.dispose()
     assert "try: curl -g " in first
+
+
+def test_the_human_timeline_shows_what_each_event_changed_and_how(engine, account_id, db_url):
+    from assent.services import lists
+
+    weekly = lists.create_list(engine, account_id, "Weekly").id
+    who = Locator("email", "tess@example.com")
+    consent.subscribe(engine, account_id, who, EMAIL_MARKETING, list_id=weekly, method="FORM",
+                      method_detail="footer form", proof=Proof(actor="test", source="signup form",
+                                                               consent_text_version="v7"))  # fmt: skip
+    consent.unsubscribe(engine, account_id, who, Channel.EMAIL, Purpose.MARKETING,
+                        proof=Proof(actor="test", message_id="msg-42", reason="too many emails"))  # fmt: skip
+    out = assent("profiles", "timeline", "--account", account_id, "--email", "tess@example.com", db=db_url,
+                 check=True).stdout  # fmt: skip
+    assert "Subscribed to Email Marketing" in out
+    assert "email/marketing NEVER_SUBSCRIBED -> SUBSCRIBED" in out
+    assert "email/marketing SUBSCRIBED -> UNSUBSCRIBED" in out
+    for detail in ("method: FORM", "detail: footer form", "source: signup form", f"list: {weekly}",
+                   "consent text: v7", "message: msg-42", "their words: too many emails"):  # fmt: skip
+        assert detail in out, (detail, out)

@@ -265,7 +265,7 @@ def test_unknown_company_id_is_400_like_klaviyo(server, api, site) -> None:
     r = site.post("/client/subscriptions", json=klaviyo_body(address()), headers=JSON_HEADERS)
     assert error(r, 400)["source"] == {"parameter": "company_id"}
     r = post_form(site, "NoSuch", {"email": address()})
-    assert r.status_code == 400 and "not one we know" in r.text
+    assert r.status_code == 400 and "This form is not working" in r.text and "NoSuch" not in r.text
 
 
 # --- plain HTML forms -------------------------------------------------------------------------
@@ -462,4 +462,36 @@ def test_a_body_over_64_kb_is_refused_unread(server, api, site) -> None:
     r = post_form(site, public_id(server, api), big)
     assert r.status_code == 413
     assert error(post_json(site, public_id(server, api), klaviyo_body(address(), note="x" * 70_000)), 413)
+    assert ledger_size(server, api) == before
+
+
+def test_the_retry_page_shows_the_brands_own_consent_text_and_records_its_version(server, api, site) -> None:
+    from assent.services import settings
+
+    wording = "Yes, Brand Co may text me offers. Reply STOP to stop."
+    settings.set_value(server.engine, api.account_id, "signup_consent_text", wording)
+    settings.set_value(server.engine, api.account_id, "signup_consent_text_version", "brand-2026-03")
+    form = {"email": "not an address", "phone_number": "+14155550174", "consent_text_version": "other-version"}
+    r = post_form(site, public_id(server, api), form)
+    assert r.status_code == 400, r.text
+    assert wording in r.text
+    assert "recurring automated marketing texts" not in r.text  # no wording of Assent's own
+    assert 'name="consent_text_version" value="brand-2026-03"' in r.text and "other-version" not in r.text
+
+
+def test_without_the_brands_consent_text_the_retry_page_asks_for_no_phone_number(server, api, site) -> None:
+    form = {"email": "not an address", "phone_number": "+14155550175", "consent_text_version": "footer-1"}
+    r = post_form(site, public_id(server, api), form)
+    assert r.status_code == 400, r.text
+    assert 'name="phone_number"' not in r.text and "consent_text_version" not in r.text
+    assert "recurring automated marketing texts" not in r.text
+
+
+def test_an_unknown_list_on_a_form_is_logged_and_the_person_gets_a_generic_message(server, api, site, caplog) -> None:
+    before = ledger_size(server, api)
+    with caplog.at_level("WARNING", logger="assent.web.signup"):
+        r = post_form(site, public_id(server, api), {"email": address(), "list_id": "NoSuchList"})
+    assert r.status_code == 400
+    assert "This form is not working" in r.text and "NoSuchList" not in r.text and "List" not in r.text
+    assert any("NoSuchList" in m for m in caplog.messages)
     assert ledger_size(server, api) == before

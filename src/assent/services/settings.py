@@ -44,6 +44,11 @@ SETTINGS = {
                 "SendGrid event webhook verification key (base64): when set, signatures are checked", True),
         Setting("ses_topic_arn", "", "The SNS topic ARN of SES notifications: when set, other topics are refused"),
         Setting("soft_bounce_limit", "7", "Consecutive soft bounces that suppress an address"),
+        Setting("signup_consent_text", "",
+                "The consent wording of the brand's signup form, shown when a form post must be corrected "
+                "(without it the page asks for no phone number)"),
+        Setting("signup_consent_text_version", "",
+                "The version name of signup_consent_text, recorded with consent given on the corrected form"),
     )
 }  # fmt: skip
 

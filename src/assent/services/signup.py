@@ -57,14 +57,29 @@ def account_by_public_id(engine: Engine, public_id: str) -> Account:
         return load_account(conn, row.id)
 
 
-def branding(engine: Engine, public_id: str) -> tuple[str, str] | None:
-    """(brand, postal address) for the form's pages; None for an unknown public id."""
+@dataclass(frozen=True, slots=True)
+class Branding:
+    """What the signup pages show of the brand: its name, postal address and its own consent
+    wording (with the version recorded when someone consents under it)."""
+
+    brand: str
+    postal_address: str
+    consent_text: str = ""
+    consent_text_version: str = ""
+
+
+def branding(engine: Engine, public_id: str) -> Branding | None:
+    """The brand of the account with this public id; None for an unknown public id."""
     with read_transaction(engine) as conn:
         row = account_store.account_by_public_id(conn, public_id) if public_id else None
         if row is None:
             return None
-        brand = settings.get(conn, row.id, "sender_name") or row.name
-        return brand, settings.get(conn, row.id, "postal_address")
+        return Branding(
+            brand=settings.get(conn, row.id, "sender_name") or row.name,
+            postal_address=settings.get(conn, row.id, "postal_address"),
+            consent_text=settings.get(conn, row.id, "signup_consent_text"),
+            consent_text_version=settings.get(conn, row.id, "signup_consent_text_version"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

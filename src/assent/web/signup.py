@@ -56,7 +56,14 @@ _POINTERS = {
     "subscriptions.push": "/data/attributes/profile/data/attributes/subscriptions/push",
 }
 
-_LABELS = {"email": "Email address:", "phone_number": "Phone number:", "list": "List:"}
+_LABELS = {"email": "Email address:", "phone_number": "Phone number:"}
+# Errors in how the site set the form up: logged for its owner, not explained to the person.
+_OWNER_FIELDS = ("list", "company_id", "subscriptions.push")
+_NOT_WORKING = {
+    "title": "This form is not working",
+    "message": "Your signup could not be saved because of a problem with this form, not with what you "
+    "entered. Please try again later.",
+}
 
 
 def rate_limit() -> int:
@@ -226,14 +233,20 @@ def routes(engine: Engine) -> list[BaseRoute]:
         request: Request,
         template: str,
         status: int,
-        branding: tuple[str, str],
+        branding: service.Branding,
         form: FormData | None = None,
         **extra: Any,
     ) -> Response:
-        values = {k: v for k, v in (form or {}).items() if isinstance(v, str) and k != HONEYPOT}
+        # The form shown again carries the brand's own wording and its version, never the posted
+        # version (the person consents to what this page shows).
+        values = {
+            k: v for k, v in (form or {}).items() if isinstance(v, str) and k not in (HONEYPOT, "consent_text_version")
+        }
         context = {
-            "brand": branding[0],
-            "postal_address": branding[1],
+            "brand": branding.brand,
+            "postal_address": branding.postal_address,
+            "consent_text": branding.consent_text,
+            "consent_text_version": branding.consent_text_version,
             "action": f"{PATH}?{request.url.query}",
             "values": values,
             **extra,
@@ -291,10 +304,8 @@ def routes(engine: Engine) -> list[BaseRoute]:
     async def _form_post(request: Request, public_id: str, form: FormData) -> Response:
         branding = await anyio.to_thread.run_sync(service.branding, engine, public_id)
         if branding is None:
-            return form_page(
-                request, "message.html", 400, ("", ""),
-                title="This form is not set up", message="The form's company_id is not one we know.",
-            )  # fmt: skip
+            log.warning("signup form posted with company_id %r, which is no account's public id", public_id)
+            return form_page(request, "message.html", 400, service.Branding("", ""), **_NOT_WORKING)
         redirect = form.get("redirect")
         back = _safe_link(redirect if isinstance(redirect, str) else None) or _safe_link(request.headers.get("referer"))
         trap = form.get(HONEYPOT)
@@ -305,6 +316,9 @@ def routes(engine: Engine) -> list[BaseRoute]:
         try:
             await anyio.to_thread.run_sync(service.signup, engine, public_id, _from_form(request, form))
         except DomainError as e:
+            if e.field in _OWNER_FIELDS:  # the site's form is wrong, not what the person typed
+                log.warning("signup form of company_id %r: %s", public_id, e)
+                return form_page(request, "message.html", 400, branding, **_NOT_WORKING)
             error = f"{_LABELS.get(e.field, e.field.replace('_', ' ').capitalize())} {e.message}."
             return form_page(request, "signup.html", 400, branding, form, error=error, error_field=e.field)
         return form_page(request, "signup_thanks.html", 200, branding, back=back)
