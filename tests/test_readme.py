@@ -47,11 +47,17 @@ NOT_RUN = {
 }
 # A placeholder left in a command after substitution: the test needs to learn a value for it.
 PLACEHOLDER = re.compile(r"\b(?:[A-Z]+_)*(?:ID|TOKEN|NAME|VALUE|FILE)\b")
-CUSTOMERS_CSV = (
-    "email,phone_number,first_name,email_consent\n"
-    "zoe.newcomer@example.com,+14155550123,Zoë,SUBSCRIBED\n"
-    "not-an-email,,Broken,\n"
-)
+# Files the README's examples read, as a newcomer would have them in the working directory.
+FILES = {
+    "customers.csv": (
+        "email,phone_number,first_name,email_consent\n"
+        "zoe.newcomer@example.com,+14155550123,Zoë,SUBSCRIBED\n"
+        "not-an-email,,Broken,\n"
+    ),
+}
+# Options whose file argument a command writes rather than reads.
+WRITTEN = re.compile(r"--rejects\s+\S+")
+DATA_FILE = re.compile(r"(?<![\w/.-])[\w.-]+\.(?:csv|tsv|ndjson|jsonl|txt)\b")
 
 
 @dataclass
@@ -140,10 +146,10 @@ def start_demo_server(command: str, cwd: Path) -> Demo:
         if not line:
             break
         output.append(line)
-        if "Uvicorn running on" in line or "Application startup complete" in line:
+        if "Uvicorn running on" in line:  # logged once the socket listens
             break
     text = "".join(output)
-    if process.poll() is not None or "Application startup complete" not in text and "Uvicorn running" not in text:
+    if process.poll() is not None or "Uvicorn running on" not in text:
         process.kill()
         pytest.fail(f"`{command}` did not start:\n{text}")
     account = re.search(r"demo account (\w{26}).*public id (\w+)", text)
@@ -183,7 +189,8 @@ def _postgres_url(command: str) -> str | None:
 
 @pytest.fixture
 def demo_dir(tmp_path) -> Path:
-    (tmp_path / "customers.csv").write_text(CUSTOMERS_CSV, encoding="utf-8")
+    for name, content in FILES.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
     return tmp_path
 
 
@@ -235,6 +242,8 @@ def test_every_readme_command_runs_as_pasted(demo_dir, request):
                 shown = substitute(command, demo)
                 left = PLACEHOLDER.findall(re.sub(r"'[^']*'|\"[^\"]*\"|\$\w+", "", shown))
                 assert not left, f"{where}: `{command}` has placeholders {left}: teach the README test a value"
+                unknown_files = [f for f in DATA_FILE.findall(WRITTEN.sub("", command)) if not (demo_dir / f).exists()]
+                assert not unknown_files, f"{where}: `{command}` reads {unknown_files}: add them to FILES"
                 result = run_shell(shown, demo_dir, env)
                 assert result.returncode == 0, (
                     f"{where}: `{command}` exited {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"

@@ -16,7 +16,7 @@ import pytest
 from assent.domain import Channel, Proof, Purpose, Verdict
 from assent.services import accounts, consent
 from assent.services.consent import Locator
-from assent.store.db import make_engine
+from assent.store.db import make_engine, upgrade
 from tests.cli.test_cli import ASSENT, EMAIL_MARKETING, assent, assert_one_line_error
 
 PROOF = Proof(actor="test")
@@ -131,10 +131,10 @@ def _serve_demo(db: str, port: int) -> str:
             if not line:
                 break
             lines.append(line)
-            if "Application startup complete" in line:
+            if "Uvicorn running on" in line:
                 break
         text = "".join(lines)
-        assert "Application startup complete" in text, text
+        assert "Uvicorn running on" in text, text
         # Links point at the address it listens on, and work there.
         unsubscribe = re.search(r"unsubscribe link for \S+: (\S+)", text).group(1)
         preferences = re.search(r"preference link for \S+: (\S+)", text).group(1)
@@ -193,3 +193,42 @@ def test_the_human_timeline_shows_what_each_event_changed_and_how(engine, accoun
     for detail in ("method: FORM", "detail: footer form", "source: signup form", f"list: {weekly}",
                    "consent text: v7", "message: msg-42", "their words: too many emails"):  # fmt: skip
         assert detail in out, (detail, out)
+
+
+def test_links_in_emails_start_with_the_address_serve_listens_on(tmp_path):
+    # No ASSENT_PUBLIC_URL: the double opt-in email of a server on some port links to that port.
+    from assent.services import lists, outbox
+
+    db = f"sqlite:///{tmp_path / 'assent.db'}"
+    engine = make_engine(db)
+    upgrade(engine)
+    new = accounts.create_account(engine, "Port brand", "US")
+    vip = lists.create_list(engine, new.account.id, "VIP", double_opt_in=True).id
+    port = _free_port()
+    argv = [ASSENT, "serve", "--db", db, "--port", str(port)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**CLI_ENV, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    try:
+        lines = []
+        while not any("Uvicorn running on" in line for line in lines):
+            line = process.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        assert any(line.startswith(f"warning: links start with http://127.0.0.1:{port} ") for line in lines)
+        body = {"data": {"type": "profile-subscription-bulk-create-job", "attributes": {
+            "profiles": {"data": [{"type": "profile", "attributes": {
+                "email": "port@example.com",
+                "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}}}}]}},
+            "relationships": {"list": {"data": {"type": "list", "id": vip}}}}}  # fmt: skip
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/profile-subscription-bulk-create-jobs", json=body, timeout=30,
+            headers={"Authorization": f"Klaviyo-API-Key {new.api_key}", "revision": "2026-10-15"},
+        )  # fmt: skip
+        assert r.status_code == 202, r.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+    (message,) = outbox.messages(engine, new.account.id)
+    engine.dispose()
+    assert f"http://127.0.0.1:{port}/c/" in message["body_text"]
+    assert ":8000" not in message["body_text"]
