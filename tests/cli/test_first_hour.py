@@ -232,3 +232,16 @@ def test_links_in_emails_start_with_the_address_serve_listens_on(tmp_path):
     engine.dispose()
     assert f"http://127.0.0.1:{port}/c/" in message["body_text"]
     assert ":8000" not in message["body_text"]
+
+
+def test_the_link_base_and_database_url_are_read_from_the_environment_in_one_place():
+    from pathlib import Path
+
+    import assent
+
+    root = Path(assent.__file__).parent
+    for name in ("ASSENT_PUBLIC_URL", "ASSENT_DATABASE_URL"):
+        readers = sorted(
+            str(path.relative_to(root)) for path in root.rglob("*.py") if f'"{name}"' in path.read_text("utf-8")
+        )
+        assert readers == ["config.py"], (name, readers)
