@@ -37,12 +37,9 @@ NOT_RUN = {
     ".venv/bin/pip install -e .": "installs this package, which the test runs from (and needs the network)",
     ".venv/bin/pip install -e '.[test]'": "installs this package and its test tools, already installed here",
     ".venv/bin/python -m pytest": "the test suite this test is part of",
-    ".venv/bin/python bench/import_bench.py --profiles 1000000": "a benchmark: a million profiles take minutes",
-    ".venv/bin/python bench/import_bench.py --profiles 1000000 --db postgresql://127.0.0.1:5432/test --json": (
-        "a benchmark: a million profiles take minutes"
-    ),
-    ".venv/bin/python bench/api_bench.py [--json] [--profiles 100000] [--seconds 15] [--workers 2]": (
-        "a load test of a minute and more with 100,000 profiles (and its options are shown in brackets)"
+    ".venv/bin/python bench/run_all.py --quick": "every benchmark, one after another: minutes of full load",
+    ".venv/bin/python bench/run_all.py --postgres postgresql://127.0.0.1:5432/test --json": (
+        "every benchmark at full size, million-profile imports included: the better part of an hour"
     ),
 }
 # A placeholder left in a command after substitution: the test needs to learn a value for it.
