@@ -23,6 +23,7 @@ from .services import accounts, consent, demo, imports, ledger, lists, outbox, p
 from .services.clock import parse_time
 from .services.consent import Locator
 from .store.db import BadDatabaseUrl, NotMigrated, database_url, make_engine, require_migrated, upgrade
+from .store.profiles import EmailCollisions
 
 app = typer.Typer(help="Assent: consent and subscriptions for email, SMS, push and WhatsApp.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -99,7 +100,7 @@ def command(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except DomainError as e:
             typer.echo(f"error: {e}", err=True)
-        except (NotMigrated, BadDatabaseUrl) as e:
+        except (NotMigrated, BadDatabaseUrl, EmailCollisions) as e:
             typer.echo(f"error: {e}", err=True)
         except OperationalError as e:
             typer.echo(f"error: cannot use the database: {str(e.orig).strip().splitlines()[0]}", err=True)
@@ -108,9 +109,10 @@ def command(fn: Callable) -> Callable:
     return wrapper
 
 
-def _engine(db: str | None, migrated: bool = True) -> Engine:
-    """The database engine; a command that needs the schema never creates a missing SQLite file."""
-    engine = make_engine(db, create=not migrated)
+def _engine(db: str | None, migrated: bool = True, create: bool | None = None) -> Engine:
+    """The database engine; a command that needs the schema (or only reads) never creates a
+    missing SQLite file."""
+    engine = make_engine(db, create=not migrated if create is None else create)
     if migrated:
         require_migrated(engine)
     return engine
@@ -654,6 +656,18 @@ def profiles_get(
         typer.echo(f"  suppressed: {s['reason']} since {s['timestamp']}")
     for s in subs["email"]["marketing"]["list_suppressions"]:
         typer.echo(f"  suppressed from list {s['list_id']}: {s['reason']} since {s['timestamp']}")
+
+
+@profiles_app.command("duplicates")
+@command
+def profiles_duplicates(account: AccountId, db: Db = None, json: Json = False) -> None:
+    """Profiles whose emails are one address once lowercased (they stop `db upgrade`); reads only."""
+    found = profiles.email_duplicates(_engine(db, migrated=False, create=False), account)
+    data = [{"email": d.email, "profile_ids": d.profile_ids} for d in found]
+    lines = [f"{d.email}: profiles {', '.join(d.profile_ids)}" for d in found]
+    _show(json, {"account_id": account, "duplicates": data}, *(lines or ["no duplicate emails"]))
+    if found and not json:
+        typer.echo("merge or change them (PATCH /api/profiles/{id}), then run `assent db upgrade`", err=True)
 
 
 @profiles_app.command("timeline")

@@ -229,7 +229,7 @@ def test_an_event_creates_its_profile_and_its_metric(server, api):
         value=9.99,
         value_currency="usd",
     )
-    profile = stored_profile(server, api.account_id, "email", "Ada@example.com")
+    profile = stored_profile(server, api.account_id, "email", "ada@example.com")
     assert profile is not None
     assert (profile.first_name, profile.city, profile.latitude) == ("Ada", "London", "51.5")
     assert '"plan":"gold"' in profile.properties
@@ -320,7 +320,8 @@ def test_an_event_may_not_give_its_profile_another_profiles_email(server, api):
     grace = stored_profile(server, api.account_id, "email", "grace@example.com")
     body = event_body(profile={"type": "profile", "id": grace.id, "attributes": {"email": "ada@example.com"}})
     response = api.post("/api/events", json=body)
-    assert response.status_code == 400
+    assert response.status_code == 409  # identifier_conflict: an identity clash, not malformed input
+    assert error_of(response)["code"] == "identifier_conflict"
     assert error_of(response)["source"] == {"pointer": f"{_PROFILE}/attributes/email"}
     assert len(events(api)["data"]) == 2
 

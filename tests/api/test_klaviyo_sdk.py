@@ -190,7 +190,7 @@ def test_create_profile_from_typed_model_answers_a_typed_profile(klaviyo):
     created = klaviyo.Profiles.create_profile(body)
     assert isinstance(created, PostProfileResponse)
     assert created.data.type == ProfileEnum.PROFILE
-    assert created.data.attributes.email == "Typed@example.com"  # the domain is lower-cased, not the mailbox
+    assert created.data.attributes.email == "typed@example.com"  # stored canonical: the whole address lowercased
     assert created.data.attributes.first_name == "Ada"
     assert created.data.attributes.properties == {"plan": "gold"}
     assert created.data.links.var_self.endswith(f"/api/profiles/{created.data.id}/")

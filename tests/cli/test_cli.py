@@ -301,7 +301,7 @@ def test_profiles_get_json_is_klaviyos_profile_resource(db_url, engine, account_
     assert set(email_doc) == {"data"}
     assert data["type"] == "profile" and re.fullmatch(r"\w{26}", data["id"])
     attributes = data["attributes"]
-    assert attributes["email"] == "Shape@example.com"
+    assert attributes["email"] == "shape@example.com"
     subs = attributes["subscriptions"]
     assert set(subs) == {"email", "sms", "mobile_push", "whatsapp"}
     assert set(subs["email"]) == {"marketing"}

@@ -14,13 +14,15 @@ from assent.domain.identity import normalize_email, normalize_phone, slow_normal
 @pytest.mark.parametrize(
     ("given_", "expected"),
     [
-        ("Foo.Bar+tag@GMail.COM", "Foo.Bar+tag@gmail.com"),
+        ("Foo.Bar+tag@GMail.COM", "foo.bar+tag@gmail.com"),
         ("jane@example.com", "jane@example.com"),
-        ("  Jane.Doe@Example.CO.UK \n", "Jane.Doe@example.co.uk"),
+        ("  Jane.Doe@Example.CO.UK \n", "jane.doe@example.co.uk"),
+        ("Bob@Example.COM", "bob@example.com"),
+        ("ÉLODIE@Example.fr", "élodie@example.fr"),
         ("o'reilly!#$%&*/=?^_`{|}~-@Sub.Example.ORG", "o'reilly!#$%&*/=?^_`{|}~-@sub.example.org"),
     ],
 )
-def test_normalize_email_keeps_the_local_part_and_lowercases_the_domain(given_, expected):
+def test_emails_are_canonical_the_whole_address_lowercased(given_, expected):
     assert normalize_email(given_) == expected
 
 

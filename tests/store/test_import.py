@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from assent.domain import Channel, DomainError, Purpose
-from assent.services import accounts, imports, ledger, lists, profiles, synthetic
+from assent.services import accounts, imports, ledger, lists, profile_writes, profiles, synthetic
 from assent.services.consent import Locator
 from assent.services.imports import ImportOptions, import_profiles
 
@@ -111,7 +111,8 @@ def test_csv_columns_land_as_profile_fields_and_other_columns_as_properties(engi
     report = _run(engine, account_id, path)
     assert (report.rows, report.created, report.updated, report.rejected) == (2, 2, 0, 0)
 
-    ada = _profile(engine, account_id, email="Ada@example.com")  # the domain is normalised to lower case
+    ada = _profile(engine, account_id, email="Ada@example.com")
+    assert ada["email"] == "ada@example.com"  # stored canonical: the whole address lowercased
     assert ada["phone_number"] == "+14155550101"  # read in the account's region, stored as E.164
     assert ada["external_id"] == "cust-1"
     assert (ada["first_name"], ada["last_name"], ada["organization"], ada["title"], ada["locale"]) == (
@@ -138,15 +139,16 @@ def test_ndjson_import_keeps_json_types_and_merges_nested_properties(engine, acc
         {"email": "j@example.com", "first_name": "Jo", "vip": True, "score": 3, "properties": {"tags": ["a", "b"]}},
         "",
         {"phone_number": "+14155550102", "email_consent": "SUBSCRIBED", "sms_consent": "true"},
+        {"phone_number": "+14155550103", "sms_consent": "true"},
     )
     report = _run(engine, account_id, path)
-    assert (report.created, report.subscribed, report.rejected) == (2, 1, 0)
+    # An email_consent without the row's own email cannot become consent: the row is refused.
+    assert (report.created, report.subscribed, report.rejected) == (2, 1, 1)
     jo = _profile(engine, account_id, email="j@example.com")
     assert jo["first_name"] == "Jo"
     assert jo["properties"] == {"vip": True, "score": 3, "tags": ["a", "b"]}
-    phone_only = _profile(engine, account_id, phone_number="+14155550102")["subscriptions"]
+    phone_only = _profile(engine, account_id, phone_number="+14155550103")["subscriptions"]
     assert phone_only["sms"]["marketing"]["consent"] == "SUBSCRIBED"
-    # An email_consent without an email address cannot become consent.
     assert phone_only["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
     _assert_consistent(engine, account_id)
 
@@ -489,15 +491,29 @@ def test_import_into_an_unknown_list_or_account_writes_nothing(engine, account_i
     assert _ledger_seq(engine, account_id) == 0
 
 
-def test_phone_number_change_on_reimport_resets_sms_consent(engine, account_id, tmp_path):
+def test_a_reimport_with_another_number_is_refused_and_only_an_edit_by_id_changes_it(engine, account_id, tmp_path):
     header = ["email", "phone_number", "sms_consent", "email_consent"]
     _run(engine, account_id, _csv(tmp_path / "a.csv", header,
                                   ["m@example.com", "+14155550161", "SUBSCRIBED", "SUBSCRIBED"]))  # fmt: skip
-    before = _profile(engine, account_id, email="m@example.com")["subscriptions"]
-    assert before["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    before = _profile(engine, account_id, email="m@example.com")
+    assert before["subscriptions"]["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    seq = _ledger_seq(engine, account_id)
 
-    report = _run(engine, account_id, _csv(tmp_path / "b.csv", header, ["m@example.com", "+14155550162", "", ""]))
-    assert (report.updated, report.subscribed) == (1, 0)
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, _csv(tmp_path / "b.csv", header, ["m@example.com", "+14155550162", "", ""]),
+                  rejects_path=str(rejects))  # fmt: skip
+    assert (report.updated, report.rejected, report.events) == (0, 1, 0)
+    assert "m@example.com" in _rejects(rejects)[2]["reason"] and "+14155550162" in _rejects(rejects)[2]["reason"]
+    assert _profile(engine, account_id, email="m@example.com")["phone_number"] == "+14155550161"
+    assert _ledger_seq(engine, account_id) == seq
+
+    # An explicit edit of the profile by id changes the number, and resets its SMS consent.
+    profile_writes.update_profile(
+        engine,
+        account_id,
+        profiles.get_profile(engine, account_id, Locator("email", "m@example.com"))["id"],
+        profile_writes.ProfileInput(values={"phone_number": "+14155550162"}),
+    )
     after = _profile(engine, account_id, email="m@example.com")
     assert after["phone_number"] == "+14155550162"
     assert after["subscriptions"]["sms"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"

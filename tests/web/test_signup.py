@@ -199,19 +199,21 @@ def test_a_number_already_on_a_profile_is_never_replaced_from_a_public_form(serv
         json={"data": {"type": "profile", "id": mine.profile_id, "attributes": {"phone_number": "+14155550181"}}},
     )
     assert r.status_code == 200, r.text
-    consent.subscribe(server.engine, api.account_id, Locator("id", mine.profile_id), [(Channel.SMS, Purpose.MARKETING)])
-    # Anyone may post this; it must not take the owner's number (and its SMS consent) away.
+    consent.subscribe(
+        server.engine, api.account_id, Locator("phone_number", "+14155550181"), [(Channel.SMS, Purpose.MARKETING)]
+    )
+    # Anyone may post this; it must not take the owner's number (and its SMS consent) away, nor
+    # join another number to the owner's address: it is refused, naming nobody.
     sms = {"sms": {"marketing": {"consent": "SUBSCRIBED"}}}
     r = post_json(site, public_id(server, api), klaviyo_body(email, "+14155550182", subscriptions=sms))
-    assert r.status_code == 202, r.text
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["source"]["pointer"].endswith("phone_number")
+    assert email not in r.text
     owner = profile_of(api, email=email)
     assert owner is not None
     assert owner["attributes"]["phone_number"] == "+14155550181"
     assert owner["attributes"]["subscriptions"]["sms"]["marketing"]["consent"] == "SUBSCRIBED"
-    # The new number's consent is its own profile's.
-    other = profile_of(api, phone_number="+14155550182")
-    assert other is not None and other["id"] != owner["id"]
-    assert other["attributes"]["subscriptions"]["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert profile_of(api, phone_number="+14155550182") is None
 
 
 def test_an_invalid_number_beside_an_email_is_dropped_as_a_partial_failure(server, api, site) -> None:

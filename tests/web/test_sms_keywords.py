@@ -146,7 +146,7 @@ def subscribe_sms(server, api, number: str, *purposes: Purpose, email: str | Non
             json={"data": {"type": "profile", "attributes": {"email": email, "phone_number": number}}},
         )
         assert r.status_code == 201, r.text
-        targets.append((Channel.EMAIL, Purpose.MARKETING))
+        consent.subscribe(server.engine, api.account_id, Locator("email", email), [(Channel.EMAIL, Purpose.MARKETING)])
     consent.subscribe(server.engine, api.account_id, Locator("phone_number", number), targets)
 
 

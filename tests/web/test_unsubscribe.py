@@ -49,8 +49,11 @@ def make_profile(server, api, email: str, *, list_id: str | None = None, phone: 
     r = api.post("/api/profiles", json={"data": {"type": "profile", "attributes": attributes}})
     assert r.status_code == 201, r.text
     profile_id = r.json()["data"]["id"]
-    targets = [(Channel.EMAIL, Purpose.MARKETING)] + ([(Channel.SMS, Purpose.MARKETING)] if phone else [])
-    consent.subscribe(server.engine, api.account_id, Locator("id", profile_id), targets, list_id=list_id)
+    consent.subscribe(server.engine, api.account_id, Locator("id", profile_id), [(Channel.EMAIL, Purpose.MARKETING)],
+                      list_id=list_id)  # fmt: skip
+    if phone:  # SMS consent is given for the number itself
+        sms = [(Channel.SMS, Purpose.MARKETING)]
+        consent.subscribe(server.engine, api.account_id, Locator("phone_number", phone), sms)
     return profile_id
 
 

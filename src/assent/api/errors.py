@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from ..domain import DomainError
-from ..services.errors import Conflict, NotFound
+from ..services.errors import Conflict, IdentityConflict, NotFound
 
 TITLES = {
     400: "Invalid input.",
@@ -79,7 +79,11 @@ def not_found(what: str, value: str) -> ApiError:
 def from_domain(e: DomainError, base: str = "/data/attributes") -> ApiError:
     """A domain or service error as an API error; `base` is where the error's field sits in the body."""
     # An error about one item of a job keeps the code (and so the status) of what went wrong.
-    status = 404 if isinstance(e, NotFound) or e.code == "not_found" else 409 if isinstance(e, Conflict) else 400
+    status = (
+        404 if isinstance(e, NotFound) or e.code == "not_found"
+        else 409 if isinstance(e, Conflict) or e.code in (Conflict.code, IdentityConflict.code)
+        else 400
+    )  # fmt: skip
     detail = f"{e.field}: {e.message}" + ("" if e.value is None else f" (got {e.value!r})")
     field = e.field.replace(".", "/")
     return ApiError(status, e.code, detail, pointer=f"{base}/{field}" if base else f"/{field}")

@@ -255,6 +255,15 @@ def post_subscribe(call: Call) -> Response:
         if not targets:
             raise invalid("name at least one channel to subscribe",
                           pointer=f"/data/attributes/profiles/data/{i}/attributes/subscriptions")  # fmt: skip
+        if dropped:
+            # The number given is not valid: SMS and WhatsApp consent is refused (never given to a
+            # number the profile had already); the other channels go ahead, as Klaviyo does.
+            targets = [x for x in targets if x[0][0] not in (Channel.SMS, Channel.WHATSAPP)]
+            if not targets:
+                raise invalid(
+                    "phone_number is not a valid phone number, and SMS and WhatsApp consent need one given in "
+                    "the same request", pointer=f"/data/attributes/profiles/data/{i}/attributes/phone_number",
+                )  # fmt: skip
         consented_at = {}
         for target, params, pointer in targets:
             if isinstance(params.consented_at, datetime):

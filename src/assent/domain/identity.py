@@ -1,8 +1,10 @@
 """Identifier normalisation: emails with email-validator, phone numbers to E.164 with phonenumbers.
 
-Both are pure (no DNS look-ups). Emails keep their local part as given and get a lowercased
-domain; the common plain-ASCII shape takes a fast path that gives the same answer as
-email-validator (a property test holds the two together) at a fraction of the cost.
+Both are pure (no DNS look-ups). An email address is stored and compared in one canonical form,
+wholly lowercased (local part too, as Klaviyo and listmonk do): keeping the local part's case would
+let `Bob@example.com` and `bob@example.com` become two profiles of one person. The common
+plain-ASCII shape takes a fast path that gives the same answer as email-validator (a property
+test holds the two together) at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from .errors import InvalidIdentifier
 
@@ -32,13 +33,13 @@ def _fast_email(value: str) -> str | None:
         return None
     if domain.rsplit(".", 1)[-1] in _SPECIAL_USE:
         return None
-    if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:  # RFC 2142 role mailboxes (postmaster@, …)
-        local = local.lower()
-    return f"{local}@{domain}"
+    return f"{local.lower()}@{domain}"
 
 
 def normalize_email(value: str, field: str = "email") -> str:
-    """Return the normalised address or raise InvalidIdentifier naming `field`."""
+    """Return the canonical (lowercased) address or raise InvalidIdentifier naming `field`.
+
+    Every way an address comes in (import, API, filters, CLI, forms, webhooks) goes through here."""
     if not isinstance(value, str):
         raise InvalidIdentifier(field, "must be a string", value)
     text = value.strip()
@@ -46,14 +47,14 @@ def normalize_email(value: str, field: str = "email") -> str:
     if fast is not None:
         return fast
     try:
-        return validate_email(text, check_deliverability=False).normalized
+        return validate_email(text, check_deliverability=False).normalized.lower()
     except EmailNotValidError as e:
         raise InvalidIdentifier(field, f"is not a valid email address: {e}", value) from None
 
 
 def slow_normalize_email(value: str) -> str:
-    """email-validator alone; the reference the fast path is tested against."""
-    return validate_email(value.strip(), check_deliverability=False).normalized
+    """email-validator alone (then lowercased); the reference the fast path is tested against."""
+    return validate_email(value.strip(), check_deliverability=False).normalized.lower()
 
 
 _E164_DIGITS = re.compile(r"\+([1-9]\d{6,14})")

@@ -10,7 +10,17 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from ..domain import Channel, ConsentEvent, DomainError, OptInProcess, ProfileState, Proof, Purpose, replay
+from ..domain import (
+    Channel,
+    ConsentEvent,
+    DomainError,
+    MissingAddress,
+    OptInProcess,
+    ProfileState,
+    Proof,
+    Purpose,
+    replay,
+)
 from ..domain import transitions as t
 from ..store import ledger
 from ..store.db import write_transaction
@@ -41,6 +51,20 @@ class ItemError(DomainError):
         where = "" if error.field == "id" else "attributes."  # the id sits beside the attributes
         super().__init__(f"profiles.data.{position}.{where}{error.field}", error.message, error.value)
         self.code = error.code
+
+
+def require_given_address(channel: Channel, email: str | None, phone: str | None, *, by_id: bool) -> None:
+    """Consent is granted only to an address given with the request: SMS and WhatsApp to the
+    number in it (never to one the profile had already, which nobody consented for here); email
+    to the address in it, or to the profile's own when the request names the profile by id."""
+    if channel in (Channel.SMS, Channel.WHATSAPP) and phone is None:
+        raise MissingAddress(
+            "phone_number",
+            f"{channel.value} consent needs a valid phone_number in the same request; a number already on "
+            "the profile is not consent",
+        )
+    if channel is Channel.EMAIL and email is None and not by_id:
+        raise MissingAddress("email", "email consent needs the email in the same request (or the profile's id)")
 
 
 def _run(
@@ -100,6 +124,8 @@ def subscribe_profiles(
 
     def step(state: ProfileState, item: ConsentItem, now: datetime, opt_in: OptInProcess) -> RowConsent:
         events: list[ConsentEvent] = []
+        for channel, _ in item.targets:
+            require_given_address(channel, item.email, item.phone_number, by_id=item.profile_id is not None)
         # One subscribe per consent date: a historical import may date each channel apart.
         by_date: dict[datetime | None, list[Target]] = {}
         for target in item.targets:

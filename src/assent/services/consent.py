@@ -14,6 +14,7 @@ from ..domain import (
     ConsentEvent,
     DomainError,
     EventType,
+    MissingAddress,
     OptInProcess,
     ProfileState,
     Proof,
@@ -172,6 +173,16 @@ def subscribe(
     historical_import: bool = False,
     proof: Proof = Proof(),
 ) -> Change:
+    """Record an opt-in. Consent goes to the address that names the profile: SMS and WhatsApp only
+    when it is named by its phone number, email when by its email (or id) — never to an address
+    the profile happens to hold that the request did not give."""
+    for channel, _ in targets:
+        if channel in (Channel.SMS, Channel.WHATSAPP) and locator.field != "phone_number":
+            raise MissingAddress(
+                "phone_number", f"{channel.value} consent is given for a phone number: name the profile by it"
+            )
+        if channel is Channel.EMAIL and locator.field not in ("email", "id"):
+            raise MissingAddress("email", "email consent is given for an email address: name the profile by it")
     return change(
         engine,
         account_id,

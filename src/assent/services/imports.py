@@ -36,6 +36,7 @@ from ..domain import (
     Channel,
     ConsentEvent,
     DomainError,
+    MissingAddress,
     OptInProcess,
     ProfileState,
     Proof,
@@ -138,9 +139,16 @@ def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime
     o = plan.options
     events: list[ConsentEvent] = []
     historical = o.historical or row.consented_at is not None
-    targets = [tg for tg in o.subscribe if tg[0] not in row.consent]
+    # Consent goes only to an address the row itself gives (never to one the profile had already):
+    # a row's own "SUBSCRIBED" without it is refused; --subscribe skips rows without it.
+    for ch, v in row.consent.items():
+        if v == "in" and row_address(row, ch) is None:
+            raise MissingAddress(
+                _ADDRESS_FIELD[ch],
+                f"{ch.value} consent needs the row's own {_ADDRESS_FIELD[ch]}; the row has none",
+            )
+    targets = [tg for tg in o.subscribe if tg[0] not in row.consent and row_address(row, tg[0]) is not None]
     targets += [(ch, Purpose.MARKETING) for ch, v in row.consent.items() if v == "in"]
-    targets = [tg for tg in targets if state.address(tg[0]) is not None]  # no number, no SMS consent
     if targets:
         evs = t.subscribe(
             state,
@@ -166,6 +174,15 @@ def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime
             events += evs
             state = replay(evs, state)
     return row_consent(events, state)
+
+
+_ADDRESS_FIELD = {Channel.EMAIL: "email", Channel.SMS: "phone_number", Channel.WHATSAPP: "phone_number"}
+
+
+def row_address(row: Prepared, channel: Channel) -> str | None:
+    """The address the row gives for `channel` (push has none: its consent is the device's)."""
+    field = _ADDRESS_FIELD.get(channel)
+    return getattr(row, field) if field else "push"
 
 
 def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:

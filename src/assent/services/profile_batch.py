@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 import msgspec
 from sqlalchemy import Connection
 
-from ..domain import ConsentEvent, ConsentStatus, DomainError, EventType, ProfileState, Proof, replay
+from ..domain import ConsentEvent, ConsentStatus, EventType, ProfileState, Proof, replay
 from ..domain import transitions as t
 from ..store import bulk, ledger, projection
 from ..store import profiles as profile_store
 from ..store.tables import PROFILE_FIELDS, profiles
-from .errors import NotFound
+from .errors import IdentityConflict, NotFound
 from .ids import new_id
 from .import_rows import IDENTIFIERS, NewProfile, Prepared
 
@@ -118,20 +118,41 @@ class ProfileBatch:
                 self.by[f][p.values[f]] = p
 
     def match(self, row: Prepared) -> _Profile | None:
-        if row.id is not None:  # an id names the profile; its identifiers are then values to set
+        """The stored (or earlier-in-batch) profile the row names, or None for a new one.
+
+        A row never moves consent between people: identifiers that name two different profiles,
+        or a profile whose own value of another identifier differs from the row's, are refused
+        (IdentityConflict). Giving an identifier the profile does not have yet fills it in."""
+        if row.id is not None:
             if (p := self.by["id"].get(row.id)) is None:
                 raise NotFound("id", "no profile in this account has this id", row.id)
+            self._check_own(p, ("id", row.id), row)
             return p
-        found = {id(p): p for f in IDENTIFIERS if (v := getattr(row, f)) is not None and (p := self.by[f].get(v))}
+        found: dict[str, tuple[_Profile, tuple[str, str]]] = {}
+        for f in IDENTIFIERS:
+            if (v := getattr(row, f)) is not None and (p := self.by[f].get(v)) is not None:
+                found.setdefault(p.id, (p, (f, v)))
         if len(found) > 1:
-            raise DomainError("email", "the row's identifiers belong to different profiles")
-        return next(iter(found.values()), None)
+            (_, first), (_, second) = list(found.values())[:2]
+            raise IdentityConflict.two_profiles(first, second)
+        if not found:
+            return None
+        p, by = next(iter(found.values()))
+        self._check_own(p, by, row)
+        return p
+
+    @staticmethod
+    def _check_own(p: _Profile, by: tuple[str, str], row: Prepared) -> None:
+        for f in IDENTIFIERS:
+            given, own = getattr(row, f), p.values.get(f)
+            if given is not None and own is not None and given != own:
+                raise IdentityConflict.other_identifier(by, (f, given))
 
     def commit(self, p: _Profile, before: _Profile | None) -> None:
         for f in IDENTIFIERS:  # reached through an id, a row may name another profile's identifier
             taken = self.by[f].get(p.values[f]) if p.values.get(f) is not None else None
             if taken is not None and taken.id != p.id:
-                raise DomainError(f, "belongs to another profile", p.values[f])
+                raise IdentityConflict.two_profiles(("id", p.id), (f, p.values[f]))
         if before is not None:  # identifiers the profile no longer has stop pointing at it
             for f in IDENTIFIERS:
                 old = before.values.get(f)

@@ -20,7 +20,7 @@ from ..store.db import write_transaction
 from ..store.tables import PROFILE_FIELDS
 from .accounts import Account, load_account
 from .clock import utcnow
-from .errors import Conflict, NotFound
+from .errors import Conflict, IdentityConflict, NotFound
 from .ids import new_id
 
 IDENTIFIERS = ("email", "phone_number", "external_id")
@@ -195,9 +195,30 @@ def upsert_profile(engine: Engine, account_id: str, profile_id: str | None, inp:
             if row is None:
                 raise NotFound("id", "no profile in this account has this id", profile_id)
             return Written(_update(conn, appender, account, row, inp, values, now), False, dropped)
-        for name in IDENTIFIERS:
-            if values.get(name) is not None:
-                row = profile_store.find(conn, account_id, name, values[name])
-                if row is not None:
-                    return Written(_update(conn, appender, account, row, inp, values, now), False, dropped)
+        row = _matching(conn, account_id, values)
+        if row is not None:
+            return Written(_update(conn, appender, account, row, inp, values, now), False, dropped)
         return Written(_create(conn, account, inp, values, now), True, dropped)
+
+
+def _matching(conn: Connection, account_id: str, values: dict[str, Any]) -> Row | None:
+    """The one profile the identifiers name, or None. Without an id, identifiers never re-key a
+    profile: naming two profiles, or a profile whose own value of another identifier differs,
+    is an IdentityConflict."""
+    found: dict[str, tuple[Row, tuple[str, str]]] = {}
+    for name in IDENTIFIERS:
+        if values.get(name) is not None:
+            row = profile_store.find(conn, account_id, name, values[name])
+            if row is not None:
+                found.setdefault(row.id, (row, (name, values[name])))
+    if len(found) > 1:
+        (_, first), (_, second) = list(found.values())[:2]
+        raise IdentityConflict.two_profiles(first, second)
+    if not found:
+        return None
+    row, by = next(iter(found.values()))
+    for name in IDENTIFIERS:
+        given, own = values.get(name), getattr(row, name)
+        if given is not None and own is not None and given != own:
+            raise IdentityConflict.other_identifier(by, (name, given))
+    return row

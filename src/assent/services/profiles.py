@@ -257,3 +257,22 @@ def decide_for(
     """May this profile get this message at `at` (default now)? A past `at` is judged on the
     state the ledger had then."""
     return decide_many(engine, account_id, [DecisionRequest(locator, channel, purpose, via, list_id, at)])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class EmailDuplicate:
+    """Profiles of one account whose addresses are one address once canonical (lowercased)."""
+
+    account_id: str
+    email: str
+    profile_ids: list[str]
+
+
+def email_duplicates(engine: Engine, account_id: str) -> list[EmailDuplicate]:
+    """The account's colliding addresses; reads only, and works on a database whose upgrade to
+    canonical emails refused (so that the collisions can be found and resolved)."""
+    from ..store import profiles as profile_store
+
+    with read_transaction(engine) as conn:
+        load_account(conn, account_id)
+        return [EmailDuplicate(*c) for c in profile_store.email_collisions(conn, account_id)]

@@ -19,7 +19,7 @@ from ..store import profiles as profile_store
 from ..store.db import read_transaction
 from . import consent, profile_writes, settings
 from .accounts import Account, load_account
-from .errors import NotFound
+from .errors import IdentityConflict, NotFound
 from .lists import load_list
 
 METHOD = "FORM"
@@ -121,6 +121,8 @@ def _check(engine: Engine, account: Account, req: SignupRequest) -> _Checked:
             phone, dropped = None, ("phone_number",)
     if phone_targets and phone is None:
         raise DomainError("phone_number", "an SMS or WhatsApp subscription needs a phone number")
+    if email is not None and phone is not None:
+        _check_same_person(engine, account.id, email, phone)
     if req.list_id is not None:
         with read_transaction(engine) as conn:
             try:
@@ -128,6 +130,25 @@ def _check(engine: Engine, account: Account, req: SignupRequest) -> _Checked:
             except NotFound:
                 raise DomainError("list", "is not a list of this account", req.list_id) from None
     return _Checked(email, phone, email_targets, phone_targets, dropped)
+
+
+def _check_same_person(engine: Engine, account_id: str, email: str, phone: str) -> None:
+    """A form never joins identifiers of two people: an email and a number that belong to two
+    profiles, or to one profile whose own other identifier differs, are refused. The message
+    says no more than that (a form is public: it must not reveal whose they are)."""
+    with read_transaction(engine) as conn:
+        by_email = profile_store.find(conn, account_id, "email", email)
+        by_phone = profile_store.find(conn, account_id, "phone_number", phone)
+    if by_email is not None and by_phone is not None:
+        clash = by_email.id != by_phone.id
+    else:
+        clash = (by_email is not None and by_email.phone_number not in (None, phone)) or (
+            by_phone is not None and by_phone.email not in (None, email)
+        )
+    if clash:
+        raise IdentityConflict(
+            "phone_number", "this email address and phone number can't be signed up together; use one of them"
+        )
 
 
 def _attach_phone(engine: Engine, account_id: str, profile_id: str, phone: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, exists, func, insert, select, text, update
 
 from . import bulk
 from .tables import list_members, list_suppressions, lists, profiles, suppressions
@@ -125,3 +125,66 @@ def lists_of(conn: Connection, account_id: str, profile_id: str) -> list[Row]:
         .order_by(lists.c.id)
     )
     return list(conn.execute(q))
+
+
+# --- canonical emails -------------------------------------------------------------------------
+# An address is stored wholly lowercased (domain.identity.normalize_email). SQLite's lower() folds
+# ASCII only, so there the comparison uses Python's str.lower, registered on the connection;
+# PostgreSQL's lower() folds by the database's locale (the same for the ASCII addresses nearly
+# everyone has).
+
+
+def canonical_email_sql(conn: Connection, column: str) -> str:
+    """SQL for `column` in canonical form, on this connection."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        raw.create_function("assent_lower", 1, lambda v: v.lower() if isinstance(v, str) else v, deterministic=True)
+        return f"assent_lower({column})"
+    return f"lower({column})"
+
+
+def email_collisions(conn: Connection, account_id: str | None = None) -> list[tuple[str, str, list[str]]]:
+    """(account id, canonical email, profile ids) for every canonical address that more than one
+    profile of an account holds in different spellings; read-only, on any schema revision."""
+    canonical = canonical_email_sql(conn, "email")
+    only = "AND account_id = :account_id" if account_id is not None else ""
+    sql = (
+        "SELECT account_id, canonical, id FROM ("
+        f" SELECT account_id, id, {canonical} AS canonical,"
+        f" COUNT(*) OVER (PARTITION BY account_id, {canonical}) AS n"
+        f" FROM profiles WHERE email IS NOT NULL {only}) AS c "
+        "WHERE n > 1 ORDER BY account_id, canonical, id"
+    )
+    out: dict[tuple[str, str], list[str]] = {}
+    for row in conn.execute(text(sql), {"account_id": account_id}):
+        out.setdefault((row.account_id, row.canonical), []).append(row.id)
+    return [(a, email, ids) for (a, email), ids in out.items()]
+
+
+class EmailCollisions(Exception):
+    """Profiles of one account whose addresses differ only in case: canonicalising would merge
+    them, which is a decision for a person, not a migration."""
+
+    def __init__(self, collisions: list[tuple[str, str, list[str]]]) -> None:
+        self.collisions = collisions
+        shown = [f"account {a}: {email} is held by profiles {', '.join(ids)}" for a, email, ids in collisions[:20]]
+        more = f"\n  … and {len(collisions) - 20} more" if len(collisions) > 20 else ""
+        super().__init__(
+            f"{len(collisions)} email address(es) would belong to two or more profiles once lowercased; "
+            "nothing was changed. Resolve them (see `assent profiles duplicates --account ID`), then "
+            "run the upgrade again:\n  " + "\n  ".join(shown) + more
+        )
+
+
+def canonicalize_emails(conn: Connection) -> None:
+    """Store every address in canonical form, set-based; raises EmailCollisions, having changed
+    nothing, when two profiles of an account would then share one."""
+    collisions = email_collisions(conn)
+    if collisions:
+        raise EmailCollisions(collisions)
+    profile_email = canonical_email_sql(conn, "email")
+    conn.execute(text(f"UPDATE profiles SET email = {profile_email} WHERE email <> {profile_email}"))
+    recipient = canonical_email_sql(conn, "recipient")
+    conn.execute(
+        text(f"UPDATE outbox SET recipient = {recipient} WHERE channel = 'email' AND recipient <> {recipient}")
+    )
