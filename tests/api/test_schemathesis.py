@@ -9,6 +9,7 @@ count is bounded so that one backend's run stays around a minute on a small mach
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,7 @@ from tests.conftest import BACKENDS
 
 # Examples per operation and generation mode: enough to reach every validation branch of a body
 # decoder at least once, few enough that ~35 operations x 2 modes finish in well under a minute.
-EXAMPLES = 25
+EXAMPLES = int(os.environ.get("ASSENT_SCHEMATHESIS_EXAMPLES", "25"))  # more for a deeper run by hand
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 # The error object every 4xx must carry (JSON:API, as Klaviyo writes it) — checked here directly,
