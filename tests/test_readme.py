@@ -284,7 +284,7 @@ def readme_paths() -> list[tuple[str, str]]:
 def test_every_path_the_readme_names_is_served(tmp_path):
     from starlette.routing import Match
 
-    from assent.api.app import create_app
+    from assent.server import create_app
     from assent.store.db import make_engine, upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'routes.db'}")

@@ -400,7 +400,7 @@ def serve_command(
     ] = False,
 ) -> None:
     """Run the Klaviyo-compatible HTTP API (migrating the database first)."""
-    from .api.server import serve
+    from .server import serve
 
     engine = _engine(db, migrated=False)
     url = database_url(db)

@@ -19,7 +19,19 @@ DEFAULT_PORT = 8000
 SERVED_URL_ENV = "ASSENT_SERVED_URL"
 DATABASE_URL_ENV = "ASSENT_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///./assent.db"
-_NAMES = ("ASSENT_PUBLIC_URL", SERVED_URL_ENV, DATABASE_URL_ENV)
+# Every ASSENT_* variable the product reads (the tests' ASSENT_TEST_* ones are the tests' own).
+_NAMES = (
+    "ASSENT_PUBLIC_URL",
+    SERVED_URL_ENV,
+    DATABASE_URL_ENV,
+    "ASSENT_SMTP_URL",
+    "ASSENT_REDIS_URL",
+    "ASSENT_SECRET_KEY",
+    "ASSENT_SNS_TRUSTED_HOSTS",
+    "ASSENT_RATE_LIMIT_SCALE",
+    "ASSENT_SIGNUP_RATE_LIMIT",
+    "ASSENT_HANDLER_THREADS",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +39,25 @@ class Settings:
     public_url: str | None  # ASSENT_PUBLIC_URL: where people reach the server (behind a proxy: https)
     served_url: str | None  # the address `assent serve` listens on, when it runs
     database_url: str | None  # ASSENT_DATABASE_URL, as given (checked where an engine is made)
+    smtp_url: str | None  # ASSENT_SMTP_URL: smtp://user:pass@host:587 or smtps://…; unset holds email
+    redis_url: str | None  # ASSENT_REDIS_URL: where rate-limit counters live (else the database)
+    secret_key: str | None  # ASSENT_SECRET_KEY: the pepper for key digests and link signatures
+    sns_trusted_hosts: frozenset[str]  # ASSENT_SNS_TRUSTED_HOSTS: extra hosts for SNS certificates
+    signup_rate_limit: int  # ASSENT_SIGNUP_RATE_LIMIT: signup posts per client IP a minute (0: none)
+    handler_threads: int  # ASSENT_HANDLER_THREADS: threads per server process running handlers
+    rate_limit_scale_text: str  # ASSENT_RATE_LIMIT_SCALE as given; see rate_limit_scale
+
+    @property
+    def rate_limit_scale(self) -> float:
+        """The multiplier of Klaviyo's published limits (default 100; 0 or "off": no limits). A bad
+        value is refused where limits are made, so it cannot stop commands that use none."""
+        raw = self.rate_limit_scale_text.strip().lower()
+        if raw in ("off", "none", ""):
+            return 0.0
+        try:
+            return max(float(raw), 0.0)
+        except ValueError:
+            raise ValueError(f"ASSENT_RATE_LIMIT_SCALE must be a number or 'off', not {raw!r}") from None
 
     @property
     def link_base(self) -> str:
@@ -64,9 +95,26 @@ def settings() -> Settings:
     return _parse(tuple(os.environ.get(name) for name in _NAMES))
 
 
+def _int(raw: str | None, default: int, least: int) -> int:
+    try:
+        return max(least, int(raw)) if raw is not None else default
+    except ValueError:
+        return default
+
+
 @lru_cache(maxsize=8)
 def _parse(values: tuple[str | None, ...]) -> Settings:
-    public, served, database = ((v or "").strip() or None for v in values)
+    public, served, database, smtp, redis, secret, sns, scale, signup, threads = values
+    public, served, database, redis = ((v or "").strip() or None for v in (public, served, database, redis))
     return Settings(
-        public_url=public and public.rstrip("/"), served_url=served and served.rstrip("/"), database_url=database
+        public_url=public and public.rstrip("/"),
+        served_url=served and served.rstrip("/"),
+        database_url=database,
+        smtp_url=smtp or None,
+        redis_url=redis,
+        secret_key=secret or None,
+        sns_trusted_hosts=frozenset(h.strip().lower() for h in (sns or "").split(",") if h.strip()),
+        signup_rate_limit=_int(signup, 10, 0),
+        handler_threads=_int(threads, 2, 1),
+        rate_limit_scale_text="100" if scale is None else scale,
     )

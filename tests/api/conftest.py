@@ -16,10 +16,10 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine
 
-from assent.api.app import create_app
-from assent.api.ratelimit import RateLimiter
+from assent.server import create_app
 from assent.services import accounts
 from assent.store.db import make_engine, upgrade
+from assent.wire.ratelimit import RateLimiter
 from tests.conftest import BACKENDS
 
 REVISION = "2026-10-15"

@@ -17,9 +17,9 @@ import pytest
 from assent.api import app as app_module
 from assent.api import catalog
 from assent.api.operation import Operation
-from assent.api.ratelimit import RateLimiter
 from assent.services import accounts
 from assent.services.lists import create_list
+from assent.wire.ratelimit import RateLimiter
 from tests.api.conftest import REVISION, make_client, start_server, stop_server
 
 _PARAM = re.compile(r"\{(\w+)\}")

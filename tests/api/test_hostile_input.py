@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from assent.api import catalog
-from assent.api.bodies import MAX_DEPTH
 from assent.services import accounts, ledger, settings, tokens
+from assent.wire.bodies import MAX_DEPTH
 
 BIG = 10 * 1024 * 1024
 SMS_NUMBER = "+14155550177"

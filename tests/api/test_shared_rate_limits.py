@@ -119,7 +119,7 @@ def test_the_rate_limit_holds_across_two_worker_processes(two_workers) -> None:
 
 def test_a_process_claims_a_share_and_never_passes_the_shared_limit() -> None:
     """Two limiters (two processes) on one store: between them, exactly the limit per window."""
-    from assent.api.ratelimit import RateLimiter, Throttled
+    from assent.wire.ratelimit import RateLimiter, Throttled
 
     store = LocalWindows()
     now = [1000.0]
@@ -152,8 +152,8 @@ def test_database_windows_add_up_claims_of_all_processes(backend, request, tmp_p
 
 
 def test_an_unreachable_store_counts_per_process_instead_of_failing_requests(caplog) -> None:
-    from assent.api.ratelimit import RateLimiter, Throttled
     from assent.integrations.redis_windows import RedisWindows
+    from assent.wire.ratelimit import RateLimiter, Throttled
 
     limiter = RateLimiter(scale=1, windows=RedisWindows(f"redis://127.0.0.1:{_free_port()}/0"), clock=lambda: 600.0)
     with caplog.at_level("WARNING"):

@@ -245,3 +245,26 @@ def test_the_link_base_and_database_url_are_read_from_the_environment_in_one_pla
             str(path.relative_to(root)) for path in root.rglob("*.py") if f'"{name}"' in path.read_text("utf-8")
         )
         assert readers == ["config.py"], (name, readers)
+
+
+def test_every_setting_is_read_from_the_environment_in_one_place():
+    """Every ASSENT_* variable is read in assent.config alone: no other module reads the
+    environment (writing a variable for worker processes, as serve does, is not reading it)."""
+    import re
+    from pathlib import Path
+
+    import assent
+    from assent import config
+
+    names = set(config._NAMES)
+    assert {"ASSENT_SMTP_URL", "ASSENT_REDIS_URL", "ASSENT_SECRET_KEY", "ASSENT_SNS_TRUSTED_HOSTS",
+            "ASSENT_RATE_LIMIT_SCALE", "ASSENT_SIGNUP_RATE_LIMIT", "ASSENT_HANDLER_THREADS"} <= names  # fmt: skip
+    root = Path(assent.__file__).parent
+    reads = re.compile(r"os\.environ\.get\(|os\.getenv\(|os\.environ\[[^\]]+\](?!\s*=[^=])|environ\.items\(")
+    for path in root.rglob("*.py"):
+        if path.name == "config.py" and path.parent == root:
+            continue
+        text = path.read_text("utf-8")
+        assert not reads.search(text), (str(path.relative_to(root)), reads.search(text).group())
+        for name in names - {config.SERVED_URL_ENV, config.DATABASE_URL_ENV}:
+            assert f'"{name}"' not in text, (str(path.relative_to(root)), name)

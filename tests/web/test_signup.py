@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from assent.api.ratelimit import RateLimiter, Throttled
 from assent.domain import Channel, Purpose
 from assent.services import consent, ledger, lists, outbox
 from assent.services.accounts import load_account
 from assent.services.consent import Locator
 from assent.store.db import read_transaction
+from assent.wire.ratelimit import RateLimiter, Throttled
 
 BROWSER = "Mozilla/5.0 (signup test)"
 SITE = "https://shop.brand.example/pages/newsletter"

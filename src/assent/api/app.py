@@ -1,38 +1,32 @@
-"""The ASGI application: routes from the operation tables, and what every request goes through —
+"""The API's ASGI routes: the operation tables, and what every request goes through —
 authentication, the revision header, scopes, rate limits, body decoding and error documents."""
 
 from __future__ import annotations
 
-import gc
 import logging
-import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from functools import partial
 
 import anyio.to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from .. import web
 from ..config import settings
 from ..domain import DomainError
 from ..services import accounts
 from ..services.accounts import ApiKey
-from ..services.ratelimits import shared_windows
-from ..store.db import make_engine, require_migrated
-from . import bodies, catalog
-from .documents import error_response, json_response
-from .errors import ApiError, from_domain, invalid
+from ..wire import bodies
+from ..wire.documents import error_response, json_response
+from ..wire.errors import ApiError, from_domain, invalid
+from ..wire.ratelimit import NeedsClaim, RateLimiter
+from . import catalog
 from .operation import Call, Operation
-from .ratelimit import NeedsClaim, RateLimiter
 
 log = logging.getLogger("assent.api")
 
@@ -40,7 +34,6 @@ MAX_BODY = 5 * 1024 * 1024  # Klaviyo's payload limit for bulk jobs
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 _BODY_TYPES = ("application/vnd.api+json", "application/json")
 KEY_CACHE_SECONDS = 5.0
-HANDLER_THREADS = int(os.environ.get("ASSENT_HANDLER_THREADS", "2"))
 # Routes take every method, so that a wrong one gets a JSON:API 405 rather than a plain-text one.
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -82,7 +75,7 @@ class Api:
         self.limiter = limiter
         self.keys = KeyCache(engine)
         # Few handler threads: more only fight over the GIL (and the database's connections).
-        self.threads = anyio.CapacityLimiter(HANDLER_THREADS)
+        self.threads = anyio.CapacityLimiter(settings().handler_threads)
         self.operations = operations
 
     async def authenticate(self, request: Request) -> ApiKey:
@@ -195,44 +188,28 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response([ApiError(500, "error", "The server met an unexpected error.")])
 
 
-def create_app(
-    engine: Engine | None = None, *, url: str | None = None, limiter: RateLimiter | None = None
-) -> Starlette:
-    engine = engine or make_engine(url)
-    require_migrated(engine)
+def routes(engine: Engine, limiter: RateLimiter) -> list[BaseRoute]:
+    """The API's routes (every catalog operation, with and without a trailing slash, and the
+    OpenAPI document), answered through one Api: authentication, limits, bodies, errors."""
     operations = catalog.operations()
-    api = Api(engine, limiter or RateLimiter(windows=shared_windows(engine)), operations)
+    api = Api(engine, limiter, operations)
     grouped: dict[str, dict[str, Operation]] = defaultdict(dict)
     for op in operations:
         grouped[op.path][op.method] = op
-    routes = []
+    out: list[BaseRoute] = []
     for path, by_method in grouped.items():
         endpoint = _endpoint(api, by_method)
-        routes += [Route(path, endpoint, methods=ALL_METHODS), Route(path + "/", endpoint, methods=ALL_METHODS)]
+        out += [Route(path, endpoint, methods=ALL_METHODS), Route(path + "/", endpoint, methods=ALL_METHODS)]
     openapi = catalog.openapi_document(operations)
 
     async def openapi_json(request: Request) -> Response:
         return json_response(openapi, headers={"content-type": "application/json"})
 
-    routes.append(Route("/api/openapi.json", openapi_json, methods=["GET"]))
-    routes += web.routes(engine)
+    out.append(Route("/api/openapi.json", openapi_json, methods=["GET"]))
+    return out
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Long-lived objects made at start-up need not be walked by every collection (fewer pauses).
-        gc.collect()
-        gc.freeze()
-        async with catalog.background(engine):
-            yield
 
-    return Starlette(
-        routes=routes,
-        exception_handlers={
-            404: _not_found,
-            405: _not_found,
-            DataError: _unstorable,
-            **web.EXCEPTION_HANDLERS,
-            Exception: _server_error,
-        },  # fmt: skip
-        lifespan=lifespan,
-    )
+# What the composing app registers: JSON:API answers for unknown paths and wrong methods, and the
+# last lines of defence (a value the database refused, an unexpected error).
+NOT_FOUND_HANDLERS = {404: _not_found, 405: _not_found, DataError: _unstorable}
+SERVER_ERROR_HANDLER = _server_error

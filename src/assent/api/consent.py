@@ -15,12 +15,12 @@ from ..domain.decisions import parse_send_purpose
 from ..services import consent_feed
 from ..services import ledger as ledger_service
 from ..services.consent import LOCATORS, Locator
+from ..services.paging import Position
 from ..services.profiles import DecisionRequest, ProfileDecision, decide_many
-from ..store.paging import Page
-from .documents import json_response
-from .errors import from_domain, invalid
+from ..wire.documents import json_response
+from ..wire.errors import from_domain, invalid
+from ..wire.linkage import ProfileLocator
 from .filters import FieldRule
-from .linkage import ProfileLocator
 from .operation import Call, Operation, Param
 
 # --- decisions --------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ FEED_PARAMS = (
 
 def _feed_page(call: Call, records: list[dict[str, Any]], size: int) -> dict[str, Any]:
     last = records[-1]["seq"] if records else None
-    page = Page([], None, (last,) if last else None, has_next=len(records) == size, has_prev=False)
+    page = Position(None, (last,) if last else None, has_next=len(records) == size, has_prev=False)
     links = call.page_links(page)
     return {
         "data": [_event(call, r) for r in records],

@@ -15,8 +15,8 @@ from ..services import activity
 from ..services.activity import Event, EventListing, Metric
 from ..services.errors import NotFound
 from ..services.profiles import profile_resource
-from .documents import json_response, sparse
-from .errors import ApiError, from_domain, invalid, not_found
+from ..wire.documents import json_response, sparse
+from ..wire.errors import ApiError, from_domain, invalid, not_found
 from .filters import FieldRule
 from .operation import Call, Operation, Param
 

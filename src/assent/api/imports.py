@@ -16,9 +16,9 @@ from ..domain import DomainError
 from ..services import jobs
 from ..services.jobs import Job
 from ..services.lists import MailingList
-from .documents import json_response, sparse
+from ..wire.documents import json_response, sparse
+from ..wire.linkage import ListsRelationship
 from .filters import FieldRule
-from .linkage import ListsRelationship
 from .operation import Call, Operation, Param
 from .profiles import ProfileAttributes
 from .suppressions import (

@@ -12,9 +12,9 @@ from ..domain import DomainError
 from ..services import unsubscribe as service
 from ..services.consent import LOCATORS, Locator
 from ..services.errors import NotFound
-from .documents import json_response
-from .errors import ApiError, from_domain, invalid
-from .linkage import ProfileLocator
+from ..wire.documents import json_response
+from ..wire.errors import ApiError, from_domain, invalid
+from ..wire.linkage import ProfileLocator
 from .operation import Call, Operation
 
 # --- request body -----------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from starlette.responses import Response
 from ..domain import OptInProcess, Proof
 from ..services import lists as service
 from ..services.errors import NotFound
+from ..services.paging import PagePosition
 from ..services.profiles import profile_resource
-from ..store.paging import Page
-from .documents import json_response, no_content, sparse
-from .errors import ApiError, invalid, not_found
+from ..wire.documents import json_response, no_content, sparse
+from ..wire.errors import ApiError, invalid, not_found
 from .filters import FieldRule
 from .operation import Call, Operation, Param
 
@@ -182,7 +182,7 @@ def _checked_fields(call: Call, resource_type: str, allowed: tuple[str, ...]) ->
     return fields
 
 
-def _links(call: Call, page: Page) -> dict[str, str]:
+def _links(call: Call, page: PagePosition) -> dict[str, str]:
     # The spec types `next` and `prev` as URIs, not nullable: at either end they are left out.
     return {k: v for k, v in call.page_links(page).items() if v is not None}
 

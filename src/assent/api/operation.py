@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..services.accounts import ApiKey
-from ..store.paging import Page
+from ..services.paging import PagePosition
+from ..wire.errors import invalid
 from . import paging
-from .errors import invalid
 from .filters import Condition, FieldRule, FilterError, Sort, check_filter, parse_filter, parse_sort
 
 
@@ -125,7 +125,7 @@ class Call:
         query = self.request.url.query
         return f"{self.base_url}{self.request.url.path}" + (f"?{query}" if query else "")
 
-    def page_links(self, page: Page) -> dict[str, str]:
+    def page_links(self, page: PagePosition) -> dict[str, str]:
         """links.self, links.next and links.prev of a collection, as absolute URLs."""
         params = [(k, v) for k, v in self.request.query_params.multi_items() if k != "page[cursor]"]
         path = f"{self.base_url}{self.request.url.path}"

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from .errors import invalid
+from ..wire.errors import invalid
 
 _encode = msgspec.json.Encoder().encode
 

@@ -18,8 +18,8 @@ from ..services.profile_writes import (
     update_profile,
     upsert_profile,
 )
-from .documents import json_response, sparse
-from .errors import ApiError, from_domain, invalid
+from ..wire.documents import json_response, sparse
+from ..wire.errors import ApiError, from_domain, invalid
 from .filters import FieldRule
 from .operation import Call, Operation, Param
 from .paging import Cursor

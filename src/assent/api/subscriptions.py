@@ -12,13 +12,12 @@ from starlette.responses import Response
 from ..domain import Channel, DomainError, InvalidIdentifier, Proof, Purpose
 from ..domain.identity import normalize_email, normalize_phone
 from ..services import bulk_consent
-from ..services.accounts import load_account
+from ..services.accounts import get_account
 from ..services.bulk_consent import ConsentItem
 from ..services.errors import NotFound
-from ..store.db import read_transaction
-from .documents import no_content
-from .errors import from_domain, invalid
-from .linkage import ListRelationship
+from ..wire.documents import no_content
+from ..wire.errors import from_domain, invalid
+from ..wire.linkage import ListRelationship
 from .operation import Call, Operation
 
 # --- request bodies (Klaviyo's SubscriptionCreateJobCreateQuery / SubscriptionDeleteJobCreateQuery) --
@@ -207,8 +206,7 @@ def _identifiers(call: Call, region: str, i: int, attrs: Struct) -> tuple[str | 
 
 
 def _region(call: Call) -> str:
-    with read_transaction(call.engine) as conn:
-        return load_account(conn, call.account_id).default_region
+    return get_account(call.engine, call.account_id).default_region
 
 
 def _done(dropped: bool) -> Response:

@@ -15,10 +15,10 @@ from ..domain import DomainError
 from ..services import jobs
 from ..services.errors import NotFound
 from ..services.jobs import Job
-from .documents import json_response, sparse
-from .errors import ApiError, from_domain, invalid, not_found
+from ..wire.documents import json_response, sparse
+from ..wire.errors import ApiError, from_domain, invalid, not_found
+from ..wire.linkage import ListRelationship, SegmentRelationship
 from .filters import FieldRule
-from .linkage import ListRelationship, SegmentRelationship
 from .operation import Call, Operation, Param
 from .paging import Cursor
 

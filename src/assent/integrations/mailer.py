@@ -3,19 +3,16 @@ server offers it, required before credentials are sent) or smtps://… (TLS from
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
+from ..config import settings
+
 
 class MailerError(RuntimeError):
     pass
-
-
-def smtp_url() -> str | None:
-    return os.environ.get("ASSENT_SMTP_URL") or None
 
 
 def send(url: str, message: EmailMessage, timeout: float = 30) -> None:
@@ -40,3 +37,16 @@ def send(url: str, message: EmailMessage, timeout: float = 30) -> None:
             client.send_message(message)
     except (OSError, smtplib.SMTPException) as e:
         raise MailerError(f"SMTP delivery failed: {e}") from e
+
+
+def send_configured(message: EmailMessage) -> str | None:
+    """The outbox's sender: `message` sent to ASSENT_SMTP_URL (as set when it is sent); None when
+    it went, else why it did not."""
+    url = settings().smtp_url
+    if not url:
+        return "ASSENT_SMTP_URL is not set"
+    try:
+        send(url, message)
+    except MailerError as e:
+        return str(e)
+    return None

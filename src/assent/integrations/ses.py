@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import threading
 import urllib.request
@@ -30,9 +29,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ..services.bounces import Feedback, Kind
+from ..config import settings
+from ..domain.feedback import Feedback, Kind
 
-TRUSTED_HOSTS_ENV = "ASSENT_SNS_TRUSTED_HOSTS"
 # SNS's own hosts, in every region and in the China partition.
 _SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 _SIGNED_FIELDS = {
@@ -111,7 +110,7 @@ def string_to_sign(message: SnsMessage) -> bytes:
 
 def trusted_hosts() -> set[str]:
     """Extra hosts allowed to serve certificates and confirmation URLs (read at each use)."""
-    return {h.strip().lower() for h in os.environ.get(TRUSTED_HOSTS_ENV, "").split(",") if h.strip()}
+    return set(settings().sns_trusted_hosts)
 
 
 def is_trusted_url(url: str, *, certificate: bool = False) -> bool:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import string
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
+from ..config import settings
 from ..domain import DomainError, Policy
 from ..domain.identity import normalize_region
 from ..store import accounts as store
@@ -83,7 +83,7 @@ def _account(row) -> Account:
 
 def _secret(conn: Connection) -> bytes:
     """The pepper for key digests: ASSENT_SECRET_KEY, else one made for this database once."""
-    configured = os.environ.get("ASSENT_SECRET_KEY")
+    configured = settings().secret_key
     if configured:
         return configured.encode()
     return store.setting_or_create(conn, "secret_key", lambda: secrets.token_hex(32)).encode()

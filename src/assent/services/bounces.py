@@ -1,6 +1,7 @@
 """Bounces, complaints and unsubscribes reported by the email provider (SES, SendGrid).
 
-The provider integrations turn their webhooks into `Feedback`; this module applies it:
+The provider integrations turn their webhooks into `Feedback` (domain.feedback), which the web
+layer hands to this module to apply:
 - a hard bounce suppresses the address (`HARD_BOUNCE`), an address that does not exist is
   `INVALID_EMAIL`; consent is unchanged (Klaviyo: suppression and consent are independent);
 - a complaint is an opt-out: `SPAM_COMPLAINT`, and email marketing becomes UNSUBSCRIBED;
@@ -20,12 +21,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Connection, Engine
 
 from ..domain import Channel, ConsentEvent, DomainError, ProfileState, Proof, Purpose, SuppressionReason
 from ..domain import transitions as t
+from ..domain.feedback import Feedback, Kind
 from ..domain.identity import normalize_email
 from ..store import accounts as account_store
 from ..store import receipts
@@ -41,28 +42,6 @@ log = logging.getLogger("assent.bounces")
 NOTE_LENGTH = 500  # diagnostics can be long; the ledger keeps the useful start
 # Unsubscribes reported by an ESP integration; Klaviyo's method vocabulary has `integration` for them.
 ESP_UNSUBSCRIBE_METHOD = "INTEGRATION"
-
-
-class Kind(StrEnum):
-    HARD_BOUNCE = "hard_bounce"
-    INVALID_ADDRESS = "invalid_address"
-    SOFT_BOUNCE = "soft_bounce"
-    COMPLAINT = "complaint"
-    UNSUBSCRIBE = "unsubscribe"
-    DELIVERY = "delivery"
-
-
-@dataclass(frozen=True, slots=True)
-class Feedback:
-    """One provider event about one recipient, in provider-neutral terms."""
-
-    kind: Kind
-    address: str
-    event_id: str  # the provider's id of this event for this recipient: the idempotency key
-    message_id: str | None = None  # the provider's id of the message it is about
-    occurred_at: datetime | None = None  # when the provider saw it (orders bounces and deliveries)
-    note: str | None = None  # diagnostic code or reason, as the provider gave it
-    detail: str | None = None  # method_detail of an unsubscribe (e.g. the provider's group)
 
 
 @dataclass(frozen=True, slots=True)

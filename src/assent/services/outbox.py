@@ -3,13 +3,15 @@
 A message is written to the outbox in the same transaction as the change that calls for it, so
 a confirmation is never sent for a request that rolled back, nor lost for one that committed.
 Delivery happens after the commit: by SMTP when ASSENT_SMTP_URL is set, else the message is held
-in the outbox for `assent outbox` to show. Email is the only channel Assent delivers itself; SMS
-messages are held for the SMS provider integration."""
+in the outbox for `assent outbox` to show. The sender is an adapter handed in by the composition
+(assent.server: integrations.mailer), so this module knows no SMTP. Email is the only channel
+Assent delivers itself; SMS messages are held for the SMS provider integration."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -18,7 +20,7 @@ from email.utils import formataddr, make_msgid
 import msgspec
 from sqlalchemy import Connection, Engine
 
-from ..integrations import mailer
+from ..config import settings
 from ..store import outbox as store
 from ..store.db import read_transaction, write_transaction
 from .clock import utcnow
@@ -43,6 +45,17 @@ class Message:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+# Sends one email; answers None when it went, else why not (the message is tried again later).
+Sender = Callable[[EmailMessage], "str | None"]
+_sender: Sender | None = None
+
+
+def use_sender(sender: Sender) -> None:
+    """Set how this process sends email (the composition does, at start)."""
+    global _sender
+    _sender = sender
+
+
 def enqueue(conn: Connection, account_id: str, message: Message, message_id: str | None = None) -> str:
     """Write the message in the caller's transaction; deliver() sends it after the commit.
 
@@ -51,7 +64,7 @@ def enqueue(conn: Connection, account_id: str, message: Message, message_id: str
     headers = dict(message.headers)
     if message.sender:
         headers["From"] = message.sender
-    status = "queued" if message.channel == "email" and mailer.smtp_url() else "held"
+    status = "queued" if message.channel == "email" and settings().smtp_url else "held"
     store.add(
         conn,
         {
@@ -80,10 +93,14 @@ def _email(row) -> EmailMessage:
     return msg
 
 
-def deliver(engine: Engine) -> int:
-    """Send the queued email messages; returns how many were sent."""
-    url = mailer.smtp_url()
-    if not url:
+def deliver(engine: Engine, sender: Sender | None = None) -> int:
+    """Send the queued email messages with `sender` (default: the one set by use_sender); returns
+    how many were sent."""
+    send = sender or _sender
+    if not settings().smtp_url:
+        return 0
+    if send is None:
+        log.warning("outbox: email is queued but no sender is set up in this process")
         return 0
     sent = 0
     now = utcnow()
@@ -94,13 +111,13 @@ def deliver(engine: Engine) -> int:
         with write_transaction(engine) as conn:
             if not store.claim(conn, row.account_id, row.id, utcnow(), stale_before):
                 continue  # another server process is sending it
-        try:
-            mailer.send(url, _email(row))
-            status, error = "sent", None
+        error = send(_email(row))
+        if error is None:
+            status = "sent"
             sent += 1
-        except mailer.MailerError as e:
-            log.warning("outbox: %s", e)
-            status, error = ("failed" if row.attempts + 1 >= MAX_ATTEMPTS else "queued"), str(e)
+        else:
+            log.warning("outbox: %s", error)
+            status = "failed" if row.attempts + 1 >= MAX_ATTEMPTS else "queued"
         with write_transaction(engine) as conn:
             store.mark(conn, row.account_id, row.id, status, utcnow(), error)
     return sent

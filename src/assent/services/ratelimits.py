@@ -7,7 +7,6 @@ window's counter and answer the totals after it, whichever processes claimed."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Protocol
@@ -61,11 +60,3 @@ class DatabaseWindows:
             store.purge(self.engine, int(now) - 120)
         return totals
 
-
-def shared_windows(engine: Engine) -> Windows:
-    url = os.environ.get("ASSENT_REDIS_URL", "").strip()
-    if url:
-        from ..integrations.redis_windows import RedisWindows
-
-        return RedisWindows(url)
-    return DatabaseWindows(engine)

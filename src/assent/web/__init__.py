@@ -6,14 +6,19 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
+from ..services.ratelimits import Windows
 from . import confirm, email_events, preferences, signup, sms, unsubscribe
 from .pages import Refused, refused
 
 MODULES = (confirm, unsubscribe, preferences, signup, sms, email_events)
 
 
-def routes(engine: Engine) -> list[BaseRoute]:
-    return [route for module in MODULES for route in module.routes(engine)]
+def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
+    """Every page's and webhook's routes; `windows` hold the signup's per-address counters."""
+    out: list[BaseRoute] = []
+    for module in MODULES:
+        out += signup.routes(engine, windows) if module is signup else module.routes(engine)
+    return out
 
 
 # What the composing app registers, so that a refused body is answered the pages' way everywhere.

@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..api.bodies import read_limited, too_deep
 from ..integrations import sendgrid, ses
 from ..services import bounces
+from ..wire.bodies import read_limited, too_deep
 from .pages import Refused
 
 log = logging.getLogger("assent.web.email_events")

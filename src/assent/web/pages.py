@@ -15,10 +15,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive
 
-from ..api.bodies import read_limited
-from ..api.documents import error_response
-from ..api.errors import ApiError
 from ..domain import Proof
+from ..wire.bodies import read_limited
+from ..wire.documents import error_response
+from ..wire.errors import ApiError
 
 log = logging.getLogger("assent.web")
 

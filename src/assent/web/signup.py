@@ -7,7 +7,6 @@ field, and limits each client IP to a few posts a minute."""
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -19,14 +18,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..api import bodies
-from ..api.documents import error_response
-from ..api.errors import ApiError
-from ..api.linkage import ListIdentifier
-from ..api.ratelimit import RateLimiter, Throttled, take
+from ..config import settings
 from ..domain import Channel, DomainError, Purpose
 from ..services import signup as service
-from ..services.ratelimits import shared_windows
+from ..services.ratelimits import Windows
+from ..wire import bodies
+from ..wire.documents import error_response
+from ..wire.errors import ApiError
+from ..wire.linkage import ListIdentifier
+from ..wire.ratelimit import RateLimiter, Throttled, take
 from .pages import proof_from, read_form, render
 
 log = logging.getLogger("assent.web.signup")
@@ -64,14 +64,6 @@ _NOT_WORKING = {
     "message": "Your signup could not be saved because of a problem with this form, not with what you "
     "entered. Please try again later.",
 }
-
-
-def rate_limit() -> int:
-    """Posts a client IP may make per minute (ASSENT_SIGNUP_RATE_LIMIT, default 10; 0 = no limit)."""
-    try:
-        return max(0, int(os.environ.get("ASSENT_SIGNUP_RATE_LIMIT", "10")))
-    except ValueError:
-        return 10
 
 
 # --- Klaviyo's body --------------------------------------------------------------------------
@@ -224,10 +216,11 @@ def _safe_link(url: str | None) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def routes(engine: Engine) -> list[BaseRoute]:
-    per_minute = rate_limit()
-    # Counted where every server process sees it (the database, or Redis), per client address.
-    limiter = RateLimiter(scale=1, windows=shared_windows(engine))
+def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
+    # Posts a client IP may make per minute (ASSENT_SIGNUP_RATE_LIMIT, default 10; 0 = no limit).
+    per_minute = settings().signup_rate_limit
+    # Counted where every server process sees it (`windows`: the database, or Redis), per client address.
+    limiter = RateLimiter(scale=1, windows=windows)
 
     def form_page(
         request: Request,

@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..api.bodies import read_limited
 from ..domain import DomainError
 from ..services import preferences
 from ..services import unsubscribe as service
 from ..services.errors import NotFound
 from ..services.tokens import TokenError
+from ..wire.bodies import read_limited
 from .pages import Refused, no_nul, parse_form, proof_from, render
 
 MAX_BODY = 64 * 1024  # a one-click body is 26 bytes; the page's form at most a few hundred

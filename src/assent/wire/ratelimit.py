@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from functools import partial
 
 import anyio.to_thread
 
+from ..config import settings
 from ..services.ratelimits import Claim, LocalWindows, Windows
 from .errors import ApiError
 
@@ -31,16 +31,6 @@ log = logging.getLogger("assent.api.ratelimit")
 
 SHARE = 16  # a process claims 1/SHARE of a window's limit at a time
 WINDOWS = (1, 60)  # burst, steady
-
-
-def scale_from_env() -> float:
-    raw = os.environ.get("ASSENT_RATE_LIMIT_SCALE", "100").strip().lower()
-    if raw in ("off", "none", ""):
-        return 0.0
-    try:
-        return max(float(raw), 0.0)
-    except ValueError:
-        raise ValueError(f"ASSENT_RATE_LIMIT_SCALE must be a number or 'off', not {raw!r}") from None
 
 
 @dataclass(slots=True)
@@ -85,7 +75,7 @@ class Throttled(ApiError):
 
 class RateLimiter:
     def __init__(self, scale: float | None = None, windows: Windows | None = None, clock=time.time) -> None:
-        self.scale = scale_from_env() if scale is None else scale
+        self.scale = settings().rate_limit_scale if scale is None else scale
         self.windows = windows or LocalWindows()
         self.clock = clock
         self.leases: dict[tuple[str, str, int], _Lease] = {}

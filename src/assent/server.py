@@ -1,0 +1,87 @@
+"""The composition: the ASGI app built from the API and the public pages, with the adapters the
+services are handed (the outbox's SMTP sender, where rate-limit counters live), and `assent serve`
+running it under uvicorn.
+
+It is the one module that knows both `api` and `web`, and the services' adapters in
+`integrations`; neither side of it imports the other (see the import-linter contracts)."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+
+from . import web
+from .api import app as api
+from .api import catalog
+from .config import DATABASE_URL_ENV, SERVED_URL_ENV, listen_url, settings
+from .integrations import mailer
+from .integrations.redis_windows import RedisWindows
+from .services import outbox
+from .services.ratelimits import DatabaseWindows, Windows
+from .store.db import make_engine, require_migrated
+from .wire.ratelimit import RateLimiter
+
+# The outbox delivers email through this process's SMTP sender (ASSENT_SMTP_URL, read per send).
+outbox.use_sender(mailer.send_configured)
+
+
+def shared_windows(engine: Engine) -> Windows:
+    """Where rate-limit counters live, so every server process counts against one budget: Redis
+    when ASSENT_REDIS_URL is set, else the database."""
+    url = settings().redis_url
+    return RedisWindows(url) if url else DatabaseWindows(engine)
+
+
+def create_app(
+    engine: Engine | None = None, *, url: str | None = None, limiter: RateLimiter | None = None
+) -> Starlette:
+    engine = engine or make_engine(url)
+    require_migrated(engine)
+    windows = shared_windows(engine)
+    routes = api.routes(engine, limiter or RateLimiter(windows=windows)) + web.routes(engine, windows)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Long-lived objects made at start-up need not be walked by every collection (fewer pauses).
+        gc.collect()
+        gc.freeze()
+        async with catalog.background(engine):
+            yield
+
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            **api.NOT_FOUND_HANDLERS,
+            **web.EXCEPTION_HANDLERS,
+            Exception: api.SERVER_ERROR_HANDLER,
+        },  # fmt: skip
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """The app for each uvicorn worker process (the database comes from ASSENT_DATABASE_URL)."""
+    return create_app()
+
+
+def serve(db_url: str, host: str, port: int, workers: int) -> None:
+    # The worker processes read these: the database, and the address links are built from when
+    # ASSENT_PUBLIC_URL is not set.
+    os.environ[DATABASE_URL_ENV] = db_url
+    os.environ[SERVED_URL_ENV] = listen_url(host, port)
+    uvicorn.run(
+        "assent.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,  # a line per request costs more than many requests do
+        proxy_headers=True,
+    )
