@@ -146,10 +146,7 @@ class Api:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype and ctype not in _BODY_TYPES:
             raise ApiError(415, "unsupported_media_type", f"Send the body as application/vnd.api+json, not {ctype}.")
-        raw = await bodies.read_limited(request, MAX_BODY)
-        if raw is None:
-            raise bodies.refuse(413, "too_large", f"The body is over {MAX_BODY // (1024 * 1024)} MB.", pointer=None)
-        return bodies.decode(raw, op.body)
+        return await bodies.read_document(request, MAX_BODY, op.body)
 
 
 def _endpoint(api: Api, by_method: dict[str, Operation]) -> Callable:

@@ -18,7 +18,6 @@ counted as a failure. A stopping runner finishes its batch and hands the job bac
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ from ..store import ledger, paging, projection
 from ..store import lists as list_store
 from ..store.db import read_transaction, write_transaction
 from .accounts import Account, load_account
+from .background import BackgroundLoop
 from .clock import utcnow
 from .errors import NotFound
 from .ids import new_id
@@ -605,45 +605,24 @@ def wake(engine: Engine) -> None:
             runner.wake()
 
 
-class JobRunner:
+class JobRunner(BackgroundLoop):
     """Runs queued jobs in a daemon thread while a server runs."""
 
+    thread_name = "assent-jobs"
+    failure = "the bulk job runner could not look for work"
+
     def __init__(self, engine: Engine, poll_seconds: float = POLL_SECONDS) -> None:
+        super().__init__(poll_seconds, _RUNNERS, log)
         self.engine = engine
-        self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._budget = _Budget(None)
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="assent-jobs", daemon=True)
-        _RUNNERS.add(self)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
+    def step(self) -> bool:
+        claimed = _claim_next(self.engine)
+        if claimed is None:
+            return False
+        _run_job(self.engine, *claimed, self.stopping, self._budget)
+        return True
 
     def stop(self, timeout: float = 120.0) -> None:
         """Stop after the batch under way (its job is handed back, to resume on the next start)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        _RUNNERS.discard(self)
-
-    def _loop(self) -> None:
-        unlimited = _Budget(None)
-        while not self._stop.is_set():
-            self._wake.clear()  # before looking: a job queued while we look wakes the next wait
-            try:
-                claimed = _claim_next(self.engine)
-                if claimed is not None:
-                    _run_job(self.engine, *claimed, self._stop.is_set, unlimited)
-                    continue
-            except Exception:  # noqa: BLE001 — e.g. the database away for a moment: poll again
-                log.exception("the bulk job runner could not look for work")
-            self._wake.wait(self.poll_seconds)
+        super().stop(timeout)

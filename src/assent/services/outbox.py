@@ -10,7 +10,6 @@ Assent delivers itself; SMS messages are held for the SMS provider integration."
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from ..config import settings
 from ..store import outbox as store
 from ..store.db import read_transaction, write_transaction
+from .background import BackgroundLoop
 from .clock import utcnow
 from .ids import new_id
 
@@ -137,43 +137,26 @@ def messages(engine: Engine, account_id: str | None = None, limit: int = 50) -> 
         ]  # fmt: skip
 
 
-class Deliverer:
+class Deliverer(BackgroundLoop):
     """Delivers queued messages in the background while the server runs; `wake()` after a commit
-    that queued one, so it goes out at once."""
+    that queued one, so it goes out at once. A failed round is logged; its messages stay queued."""
+
+    thread_name = "assent-outbox"
+    failure = "outbox delivery failed"
 
     def __init__(self, engine: Engine, interval: float = 5.0) -> None:
+        super().__init__(interval, _deliverers, log)
         self.engine = engine
-        self.interval = interval
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        _deliverers.add(self)
-        self._thread = threading.Thread(target=self._run, name="assent-outbox", daemon=True)
-        self._thread.start()
+    def step(self) -> bool:
+        deliver(self.engine)
+        return False  # what was queued is sent; wait for a wake or the interval
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        _deliverers.discard(self)
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                deliver(self.engine)
-            except Exception:  # noqa: BLE001 — keep delivering; the message stays queued
-                log.exception("outbox delivery failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
 
 
-_deliverers: set[Deliverer] = set()
+_deliverers: set[BackgroundLoop] = set()
 
 
 def wake() -> None:

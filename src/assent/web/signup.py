@@ -165,8 +165,7 @@ def _short(value: str | None) -> str | None:
     return value[:MAX_TEXT] or None
 
 
-def _from_json(request: Request, raw: bytes) -> service.SignupRequest:
-    body = bodies.decode(raw, _Body)
+def _from_json(request: Request, body: _Body) -> service.SignupRequest:
     attributes = body.data.attributes
     profile = attributes.profile.data.attributes
     rel = body.data.relationships
@@ -276,14 +275,11 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
         if is_form:
             form, _ = await read_form(request, MAX_BODY, max_fields=50)
             return await _form_post(request, public_id, form)
-        raw = await bodies.read_limited(request, MAX_BODY)
-        if raw is None:
-            return _cors(error_response([bodies.refuse(413, "too_large", "The body is over 64 KB.", pointer=None)]))
-        return await _json_post(request, public_id, raw)
+        return await _json_post(request, public_id)
 
-    async def _json_post(request: Request, public_id: str, raw: bytes) -> Response:
+    async def _json_post(request: Request, public_id: str) -> Response:
         try:
-            req = _from_json(request, raw)
+            req = _from_json(request, await bodies.read_document(request, MAX_BODY, _Body))
             result = await anyio.to_thread.run_sync(service.signup, engine, public_id, req)
         except ApiError as e:
             return _cors(error_response([e]))

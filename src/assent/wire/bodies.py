@@ -90,6 +90,16 @@ def refuse(status: int, code: str, detail: str, *, pointer: str | None = "/") ->
     return error
 
 
+async def read_document(request: Request, limit: int, type_: Any) -> Any:
+    """A JSON body (the API's, the public signup's) read through read_limited and decoded into
+    `type_`: a 413 past `limit`, else what decode refuses."""
+    raw = await read_limited(request, limit)
+    if raw is None:
+        size = f"{limit // (1024 * 1024)} MB" if limit % (1024 * 1024) == 0 else f"{limit // 1024} KB"
+        raise refuse(413, "too_large", f"The body is over {size}.", pointer=None)
+    return decode(raw, type_)
+
+
 def decode(raw: bytes, type_: Any) -> Any:
     """`raw` decoded into `type_`, or an ApiError naming the pointer of what is wrong."""
     if not raw.strip():

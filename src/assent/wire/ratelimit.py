@@ -1,7 +1,7 @@
 """Rate limits per API key and operation: a burst window (1 s) and a steady one (60 s), fixed
 windows as Klaviyo counts them (aligned on the clock, so every process agrees where they start).
 
-The counters are shared by every server process (services.ratelimits: the database, or Redis).
+The counters are shared by every server process (the database, or Redis: assent.server picks).
 Asking the shared store on every request would cost a round trip (a database write) per request,
 so each process claims part of a window's budget at a time — a sixteenth of the limit, at least
 one request — and spends it locally. The shared total never passes the limit, so N processes
