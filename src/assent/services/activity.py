@@ -33,8 +33,7 @@ from ..domain.identity import normalize_email, normalize_phone
 from ..store import accounts as account_store
 from ..store import activity as store
 from ..store import profiles as profile_store
-from ..store.db import read_transaction, write_transaction
-from ..store.ledger import LedgerAppender
+from ..store.db import read_transaction
 from ..store.paging import Page
 from ..store.tables import PROFILE_FIELDS
 from .accounts import load_account
@@ -43,6 +42,7 @@ from .errors import NotFound
 from .ids import new_id
 from .import_rows import IDENTIFIERS, Prepared
 from .profile_batch import BatchReport, ProfileBatch, RowConsent, row_consent
+from .recorder import recording
 
 _encode_json = msgspec.json.Encoder().encode
 _decode_json = msgspec.json.Decoder().decode
@@ -317,8 +317,8 @@ def create_event(engine: Engine, account_id: str, new: NewEvent) -> Recorded:
     at = _event_time(new.time, now)
     currency = _currency(new.value_currency)
     unique_id = _unique_id(new.unique_id, at)
-    with write_transaction(engine) as conn:
-        appender = LedgerAppender(conn, account_id)  # first: it takes the account's write lock
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
         account = load_account(conn, account_id)
         row, dropped = _prepared(account.default_region, new.profile)
         batch = ProfileBatch(conn, account_id, [row])
@@ -326,7 +326,7 @@ def create_event(engine: Engine, account_id: str, new: NewEvent) -> Recorded:
             profile_id = batch.apply(row, _no_consent, now, PROOF, BatchReport())
         except DomainError as e:
             raise _in_profile(e) from None
-        batch.write(appender, now)
+        batch.write(recorder, now)
         metric = store.ensure_metric(conn, account_id, new_id(), name, service, now)
         event_id = new_id()
         inserted = store.insert_event(

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from ..domain import Channel, ConsentEvent, DomainError, ProfileState, Proof, Purpose, SuppressionReason
 from ..domain import transitions as t
@@ -34,8 +34,10 @@ from ..store.bounces import count_soft_bounce, counted_profiles, reset_soft_boun
 from ..store.db import read_transaction, write_transaction
 from . import settings
 from .clock import utcnow
-from .consent import Locator, Transition, change_in
+from .consent import Transition, change_in
 from .lists import MailingList
+from .locator import Locator
+from .recorder import Recorder, recording
 
 log = logging.getLogger("assent.bounces")
 
@@ -88,12 +90,12 @@ def apply(engine: Engine, account_id: str, provider: str, feedback: Iterable[Fee
             _reset_on_delivery(engine, account_id, deliveries, report)
             deliveries = []
         try:
-            with write_transaction(engine) as conn:
+            with recording(engine, account_id) as recorder:
                 now = utcnow()
-                if not receipts.claim(conn, account_id, provider, item.event_id, now):
+                if not receipts.claim(recorder.conn, account_id, provider, item.event_id, now):
                     report.duplicates += 1
                     continue
-                _apply_one(conn, account_id, provider, item, now)
+                _apply_one(recorder, provider, item, now)
             report.applied += 1
         except DomainError as e:  # not an address Assent can hold; the provider must not retry it
             log.info("%s %s event %s ignored: %s", provider, item.kind.value, item.event_id, e.message)
@@ -113,7 +115,8 @@ def _proof(provider: str, item: Feedback, note: str | None = None) -> Proof:
     )
 
 
-def _apply_one(conn: Connection, account_id: str, provider: str, item: Feedback, now: datetime) -> None:
+def _apply_one(recorder: Recorder, provider: str, item: Feedback, now: datetime) -> None:
+    conn, account_id = recorder.conn, recorder.account_id
     locator = Locator("email", item.address)
     proof = _proof(provider, item)
     if item.kind in (Kind.HARD_BOUNCE, Kind.INVALID_ADDRESS, Kind.COMPLAINT):
@@ -122,20 +125,20 @@ def _apply_one(conn: Connection, account_id: str, provider: str, item: Feedback,
             Kind.INVALID_ADDRESS: SuppressionReason.INVALID_EMAIL,
             Kind.COMPLAINT: SuppressionReason.SPAM_COMPLAINT,
         }[item.kind]
-        changed = change_in(conn, account_id, locator, _suppress(reason, proof), now=now)
+        changed = change_in(recorder, locator, _suppress(reason, proof), now=now)
         if reason is not SuppressionReason.SPAM_COMPLAINT:
             reset_soft_bounces(conn, account_id, changed.profile_id)  # the address is settled
     elif item.kind is Kind.UNSUBSCRIBE:
-        change_in(conn, account_id, locator, _unsubscribe(item.detail, proof), now=now)
+        change_in(recorder, locator, _unsubscribe(item.detail, proof), now=now)
     elif item.kind is Kind.SOFT_BOUNCE:
         # First find (or create) the profile: the counter is per profile, not per address string.
-        profile_id = change_in(conn, account_id, locator, _nothing, now=now).profile_id
+        profile_id = change_in(recorder, locator, _nothing, now=now).profile_id
         count = count_soft_bounce(conn, account_id, profile_id, item.occurred_at or now)
         limit = max(1, settings.get_int(conn, account_id, "soft_bounce_limit"))
         if count >= limit:
             note = f"{count} consecutive soft bounces; last: {item.note or 'no diagnostic'}"
             suppress = _suppress(SuppressionReason.HARD_BOUNCE, _proof(provider, item, note))
-            change_in(conn, account_id, Locator("id", profile_id), suppress, now=now)
+            change_in(recorder, Locator("id", profile_id), suppress, now=now)
             reset_soft_bounces(conn, account_id, profile_id)
 
 

@@ -22,13 +22,12 @@ from ..domain import (
     replay,
 )
 from ..domain import transitions as t
-from ..store import ledger
-from ..store.db import write_transaction
 from .accounts import load_account
 from .clock import utcnow
 from .import_rows import Prepared
 from .lists import load_list
 from .profile_batch import BatchReport, ProfileBatch, RowConsent, row_consent
+from .recorder import recording
 
 Target = tuple[Channel, Purpose]
 
@@ -77,8 +76,8 @@ def _run(
 ) -> BatchReport:
     now = utcnow()
     report = BatchReport(rows=len(items))
-    with write_transaction(engine) as conn:
-        appender = ledger.LedgerAppender(conn, account_id)  # first: it takes the account's write lock
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
         load_account(conn, account_id)
         opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
         rows = [
@@ -95,17 +94,7 @@ def _run(
                 batch.apply(row, consent, now, proof, report)
             except DomainError as e:
                 raise ItemError(row.line, e) from None
-        report.events = batch.write(appender, now)
-        # Email double opt-in requests get their confirmation emails in the same transaction.
-        from . import double_optin  # here: double_optin builds on the single-profile services
-
-        queued = double_optin.queue_confirmations(
-            conn, account_id, [(p.id, p.state, p.events) for p in batch.touched.values()]
-        )
-    if queued:
-        from . import outbox
-
-        outbox.wake()  # send them now the requests are committed
+        report.events = batch.write(recorder, now)
     return report
 
 

@@ -1,5 +1,6 @@
 """Consent changes for one profile: subscribe, unsubscribe, suppress, unsuppress, double opt-in,
-and identifier changes. Each is one transaction: ledger events and projection together."""
+and identifier changes. Each loads the profile, runs a domain transition and hands the events to
+the recorder, in one transaction."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Engine
 
 from ..domain import (
     Channel,
     ConsentEvent,
-    DomainError,
-    EventType,
     MissingAddress,
     OptInProcess,
     ProfileState,
@@ -23,47 +22,17 @@ from ..domain import (
     replay,
 )
 from ..domain import transitions as t
-from ..domain.identity import normalize_email, normalize_phone
 from ..store import profiles as profile_store
 from ..store import projection
-from ..store.db import write_transaction
-from ..store.ledger import LedgerAppender
-from .accounts import Account, load_account
+from .accounts import load_account
 from .clock import utcnow
 from .errors import NotFound
 from .ids import new_id
 from .lists import MailingList, load_list
-
-LOCATORS = ("id", "email", "phone_number", "external_id")
-
-
-@dataclass(frozen=True, slots=True)
-class Locator:
-    """How a command names its profile: by id or by one identifier."""
-
-    field: str
-    value: str
-
-
-def normalize_locator(account: Account, locator: Locator) -> Locator:
-    if locator.field not in LOCATORS:
-        raise DomainError("profile", f"identify the profile by one of {', '.join(LOCATORS)}", locator.field)
-    if locator.field == "email":
-        return Locator("email", normalize_email(locator.value))
-    if locator.field == "phone_number":
-        return Locator("phone_number", normalize_phone(locator.value, account.default_region))
-    value = (locator.value or "").strip()
-    if not value:
-        raise DomainError(locator.field, "is empty")
-    return Locator(locator.field, value)
-
-
-def find_profile(conn: Connection, account: Account, locator: Locator) -> Row:
-    locator = normalize_locator(account, locator)
-    row = profile_store.find(conn, account.id, locator.field, locator.value)
-    if row is None:
-        raise NotFound(locator.field, "no profile in this account has this value", locator.value)
-    return row
+from .locator import LOCATORS as LOCATORS
+from .locator import Locator, normalize_locator
+from .locator import find_profile as find_profile
+from .recorder import Recorded, Recorder, recording
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +60,12 @@ def change(
 
     A profile named by email or phone number that does not exist yet is created first, so that an
     opt-out of an unknown address is remembered, as Klaviyo does."""
-    with write_transaction(engine) as conn:
-        done = change_in(conn, account_id, locator, transition, now=utcnow(), list_id=list_id, create=create)
-    if any(e.type is EventType.OPTIN_REQUESTED for e in done.events):
-        from . import outbox
-
-        outbox.wake()  # a confirmation email was queued: send it now the request is committed
-    return done
+    with recording(engine, account_id) as recorder:
+        return change_in(recorder, locator, transition, now=utcnow(), list_id=list_id, create=create)
 
 
 def change_in(
-    conn: Connection,
-    account_id: str,
+    recorder: Recorder,
     locator: Locator,
     transition: Transition,
     *,
@@ -110,10 +73,10 @@ def change_in(
     list_id: str | None = None,
     create: bool = True,
 ) -> Change:
-    """`change` inside the caller's write transaction, for use cases that write something else in
-    the same unit of work (a webhook receipt, say)."""
+    """`change` with the caller's recorder, for use cases that write something else in the same
+    unit of work (a webhook receipt, say)."""
+    conn, account_id = recorder.conn, recorder.account_id
     account = load_account(conn, account_id)
-    ledger = LedgerAppender(conn, account_id)
     mailing_list = None if list_id is None else load_list(conn, account_id, list_id)
     locator = normalize_locator(account, locator)
     row = profile_store.find(conn, account_id, locator.field, locator.value)
@@ -146,16 +109,10 @@ def change_in(
     state = projection.load(conn, account_id, identity)[profile_id]
     events = transition(state, now, mailing_list)
     if events:
-        ledger.add(profile_id, events)
-        ledger.flush()
         state = replay(events, state)
-        projection.write(conn, account_id, {profile_id: state})
+        recorder.record([Recorded(profile_id, state, events)])
         if not created:
             profile_store.set_fields(conn, account_id, profile_id, {"updated_at": now})
-        # An email double opt-in request gets its confirmation email in the same transaction.
-        from . import double_optin  # here: double_optin builds on this module
-
-        double_optin.queue_confirmations(conn, account_id, [(profile_id, state, events)])
     return Change(profile_id, created, events, state)
 
 

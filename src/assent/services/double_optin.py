@@ -1,6 +1,6 @@
-"""Double opt-in: the confirmation email queued with a pending request, and what the confirmation
-page's buttons do (confirm, "this wasn't me", send a new link). SMS requests are confirmed by a
-Y/YES reply instead (`confirm_pending_sms`).
+"""Double opt-in actions: what the confirmation page's buttons do (confirm, "this wasn't me", send
+a new link). SMS requests are confirmed by a Y/YES reply instead (`confirm_pending_sms`). The
+confirmation email itself is composed and queued in `confirmations`.
 
 A confirmation link names the account, profile, channel, purpose and list in a signed token; the
 page reads it without changing anything (link scanners fetch every link they see) and only a POST
@@ -10,43 +10,33 @@ cancelled or withdrawn.
 
 from __future__ import annotations
 
-import hashlib
-import html
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import formataddr
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
-from ..domain import Channel, ConsentEvent, ConsentStatus, EventType, ProfileState, Proof, Purpose, replay
+from ..domain import Channel, ConsentEvent, ConsentStatus, ProfileState, Proof, Purpose, replay
 from ..domain import transitions as t
 from ..store import outbox as outbox_store
 from ..store.db import read_transaction, write_transaction
-from . import outbox, settings, tokens
+from . import outbox, tokens
 from .accounts import load_account
 from .clock import utcnow
-from .consent import Change, Locator, change, find_profile
+from .confirmations import LIST_HEADER, MESSAGE_KIND, TOKEN_KIND, Composer
+from .confirmations import address_digest as digest_of
+from .consent import Change, change
 from .errors import NotFound
-from .ids import new_id
-from .lists import MailingList, load_list
-from .profiles import current_state, public_url
+from .lists import MailingList
+from .locator import Locator, find_profile
+from .profiles import current_state
 
-TOKEN_KIND = "confirm"  # the tokens' salt: a confirm link is refused everywhere else
-MESSAGE_KIND = "doi_confirmation"  # the outbox kind of the confirmation email
-LIST_HEADER = "X-Assent-List"  # which list a confirmation is for (the resend limit counts per list)
 RESEND_INTERVAL = timedelta(minutes=5)
 
 # What a link's request is now, as the page tells it.
 PENDING, CONFIRMED, CLOSED = "pending", "confirmed", "closed"
-
-
-def _digest(address: str) -> str:
-    # The token is signed, not encrypted: it names the address by a digest, never in clear, so
-    # that a link sent to an address the profile no longer has confirms nothing.
-    return hashlib.sha256(address.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +56,7 @@ class Request:
 
     def addressed(self, state: ProfileState) -> bool:
         address = state.address(self.channel)
-        return address is not None and (self.address_digest is None or _digest(address) == self.address_digest)
+        return address is not None and (self.address_digest is None or digest_of(address) == self.address_digest)
 
     def status(self, state: ProfileState) -> str:
         if not self.addressed(state):
@@ -87,107 +77,6 @@ class Link:
     brand: str
     postal_address: str
     list_name: str
-
-
-# --- the confirmation email ---------------------------------------------------------------------
-
-
-class _Composer:
-    """Writes confirmation emails for one account within one transaction; the account's settings
-    and list names are read once however many profiles a bulk job names."""
-
-    def __init__(self, conn: Connection, account_id: str, base_url: str | None) -> None:
-        self.conn = conn
-        self.account_id = account_id
-        self.base = (base_url or public_url()).rstrip("/")
-        account = load_account(conn, account_id)
-        self.brand = settings.get(conn, account_id, "sender_name") or account.name
-        self.sender = formataddr((self.brand, settings.get(conn, account_id, "sender_email")))
-        self.postal_address = settings.get(conn, account_id, "postal_address")
-        self.days = settings.get_int(conn, account_id, "doi_token_days")
-        self._lists: dict[str, MailingList] = {}
-
-    def list_name(self, list_id: str | None) -> str:
-        if list_id is None:
-            return self.brand
-        if list_id not in self._lists:
-            self._lists[list_id] = load_list(self.conn, self.account_id, list_id)
-        return self._lists[list_id].name
-
-    def queue(self, profile_id: str, address: str, purpose: Purpose, list_id: str | None) -> str:
-        message_id = new_id()
-        token = tokens.make_token_in(
-            self.conn,
-            TOKEN_KIND,
-            {"a": self.account_id, "p": profile_id, "c": Channel.EMAIL.value, "u": purpose.value,
-             "l": list_id or "", "m": message_id, "e": _digest(address)},
-        )  # fmt: skip
-        confirm_url, cancel_url = f"{self.base}/c/{token}", f"{self.base}/c/{token}/cancel"
-        name = self.list_name(list_id)
-        message = outbox.Message(
-            channel="email",
-            recipient=address,
-            kind=MESSAGE_KIND,
-            subject=f"Please confirm your subscription to {name}",
-            body_text=self._text(name, confirm_url, cancel_url),
-            body_html=self._html(name, confirm_url, cancel_url),
-            sender=self.sender,
-            # Auto-Submitted keeps out-of-office replies away (RFC 3834).
-            headers=(("Auto-Submitted", "auto-generated"), (LIST_HEADER, list_id or "")),
-        )
-        return outbox.enqueue(self.conn, self.account_id, message, message_id=message_id)
-
-    def _footer(self) -> str:
-        return f"{self.brand} · {self.postal_address}" if self.postal_address else self.brand
-
-    def _text(self, name: str, confirm_url: str, cancel_url: str) -> str:
-        return (
-            f"Please confirm that you want to receive {name} from {self.brand}.\n\n"
-            f"Confirm your subscription:\n{confirm_url}\n\n"
-            "You will not receive anything until you confirm. "
-            f"This link is valid for {self.days} days.\n\n"
-            f"Didn't ask for this? Let us know and we won't ask again:\n{cancel_url}\n\n"
-            f"--\n{self._footer()}\n"
-        )
-
-    def _html(self, name: str, confirm_url: str, cancel_url: str) -> str:
-        e = html.escape
-        return (
-            '<!doctype html><html><body style="font-family:sans-serif;max-width:36rem;margin:auto">'
-            f"<p>Please confirm that you want to receive <strong>{e(name)}</strong> from {e(self.brand)}.</p>"
-            f'<p><a href="{e(confirm_url)}" style="display:inline-block;padding:.6rem 1.2rem;background:#222;'
-            f'color:#fff;border-radius:6px;text-decoration:none">Confirm my subscription</a></p>'
-            "<p>You will not receive anything until you confirm. "
-            f"This link is valid for {self.days} days.</p>"
-            f"<p>Didn't ask for this? <a href=\"{e(cancel_url)}\">This wasn't me</a>.</p>"
-            f'<p style="color:#666;font-size:.8rem">{e(self._footer())}</p>'
-            "</body></html>"
-        )
-
-
-ProfileChange = tuple[str, ProfileState, Sequence[ConsentEvent]]  # (profile id, state after, its events)
-
-
-def queue_confirmations(
-    conn: Connection, account_id: str, changes: Iterable[ProfileChange], base_url: str | None = None
-) -> int:
-    """Queue a confirmation email for each email double opt-in request the changes opened, in the
-    caller's transaction (so it is sent only if the request commits); returns how many were
-    queued. The caller calls `outbox.wake()` after its commit when this is not 0."""
-    composer: _Composer | None = None
-    queued = 0
-    for profile_id, state, events in changes:
-        for e in events:
-            if e.type is not EventType.OPTIN_REQUESTED or e.channel is not Channel.EMAIL or e.purpose is None:
-                continue
-            # The request may have been settled later in the same change (a bulk job naming a
-            # profile twice); only a request still open gets a link.
-            if (e.channel, e.purpose, e.list_id or "") not in state.pending or state.email is None:
-                continue
-            composer = composer or _Composer(conn, account_id, base_url)
-            composer.queue(profile_id, state.email, e.purpose, e.list_id)
-            queued += 1
-    return queued
 
 
 # --- the confirmation page ----------------------------------------------------------------------
@@ -214,7 +103,7 @@ def read_link(engine: Engine, token: str) -> Link:
     Raises TokenError for a forged or altered link, NotFound when its profile or list is gone."""
     request = _request(tokens.read_token(engine, TOKEN_KIND, token))
     with read_transaction(engine) as conn:
-        composer = _Composer(conn, request.account_id, None)
+        composer = Composer(conn, request.account_id, None)
         list_name = composer.list_name(request.list_id)
         row = find_profile(conn, load_account(conn, request.account_id), Locator("id", request.profile_id))
         state = current_state(conn, request.account_id, row)
@@ -269,7 +158,7 @@ def resend(engine: Engine, link: Link, base_url: str | None = None) -> str:
         for sent in outbox_store.recent(conn, r.account_id, state.email, MESSAGE_KIND, since):
             if msgspec.json.decode(sent.headers or "{}").get(LIST_HEADER, "") == (r.list_id or ""):
                 return TOO_SOON
-        _Composer(conn, r.account_id, base_url).queue(r.profile_id, state.email, r.purpose, r.list_id)
+        Composer(conn, r.account_id, base_url).queue(r.profile_id, state.email, r.purpose, r.list_id)
     outbox.wake()
     return SENT
 

@@ -32,8 +32,8 @@ from ..domain import DomainError, ProfileState, Proof, SuppressionReason, replay
 from ..domain import transitions as t
 from ..domain.identity import normalize_email, normalize_phone
 from ..store import jobs as store
-from ..store import ledger, paging, projection
 from ..store import lists as list_store
+from ..store import paging, projection
 from ..store.db import read_transaction, write_transaction
 from .accounts import Account, load_account
 from .background import BackgroundLoop
@@ -44,6 +44,7 @@ from .import_rows import Prepared
 from .lists import MailingList, load_list
 from .profile_batch import BatchReport, ProfileBatch, RowConsent, row_consent
 from .profiles import profile_resource
+from .recorder import Recorder, recording
 
 log = logging.getLogger("assent.jobs")
 
@@ -348,9 +349,8 @@ def _step(transition: Callable[[ProfileState], list]) -> Callable[[ProfileState,
     return consent
 
 
-def _suppression_batch(
-    conn: Connection, appender: ledger.LedgerAppender, job: Row, request: dict[str, Any], now: datetime
-) -> _Outcome:
+def _suppression_batch(recorder: Recorder, job: Row, request: dict[str, Any], now: datetime) -> _Outcome:
+    conn = recorder.conn
     unsuppress = job.kind == UNSUPPRESS
     proof = _proof(job, request)
     list_ids = msgspec.json.decode(job.list_ids or "[]")
@@ -393,7 +393,7 @@ def _suppression_batch(
             outcome.completed += 1
         except DomainError:  # e.g. a list member without an email address: nothing to suppress
             outcome.skipped += 1
-    batch.write(appender, now)
+    batch.write(recorder, now)
     # List jobs resume after the greatest member id recorded, so every member seen is recorded.
     store.add_profiles(conn, job.account_id, job.id, [r.id for r in rows if r.id] if list_ids else went_through)
     return outcome
@@ -441,10 +441,8 @@ def _import_error(job: Row, seq: int, error: DomainError, item: Any) -> dict[str
     }  # fmt: skip
 
 
-def _import_batch(
-    conn: Connection, appender: ledger.LedgerAppender, account: Account, job: Row, request: dict[str, Any],
-    now: datetime,
-) -> _Outcome:  # fmt: skip
+def _import_batch(recorder: Recorder, account: Account, job: Row, request: dict[str, Any], now: datetime) -> _Outcome:
+    conn = recorder.conn
     proof = _proof(job, request)
     items = _profile_items(request)
     chunk = items[job.position : job.position + BATCH_SIZE]
@@ -476,7 +474,7 @@ def _import_batch(
             imported.append(batch.apply(row, step, now, proof, report))
         except DomainError as e:  # e.g. identifiers of two different profiles, or an unknown id
             errors.append(_import_error(job, row.line, e, chunk[row.line - job.position]))
-    batch.write(appender, now)
+    batch.write(recorder, now)
     store.add_errors(conn, errors)
     store.add_profiles(conn, job.account_id, job.id, imported)
     outcome.completed, outcome.failed = len(imported), len(errors)
@@ -486,17 +484,17 @@ def _import_batch(
 def _run_batch(engine: Engine, account_id: str, job_id: str) -> bool:
     """Run the job's next batch in one transaction; True while it has more to do."""
     now = utcnow()
-    with write_transaction(engine) as conn:
-        appender = ledger.LedgerAppender(conn, account_id)  # first: it takes the account's write lock
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
         # Read under the lock: whoever runs this batch sees the position the last batch left.
         job = store.locked(conn, account_id, job_id)
         if job is None or job.status != "processing":
             return False
         request = msgspec.json.decode(job.payload)
         if job.kind == IMPORT:
-            outcome = _import_batch(conn, appender, load_account(conn, account_id), job, request, now)
+            outcome = _import_batch(recorder, load_account(conn, account_id), job, request, now)
         elif job.kind in (SUPPRESS, UNSUPPRESS):
-            outcome = _suppression_batch(conn, appender, job, request, now)
+            outcome = _suppression_batch(recorder, job, request, now)
         else:
             raise ValueError(f"unknown job kind {job.kind!r}")
         store.advance(

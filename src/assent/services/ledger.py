@@ -10,9 +10,10 @@ from sqlalchemy import Engine
 
 from ..domain import ProfileState, replay
 from ..store import ledger, projection
-from ..store.db import read_transaction, write_transaction
+from ..store.db import read_transaction
 from ..store.tables import PROJECTION_TABLES
 from .accounts import load_account
+from .recorder import recording
 
 
 def verify(engine: Engine, account_id: str) -> ledger.Verification:
@@ -67,9 +68,9 @@ def rebuild(
             differences += [Difference(name, r, "missing") for r in sorted(want - have, key=repr)]
             differences += [Difference(name, r, "extra") for r in sorted(have - want, key=repr)]
         return Rebuild(n_events, n_profiles, differences)
-    with write_transaction(engine) as conn:
+    with recording(engine, account_id) as recorder:  # holds the account's write lock while we rebuild
+        conn = recorder.conn
         load_account(conn, account_id)
-        ledger.LedgerAppender(conn, account_id)  # holds the account's write lock while we rebuild
         fresh, n_events, n_profiles = _replayed_rows(conn, account_id, progress)
         projection.replace_all(conn, account_id, fresh)
     return Rebuild(n_events, n_profiles, [], written=True)

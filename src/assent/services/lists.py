@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Engine, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..domain import ConsentEvent, DomainError, OptInProcess, Policy, ProfileState, Proof, replay
@@ -23,27 +23,19 @@ from ..store import lists as store
 from ..store import profiles as profile_store
 from ..store import projection
 from ..store.db import read_transaction, write_transaction
-from ..store.ledger import LedgerAppender
 from ..store.paging import Page
 from ..store.tables import UTCDateTime
 from .accounts import load_account
 from .clock import utcnow
 from .errors import NotFound
+from .list_lookup import MailingList as MailingList
+from .list_lookup import load_list as load_list
+from .list_lookup import mailing_list
+from .recorder import Recorded, Recorder, recording
 
 _ALPHABET = string.ascii_letters + string.digits
 MAX_NAME = 200  # the width of lists.name
 MAX_MEMBERS_PER_CALL = 1000  # Klaviyo's limit on one add/remove request
-
-
-@dataclass(frozen=True, slots=True)
-class MailingList:
-    id: str
-    name: str
-    opt_in_process: OptInProcess
-    created: datetime
-    updated: datetime
-    profile_count: int | None = None
-    public: bool = False  # shown in the preference centre
 
 
 class ProfilesNotFound(NotFound):
@@ -56,12 +48,6 @@ class ProfilesNotFound(NotFound):
 
 class BadCursor(ValueError):
     """A page cursor that does not fit the requested sort (forged, or from another endpoint)."""
-
-
-def _list(row: Row, count: int | None = None) -> MailingList:
-    return MailingList(
-        row.id, row.name, OptInProcess(row.opt_in_process), row.created_at, row.updated_at, count, row.public
-    )
 
 
 def _name(name: str | None) -> str:
@@ -87,17 +73,10 @@ def create_list(
     return MailingList(list_id, name, process, now, now, 0, public)
 
 
-def load_list(conn: Connection, account_id: str, list_id: str) -> MailingList:
-    row = store.get_list(conn, account_id, list_id)
-    if row is None:
-        raise NotFound("list", "no such list in this account", list_id)
-    return _list(row)
-
-
 def all_lists(engine: Engine, account_id: str) -> list[MailingList]:
     with read_transaction(engine) as conn:
         load_account(conn, account_id)
-        return [_list(r, r.profile_count) for r in store.all_lists(conn, account_id)]
+        return [mailing_list(r, r.profile_count) for r in store.all_lists(conn, account_id)]
 
 
 def get_list(engine: Engine, account_id: str, list_id: str, *, with_count: bool = False) -> MailingList:
@@ -171,7 +150,7 @@ def find_lists(
             conn, account_id, conditions, sort=sort, descending=descending, limit=size,
             after=after, before=before, with_count=with_count,
         )  # fmt: skip
-    return ListPage([_list(r, r.profile_count if with_count else None) for r in page.rows], page)
+    return ListPage([mailing_list(r, r.profile_count if with_count else None) for r in page.rows], page)
 
 
 def update_list(
@@ -201,26 +180,22 @@ def update_list(
 MembershipStep = Callable[[ProfileState, datetime], list[ConsentEvent]]
 
 
-def _apply_to_profiles(
-    conn: Connection, account_id: str, ledger: LedgerAppender, ids: Iterable[str], step: MembershipStep, now: datetime
-) -> int:
+def _apply_to_profiles(recorder: Recorder, ids: Iterable[str], step: MembershipStep, now: datetime) -> int:
     """Run `step` on each profile's stored state, then write the ledger and the projection, set-based;
     raises ProfilesNotFound (and writes nothing) if any id is not a profile of the account."""
+    conn, account_id = recorder.conn, recorder.account_id
     ids = list(dict.fromkeys(ids))
     rows = {r.id: r for r in profile_store.get_many(conn, account_id, ids)}
     missing = [pid for pid in ids if pid not in rows]
     if missing:
         raise ProfilesNotFound(missing)
     states = projection.load(conn, account_id, {pid: (r.email, r.phone_number) for pid, r in rows.items()})
-    changed: dict[str, ProfileState] = {}
+    changed = []
     for pid in ids:
         events = step(states[pid], now)
         if events:
-            ledger.add(pid, events)
-            changed[pid] = replay(events, states[pid])
-    written = ledger.flush()
-    projection.write(conn, account_id, changed)
-    return written
+            changed.append(Recorded(pid, replay(events, states[pid]), events))
+    return recorder.record(changed)
 
 
 def _change_members(
@@ -229,11 +204,10 @@ def _change_members(
     if len(profile_ids) > MAX_MEMBERS_PER_CALL:
         raise DomainError("data", f"name at most {MAX_MEMBERS_PER_CALL} profiles per request", len(profile_ids))
     now = utcnow()
-    with write_transaction(engine) as conn:
-        load_account(conn, account_id)
-        ledger = LedgerAppender(conn, account_id)  # locks the account's ledger for the whole change
-        load_list(conn, account_id, list_id)
-        return _apply_to_profiles(conn, account_id, ledger, profile_ids, step, now)
+    with recording(engine, account_id) as recorder:
+        load_account(recorder.conn, account_id)
+        load_list(recorder.conn, account_id, list_id)
+        return _apply_to_profiles(recorder, profile_ids, step, now)
 
 
 def add_members(
@@ -276,12 +250,12 @@ def delete_list(engine: Engine, account_id: str, list_id: str, *, proof: Proof =
         return events
 
     now = utcnow()
-    with write_transaction(engine) as conn:
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
         load_account(conn, account_id)
-        ledger = LedgerAppender(conn, account_id)
         load_list(conn, account_id, list_id)
         ids = store.member_ids(conn, account_id, list_id) + store.pending_ids(conn, account_id, list_id)
-        written = _apply_to_profiles(conn, account_id, ledger, ids, step, now)
+        written = _apply_to_profiles(recorder, ids, step, now)
         store.delete_list(conn, account_id, list_id)
         return written
 
@@ -345,7 +319,7 @@ def profile_lists(engine: Engine, account_id: str, profile_id: str) -> list[Mail
         load_account(conn, account_id)
         if profile_store.get(conn, account_id, profile_id) is None:
             raise NotFound("profile", "no profile in this account has this id", profile_id)
-        return [_list(r) for r in store.lists_of_profile(conn, account_id, profile_id)]
+        return [mailing_list(r) for r in store.lists_of_profile(conn, account_id, profile_id)]
 
 
 def set_public(engine: Engine, account_id: str, list_id: str, public: bool = True) -> None:

@@ -18,12 +18,13 @@ from sqlalchemy import Connection
 
 from ..domain import ConsentEvent, ConsentStatus, EventType, ProfileState, Proof, replay
 from ..domain import transitions as t
-from ..store import bulk, ledger, projection
+from ..store import bulk, projection
 from ..store import profiles as profile_store
 from ..store.tables import PROFILE_FIELDS, profiles
 from .errors import IdentityConflict, NotFound
 from .ids import new_id
 from .import_rows import IDENTIFIERS, NewProfile, Prepared
+from .recorder import Recorded, Recorder
 
 PROFILE_COLUMNS = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
 UPDATE_COLUMNS = (*PROFILE_FIELDS, "properties", "updated_at")
@@ -201,10 +202,10 @@ class ProfileBatch:
             report.updated += 1
         return p.id
 
-    def write(self, appender: ledger.LedgerAppender, now: datetime) -> int:
-        """Write what the batch's rows did; returns the number of ledger events."""
-        conn = self.conn
-        inserts, updates, states, fresh = [], [], {}, []
+    def write(self, recorder: Recorder, now: datetime) -> int:
+        """Write the batch's profiles, then hand its events to the recorder; returns the number of
+        ledger events."""
+        inserts, updates, fresh = [], [], []
         for p in self.touched.values():
             row = profile_row(self.account_id, p.id, p.values, p.created_at, now)
             if p.fresh:
@@ -212,20 +213,9 @@ class ProfileBatch:
                 fresh.append(p.id)
             else:
                 updates.append((*row[2:-2], now, self.account_id, p.id))  # fields and properties, then the key
-            if p.events:
-                appender.add(p.id, p.events)
-                states[p.id] = p.state
-        for n in self.new_rows:
-            for e in n.events:
-                appender.add_encoded(n.profile_id, e)
         # Identifiers may move between profiles within a batch: updates free them before inserts.
-        bulk.update_rows(conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
-        bulk.insert_rows(conn, profiles, PROFILE_COLUMNS, inserts)
-        written = appender.flush()
-        projection.write(conn, self.account_id, states, fresh=fresh)
-        new_projection = projection.empty_rows()
-        for n in self.new_rows:
-            for table, rows in n.projection.items():
-                new_projection[table] += rows
-        projection.insert(conn, new_projection)
-        return written
+        bulk.update_rows(self.conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
+        bulk.insert_rows(self.conn, profiles, PROFILE_COLUMNS, inserts)
+        return recorder.record(
+            [Recorded(p.id, p.state, p.events) for p in self.touched.values()], fresh=fresh, precomputed=self.new_rows
+        )

@@ -14,14 +14,14 @@ from sqlalchemy import Connection, Engine, Row
 from ..domain import DomainError, InvalidIdentifier, replay
 from ..domain import transitions as t
 from ..domain.identity import normalize_email, normalize_phone
-from ..store import ledger, projection
 from ..store import profiles as profile_store
-from ..store.db import write_transaction
+from ..store import projection
 from ..store.tables import PROFILE_FIELDS
 from .accounts import Account, load_account
 from .clock import utcnow
 from .errors import Conflict, IdentityConflict, NotFound
 from .ids import new_id
+from .recorder import Recorded, Recorder, recording
 
 IDENTIFIERS = ("email", "phone_number", "external_id")
 _encode_json = msgspec.json.Encoder().encode
@@ -126,14 +126,14 @@ def _create(conn: Connection, account: Account, inp: ProfileInput, values: dict[
 
 
 def _update(
-    conn: Connection,
-    appender: ledger.LedgerAppender,
+    recorder: Recorder,
     account: Account,
     row: Row,
     inp: ProfileInput,
     values: dict[str, Any],
     now: datetime,
 ) -> Row:
+    conn = recorder.conn
     merged = {f: getattr(row, f) for f in PROFILE_FIELDS} | values
     if all(merged.get(name) is None for name in IDENTIFIERS):
         raise DomainError("email", "a profile keeps at least one of email, phone_number and external_id")
@@ -155,38 +155,36 @@ def _update(
                 events += evs
                 state = replay(evs, state).evolve(**{name: changes[name]})
         if events:
-            appender.add(row.id, events)
-            appender.flush()
-            projection.write(conn, account.id, {row.id: state})
+            recorder.record([Recorded(row.id, state, events)])
     profile_store.set_fields(conn, account.id, row.id, {**changes, "updated_at": now})
     return profile_store.get(conn, account.id, row.id)
 
 
 def create_profile(engine: Engine, account_id: str, inp: ProfileInput) -> Written:
-    with write_transaction(engine) as conn:
-        # The account's write lock, though nothing goes to the ledger: without it two creates of one
-        # identifier both pass the duplicate check and the second fails on the unique index.
-        ledger.LedgerAppender(conn, account_id)
+    # The account's write lock, though nothing goes to the ledger: without it two creates of one
+    # identifier both pass the duplicate check and the second fails on the unique index.
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
         account = load_account(conn, account_id)
         values, dropped = _normalized(account, inp.values)
         return Written(_create(conn, account, inp, values, utcnow()), True, dropped)
 
 
 def update_profile(engine: Engine, account_id: str, profile_id: str, inp: ProfileInput) -> Written:
-    with write_transaction(engine) as conn:
-        appender = ledger.LedgerAppender(conn, account_id)  # first: it takes the account's write lock
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
         account = load_account(conn, account_id)
         values, dropped = _normalized(account, inp.values)
         row = profile_store.get(conn, account_id, profile_id)
         if row is None:
             raise NotFound("id", "no profile in this account has this id", profile_id)
-        return Written(_update(conn, appender, account, row, inp, values, utcnow()), False, dropped)
+        return Written(_update(recorder, account, row, inp, values, utcnow()), False, dropped)
 
 
 def upsert_profile(engine: Engine, account_id: str, profile_id: str | None, inp: ProfileInput) -> Written:
     """Klaviyo's create-or-update: by id when given, else by the first identifier that matches."""
-    with write_transaction(engine) as conn:
-        appender = ledger.LedgerAppender(conn, account_id)
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
         account = load_account(conn, account_id)
         values, dropped = _normalized(account, inp.values)
         now = utcnow()
@@ -194,10 +192,10 @@ def upsert_profile(engine: Engine, account_id: str, profile_id: str | None, inp:
             row = profile_store.get(conn, account_id, profile_id)
             if row is None:
                 raise NotFound("id", "no profile in this account has this id", profile_id)
-            return Written(_update(conn, appender, account, row, inp, values, now), False, dropped)
+            return Written(_update(recorder, account, row, inp, values, now), False, dropped)
         row = _matching(conn, account_id, values)
         if row is not None:
-            return Written(_update(conn, appender, account, row, inp, values, now), False, dropped)
+            return Written(_update(recorder, account, row, inp, values, now), False, dropped)
         return Written(_create(conn, account, inp, values, now), True, dropped)
 
 

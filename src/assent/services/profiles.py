@@ -26,10 +26,11 @@ from ..domain import (
 )
 from ..domain.decisions import receive_flags
 from ..store import ledger, projection
+from ..store import profiles as profile_store
 from ..store.db import read_transaction
 from .accounts import Account, load_account
 from .clock import utcnow
-from .consent import Locator, find_profile
+from .locator import Locator, find_profile
 
 
 def public_url() -> str:
@@ -271,8 +272,6 @@ class EmailDuplicate:
 def email_duplicates(engine: Engine, account_id: str) -> list[EmailDuplicate]:
     """The account's colliding addresses; reads only, and works on a database whose upgrade to
     canonical emails refused (so that the collisions can be found and resolved)."""
-    from ..store import profiles as profile_store
-
     with read_transaction(engine) as conn:
         load_account(conn, account_id)
         return [EmailDuplicate(*c) for c in profile_store.email_collisions(conn, account_id)]

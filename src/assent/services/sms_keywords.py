@@ -36,13 +36,15 @@ from ..domain.identity import normalize_phone
 from ..store import ledger, projection, receipts
 from ..store import profiles as profile_store
 from ..store import settings as settings_store
-from ..store.db import read_transaction, write_transaction
+from ..store.db import read_transaction
 from . import settings
 from .accounts import Account, load_account
 from .clock import utcnow
-from .consent import Locator, change_in
+from .consent import change_in
 from .double_optin import confirm_pending_sms
 from .lists import MailingList
+from .locator import Locator
+from .recorder import recording
 
 log = logging.getLogger("assent.sms")
 
@@ -211,7 +213,8 @@ def handle(engine: Engine, account_id: str, message: Inbound) -> str | None:
             return None
     now = utcnow()
     pending = False
-    with write_transaction(engine) as conn:
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
         if not receipts.claim(conn, account_id, PROVIDER, message.message_id, now):
             return None  # a replay: handled already, and answered then
         if keyword.action is Action.HELP:
@@ -220,11 +223,11 @@ def handle(engine: Engine, account_id: str, message: Inbound) -> str | None:
         assert phone is not None
         locator = Locator("phone_number", phone)
         if keyword.action is Action.STOP:
-            change = change_in(conn, account_id, locator, _stop(keyword, proof), now=now)
+            change = change_in(recorder, locator, _stop(keyword, proof), now=now)
             # One confirmation per opt-out (FCC 64.1200(a)(12)): a STOP that changes nothing gets none.
             return _reply(conn, account, "sms_reply_stop") if change.events else None
         if keyword.action is Action.JOIN:
-            change_in(conn, account_id, locator, _join(keyword, proof), now=now)
+            change_in(recorder, locator, _join(keyword, proof), now=now)
             return _reply(conn, account, "sms_reply_join")
         row = profile_store.find(conn, account_id, "phone_number", phone)
         if row is None:
@@ -234,7 +237,7 @@ def handle(engine: Engine, account_id: str, message: Inbound) -> str | None:
             pending = True  # confirmed by the double opt-in use case, once the receipt is committed
         else:
             restore = _restorable(conn, account_id, row.id, state)
-            change = change_in(conn, account_id, locator, _restore(keyword, proof, restore), now=now, create=False)
+            change = change_in(recorder, locator, _restore(keyword, proof, restore), now=now, create=False)
             return _reply(conn, account, "sms_reply_start") if _subscribed(change.state) else None
     # Receipt first, confirmation after: a crash in between loses this YES (the person can reply
     # again, a new message) rather than letting a replay confirm a request made later.

@@ -1,0 +1,174 @@
+"""The recorder is the one way to the ledger: no other module touches the appender, a bulk
+subscribe and a one-click unsubscribe both write through it, its after-commit hooks run only once
+the transaction commits, and the services import each other without cycles (none dodged with
+imports inside functions)."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+import assent
+from assent.domain import ProfileState, SuppressionReason, replay
+from assent.domain import transitions as t
+from assent.services.recorder import Hook, Recorded, Recorder, recording
+from assent.store import ledger as ledger_store
+from tests.web.test_unsubscribe import ONE_CLICK, events, link, make_profile
+
+SRC = Path(assent.__file__).parent
+ALLOWED = {SRC / "store" / "ledger.py", SRC / "services" / "recorder.py"}
+
+
+def _names(tree: ast.AST) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.add(node.name.rsplit(".", 1)[-1])
+    return found
+
+
+def test_only_the_recorder_touches_the_ledger_appender() -> None:
+    touching = [
+        str(path.relative_to(SRC))
+        for path in sorted(SRC.rglob("*.py"))
+        if path not in ALLOWED and "LedgerAppender" in _names(ast.parse(path.read_text()))
+    ]
+    assert touching == []
+
+
+def _service_imports(path: Path) -> tuple[set[str], list[str]]:
+    """The services modules `path` imports at module level, and any package import made inside a function."""
+    tree = ast.parse(path.read_text())
+    top: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                top.add(node.module.split(".")[0])
+            else:
+                top |= {a.name for a in node.names}
+    inner = []
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and node.level > 0:
+                    inner.append(f"{path.name}:{node.lineno}")
+    return top, inner
+
+
+def test_services_import_each_other_without_cycles_or_imports_inside_functions() -> None:
+    folder = SRC / "services"
+    graph, inner = {}, []
+    for path in sorted(folder.glob("*.py")):
+        top, late = _service_imports(path)
+        graph[path.stem] = {m for m in top if (folder / f"{m}.py").exists()}
+        inner += late
+    # An optional dependency loaded on first use is not a dodged cycle.
+    assert [i for i in inner if not i.startswith("ratelimits.py:")] == []
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join([*path[path.index(module) :], module])}"
+        if module in done:
+            return
+        for dependency in sorted(graph[module]):
+            visit(dependency, [*path, module])
+        done.add(module)
+
+    for module in graph:
+        visit(module, [])
+
+
+@pytest.fixture
+def ledger_writes(monkeypatch) -> list[tuple[str, int]]:
+    """Every flush of the ledger as (who, events): "recorder" when it happens inside Recorder.record."""
+    writes: list[tuple[str, int]] = []
+    inside = [False]
+    record, flush = Recorder.record, ledger_store.LedgerAppender.flush
+
+    def recorded(self, *args, **kwargs):
+        inside[0] = True
+        try:
+            return record(self, *args, **kwargs)
+        finally:
+            inside[0] = False
+
+    def flushed(self):
+        n = flush(self)
+        writes.append(("recorder" if inside[0] else "elsewhere", n))
+        return n
+
+    monkeypatch.setattr(Recorder, "record", recorded)
+    monkeypatch.setattr(ledger_store.LedgerAppender, "flush", flushed)
+    return writes
+
+
+def test_a_bulk_subscribe_and_a_one_click_unsubscribe_reach_the_ledger_through_the_recorder(
+    server, api, ledger_writes
+) -> None:
+    body = {
+        "data": {
+            "type": "profile-subscription-bulk-create-job",
+            "attributes": {
+                "profiles": {
+                    "data": [
+                        {
+                            "type": "profile",
+                            "attributes": {
+                                "email": f"bulk{i}@example.com",
+                                "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}},
+                            },
+                        }
+                        for i in range(3)
+                    ]
+                }
+            },
+        }
+    }
+    r = api.post("/api/profile-subscription-bulk-create-jobs", json=body)
+    assert r.status_code == 202, r.text
+    assert ledger_writes == [("recorder", 3)]
+
+    profile_id = make_profile(server, api, "click@example.com")
+    url = link(api, {"id": profile_id}).json()["data"]["attributes"]["url"]
+    before = len(events(api, profile_id))
+    ledger_writes.clear()
+    with httpx.Client(base_url=server.base_url, follow_redirects=False, timeout=30) as visitor:
+        r = visitor.post(urlsplit(url).path, data=ONE_CLICK)
+    assert r.status_code == 200, r.text
+    written = len(events(api, profile_id)) - before
+    assert written > 0 and ledger_writes == [("recorder", written)]
+
+
+def test_after_commit_hooks_run_once_the_transaction_commits_and_never_after_a_rollback(server, api) -> None:
+    seen: list[str] = []
+
+    def in_transaction(conn, account_id: str, recorded: list[Recorded]) -> bool:
+        seen.append(f"in {len(recorded)}")
+        return True
+
+    hook = Hook("probe", in_transaction, lambda: seen.append("after"))
+    profile_id = make_profile(server, api, "hooks@example.com")
+    state = ProfileState(email="hooks@example.com")
+    changes = t.suppress(state, SuppressionReason.USER_SUPPRESSED, now=datetime.now(UTC))
+    change = Recorded(profile_id, replay(changes, state), changes)
+    with pytest.raises(RuntimeError), recording(server.engine, api.account_id, hooks=(hook,)) as rec:
+        rec.record([Recorded(profile_id, state, [])])  # no events: no hooks
+        assert seen == []
+        rec.record([change])
+        assert seen == ["in 1"]
+        raise RuntimeError("roll back")
+    assert seen == ["in 1"]  # rolled back: nothing runs after
+    seen.clear()
+    with recording(server.engine, api.account_id, hooks=(hook,)) as rec:
+        rec.record([change])
+        rec.record([change])
+    assert seen == ["in 1", "in 1", "after"]  # once, after the commit
