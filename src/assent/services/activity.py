@@ -40,8 +40,8 @@ from .accounts import load_account
 from .clock import parse_time, utcnow
 from .errors import NotFound
 from .ids import new_id
-from .import_rows import IDENTIFIERS, Prepared
-from .profile_batch import BatchReport, ProfileBatch, RowConsent, row_consent
+from .import_rows import IDENTIFIERS
+from .profile_batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
 from .recorder import recording
 
 _encode_json = msgspec.json.Encoder().encode
@@ -269,7 +269,7 @@ def _in_profile(e: DomainError) -> DomainError:
     return type(e)(f"profile.{e.field}", e.message, e.value)
 
 
-def _prepared(default_region: str, profile: EventProfile) -> tuple[Prepared, tuple[str, ...]]:
+def _prepared(default_region: str, profile: EventProfile) -> tuple[ProfileItem, tuple[str, ...]]:
     """The event's profile as a batch row, identifiers normalised."""
     dropped: list[str] = []
     email = _text(profile.email)
@@ -298,11 +298,11 @@ def _prepared(default_region: str, profile: EventProfile) -> tuple[Prepared, tup
     for name, value in (("external_id", external_id), *attributes.items()):
         if value is not None and "\x00" in value:  # no database keeps a NUL in a text column
             raise DomainError(f"profile.{name}", "contains a NUL character")
-    row = Prepared(0, email, phone, external_id, attributes, dict(profile.properties), {}, None, id=profile_id)
+    row = ProfileItem(0, email, phone, external_id, attributes, dict(profile.properties), id=profile_id)
     return row, tuple(dropped)
 
 
-def _no_consent(state: ProfileState, row: Prepared) -> RowConsent:
+def _no_consent(state: ProfileState, row: ProfileItem) -> RowConsent:
     return row_consent([], state)  # an event never grants or withdraws consent
 
 

@@ -24,9 +24,8 @@ from ..domain import (
 from ..domain import transitions as t
 from .accounts import load_account
 from .clock import utcnow
-from .import_rows import Prepared
 from .lists import load_list
-from .profile_batch import BatchReport, ProfileBatch, RowConsent, row_consent
+from .profile_batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
 from .recorder import recording
 
 Target = tuple[Channel, Purpose]
@@ -80,14 +79,11 @@ def _run(
         conn = recorder.conn
         load_account(conn, account_id)
         opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
-        rows = [
-            Prepared(i, item.email, item.phone_number, None, {}, {}, {}, None, id=item.profile_id)
-            for i, item in enumerate(items)
-        ]
+        rows = [ProfileItem(i, item.email, item.phone_number, id=item.profile_id) for i, item in enumerate(items)]
         batch = ProfileBatch(conn, account_id, rows)
         for row, item in zip(rows, items, strict=True):
 
-            def consent(state: ProfileState, _row: Prepared, item: ConsentItem = item) -> RowConsent:
+            def consent(state: ProfileState, _row: ProfileItem, item: ConsentItem = item) -> RowConsent:
                 return step(state, item, now, opt_in)
 
             try:

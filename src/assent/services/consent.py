@@ -22,17 +22,16 @@ from ..domain import (
     replay,
 )
 from ..domain import transitions as t
-from ..store import profiles as profile_store
-from ..store import projection
+from ..domain.events import NO_PROOF
 from .accounts import load_account
 from .clock import utcnow
 from .errors import NotFound
-from .ids import new_id
 from .lists import MailingList, load_list
 from .locator import LOCATORS as LOCATORS
 from .locator import Locator, normalize_locator
 from .locator import find_profile as find_profile
-from .recorder import Recorded, Recorder, recording
+from .profile_batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
+from .recorder import Recorder, recording
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,46 +73,30 @@ def change_in(
     create: bool = True,
 ) -> Change:
     """`change` with the caller's recorder, for use cases that write something else in the same
-    unit of work (a webhook receipt, say)."""
+    unit of work (a webhook receipt, say). The profile goes through the same batch engine as bulk
+    jobs and imports, as a batch of one."""
     conn, account_id = recorder.conn, recorder.account_id
     account = load_account(conn, account_id)
     mailing_list = None if list_id is None else load_list(conn, account_id, list_id)
     locator = normalize_locator(account, locator)
-    row = profile_store.find(conn, account_id, locator.field, locator.value)
-    created = False
-    if row is None:
-        if not create or locator.field not in ("email", "phone_number"):
-            raise NotFound(locator.field, "no profile in this account has this value", locator.value)
-        profile_id = new_id()
-        profile_store.insert_one(
-            conn,
-            {
-                "account_id": account_id,
-                "id": profile_id,
-                locator.field: locator.value,
-                "properties": "{}",
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        identity = {
-            profile_id: (
-                locator.value if locator.field == "email" else None,
-                locator.value if locator.field == "phone_number" else None,
-            )
-        }
-        created = True
-    else:
-        profile_id = row.id
-        identity = {profile_id: (row.email, row.phone_number)}
-    state = projection.load(conn, account_id, identity)[profile_id]
-    events = transition(state, now, mailing_list)
-    if events:
-        state = replay(events, state)
-        recorder.record([Recorded(profile_id, state, events)])
-        if not created:
-            profile_store.set_fields(conn, account_id, profile_id, {"updated_at": now})
-    return Change(profile_id, created, events, state)
+    row = ProfileItem(0, **{locator.field: locator.value})
+    batch = ProfileBatch(conn, account_id, [row])
+    try:
+        found = batch.match(row)
+    except NotFound:  # an id no profile has
+        found = None
+    if found is None and (not create or locator.field not in ("email", "phone_number")):
+        raise NotFound(locator.field, "no profile in this account has this value", locator.value)
+    events: list[ConsentEvent] = []
+
+    def step(state: ProfileState, _row: ProfileItem) -> RowConsent:
+        events.extend(transition(state, now, mailing_list))
+        return row_consent(events, replay(events, state))
+
+    report = BatchReport()
+    profile_id = batch.apply(row, step, now, NO_PROOF, report)
+    batch.write(recorder, now)
+    return Change(profile_id, report.created > 0, events, batch.by["id"][profile_id].state)
 
 
 def subscribe(

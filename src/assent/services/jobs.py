@@ -40,9 +40,8 @@ from .background import BackgroundLoop
 from .clock import utcnow
 from .errors import NotFound
 from .ids import new_id
-from .import_rows import Prepared
 from .lists import MailingList, load_list
-from .profile_batch import BatchReport, ProfileBatch, RowConsent, row_consent
+from .profile_batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
 from .profiles import profile_resource
 from .recorder import Recorder, recording
 
@@ -341,8 +340,8 @@ def _proof(job: Row, request: dict[str, Any]) -> Proof:
     return Proof(source=f"{job.kind} {job.id}", actor=_actor(request) or "api")
 
 
-def _step(transition: Callable[[ProfileState], list]) -> Callable[[ProfileState, Prepared], RowConsent]:
-    def consent(state: ProfileState, _row: Prepared) -> RowConsent:
+def _step(transition: Callable[[ProfileState], list]) -> Callable[[ProfileState, ProfileItem], RowConsent]:
+    def consent(state: ProfileState, _row: ProfileItem) -> RowConsent:
         events = transition(state)
         return row_consent(events, replay(events, state))
 
@@ -354,7 +353,7 @@ def _suppression_batch(recorder: Recorder, job: Row, request: dict[str, Any], no
     unsuppress = job.kind == UNSUPPRESS
     proof = _proof(job, request)
     list_ids = msgspec.json.decode(job.list_ids or "[]")
-    rows: list[Prepared] = []
+    rows: list[ProfileItem] = []
     if list_ids or job.segment_id:
         # Members in profile id order, resuming after the last one the job went through.
         ids = []
@@ -363,7 +362,7 @@ def _suppression_batch(recorder: Recorder, job: Row, request: dict[str, Any], no
             ids = store.member_ids(
                 conn, job.account_id, list_ids[0], after=after, joined_by=job.created_at, limit=BATCH_SIZE
             )
-        rows = [Prepared(job.position + i, None, None, None, {}, {}, {}, None, id=pid) for i, pid in enumerate(ids)]
+        rows = [ProfileItem(job.position + i, id=pid) for i, pid in enumerate(ids)]
         outcome = _Outcome(done=len(ids), finished=len(ids) < BATCH_SIZE)
     else:
         emails = _emails(request)
@@ -375,7 +374,7 @@ def _suppression_batch(recorder: Recorder, job: Row, request: dict[str, Any], no
             except DomainError:  # checked when queued; only a change of the rules since could get here
                 outcome.skipped += 1
                 continue
-            rows.append(Prepared(i, email, None, None, {}, {}, {}, None))
+            rows.append(ProfileItem(i, email))
     if unsuppress:
         step = _step(lambda state: t.unsuppress(state, now=now, proof=proof))
     else:
@@ -406,7 +405,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def import_row(index: int, item: Any, default_region: str) -> Prepared:
+def import_row(index: int, item: Any, default_region: str) -> ProfileItem:
     """One profile of an import job, validated and normalised; raises DomainError naming the field.
 
     Identifiers that are absent or null are left as they are; other attributes named with null (or
@@ -431,7 +430,7 @@ def import_row(index: int, item: Any, default_region: str) -> Prepared:
             raise DomainError(name, "contains a NUL character")
     properties = attrs.get("properties")
     properties = properties if isinstance(properties, dict) else {}
-    return Prepared(index, email, phone, external_id, attributes, properties, {}, None, id=profile_id)
+    return ProfileItem(index, email, phone, external_id, attributes, properties, id=profile_id)
 
 
 def _import_error(job: Row, seq: int, error: DomainError, item: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Many profile changes in one transaction, set-based: the shared core of file imports and the
-API's bulk jobs.
+"""Profile changes, set-based, for one profile or a batch of any size: the one engine behind
+single-profile consent changes, file imports, the API's bulk jobs and events.
 
 A batch looks its rows' profiles up once (one query per identifier), resolves each row against
 them in order — matching, creating, changing identifiers (with the consent consequences), then
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import msgspec
 from sqlalchemy import Connection
@@ -23,7 +23,7 @@ from ..store import profiles as profile_store
 from ..store.tables import PROFILE_FIELDS, profiles
 from .errors import IdentityConflict, NotFound
 from .ids import new_id
-from .import_rows import IDENTIFIERS, NewProfile, Prepared
+from .import_rows import IDENTIFIERS, NewProfile
 from .recorder import Recorded, Recorder
 
 PROFILE_COLUMNS = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
@@ -60,11 +60,46 @@ def row_consent(events: list[ConsentEvent], state: ProfileState) -> RowConsent:
     return RowConsent(events, state, subscribed, pending)
 
 
+class ProfileRow(Protocol):
+    """What a batch needs of a row: where it sits, how it names its profile, the fields it sets."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def id(self) -> str | None: ...  # a stored profile's id, when the row names one
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone_number(self) -> str | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...  # profile fields, normalised
+    @property
+    def properties(self) -> dict[str, Any]: ...  # merged into the stored ones
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileItem:
+    """A row named by a use case (a consent command, an API job, an event); file imports use their
+    own row type (import_rows.Prepared), which carries the file's consent columns too."""
+
+    line: int
+    email: str | None = None
+    phone_number: str | None = None
+    external_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+
+R = TypeVar("R", bound=ProfileRow)
+
 # What a row does to consent, given the profile's state after its identifiers are applied.
-ConsentStep = Callable[[ProfileState, Prepared], RowConsent]
+ConsentStep = Callable[[ProfileState, R], RowConsent]
 
 
-def merged_values(values: dict[str, Any], row: Prepared) -> dict[str, Any]:
+def merged_values(values: dict[str, Any], row: ProfileRow) -> dict[str, Any]:
     """The profile's fields after the row: given values replace, absent ones leave fields alone."""
     new = dict(values)
     for f in IDENTIFIERS:
@@ -91,10 +126,10 @@ class _Profile:
     events: list[ConsentEvent] = field(default_factory=list)
 
 
-class ProfileBatch:
+class ProfileBatch(Generic[R]):
     """One batch: its stored profiles looked up once, and what its rows do to them."""
 
-    def __init__(self, conn: Connection, account_id: str, rows: list[Prepared]) -> None:
+    def __init__(self, conn: Connection, account_id: str, rows: list[R]) -> None:
         self.conn = conn
         self.account_id = account_id
         self.by: dict[str, dict[str, _Profile]] = {f: {} for f in ("id", *IDENTIFIERS)}
@@ -118,7 +153,7 @@ class ProfileBatch:
             if p.values.get(f) is not None:
                 self.by[f][p.values[f]] = p
 
-    def match(self, row: Prepared) -> _Profile | None:
+    def match(self, row: ProfileRow) -> _Profile | None:
         """The stored (or earlier-in-batch) profile the row names, or None for a new one.
 
         A row never moves consent between people: identifiers that name two different profiles,
@@ -143,7 +178,7 @@ class ProfileBatch:
         return p
 
     @staticmethod
-    def _check_own(p: _Profile, by: tuple[str, str], row: Prepared) -> None:
+    def _check_own(p: _Profile, by: tuple[str, str], row: ProfileRow) -> None:
         for f in IDENTIFIERS:
             given, own = getattr(row, f), p.values.get(f)
             if given is not None and own is not None and given != own:
@@ -162,7 +197,7 @@ class ProfileBatch:
         self._index(p)
         self.touched[p.id] = p
 
-    def apply(self, row: Prepared, consent: ConsentStep, now: datetime, proof: Proof, report: BatchReport) -> str:
+    def apply(self, row: R, consent: ConsentStep[R], now: datetime, proof: Proof, report: BatchReport) -> str:
         """Resolve one row and compute its changes; returns the profile's id.
 
         Raises DomainError (or NotFound) and leaves the batch untouched when the row cannot apply."""
