@@ -66,6 +66,21 @@ def test_read_only_commands_on_a_missing_sqlite_file_do_not_create_it(tmp_path):
     assert path.exists()
 
 
+def test_a_file_that_is_not_a_sqlite_database_is_one_line_naming_the_setting(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n")
+    for args in (("accounts", "list"), ("db", "upgrade")):
+        by_flag = subprocess.run([ASSENT, *args, "--db", f"sqlite:///{notes}"], capture_output=True, text=True,
+                                 env=CLI_ENV, cwd=tmp_path)  # fmt: skip
+        assert_one_line_error(by_flag, f"--db: the file {notes} is not a SQLite database")
+    by_env = subprocess.run([ASSENT, "accounts", "list"], capture_output=True, text=True,
+                            env={**CLI_ENV, "ASSENT_DATABASE_URL": f"sqlite:///{notes}"}, cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(by_env, f"ASSENT_DATABASE_URL: the file {notes} is not a SQLite database")
+    a_directory = assent("accounts", "list", db=f"sqlite:///{tmp_path}")
+    assert_one_line_error(a_directory, f"--db: cannot read the database file {tmp_path}")
+    assert notes.read_text() == "not a database\n"
+
+
 def test_decide_exit_code_is_0_on_allow_1_on_deny(engine, account_id, db_url):
     consent.subscribe(engine, account_id, Locator("email", "yes@example.com"), EMAIL_MARKETING, proof=PROOF)
     consent.unsubscribe(engine, account_id, Locator("email", "no@example.com"), Channel.EMAIL, Purpose.MARKETING,

@@ -18,6 +18,7 @@ DEFAULT_URL = DEFAULT_DATABASE_URL
 MIGRATIONS = Path(__file__).parent / "migrations"
 ACCEPTED_FORMS = "sqlite:///path/to/file.db or postgresql://user@host:5432/dbname"
 _DRIVERS = {"sqlite": ("sqlite", "pysqlite"), "postgresql": ("psycopg",)}
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
 class NotMigrated(RuntimeError):
@@ -83,6 +84,7 @@ def make_engine(url: str | None = None, create: bool = True, setting: str = "--d
     if path is not None:
         if not create and not path.exists():
             raise NotMigrated(f"the database file {path} does not exist: run `assent db upgrade` first")
+        _require_sqlite_file(path, setting if url else DATABASE_URL_ENV)
         path.parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
@@ -92,6 +94,20 @@ def make_engine(url: str | None = None, create: bool = True, setting: str = "--d
         return create_engine(parsed, pool_pre_ping=True)
     except ImportError as e:
         raise BadDatabaseUrl(f"{setting}: the driver for {parsed.drivername} is not installed ({e})") from None
+
+
+def _require_sqlite_file(path: Path, setting: str) -> None:
+    """A file already at `path` must be a SQLite database (an empty one is: SQLite starts it), so
+    a setting naming some other file is one clear error, not a driver traceback on first use."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise BadDatabaseUrl(f"{setting}: cannot read the database file {path}: {e.strerror}") from None
+    if head and head != SQLITE_MAGIC:
+        raise BadDatabaseUrl(f"{setting}: the file {path} is not a SQLite database")
 
 
 def _configure_sqlite(engine: Engine) -> None:
