@@ -322,6 +322,8 @@ def test_an_invalid_email_shows_the_form_again_and_writes_nothing(server, api, s
     assert r.status_code == 400, r.text
     assert "Email address" in r.text and 'aria-invalid="true"' in r.text
     assert 'value="not an address"' in r.text  # kept, to correct it
+    alert = r.text.split('role="alert">', 1)[1].split("<", 1)[0]
+    assert alert.startswith("Email address: ") and ".." not in alert, alert  # one full stop, not two
     assert "Footer &lt;b&gt;form&lt;/b&gt;" in r.text and "<b>form" not in r.text  # escaped
     assert 'name="website"' in r.text  # the form shown again keeps its honeypot
     assert ledger_size(server, api) == before

@@ -308,7 +308,8 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
             if e.field in _OWNER_FIELDS:  # the site's form is wrong, not what the person typed
                 log.warning("signup form of company_id %r: %s", public_id, e)
                 return form_page(request, "message.html", 400, branding, **_NOT_WORKING)
-            error = f"{_LABELS.get(e.field, e.field.replace('_', ' ').capitalize())} {e.message}."
+            # The message may end with its own full stop (email-validator's do): one is enough.
+            error = f"{_LABELS.get(e.field, e.field.replace('_', ' ').capitalize())} {e.message.rstrip('.')}."
             return form_page(request, "signup.html", 400, branding, form, error=error, error_field=e.field)
         return form_page(request, "signup_thanks.html", 200, branding, back=back)
 
