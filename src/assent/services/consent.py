@@ -79,7 +79,8 @@ def change_in(
     account = load_account(conn, account_id)
     mailing_list = None if list_id is None else load_list(conn, account_id, list_id)
     locator = normalize_locator(account, locator)
-    row = ProfileItem(0, **{locator.field: locator.value})
+    named = {locator.field: locator.value}
+    row = ProfileItem(0, named.get("email"), named.get("phone_number"), named.get("external_id"), id=named.get("id"))
     batch = ProfileBatch(conn, account_id, [row])
     try:
         found = batch.match(row)
