@@ -1,0 +1,85 @@
+"""What every command shares: the common options, --json or human output, one-line errors
+(exit 1) for what users can cause, the database, profile locators and times."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from sqlalchemy.exc import OperationalError
+
+from .. import config
+from ..domain import DomainError
+from ..services import database
+from ..services.clock import parse_time
+from ..services.locator import Locator
+
+Db = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: ASSENT_DATABASE_URL, else sqlite:///./assent.db).")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AccountId = Annotated[str, typer.Option("--account", help="Account id.")]
+ById = Annotated[str | None, typer.Option("--id", help="Profile id.")]
+ByEmail = Annotated[str | None, typer.Option("--email", help="Profile email.")]
+ByPhone = Annotated[str | None, typer.Option("--phone", help="Profile phone number.")]
+ByExternal = Annotated[str | None, typer.Option("--external-id", help="Profile external id.")]
+ChannelOpt = Annotated[str, typer.Option("--channel", help="email, sms, push or whatsapp.")]
+PurposeOpt = Annotated[
+    str | None, typer.Option("--purpose", help="marketing (default), transactional, conversational.")
+]
+ListOpt = Annotated[str | None, typer.Option("--list", help="List id.")]
+
+
+def emit_json(value: Any) -> None:
+    typer.echo(msgspec.json.encode(value).decode())
+
+
+def show(json: bool, data: Any, *lines: str) -> None:
+    """`data` as JSON with --json, else the human lines."""
+    if json:
+        emit_json(data)
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+def command(fn: Callable) -> Callable:
+    """Turn the errors users can cause into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as e:
+            typer.echo(f"error: {e}", err=True)
+        except database.SETUP_ERRORS as e:
+            typer.echo(f"error: {e}", err=True)
+        except OperationalError as e:
+            typer.echo(f"error: cannot use the database: {str(e.orig).strip().splitlines()[0]}", err=True)
+        raise typer.Exit(1)
+
+    return wrapper
+
+
+def locator(id: str | None, email: str | None, phone: str | None, external_id: str | None = None) -> Locator:
+    given = [
+        (f, v) for f, v in (("id", id), ("email", email), ("phone_number", phone), ("external_id", external_id)) if v
+    ]
+    if len(given) != 1:
+        raise DomainError("profile", "name it with exactly one of --id, --email, --phone, --external-id")
+    return Locator(*given[0])
+
+
+def optional_time(value: str | None, field: str) -> datetime | None:
+    return None if value is None else parse_time(value, field)
+
+
+def warn_links() -> None:
+    """Links that will not work for real recipients say so on stderr."""
+    warning = config.settings().link_warning()
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)

@@ -1,0 +1,252 @@
+"""`assent profiles`: import, read, duplicates, timeline."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+
+from ..domain import DomainError
+from ..services import imports, profiles
+from ..services.database import open_engine
+from .common import (
+    AccountId,
+    ByEmail,
+    ByExternal,
+    ById,
+    ByPhone,
+    Db,
+    Json,
+    ListOpt,
+    command,
+    emit_json,
+    locator,
+    optional_time,
+    show,
+)
+from .progress import FileProgress
+
+app = typer.Typer(help="Profiles: import, read, timeline.", no_args_is_help=True)
+
+
+@app.command("import")
+@command
+def profiles_import(
+    file: str,
+    account: AccountId,
+    format: Annotated[str | None, typer.Option("--format", help="csv or ndjson (default: from the file name).")] = None,
+    subscribe: Annotated[
+        str | None,
+        typer.Option("--subscribe", help="Channels to subscribe: email,sms,sms_transactional,push,whatsapp."),
+    ] = None,
+    list_id: ListOpt = None,
+    method: Annotated[str, typer.Option("--method", help="Consent method recorded.")] = "MANUAL_IMPORT",
+    method_detail: Annotated[str | None, typer.Option("--method-detail", help="Consent method detail.")] = None,
+    consented_at: Annotated[
+        str | None, typer.Option("--consented-at", help="When consent was given (historical).")
+    ] = None,
+    historical: Annotated[
+        bool, typer.Option("--historical", help="Back-dated consent: no double opt-in, no flows.")
+    ] = False,
+    rejects: Annotated[
+        str | None, typer.Option("--rejects", help="Write rejected rows here, with line and reason.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Validation processes (default: automatic).")] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="The file's encoding when not UTF-8/UTF-16, e.g. cp1252: lines that are "
+            "not valid UTF-8 are read in it.",
+        ),
+    ] = None,  # fmt: skip
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Import profiles from CSV or NDJSON: upsert by identifier, optionally subscribing them."""
+    options = imports.ImportOptions(
+        account_id=account,
+        format=format,
+        subscribe=tuple(imports.parse_subscribe(subscribe)),
+        list_id=list_id,
+        method=method,
+        method_detail=method_detail,
+        consented_at=optional_time(consented_at, "consented_at"),
+        historical=historical,
+        rejects_path=rejects,
+        workers=workers,
+        encoding=encoding,
+    )
+    if options.consented_at is not None and not historical:
+        raise DomainError("consented_at", "is accepted only with --historical")
+    engine = open_engine(db)
+    size = os.path.getsize(file) if os.path.isfile(file) else 0
+
+    with FileProgress(size, "importing") as progress:
+
+        def show_file(described: dict[str, Any]) -> None:
+            if not json:
+                for line in _file_lines(described):
+                    typer.echo(line)
+            progress.start()
+
+        report = imports.import_profiles(engine, file, options, progress, on_file=show_file)
+    r = report
+    first = [f"  line {x.line}: {x.reason}" for x in r.first_rejected]
+    all_rejected = r.rows > 0 and r.rejected == r.rows
+    summary = (
+        f"{r.rows} rows: {r.created} created, {r.updated} updated, {r.unchanged} unchanged, {r.subscribed} subscribed, "
+        f"{r.pending} pending double opt-in, {r.rejected} rejected; {r.events} ledger events"
+    )
+    where = [f"rejected rows are in {rejects}"] if r.rejected and rejects else []
+    if r.rejected and not rejects:
+        where = ["(write every rejected row, with its line and reason, with --rejects FILE)"]
+    data = {
+        **r.as_dict(),
+        "file": r.file,
+        "first_rejected": [{"line": x.line, "field": x.field, "reason": x.reason} for x in r.first_rejected],
+    }
+    if all_rejected:
+        show(json, data, summary)
+        typer.echo(f"error: every row ({r.rows}) was rejected, nothing was imported; the first reasons:", err=True)
+        for line in (*first, *where):
+            typer.echo(line, err=True)
+        raise typer.Exit(1)
+    shown_first = ["first rejected rows:", *first] if first else []
+    show(json, data, summary, *shown_first, *where)
+
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _file_lines(described: dict[str, Any]) -> list[str]:
+    """How an import file is read: its encoding, delimiter and each column's field."""
+    d = described
+    delimiter = d.get("delimiter")
+    how = [d["format"].upper(), d["encoding"], *([f"{_DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated"]
+                                                 if delimiter else [])]  # fmt: skip
+    lines = [f"reading {d['file']}: {', '.join(how)}"]
+    columns = d.get("columns", [])
+    width = max((len(c["header"]) for c in columns), default=0)
+    for c in columns:
+        if "field" in c:
+            target = c["field"]
+        elif "property" in c:
+            target = f"properties[{c['property']!r}]"
+        else:
+            target = f"ignored ({c['ignored']})"
+        lines.append(f"  {c['header'] or '(column ' + str(c['column']) + ')':<{width}}  -> {target}")
+    return lines
+
+
+@app.command("get")
+@command
+def profiles_get(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    external_id: ByExternal = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Show the state at this past time.")] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Show a profile: the Klaviyo profile resource with its subscriptions."""
+    resource = profiles.get_profile(
+        open_engine(db), account, locator(id, email, phone, external_id), optional_time(as_of, "as_of")
+    )
+    if json:
+        emit_json({"data": resource})
+        return
+    a = resource["attributes"]
+    typer.echo(
+        f"profile {resource['id']}  email={a['email']}  phone={a['phone_number']}  external_id={a['external_id']}"
+    )
+    subs = a["subscriptions"]
+    rows = [
+        ("email marketing", subs["email"]["marketing"], "can_receive_email_marketing"),
+        ("sms marketing", subs["sms"]["marketing"], "can_receive_sms_marketing"),
+        ("sms transactional", subs["sms"]["transactional"], "can_receive_sms_transactional"),
+        ("push marketing", subs["mobile_push"]["marketing"], "can_receive_push_marketing"),
+        *(
+            (f"whatsapp {p}", subs["whatsapp"][p], "can_receive")
+            for p in ("marketing", "transactional", "conversational")
+        ),
+    ]
+    for label, block, can in rows:
+        since = f" since {block['consent_timestamp']}" if block.get("consent_timestamp") else ""
+        method = f" via {block['method']}" if block.get("method") else ""
+        typer.echo(f"  {label:<24} {block['consent']:<17} can receive: {str(block[can]).lower()}{since}{method}")
+    for s in subs["email"]["marketing"]["suppression"]:
+        typer.echo(f"  suppressed: {s['reason']} since {s['timestamp']}")
+    for s in subs["email"]["marketing"]["list_suppressions"]:
+        typer.echo(f"  suppressed from list {s['list_id']}: {s['reason']} since {s['timestamp']}")
+
+
+@app.command("duplicates")
+@command
+def profiles_duplicates(account: AccountId, db: Db = None, json: Json = False) -> None:
+    """Profiles whose emails are one address once lowercased (they stop `db upgrade`); reads only."""
+    found = profiles.email_duplicates(open_engine(db, migrated=False, create=False), account)
+    data = [{"email": d.email, "profile_ids": d.profile_ids} for d in found]
+    lines = [f"{d.email}: profiles {', '.join(d.profile_ids)}" for d in found]
+    show(json, {"account_id": account, "duplicates": data}, *(lines or ["no duplicate emails"]))
+    if found and not json:
+        typer.echo("merge or change them (PATCH /api/profiles/{id}), then run `assent db upgrade`", err=True)
+
+
+@app.command("timeline")
+@command
+def profiles_timeline(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    external_id: ByExternal = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """The consent events of one profile, oldest first."""
+    profile_id, events = profiles.timeline(open_engine(db), account, locator(id, email, phone, external_id))
+    if json:
+        emit_json({"profile_id": profile_id, "events": events})
+        return
+    typer.echo(f"profile {profile_id}: {len(events)} consent events")
+    statuses: dict[tuple[str, str], str] = {}  # (channel, purpose) -> status so far, for from -> to
+    for e in events:
+        typer.echo(f"  #{e['seq']:<8} {e['occurred_at']}  {e['metric'] or e['type']}")
+        typer.echo(f"            {_event_details(e, statuses)}")
+
+
+def _event_details(e: dict[str, Any], statuses: dict[tuple[str, str], str]) -> str:
+    """What an event changed and how, in one line: channel/purpose from -> to, identifier old -> new,
+    method, source, list, reason, message id and the rest of its record."""
+    parts = []
+    if e.get("channel"):
+        where = f"{e['channel']}/{e['purpose']}" if e.get("purpose") else e["channel"]
+        if e.get("status"):
+            key = (e["channel"], e.get("purpose") or "")
+            before = statuses.get(key, "NEVER_SUBSCRIBED")
+            statuses[key] = e["status"]
+            where += f" {before} -> {e['status']}"
+        parts.append(where)
+    if e.get("identifier"):
+        personal = e.get("personal") or {}
+        parts.append(f"{e['identifier']} {personal.get('old') or '(none)'} -> {personal.get('new') or '(none)'}")
+    context = e.get("context") or {}
+    labels = (
+        ("reason", e.get("reason")), ("outcome", e.get("outcome")), ("list", e.get("list_id")),
+        ("method", e.get("method")), ("detail", e.get("method_detail")), ("custom", e.get("custom_method_detail")),
+        ("source", context.get("source")), ("message", context.get("message_id")),
+        ("consent text", context.get("consent_text_version")), ("by", context.get("actor")),
+        ("their words", context.get("reason")), ("note", context.get("note")),
+        ("consented at", e.get("consent_timestamp")),
+    )  # fmt: skip
+    parts += [f"{label}: {value}" for label, value in labels if value]
+    flags = [name for name in ("double_optin", "historical_import", "timestamp_clamped") if e.get(name)]
+    if e.get("triggers_automation") is False:
+        flags.append("no automation")
+    if flags:
+        parts.append(", ".join(flags))
+    return "; ".join(parts) if parts else "(no details)"

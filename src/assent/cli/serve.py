@@ -1,0 +1,94 @@
+"""`assent serve` (the HTTP API, optionally with a demo account) and `assent demo`."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from .. import config
+from ..services import database, demo
+from ..services.database import open_engine
+from ..services.locator import Locator
+from .common import Db, Json, command, emit_json, warn_links
+from .progress import progress_bar
+
+
+@command
+def serve_command(
+    db: Db = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = config.DEFAULT_HOST,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = config.DEFAULT_PORT,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes.", min=1)] = 1,
+    demo_account: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="Use (or create) a demo account with synthetic profiles and print a new API key for it."
+        ),
+    ] = False,
+) -> None:
+    """Run the Klaviyo-compatible HTTP API (migrating the database first)."""
+    from ..server import serve
+
+    engine = open_engine(db, migrated=False)
+    url = database.url(db)
+    database.upgrade(engine)
+    served = config.listen_url(host, port)
+    # Links in emails and pages start here unless ASSENT_PUBLIC_URL says otherwise.
+    os.environ[config.SERVED_URL_ENV] = served
+    if demo_account:
+        _serve_demo(engine, served)
+    engine.dispose()
+    warn_links()
+    typer.echo(f"Assent API on {served}/api (OpenAPI: /api/openapi.json); Ctrl-C stops it")
+    serve(url, host, port, workers)
+
+
+def _serve_demo(engine: Engine, served: str) -> None:
+    from ..services import unsubscribe
+
+    result = demo.existing_demo(engine)
+    if result is None:
+        with progress_bar(1000, "creating the demo account") as progress:
+            result = demo.create_demo(engine, 1000, progress)
+        typer.echo(f"demo account {result.account_id} (public id {result.public_id} for signup forms)")
+        typer.echo(f"  private API key: {result.api_key}  (shown once)")
+    else:
+        typer.echo(f"demo account {result.account_id} from an earlier run "
+                   f"(public id {result.public_id} for signup forms)")  # fmt: skip
+        typer.echo(f"  new private API key: {result.api_key}  (shown once; keys printed before still work)")
+    typer.echo(f"  lists: {result.newsletter_list_id} (Newsletter), "
+               f"{result.vip_list_id} (VIP early access, double opt-in)")  # fmt: skip
+    links = unsubscribe.unsubscribe_links(
+        engine, result.account_id, Locator("email", result.sample_email), list_id=result.newsletter_list_id,
+        message_id=None, base_url=config.settings().link_base,
+    )  # fmt: skip
+    typer.echo(f"  unsubscribe link for {result.sample_email}: {links['url']}")
+    typer.echo(f"  preference link for {result.sample_email}: {links['preferences_url']}")
+    typer.echo(
+        f"try: curl -g -H 'Authorization: Klaviyo-API-Key {result.api_key}' -H 'revision: 2026-10-15' "
+        f"'{served}/api/profiles?page[size]=2&additional-fields[profile]=subscriptions'"
+    )
+
+
+@command
+def demo_command(
+    profiles_count: Annotated[int, typer.Option("--profiles", help="How many synthetic profiles.")] = 5000,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Set up a demo account with synthetic profiles (migrating the database first) and show what to try."""
+    engine = open_engine(db, migrated=False)
+    database.upgrade(engine)
+    with progress_bar(profiles_count, "importing demo profiles") as progress:
+        result = demo.create_demo(engine, profiles_count, progress)
+    if json:
+        emit_json(result.as_dict())
+        return
+    typer.echo(demo.next_steps(result, _db_flag(db)))
+
+
+def _db_flag(db: str | None) -> str:
+    return f" --db {db}" if db else ""
