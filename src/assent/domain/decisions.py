@@ -29,7 +29,7 @@ class Via(StrEnum):
 
 
 class Reason(StrEnum):
-    """Stable reason and warning codes. Documented one by one in docs/decisions.md."""
+    """Stable reason and warning codes. Documented one by one in the README ("Decision reasons and warnings")."""
 
     # allow
     SUBSCRIBED = "SUBSCRIBED"

@@ -40,7 +40,7 @@ from .accounts import load_account
 from .clock import parse_time, utcnow
 from .errors import NotFound
 from .ids import new_id
-from .import_rows import IDENTIFIERS
+from .import_rows import IDENTIFIERS, text_or_none
 from .profile_batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
 from .recorder import recording
 
@@ -205,13 +205,6 @@ class Recorded:
     dropped: tuple[str, ...]  # profile fields left out as invalid (Klaviyo's partial failure)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value.strip() if isinstance(value, str) else str(value)
-    return text or None
-
-
 def _check_properties(properties: dict[str, Any]) -> None:
     if len(properties) > MAX_PROPERTIES:
         raise DomainError("properties", f"an event may have at most {MAX_PROPERTIES} properties", len(properties))
@@ -248,7 +241,7 @@ def _event_time(value: str | None, now: datetime) -> datetime:
 
 
 def _currency(value: str | None) -> str | None:
-    text = _text(value)
+    text = text_or_none(value)
     if text is None:
         return None
     if len(text) != 3 or not text.isascii() or not text.isalpha():
@@ -272,10 +265,10 @@ def _in_profile(e: DomainError) -> DomainError:
 def _prepared(default_region: str, profile: EventProfile) -> tuple[ProfileItem, tuple[str, ...]]:
     """The event's profile as a batch row, identifiers normalised."""
     dropped: list[str] = []
-    email = _text(profile.email)
-    phone = _text(profile.phone_number)
-    external_id = _text(profile.external_id)
-    profile_id = _text(profile.id)
+    email = text_or_none(profile.email)
+    phone = text_or_none(profile.phone_number)
+    external_id = text_or_none(profile.external_id)
+    profile_id = text_or_none(profile.id)
     if email is not None:
         email = normalize_email(email, "profile.email")
     if phone is not None:
@@ -293,7 +286,7 @@ def _prepared(default_region: str, profile: EventProfile) -> tuple[ProfileItem, 
     for name, value in profile.attributes.items():
         if name not in PROFILE_FIELDS or name in IDENTIFIERS:
             raise DomainError(f"profile.{name}", "is not a profile attribute")
-        if (text := _text(value)) is not None:
+        if (text := text_or_none(value)) is not None:
             attributes[name] = text
     for name, value in (("external_id", external_id), *attributes.items()):
         if value is not None and "\x00" in value:  # no database keeps a NUL in a text column
@@ -311,7 +304,7 @@ def create_event(engine: Engine, account_id: str, new: NewEvent) -> Recorded:
     now = utcnow()
     _check_properties(new.properties)
     name = _metric_name(new.metric_name)
-    service = _text(new.metric_service)
+    service = text_or_none(new.metric_service)
     if service is not None and len(service) > MAX_SERVICE:
         raise DomainError("metric.service", f"must be at most {MAX_SERVICE} characters", len(service))
     at = _event_time(new.time, now)

@@ -79,7 +79,8 @@ encode_results = msgspec.msgpack.Encoder().encode
 decode_results = msgspec.msgpack.Decoder(list[Prepared | Rejected]).decode
 
 
-def _text(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
+    """A field's value as trimmed text; absent or blank is None. Shared by every way profiles come in."""
     if value is None:
         return None
     text = value.strip() if isinstance(value, str) else str(value)
@@ -90,9 +91,9 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
     if "__error__" in record:
         return Rejected(line, record.get("__field__", "row"), record["__error__"], record.get("__raw__"))
     try:
-        email = _text(record.get("email"))
-        phone = _text(record.get("phone_number"))
-        external_id = _text(record.get("external_id"))
+        email = text_or_none(record.get("email"))
+        phone = text_or_none(record.get("phone_number"))
+        external_id = text_or_none(record.get("external_id"))
         if email is None and phone is None and external_id is None:
             raise DomainError("email", "a row needs an email, a phone_number or an external_id")
         email = normalize_email(email) if email else None
@@ -100,7 +101,7 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
         consent: dict[Channel, str] = {}
         for column, channel in CONSENT_COLUMNS.items():
             # Exports spell it "NEVER_SUBSCRIBED" or "Never Subscribed".
-            value = (_text(record.get(column)) or "").lower().replace(" ", "_")
+            value = (text_or_none(record.get(column)) or "").lower().replace(" ", "_")
             if value in _YES:
                 consent[channel] = "in"
             elif value in _OPT_OUT:
@@ -109,9 +110,9 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
                 consent[channel] = "none"  # stated, so the row's word overrides --subscribe
             elif value:
                 raise DomainError(column, "must be SUBSCRIBED, UNSUBSCRIBED, NEVER_SUBSCRIBED, true or false", value)
-        consented = _text(record.get("consented_at"))
+        consented = text_or_none(record.get("consented_at"))
         consented_at = parse_time(consented, "consented_at") if consented else None
-        attributes = {k: v for k in ATTRIBUTE_FIELDS if (v := _text(record.get(k))) is not None}
+        attributes = {k: v for k in ATTRIBUTE_FIELDS if (v := text_or_none(record.get(k))) is not None}
         for k, v in (("external_id", external_id), *attributes.items()):
             if v is not None and "\x00" in v:  # no database keeps a NUL in a text column
                 raise DomainError(k, "contains a NUL character", v)

@@ -40,6 +40,7 @@ from .background import BackgroundLoop
 from .clock import utcnow
 from .errors import NotFound
 from .ids import new_id
+from .import_rows import text_or_none
 from .lists import MailingList, load_list
 from .profile_batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
 from .profiles import profile_resource
@@ -398,13 +399,6 @@ def _suppression_batch(recorder: Recorder, job: Row, request: dict[str, Any], no
     return outcome
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value.strip() if isinstance(value, str) else str(value)
-    return text or None
-
-
 def import_row(index: int, item: Any, default_region: str) -> ProfileItem:
     """One profile of an import job, validated and normalised; raises DomainError naming the field.
 
@@ -413,16 +407,16 @@ def import_row(index: int, item: Any, default_region: str) -> ProfileItem:
     attrs = _get(item, "attributes")
     if not isinstance(attrs, dict):
         raise DomainError("attributes", "a profile needs its attributes")
-    profile_id = _text(_get(item, "id"))
-    email, phone, external_id = (_text(attrs.get(f)) for f in ("email", "phone_number", "external_id"))
+    profile_id = text_or_none(_get(item, "id"))
+    email, phone, external_id = (text_or_none(attrs.get(f)) for f in ("email", "phone_number", "external_id"))
     if email is None and phone is None and external_id is None and profile_id is None:
         raise DomainError("email", "a profile needs an email, a phone_number, an external_id or an id")
     email = normalize_email(email) if email else None
     phone = normalize_phone(phone, default_region) if phone else None
-    attributes: dict[str, Any] = {name: _text(attrs[name]) for name in _ATTRIBUTES if name in attrs}
+    attributes: dict[str, Any] = {name: text_or_none(attrs[name]) for name in _ATTRIBUTES if name in attrs}
     location = attrs.get("location")
     if isinstance(location, dict):
-        attributes.update({name: _text(location[name]) for name in _LOCATION if name in location})
+        attributes.update({name: text_or_none(location[name]) for name in _LOCATION if name in location})
     elif "location" in attrs and location is None:
         attributes.update(dict.fromkeys(_LOCATION))
     for name, value in (("external_id", external_id), *attributes.items()):

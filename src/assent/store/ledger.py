@@ -158,7 +158,7 @@ def events(
     profile_id: str | None = None,
     by_profile: bool = False,
 ) -> Iterator[StoredEvent]:
-    """Events in seq order (or grouped by profile, each in seq order), optionally up to `until`."""
+    """The account's events (or one profile's) in seq order, or grouped by profile, each in seq order."""
     t = consent_events
     q = select(t).where(t.c.account_id == account_id)
     if profile_id is not None:
