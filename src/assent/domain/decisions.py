@@ -8,6 +8,7 @@ CASL expiry, GDPR) are added by passing a longer `rules` tuple.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -144,7 +145,7 @@ def address_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
 def suppression_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     if send.channel is not Channel.EMAIL:
         return
-    blocking = state.suppressions.keys()
+    blocking: AbstractSet[SuppressionReason] = state.suppressions.keys()
     if send.purpose is Purpose.TRANSACTIONAL:
         blocking = blocking & TRANSACTIONAL_EMAIL_BLOCKERS
     for reason in sorted(blocking):

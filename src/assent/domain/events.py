@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from .channels import Channel, ConsentStatus, Purpose, SuppressionReason
 from .state import ChannelConsent, ListSuppression, PendingOptIn, ProfileState, _empty
@@ -134,18 +134,22 @@ _CONVERTERS = {
 }
 
 
-def _copy(mapping: Mapping) -> dict:
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _copy(mapping: Mapping[K, V]) -> dict[K, V]:
     # dict(proxy) walks the generic mapping protocol; .copy() copies the dict underneath at C speed.
     return mapping.copy() if isinstance(mapping, dict | MappingProxyType) else dict(mapping)
 
 
-def _with(mapping: Mapping, key: Any, value: Any) -> Mapping:
+def _with(mapping: Mapping[K, V], key: K, value: V) -> Mapping[K, V]:
     new = _copy(mapping)
     new[key] = value
     return MappingProxyType(new)
 
 
-def _without(mapping: Mapping, key: Any) -> Mapping:
+def _without(mapping: Mapping[K, V], key: K) -> Mapping[K, V]:
     new = _copy(mapping)
     new.pop(key, None)
     return MappingProxyType(new)
@@ -169,9 +173,9 @@ def apply(state: ProfileState, e: ConsentEvent) -> ProfileState:
             return state.evolve(consents=_without(state.consents, key))
         return state.evolve(consents=_with(state.consents, key, record))
     if t is EventType.SUPPRESSION_ADDED:
-        return state.evolve(suppressions=_with(state.suppressions, SuppressionReason(e.reason), e.occurred_at))
+        return state.evolve(suppressions=_with(state.suppressions, SuppressionReason(e.reason or ""), e.occurred_at))
     if t is EventType.SUPPRESSION_REMOVED:
-        return state.evolve(suppressions=_without(state.suppressions, SuppressionReason(e.reason)))
+        return state.evolve(suppressions=_without(state.suppressions, SuppressionReason(e.reason or "")))
     if t is EventType.LIST_SUPPRESSION_ADDED:
         entry = ListSuppression(reason=e.reason or "", timestamp=e.occurred_at)
         return state.evolve(list_suppressions=_with(state.list_suppressions, e.list_id, entry))

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 
 from .channels import Channel, ConsentStatus, Purpose, SuppressionReason
 
-EMPTY: Mapping = MappingProxyType({})
+EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 
-def _empty() -> Mapping:
+def _empty() -> Mapping[Any, Any]:
     return EMPTY
 
 
@@ -51,6 +52,15 @@ class PendingOptIn:
 # (channel, purpose, list_id or "") — "" is a double opt-in without a list.
 PendingKey = tuple[Channel, Purpose, str]
 
+# ProfileState.projection(): consents, suppressions, list suppressions, lists, pending opt-ins.
+Projection = tuple[
+    dict[tuple[Channel, Purpose], ChannelConsent],
+    dict[SuppressionReason, datetime],
+    dict[str, ListSuppression],
+    dict[str, datetime],
+    dict[PendingKey, PendingOptIn],
+]
+
 
 @dataclass(frozen=True, slots=True)
 class ProfileState:
@@ -68,7 +78,7 @@ class ProfileState:
     email: str | None = None
     phone_number: str | None = None
 
-    def evolve(self, **changes: object) -> ProfileState:
+    def evolve(self, **changes: Any) -> ProfileState:
         """A copy with some fields replaced; `dataclasses.replace` costs several times more on this hot path."""
         get = changes.get
         return ProfileState(
@@ -101,7 +111,7 @@ class ProfileState:
             return (channel, purpose, list_id) in self.pending
         return any(k[0] == channel and k[1] == purpose for k in self.pending)
 
-    def projection(self) -> tuple:
+    def projection(self) -> Projection:
         """Everything the ledger determines, in a comparable form (identifiers excluded)."""
         return (
             dict(self.consents),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 
 from .channels import (
     ADDRESS_SUPPRESSIONS,
@@ -50,7 +51,7 @@ class _Changes:
         self._personal = proof.personal()
         self._historical = historical
 
-    def emit(self, type: EventType, *, address_of: Channel | None = None, **kw) -> None:
+    def emit(self, type: EventType, *, address_of: Channel | None = None, **kw: Any) -> None:
         personal = dict(self._personal)
         if address_of is not None and (address := self.state.address(address_of)) and address_of is not Channel.PUSH:
             personal[_ADDRESS_FIELD[address_of]] = address
