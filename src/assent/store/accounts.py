@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from .rows import AnyRow
 from .tables import accounts, api_keys, settings
 
 
@@ -27,11 +28,11 @@ def insert_account(conn: Connection, id: str, name: str, default_region: str, no
     )
 
 
-def get_account(conn: Connection, account_id: str) -> Row | None:
+def get_account(conn: Connection, account_id: str) -> AnyRow | None:
     return conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
 
 
-def all_accounts(conn: Connection) -> list[Row]:
+def all_accounts(conn: Connection) -> list[AnyRow]:
     return list(conn.execute(select(accounts).order_by(accounts.c.created_at)))
 
 
@@ -45,11 +46,11 @@ def insert_api_key(
     )
 
 
-def key_by_digest(conn: Connection, digest: str) -> Row | None:
+def key_by_digest(conn: Connection, digest: str) -> AnyRow | None:
     return conn.execute(select(api_keys).where(api_keys.c.digest == digest)).first()
 
 
-def account_keys(conn: Connection, account_id: str) -> list[Row]:
+def account_keys(conn: Connection, account_id: str) -> list[AnyRow]:
     q = select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.created_at)
     return list(conn.execute(q))
 
@@ -68,9 +69,9 @@ def setting_or_create(conn: Connection, name: str, make: Callable[[], str]) -> s
     if value is None:
         dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         conn.execute(dialect_insert(settings).values(name=name, value=make()).on_conflict_do_nothing())
-        value = get_setting(conn, name)
+        value = conn.execute(select(settings.c.value).where(settings.c.name == name)).scalar_one()
     return value
 
 
-def account_by_public_id(conn: Connection, public_id: str) -> Row | None:
+def account_by_public_id(conn: Connection, public_id: str) -> AnyRow | None:
     return conn.execute(select(accounts).where(accounts.c.public_id == public_id)).first()

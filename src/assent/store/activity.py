@@ -11,9 +11,8 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Float,
-    Row,
-    Select,
     String,
+    Table,
     Text,
     cast,
     func,
@@ -24,17 +23,20 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from .paging import Page, page
+from .rows import AnyRow, AnySelect, SortKey
 from .tables import consent_events, events, metrics, profiles
 
 LEDGER_PREFIX = "consent-"  # ledger events' ids: the prefix, then the seq zero-padded to SEQ_DIGITS
 SEQ_DIGITS = 12
 
-TIME_OPERATORS: dict[str, Callable[[Any, Any], ColumnElement]] = {
+TIME_OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[Any]]] = {
     "greater-than": operator.gt,
     "greater-or-equal": operator.ge,
     "less-than": operator.lt,
@@ -42,29 +44,31 @@ TIME_OPERATORS: dict[str, Callable[[Any, Any], ColumnElement]] = {
 }
 
 
-def _insert(conn: Connection):
+def _insert(conn: Connection) -> Callable[[Table], PgInsert | SqliteInsert]:
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
 # --- metrics ------------------------------------------------------------------------------------
 
 
-def metric_by_name(conn: Connection, account_id: str, name: str) -> Row | None:
+def metric_by_name(conn: Connection, account_id: str, name: str) -> AnyRow | None:
     return conn.execute(select(metrics).where(metrics.c.account_id == account_id, metrics.c.name == name)).first()
 
 
-def get_metric(conn: Connection, account_id: str, metric_id: str) -> Row | None:
+def get_metric(conn: Connection, account_id: str, metric_id: str) -> AnyRow | None:
     return conn.execute(select(metrics).where(metrics.c.account_id == account_id, metrics.c.id == metric_id)).first()
 
 
-def metrics_by_ids(conn: Connection, account_id: str, ids: Iterable[str]) -> list[Row]:
+def metrics_by_ids(conn: Connection, account_id: str, ids: Iterable[str]) -> list[AnyRow]:
     ids = list(set(ids))
     if not ids:
         return []
     return list(conn.execute(select(metrics).where(metrics.c.account_id == account_id, metrics.c.id.in_(ids))))
 
 
-def ensure_metric(conn: Connection, account_id: str, new_id: str, name: str, service: str | None, now: datetime) -> Row:
+def ensure_metric(
+    conn: Connection, account_id: str, new_id: str, name: str, service: str | None, now: datetime
+) -> AnyRow:
     """The account's metric of this name, created (with `new_id`) on first use. Concurrent first
     uses agree on one row: the unique (account, name) index decides, and the loser reads it."""
     row = metric_by_name(conn, account_id, name)
@@ -97,7 +101,7 @@ def metrics_page(
     return page(conn, q, [metrics.c.id], descending=False, limit=limit, after=after, before=before, key=_id_key)
 
 
-def _id_key(row: Row) -> tuple:
+def _id_key(row: AnyRow) -> SortKey:
     return (row.id,)
 
 
@@ -132,7 +136,7 @@ def ledger_seq(event_id: str) -> int | None:
     return int(digits)
 
 
-def _ledger_id_column(conn: Connection) -> ColumnElement:
+def _ledger_id_column(conn: Connection) -> ColumnElement[Any]:
     """ledger_event_id(seq) in SQL: the id the timeline sorts and pages ledger events by."""
     seq = consent_events.c.seq
     if conn.dialect.name == "sqlite":
@@ -142,7 +146,7 @@ def _ledger_id_column(conn: Connection) -> ColumnElement:
     return type_coerce(text, String)
 
 
-def _posted(account_id: str) -> Select:
+def _posted(account_id: str) -> AnySelect:
     e = events.c
     return select(
         e.id.label("id"),
@@ -156,7 +160,7 @@ def _posted(account_id: str) -> Select:
     ).where(e.account_id == account_id)
 
 
-def _ledger(conn: Connection, account_id: str) -> Select:
+def _ledger(conn: Connection, account_id: str) -> AnySelect:
     c = consent_events.c
     return select(
         _ledger_id_column(conn).label("id"),
@@ -170,7 +174,7 @@ def _ledger(conn: Connection, account_id: str) -> Select:
     ).where(c.account_id == account_id, c.metric.is_not(None))
 
 
-def _timeline_key(row: Row) -> tuple:
+def _timeline_key(row: AnyRow) -> SortKey:
     return (row.occurred_at, row.id)
 
 
@@ -192,7 +196,7 @@ def timeline_page(
     and ledger events that have a metric (of `ledger_metrics` if given; none if it is empty),
     in (occurred_at, id) order, as one UNION ALL query. Rows have id, occurred_at, profile_id,
     metric_id (posted events) or metric (the ledger's metric name), properties, value, value_currency."""
-    branches: list[Select] = []
+    branches: list[AnySelect] = []
     if posted:
         q = _posted(account_id)
         if metric_id is not None:
@@ -219,7 +223,7 @@ def timeline_page(
     return page(conn, query, columns, descending=descending, limit=limit, after=after, before=before, key=_timeline_key)
 
 
-def get_event(conn: Connection, account_id: str, event_id: str) -> Row | None:
+def get_event(conn: Connection, account_id: str, event_id: str) -> AnyRow | None:
     """One timeline row by its id (a posted event's, or a ledger event's with a metric)."""
     seq = ledger_seq(event_id)
     if seq is not None:

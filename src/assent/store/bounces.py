@@ -20,14 +20,14 @@ def count_soft_bounce(conn: Connection, account_id: str, profile_id: str, at: da
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     t = soft_bounces
     statement = dialect_insert(t).values(account_id=account_id, profile_id=profile_id, count=1, last_at=at)
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[t.c.account_id, t.c.profile_id],
         set_={
             "count": t.c.count + 1,
             "last_at": case((statement.excluded.last_at > t.c.last_at, statement.excluded.last_at), else_=t.c.last_at),
         },
     ).returning(t.c.count)
-    return int(conn.execute(statement).scalar_one())
+    return int(conn.execute(upsert).scalar_one())
 
 
 def reset_soft_bounces(

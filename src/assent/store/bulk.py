@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, Table, TextualSelect, text
 
+from .db import driver_connection
 from .tables import UTCDateTime
 
 _SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and reads back
@@ -41,15 +42,15 @@ def _datetime_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ..
     return tuple(i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime))
 
 
-def _sqlite_ready(table: Table, columns: Sequence[str], rows: Sequence[Sequence]) -> Sequence[Sequence]:
+def _sqlite_ready(table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
     """Timestamps in SQLite's stored text form (rows that have them already are passed as they are)."""
     positions = _datetime_positions(table, tuple(columns))
     if not positions:
         return rows
     cache: dict[datetime, str] = {}
 
-    def convert(row: Sequence) -> Sequence:
-        out = None
+    def convert(row: Sequence[Any]) -> Sequence[Any]:
+        out: list[Any] | None = None
         for i in positions:
             v = row[i]
             if isinstance(v, datetime):
@@ -64,12 +65,12 @@ def _sqlite_ready(table: Table, columns: Sequence[str], rows: Sequence[Sequence]
     return [convert(r) for r in rows]
 
 
-def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence) -> None:
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Any]) -> None:
     """Insert `rows` (sequences in `columns` order, Python values; or, for PostgreSQL, lines from
     ready_rows) with the driver's fastest path."""
     if not rows:
         return
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     if conn.dialect.name == "sqlite":
         rows = _sqlite_ready(table, columns, rows)
         marks = ",".join("?" * len(columns))
@@ -83,13 +84,13 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
                 copy.write_row(row)
 
 
-def ready_rows(dialect: str, rows: list[Sequence]) -> list:
+def ready_rows(dialect: str, rows: Sequence[Sequence[Any]]) -> Sequence[Any]:
     """Rows as insert_rows takes them fastest: COPY text lines for PostgreSQL, as they are for SQLite."""
     return [copy_line(r) for r in rows] if dialect == "postgresql" else rows
 
 
 def update_rows(
-    conn: Connection, table: Table, key: Sequence[str], columns: Sequence[str], rows: Sequence[tuple]
+    conn: Connection, table: Table, key: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Update `columns` of the rows named by `key`; each tuple is the new values then the key values.
 
@@ -97,7 +98,7 @@ def update_rows(
     a temporary staging table and updates them in one set-based statement."""
     if not rows:
         return
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     if conn.dialect.name == "sqlite":
         rows = _sqlite_ready(table, (*columns, *key), rows)
         sets = ",".join(f"{c}=?" for c in columns)
@@ -111,7 +112,7 @@ def update_rows(
         cur.execute(f"UPDATE {table.name} AS t SET {sets} FROM {stage} AS s WHERE {where}")
 
 
-def _stage(cur: Any, table: Table, purpose: str, columns: Sequence[str], rows: Sequence) -> str:
+def _stage(cur: Any, table: Table, purpose: str, columns: Sequence[str], rows: Sequence[Any]) -> str:
     """COPY `rows` into an emptied temporary staging table shaped like `columns` of `table`."""
     stage = f"stage_{table.name}_{purpose}"
     cols = ",".join(columns)
@@ -127,7 +128,7 @@ def _stage(cur: Any, table: Table, purpose: str, columns: Sequence[str], rows: S
 
 
 def insert_absent(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence, account_id: str, ids: Sequence[str]
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Any], account_id: str, ids: Sequence[str]
 ) -> set[str]:
     """Insert the rows whose unique keys are all free; returns the ids (fresh, one per row, in
     `ids`) of those inserted. The rest conflict with stored rows and are left to the caller.
@@ -137,7 +138,7 @@ def insert_absent(
     ON CONFLICT DO NOTHING; SQLite runs INSERT OR IGNORE and reads back which ids are there."""
     if not rows:
         return set()
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     cols = ",".join(columns)
     if conn.dialect.name == "sqlite":
         rows = _sqlite_ready(table, columns, rows)
@@ -197,7 +198,7 @@ def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile
         return
     if conn.dialect.name == "sqlite":
         # One prepared DELETE per profile: each picks the index on (account_id, profile_id).
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         raw.executemany(
             f"DELETE FROM {table.name} WHERE account_id = ? AND profile_id = ?", [(account_id, i) for i in ids]
         )
@@ -209,7 +210,7 @@ def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def copy_line(row: Sequence) -> str:
+def copy_line(row: Sequence[Any]) -> str:
     """One row in PostgreSQL's COPY text format. Bulk paths format rows in worker processes, so
     the writing process only streams text to the server."""
     out = []

@@ -7,12 +7,19 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, settings
+
+if TYPE_CHECKING:  # annotations only: alembic is imported when a migration runs
+    import sqlite3
+
+    from alembic.config import Config
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 DEFAULT_URL = DEFAULT_DATABASE_URL
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -110,12 +117,20 @@ def _require_sqlite_file(path: Path, setting: str) -> None:
         raise BadDatabaseUrl(f"{setting}: the file {path} is not a SQLite database")
 
 
+def driver_connection(conn: Connection) -> Any:
+    """The DB-API connection under `conn` (sqlite3's or psycopg's), for the raw-driver paths."""
+    raw = conn.connection.driver_connection
+    if raw is None:  # SQLAlchemy has none only for a closed or invalidated connection
+        raise RuntimeError("the connection is closed or invalidated: no driver connection")
+    return raw
+
+
 def _configure_sqlite(engine: Engine) -> None:
     database = engine.url.database
     lock_path = f"{database}.writer-lock" if database and database != ":memory:" else None
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
@@ -193,7 +208,7 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _alembic_config(conn: Connection):
+def _alembic_config(conn: Connection) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -205,7 +220,10 @@ def _alembic_config(conn: Connection):
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS}: the installation is incomplete")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -7,19 +7,20 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from .rows import AnyRow, AnySelect, SortKey
 from .tables import job_errors, job_profiles, jobs, list_members, profiles
 
 # A filter condition as the API checked it: (operator, field, value), the value already typed.
 Condition = tuple[str, str, Any]
 
-SORT_COLUMNS: list[ColumnElement] = [jobs.c.created_at, jobs.c.id]
+SORT_COLUMNS: list[ColumnElement[Any]] = [jobs.c.created_at, jobs.c.id]
 
 
-def sort_key(row: Row) -> tuple:
+def sort_key(row: AnyRow) -> SortKey:
     return (row.created_at.isoformat(), row.id)
 
 
@@ -27,14 +28,14 @@ def insert_job(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(jobs).values(**values))
 
 
-def get(conn: Connection, account_id: str, job_id: str, kind: str | None = None) -> Row | None:
+def get(conn: Connection, account_id: str, job_id: str, kind: str | None = None) -> AnyRow | None:
     q = select(jobs).where(jobs.c.account_id == account_id, jobs.c.id == job_id)
     if kind is not None:
         q = q.where(jobs.c.kind == kind)
     return conn.execute(q).first()
 
 
-def locked(conn: Connection, account_id: str, job_id: str) -> Row | None:
+def locked(conn: Connection, account_id: str, job_id: str) -> AnyRow | None:
     """The job row, locked until the transaction ends (PostgreSQL; SQLite writers are exclusive)."""
     q = select(jobs).where(jobs.c.account_id == account_id, jobs.c.id == job_id).with_for_update()
     return conn.execute(q).first()
@@ -112,10 +113,10 @@ def cancel(conn: Connection, account_id: str, job_id: str, now: datetime) -> Non
     )
 
 
-_FILTER_COLUMNS: dict[str, ColumnElement] = {"status": jobs.c.status, "segment_id": jobs.c.segment_id}
+_FILTER_COLUMNS: dict[str, ColumnElement[Any]] = {"status": jobs.c.status, "segment_id": jobs.c.segment_id}
 
 
-def listing(account_id: str, kind: str, conditions: Sequence[Condition]) -> Select:
+def listing(account_id: str, kind: str, conditions: Sequence[Condition]) -> AnySelect:
     """The account's jobs of one kind matching every condition."""
     q = select(jobs).where(jobs.c.account_id == account_id, jobs.c.kind == kind)
     for op, field, value in conditions:
@@ -142,13 +143,13 @@ def add_errors(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(job_errors), list(rows))
 
 
-def error_query(account_id: str, job_id: str) -> Select:
+def error_query(account_id: str, job_id: str) -> AnySelect:
     return select(job_errors).where(
         job_errors.c.account_id == account_id, job_errors.c.job_id == job_id, job_errors.c.seq >= 0
     )
 
 
-ERROR_COLUMNS: list[ColumnElement] = [job_errors.c.seq]
+ERROR_COLUMNS: list[ColumnElement[Any]] = [job_errors.c.seq]
 
 
 def failures(conn: Connection, account_id: str, job_id: str) -> int:
@@ -175,10 +176,11 @@ def last_profile(conn: Connection, account_id: str, job_id: str) -> str | None:
     q = select(func.max(job_profiles.c.profile_id)).where(
         job_profiles.c.account_id == account_id, job_profiles.c.job_id == job_id
     )
-    return conn.execute(q).scalar_one()
+    last: str | None = conn.execute(q).scalar_one()
+    return last
 
 
-def profile_query(account_id: str, job_id: str, *, full: bool) -> Select:
+def profile_query(account_id: str, job_id: str, *, full: bool) -> AnySelect:
     """The job's profiles (whole rows, or only ids) that still exist."""
     wanted: list[Any] = [profiles] if full else [profiles.c.id]
     return (
@@ -193,7 +195,7 @@ def profile_query(account_id: str, job_id: str, *, full: bool) -> Select:
     )
 
 
-PROFILE_COLUMNS: list[ColumnElement] = [job_profiles.c.profile_id]
+PROFILE_COLUMNS: list[ColumnElement[Any]] = [job_profiles.c.profile_id]
 
 
 # --- list members ----------------------------------------------------------------------------

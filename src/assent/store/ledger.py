@@ -23,6 +23,7 @@ from sqlalchemy import Connection, select, update
 
 from ..domain import ConsentEvent
 from . import bulk
+from .rows import AnyRow
 from .tables import accounts, consent_events
 
 COLUMNS = (
@@ -109,7 +110,7 @@ class LedgerAppender:
         ).one()
         self.seq: int = head.ledger_seq
         self.head: str = head.ledger_head
-        self.rows: list[tuple] = []
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, profile_id: str, events: Sequence[ConsentEvent]) -> None:
         for e in events:
@@ -145,7 +146,7 @@ class StoredEvent:
     event: ConsentEvent
 
 
-def decode(row) -> ConsentEvent:
+def decode(row: AnyRow) -> ConsentEvent:
     personal = msgspec.json.decode(row.personal) if row.personal else None
     if personal:
         personal.pop("salt", None)

@@ -6,23 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import paging
+from .conditions import OPERATORS
+from .rows import AnyRow, AnySelect
 from .tables import list_members, lists, pending_optins, profiles
 
 # A filter condition as the API checked it: (operator, field, value), the value already typed.
 Condition = tuple[str, str, Any]
 
-LIST_SORT_COLUMNS: dict[str, ColumnElement] = {
+LIST_SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
     "created": lists.c.created_at,
     "updated": lists.c.updated_at,
     "name": lists.c.name,
     "id": lists.c.id,
 }
-_LIST_FILTER_COLUMNS: dict[str, ColumnElement] = {**LIST_SORT_COLUMNS}
-_MEMBER_FILTER_COLUMNS: dict[str, ColumnElement] = {
+_LIST_FILTER_COLUMNS: dict[str, ColumnElement[Any]] = {**LIST_SORT_COLUMNS}
+_MEMBER_FILTER_COLUMNS: dict[str, ColumnElement[Any]] = {
     "email": profiles.c.email,
     "phone_number": profiles.c.phone_number,
     "joined_group_at": list_members.c.joined_at,
@@ -33,23 +35,14 @@ class UnknownField(ValueError):
     """A condition on a field this query cannot filter on: a programming error upstream."""
 
 
-def _clause(column: ColumnElement, op: str, value: Any) -> ColumnElement:
-    if op == "equals":
-        return column == value
-    if op == "any":
-        return column.in_(list(value))
-    if op == "greater-than":
-        return column > value
-    if op == "greater-or-equal":
-        return column >= value
-    if op == "less-than":
-        return column < value
-    if op == "less-or-equal":
-        return column <= value
-    raise UnknownField(f"operator {op!r} is not mapped to SQL here")
+def _clause(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+    compare = OPERATORS.get(op)
+    if compare is None:
+        raise UnknownField(f"operator {op!r} is not mapped to SQL here")
+    return compare(column, value)
 
 
-def _where(query: Select, table: dict[str, ColumnElement], conditions: Sequence[Condition]) -> Select:
+def _where(query: AnySelect, table: dict[str, ColumnElement[Any]], conditions: Sequence[Condition]) -> AnySelect:
     for op, field, value in conditions:
         if field not in table:
             raise UnknownField(f"cannot filter on {field!r} here")
@@ -68,11 +61,11 @@ def insert_list(
     )  # fmt: skip
 
 
-def get_list(conn: Connection, account_id: str, list_id: str) -> Row | None:
+def get_list(conn: Connection, account_id: str, list_id: str) -> AnyRow | None:
     return conn.execute(select(lists).where(lists.c.account_id == account_id, lists.c.id == list_id)).first()
 
 
-def _member_count() -> ColumnElement:
+def _member_count() -> ColumnElement[Any]:
     return (
         select(func.count())
         .where(list_members.c.account_id == lists.c.account_id, list_members.c.list_id == lists.c.id)
@@ -80,7 +73,7 @@ def _member_count() -> ColumnElement:
     )
 
 
-def all_lists(conn: Connection, account_id: str) -> list[Row]:
+def all_lists(conn: Connection, account_id: str) -> list[AnyRow]:
     q = (
         select(lists, _member_count().label("profile_count"))
         .where(lists.c.account_id == account_id)
@@ -104,7 +97,7 @@ def delete_list(conn: Connection, account_id: str, list_id: str) -> None:
     conn.execute(delete(lists).where(lists.c.account_id == account_id, lists.c.id == list_id))
 
 
-def list_columns(sort: str) -> list[ColumnElement]:
+def list_columns(sort: str) -> list[ColumnElement[Any]]:
     """The keyset columns for a list sort: the sorted column, then the id to make the key unique."""
     column = LIST_SORT_COLUMNS[sort]
     return [column] if column is lists.c.id else [column, lists.c.id]
@@ -140,7 +133,7 @@ def page_lists(
     )
 
 
-MEMBER_COLUMNS: list[ColumnElement] = [list_members.c.joined_at, list_members.c.profile_id]
+MEMBER_COLUMNS: list[ColumnElement[Any]] = [list_members.c.joined_at, list_members.c.profile_id]
 
 
 def page_members(
@@ -198,7 +191,7 @@ def pending_ids(conn: Connection, account_id: str, list_id: str) -> list[str]:
     return list(conn.execute(q).scalars())
 
 
-def lists_of_profile(conn: Connection, account_id: str, profile_id: str) -> list[Row]:
+def lists_of_profile(conn: Connection, account_id: str, profile_id: str) -> list[AnyRow]:
     """The lists a profile is a member of, oldest list first."""
     q = (
         select(lists)
@@ -214,7 +207,7 @@ def lists_of_profile(conn: Connection, account_id: str, profile_id: str) -> list
     return list(conn.execute(q))
 
 
-def public_lists(conn: Connection, account_id: str) -> list[Row]:
+def public_lists(conn: Connection, account_id: str) -> list[AnyRow]:
     """The lists people may join or leave themselves (in the preference centre), by name."""
     q = (
         select(lists)

@@ -7,32 +7,33 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, or_
+from sqlalchemy import Connection, and_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
+from .rows import AnyRow, AnySelect, SortKey
 from .tables import UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    rows: list[Row]
-    first: tuple | None  # the sort key of the first row, for a `prev` cursor
-    last: tuple | None  # and of the last, for a `next` cursor
+    rows: list[AnyRow]
+    first: SortKey | None  # the sort key of the first row, for a `prev` cursor
+    last: SortKey | None  # and of the last, for a `next` cursor
     has_next: bool
     has_prev: bool
 
 
-def _after(columns: Sequence[ColumnElement], values: Sequence[Any], descending: bool) -> ColumnElement:
+def _after(columns: Sequence[ColumnElement[Any]], values: Sequence[Any], descending: bool) -> ColumnElement[bool]:
     """Rows whose key comes after `values` in the order: (a, b) > (x, y) written out, as every
     backend plans it with the index."""
     head, *rest = columns
-    beyond = head < values[0] if descending else head > values[0]
+    beyond: ColumnElement[bool] = head < values[0] if descending else head > values[0]
     if not rest:
         return beyond
     return or_(beyond, and_(head == values[0], _after(rest, values[1:], descending)))
 
 
-def key_values(columns: Sequence[ColumnElement], values: Sequence[Any]) -> tuple:
+def key_values(columns: Sequence[ColumnElement[Any]], values: Sequence[Any]) -> SortKey:
     """A cursor's values typed for the columns (times travel as ISO text)."""
     out = []
     for column, value in zip(columns, values, strict=True):
@@ -44,14 +45,14 @@ def key_values(columns: Sequence[ColumnElement], values: Sequence[Any]) -> tuple
 
 def page(
     conn: Connection,
-    query: Select,
-    columns: Sequence[ColumnElement],
+    query: AnySelect,
+    columns: Sequence[ColumnElement[Any]],
     *,
     descending: bool,
     limit: int,
     after: Sequence[Any] | None = None,
     before: Sequence[Any] | None = None,
-    key: Callable[[Row], tuple],
+    key: Callable[[AnyRow], SortKey],
 ) -> Page:
     """One page of `query` ordered by `columns` (the last one unique), after or before a key;
     `key` reads a row's values of `columns`."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, exists, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, text, update
 
 from . import bulk
+from .conditions import OPERATORS
+from .db import driver_connection
+from .rows import AnyRow, AnySelect, SortKey
 from .tables import list_members, list_suppressions, lists, profiles, suppressions
 
 IDENTIFIERS = ("email", "phone_number", "external_id")
@@ -17,11 +20,11 @@ IDENTIFIERS = ("email", "phone_number", "external_id")
 _GET = select(profiles).where(profiles.c.account_id == bindparam("account_id"), profiles.c.id == bindparam("id"))
 
 
-def get(conn: Connection, account_id: str, profile_id: str) -> Row | None:
+def get(conn: Connection, account_id: str, profile_id: str) -> AnyRow | None:
     return conn.execute(_GET, {"account_id": account_id, "id": profile_id}).first()
 
 
-def find(conn: Connection, account_id: str, field: str, value: str) -> Row | None:
+def find(conn: Connection, account_id: str, field: str, value: str) -> AnyRow | None:
     if field == "id":
         return get(conn, account_id, value)
     if field not in IDENTIFIERS:
@@ -37,29 +40,21 @@ def ids_matching(conn: Connection, account_id: str, field: str, values: Iterable
     return set(conn.execute(bulk.select_matching(conn, profiles, account_id, field, values, ("id",))).scalars())
 
 
-def get_many(conn: Connection, account_id: str, ids: Iterable[str]) -> list[Row]:
+def get_many(conn: Connection, account_id: str, ids: Iterable[str]) -> list[AnyRow]:
     ids = list(ids)
     return list(conn.execute(bulk.select_matching(conn, profiles, account_id, "id", ids))) if ids else []
 
 
-def insert_one(conn: Connection, values: dict) -> None:
+def insert_one(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(profiles).values(**values))
 
 
-def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict) -> None:
+def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict[str, Any]) -> None:
     conn.execute(
         update(profiles).where(profiles.c.account_id == account_id, profiles.c.id == profile_id).values(**values)
     )
 
 
-_COMPARE = {
-    "equals": lambda col, v: col == v,
-    "any": lambda col, v: col.in_(list(v)),
-    "greater-than": lambda col, v: col > v,
-    "greater-or-equal": lambda col, v: col >= v,
-    "less-than": lambda col, v: col < v,
-    "less-or-equal": lambda col, v: col <= v,
-}
 _SUPPRESSION = "subscriptions.email.marketing.suppression."
 _LIST_SUPPRESSION = "subscriptions.email.marketing.list_suppressions."
 # A filter's field -> the column it compares, per table.
@@ -85,12 +80,12 @@ SORT_COLUMNS = {
 }
 
 
-def listing(account_id: str, conditions: Sequence[Any]) -> Select:
+def listing(account_id: str, conditions: Sequence[Any]) -> AnySelect:
     """Profiles of the account matching every condition (each has .op, .field, .value)."""
     q = select(profiles).where(profiles.c.account_id == account_id)
     on_suppressions, on_list_suppressions = [], []
     for c in conditions:
-        compare = _COMPARE[c.op]
+        compare = OPERATORS[c.op]
         if c.field in _PROFILE_COLUMNS:
             q = q.where(compare(_PROFILE_COLUMNS[c.field], c.value))
         elif c.field.startswith(_SUPPRESSION):
@@ -107,7 +102,7 @@ def listing(account_id: str, conditions: Sequence[Any]) -> Select:
     return q
 
 
-def sort_key(field: str) -> Callable[[Row], tuple]:
+def sort_key(field: str) -> Callable[[AnyRow], SortKey]:
     if field == "id":
         return lambda r: (r.id,)
     if field == "email":
@@ -116,7 +111,7 @@ def sort_key(field: str) -> Callable[[Row], tuple]:
     return lambda r: (getattr(r, column).isoformat(), r.id)
 
 
-def lists_of(conn: Connection, account_id: str, profile_id: str) -> list[Row]:
+def lists_of(conn: Connection, account_id: str, profile_id: str) -> list[AnyRow]:
     """The lists the profile is a member of."""
     q = (
         select(lists)
@@ -137,7 +132,7 @@ def lists_of(conn: Connection, account_id: str, profile_id: str) -> list[Row]:
 def canonical_email_sql(conn: Connection, column: str) -> str:
     """SQL for `column` in canonical form, on this connection."""
     if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         raw.create_function("assent_lower", 1, lambda v: v.lower() if isinstance(v, str) else v, deterministic=True)
         return f"assent_lower({column})"
     return f"lower({column})"

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Connection, Text, column, delete, select, text
 from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.types import TypeEngine
 
 from ..domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState, Purpose
 from ..domain.channels import SuppressionReason
@@ -46,7 +47,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-Rows = dict[str, list[tuple]]
+Rows = dict[str, list[tuple[Any, ...]]]
 
 
 def empty_rows() -> Rows:
@@ -135,7 +136,7 @@ _NULLS = {
     "time": "CAST(NULL AS TIMESTAMP WITH TIME ZONE)",
     "bool": "CAST(NULL AS BOOLEAN)",
 }
-_TYPES = {"text": Text(), "time": UTCDateTime(), "bool": Boolean()}
+_TYPES: dict[str, TypeEngine[Any]] = {"text": Text(), "time": UTCDateTime(), "bool": Boolean()}
 
 
 @functools.cache
@@ -165,7 +166,7 @@ def load(
     ids = list(identities)
     if not ids:
         return {}
-    parts: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
+    parts: dict[str, dict[str, dict[Any, Any]]] = defaultdict(lambda: defaultdict(dict))
     params = {"values": bulk.values_param(ids), "account_id": account_id}
     for kind, pid, a, b, c, t1, t2, d, e, f, g in conn.execute(_load_statement(conn.dialect.name), params):
         part = parts[pid]

@@ -19,10 +19,10 @@ def claim(engine: Engine, claims: list[Claim]) -> list[int]:
     with write_transaction(engine) as conn:
         dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         statement = dialect_insert(t).values(rows)
-        statement = statement.on_conflict_do_update(
+        upsert = statement.on_conflict_do_update(
             index_elements=[t.c.scope, t.c.bucket, t.c.window_start], set_={"used": t.c.used + statement.excluded.used}
         ).returning(t.c.scope, t.c.bucket, t.c.window_start, t.c.used)
-        totals = {(r.scope, r.bucket, r.window_start): r.used for r in conn.execute(statement)}
+        totals = {(r.scope, r.bucket, r.window_start): r.used for r in conn.execute(upsert)}
     return [totals[(s, b, w)] for s, b, w, _ in claims]
 
 
