@@ -426,7 +426,7 @@ def get_event(
 @dataclass(frozen=True, slots=True)
 class MetricListing:
     metrics: list[Metric]
-    page: Page  # first/last keys: ("b", index) in the built-in list, or ("s", id) of a stored one
+    page: Page[Metric]  # first/last keys: ("b", index) in the built-in list, or ("s", id) of a stored one
 
 
 def _matches(m: Metric, name: str | None, category: str | None) -> bool:
@@ -502,7 +502,7 @@ def list_metrics(
             has_next=has_next,
             has_prev=has_prev,
         )
-        return MetricListing(page.rows, page)  # type: ignore[arg-type]
+        return MetricListing(page.rows, page)
 
 
 def get_metric(engine: Engine, account_id: str, metric_id: str) -> Metric:

@@ -52,7 +52,7 @@ def existing_demo(engine: Engine) -> DemoAccount | None:
         by_name = {item.name: item for item in lists.all_lists(engine, account.id)}
         if NEWSLETTER not in by_name or VIP not in by_name:
             continue
-        n = by_name[NEWSLETTER].profile_count
+        n = by_name[NEWSLETTER].profile_count or 0
         sample, bounced = _samples(n)
         key = accounts.create_key(engine, account.id, "*", label="serve --demo")
         return DemoAccount(

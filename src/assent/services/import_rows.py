@@ -328,7 +328,8 @@ def records(chunk: RawChunk) -> Iterator[Record]:
                 if chunk.marked and (bad := _undecodable_row(chunk, row)) is not None:
                     yield line, bad
                     continue
-                record = dict(zip(chunk.header, row, strict=False))
+                # Keys are the header's names, None for ignored columns (popped just below).
+                record: dict[Any, str] = dict(zip(chunk.header, row, strict=False))
                 if some_ignored:
                     record.pop(None, None)
                 yield line, record

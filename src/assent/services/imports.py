@@ -194,11 +194,11 @@ def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
     rows = projection.empty_rows()
     time = functools.partial(bulk.db_time, plan.dialect)
     projection.add_state_rows(rows, plan.account_id, profile_id, result.state, time)
-    rows = {table: bulk.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
+    ready = {table: bulk.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
     encoded = [ledger.encode(plan.account_id, profile_id, e) for e in result.events]
     encoded = [e._replace(occurred_at=time(e.occurred_at)) for e in encoded]
     [profile] = bulk.ready_rows(plan.dialect, [profile_row(plan.account_id, profile_id, values, time(now), time(now))])
-    return NewProfile(profile_id, profile, encoded, rows, result.subscribed, result.pending)
+    return NewProfile(profile_id, profile, encoded, ready, result.subscribed, result.pending)
 
 
 def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime) -> list[Prepared | Rejected]:
@@ -283,10 +283,10 @@ def _import_batch(
         if r.as_new is not None
         and not (repeated and (r.email in repeated or r.phone_number in repeated or r.external_id in repeated))
     ]
+    fresh = [r.as_new for r in candidates if r.as_new is not None]  # all of them: the filter is for the type checker
     inserted = bulk.insert_absent(
-        conn, profiles, PROFILE_COLUMNS, [r.as_new.profile for r in candidates], plan.account_id,
-        [r.as_new.profile_id for r in candidates],
-    )  # fmt: skip
+        conn, profiles, PROFILE_COLUMNS, [n.profile for n in fresh], plan.account_id, [n.profile_id for n in fresh]
+    )
     careful = [r for r in good if r.as_new is None or r.as_new.profile_id not in inserted]
     batch = ProfileBatch(conn, plan.account_id, careful)
 

@@ -159,15 +159,15 @@ def _insert(
     conn: Connection, account_id: str, kind: str, request: dict[str, Any], *, total: int, list_ids: Sequence[str],
     segment_id: str | None = None,
 ) -> Job:  # fmt: skip
-    now = utcnow()
+    now, job_id = utcnow(), new_id()
     values = {
-        "account_id": account_id, "id": new_id(), "kind": kind, "status": "queued",
+        "account_id": account_id, "id": job_id, "kind": kind, "status": "queued",
         "payload": _encode(request).decode(), "list_ids": _encode(list(list_ids)).decode(), "segment_id": segment_id,
         "total_count": total, "completed_count": 0, "failed_count": 0, "skipped_count": 0, "position": 0,
         "created_at": now,
     }  # fmt: skip
     store.insert_job(conn, values)
-    return _job(store.get(conn, account_id, values["id"]))
+    return _job(store.reload(conn, account_id, job_id))
 
 
 def _with_actor(request: dict[str, Any], actor: str | None) -> dict[str, Any]:

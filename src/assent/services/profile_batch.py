@@ -28,7 +28,7 @@ from .recorder import Recorded, Recorder
 
 PROFILE_COLUMNS = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
 UPDATE_COLUMNS = (*PROFILE_FIELDS, "properties", "updated_at")
-BLANK = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
+BLANK: dict[str, Any] = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
 _encode_json = msgspec.json.Encoder().encode
 
 
@@ -111,7 +111,9 @@ def merged_values(values: dict[str, Any], row: ProfileRow) -> dict[str, Any]:
     return new
 
 
-def profile_row(account_id: str, profile_id: str, values: dict[str, Any], created: datetime, now: datetime) -> tuple:
+def profile_row(
+    account_id: str, profile_id: str, values: dict[str, Any], created: bulk.DbTime, now: bulk.DbTime
+) -> tuple[Any, ...]:
     props = _encode_json(values["properties"]).decode()
     return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now)
 

@@ -122,7 +122,7 @@ def _create(conn: Connection, account: Account, inp: ProfileInput, values: dict[
         updated_at=now,
     )
     profile_store.insert_one(conn, row)
-    return profile_store.get(conn, account.id, profile_id)
+    return profile_store.reload(conn, account.id, profile_id)
 
 
 def _update(
@@ -157,7 +157,7 @@ def _update(
         if events:
             recorder.record([Recorded(row.id, state, events)])
     profile_store.set_fields(conn, account.id, row.id, {**changes, "updated_at": now})
-    return profile_store.get(conn, account.id, row.id)
+    return profile_store.reload(conn, account.id, row.id)
 
 
 def create_profile(engine: Engine, account_id: str, inp: ProfileInput) -> Written:

@@ -51,7 +51,12 @@ def state_as_of(conn: Connection, account_id: str, row: Row, at: datetime) -> Pr
         e = stored.event
         if e.occurred_at <= at:
             before.append(e)
-        elif e.type is EventType.IDENTIFIER_CHANGED and e.identifier not in later_changes and "old" in e.personal:
+        elif (
+            e.type is EventType.IDENTIFIER_CHANGED
+            and e.identifier is not None
+            and e.identifier not in later_changes
+            and "old" in e.personal
+        ):
             later_changes[e.identifier] = e.personal["old"]
     # The first change after `at` says what the identifier was at `at`.
     email = later_changes.get("email", email) or None

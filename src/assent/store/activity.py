@@ -90,7 +90,7 @@ def metrics_page(
     limit: int,
     after: Sequence[Any] | None,
     before: Sequence[Any] | None,
-) -> Page:
+) -> Page[AnyRow]:
     """Stored metrics in id order (ids are ULIDs: creation order). `service` keeps those of one
     service; `api_only` those of the default one (no service, or "api")."""
     q = select(metrics).where(metrics.c.account_id == account_id)
@@ -191,7 +191,7 @@ def timeline_page(
     limit: int,
     after: Sequence[Any] | None,
     before: Sequence[Any] | None,
-) -> Page:
+) -> Page[AnyRow]:
     """One page of the account's timeline: posted events (when `posted`; of `metric_id` if given)
     and ledger events that have a metric (of `ledger_metrics` if given; none if it is empty),
     in (occurred_at, id) order, as one UNION ALL query. Rows have id, occurred_at, profile_id,

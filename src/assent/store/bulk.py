@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Table, TextualSelect, text
 from .db import driver_connection
 from .tables import UTCDateTime
 
+# A time as a bulk path hands it to the driver: a datetime, or SQLite's text form of it.
+DbTime = datetime | str | None
 _SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and reads back
 
 
@@ -29,7 +31,7 @@ def _sqlite_time_cached(value: datetime) -> str:
     return sqlite_time(value)
 
 
-def db_time(dialect: str, value: datetime | None) -> datetime | str | None:
+def db_time(dialect: str, value: datetime | None) -> DbTime:
     """A timestamp as the driver will store it: SQLite's text form, or the datetime itself for
     PostgreSQL. Bulk paths convert in worker processes so the writing process need not."""
     if value is None or dialect != "sqlite":
@@ -84,8 +86,8 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
                 copy.write_row(row)
 
 
-def ready_rows(dialect: str, rows: Sequence[Sequence[Any]]) -> Sequence[Any]:
-    """Rows as insert_rows takes them fastest: COPY text lines for PostgreSQL, as they are for SQLite."""
+def ready_rows(dialect: str, rows: list[Any]) -> list[Any]:
+    """Rows (sequences) as insert_rows takes them fastest: COPY text lines for PostgreSQL, as they are for SQLite."""
     return [copy_line(r) for r in rows] if dialect == "postgresql" else rows
 
 

@@ -35,6 +35,11 @@ def get(conn: Connection, account_id: str, job_id: str, kind: str | None = None)
     return conn.execute(q).first()
 
 
+def reload(conn: Connection, account_id: str, job_id: str) -> AnyRow:
+    """A job this transaction has just written: it is there (`.one()` raises otherwise)."""
+    return conn.execute(select(jobs).where(jobs.c.account_id == account_id, jobs.c.id == job_id)).one()
+
+
 def locked(conn: Connection, account_id: str, job_id: str) -> AnyRow | None:
     """The job row, locked until the transaction ends (PostgreSQL; SQLite writers are exclusive)."""
     q = select(jobs).where(jobs.c.account_id == account_id, jobs.c.id == job_id).with_for_update()

@@ -114,7 +114,7 @@ def page_lists(
     after: Sequence[Any] | None = None,
     before: Sequence[Any] | None = None,
     with_count: bool = False,
-) -> paging.Page:
+) -> paging.Page[AnyRow]:
     columns = list_columns(sort)
     wanted: list[Any] = [lists]
     if with_count:
@@ -147,7 +147,7 @@ def page_members(
     after: Sequence[Any] | None = None,
     before: Sequence[Any] | None = None,
     full: bool = True,
-) -> paging.Page:
+) -> paging.Page[AnyRow]:
     """One page of a list's members ordered by when they joined; rows are whole profiles plus
     `joined_at` (or, without `full`, only `id` and `joined_at`)."""
     wanted: list[Any] = [profiles, list_members.c.joined_at] if full else [profiles.c.id, list_members.c.joined_at]

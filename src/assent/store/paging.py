@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, and_, or_
 from sqlalchemy.sql.elements import ColumnElement
@@ -13,10 +13,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from .rows import AnyRow, AnySelect, SortKey
 from .tables import UTCDateTime
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    rows: list[AnyRow]
+class Page(Generic[T]):
+    """A page of rows (or of the values a service made of them) and its neighbours' keys."""
+
+    rows: list[T]
     first: SortKey | None  # the sort key of the first row, for a `prev` cursor
     last: SortKey | None  # and of the last, for a `next` cursor
     has_next: bool
@@ -53,7 +57,7 @@ def page(
     after: Sequence[Any] | None = None,
     before: Sequence[Any] | None = None,
     key: Callable[[AnyRow], SortKey],
-) -> Page:
+) -> Page[AnyRow]:
     """One page of `query` ordered by `columns` (the last one unique), after or before a key;
     `key` reads a row's values of `columns`."""
     backwards = before is not None

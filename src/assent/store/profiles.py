@@ -24,6 +24,11 @@ def get(conn: Connection, account_id: str, profile_id: str) -> AnyRow | None:
     return conn.execute(_GET, {"account_id": account_id, "id": profile_id}).first()
 
 
+def reload(conn: Connection, account_id: str, profile_id: str) -> AnyRow:
+    """A profile this transaction has just written: it is there (`.one()` raises otherwise)."""
+    return conn.execute(_GET, {"account_id": account_id, "id": profile_id}).one()
+
+
 def find(conn: Connection, account_id: str, field: str, value: str) -> AnyRow | None:
     if field == "id":
         return get(conn, account_id, value)
