@@ -549,6 +549,19 @@ def test_sendgrid_batch_applies_each_kind_of_event(server, api, public_id):
     assert "550 5.1.1 mailbox unavailable" in hard[0]["context"]["note"]
 
 
+def test_sendgrid_drop_with_a_reason_that_is_not_text_is_ignored_not_a_server_error(server, api, public_id):
+    events = [
+        sg_event("odd@example.com", "dropped", reason=["Invalid"]),
+        sg_event("odd2@example.com", "dropped", reason={"Bounced Address": 1}),
+        sg_event("fine@example.com", "dropped", reason="Invalid"),
+    ]
+    r = post_sendgrid(server, public_id, events)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"applied": 1, "duplicates": 0, "ignored": 0}
+    assert reasons(api, "fine@example.com") == ["INVALID_EMAIL"]
+    assert reasons(api, "odd@example.com") == reasons(api, "odd2@example.com") == []
+
+
 def test_sendgrid_replayed_events_change_nothing(server, api, public_id):
     events = [
         sg_event("again@example.com", "bounce", type="bounce", bounce_classification="Unclassified"),

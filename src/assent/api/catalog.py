@@ -31,7 +31,7 @@ async def background(engine: Engine) -> AsyncIterator[None]:
     from ..services.jobs import JobRunner
     from ..services.outbox import Deliverer
 
-    workers = [JobRunner(engine), Deliverer(engine)]
+    workers: list[JobRunner | Deliverer] = [JobRunner(engine), Deliverer(engine)]
     for worker in workers:
         worker.start()
     try:

@@ -154,6 +154,11 @@ def _feed_page(call: Call, records: list[dict[str, Any]], size: int) -> dict[str
     }
 
 
+def _string(value: object) -> str | None:
+    """A string filter's value (FEED_FILTERS checked its type)."""
+    return value if isinstance(value, str) else None
+
+
 def _after(call: Call, conditions: list) -> int:
     after = 0
     cursor = call.cursor()
@@ -198,7 +203,7 @@ def get_consent_events(call: Call) -> Response:
         after, size = _checked_seq(only["seq"]) - 1, 1
     records = consent_feed.feed(
         call.engine, call.account_id, after_seq=after, limit=size,
-        profile_id=only.get("profile_id"), metric=only.get("metric"),
+        profile_id=_string(only.get("profile_id")), metric=_string(only.get("metric")),
     )  # fmt: skip
     return json_response(_feed_page(call, records, size))
 

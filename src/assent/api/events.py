@@ -3,6 +3,7 @@ the consent ledger's, under Klaviyo's metric names), list and get metrics."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -246,28 +247,28 @@ _BAD_CURSOR = "page[cursor] is not a cursor this server gave out"
 def _moment(field: str, value: object) -> datetime:
     if isinstance(value, datetime):
         return value
-    try:
-        return datetime.fromtimestamp(float(value), UTC)  # type: ignore[arg-type]
-    except (OverflowError, OSError, ValueError):
-        raise invalid(f"{field!r} is not a time this server can read: {value!r}", parameter="filter") from None
+    if isinstance(value, int | float | str):
+        with suppress(OverflowError, OSError, ValueError):
+            return datetime.fromtimestamp(float(value), UTC)
+    raise invalid(f"{field!r} is not a time this server can read: {value!r}", parameter="filter")
 
 
 def _timeline_cursor(call: Call) -> tuple[tuple | None, tuple | None]:
     cursor = call.cursor()
     if cursor is None:
         return None, None
-    key = cursor.after or cursor.before
-    ok = key is not None and len(key) == 2 and all(isinstance(k, str) for k in key)
+    key = cursor.key
+    ok = len(key) == 2 and all(isinstance(k, str) for k in key)
     moment = None
     if ok:
         try:
-            moment = datetime.fromisoformat(key[0])  # type: ignore[index]
+            moment = datetime.fromisoformat(key[0])
         except ValueError:
             ok = False
     if not ok or moment is None or moment.tzinfo is None:
         raise invalid(_BAD_CURSOR, parameter="page[cursor]")
-    typed = (moment, key[1])  # type: ignore[index]
-    return (typed, None) if cursor.after is not None else (None, typed)
+    typed = (moment, key[1])
+    return (typed, None) if cursor.forward else (None, typed)
 
 
 def list_events(call: Call) -> Response:

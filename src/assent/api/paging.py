@@ -17,8 +17,16 @@ _encode = msgspec.json.Encoder().encode
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    after: tuple | None
-    before: tuple | None
+    key: tuple[Any, ...]  # the sort key of the row the page starts after or ends before
+    forward: bool  # a `next` cursor (the page after `key`), else a `prev` one (the page before it)
+
+    @property
+    def after(self) -> tuple[Any, ...] | None:
+        return self.key if self.forward else None
+
+    @property
+    def before(self) -> tuple[Any, ...] | None:
+        return None if self.forward else self.key
 
 
 def write_cursor(direction: str, key: tuple[Any, ...]) -> str:
@@ -42,4 +50,4 @@ def read_cursor(raw: str | None) -> Cursor | None:
             raise ValueError
     except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
         raise invalid("page[cursor] is not a cursor this server gave out", parameter="page[cursor]") from None
-    return Cursor(tuple(key), None) if direction == "n" else Cursor(None, tuple(key))
+    return Cursor(tuple(key), forward=direction == "n")

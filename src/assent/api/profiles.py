@@ -205,7 +205,7 @@ def _cursor(call: Call, sort: str) -> Cursor | None:
     cursor = call.cursor()
     if cursor is None:
         return None
-    key = cursor.after if cursor.after is not None else cursor.before
+    key = cursor.key
     ok = len(key) == (1 if sort == "id" else 2) and all(isinstance(k, str) for k in key)
     if ok and sort in ("created", "updated"):
         try:

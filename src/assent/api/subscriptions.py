@@ -184,7 +184,9 @@ def _list_id(relationships: JobRelationships | UnsetType) -> str | None:
     return relationships.list.data.id
 
 
-def _identifiers(call: Call, region: str, i: int, attrs: Struct) -> tuple[str | None, str | None, bool]:
+def _identifiers(
+    call: Call, region: str, i: int, attrs: SubscribeProfileAttributes | UnsubscribeProfileAttributes
+) -> tuple[str | None, str | None, bool]:
     """The item's email and phone, normalised; a bad phone beside an email is dropped (Klaviyo's
     partial failure); returns (email, phone, dropped)."""
     base = f"/data/attributes/profiles/data/{i}/attributes"

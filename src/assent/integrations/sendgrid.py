@@ -71,6 +71,9 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
+_DROP_KINDS = {"Invalid": Kind.INVALID_ADDRESS, "Bounced Address": Kind.HARD_BOUNCE}
+
+
 def _kind(event: dict[str, Any]) -> Kind | None:
     name = event.get("event")
     if name == "bounce":
@@ -81,7 +84,8 @@ def _kind(event: dict[str, Any]) -> Kind | None:
     if name == "dropped":
         # Only drops that state a fact about the address. "Unsubscribed Address" and "Spam Reporting
         # Address" echo SendGrid's own lists: acting on them would undo a later re-subscription.
-        return {"Invalid": Kind.INVALID_ADDRESS, "Bounced Address": Kind.HARD_BOUNCE}.get(event.get("reason"))
+        reason = event.get("reason")
+        return _DROP_KINDS.get(reason) if isinstance(reason, str) else None
     if name == "spamreport":
         return Kind.COMPLAINT
     if name in ("unsubscribe", "group_unsubscribe"):

@@ -172,9 +172,10 @@ class Certificates:
         now = datetime.now(UTC)
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
             raise NotAuthentic("the signing certificate is not valid now")
-        key = certificate.public_key()
-        if not isinstance(key, rsa.RSAPublicKey):
+        public = certificate.public_key()
+        if not isinstance(public, rsa.RSAPublicKey):
             raise NotAuthentic("the signing certificate has no RSA key")
+        key = public
         with self._lock:
             if len(self._keys) >= self.capacity:
                 self._keys.clear()
@@ -251,7 +252,9 @@ def feedback(message: SnsMessage) -> list[Feedback]:
     if not isinstance(event, dict):
         return []
     kind = event.get("notificationType") or event.get("eventType")
-    mail = event.get("mail") if isinstance(event.get("mail"), dict) else {}
+    mail = event.get("mail")
+    if not isinstance(mail, dict):
+        mail = {}
     mail_id = mail.get("messageId") if isinstance(mail.get("messageId"), str) else None
     out: list[Feedback] = []
 

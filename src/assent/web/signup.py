@@ -7,7 +7,7 @@ field, and limits each client IP to a few posts a minute."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -59,7 +59,14 @@ _POINTERS = {
 _LABELS = {"email": "Email address:", "phone_number": "Phone number:"}
 # Errors in how the site set the form up: logged for its owner, not explained to the person.
 _OWNER_FIELDS = ("list", "company_id", "subscriptions.push")
-_NOT_WORKING = {
+
+
+class _Message(TypedDict):
+    title: str
+    message: str
+
+
+_NOT_WORKING: _Message = {
     "title": "This form is not working",
     "message": "Your signup could not be saved because of a problem with this form, not with what you "
     "entered. Please try again later.",
@@ -135,13 +142,17 @@ def _targets(subs: _Subscriptions | None) -> tuple[tuple[Channel, Purpose], ...]
     if subs is None:
         return None
     named: list[tuple[tuple[Channel, Purpose], _Consent | None, str]] = [
-        ((Channel.EMAIL, Purpose.MARKETING), subs.email and subs.email.marketing, "email/marketing"),
-        ((Channel.SMS, Purpose.MARKETING), subs.sms and subs.sms.marketing, "sms/marketing"),
-        ((Channel.SMS, Purpose.TRANSACTIONAL), subs.sms and subs.sms.transactional, "sms/transactional"),
-        ((Channel.WHATSAPP, Purpose.MARKETING), subs.whatsapp and subs.whatsapp.marketing, "whatsapp/marketing"),
+        ((Channel.EMAIL, Purpose.MARKETING), subs.email.marketing if subs.email else None, "email/marketing"),
+        ((Channel.SMS, Purpose.MARKETING), subs.sms.marketing if subs.sms else None, "sms/marketing"),
+        ((Channel.SMS, Purpose.TRANSACTIONAL), subs.sms.transactional if subs.sms else None, "sms/transactional"),
+        (
+            (Channel.WHATSAPP, Purpose.MARKETING),
+            subs.whatsapp.marketing if subs.whatsapp else None,
+            "whatsapp/marketing",
+        ),
         (
             (Channel.WHATSAPP, Purpose.TRANSACTIONAL),
-            subs.whatsapp and subs.whatsapp.transactional,
+            subs.whatsapp.transactional if subs.whatsapp else None,
             "whatsapp/transactional",
         ),
     ]
