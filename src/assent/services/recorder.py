@@ -7,7 +7,7 @@ in the same transaction; what must wait for the commit (waking the outbox) runs 
 
 Hooks are registered here, in HOOKS, and nowhere else: the double opt-in confirmation email today,
 the outbound change stream later. No other module touches the ledger's appender
-(tests/store/test_recorder.py checks it).
+(tests/web/test_recorder.py checks it).
 """
 
 from __future__ import annotations
