@@ -95,6 +95,16 @@ def test_decide_exit_code_is_0_on_allow_1_on_deny(engine, account_id, db_url):
     assert assent(*base[:-1], "--email", "no@example.com", db=db_url).returncode == 0
 
 
+def test_decide_exit_code_tells_an_error_from_a_deny(account_id, db_url):
+    """With --exit-code, 1 means DENY, so a failure to decide (an unknown profile) exits 4."""
+    base = ("decide", "--account", account_id, "--channel", "email")
+    failed = assent(*base, "--exit-code", "--email", "nobody@example.com", db=db_url)
+    assert failed.returncode == 4
+    assert failed.stdout == "" and failed.stderr.startswith("error: ")
+    # Without the flag an error keeps the usual exit code 1.
+    assert assent(*base, "--email", "nobody@example.com", db=db_url).returncode == 1
+
+
 def test_decide_exit_codes_cover_every_verdict():
     from assent.cli import VERDICT_EXIT_CODES
 

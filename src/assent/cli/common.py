@@ -60,9 +60,15 @@ def command(fn: Callable) -> Callable:
             typer.echo(f"error: {e}", err=True)
         except OperationalError as e:
             typer.echo(f"error: cannot use the database: {str(e.orig).strip().splitlines()[0]}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(error_exit_code(kwargs))
 
     return wrapper
+
+
+def error_exit_code(params: dict) -> int:
+    """1 for an error; but `decide --exit-code` answers DENY with 1, so there an error is 4 and a
+    script can tell "may not send" from "could not decide"."""
+    return 4 if params.get("exit_code") else 1
 
 
 def locator(id: str | None, email: str | None, phone: str | None, external_id: str | None = None) -> Locator:

@@ -40,7 +40,7 @@ def decide(
     list_id: ListOpt = None,
     at: Annotated[str | None, typer.Option("--at", help="Decide as of this time (default now).")] = None,
     exit_code: Annotated[
-        bool, typer.Option("--exit-code", help="Exit 0 on ALLOW, 1 on DENY, 3 on DEFER (for shell scripts).")
+        bool, typer.Option("--exit-code", help="Exit 0 on ALLOW, 1 on DENY, 3 on DEFER, 4 on an error (for scripts).")
     ] = False,
     db: Db = None,
     json: Json = False,
