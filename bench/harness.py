@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from assent.services import synthetic
+from assent.services.demo import synthetic
 
 BENCH_DIR = Path(__file__).resolve().parent
 REVISION = "2026-10-15"

@@ -29,7 +29,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from assent.services import accounts, synthetic
+from assent.services.accounts import accounts
+from assent.services.demo import synthetic
 from assent.store.db import database_url, make_engine, upgrade
 
 TABLES = ("profiles", "consents", "consent_events")

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from assent.services import accounts
+from assent.services.accounts import accounts
 from assent.store.db import database_url, make_engine, upgrade
 
 PG_ADMIN_URL = os.environ.get("ASSENT_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")

@@ -22,8 +22,8 @@ from .api import catalog
 from .config import DATABASE_URL_ENV, SERVED_URL_ENV, listen_url, settings
 from .integrations import mailer
 from .integrations.redis_windows import RedisWindows
-from .services import outbox
-from .services.ratelimits import DatabaseWindows, Windows
+from .services.shared import outbox
+from .services.shared.ratelimits import DatabaseWindows, Windows
 from .store.db import make_engine, require_migrated
 from .wire.ratelimit import RateLimiter
 

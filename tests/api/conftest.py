@@ -17,7 +17,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from assent.server import create_app
-from assent.services import accounts
+from assent.services.accounts import accounts
 from assent.store.db import make_engine, upgrade
 from assent.wire.ratelimit import RateLimiter
 from tests.conftest import BACKENDS

@@ -14,10 +14,13 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from assent.domain import Channel, Purpose
-from assent.services import accounts, consent, jobs, lists
-from assent.services.clock import utcnow
-from assent.services.consent import Locator
-from assent.services.profiles import get_profile
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.jobs import batches, model, queueing, reading
+from assent.services.lists import lists
+from assent.services.profiles.reading import get_profile
+from assent.services.shared.clock import utcnow
 from assent.store import jobs as job_store
 from assent.store import profiles as profile_store
 from assent.store.db import database_url, make_engine, read_transaction, upgrade, write_transaction
@@ -301,39 +304,39 @@ def quiet_account(quiet_engine) -> str:
     return accounts.create_account(quiet_engine, "Durable brand", "US").account.id
 
 
-def queue_big_import(engine: Engine, account_id: str, n: int) -> tuple[jobs.Job, str]:
+def queue_big_import(engine: Engine, account_id: str, n: int) -> tuple[model.Job, str]:
     """An import of n new profiles into a new list: each profile writes exactly one ledger event."""
     list_id = lists.create_list(engine, account_id, "Big").id
     items = [profile(email=f"user{i}@example.com") for i in range(n)]
-    return jobs.queue_import(engine, account_id, import_body(items, (list_id,))), list_id
+    return queueing.queue_import(engine, account_id, import_body(items, (list_id,))), list_id
 
 
 def test_a_job_stopped_after_a_batch_resumes_where_it_stopped_and_does_everything_once(quiet_engine, quiet_account):
     engine, account = quiet_engine, quiet_account
     job, list_id = queue_big_import(engine, account, 2500)
-    assert jobs.run_pending(engine, max_batches=1) == 0
-    halfway = jobs.get_job(engine, account, jobs.IMPORT, job.id)
-    assert (halfway.status, halfway.completed_count) == ("processing", jobs.BATCH_SIZE)
-    assert ledger_count(engine, account) == counted(engine, profiles, account) == jobs.BATCH_SIZE
+    assert batches.run_pending(engine, max_batches=1) == 0
+    halfway = reading.get_job(engine, account, model.IMPORT, job.id)
+    assert (halfway.status, halfway.completed_count) == ("processing", batches.BATCH_SIZE)
+    assert ledger_count(engine, account) == counted(engine, profiles, account) == batches.BATCH_SIZE
     with read_transaction(engine) as conn:  # handed back: any runner may take it now
         assert job_store.get(conn, account, job.id).lease_until <= utcnow()
 
-    assert jobs.run_pending(engine) == 1
-    done = jobs.get_job(engine, account, jobs.IMPORT, job.id)
+    assert batches.run_pending(engine) == 1
+    done = reading.get_job(engine, account, model.IMPORT, job.id)
     assert (done.status, done.completed_count, done.failed_count) == ("complete", 2500, 0)
     assert ledger_count(engine, account) == counted(engine, profiles, account) == 2500
     assert counted(engine, job_profiles, account) == 2500
-    assert jobs.run_pending(engine) == 0
+    assert batches.run_pending(engine) == 0
     assert ledger_count(engine, account) == 2500
 
     # A list job resumes after the last member it went through, too.
     by_list = {"list": {"data": {"type": "list", "id": list_id}}}
-    request = {"data": {"type": jobs.SUPPRESS, "attributes": {}, "relationships": by_list}}
-    suppress = jobs.queue_suppression(engine, account, jobs.SUPPRESS, request)
-    assert jobs.run_pending(engine, max_batches=2) == 0
-    assert jobs.get_job(engine, account, jobs.SUPPRESS, suppress.id).completed_count == 2 * jobs.BATCH_SIZE
-    assert jobs.run_pending(engine) == 1
-    done = jobs.get_job(engine, account, jobs.SUPPRESS, suppress.id)
+    request = {"data": {"type": model.SUPPRESS, "attributes": {}, "relationships": by_list}}
+    suppress = queueing.queue_suppression(engine, account, model.SUPPRESS, request)
+    assert batches.run_pending(engine, max_batches=2) == 0
+    assert reading.get_job(engine, account, model.SUPPRESS, suppress.id).completed_count == 2 * batches.BATCH_SIZE
+    assert batches.run_pending(engine) == 1
+    done = reading.get_job(engine, account, model.SUPPRESS, suppress.id)
     assert (done.status, done.total_count, done.completed_count, done.skipped_count) == ("complete", 2500, 2500, 0)
     assert ledger_count(engine, account) == 2 * 2500
 
@@ -352,19 +355,19 @@ def test_a_batch_that_fails_is_rolled_back_whole_and_retried_once_its_lease_laps
         real_advance(*args, **kwargs)
 
     monkeypatch.setattr(job_store, "advance", advance_failing_the_second_batch)
-    monkeypatch.setattr(jobs, "RETRY_DELAY", timedelta(hours=1))
-    assert jobs.run_pending(engine) == 0
-    failed = jobs.get_job(engine, account, jobs.IMPORT, job.id)
-    assert (failed.status, failed.completed_count) == ("processing", jobs.BATCH_SIZE)
-    assert ledger_count(engine, account) == counted(engine, profiles, account) == jobs.BATCH_SIZE
+    monkeypatch.setattr(batches, "RETRY_DELAY", timedelta(hours=1))
+    assert batches.run_pending(engine) == 0
+    failed = reading.get_job(engine, account, model.IMPORT, job.id)
+    assert (failed.status, failed.completed_count) == ("processing", batches.BATCH_SIZE)
+    assert ledger_count(engine, account) == counted(engine, profiles, account) == batches.BATCH_SIZE
     with read_transaction(engine) as conn:
         assert job_store.failures(conn, account, job.id) == 1
-    assert jobs.run_pending(engine) == 0  # waiting out its pause: nobody takes it
+    assert batches.run_pending(engine) == 0  # waiting out its pause: nobody takes it
 
     with write_transaction(engine) as conn:  # the pause is over
         job_store.set_lease(conn, account, job.id, utcnow())
-    assert jobs.run_pending(engine) == 1
-    done = jobs.get_job(engine, account, jobs.IMPORT, job.id)
+    assert batches.run_pending(engine) == 1
+    done = reading.get_job(engine, account, model.IMPORT, job.id)
     assert (done.status, done.completed_count) == ("complete", 2500)
     assert ledger_count(engine, account) == counted(engine, profiles, account) == 2500
 
@@ -377,13 +380,13 @@ def test_a_job_that_keeps_failing_is_cancelled_after_three_retries(quiet_engine,
         raise RuntimeError("always")
 
     monkeypatch.setattr(job_store, "advance", broken)
-    monkeypatch.setattr(jobs, "RETRY_DELAY", timedelta(0))
-    assert jobs.run_pending(engine) == 1
-    cancelled = jobs.get_job(engine, account, jobs.IMPORT, job.id)
+    monkeypatch.setattr(batches, "RETRY_DELAY", timedelta(0))
+    assert batches.run_pending(engine) == 1
+    cancelled = reading.get_job(engine, account, model.IMPORT, job.id)
     assert (cancelled.status, cancelled.completed_count) == ("cancelled", 0)
     assert cancelled.completed_at is not None
     with read_transaction(engine) as conn:
-        assert job_store.failures(conn, account, job.id) == 1 + jobs.MAX_RETRIES
+        assert job_store.failures(conn, account, job.id) == 1 + batches.MAX_RETRIES
     assert ledger_count(engine, account) == counted(engine, profiles, account) == 0
 
 
@@ -392,9 +395,9 @@ def test_of_runners_racing_for_a_job_one_gets_it_until_its_lease_lapses(quiet_en
     job, _ = queue_big_import(engine, account, 1)
     now = utcnow()
     claims = []
-    for at in (now, now + timedelta(seconds=1), now + jobs.LEASE + timedelta(seconds=1)):
+    for at in (now, now + timedelta(seconds=1), now + batches.LEASE + timedelta(seconds=1)):
         with write_transaction(engine) as conn:
-            claims.append(job_store.claim(conn, account, job.id, at, at + jobs.LEASE))
+            claims.append(job_store.claim(conn, account, job.id, at, at + batches.LEASE))
     assert claims == [True, False, True]
     with write_transaction(engine) as conn:
         job_store.cancel(conn, account, job.id, utcnow())
@@ -403,22 +406,22 @@ def test_of_runners_racing_for_a_job_one_gets_it_until_its_lease_lapses(quiet_en
 def test_two_runners_working_one_job_at_once_still_do_each_profile_once(quiet_engine, quiet_account):
     engine, account = quiet_engine, quiet_account
     job, _ = queue_big_import(engine, account, 5000)
-    first = threading.Thread(target=jobs.run_pending, args=(engine,))
+    first = threading.Thread(target=batches.run_pending, args=(engine,))
     first.start()
     # A second runner takes the job over as if the first one's lease had lapsed, batch after batch,
     # while the first goes on working it.
-    while jobs.get_job(engine, account, jobs.IMPORT, job.id).status != "complete":
+    while reading.get_job(engine, account, model.IMPORT, job.id).status != "complete":
         with write_transaction(engine) as conn:
             job_store.set_lease(conn, account, job.id, utcnow() - timedelta(seconds=1))
-        jobs.run_pending(engine, max_batches=1)
+        batches.run_pending(engine, max_batches=1)
     first.join(timeout=120)
-    done = jobs.get_job(engine, account, jobs.IMPORT, job.id)
+    done = reading.get_job(engine, account, model.IMPORT, job.id)
     assert (done.completed_count, done.failed_count) == (5000, 0)
     assert ledger_count(engine, account) == counted(engine, profiles, account) == 5000
 
 
 def test_a_job_survives_a_server_restart_and_completes_once(quiet_engine):
-    engine, n = quiet_engine, jobs.MAX_IMPORT_PROFILES
+    engine, n = quiet_engine, model.MAX_IMPORT_PROFILES
     new = accounts.create_account(engine, "Restarted brand", "US")
     list_id = lists.create_list(engine, new.account.id, "Big").id
     base, uv, thread = start_server(engine)
@@ -428,7 +431,7 @@ def test_a_job_survives_a_server_restart_and_completes_once(quiet_engine):
         assert response.status_code == 202, response.text
         job_id = response.json()["data"]["id"]
     stop_server(uv, thread)  # the runner finishes its batch and hands the job back (usually mid-way)
-    stopped = jobs.get_job(engine, new.account.id, jobs.IMPORT, job_id)
+    stopped = reading.get_job(engine, new.account.id, model.IMPORT, job_id)
     assert stopped.status in ("queued", "processing", "complete")
     assert ledger_count(engine, new.account.id) == stopped.completed_count
     if stopped.status == "processing":

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from assent.domain import SuppressionReason
-from assent.services import consent
-from assent.services.consent import Locator
-from assent.services.lists import create_list
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.lists.lists import create_list
 
 SUBSCRIBE = "/api/profile-subscription-bulk-create-jobs"
 UNSUBSCRIBE = "/api/profile-subscription-bulk-delete-jobs"

@@ -17,8 +17,8 @@ import pytest
 from assent.api import app as app_module
 from assent.api import catalog
 from assent.api.operation import Operation
-from assent.services import accounts
-from assent.services.lists import create_list
+from assent.services.accounts import accounts
+from assent.services.lists.lists import create_list
 from assent.wire.ratelimit import RateLimiter
 from tests.api.conftest import REVISION, make_client, start_server, stop_server
 

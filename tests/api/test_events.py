@@ -12,7 +12,9 @@ import jsonschema
 import pytest
 
 from assent.domain import Channel, Purpose
-from assent.services import accounts, activity, consent
+from assent.services.accounts import accounts
+from assent.services.activity import metrics as activity
+from assent.services.consent import changes as consent
 from assent.store import profiles as profile_store
 from tests.api.conftest import make_client
 

@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from assent.api import catalog
-from assent.services import accounts, ledger, settings, tokens
+from assent.services.accounts import accounts, settings
+from assent.services.consent import ledger_checks as ledger
+from assent.services.shared import tokens
 from assent.wire.bodies import MAX_DEPTH
 
 BIG = 10 * 1024 * 1024

@@ -53,8 +53,8 @@ from openapi_client.models import (
     ProfileEnum,
 )
 
-from assent.services import accounts
-from assent.services import lists as list_service
+from assent.services.accounts import accounts
+from assent.services.lists import lists as list_service
 
 DICT = {USE_DICTIONARY_FOR_RESPONSE_DATA: True}
 

@@ -9,8 +9,10 @@ import httpx
 import pytest
 
 from assent.domain import Channel, Purpose
-from assent.services import accounts, consent, ledger
-from assent.services.profiles import timeline
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent import ledger_checks as ledger
+from assent.services.profiles.reading import timeline
 from tests.api.conftest import Client, make_client
 
 EMAIL = [(Channel.EMAIL, Purpose.MARKETING)]

@@ -16,9 +16,9 @@ import pytest
 
 from assent.api.profiles import PROFILE_FILTERS, PROFILE_SORTS
 from assent.domain import SuppressionReason
-from assent.services import consent
-from assent.services.consent import Locator
-from assent.services.lists import create_list
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.lists.lists import create_list
 from tests.api.conftest import make_client
 from tests.api.klaviyo_schema import assert_klaviyo_shape, klaviyo_errors
 

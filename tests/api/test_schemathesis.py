@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from assent.services import accounts
+from assent.services.accounts import accounts
 from assent.store.db import make_engine, upgrade
 from tests.api.conftest import REVISION, start_server, stop_server
 from tests.conftest import BACKENDS

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assent.services import accounts
-from assent.services.ratelimits import DatabaseWindows, LocalWindows
+from assent.services.accounts import accounts
+from assent.services.shared.ratelimits import DatabaseWindows, LocalWindows
 from assent.store.db import make_engine, upgrade
 from tests.api.conftest import REVISION
 

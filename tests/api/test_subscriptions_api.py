@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from assent.services.lists import create_list
+from assent.services.lists.lists import create_list
 from tests.api.klaviyo_schema import assert_klaviyo_shape
 
 SUBSCRIBE = "/api/profile-subscription-bulk-create-jobs"

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from assent.domain import Channel, Purpose, SuppressionReason
-from assent.services import consent, lists
-from assent.services.consent import Locator
-from assent.services.errors import NotFound
-from assent.services.profiles import get_profile
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists
+from assent.services.profiles.reading import get_profile
+from assent.services.shared.errors import NotFound
 from assent.store.db import read_transaction
 from assent.store.tables import consent_events, jobs
 from tests.api.klaviyo_schema import assert_klaviyo_shape

@@ -24,9 +24,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from assent.domain import Channel, Purpose, SuppressionReason
-from assent.services import accounts, consent, ledger, lists, profiles
-from assent.services.clock import utcnow
-from assent.services.consent import Locator
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent import ledger_checks as ledger
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists
+from assent.services.profiles import reading as profiles
+from assent.services.shared.clock import utcnow
 from assent.store.db import database_url, make_engine, require_migrated
 
 ASSENT = str(Path(sys.executable).parent / "assent")

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from assent.domain import Channel, Proof, Purpose, Verdict
-from assent.services import accounts, consent
-from assent.services.consent import Locator
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
 from assent.store.db import make_engine, upgrade
 from tests.cli.test_cli import ASSENT, EMAIL_MARKETING, assent, assert_one_line_error
 
@@ -201,7 +202,7 @@ def test_serve_demo_reuses_its_account_on_restart_with_a_new_key(tmp_path):
 
 
 def test_the_human_timeline_shows_what_each_event_changed_and_how(engine, account_id, db_url):
-    from assent.services import lists
+    from assent.services.lists import lists
 
     weekly = lists.create_list(engine, account_id, "Weekly").id
     who = Locator("email", "tess@example.com")
@@ -222,7 +223,8 @@ def test_the_human_timeline_shows_what_each_event_changed_and_how(engine, accoun
 
 def test_links_in_emails_start_with_the_address_serve_listens_on(tmp_path):
     # No ASSENT_PUBLIC_URL: the double opt-in email of a server on some port links to that port.
-    from assent.services import lists, outbox
+    from assent.services.lists import lists
+    from assent.services.shared import outbox
 
     db = f"sqlite:///{tmp_path / 'assent.db'}"
     engine = make_engine(db)

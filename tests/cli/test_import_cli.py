@@ -12,8 +12,8 @@ import re
 import subprocess
 import threading
 
-from assent.services import profiles
-from assent.services.consent import Locator
+from assent.services.consent.changes import Locator
+from assent.services.profiles import reading as profiles
 
 from .test_cli import ASSENT, _ledger_seq, _profile_count, assent, assert_one_line_error
 

@@ -14,8 +14,8 @@ from alembic import command
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
-from assent.services import accounts
-from assent.services.profiles import email_duplicates
+from assent.services.accounts import accounts
+from assent.services.profiles.reading import email_duplicates
 from assent.store.db import _alembic_config, current_revision, database_url, make_engine, upgrade
 from assent.store.profiles import EmailCollisions
 from assent.store.tables import outbox, profiles

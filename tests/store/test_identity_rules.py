@@ -18,11 +18,17 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from assent.domain import Channel, DomainError, MissingAddress, Purpose
-from assent.services import accounts, consent, jobs, ledger, profile_writes, profiles, signup
-from assent.services.bulk_consent import ConsentItem, ItemError, subscribe_profiles
-from assent.services.consent import Locator
-from assent.services.errors import IdentityConflict
-from assent.services.imports import ImportOptions, import_profiles
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent import ledger_checks as ledger
+from assent.services.consent.bulk import ConsentItem, ItemError, subscribe_profiles
+from assent.services.consent.changes import Locator
+from assent.services.imports.importer import ImportOptions, import_profiles
+from assent.services.jobs import batches, model, queueing, reading
+from assent.services.profiles import reading as profiles
+from assent.services.profiles import writes as profile_writes
+from assent.services.shared.errors import IdentityConflict
+from assent.services.workflows import signup
 
 EMAIL_M = (Channel.EMAIL, Purpose.MARKETING)
 SMS_M = (Channel.SMS, Purpose.MARKETING)
@@ -169,13 +175,13 @@ def test_a_bulk_import_job_item_naming_another_profiles_identifier_is_an_item_er
     )  # fmt: skip
     seq = _seq(engine, account_id)
     item = {"type": "profile", "attributes": {"email": FRANK, "phone_number": PHONE}}
-    request = {"data": {"type": jobs.IMPORT, "attributes": {"profiles": {"data": [item]}}}}
+    request = {"data": {"type": model.IMPORT, "attributes": {"profiles": {"data": [item]}}}}
     for _ in range(2):
-        job = jobs.queue_import(engine, account_id, request)
-        jobs.run_pending(engine)
-        done = jobs.get_job(engine, account_id, jobs.IMPORT, job.id)
+        job = queueing.queue_import(engine, account_id, request)
+        batches.run_pending(engine)
+        done = reading.get_job(engine, account_id, model.IMPORT, job.id)
         assert (done.status, done.completed_count, done.failed_count) == ("complete", 0, 1)
-        _, (error,) = jobs.import_errors(engine, account_id, job.id, limit=10)
+        _, (error,) = reading.import_errors(engine, account_id, job.id, limit=10)
         assert FRANK in error.detail and PHONE in error.detail
     assert _seq(engine, account_id) == seq
     assert _attrs(engine, account_id, "phone_number", PHONE)["email"] == ALICE

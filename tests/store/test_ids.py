@@ -5,7 +5,7 @@ import time
 
 from ulid import ULID
 
-from assent.services import ids
+from assent.services.shared import ids
 
 
 def test_new_ids_are_valid_ulids_of_the_current_millisecond_and_distinct():

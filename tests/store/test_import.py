@@ -1,4 +1,4 @@
-"""Bulk profile import (services.imports): upserts, consent columns, rejects, idempotent re-runs,
+"""Bulk profile import (services.imports.importer): upserts, consent columns, rejects, idempotent re-runs,
 and a killed import that a re-run completes. Every test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
@@ -17,9 +17,15 @@ import pytest
 from sqlalchemy import text
 
 from assent.domain import Channel, DomainError, Purpose
-from assent.services import accounts, imports, ledger, lists, profile_writes, profiles, synthetic
-from assent.services.consent import Locator
-from assent.services.imports import ImportOptions, import_profiles
+from assent.services.accounts import accounts
+from assent.services.consent import ledger_checks as ledger
+from assent.services.consent.changes import Locator
+from assent.services.demo import synthetic
+from assent.services.imports import importer as imports
+from assent.services.imports.importer import ImportOptions, import_profiles
+from assent.services.lists import lists
+from assent.services.profiles import reading as profiles
+from assent.services.profiles import writes as profile_writes
 
 EMAIL = ((Channel.EMAIL, Purpose.MARKETING),)
 
@@ -552,7 +558,7 @@ KILLABLE_IMPORT = textwrap.dedent(
     """
     import sys
     from assent.domain import Channel, Purpose
-    from assent.services.imports import ImportOptions, import_profiles
+    from assent.services.imports.importer import ImportOptions, import_profiles
     from assent.store.db import make_engine
 
     url, account_id, path = sys.argv[1:]

@@ -1,5 +1,5 @@
-"""Import files as people have them (services.imports with import_rows, import_encoding and
-import_headers): encodings, header names from other tools, delimiters, files without an identifier
+"""Import files as people have them (services.imports: importer with rows, encoding and
+headers): encodings, header names from other tools, delimiters, files without an identifier
 column, and rejects in line order. Every test that writes runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import text
 
 from assent.domain import Channel, DomainError, Purpose
-from assent.services import profiles
-from assent.services.consent import Locator
-from assent.services.import_encoding import detect_encoding
-from assent.services.import_headers import FIELDS, HEADER_ALIASES, IGNORED_HEADERS, header_key, map_header
-from assent.services.imports import ImportOptions, import_profiles
+from assent.services.consent.changes import Locator
+from assent.services.imports.encoding import detect_encoding
+from assent.services.imports.headers import FIELDS, HEADER_ALIASES, IGNORED_HEADERS, header_key, map_header
+from assent.services.imports.importer import ImportOptions, import_profiles
+from assent.services.profiles import reading as profiles
 
 EMAIL = ((Channel.EMAIL, Purpose.MARKETING),)
 

@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import bindparam, text
 
 from assent.domain import Channel, Purpose, SuppressionReason
-from assent.services import consent, ledger, profiles
-from assent.services.clock import utcnow
-from assent.services.consent import Locator
+from assent.services.consent import changes as consent
+from assent.services.consent import ledger_checks as ledger
+from assent.services.consent.changes import Locator
+from assent.services.profiles import reading as profiles
+from assent.services.shared.clock import utcnow
 from assent.store.ledger import content_hash, link_hash
 from assent.store.tables import consent_events
 
@@ -248,7 +250,7 @@ def test_erasing_personal_data_keeps_the_chain_valid(engine, account_id):
 
 
 def test_tampering_in_one_account_leaves_another_accounts_chain_valid(engine, account_id):
-    from assent.services import accounts
+    from assent.services.accounts import accounts
 
     other = accounts.create_account(engine, "Other brand", "US").account.id
     _history(engine, account_id)

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from assent.services import settings
-from assent.services.accounts import load_account
+from assent.services.accounts import settings
+from assent.services.accounts.accounts import load_account
 from assent.store.db import read_transaction
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-feedback"

@@ -21,8 +21,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
 from assent.domain import Channel, Purpose
-from assent.services import consent, lists, preferences
-from assent.services.consent import Locator
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists
+from assent.services.workflows import preferences
 from assent.store.db import make_engine, upgrade
 from tests.api.conftest import Server, start_server, stop_server
 from tests.web.mail import Inbox

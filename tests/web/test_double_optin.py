@@ -20,11 +20,15 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import update
 
 from assent.domain import Channel, ConsentStatus, Proof, Purpose
-from assent.services import consent, double_optin, outbox, profiles, settings, tokens
-from assent.services.accounts import signing_secret
-from assent.services.consent import Locator
-from assent.services.imports import ImportOptions, import_profiles
-from assent.services.lists import create_list
+from assent.services.accounts import settings
+from assent.services.accounts.accounts import signing_secret
+from assent.services.consent import changes as consent
+from assent.services.consent import double_optin
+from assent.services.consent.changes import Locator
+from assent.services.imports.importer import ImportOptions, import_profiles
+from assent.services.lists.lists import create_list
+from assent.services.profiles import reading as profiles
+from assent.services.shared import outbox, tokens
 from assent.store.db import make_engine, read_transaction, upgrade, write_transaction
 from assent.store.tables import outbox as outbox_table
 from tests.api.conftest import Server, start_server, stop_server

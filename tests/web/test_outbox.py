@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from assent.services import accounts, outbox
-from assent.services.clock import utcnow
+from assent.services.accounts import accounts
+from assent.services.shared import outbox
+from assent.services.shared.clock import utcnow
 from assent.store.db import write_transaction
 from assent.store.tables import outbox as outbox_table
 from tests.web.mail import running_inbox

@@ -16,8 +16,12 @@ import httpx
 import pytest
 
 from assent.domain import Channel, Purpose
-from assent.services import consent, ledger, lists, outbox, preferences, tokens
-from assent.services.consent import Locator
+from assent.services.consent import changes as consent
+from assent.services.consent import ledger_checks as ledger
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists
+from assent.services.shared import outbox, tokens
+from assent.services.workflows import preferences
 
 BROWSER = "Mozilla/5.0 (preference test)"
 EMAIL = [(Channel.EMAIL, Purpose.MARKETING)]

@@ -16,12 +16,12 @@ import pytest
 import assent
 from assent.domain import ProfileState, SuppressionReason, replay
 from assent.domain import transitions as t
-from assent.services.recorder import Hook, Recorded, Recorder, recording
+from assent.services.shared.recorder import Hook, Recorded, Recorder, recording
 from assent.store import ledger as ledger_store
 from tests.web.test_unsubscribe import ONE_CLICK, events, link, make_profile
 
 SRC = Path(assent.__file__).parent
-ALLOWED = {SRC / "store" / "ledger.py", SRC / "services" / "recorder.py"}
+ALLOWED = {SRC / "store" / "ledger.py", SRC / "services" / "shared" / "recorder.py"}
 
 
 def _names(tree: ast.AST) -> set[str]:
@@ -45,34 +45,41 @@ def test_only_the_recorder_touches_the_ledger_appender() -> None:
     assert touching == []
 
 
-def _service_imports(path: Path) -> tuple[set[str], list[str]]:
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _service_imports(path: Path, modules: set[str]) -> tuple[set[str], list[str]]:
     """The services modules `path` imports at module level, and any package import made inside a function."""
     tree = ast.parse(path.read_text())
+    package = _module(path) if path.name == "__init__.py" else _module(path).rpartition(".")[0]
     top: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                top.add(node.module.split(".")[0])
-            else:
-                top |= {a.name for a in node.names}
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = package.split(".")
+            base = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+            for alias in node.names:
+                top.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
     inner = []
     for fn in ast.walk(tree):
         if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
             for node in ast.walk(fn):
                 if isinstance(node, ast.ImportFrom) and node.level > 0:
-                    inner.append(f"{path.name}:{node.lineno}")
-    return top, inner
+                    inner.append(f"{path.relative_to(SRC / 'services')}:{node.lineno}")
+    return {m for m in top if m in modules and m.startswith("assent.services.")}, inner
 
 
 def test_services_import_each_other_without_cycles_or_imports_inside_functions() -> None:
-    folder = SRC / "services"
+    paths = sorted((SRC / "services").rglob("*.py"))
+    modules = {_module(path) for path in paths}
     graph, inner = {}, []
-    for path in sorted(folder.glob("*.py")):
-        top, late = _service_imports(path)
-        graph[path.stem] = {m for m in top if (folder / f"{m}.py").exists()}
+    for path in paths:
+        top, late = _service_imports(path, modules)
+        graph[_module(path)] = top
         inner += late
     # An optional dependency loaded on first use is not a dodged cycle.
-    assert [i for i in inner if not i.startswith("ratelimits.py:")] == []
+    assert [i for i in inner if not i.startswith("shared/ratelimits.py:")] == []
     done: set[str] = set()
 
     def visit(module: str, path: list[str]) -> None:

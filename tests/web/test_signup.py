@@ -18,9 +18,12 @@ import httpx
 import pytest
 
 from assent.domain import Channel, Purpose
-from assent.services import consent, ledger, lists, outbox
-from assent.services.accounts import load_account
-from assent.services.consent import Locator
+from assent.services.accounts.accounts import load_account
+from assent.services.consent import changes as consent
+from assent.services.consent import ledger_checks as ledger
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists
+from assent.services.shared import outbox
 from assent.store.db import read_transaction
 from assent.wire.ratelimit import RateLimiter, Throttled
 
@@ -470,7 +473,7 @@ def test_a_body_over_64_kb_is_refused_unread(server, api, site) -> None:
 
 
 def test_the_retry_page_shows_the_brands_own_consent_text_and_records_its_version(server, api, site) -> None:
-    from assent.services import settings
+    from assent.services.accounts import settings
 
     wording = "Yes, Brand Co may text me offers. Reply STOP to stop."
     settings.set_value(server.engine, api.account_id, "signup_consent_text", wording)

@@ -26,8 +26,10 @@ import pytest
 from assent.domain import Channel, Purpose
 from assent.domain.identity import normalize_phone
 from assent.integrations import twilio
-from assent.services import consent, lists, settings
-from assent.services.consent import Locator
+from assent.services.accounts import settings
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists
 
 PATH = "/webhooks/sms/twilio"
 STOP_REPLY = settings.SETTINGS["sms_reply_stop"].default

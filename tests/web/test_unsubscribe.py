@@ -18,9 +18,10 @@ import pytest
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from assent.domain import Channel, Purpose
-from assent.services import consent, lists
-from assent.services.consent import Locator
-from assent.services.tokens import make_token, read_token
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists
+from assent.services.shared.tokens import make_token, read_token
 
 PUBLIC = "https://mail.brand.example"
 MESSAGE = "<campaign-42.7f3a@mail.brand.example>"

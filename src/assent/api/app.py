@@ -19,8 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import settings
 from ..domain import DomainError
-from ..services import accounts
-from ..services.accounts import ApiKey
+from ..services.accounts import accounts
+from ..services.accounts.accounts import ApiKey
 from ..wire import bodies
 from ..wire.documents import error_response, json_response
 from ..wire.errors import ApiError, from_domain, invalid

@@ -28,8 +28,8 @@ def openapi_document(ops: list[Operation]) -> dict[str, Any]:
 async def background(engine: Engine) -> AsyncIterator[None]:
     """Run queued bulk jobs and deliver queued messages while the server runs; stop them (they
     resume later) when it stops."""
-    from ..services.jobs import JobRunner
-    from ..services.outbox import Deliverer
+    from ..services.jobs.worker import JobRunner
+    from ..services.shared.outbox import Deliverer
 
     workers: list[JobRunner | Deliverer] = [JobRunner(engine), Deliverer(engine)]
     for worker in workers:

@@ -12,11 +12,11 @@ from starlette.responses import Response
 from ..domain import DomainError, Via
 from ..domain.channels import parse_channel
 from ..domain.decisions import parse_send_purpose
-from ..services import consent_feed
-from ..services import ledger as ledger_service
-from ..services.consent import LOCATORS, Locator
-from ..services.paging import Position
-from ..services.profiles import DecisionRequest, ProfileDecision, decide_many
+from ..services.consent import feed as consent_feed
+from ..services.consent import ledger_checks as ledger_service
+from ..services.consent.changes import LOCATORS, Locator
+from ..services.profiles.reading import DecisionRequest, ProfileDecision, decide_many
+from ..services.shared.paging import Position
 from ..wire.documents import json_response
 from ..wire.errors import from_domain, invalid
 from ..wire.linkage import ProfileLocator

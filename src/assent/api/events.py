@@ -12,10 +12,11 @@ from msgspec import UNSET, UnsetType
 from starlette.responses import Response
 
 from ..domain import DomainError
-from ..services import activity
-from ..services.activity import Event, EventListing, Metric
-from ..services.errors import NotFound
-from ..services.profiles import profile_resource
+from ..services.activity import events, metrics
+from ..services.activity.events import Event, EventListing
+from ..services.activity.metrics import Metric
+from ..services.profiles.reading import profile_resource
+from ..services.shared.errors import NotFound
 from ..wire.documents import json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
 from .filters import FieldRule
@@ -123,7 +124,7 @@ def _body_error(e: DomainError) -> ApiError:
     return error
 
 
-def _event_profile(data: EventProfileData) -> activity.EventProfile:
+def _event_profile(data: EventProfileData) -> events.EventProfile:
     a = data.attributes or EventProfileAttributes()
     attributes: dict[str, Any] = {
         name: getattr(a, name)
@@ -132,7 +133,7 @@ def _event_profile(data: EventProfileData) -> activity.EventProfile:
     }
     if a.location is not None:
         attributes.update({f: v for f in LOCATION_FIELDS if (v := getattr(a.location, f)) is not None})
-    return activity.EventProfile(
+    return events.EventProfile(
         id=data.id,
         email=a.email,
         phone_number=a.phone_number,
@@ -153,7 +154,7 @@ def create_event(call: Call) -> Response:
         raise invalid("the metric needs a name", pointer=f"{_ATTRIBUTES}/metric/data/attributes/name")
     if isinstance(a.profile, UnsetType):
         raise invalid("profile is required: {data: {type: profile, ...}}", pointer=f"{_ATTRIBUTES}/profile")
-    new = activity.NewEvent(
+    new = events.NewEvent(
         metric_name=a.metric.data.attributes.name,
         metric_service=a.metric.data.attributes.service,
         properties=a.properties,
@@ -164,7 +165,7 @@ def create_event(call: Call) -> Response:
         unique_id=a.unique_id,
     )
     try:
-        recorded = activity.create_event(call.engine, call.account_id, new)
+        recorded = events.create_event(call.engine, call.account_id, new)
     except DomainError as e:
         raise _body_error(e) from None
     headers = {"X-Klaviyo-Partial-Failure": ",".join(recorded.dropped)} if recorded.dropped else None
@@ -277,7 +278,7 @@ def list_events(call: Call) -> Response:
     size = call.page_size(200, 1000)
     include = call.include(EVENT_INCLUDES)
     after, before = _timeline_cursor(call)
-    query = activity.EventQuery(
+    query = events.EventQuery(
         metric_ids=tuple(str(c.value) for c in conditions if c.field == "metric_id"),
         profile_ids=tuple(str(c.value) for c in conditions if c.field == "profile_id"),
         times=tuple((c.op, _moment(c.field, c.value)) for c in conditions if c.field in ("datetime", "timestamp")),
@@ -288,7 +289,7 @@ def list_events(call: Call) -> Response:
         include_metrics="metric" in include,
         include_profiles="profile" in include,
     )
-    listing = activity.list_events(call.engine, call.account_id, query)
+    listing = events.list_events(call.engine, call.account_id, query)
     fields = call.fields("event")
     doc: dict[str, Any] = {
         "data": [event_resource(call, e, fields) for e in listing.events],
@@ -302,7 +303,7 @@ def list_events(call: Call) -> Response:
 def get_event(call: Call) -> Response:
     include = call.include(EVENT_INCLUDES)
     try:
-        listing = activity.get_event(
+        listing = events.get_event(
             call.engine,
             call.account_id,
             call.path["id"],
@@ -357,7 +358,7 @@ def list_metrics(call: Call) -> Response:
     conditions = call.filter(METRIC_FILTERS)
     include = call.include(METRIC_INCLUDES)
     after, before = _metrics_cursor(call)
-    listing = activity.list_metrics(
+    listing = metrics.list_metrics(
         call.engine,
         call.account_id,
         integration_names=tuple(str(c.value) for c in conditions if c.field == "integration.name"),
@@ -378,7 +379,7 @@ def list_metrics(call: Call) -> Response:
 def get_metric(call: Call) -> Response:
     include = call.include(METRIC_INCLUDES)
     try:
-        metric = activity.get_metric(call.engine, call.account_id, call.path["id"])
+        metric = metrics.get_metric(call.engine, call.account_id, call.path["id"])
     except NotFound:
         raise not_found("metric", call.path["id"]) from None
     doc: dict[str, Any] = {"data": _with_flows(metric_resource(call, metric, call.fields("metric")), include)}

@@ -13,9 +13,9 @@ from msgspec import UNSET, Struct, UnsetType
 from starlette.responses import Response
 
 from ..domain import DomainError
-from ..services import jobs
-from ..services.jobs import Job
-from ..services.lists import MailingList
+from ..services.jobs import model, queueing, reading, worker
+from ..services.jobs.model import Job
+from ..services.lists.lists import MailingList
 from ..wire.documents import json_response, sparse
 from ..wire.linkage import ListsRelationship
 from .filters import FieldRule
@@ -136,7 +136,7 @@ JOB_FIELDS = (
 )  # fmt: skip
 LIST_FIELDS = ("created", "id", "name", "opt_in_process", "updated")
 ERROR_FIELDS = ("code", "detail", "id", "original_payload", "source", "source.pointer", "title")
-JOB_FILTERS = {"status": FieldRule(frozenset({"equals", "any"}), "enum", frozenset(jobs.STATUSES))}
+JOB_FILTERS = {"status": FieldRule(frozenset({"equals", "any"}), "enum", frozenset(model.STATUSES))}
 PROFILE_ADDITIONAL = ("subscriptions", "predictive_analytics")
 
 
@@ -156,7 +156,7 @@ def job_resource(call: Call, job: Job, fields: list[str] | None) -> dict[str, An
         "started_at": iso(job.started_at),
     }
     return {
-        "type": jobs.IMPORT,
+        "type": model.IMPORT,
         "id": job.id,
         "attributes": sparse(attributes, fields),
         "relationships": {
@@ -202,25 +202,25 @@ def list_resource(call: Call, item: MailingList, fields: list[str] | None) -> di
 
 
 def post_import(call: Call) -> Response:
-    fields = checked_fields(call, jobs.IMPORT, JOB_FIELDS)
+    fields = checked_fields(call, model.IMPORT, JOB_FIELDS)
     request = msgspec.to_builtins(call.body)
     try:
-        job = jobs.queue_import(call.engine, call.account_id, request, actor=actor(call))
+        job = queueing.queue_import(call.engine, call.account_id, request, actor=actor(call))
     except DomainError as e:
         raise request_error(e) from None
-    jobs.wake(call.engine)  # start now rather than at the runner's next look
+    worker.wake(call.engine)  # start now rather than at the runner's next look
     resource = job_resource(call, job, fields)
     return json_response({"data": resource, "links": {"self": resource["links"]["self"]}}, 202)
 
 
 def get_import_jobs(call: Call) -> Response:
-    fields = checked_fields(call, jobs.IMPORT, JOB_FIELDS)
+    fields = checked_fields(call, model.IMPORT, JOB_FIELDS)
     conditions = call.filter(JOB_FILTERS)
     sort = call.sort(("created_at",), "created_at")
     size = call.page_size(20, 100)
     cursor = checked_cursor(call, ("time", "text"))
-    page, found = jobs.list_jobs(
-        call.engine, call.account_id, jobs.IMPORT, [(c.op, c.field, c.value) for c in conditions],
+    page, found = reading.list_jobs(
+        call.engine, call.account_id, model.IMPORT, [(c.op, c.field, c.value) for c in conditions],
         descending=sort.descending, limit=size, after=cursor.after if cursor else None,
         before=cursor.before if cursor else None,
     )  # fmt: skip
@@ -228,28 +228,28 @@ def get_import_jobs(call: Call) -> Response:
 
 
 def get_import_job(call: Call) -> Response:
-    fields = checked_fields(call, jobs.IMPORT, JOB_FIELDS)
+    fields = checked_fields(call, model.IMPORT, JOB_FIELDS)
     list_fields = checked_fields(call, "list", LIST_FIELDS)
     include = call.include(("lists",))
-    job = own_job(call, jobs.IMPORT, call.path["job_id"])
+    job = own_job(call, model.IMPORT, call.path["job_id"])
     doc: dict[str, Any] = {"data": job_resource(call, job, fields), "links": {"self": call.self_link()}}
     if include:
-        found = jobs.job_lists(call.engine, call.account_id, jobs.IMPORT, job.id)
+        found = reading.job_lists(call.engine, call.account_id, model.IMPORT, job.id)
         doc["included"] = [list_resource(call, item, list_fields) for item in found]
     return json_response(doc)
 
 
 def get_job_lists(call: Call) -> Response:
     list_fields = checked_fields(call, "list", LIST_FIELDS)
-    job = own_job(call, jobs.IMPORT, call.path["id"])
-    found = jobs.job_lists(call.engine, call.account_id, jobs.IMPORT, job.id)
+    job = own_job(call, model.IMPORT, call.path["id"])
+    found = reading.job_lists(call.engine, call.account_id, model.IMPORT, job.id)
     return json_response({"data": [list_resource(call, item, list_fields) for item in found],
                           "links": {"self": call.self_link()}})  # fmt: skip
 
 
 def get_job_list_ids(call: Call) -> Response:
-    job = own_job(call, jobs.IMPORT, call.path["id"])
-    found = jobs.job_lists(call.engine, call.account_id, jobs.IMPORT, job.id)
+    job = own_job(call, model.IMPORT, call.path["id"])
+    found = reading.job_lists(call.engine, call.account_id, model.IMPORT, job.id)
     return json_response({"data": linkage("list", [item.id for item in found]), "links": {"self": call.self_link()}})
 
 
@@ -258,8 +258,8 @@ def _job_profiles(call: Call, *, full: bool) -> Response:
     fields = call.fields("profile") if full else None
     size = call.page_size(20, 100)
     cursor = checked_cursor(call, ("text",))
-    job = own_job(call, jobs.IMPORT, call.path["id"])
-    page, found = jobs.job_profiles(
+    job = own_job(call, model.IMPORT, call.path["id"])
+    page, found = reading.job_profiles(
         call.engine, call.account_id, job.id, limit=size, after=cursor.after if cursor else None,
         before=cursor.before if cursor else None, full=full, subscriptions="subscriptions" in extra,
         base=call.base_url,
@@ -285,8 +285,8 @@ def get_import_errors(call: Call) -> Response:
     fields = checked_fields(call, "import-error", ERROR_FIELDS)
     size = call.page_size(20, 100)
     cursor = checked_cursor(call, ("int",))
-    job = own_job(call, jobs.IMPORT, call.path["id"])
-    page, errors = jobs.import_errors(
+    job = own_job(call, model.IMPORT, call.path["id"])
+    page, errors = reading.import_errors(
         call.engine, call.account_id, job.id, limit=size, after=cursor.after if cursor else None,
         before=cursor.before if cursor else None,
     )  # fmt: skip
@@ -314,7 +314,7 @@ _PAGE = (
     Param("page[size]", "1 to 100, default 20", {"type": "integer", "minimum": 1, "maximum": 100}),
     Param("page[cursor]", "from links.next or links.prev"),
 )
-_JOB_FIELDS = Param(f"fields[{jobs.IMPORT}]", "attributes to return, comma-separated")
+_JOB_FIELDS = Param(f"fields[{model.IMPORT}]", "attributes to return, comma-separated")
 _LIST_FIELDS = Param("fields[list]", "list attributes to return, comma-separated")
 _READ = ("lists:read", "profiles:read")
 OPERATIONS = [

@@ -9,9 +9,9 @@ from msgspec import UNSET, Struct, UnsetType
 from starlette.responses import Response
 
 from ..domain import DomainError
-from ..services import unsubscribe as service
-from ..services.consent import LOCATORS, Locator
-from ..services.errors import NotFound
+from ..services.consent.changes import LOCATORS, Locator
+from ..services.shared.errors import NotFound
+from ..services.workflows import unsubscribe as service
 from ..wire.documents import json_response
 from ..wire.errors import ApiError, from_domain, invalid
 from ..wire.linkage import ProfileLocator

@@ -14,10 +14,10 @@ from msgspec import UNSET, Meta, UnsetType
 from starlette.responses import Response
 
 from ..domain import OptInProcess, Proof
-from ..services import lists as service
-from ..services.errors import NotFound
-from ..services.paging import PagePosition
-from ..services.profiles import profile_resource
+from ..services.lists import lists as service
+from ..services.profiles.reading import profile_resource
+from ..services.shared.errors import NotFound
+from ..services.shared.paging import PagePosition
 from ..wire.documents import json_response, no_content, sparse
 from ..wire.errors import ApiError, invalid, not_found
 from .filters import FieldRule

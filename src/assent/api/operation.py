@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..services.accounts import ApiKey
-from ..services.paging import PagePosition
+from ..services.accounts.accounts import ApiKey
+from ..services.shared.paging import PagePosition
 from ..wire.errors import invalid
 from . import paging
 from .filters import Condition, FieldRule, FilterError, Sort, check_filter, parse_filter, parse_sort

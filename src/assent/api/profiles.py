@@ -9,8 +9,8 @@ import msgspec
 from msgspec import UNSET, Struct, UnsetType
 from starlette.responses import Response
 
-from ..services import profile_pages
-from ..services.profile_writes import (
+from ..services.profiles import pages as profile_pages
+from ..services.profiles.writes import (
     DuplicateProfile,
     ProfileInput,
     Written,

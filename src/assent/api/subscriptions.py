@@ -11,10 +11,10 @@ from starlette.responses import Response
 
 from ..domain import Channel, DomainError, InvalidIdentifier, Proof, Purpose
 from ..domain.identity import normalize_email, normalize_phone
-from ..services import bulk_consent
-from ..services.accounts import get_account
-from ..services.bulk_consent import ConsentItem
-from ..services.errors import NotFound
+from ..services.accounts.accounts import get_account
+from ..services.consent import bulk as bulk_consent
+from ..services.consent.bulk import ConsentItem
+from ..services.shared.errors import NotFound
 from ..wire.documents import no_content
 from ..wire.errors import from_domain, invalid
 from ..wire.linkage import ListRelationship

@@ -12,9 +12,9 @@ from msgspec import UNSET, Struct, UnsetType
 from starlette.responses import Response
 
 from ..domain import DomainError
-from ..services import jobs
-from ..services.errors import NotFound
-from ..services.jobs import Job
+from ..services.jobs import model, queueing, reading, worker
+from ..services.jobs.model import Job
+from ..services.shared.errors import NotFound
 from ..wire.documents import json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
 from ..wire.linkage import ListRelationship, SegmentRelationship
@@ -170,12 +170,12 @@ def linkage(kind: str, ids: tuple[str, ...] | list[str]) -> list[dict[str, str]]
 # --- suppression jobs ------------------------------------------------------------------------
 
 PATHS = {
-    jobs.SUPPRESS: "/api/profile-suppression-bulk-create-jobs",
-    jobs.UNSUPPRESS: "/api/profile-suppression-bulk-delete-jobs",
+    model.SUPPRESS: "/api/profile-suppression-bulk-create-jobs",
+    model.UNSUPPRESS: "/api/profile-suppression-bulk-delete-jobs",
 }
 JOB_FIELDS = ("completed_at", "completed_count", "created_at", "id", "skipped_count", "status", "total_count")
 JOB_FILTERS = {
-    "status": FieldRule(frozenset({"equals"}), "enum", frozenset(jobs.STATUSES)),
+    "status": FieldRule(frozenset({"equals"}), "enum", frozenset(model.STATUSES)),
     "list_id": FieldRule(frozenset({"equals"}), "string"),
     "segment_id": FieldRule(frozenset({"equals"}), "string"),
 }
@@ -206,20 +206,20 @@ def _post(call: Call, kind: str) -> Response:
     fields = checked_fields(call, kind, JOB_FIELDS)
     request = msgspec.to_builtins(call.body)
     try:
-        job = jobs.queue_suppression(call.engine, call.account_id, kind, request, actor=actor(call))
+        job = queueing.queue_suppression(call.engine, call.account_id, kind, request, actor=actor(call))
     except DomainError as e:
         raise request_error(e) from None
-    jobs.wake(call.engine)  # start now rather than at the runner's next look
+    worker.wake(call.engine)  # start now rather than at the runner's next look
     resource = job_resource(call, job, fields)
     return json_response({"data": resource, "links": {"self": resource["links"]["self"]}}, 202)
 
 
 def post_suppress(call: Call) -> Response:
-    return _post(call, jobs.SUPPRESS)
+    return _post(call, model.SUPPRESS)
 
 
 def post_unsuppress(call: Call) -> Response:
-    return _post(call, jobs.UNSUPPRESS)
+    return _post(call, model.UNSUPPRESS)
 
 
 def _get_jobs(call: Call, kind: str) -> Response:
@@ -228,7 +228,7 @@ def _get_jobs(call: Call, kind: str) -> Response:
     sort = call.sort(("created",), "created")
     size = call.page_size(20, 100)
     cursor = checked_cursor(call, ("time", "text"))
-    page, found = jobs.list_jobs(
+    page, found = reading.list_jobs(
         call.engine, call.account_id, kind, [(c.op, c.field, c.value) for c in conditions],
         descending=sort.descending, limit=size, after=cursor.after if cursor else None,
         before=cursor.before if cursor else None,
@@ -239,7 +239,7 @@ def _get_jobs(call: Call, kind: str) -> Response:
 def own_job(call: Call, kind: str, job_id: str) -> Job:
     """The account's job of this kind; any other id (another account's too) is a 404."""
     try:
-        return jobs.get_job(call.engine, call.account_id, kind, job_id)
+        return reading.get_job(call.engine, call.account_id, kind, job_id)
     except NotFound:
         raise not_found(kind, job_id) from None
 
@@ -251,19 +251,19 @@ def _get_job(call: Call, kind: str) -> Response:
 
 
 def get_suppress_jobs(call: Call) -> Response:
-    return _get_jobs(call, jobs.SUPPRESS)
+    return _get_jobs(call, model.SUPPRESS)
 
 
 def get_unsuppress_jobs(call: Call) -> Response:
-    return _get_jobs(call, jobs.UNSUPPRESS)
+    return _get_jobs(call, model.UNSUPPRESS)
 
 
 def get_suppress_job(call: Call) -> Response:
-    return _get_job(call, jobs.SUPPRESS)
+    return _get_job(call, model.SUPPRESS)
 
 
 def get_unsuppress_job(call: Call) -> Response:
-    return _get_job(call, jobs.UNSUPPRESS)
+    return _get_job(call, model.UNSUPPRESS)
 
 
 def _params(kind: str, *, listing: bool) -> tuple[Param, ...]:
@@ -279,7 +279,7 @@ def _params(kind: str, *, listing: bool) -> tuple[Param, ...]:
     )
 
 
-_S, _U = jobs.SUPPRESS, jobs.UNSUPPRESS
+_S, _U = model.SUPPRESS, model.UNSUPPRESS
 OPERATIONS = [
     Operation("POST", PATHS[_S], "bulk_suppress_profiles", post_suppress, ("profiles:write", "subscriptions:write"),
               75, 750, "Suppress up to 100 emails, or a list's members, from email marketing (202, a queued job)",

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..services import accounts
-from ..services.database import open_engine
+from ..services.accounts import accounts
+from ..services.shared.database import open_engine
 from .common import Db, Json, command, show
 
 app = typer.Typer(help="Accounts (one per brand) and their API keys.", no_args_is_help=True)

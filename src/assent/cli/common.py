@@ -14,9 +14,9 @@ from sqlalchemy.exc import OperationalError
 
 from .. import config
 from ..domain import DomainError
-from ..services import database
-from ..services.clock import parse_time
-from ..services.locator import Locator
+from ..services.profiles.locator import Locator
+from ..services.shared import database
+from ..services.shared.clock import parse_time
 
 Db = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: ASSENT_DATABASE_URL, else sqlite:///./assent.db).")

@@ -8,8 +8,8 @@ import typer
 
 from ..domain import Channel, DomainError, Proof
 from ..domain.channels import parse_channel, parse_purpose, parse_suppression_reason
-from ..services import consent
-from ..services.database import open_engine
+from ..services.consent import changes as consent
+from ..services.shared.database import open_engine
 from .common import (
     AccountId,
     ByEmail,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ..services import database
-from ..services.database import open_engine
+from ..services.shared import database
+from ..services.shared.database import open_engine
 from .common import Db, Json, command, show
 
 app = typer.Typer(help="The database schema.", no_args_is_help=True)

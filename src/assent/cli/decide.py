@@ -9,8 +9,8 @@ import typer
 from ..domain import DomainError, Via
 from ..domain.channels import parse_channel
 from ..domain.decisions import parse_send_purpose
-from ..services import profiles
-from ..services.database import open_engine
+from ..services.profiles import reading as profiles
+from ..services.shared.database import open_engine
 from .common import (
     AccountId,
     ByEmail,

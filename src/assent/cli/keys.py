@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..services import accounts
-from ..services.database import open_engine
+from ..services.accounts import accounts
+from ..services.shared.database import open_engine
 from .common import AccountId, Db, Json, command, show
 
 app = typer.Typer(help="Private API keys and their scopes.", no_args_is_help=True)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..services import ledger
-from ..services.database import open_engine
+from ..services.consent import ledger_checks as ledger
+from ..services.shared.database import open_engine
 from .common import AccountId, Db, Json, command, emit_json
 from .progress import progress_bar
 

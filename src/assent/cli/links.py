@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import config
-from ..services.database import open_engine
+from ..services.shared.database import open_engine
 from .common import AccountId, ByEmail, ById, ByPhone, Db, Json, ListOpt, command, locator, show, warn_links
 
 app = typer.Typer(help="Links to put in messages.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def links_unsubscribe(
     json: Json = False,
 ) -> None:
     """The List-Unsubscribe and List-Unsubscribe-Post headers (RFC 8058) and body links for a message."""
-    from ..services import unsubscribe
+    from ..services.workflows import unsubscribe
 
     links = unsubscribe.unsubscribe_links(
         open_engine(db), account, locator(id, email, phone), list_id=list_id, message_id=message_id,

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..services import lists
-from ..services.database import open_engine
+from ..services.lists import lists
+from ..services.shared.database import open_engine
 from .common import AccountId, Db, Json, command, show
 
 app = typer.Typer(help="Lists.", no_args_is_help=True)

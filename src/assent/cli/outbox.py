@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..services import outbox
-from ..services.database import open_engine
+from ..services.shared import outbox
+from ..services.shared.database import open_engine
 from .common import Db, Json, command, show
 
 

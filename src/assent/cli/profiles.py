@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from ..domain import DomainError
-from ..services import imports, profiles
-from ..services.database import open_engine
+from ..services.imports import importer as imports
+from ..services.profiles import reading as profiles
+from ..services.shared.database import open_engine
 from .common import (
     AccountId,
     ByEmail,

@@ -9,9 +9,10 @@ import typer
 from sqlalchemy import Engine
 
 from .. import config
-from ..services import database, demo
-from ..services.database import open_engine
-from ..services.locator import Locator
+from ..services.demo import account as demo
+from ..services.profiles.locator import Locator
+from ..services.shared import database
+from ..services.shared.database import open_engine
 from .common import Db, Json, command, emit_json, warn_links
 from .progress import progress_bar
 
@@ -47,7 +48,7 @@ def serve_command(
 
 
 def _serve_demo(engine: Engine, served: str) -> None:
-    from ..services import unsubscribe
+    from ..services.workflows import unsubscribe
 
     result = demo.existing_demo(engine)
     if result is None:

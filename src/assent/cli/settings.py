@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ..services import accounts, settings
-from ..services.database import open_engine
+from ..services.accounts import accounts, settings
+from ..services.shared.database import open_engine
 from .common import AccountId, Db, Json, command, show
 
 app = typer.Typer(help="An account's workflow settings (sender, SMS keywords, webhook keys).", no_args_is_help=True)

@@ -1,6 +1,6 @@
 """What an email provider reports about one recipient (a bounce, a complaint, an unsubscribe, a
 delivery), in provider-neutral terms: the typed result the provider adapters (integrations.ses,
-integrations.sendgrid) parse their webhooks into and services.bounces applies."""
+integrations.sendgrid) parse their webhooks into and services.workflows.bounces applies."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
-from ..services.ratelimits import Windows
+from ..services.shared.ratelimits import Windows
 from . import confirm, email_events, preferences, signup, sms, unsubscribe
 from .pages import Refused, refused
 

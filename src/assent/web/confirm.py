@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..services import double_optin as service
-from ..services.errors import NotFound
-from ..services.tokens import TokenError
+from ..services.consent import double_optin as service
+from ..services.shared.errors import NotFound
+from ..services.shared.tokens import TokenError
 from .pages import proof_from, render
 
 SOURCE = "confirmation page"

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..integrations import sendgrid, ses
-from ..services import bounces
+from ..services.workflows import bounces
 from ..wire.bodies import read_limited, too_deep
 from .pages import Refused
 

@@ -12,9 +12,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..domain import DomainError
-from ..services import preferences as service
-from ..services.errors import NotFound
-from ..services.tokens import TokenError
+from ..services.shared.errors import NotFound
+from ..services.shared.tokens import TokenError
+from ..services.workflows import preferences as service
 from .pages import proof_from, read_form, render
 
 MAX_BODY = 64 * 1024

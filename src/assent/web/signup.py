@@ -20,8 +20,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import settings
 from ..domain import Channel, DomainError, Purpose
-from ..services import signup as service
-from ..services.ratelimits import Windows
+from ..services.shared.ratelimits import Windows
+from ..services.workflows import signup as service
 from ..wire import bodies
 from ..wire.documents import error_response
 from ..wire.errors import ApiError

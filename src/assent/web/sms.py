@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import settings
 from ..integrations import twilio
-from ..services import sms_keywords
+from ..services.workflows import sms_keywords
 from .pages import read_form
 
 log = logging.getLogger("assent.sms")

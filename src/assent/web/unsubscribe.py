@@ -16,10 +16,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..domain import DomainError
-from ..services import preferences
-from ..services import unsubscribe as service
-from ..services.errors import NotFound
-from ..services.tokens import TokenError
+from ..services.shared.errors import NotFound
+from ..services.shared.tokens import TokenError
+from ..services.workflows import preferences
+from ..services.workflows import unsubscribe as service
 from ..wire.bodies import read_limited
 from .pages import Refused, no_nul, parse_form, proof_from, render
 

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from ..domain import DomainError
-from ..services.errors import Conflict, IdentityConflict, NotFound
+from ..services.shared.errors import Conflict, IdentityConflict, NotFound
 
 TITLES = {
     400: "Invalid input.",

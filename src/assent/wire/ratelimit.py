@@ -24,7 +24,7 @@ from functools import partial
 import anyio.to_thread
 
 from ..config import settings
-from ..services.ratelimits import Claim, LocalWindows, Windows
+from ..services.shared.ratelimits import Claim, LocalWindows, Windows
 from .errors import ApiError
 
 log = logging.getLogger("assent.api.ratelimit")

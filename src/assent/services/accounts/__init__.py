@@ -1,0 +1,1 @@
+"""Accounts and their API keys (`accounts`), and per-account workflow settings (`settings`)."""

@@ -1,0 +1,94 @@
+"""Per-account settings of the consent workflows, each with a default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+from ...domain import DomainError
+from ...domain.identity import normalize_phone
+from ...store import settings as store
+from ...store.db import read_transaction, write_transaction
+from .accounts import load_account
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    secret: bool = False  # never shown back in full
+
+
+SETTINGS = {
+    s.name: s
+    for s in (
+        Setting("sender_email", "no-reply@localhost", "From address of the messages Assent sends"),
+        Setting("sender_name", "", "From name (default: the account's name)"),
+        Setting("postal_address", "", "The brand's postal address, shown on pages and in emails (CAN-SPAM)"),
+        Setting("doi_token_days", "7", "Days a double opt-in confirmation link stays valid"),
+        Setting("sms_number", "", "The SMS number (E.164) inbound texts are sent to; routes them to this account"),
+        Setting("sms_join_keyword", "JOIN", "Keyword that subscribes a number to SMS marketing"),
+        Setting("sms_reply_stop", "You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
+                "Reply to an opt-out keyword (sent once per opt-out)"),
+        Setting("sms_reply_start", "You are resubscribed. Reply STOP to unsubscribe, HELP for help.",
+                "Reply to START / UNSTOP / YES"),
+        Setting("sms_reply_join",
+                "Thanks for subscribing! Msg & data rates may apply. Reply STOP to unsubscribe, HELP for help.",
+                "Reply to the join keyword"),
+        Setting("sms_reply_help", "Reply STOP to unsubscribe. Msg & data rates may apply.", "Reply to HELP / INFO"),
+        Setting("twilio_auth_token", "",
+                "Twilio auth token: when set, inbound webhooks must carry a valid X-Twilio-Signature", True),
+        Setting("sendgrid_public_key", "",
+                "SendGrid event webhook verification key (base64): when set, signatures are checked", True),
+        Setting("ses_topic_arn", "", "The SNS topic ARN of SES notifications: when set, other topics are refused"),
+        Setting("soft_bounce_limit", "7", "Consecutive soft bounces that suppress an address"),
+        Setting("signup_consent_text", "",
+                "The consent wording of the brand's signup form, shown when a form post must be corrected "
+                "(without it the page asks for no phone number)"),
+        Setting("signup_consent_text_version", "",
+                "The version name of signup_consent_text, recorded with consent given on the corrected form"),
+    )
+}  # fmt: skip
+
+
+def _check(name: str) -> Setting:
+    if name not in SETTINGS:
+        raise DomainError("name", f"settings are {', '.join(SETTINGS)}", name)
+    return SETTINGS[name]
+
+
+def get(conn: Connection, account_id: str, name: str) -> str:
+    value = store.get_setting(conn, account_id, name)
+    return _check(name).default if value is None else value
+
+
+def get_int(conn: Connection, account_id: str, name: str) -> int:
+    try:
+        return int(get(conn, account_id, name))
+    except ValueError:
+        return int(SETTINGS[name].default)
+
+
+def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
+    setting = _check(name)
+    if setting.default.isdigit() and not value.strip().isdigit():
+        raise DomainError(name, "must be a whole number", value)
+    with write_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        value = value.strip()
+        if name == "sms_number" and value:  # stored as inbound webhooks name it: E.164
+            value = normalize_phone(value, account.default_region, field="sms_number")
+        store.set_setting(conn, account_id, name, value)
+
+
+def all_values(engine: Engine, account_id: str) -> dict[str, str]:
+    """Every setting's value (secrets masked)."""
+    with read_transaction(engine) as conn:
+        load_account(conn, account_id)
+        out = {}
+        for name, setting in SETTINGS.items():
+            value = get(conn, account_id, name)
+            out[name] = ("…" + value[-4:] if len(value) > 8 else "set") if setting.secret and value else value
+        return out

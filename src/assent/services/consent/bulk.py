@@ -1,0 +1,143 @@
+"""Bulk subscribe and unsubscribe (Klaviyo's subscription jobs): up to a thousand profiles in one
+transaction, set-based. A job is all or nothing: a profile that cannot be changed fails the job,
+naming the profile, and nothing is written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from ...domain import (
+    Channel,
+    ConsentEvent,
+    DomainError,
+    MissingAddress,
+    OptInProcess,
+    ProfileState,
+    Proof,
+    Purpose,
+    replay,
+)
+from ...domain import transitions as t
+from ..accounts.accounts import load_account
+from ..lists.lists import load_list
+from ..profiles.batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
+from ..shared.clock import utcnow
+from ..shared.recorder import recording
+
+Target = tuple[Channel, Purpose]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentItem:
+    """One profile of a job: how it is named and what changes on which channels."""
+
+    profile_id: str | None
+    email: str | None
+    phone_number: str | None
+    targets: tuple[Target, ...]
+    consented_at: dict[Target, datetime] = field(default_factory=dict)  # historical imports only
+
+
+class ItemError(DomainError):
+    """A job's profile that cannot be changed; `field` says where in the request it sits."""
+
+    def __init__(self, position: int, error: DomainError) -> None:
+        where = "" if error.field == "id" else "attributes."  # the id sits beside the attributes
+        super().__init__(f"profiles.data.{position}.{where}{error.field}", error.message, error.value)
+        self.code = error.code
+
+
+def require_given_address(channel: Channel, email: str | None, phone: str | None, *, by_id: bool) -> None:
+    """Consent is granted only to an address given with the request: SMS and WhatsApp to the
+    number in it (never to one the profile had already, which nobody consented for here); email
+    to the address in it, or to the profile's own when the request names the profile by id."""
+    if channel in (Channel.SMS, Channel.WHATSAPP) and phone is None:
+        raise MissingAddress(
+            "phone_number",
+            f"{channel.value} consent needs a valid phone_number in the same request; a number already on "
+            "the profile is not consent",
+        )
+    if channel is Channel.EMAIL and email is None and not by_id:
+        raise MissingAddress("email", "email consent needs the email in the same request (or the profile's id)")
+
+
+def _run(
+    engine: Engine,
+    account_id: str,
+    items: list[ConsentItem],
+    list_id: str | None,
+    step: Callable[[ProfileState, ConsentItem, datetime, OptInProcess], RowConsent],
+    proof: Proof,
+) -> BatchReport:
+    now = utcnow()
+    report = BatchReport(rows=len(items))
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
+        load_account(conn, account_id)
+        opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
+        rows = [ProfileItem(i, item.email, item.phone_number, id=item.profile_id) for i, item in enumerate(items)]
+        batch = ProfileBatch(conn, account_id, rows)
+        for row, item in zip(rows, items, strict=True):
+
+            def consent(state: ProfileState, _row: ProfileItem, item: ConsentItem = item) -> RowConsent:
+                return step(state, item, now, opt_in)
+
+            try:
+                batch.apply(row, consent, now, proof, report)
+            except DomainError as e:
+                raise ItemError(row.line, e) from None
+        report.events = batch.write(recorder, now)
+    return report
+
+
+def subscribe_profiles(
+    engine: Engine,
+    account_id: str,
+    items: list[ConsentItem],
+    *,
+    list_id: str | None = None,
+    custom_source: str | None = None,
+    historical_import: bool = False,
+    proof: Proof = Proof(),
+) -> BatchReport:
+    """Klaviyo's bulk subscribe: the list's opt-in process governs (double opt-in leaves the
+    profile pending); a historical import records the given consent dates and skips double opt-in."""
+
+    def step(state: ProfileState, item: ConsentItem, now: datetime, opt_in: OptInProcess) -> RowConsent:
+        events: list[ConsentEvent] = []
+        for channel, _ in item.targets:
+            require_given_address(channel, item.email, item.phone_number, by_id=item.profile_id is not None)
+        # One subscribe per consent date: a historical import may date each channel apart.
+        by_date: dict[datetime | None, list[Target]] = {}
+        for target in item.targets:
+            by_date.setdefault(item.consented_at.get(target), []).append(target)
+        for consented_at, targets in by_date.items():
+            evs = t.subscribe(
+                state, targets, now=now, method="API", custom_source=custom_source, consented_at=consented_at,
+                historical_import=historical_import, list_id=list_id, opt_in_process=opt_in, proof=proof,
+            )  # fmt: skip
+            events += evs
+            state = replay(evs, state)
+        return row_consent(events, state)
+
+    return _run(engine, account_id, items, list_id, step, proof)
+
+
+def unsubscribe_profiles(
+    engine: Engine, account_id: str, items: list[ConsentItem], *, list_id: str | None = None, proof: Proof = Proof()
+) -> BatchReport:
+    """Klaviyo's bulk unsubscribe: with a list, members leave it; others unsubscribe channel-wide."""
+
+    def step(state: ProfileState, item: ConsentItem, now: datetime, _: OptInProcess) -> RowConsent:
+        events: list[ConsentEvent] = []
+        for channel, purpose in item.targets:
+            evs = t.unsubscribe(state, channel, purpose, now=now, list_id=list_id, method="API", proof=proof)
+            events += evs
+            state = replay(evs, state)
+        return row_consent(events, state)
+
+    return _run(engine, account_id, items, list_id, step, proof)

@@ -1,0 +1,1 @@
+"""The demo account (`account`) and deterministic synthetic profiles (`synthetic`)."""

@@ -1,0 +1,381 @@
+"""Reading import files and validating their rows; parsing and validation run in worker processes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from contextlib import suppress
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from ...domain import Channel, DomainError
+from ...domain.identity import normalize_email, normalize_phone
+from ...store.ledger import EncodedEvent
+from ...store.tables import PROFILE_FIELDS
+from ..shared.clock import parse_time
+from .encoding import UNDECODABLE, bad_bytes, detect_encoding, shown, undecodable
+from .headers import IDENTIFIERS, ColumnMap, map_header
+
+ATTRIBUTE_FIELDS = tuple(f for f in PROFILE_FIELDS if f not in IDENTIFIERS)
+CONSENT_COLUMNS = {"email_consent": Channel.EMAIL, "sms_consent": Channel.SMS}
+RESERVED = {"email_consent", "sms_consent", "consented_at", "properties", "id"}
+
+_YES = {"subscribed", "true", "yes", "y", "1", "t"}
+# "false" is a box left unticked: that is no consent, not an opt-out (only explicit opt-in counts).
+_NO_OPT_IN = {"never_subscribed", "false", "no", "n", "0", "f"}
+_OPT_OUT = {"unsubscribed"}
+
+Record = tuple[int, dict[str, Any]]  # (line number, the row as read)
+
+
+class NewProfile(msgspec.Struct, array_like=True):
+    """Everything a row writes when it creates a profile, worked out in a worker (imports.plan_new)."""
+
+    profile_id: str
+    profile: Any  # the profiles row in imports.PROFILE_COLUMNS order, as bulk.ready_rows makes it
+    events: list[EncodedEvent]
+    projection: dict[str, list[Any]]  # projection rows by table name, likewise
+    subscribed: bool
+    pending: bool
+
+
+class Prepared(msgspec.Struct, array_like=True, tag="p"):
+    """A valid row: identifiers normalised, consent columns read."""
+
+    line: int
+    email: str | None
+    phone_number: str | None
+    external_id: str | None
+    attributes: dict[str, str]
+    properties: dict[str, Any]
+    consent: dict[Channel, str]  # "in", "out" or "none", per channel whose consent column has a value
+    consented_at: datetime | None
+    as_new: NewProfile | None = None
+    id: str | None = None  # a stored profile's id, when the row names one (API jobs do)
+
+    def raw(self) -> dict[str, Any]:
+        return {
+            "email": self.email,
+            "phone_number": self.phone_number,
+            "external_id": self.external_id,
+            **self.attributes,
+        }
+
+
+class Rejected(msgspec.Struct, array_like=True, tag="r"):
+    line: int
+    field: str
+    reason: str
+    raw: Any
+
+
+# Workers send their results as MessagePack: several times cheaper than pickling objects.
+encode_results = msgspec.msgpack.Encoder().encode
+decode_results = msgspec.msgpack.Decoder(list[Prepared | Rejected]).decode
+
+
+def text_or_none(value: Any) -> str | None:
+    """A field's value as trimmed text; absent or blank is None. Shared by every way profiles come in."""
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else str(value)
+    return text or None
+
+
+def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepared | Rejected:
+    if "__error__" in record:
+        return Rejected(line, record.get("__field__", "row"), record["__error__"], record.get("__raw__"))
+    try:
+        email = text_or_none(record.get("email"))
+        phone = text_or_none(record.get("phone_number"))
+        external_id = text_or_none(record.get("external_id"))
+        if email is None and phone is None and external_id is None:
+            raise DomainError("email", "a row needs an email, a phone_number or an external_id")
+        email = normalize_email(email) if email else None
+        phone = normalize_phone(phone, default_region) if phone else None
+        consent: dict[Channel, str] = {}
+        for column, channel in CONSENT_COLUMNS.items():
+            # Exports spell it "NEVER_SUBSCRIBED" or "Never Subscribed".
+            value = (text_or_none(record.get(column)) or "").lower().replace(" ", "_")
+            if value in _YES:
+                consent[channel] = "in"
+            elif value in _OPT_OUT:
+                consent[channel] = "out"
+            elif value in _NO_OPT_IN:
+                consent[channel] = "none"  # stated, so the row's word overrides --subscribe
+            elif value:
+                raise DomainError(column, "must be SUBSCRIBED, UNSUBSCRIBED, NEVER_SUBSCRIBED, true or false", value)
+        consented = text_or_none(record.get("consented_at"))
+        consented_at = parse_time(consented, "consented_at") if consented else None
+        attributes = {k: v for k in ATTRIBUTE_FIELDS if (v := text_or_none(record.get(k))) is not None}
+        for k, v in (("external_id", external_id), *attributes.items()):
+            if v is not None and "\x00" in v:  # no database keeps a NUL in a text column
+                raise DomainError(k, "contains a NUL character", v)
+        properties: dict[str, Any] = {}
+        nested = record.get("properties")
+        if isinstance(nested, dict):
+            properties.update(nested)
+        for k, v in record.items():
+            if k in PROFILE_FIELDS or k in RESERVED or k is None or v is None or v == "":
+                continue
+            properties[k] = v
+        return Prepared(line, email, phone, external_id, attributes, properties, consent, consented_at)
+    except DomainError as e:
+        return Rejected(line, e.field, str(e), record)
+
+
+def detect_format(path: Path, fmt: str | None) -> str:
+    fmt = (fmt or ("ndjson" if path.suffix.lower() in (".ndjson", ".jsonl") else "csv")).lower()
+    if fmt not in ("csv", "ndjson"):
+        raise DomainError("format", "must be csv or ndjson", fmt)
+    return fmt
+
+
+class RawChunk(msgspec.Struct, array_like=True):
+    """A run of whole records as text, cut from the file by the main process and parsed by a worker."""
+
+    fmt: str
+    header: list[str | None]  # CSV: the key each column's cell gets in the record (None: not read)
+    first_line: int  # the file's line number of the chunk's first line
+    text: str
+    delimiter: str = ","
+    encoding: str = "utf-8"  # the file's, to say so of bytes that don't decode
+    marked: bool = False  # the text holds bytes that didn't decode (see imports.encoding)
+    end: int = 0  # bytes of the file read when the chunk was cut, for progress
+
+
+DELIMITERS = ",;\t|"
+_EXCEL_SEP = re.compile(r"sep=(.)\r?\n?", re.IGNORECASE)  # Excel's "sep=;" first line
+
+
+def sniff_delimiter(header: str) -> str:
+    """The delimiter that splits the header line into the most columns (a comma when none does)."""
+    counts = [(len(next(csv.reader(io.StringIO(header, newline=""), delimiter=d), [])), d) for d in DELIMITERS]
+    best = max(n for n, _ in counts)
+    return next(d for n, d in counts if n == best) if best > 1 else ","
+
+
+def _split_cr(f: IO[bytes]) -> Iterator[bytes]:
+    """Lines of a file whose lines end in a bare CR (old Mac spreadsheets)."""
+    rest = b""
+    for block in iter(lambda: f.read(1 << 16), b""):
+        *lines, rest = (rest + block).split(b"\r")
+        yield from (line + b"\r" for line in lines)
+    if rest:
+        yield rest
+
+
+class ImportFile:
+    """An import file open for reading: its encoding and, for CSV, its delimiter and column map,
+    read from its first lines; then its records in chunks, never the whole file in memory."""
+
+    def __init__(self, path: Path, fmt: str, encoding: str | None = None) -> None:
+        self.path, self.fmt = path, fmt
+        self.size = path.stat().st_size
+        self.delimiter = ","
+        self.columns: ColumnMap | None = None
+        self.line_no = 0
+        self._file = path.open("rb")
+        try:
+            head = self._file.read(1 << 16)
+            self.encoding = detect_encoding(head, encoding)
+            self._file.seek(self.encoding.bom)
+            self._lines: Iterator[Any]
+            if self.encoding.ascii_compatible:  # split and count quotes on bytes; decode a chunk at a time
+                self._quote: Any = b'"'
+                self._lines = _split_cr(self._file) if b"\r" in head and b"\n" not in head else iter(self._file)
+            else:  # UTF-16 and the like: decode as the file is read
+                self._quote = '"'
+                self._lines = io.TextIOWrapper(self._file, self.encoding.codec, UNDECODABLE, newline="")
+            if fmt == "csv":
+                self._read_header()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def __enter__(self) -> ImportFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def describe(self) -> dict[str, Any]:
+        """How the file is read, for the user: encoding, and for CSV the delimiter and each column's field."""
+        out: dict[str, Any] = {"file": self.path.name, "format": self.fmt, "encoding": self.encoding.label}
+        if self.columns is not None:
+            out["delimiter"] = self.delimiter
+            out["columns"] = [c.as_dict() for c in self.columns.columns]
+        return out
+
+    def _record_lines(self) -> list[Any]:
+        """The lines of the next CSV record (a quoted cell may span lines)."""
+        lines: list[Any] = []
+        quotes = 0
+        for line in self._lines:
+            self.line_no += 1
+            lines.append(line)
+            quotes += line.count(self._quote)
+            if quotes % 2 == 0:
+                break
+        return lines
+
+    def _read_header(self) -> None:
+        text, _ = self._decode(self._record_lines())
+        if sep := _EXCEL_SEP.fullmatch(text):
+            self.delimiter = sep.group(1)
+            text, _ = self._decode(self._record_lines())
+        else:
+            self.delimiter = sniff_delimiter(text)
+        if undecodable(text):
+            raise DomainError(
+                "file",
+                f"the header (line {self.line_no}) is not {self.encoding.tried} text (bytes {bad_bytes(text)}); "
+                "give the file's encoding with --encoding",
+                shown(text.strip()),
+            )
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter), None)
+        if not header or not any(h.strip() for h in header):
+            raise DomainError("file", "the CSV file has no header row", str(self.path))
+        self.columns = map_header(header)
+
+    def _decode(self, lines: list[Any]) -> tuple[str, bool]:
+        """The lines as text, and whether some bytes in it did not decode."""
+        if not self.encoding.ascii_compatible:
+            text = "".join(lines)
+            return text, undecodable(text)
+        data = b"".join(lines)
+        try:
+            return data.decode(self.encoding.codec), False  # the common case: one call for the chunk
+        except UnicodeDecodeError:
+            text = "".join(map(self._decode_line, lines))
+            return text, undecodable(text)
+
+    def _decode_line(self, line: bytes) -> str:
+        codec, fallback = self.encoding.codec, self.encoding.fallback
+        try:
+            return line.decode(codec)
+        except UnicodeDecodeError:
+            if fallback:
+                with suppress(UnicodeDecodeError):
+                    return line.decode(fallback)
+            return line.decode(codec, UNDECODABLE)
+
+    def chunks(self, size: int) -> Iterator[RawChunk]:
+        """The rest of the file in chunks of about `size` records, cut only between records.
+
+        Cutting needs no parsing: in CSV a line ends a record when the quotes seen so far are balanced
+        (quotes inside fields are doubled), and NDJSON has one record per line. Workers do the parsing."""
+        is_csv, quote = self.fmt == "csv", self._quote
+        header = self.columns.keys if self.columns is not None else []
+        lines: list[Any] = []
+        line_no = self.line_no
+        first, records, quotes = line_no + 1, 0, 0
+        for line in self._lines:
+            line_no += 1
+            lines.append(line)
+            if is_csv:
+                quotes += line.count(quote)
+                if quotes % 2:
+                    continue  # inside a quoted field that goes on on the next line
+            records += 1
+            if records >= size:
+                yield self._chunk(header, first, lines)
+                lines, first, records, quotes = [], line_no + 1, 0, 0
+        self.line_no = line_no
+        if lines:
+            yield self._chunk(header, first, lines)
+
+    def _chunk(self, header: list[str | None], first: int, lines: list[Any]) -> RawChunk:
+        text, marked = self._decode(lines)
+        return RawChunk(self.fmt, header, first, text, self.delimiter, self.encoding.tried, marked, self._file.tell())
+
+
+def _undecodable_error(key: str, text: str, encoding: str) -> str:
+    return (
+        f'{key}: bytes {bad_bytes(text)} are not {encoding} text (in "{shown(text).strip()}"); '
+        "give the file's encoding with --encoding"
+    )
+
+
+def _undecodable_row(chunk: RawChunk, row: list[str]) -> dict[str, Any] | None:
+    for key, cell in zip(chunk.header, row, strict=False):
+        if key is not None and undecodable(cell):
+            raw = {k: shown(c) for k, c in zip(chunk.header, row, strict=False) if k is not None}
+            return {"__error__": _undecodable_error(key, cell, chunk.encoding), "__field__": key, "__raw__": raw}
+    return None
+
+
+def records(chunk: RawChunk) -> Iterator[Record]:
+    """The chunk's rows with their line numbers; a line that can't be read becomes an error row."""
+    if chunk.fmt == "csv":
+        reader = csv.reader(io.StringIO(chunk.text, newline=""), delimiter=chunk.delimiter)
+        some_ignored = None in chunk.header
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:  # e.g. a cell over the size limit: that row is rejected, the rest goes on
+                yield chunk.first_line + reader.line_num - 1, {"__error__": f"unreadable CSV: {e}"}
+                continue
+            if any(row):
+                line = chunk.first_line + reader.line_num - 1
+                if chunk.marked and (bad := _undecodable_row(chunk, row)) is not None:
+                    yield line, bad
+                    continue
+                # Keys are the header's names, None for ignored columns (popped just below).
+                record: dict[Any, str] = dict(zip(chunk.header, row, strict=False))
+                if some_ignored:
+                    record.pop(None, None)
+                yield line, record
+    decoder = msgspec.json.Decoder()
+    for n, raw in enumerate(chunk.text.split("\n"), start=chunk.first_line):
+        if not raw.strip():
+            continue
+        if chunk.marked and undecodable(raw):
+            yield n, {"__error__": _undecodable_error("row", raw, chunk.encoding), "__raw__": shown(raw.strip())}
+            continue
+        try:
+            record = decoder.decode(raw)
+        except msgspec.DecodeError as e:
+            record = {"__error__": f"not valid JSON: {e}", "__raw__": raw.strip()}
+        if not isinstance(record, dict):
+            record = {"__error__": "not a JSON object", "__raw__": record}
+        yield n, record
+
+
+class RejectsFile:
+    """Rejected rows with their line and reason, in the input's format; created on the first one.
+    The first few are kept to show on screen."""
+
+    def __init__(self, path: str | None, fmt: str, keep: int = 5) -> None:
+        self.path, self.fmt, self.keep = path, fmt, keep
+        self.file: IO[str] | None = None
+        self.writer: Any = None
+        self.first: list[Rejected] = []
+
+    def write(self, r: Rejected) -> None:
+        if len(self.first) < self.keep:
+            self.first.append(r)
+        if self.path is None:
+            return
+        if self.file is None:
+            self.file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 — closed in close()
+            if self.fmt == "csv":
+                self.writer = csv.writer(self.file)
+                self.writer.writerow(["line", "field", "reason", "row"])
+        raw = r.raw if isinstance(r.raw, dict) else {"value": r.raw}
+        if self.writer is not None:
+            self.writer.writerow([r.line, r.field, r.reason, msgspec.json.encode(raw).decode()])
+        else:
+            entry = {"line": r.line, "field": r.field, "reason": r.reason, "row": raw}
+            self.file.write(msgspec.json.encode(entry).decode() + "\n")
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()

@@ -1,0 +1,1 @@
+"""Lists (`lists`) and loading one (`lookup`)."""

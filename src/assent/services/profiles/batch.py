@@ -1,0 +1,258 @@
+"""Profile changes, set-based, for one profile or a batch of any size: the one engine behind
+single-profile consent changes, file imports, the API's bulk jobs and events.
+
+A batch looks its rows' profiles up once (one query per identifier), resolves each row against
+them in order — matching, creating, changing identifiers (with the consent consequences), then
+the row's own consent change — and writes profiles, ledger events and projection together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+
+import msgspec
+from sqlalchemy import Connection
+
+from ...domain import ConsentEvent, ConsentStatus, EventType, ProfileState, Proof, replay
+from ...domain import transitions as t
+from ...store import bulk, projection
+from ...store import profiles as profile_store
+from ...store.tables import PROFILE_FIELDS, profiles
+from ..imports.rows import IDENTIFIERS, NewProfile
+from ..shared.errors import IdentityConflict, NotFound
+from ..shared.ids import new_id
+from ..shared.recorder import Recorded, Recorder
+
+PROFILE_COLUMNS = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
+UPDATE_COLUMNS = (*PROFILE_FIELDS, "properties", "updated_at")
+BLANK: dict[str, Any] = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
+_encode_json = msgspec.json.Encoder().encode
+
+
+@dataclass
+class BatchReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    subscribed: int = 0
+    pending: int = 0
+    rejected: int = 0
+    events: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+class RowConsent(NamedTuple):
+    events: list[ConsentEvent]
+    state: ProfileState  # the state the events lead to
+    subscribed: bool  # consent was granted on some channel
+    pending: bool  # a double opt-in request was opened (pending is not consent)
+
+
+def row_consent(events: list[ConsentEvent], state: ProfileState) -> RowConsent:
+    subscribed = any(e.type is EventType.CONSENT_CHANGED and e.status is ConsentStatus.SUBSCRIBED for e in events)
+    pending = any(e.type is EventType.OPTIN_REQUESTED for e in events)
+    return RowConsent(events, state, subscribed, pending)
+
+
+class ProfileRow(Protocol):
+    """What a batch needs of a row: where it sits, how it names its profile, the fields it sets."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def id(self) -> str | None: ...  # a stored profile's id, when the row names one
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone_number(self) -> str | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...  # profile fields, normalised
+    @property
+    def properties(self) -> dict[str, Any]: ...  # merged into the stored ones
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileItem:
+    """A row named by a use case (a consent command, an API job, an event); file imports use their
+    own row type (imports.rows.Prepared), which carries the file's consent columns too."""
+
+    line: int
+    email: str | None = None
+    phone_number: str | None = None
+    external_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+
+R = TypeVar("R", bound=ProfileRow)
+
+# What a row does to consent, given the profile's state after its identifiers are applied.
+ConsentStep = Callable[[ProfileState, R], RowConsent]
+
+
+def merged_values(values: dict[str, Any], row: ProfileRow) -> dict[str, Any]:
+    """The profile's fields after the row: given values replace, absent ones leave fields alone."""
+    new = dict(values)
+    for f in IDENTIFIERS:
+        if (v := getattr(row, f)) is not None:
+            new[f] = v
+    new.update(row.attributes)
+    if row.properties:
+        new["properties"] = {**values["properties"], **row.properties}
+    return new
+
+
+def profile_row(
+    account_id: str, profile_id: str, values: dict[str, Any], created: bulk.DbTime, now: bulk.DbTime
+) -> tuple[Any, ...]:
+    props = _encode_json(values["properties"]).decode()
+    return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now)
+
+
+@dataclass(slots=True)
+class _Profile:
+    id: str
+    values: dict[str, Any]  # PROFILE_FIELDS + "properties" (a dict)
+    created_at: datetime
+    fresh: bool
+    state: ProfileState
+    events: list[ConsentEvent] = field(default_factory=list)
+
+
+class ProfileBatch(Generic[R]):
+    """One batch: its stored profiles looked up once, and what its rows do to them."""
+
+    def __init__(self, conn: Connection, account_id: str, rows: list[R]) -> None:
+        self.conn = conn
+        self.account_id = account_id
+        self.by: dict[str, dict[str, _Profile]] = {f: {} for f in ("id", *IDENTIFIERS)}
+        ids = {r.id for r in rows if r.id is not None}
+        for f in IDENTIFIERS:
+            ids |= profile_store.ids_matching(
+                conn, account_id, f, [v for r in rows if (v := getattr(r, f)) is not None]
+            )
+        found = {row.id: row for row in profile_store.get_many(conn, account_id, ids)}
+        states = projection.load(conn, account_id, {pid: (r.email, r.phone_number) for pid, r in found.items()})
+        for pid, row in found.items():
+            values = {f: getattr(row, f) for f in PROFILE_FIELDS}
+            values["properties"] = msgspec.json.decode(row.properties or "{}")
+            self._index(_Profile(pid, values, row.created_at, False, states[pid]))
+        self.touched: dict[str, _Profile] = {}
+        self.new_rows: list[NewProfile] = []
+
+    def _index(self, p: _Profile) -> None:
+        self.by["id"][p.id] = p
+        for f in IDENTIFIERS:
+            if p.values.get(f) is not None:
+                self.by[f][p.values[f]] = p
+
+    def match(self, row: ProfileRow) -> _Profile | None:
+        """The stored (or earlier-in-batch) profile the row names, or None for a new one.
+
+        A row never moves consent between people: identifiers that name two different profiles,
+        or a profile whose own value of another identifier differs from the row's, are refused
+        (IdentityConflict). Giving an identifier the profile does not have yet fills it in."""
+        if row.id is not None:
+            if (p := self.by["id"].get(row.id)) is None:
+                raise NotFound("id", "no profile in this account has this id", row.id)
+            self._check_own(p, ("id", row.id), row)
+            return p
+        found: dict[str, tuple[_Profile, tuple[str, str]]] = {}
+        for f in IDENTIFIERS:
+            if (v := getattr(row, f)) is not None and (p := self.by[f].get(v)) is not None:
+                found.setdefault(p.id, (p, (f, v)))
+        if len(found) > 1:
+            (_, first), (_, second) = list(found.values())[:2]
+            raise IdentityConflict.two_profiles(first, second)
+        if not found:
+            return None
+        p, by = next(iter(found.values()))
+        self._check_own(p, by, row)
+        return p
+
+    @staticmethod
+    def _check_own(p: _Profile, by: tuple[str, str], row: ProfileRow) -> None:
+        for f in IDENTIFIERS:
+            given, own = getattr(row, f), p.values.get(f)
+            if given is not None and own is not None and given != own:
+                raise IdentityConflict.other_identifier(by, (f, given))
+
+    def commit(self, p: _Profile, before: _Profile | None) -> None:
+        for f in IDENTIFIERS:  # reached through an id, a row may name another profile's identifier
+            taken = self.by[f].get(p.values[f]) if p.values.get(f) is not None else None
+            if taken is not None and taken.id != p.id:
+                raise IdentityConflict.two_profiles(("id", p.id), (f, p.values[f]))
+        if before is not None:  # identifiers the profile no longer has stop pointing at it
+            for f in IDENTIFIERS:
+                old = before.values.get(f)
+                if old is not None and old != p.values.get(f) and self.by[f].get(old) is before:
+                    del self.by[f][old]
+        self._index(p)
+        self.touched[p.id] = p
+
+    def apply(self, row: R, consent: ConsentStep[R], now: datetime, proof: Proof, report: BatchReport) -> str:
+        """Resolve one row and compute its changes; returns the profile's id.
+
+        Raises DomainError (or NotFound) and leaves the batch untouched when the row cannot apply."""
+        existing = self.match(row)
+        if existing is None:
+            p = _Profile(new_id(), dict(BLANK), now, True, ProfileState())
+        else:
+            p = _Profile(
+                existing.id, existing.values, existing.created_at, existing.fresh, existing.state, list(existing.events)
+            )
+        new_values = merged_values(p.values, row)
+        events: list[ConsentEvent] = []
+        state = p.state
+        if existing is None:
+            state = state.evolve(email=new_values["email"], phone_number=new_values["phone_number"])
+        else:
+            # A new number resets SMS consent; a new address lifts the old one's bounces.
+            for change, f in ((t.change_email, "email"), (t.change_phone_number, "phone_number")):
+                if new_values[f] != p.values[f]:
+                    evs = change(state, new_values[f], now=now, proof=proof)
+                    events += evs
+                    state = replay(evs, state).evolve(**{f: new_values[f]})
+        result = consent(state, row)
+        events += result.events
+        state = result.state
+        if not (new_values != p.values or events or existing is None):
+            report.unchanged += 1
+            return p.id
+        p.values, p.state = new_values, state
+        p.events += events
+        self.commit(p, existing)
+        report.subscribed += result.subscribed
+        report.pending += result.pending
+        if existing is None:
+            report.created += 1
+        else:
+            report.updated += 1
+        return p.id
+
+    def write(self, recorder: Recorder, now: datetime) -> int:
+        """Write the batch's profiles, then hand its events to the recorder; returns the number of
+        ledger events."""
+        inserts, updates, fresh = [], [], []
+        for p in self.touched.values():
+            row = profile_row(self.account_id, p.id, p.values, p.created_at, now)
+            if p.fresh:
+                inserts.append(row)
+                fresh.append(p.id)
+            else:
+                updates.append((*row[2:-2], now, self.account_id, p.id))  # fields and properties, then the key
+        # Identifiers may move between profiles within a batch: updates free them before inserts.
+        bulk.update_rows(self.conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
+        bulk.insert_rows(self.conn, profiles, PROFILE_COLUMNS, inserts)
+        return recorder.record(
+            [Recorded(p.id, p.state, p.events) for p in self.touched.values()], fresh=fresh, precomputed=self.new_rows
+        )

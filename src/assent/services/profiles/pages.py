@@ -1,0 +1,100 @@
+"""Reading profiles for the API: filtered, sorted pages and single profiles, as Klaviyo resources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ...domain import DomainError
+from ...domain.identity import normalize_email, normalize_phone
+from ...store import paging, projection
+from ...store import profiles as profile_store
+from ...store.db import read_transaction
+from ..accounts.accounts import Account, load_account
+from ..shared.errors import NotFound
+from .reading import profile_resource
+
+
+def _normalized_value(account: Account, field: str, value: Any) -> Any:
+    """Filter values on identifiers compare as stored: normalised (an unparseable one matches nothing)."""
+    if field not in ("email", "phone_number"):
+        return value
+    if isinstance(value, list):
+        return [_normalized_value(account, field, v) for v in value]
+    try:
+        return normalize_email(value) if field == "email" else normalize_phone(value, account.default_region)
+    except DomainError:
+        return value
+
+
+class _Condition:
+    __slots__ = ("op", "field", "value")
+
+    def __init__(self, op: str, field: str, value: Any) -> None:
+        self.op, self.field, self.value = op, field, value
+
+
+def list_profiles(
+    engine: Engine,
+    account_id: str,
+    conditions: Sequence[Any],
+    sort: str,
+    descending: bool,
+    cursor: Any,
+    size: int,
+    *,
+    subscriptions: bool,
+    base: str,
+) -> tuple[paging.Page, list[dict[str, Any]]]:
+    """One page of the account's profiles; `cursor` has .after/.before sort keys (or is None)."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        conditions = [_Condition(c.op, c.field, _normalized_value(account, c.field, c.value)) for c in conditions]
+        query = profile_store.listing(account_id, conditions)
+        columns = profile_store.SORT_COLUMNS[sort]
+        page = paging.page(
+            conn, query, columns, descending=descending, limit=size,
+            after=cursor.after if cursor else None, before=cursor.before if cursor else None,
+            key=profile_store.sort_key(sort),
+        )  # fmt: skip
+        states = (
+            projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in page.rows})
+            if (subscriptions and page.rows)
+            else {}
+        )
+        resources = [profile_resource(r, states.get(r.id), base) for r in page.rows]
+        return page, resources
+
+
+def one_profile(
+    engine: Engine,
+    account_id: str,
+    profile_id: str,
+    *,
+    subscriptions: bool = False,
+    base: str,
+    with_lists: bool = False,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The profile resource, and its lists as resources when asked (for `include=lists`)."""
+    with read_transaction(engine) as conn:
+        row = profile_store.get(conn, account_id, profile_id)
+        if row is None:
+            raise NotFound("id", "no profile in this account has this id", profile_id)
+        state = (
+            projection.load(conn, account_id, {row.id: (row.email, row.phone_number)})[row.id]
+            if subscriptions
+            else None
+        )
+        resource = profile_resource(row, state, base)
+        included = []
+        if with_lists:
+            for lst in profile_store.lists_of(conn, account_id, profile_id):
+                included.append({
+                    "type": "list", "id": lst.id,
+                    "attributes": {"name": lst.name, "created": lst.created_at.isoformat(),
+                                   "updated": lst.updated_at.isoformat(), "opt_in_process": lst.opt_in_process},
+                    "links": {"self": f"{base}/api/lists/{lst.id}/"},
+                })  # fmt: skip
+        return resource, included

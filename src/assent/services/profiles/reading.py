@@ -1,0 +1,282 @@
+"""Reading profiles: the Klaviyo profile resource, point-in-time state, the consent timeline,
+and send decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, Engine, Row
+
+from ...config import settings
+from ...domain import (
+    Channel,
+    ChannelConsent,
+    ConsentEvent,
+    Decision,
+    EventType,
+    ProfileState,
+    Purpose,
+    Send,
+    Via,
+    decide,
+    replay,
+)
+from ...domain.decisions import receive_flags
+from ...store import ledger, projection
+from ...store import profiles as profile_store
+from ...store.db import read_transaction
+from ..accounts.accounts import Account, load_account
+from ..shared.clock import utcnow
+from .locator import Locator, find_profile
+
+
+def public_url() -> str:
+    """The base of links in emails and pages (see config.Settings.link_base)."""
+    return settings().link_base
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def state_as_of(conn: Connection, account_id: str, row: Row, at: datetime) -> ProfileState:
+    """The profile's state at `at`, replayed from the ledger, with the identifiers it had then."""
+    before: list[ConsentEvent] = []
+    email, phone = row.email, row.phone_number
+    later_changes: dict[str, str] = {}
+    for stored in ledger.events(conn, account_id, profile_id=row.id):
+        e = stored.event
+        if e.occurred_at <= at:
+            before.append(e)
+        elif (
+            e.type is EventType.IDENTIFIER_CHANGED
+            and e.identifier is not None
+            and e.identifier not in later_changes
+            and "old" in e.personal
+        ):
+            later_changes[e.identifier] = e.personal["old"]
+    # The first change after `at` says what the identifier was at `at`.
+    email = later_changes.get("email", email) or None
+    phone = later_changes.get("phone_number", phone) or None
+    state = replay(before, ProfileState())
+    return replace(state, email=email, phone_number=phone)
+
+
+def current_state(conn: Connection, account_id: str, row: Row) -> ProfileState:
+    return projection.load(conn, account_id, {row.id: (row.email, row.phone_number)})[row.id]
+
+
+def _consent_block(c: ChannelConsent, with_method_detail: bool = True) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "consent": c.status.value,
+        "consent_timestamp": _iso(c.consent_timestamp),
+        "last_updated": _iso(c.last_updated),
+        "method": c.method,
+    }
+    if with_method_detail:
+        block["method_detail"] = c.method_detail if c.method is None or c.method_detail is not None else ""
+    return block
+
+
+def subscriptions(state: ProfileState) -> dict[str, Any]:
+    """Klaviyo's `subscriptions` object; every `can_receive_*` is the answer of `decide` for a flow send."""
+
+    flags = receive_flags(state)  # decide()'s answers for a flow send, worked out together
+
+    def can(channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
+        return flags[(channel, purpose)]
+
+    email = state.consent(Channel.EMAIL)
+    email_marketing = {
+        "can_receive_email_marketing": can(Channel.EMAIL),
+        **_consent_block(email),
+        "custom_method_detail": email.custom_method_detail,
+        "double_optin": email.double_optin,
+        "suppression": [{"reason": r.value, "timestamp": _iso(at)} for r, at in sorted(state.suppressions.items())],
+        "list_suppressions": [
+            {"list_id": list_id, "reason": s.reason, "timestamp": _iso(s.timestamp)}
+            for list_id, s in sorted(state.list_suppressions.items())
+        ],
+    }
+    sms_m, sms_t = state.consent(Channel.SMS), state.consent(Channel.SMS, Purpose.TRANSACTIONAL)
+    push = state.consent(Channel.PUSH)
+
+    def whatsapp(purpose: Purpose) -> dict[str, Any]:
+        c = state.consent(Channel.WHATSAPP, purpose)
+        return {
+            "consent": c.status.value,
+            "can_receive": can(Channel.WHATSAPP, purpose),
+            "consent_timestamp": _iso(c.consent_timestamp),
+            "last_updated": _iso(c.last_updated),
+            "created_timestamp": _iso(c.consent_timestamp),
+            "metadata": None,
+            "valid_until": None,
+            "phone_number": state.phone_number if c.status.value == "SUBSCRIBED" else None,
+        }
+
+    return {
+        "email": {"marketing": email_marketing},
+        "sms": {
+            "marketing": {"can_receive_sms_marketing": can(Channel.SMS), **_consent_block(sms_m)},
+            "transactional": {
+                "can_receive_sms_transactional": can(Channel.SMS, Purpose.TRANSACTIONAL),
+                **_consent_block(sms_t),
+            },
+        },
+        "mobile_push": {
+            "marketing": {
+                "can_receive_push_marketing": can(Channel.PUSH),
+                "consent": push.status.value,
+                "consent_timestamp": _iso(push.consent_timestamp),
+            }
+        },
+        "whatsapp": {p.value: whatsapp(p) for p in (Purpose.MARKETING, Purpose.TRANSACTIONAL, Purpose.CONVERSATIONAL)},
+    }
+
+
+def profile_resource(row: Row, state: ProfileState | None, base: str | None = None) -> dict[str, Any]:
+    """The JSON:API `profile` resource, as Klaviyo shapes it (subscriptions when `state` is given);
+    `base` is the scheme and host links start with."""
+    base = base or public_url()
+    location = {
+        "address1": row.address1,
+        "address2": row.address2,
+        "city": row.city,
+        "country": row.country,
+        "latitude": row.latitude,
+        "longitude": row.longitude,
+        "region": row.region,
+        "zip": row.zip,
+        "timezone": row.timezone,
+        "ip": row.ip,
+    }
+    attributes: dict[str, Any] = {
+        "email": row.email,
+        "phone_number": row.phone_number,
+        "external_id": row.external_id,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "organization": row.organization,
+        "locale": row.locale,
+        "title": row.title,
+        "image": row.image,
+        "created": _iso(row.created_at),
+        "updated": _iso(row.updated_at),
+        "last_event_date": _iso(row.last_event_at),
+        "location": location,
+        "properties": msgspec.json.decode(row.properties or "{}"),
+    }
+    if state is not None:
+        attributes["subscriptions"] = subscriptions(state)
+    return {
+        "type": "profile",
+        "id": row.id,
+        "attributes": attributes,
+        "relationships": {
+            rel: {
+                "links": {
+                    "self": f"{base}/api/profiles/{row.id}/relationships/{rel}/",
+                    "related": f"{base}/api/profiles/{row.id}/{rel}/",
+                }
+            }
+            for rel in ("lists", "segments")
+        },  # fmt: skip
+        "links": {"self": f"{base}/api/profiles/{row.id}/"},
+    }
+
+
+def get_profile(engine: Engine, account_id: str, locator: Locator, as_of: datetime | None = None) -> dict[str, Any]:
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        row = find_profile(conn, account, locator)
+        state = current_state(conn, account_id, row) if as_of is None else state_as_of(conn, account_id, row, as_of)
+        return profile_resource(row, state)
+
+
+def event_record(seq: int, e: ConsentEvent) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "occurred_at": e.occurred_at.isoformat(),
+        "type": e.type.value,
+        "metric": e.metric,
+        **e.payload(),
+        "personal": dict(e.personal),
+    }
+
+
+def timeline(engine: Engine, account_id: str, locator: Locator) -> tuple[str, list[dict[str, Any]]]:
+    """The consent events of one profile, oldest first."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        row = find_profile(conn, account, locator)
+        return row.id, [event_record(s.seq, s.event) for s in ledger.events(conn, account_id, profile_id=row.id)]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDecision:
+    profile_id: str
+    send: Send
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    locator: Locator
+    channel: Channel
+    purpose: Purpose = Purpose.MARKETING
+    via: Via = Via.CAMPAIGN
+    list_id: str | None = None
+    at: datetime | None = None
+
+
+def _decide(conn: Connection, account: Account, request: DecisionRequest, now: datetime) -> ProfileDecision:
+    row = find_profile(conn, account, request.locator)
+    at = request.at
+    state = current_state(conn, account.id, row) if at is None or at >= now else state_as_of(conn, account.id, row, at)
+    send = Send(request.channel, at or now, request.purpose, via=request.via, list_id=request.list_id,
+                policy=account.policy)  # fmt: skip
+    return ProfileDecision(row.id, send, decide(state, send))
+
+
+def decide_many(engine: Engine, account_id: str, requests: list[DecisionRequest]) -> list[ProfileDecision]:
+    """Several decisions on one snapshot of the account (one read transaction)."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        now = utcnow()
+        return [_decide(conn, account, r, now) for r in requests]
+
+
+def decide_for(
+    engine: Engine,
+    account_id: str,
+    locator: Locator,
+    channel: Channel,
+    purpose: Purpose = Purpose.MARKETING,
+    *,
+    via: Via = Via.CAMPAIGN,
+    list_id: str | None = None,
+    at: datetime | None = None,
+) -> ProfileDecision:
+    """May this profile get this message at `at` (default now)? A past `at` is judged on the
+    state the ledger had then."""
+    return decide_many(engine, account_id, [DecisionRequest(locator, channel, purpose, via, list_id, at)])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class EmailDuplicate:
+    """Profiles of one account whose addresses are one address once canonical (lowercased)."""
+
+    account_id: str
+    email: str
+    profile_ids: list[str]
+
+
+def email_duplicates(engine: Engine, account_id: str) -> list[EmailDuplicate]:
+    """The account's colliding addresses; reads only, and works on a database whose upgrade to
+    canonical emails refused (so that the collisions can be found and resolved)."""
+    with read_transaction(engine) as conn:
+        load_account(conn, account_id)
+        return [EmailDuplicate(*c) for c in profile_store.email_collisions(conn, account_id)]

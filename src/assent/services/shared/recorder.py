@@ -1,0 +1,135 @@
+"""The recorder: the one unit of work every ledger write goes through.
+
+A use case opens it (which takes the account's write lock before anything is read), works out its
+profiles' events with the domain's transitions, and hands them over with the states they lead
+to. The recorder appends the events to the ledger, writes the projection and runs the hooks, all
+in the same transaction; what must wait for the commit (waking the outbox) runs once it is done.
+
+Hooks are registered here, in HOOKS, and nowhere else: the double opt-in confirmation email today,
+the outbound change stream later. No other module touches the ledger's appender
+(tests/web/test_recorder.py checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import NoResultFound
+
+from ...domain import ConsentEvent, ProfileState
+from ...store import projection
+from ...store.db import write_transaction
+from ...store.ledger import EncodedEvent, LedgerAppender
+from ..consent import confirmations
+from . import outbox
+from .errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One profile's events and the state they lead to."""
+
+    profile_id: str
+    state: ProfileState
+    events: Sequence[ConsentEvent]
+
+
+class Precomputed(Protocol):
+    """A new profile whose events and projection rows were worked out ahead (file imports do it in
+    worker processes): its events arrive encoded, its projection as rows."""
+
+    profile_id: str
+    events: list[EncodedEvent]
+    projection: dict[str, list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """Work that follows a write: `in_transaction` runs before the commit and returns whether
+    there is something for `after_commit` to do once the transaction has committed."""
+
+    name: str
+    in_transaction: Callable[[Connection, str, Sequence[Recorded]], bool]
+    after_commit: Callable[[], None]
+
+
+def _queue_confirmations(conn: Connection, account_id: str, recorded: Sequence[Recorded]) -> bool:
+    # An email double opt-in request gets its confirmation email in the same transaction, so it
+    # is sent only if the request commits.
+    return confirmations.queue(conn, account_id, [(r.profile_id, r.state, r.events) for r in recorded]) > 0
+
+
+# Every hook, in the order they run.
+HOOKS: tuple[Hook, ...] = (
+    Hook("confirmations", _queue_confirmations, outbox.wake),  # the outbox sends them once committed
+)
+
+
+class Recorder:
+    """Records one account's consent changes inside the caller's write transaction.
+
+    Creating it takes the account's write lock (the ledger head, SELECT … FOR UPDATE), so it comes
+    first in a transaction: appends of one account never interleave, and what is read afterwards
+    cannot change underneath. `hooks` are the registered ones unless a use case says otherwise."""
+
+    def __init__(self, conn: Connection, account_id: str, *, hooks: Sequence[Hook] = HOOKS) -> None:
+        try:
+            self._ledger = LedgerAppender(conn, account_id)
+        except NoResultFound:
+            raise NotFound("account", "no such account", account_id) from None
+        self.conn = conn
+        self.account_id = account_id
+        self._hooks = hooks
+        self._pending: list[Hook] = []  # hooks with work to do after the commit
+
+    def record(
+        self,
+        changes: Iterable[Recorded],
+        *,
+        fresh: Collection[str] = (),
+        precomputed: Sequence[Precomputed] = (),
+    ) -> int:
+        """Append the changes' events (in order) to the ledger, replace their profiles' projection
+        and run the hooks' in-transaction part; returns how many events were written.
+
+        The profiles rows themselves are the caller's (they exist before this is called); `fresh`
+        names profiles created in this transaction, which have no projection to replace yet."""
+        recorded = [c for c in changes if c.events]
+        for c in recorded:
+            self._ledger.add(c.profile_id, c.events)
+        for p in precomputed:
+            for e in p.events:
+                self._ledger.add_encoded(p.profile_id, e)
+        written = self._ledger.flush()
+        projection.write(self.conn, self.account_id, {c.profile_id: c.state for c in recorded}, fresh=fresh)
+        if precomputed:
+            rows = projection.empty_rows()
+            for p in precomputed:
+                for table, table_rows in p.projection.items():
+                    rows[table] += table_rows
+            projection.insert(self.conn, rows)
+        if recorded:
+            for hook in self._hooks:
+                if hook.in_transaction(self.conn, self.account_id, recorded) and hook not in self._pending:
+                    self._pending.append(hook)
+        return written
+
+    def committed(self) -> None:
+        """Run the after-commit part of the hooks that had work; the transaction's owner calls it."""
+        pending, self._pending = self._pending, []
+        for hook in pending:
+            hook.after_commit()
+
+
+@contextmanager
+def recording(engine: Engine, account_id: str, *, hooks: Sequence[Hook] = HOOKS) -> Iterator[Recorder]:
+    """A write transaction with the account's recorder; after-commit hooks run once it commits
+    (never when it rolls back)."""
+    with write_transaction(engine) as conn:
+        recorder = Recorder(conn, account_id, hooks=hooks)
+        yield recorder
+    recorder.committed()

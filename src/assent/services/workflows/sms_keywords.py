@@ -1,0 +1,282 @@
+"""Inbound SMS keywords: opt-out (STOP and its synonyms), opt-in again (START / UNSTOP / YES),
+HELP / INFO, and the account's join keyword. Each inbound message is handled once: its provider
+message id is claimed in the same transaction as the consent change it causes, so a replayed
+webhook changes nothing and gets no second reply.
+
+What START / UNSTOP / YES do (CTIA treats them as the opt-in words that undo a STOP):
+- with an SMS double opt-in pending for the number, they confirm it;
+- else they restore the SMS consent the number held before it opted out (marketing and/or
+  transactional, whichever it had), and nothing more: a bare "START" from a number that never
+  consented is not the prior express written consent marketing texts need (TCPA PEWC: seller,
+  number and disclosures), so it grants nothing. Joining is the join keyword's job."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, Engine
+
+from ...domain import Channel, ConsentEvent, ConsentStatus, DomainError, EventType, ProfileState, Proof, Purpose
+from ...domain import transitions as t
+from ...domain.identity import normalize_phone
+from ...store import ledger, projection, receipts
+from ...store import profiles as profile_store
+from ...store import settings as settings_store
+from ...store.db import read_transaction
+from ..accounts import settings
+from ..accounts.accounts import Account, load_account
+from ..consent.changes import change_in
+from ..consent.double_optin import confirm_pending_sms
+from ..lists.lists import MailingList
+from ..profiles.locator import Locator
+from ..shared.clock import utcnow
+from ..shared.recorder import recording
+
+log = logging.getLogger("assent.sms")
+
+PROVIDER = "twilio"
+METHOD = "TEXT"
+SOURCE = "sms keyword"
+NOTE_LIMIT = 160  # one SMS segment: the proof keeps what the person typed, not a novel
+
+# The FCC's per-se revocation words (47 CFR 64.1200(a)(10)), Twilio's defaults, and the spellings
+# providers also honour (STOP ALL at Telnyx, OPT-OUT at AWS).
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT", "OPT-OUT"}
+)
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES", "Y"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+_SMS_PURPOSES = (Purpose.MARKETING, Purpose.TRANSACTIONAL)
+_TRAILING_PUNCTUATION = re.compile(r"[.!]+$")
+
+
+class Action(StrEnum):
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+    JOIN = "join"
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    action: Action
+    word: str  # what the ledger records as method_detail
+
+
+def normalize_keyword(text: str) -> str:
+    """Upper case, runs of whitespace as one space, trailing "." / "!" dropped: " opt  out! " is "OPT OUT"."""
+    return _TRAILING_PUNCTUATION.sub("", " ".join(text.split()).upper()).strip()
+
+
+def classify(body: str, join_keyword: str, opt_out_type: str | None = None) -> Keyword | None:
+    """What a message asks for: the whole message, trimmed, must be the keyword. The provider's own
+    classification (Twilio's OptOutType) is honoured as well, so its wider matching ("stop texting
+    me please") opts out too. Opting out wins over everything; the join keyword cannot shadow the
+    opt-out and help words, but may be an opt-in word if the account chose so."""
+    word = normalize_keyword(body)
+    provider = (opt_out_type or "").strip().upper()
+    join = normalize_keyword(join_keyword)
+    if word in OPT_OUT_WORDS or provider == "STOP":
+        return Keyword(Action.STOP, word if word in OPT_OUT_WORDS else "STOP")
+    if word in HELP_WORDS or provider == "HELP":
+        return Keyword(Action.HELP, word if word in HELP_WORDS else "HELP")
+    if join and word == join:
+        return Keyword(Action.JOIN, word)
+    if word in OPT_IN_WORDS or provider == "START":
+        return Keyword(Action.START, word if word in OPT_IN_WORDS else "START")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One inbound text, as the provider reported it."""
+
+    from_number: str
+    to_number: str
+    body: str
+    message_id: str
+    opt_out_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    account_id: str
+    auth_token: str  # "" when the account checks no signatures
+
+
+class AmbiguousNumber(DomainError):
+    code = "conflict"
+
+
+def route(engine: Engine, to_number: str) -> Routing | None:
+    """The account whose `sms_number` is the number texted, or None."""
+    try:
+        number = normalize_phone(to_number or "", None, "To")
+    except DomainError:
+        return None
+    with read_transaction(engine) as conn:
+        owners = [account_id for account_id, _ in settings_store.accounts_with_setting(conn, "sms_number", number)]
+        if not owners:
+            # A number saved in another form ("(415) 555-0100"): compare them normalised, each in
+            # its account's region. Rare, and no costlier than the exact query (neither has an index).
+            for account_id, value in settings_store.accounts_with_setting(conn, "sms_number"):
+                region = load_account(conn, account_id).default_region
+                try:
+                    if normalize_phone(value, region) == number:
+                        owners.append(account_id)
+                except DomainError:
+                    continue
+        if not owners:
+            return None
+        if len(owners) > 1:
+            # Which brand's consent would a STOP withdraw? Refuse rather than guess.
+            raise AmbiguousNumber("To", "several accounts use this SMS number", number)
+        return Routing(owners[0], settings.get(conn, owners[0], "twilio_auth_token"))
+
+
+def _brand(conn: Connection, account: Account) -> str:
+    return settings.get(conn, account.id, "sender_name").strip() or account.name
+
+
+def _reply(conn: Connection, account: Account, name: str) -> str:
+    """The account's reply text, named with the brand: CTIA wants the program's name in HELP,
+    opt-in and opt-out confirmations, and the default texts do not carry it."""
+    text = settings.get(conn, account.id, name).strip()
+    brand = _brand(conn, account)
+    if not text or not brand or brand.lower() in text.lower():
+        return text
+    return f"{brand}: {text}"
+
+
+def _proof(message: Inbound) -> Proof:
+    # No IP or user agent: the request comes from the provider, not from the person; the phone
+    # number (recorded with every SMS consent event) is who it was.
+    return Proof(source=SOURCE, message_id=message.message_id, note=message.body.strip()[:NOTE_LIMIT])
+
+
+def _sms_pending(state: ProfileState) -> bool:
+    return any(channel is Channel.SMS for channel, _, _ in state.pending)
+
+
+def _restorable(conn: Connection, account_id: str, profile_id: str, state: ProfileState) -> list[Purpose]:
+    """The SMS purposes the number consented to and then withdrew: what START gives back.
+
+    A phone-number change resets SMS consent to never-subscribed, so consent given for an
+    earlier number is not carried over."""
+    held = dict.fromkeys(_SMS_PURPOSES, False)
+    for stored in ledger.events(conn, account_id, profile_id=profile_id):
+        e = stored.event
+        if e.type is EventType.CONSENT_CHANGED and e.channel is Channel.SMS and e.purpose in held:
+            if e.status is ConsentStatus.SUBSCRIBED:
+                held[e.purpose] = True
+            elif e.status is ConsentStatus.NEVER_SUBSCRIBED:
+                held[e.purpose] = False
+    return [p for p in _SMS_PURPOSES if held[p] and state.status(Channel.SMS, p) is ConsentStatus.UNSUBSCRIBED]
+
+
+def _subscribed(state: ProfileState) -> bool:
+    return any(state.status(Channel.SMS, p) is ConsentStatus.SUBSCRIBED for p in _SMS_PURPOSES)
+
+
+def handle(engine: Engine, account_id: str, message: Inbound) -> str | None:
+    """Apply an inbound text; returns the reply to send, or None for no reply.
+
+    Messages that are no keyword change nothing and get no reply."""
+    with read_transaction(engine) as conn:
+        join_keyword = settings.get(conn, account_id, "sms_join_keyword")
+        account = load_account(conn, account_id)
+    keyword = classify(message.body, join_keyword, message.opt_out_type)
+    if keyword is None:
+        return None
+    proof = _proof(message)
+    phone = None
+    if keyword.action is not Action.HELP:
+        try:
+            phone = normalize_phone(message.from_number or "", account.default_region, "From")
+        except DomainError:
+            # A short code or an alphanumeric sender: no profile can hold it, nothing to record.
+            log.warning("inbound %s from an unusable number ignored (message %s)", keyword.word, message.message_id)
+            return None
+    now = utcnow()
+    pending = False
+    with recording(engine, account_id) as recorder:
+        conn = recorder.conn
+        if not receipts.claim(conn, account_id, PROVIDER, message.message_id, now):
+            return None  # a replay: handled already, and answered then
+        if keyword.action is Action.HELP:
+            # Sent whether or not the number is subscribed (CTIA); changes nothing.
+            return _reply(conn, account, "sms_reply_help")
+        assert phone is not None
+        locator = Locator("phone_number", phone)
+        if keyword.action is Action.STOP:
+            change = change_in(recorder, locator, _stop(keyword, proof), now=now)
+            # One confirmation per opt-out (FCC 64.1200(a)(12)): a STOP that changes nothing gets none.
+            return _reply(conn, account, "sms_reply_stop") if change.events else None
+        if keyword.action is Action.JOIN:
+            change_in(recorder, locator, _join(keyword, proof), now=now)
+            return _reply(conn, account, "sms_reply_join")
+        row = profile_store.find(conn, account_id, "phone_number", phone)
+        if row is None:
+            return None  # START from a number we never heard of: no consent to restore
+        state = projection.load(conn, account_id, {row.id: (row.email, row.phone_number)})[row.id]
+        if _sms_pending(state):
+            pending = True  # confirmed by the double opt-in use case, once the receipt is committed
+        else:
+            restore = _restorable(conn, account_id, row.id, state)
+            change = change_in(recorder, locator, _restore(keyword, proof, restore), now=now, create=False)
+            return _reply(conn, account, "sms_reply_start") if _subscribed(change.state) else None
+    # Receipt first, confirmation after: a crash in between loses this YES (the person can reply
+    # again, a new message) rather than letting a replay confirm a request made later.
+    if pending and phone is not None and confirm_pending_sms(engine, account_id, phone, proof):
+        with read_transaction(engine) as conn:
+            return _reply(conn, account, "sms_reply_start")
+    return None
+
+
+def _stop(keyword: Keyword, proof: Proof) -> Callable[[ProfileState, datetime, MailingList | None], list[ConsentEvent]]:
+    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
+        # One SMS opt-out withdraws marketing and transactional alike (and closes pending SMS opt-ins);
+        # email is another channel and stays as it is.
+        return t.unsubscribe(
+            state, Channel.SMS, Purpose.MARKETING, now=now, method=METHOD, method_detail=keyword.word, proof=proof
+        )
+
+    return transition
+
+
+def _join(keyword: Keyword, proof: Proof) -> Callable[[ProfileState, datetime, MailingList | None], list[ConsentEvent]]:
+    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
+        # Texting the keyword from the handset is itself the confirmation that the number is theirs.
+        return t.subscribe(
+            state,
+            [(Channel.SMS, Purpose.MARKETING)],
+            now=now,
+            method=METHOD,
+            method_detail=keyword.word,
+            proof=proof,
+        )
+
+    return transition
+
+
+def _restore(
+    keyword: Keyword, proof: Proof, purposes: list[Purpose]
+) -> Callable[[ProfileState, datetime, MailingList | None], list[ConsentEvent]]:
+    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
+        if not purposes:
+            return []
+        return t.subscribe(
+            state,
+            [(Channel.SMS, p) for p in purposes],
+            now=now,
+            method=METHOD,
+            method_detail=keyword.word,
+            proof=proof,
+        )
+
+    return transition
