@@ -64,6 +64,10 @@ def _request(i: int | None, q: DecisionQuery) -> DecisionRequest:
     return DecisionRequest(Locator(*named[0]), channel, purpose, Via(a.via), list_id, at)
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _decision(call: Call, r: DecisionRequest, d: ProfileDecision) -> dict[str, Any]:
     return {
         "type": "decision",
@@ -80,6 +84,7 @@ def _decision(call: Call, r: DecisionRequest, d: ProfileDecision) -> dict[str, A
             "reasons": list(d.decision.reasons),
             "warnings": list(d.decision.warnings),
             "defer_until": d.decision.defer_until.isoformat() if d.decision.defer_until else None,
+            "consent_expired_at": _iso(d.decision.consent_expired_at),
         },
         "relationships": {"profile": {"data": {"type": "profile", "id": d.profile_id}}},
         "links": {"self": call.url(f"/api/profiles/{d.profile_id}/")},

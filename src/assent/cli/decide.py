@@ -76,11 +76,14 @@ def decide(
                 "reasons": list(d.reasons),
                 "warnings": list(d.warnings),
                 "defer_until": d.defer_until.isoformat() if d.defer_until else None,
+                "consent_expired_at": d.consent_expired_at.isoformat() if d.consent_expired_at else None,
             }
         )
     else:
         typer.echo(
             f"{d.verdict.value}  {', '.join(d.reasons)}"
+            + (f"  until {d.defer_until.isoformat()}" if d.defer_until else "")
+            + (f"  (consent expired {d.consent_expired_at.isoformat()})" if d.consent_expired_at else "")
             + (f"  (warnings: {', '.join(d.warnings)})" if d.warnings else "")
         )
     if exit_code and d.verdict.value != "ALLOW":

@@ -1,8 +1,9 @@
 """`decide(state, send)`: may this profile get this message now, and why (not)?
 
 A decision runs every rule and keeps every finding, so a DENY lists all that stands in the way,
-not just the first. Rules are plain functions over (state, send); later rule packs (quiet hours,
-CASL expiry, GDPR) are added by passing a longer `rules` tuple.
+not just the first. Rules are plain functions over (state, send): the core rules here, then the
+jurisdiction packs' rules and the frequency caps (`pack_rules`), which find nothing unless a pack
+applies to the recipient or the account sets caps.
 """
 
 from __future__ import annotations
@@ -15,43 +16,17 @@ from enum import StrEnum
 
 from .channels import CHANNEL_PURPOSES, Channel, ConsentStatus, Purpose, SuppressionReason
 from .errors import DomainError
+from .findings import Finding as Finding
+from .findings import Reason as Reason
+from .findings import Verdict as Verdict
+from .jurisdictions import Pack, Recipient
+from .pack_rules import PACK_RULES, FrequencyCap
 from .state import ProfileState
-
-
-class Verdict(StrEnum):
-    ALLOW = "ALLOW"
-    DENY = "DENY"
-    DEFER = "DEFER"
 
 
 class Via(StrEnum):
     CAMPAIGN = "campaign"
     FLOW = "flow"
-
-
-class Reason(StrEnum):
-    """Stable reason and warning codes. Documented one by one in the README ("Decision reasons and warnings")."""
-
-    # allow
-    SUBSCRIBED = "SUBSCRIBED"
-    MARKETING_CONSENT_COVERS_TRANSACTIONAL = "MARKETING_CONSENT_COVERS_TRANSACTIONAL"
-    NOT_OPTED_OUT = "NOT_OPTED_OUT"
-    TRANSACTIONAL_EXEMPT = "TRANSACTIONAL_EXEMPT"
-    # deny
-    NO_ADDRESS = "NO_ADDRESS"
-    UNSUBSCRIBED = "UNSUBSCRIBED"
-    NEVER_SUBSCRIBED = "NEVER_SUBSCRIBED"
-    DOUBLE_OPTIN_PENDING = "DOUBLE_OPTIN_PENDING"
-    TRANSACTIONAL_CONSENT_ONLY = "TRANSACTIONAL_CONSENT_ONLY"
-    SUPPRESSED_HARD_BOUNCE = "SUPPRESSED_HARD_BOUNCE"
-    SUPPRESSED_INVALID_EMAIL = "SUPPRESSED_INVALID_EMAIL"
-    SUPPRESSED_SPAM_COMPLAINT = "SUPPRESSED_SPAM_COMPLAINT"
-    SUPPRESSED_UNSUBSCRIBE = "SUPPRESSED_UNSUBSCRIBE"
-    SUPPRESSED_USER_SUPPRESSED = "SUPPRESSED_USER_SUPPRESSED"
-    LIST_SUPPRESSED = "LIST_SUPPRESSED"
-    NOT_IN_LIST = "NOT_IN_LIST"
-    # warnings
-    IMPLIED_CONSENT = "IMPLIED_CONSENT"
 
 
 # Transactional email still goes to unsubscribed or manually suppressed profiles, never to an
@@ -66,6 +41,8 @@ class Policy:
     """An account's sending policy. Defaults follow Klaviyo."""
 
     email_campaigns_require_explicit_consent: bool = False
+    jurisdictions: tuple[Pack, ...] | None = None  # None: from each profile's country
+    frequency_caps: tuple[FrequencyCap, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +53,8 @@ class Send:
     via: Via = Via.CAMPAIGN
     list_id: str | None = None
     policy: Policy = field(default_factory=Policy)
+    recipient: Recipient = field(default_factory=Recipient)  # where the profile is (jurisdiction packs)
+    recent_sends: tuple[datetime, ...] = ()  # reported sends on this channel and purpose (frequency caps)
 
     def __post_init__(self) -> None:
         allowed = send_purposes(self.channel)
@@ -108,18 +87,12 @@ def parse_send_purpose(channel: Channel, value: str | None, field: str = "purpos
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
-    kind: Verdict | None  # DENY, DEFER, ALLOW (a basis for sending) or None for a warning
-    code: str
-    defer_until: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Decision:
     verdict: Verdict
     reasons: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     defer_until: datetime | None = None
+    consent_expired_at: datetime | None = None  # with IMPLIED_CONSENT_EXPIRED
 
     @property
     def allowed(self) -> bool:
@@ -207,15 +180,16 @@ def list_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
         yield _deny(Reason.DOUBLE_OPTIN_PENDING if pending else Reason.NOT_IN_LIST)
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (address_rule, suppression_rule, consent_rule, list_rule)
+DEFAULT_RULES: tuple[Rule, ...] = (address_rule, suppression_rule, consent_rule, list_rule, *PACK_RULES)
 
 
 def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULES) -> Decision:
     findings = [f for rule in rules for f in rule(state, send)]
     warnings = tuple(dict.fromkeys(f.code for f in findings if f.kind is None))
     denies = tuple(dict.fromkeys(f.code for f in findings if f.kind is Verdict.DENY))
-    if denies:
-        return Decision(Verdict.DENY, denies)  # warnings qualify a send; a denied one has none
+    if denies:  # warnings qualify a send; a denied one has none
+        expired = max((f.expired_at for f in findings if f.expired_at), default=None)
+        return Decision(Verdict.DENY, denies, consent_expired_at=expired)
     defers = [f for f in findings if f.kind is Verdict.DEFER]
     if defers:
         until = max((f.defer_until for f in defers if f.defer_until), default=None)

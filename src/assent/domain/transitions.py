@@ -33,7 +33,8 @@ from .channels import (
 )
 from .errors import DomainError, MissingAddress, NothingPending
 from .events import NO_PROOF, ConsentEvent, EventType, Proof, apply
-from .state import ProfileState
+from .pack_rules import IMPLIED_METHODS
+from .state import ChannelConsent, ProfileState
 
 Target = tuple[Channel, Purpose]
 
@@ -187,7 +188,9 @@ def _grant(
     double_optin: bool,
     clamped: bool = False,
 ) -> None:
-    if c.state.status(channel, purpose) is not ConsentStatus.SUBSCRIBED:
+    if c.state.status(channel, purpose) is not ConsentStatus.SUBSCRIBED or _renews_implied(
+        c.state.consent(channel, purpose), method, consent_timestamp
+    ):
         c.emit(
             EventType.CONSENT_CHANGED,
             metric=subscribed_metric(channel, purpose),
@@ -215,6 +218,15 @@ def _grant(
     # granted by consent on that channel through any list.
     for key in [k for k in c.state.pending if k[0] == channel and k[1] == purpose and k[2] in (list_id or "", "")]:
         c.emit(EventType.OPTIN_CLOSED, channel=key[0], purpose=key[1], list_id=key[2] or None, outcome="granted")
+
+
+def _renews_implied(current: ChannelConsent, method: str | None, consent_timestamp: datetime) -> bool:
+    """A consent on an implied basis (CASL, soft opt-in) is replaced by a new grant: an express
+    one, or the same basis from a later purchase or inquiry (its window restarts)."""
+    if current.method not in IMPLIED_METHODS:
+        return False
+    previous = current.consent_timestamp
+    return method != current.method or previous is None or consent_timestamp > previous
 
 
 def confirm_double_optin(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine
 
-from ...domain import DomainError
+from ...domain import DomainError, Policy
 from ...domain.identity import normalize_phone
+from ...domain.jurisdictions import parse_jurisdictions
 from ...store import settings as store
 from ...store.db import read_transaction, write_transaction
 from .accounts import load_account
@@ -49,6 +50,9 @@ SETTINGS = {
                 "(without it the page asks for no phone number)"),
         Setting("signup_consent_text_version", "",
                 "The version name of signup_consent_text, recorded with consent given on the corrected form"),
+        Setting("jurisdictions", "auto",
+                "Law packs send decisions apply: auto (from each profile's country), none, or a list such as "
+                "GDPR,UWG (GDPR, PECR, UWG, CASL, TCPA; or EU, UK, DE, CA, US); see docs/jurisdictions.md"),
     )
 }  # fmt: skip
 
@@ -80,7 +84,16 @@ def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
         value = value.strip()
         if name == "sms_number" and value:  # stored as inbound webhooks name it: E.164
             value = normalize_phone(value, account.default_region, field="sms_number")
+        elif name == "jurisdictions":  # stored as read back: auto, none or the packs' names
+            packs = parse_jurisdictions(value)
+            value = "auto" if packs is None else ",".join(packs) or "none"
         store.set_setting(conn, account_id, name, value)
+
+
+def decision_policy(conn: Connection, account_id: str, policy: Policy) -> Policy:
+    """The account's policy with its jurisdiction packs (a stored value parses: `set_value`
+    checked it)."""
+    return replace(policy, jurisdictions=parse_jurisdictions(get(conn, account_id, "jurisdictions")))
 
 
 def all_values(engine: Engine, account_id: str) -> dict[str, str]:

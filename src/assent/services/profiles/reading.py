@@ -17,6 +17,7 @@ from ...domain import (
     ConsentEvent,
     Decision,
     EventType,
+    Policy,
     ProfileState,
     Purpose,
     Send,
@@ -25,9 +26,11 @@ from ...domain import (
     replay,
 )
 from ...domain.decisions import receive_flags
+from ...domain.jurisdictions import locate
 from ...store import ledger, projection
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
+from ..accounts import settings as account_settings
 from ..accounts.accounts import Account, load_account
 from ..shared.clock import utcnow
 from .locator import Locator, find_profile
@@ -232,21 +235,25 @@ class DecisionRequest:
     at: datetime | None = None
 
 
-def _decide(conn: Connection, account: Account, request: DecisionRequest, now: datetime) -> ProfileDecision:
+def _decide(
+    conn: Connection, account: Account, policy: Policy, request: DecisionRequest, now: datetime
+) -> ProfileDecision:
     row = find_profile(conn, account, request.locator)
     at = request.at
     state = current_state(conn, account.id, row) if at is None or at >= now else state_as_of(conn, account.id, row, at)
     send = Send(request.channel, at or now, request.purpose, via=request.via, list_id=request.list_id,
-                policy=account.policy)  # fmt: skip
+                policy=policy, recipient=locate(row.country, row.region, row.timezone, state.phone_number))  # fmt: skip
     return ProfileDecision(row.id, send, decide(state, send))
 
 
 def decide_many(engine: Engine, account_id: str, requests: list[DecisionRequest]) -> list[ProfileDecision]:
-    """Several decisions on one snapshot of the account (one read transaction)."""
+    """Several decisions on one snapshot of the account (one read transaction), under the
+    account's policy, jurisdiction packs and frequency caps."""
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
+        policy = account_settings.decision_policy(conn, account.id, account.policy)
         now = utcnow()
-        return [_decide(conn, account, r, now) for r in requests]
+        return [_decide(conn, account, policy, r, now) for r in requests]
 
 
 def decide_for(
