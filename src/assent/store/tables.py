@@ -339,6 +339,24 @@ events = Table(
 )
 
 
+# Segments: saved definitions in Klaviyo's language (`definition` is its JSON text). Membership is
+# not stored: it is computed on read from the definition (store/segments.py).
+segments = Table(
+    "segments",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", String(26), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("is_starred", Boolean, nullable=False, default=False),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    sqlite_with_rowid=False,
+)
+
+
 # Per-account settings of the consent workflows (sender, SMS keywords and replies, webhook keys, ...).
 account_settings = Table(
     "account_settings",
