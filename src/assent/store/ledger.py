@@ -214,6 +214,12 @@ def verify(conn: Connection, account_id: str) -> Verification:
     return Verification(True, n)
 
 
+def head_seq(conn: Connection, account_id: str) -> int | None:
+    """The account's last seq (None when there is no such account)."""
+    value = conn.execute(select(accounts.c.ledger_seq).where(accounts.c.id == account_id)).scalar()
+    return None if value is None else int(value)
+
+
 def page_events(
     conn: Connection,
     account_id: str,
