@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import accounts, consent, db, decide, keys, ledger, links, lists, outbox, profiles, serve, settings
+from . import accounts, consent, db, decide, keys, ledger, links, lists, outbox, profiles, serve, settings, sync
 from .decide import VERDICT_EXIT_CODES
 
 __all__ = ["VERDICT_EXIT_CODES", "app", "main"]
@@ -30,6 +30,7 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(keys.app, name="keys")
 app.add_typer(settings.app, name="settings")
 app.add_typer(links.app, name="links")
+app.command("sync")(sync.sync_command)
 
 
 def _version(value: bool) -> None:
