@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import accounts, consent, db, decide, keys, ledger, links, lists, outbox, profiles, serve, settings, sync
+from . import accounts, consent, db, decide, keys, ledger, links, lists, outbox, profiles, serve, settings, stream, sync
 from .decide import VERDICT_EXIT_CODES
 
 __all__ = ["VERDICT_EXIT_CODES", "app", "main"]
@@ -31,6 +31,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(settings.app, name="settings")
 app.add_typer(links.app, name="links")
 app.command("sync")(sync.sync_command)
+app.command("stream")(stream.stream_command)
 
 
 def _version(value: bool) -> None:
