@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -66,7 +66,12 @@ def claim(conn: Connection, account_id: str, job_id: str, now: datetime, lease_u
         .values(
             status="processing",
             lease_until=lease_until,
-            started_at=func.coalesce(jobs.c.started_at, literal(now, jobs.c.started_at.type)),
+            # Never before the job was queued: a runner's clock reading can precede a job that was
+            # committed after it, yet be claimed in the same pass.
+            started_at=func.coalesce(
+                jobs.c.started_at,
+                case((jobs.c.created_at > now, jobs.c.created_at), else_=literal(now, jobs.c.started_at.type)),
+            ),
         )
     )
     return result.rowcount == 1
