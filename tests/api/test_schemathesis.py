@@ -242,6 +242,9 @@ VALID: list[tuple[str, dict[str, str], dict[str, str], Any]] = [
     ("GET /api/profiles", {}, {"filter": 'equals(email,"seed@example.com")', "fields[profile]": "email"}, None),
     ("POST /api/decisions", {}, {}, {"data": {"type": "decision", "attributes": {
         "profile": {"email": "seed@example.com"}, "channel": "email"}}}),
+    ("POST /api/message-sends", {}, {}, {"data": {"type": "message-send", "attributes": {
+        "profile": {"email": "seed@example.com"}, "channel": "email", "message_id": "m-1",
+        "sent_at": "2026-01-01T09:00:00Z"}}}),
     ("GET /api/consent-events", {}, {"page[size]": "2"}, None),
     ("GET /api/profiles/{id}/consent-events", {"id": PROFILE}, {}, None),
 ]  # fmt: skip

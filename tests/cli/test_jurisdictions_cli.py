@@ -72,10 +72,15 @@ def test_german_uk_canadian_and_us_profiles_decided_by_the_cli(db_url, engine, a
 def test_jurisdictions_setting_is_set_read_back_and_checked_by_the_cli(db_url, engine, account_id):
     _profile(engine, account_id, email="us@example.com", country="US")
     assent("settings", "set", "--account", account_id, "jurisdictions", "eu, de", db=db_url, check=True)
+    assent("settings", "set", "--account", account_id, "frequency_caps", "email=3/1d,sms:marketing=1/12h",
+           db=db_url, check=True)  # fmt: skip
     values = assent_json("settings", "list", "--account", account_id, db=db_url)
     assert values["jurisdictions"] == "GDPR,UWG"
+    assert values["frequency_caps"] == "email:marketing=3/1d, sms:marketing=1/12h"
     d = assent_json(*_decide(db_url, account_id, "--email", "us@example.com")[:-1], db=db_url)
     assert (d["verdict"], d["reasons"]) == ("DENY", ["EXPLICIT_CONSENT_REQUIRED"])
     bad = assent("settings", "set", "--account", account_id, "jurisdictions", "GDPR,ATLANTIS", db=db_url)
     assert_one_line_error(bad, "jurisdictions")
+    bad = assent("settings", "set", "--account", account_id, "frequency_caps", "email=lots", db=db_url)
+    assert_one_line_error(bad, "frequency_caps")
     assert assent_json("settings", "list", "--account", account_id, db=db_url)["jurisdictions"] == "GDPR,UWG"

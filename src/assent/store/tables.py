@@ -430,3 +430,21 @@ rate_limit_windows = Table(
     PrimaryKeyConstraint("scope", "bucket", "window_start"),
     sqlite_with_rowid=False,
 )
+
+# Message sends the brand reports (POST /api/message-sends): what frequency caps count, per
+# profile, channel and purpose in a window (the index). One row per message and profile and
+# channel, so a report sent twice counts once.
+message_sends = Table(
+    "message_sends",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("message_id", String(200), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "profile_id", "channel", "message_id"),
+    Index("ix_message_sends_window", "account_id", "profile_id", "channel", "purpose", "sent_at"),
+    sqlite_with_rowid=False,
+)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine
 from ...domain import DomainError, Policy
 from ...domain.identity import normalize_phone
 from ...domain.jurisdictions import parse_jurisdictions
+from ...domain.pack_rules import parse_frequency_caps
 from ...store import settings as store
 from ...store.db import read_transaction, write_transaction
 from .accounts import load_account
@@ -53,6 +54,9 @@ SETTINGS = {
         Setting("jurisdictions", "auto",
                 "Law packs send decisions apply: auto (from each profile's country), none, or a list such as "
                 "GDPR,UWG (GDPR, PECR, UWG, CASL, TCPA; or EU, UK, DE, CA, US); see docs/jurisdictions.md"),
+        Setting("frequency_caps", "",
+                "Most reported sends per profile a decision allows, e.g. email:marketing=3/1d, sms=2/12h "
+                "(empty: none)"),
     )
 }  # fmt: skip
 
@@ -87,13 +91,19 @@ def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
         elif name == "jurisdictions":  # stored as read back: auto, none or the packs' names
             packs = parse_jurisdictions(value)
             value = "auto" if packs is None else ",".join(packs) or "none"
+        elif name == "frequency_caps":
+            value = ", ".join(cap.label() for cap in parse_frequency_caps(value))
         store.set_setting(conn, account_id, name, value)
 
 
 def decision_policy(conn: Connection, account_id: str, policy: Policy) -> Policy:
-    """The account's policy with its jurisdiction packs (a stored value parses: `set_value`
-    checked it)."""
-    return replace(policy, jurisdictions=parse_jurisdictions(get(conn, account_id, "jurisdictions")))
+    """The account's policy with its jurisdiction packs and frequency caps (stored values parse:
+    `set_value` checked them)."""
+    return replace(
+        policy,
+        jurisdictions=parse_jurisdictions(get(conn, account_id, "jurisdictions")),
+        frequency_caps=parse_frequency_caps(get(conn, account_id, "frequency_caps")),
+    )
 
 
 def all_values(engine: Engine, account_id: str) -> dict[str, str]:

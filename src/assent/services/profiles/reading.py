@@ -32,6 +32,7 @@ from ...store import profiles as profile_store
 from ...store.db import read_transaction
 from ..accounts import settings as account_settings
 from ..accounts.accounts import Account, load_account
+from ..activity.sends import recent_sends
 from ..shared.clock import utcnow
 from .locator import Locator, find_profile
 
@@ -241,8 +242,16 @@ def _decide(
     row = find_profile(conn, account, request.locator)
     at = request.at
     state = current_state(conn, account.id, row) if at is None or at >= now else state_as_of(conn, account.id, row, at)
-    send = Send(request.channel, at or now, request.purpose, via=request.via, list_id=request.list_id,
-                policy=policy, recipient=locate(row.country, row.region, row.timezone, state.phone_number))  # fmt: skip
+    when = at or now
+    caps = [c for c in policy.frequency_caps if c.channel is request.channel and c.purpose is request.purpose]
+    recent = (
+        recent_sends(conn, account.id, row.id, request.channel, request.purpose, when, max(c.window for c in caps))
+        if caps
+        else ()
+    )
+    where = locate(row.country, row.region, row.timezone, state.phone_number)
+    send = Send(request.channel, when, request.purpose, via=request.via, list_id=request.list_id, policy=policy,
+                recipient=where, recent_sends=recent)  # fmt: skip
     return ProfileDecision(row.id, send, decide(state, send))
 
 
