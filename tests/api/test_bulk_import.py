@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from assent.api.resources import get_profile_resource as get_profile
 from assent.domain import Channel, Purpose
 from assent.services.accounts import accounts
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.jobs import batches, model, queueing, reading
 from assent.services.lists import lists
-from assent.services.profiles.reading import get_profile
 from assent.services.shared.clock import utcnow
 from assent.store import jobs as job_store
 from assent.store import profiles as profile_store

@@ -11,11 +11,11 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Engine, func, select
 
+from assent.api.resources import get_profile_resource as get_profile
 from assent.domain import Channel, Purpose, SuppressionReason
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.lists import lists
-from assent.services.profiles.reading import get_profile
 from assent.services.shared.errors import NotFound
 from assent.store.db import read_transaction
 from assent.store.tables import consent_events, jobs

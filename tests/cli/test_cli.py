@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from assent.api.resources import get_profile_resource
 from assent.domain import Channel, Purpose, SuppressionReason
 from assent.services.accounts import accounts, settings
 from assent.services.consent import changes as consent
 from assent.services.consent import ledger_checks as ledger
 from assent.services.consent.changes import Locator
 from assent.services.lists import lists
-from assent.services.profiles import reading as profiles
 from assent.services.shared.clock import utcnow
 from assent.store.db import database_url, make_engine, require_migrated
 
@@ -194,7 +194,7 @@ def test_profiles_import_subscribes_to_a_list_reports_counts_and_writes_rejects(
     assert f"rejected rows are in {other_rejects}" in human.stdout
     assert rejects.read_text().splitlines()[1].startswith("4,email,")  # line 4 of the file, the email field
 
-    a = profiles.get_profile(engine, account_id, Locator("email", "a@example.com"))["attributes"]
+    a = get_profile_resource(engine, account_id, Locator("email", "a@example.com"))["attributes"]
     assert a["subscriptions"]["email"]["marketing"]["method"] == "MANUAL_IMPORT"
     assert a["properties"] == {"tier": "gold"}
     assert [x.profile_count for x in lists.all_lists(engine, account_id)] == [2]
@@ -300,7 +300,7 @@ def test_profiles_get_json_is_klaviyos_profile_resource(db_url, engine, account_
     consent.subscribe(engine, account_id, phone, [(Channel.SMS, Purpose.MARKETING)], method="TEXT")
 
     email_doc = assent_json("profiles", "get", "--account", account_id, "--email", "Shape@EXAMPLE.com", db=db_url)
-    phone_doc = {"data": profiles.get_profile(engine, account_id, phone)}  # the resource the CLI prints under "data"
+    phone_doc = {"data": get_profile_resource(engine, account_id, phone)}  # the resource the CLI prints under "data"
     data = email_doc["data"]
     assert set(email_doc) == {"data"}
     assert data["type"] == "profile" and re.fullmatch(r"\w{26}", data["id"])
@@ -342,7 +342,7 @@ def test_profiles_get_as_of_shows_the_state_at_that_instant(db_url, engine, acco
     doc = assent_json("profiles", "get", "--account", account_id, "--email", "asof@example.com",
                       "--as-of", between.isoformat(), db=db_url)  # fmt: skip
     then = doc["data"]["attributes"]["subscriptions"]["email"]["marketing"]
-    now = profiles.get_profile(engine, account_id, who)["attributes"]["subscriptions"]["email"]["marketing"]
+    now = get_profile_resource(engine, account_id, who)["attributes"]["subscriptions"]["email"]["marketing"]
     assert (then["consent"], then["can_receive_email_marketing"], then["suppression"]) == ("SUBSCRIBED", True, [])
     assert (now["consent"], now["can_receive_email_marketing"]) == ("UNSUBSCRIBED", False)
 
@@ -363,7 +363,7 @@ def test_profiles_timeline_is_oldest_first_with_klaviyo_metric_names(db_url, eng
         "Unsubscribed from Email Marketing",
     ]
     assert events[0]["list_id"] == newsletter and events[0]["personal"] == {"email": "t@example.com"}
-    assert doc["profile_id"] == profiles.get_profile(engine, account_id, who)["id"]
+    assert doc["profile_id"] == get_profile_resource(engine, account_id, who)["id"]
 
 
 # --- consent -----------------------------------------------------------------------------------
@@ -396,7 +396,7 @@ def test_consent_commands_change_exactly_what_they_name(db_url, engine, account_
     sub = json.loads(sub.stdout)
     assert sub["created"] is True
     assert [e["metric"] for e in sub["events"]] == ["Subscribed to Email Marketing", "Subscribed to List"]
-    c = profiles.get_profile(engine, account_id, Locator("email", "c@example.com"))["attributes"]["subscriptions"]
+    c = get_profile_resource(engine, account_id, Locator("email", "c@example.com"))["attributes"]["subscriptions"]
     assert (c["email"]["marketing"]["method"], c["email"]["marketing"]["method_detail"]) == ("FORM", "popup")
     assert c["sms"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"  # consent is per channel (rule 1)
     assert [x.profile_count for x in lists.all_lists(engine, account_id)] == [1]
@@ -407,12 +407,12 @@ def test_consent_commands_change_exactly_what_they_name(db_url, engine, account_
     assert event["historical_import"] is True and event["triggers_automation"] is False
 
     assert "Unsubscribed from SMS Marketing" in stop.stdout  # one SMS opt-out covers both purposes (rule 2)
-    sms = profiles.get_profile(engine, account_id, Locator("phone_number", "+14155550182"))["attributes"]
+    sms = get_profile_resource(engine, account_id, Locator("phone_number", "+14155550182"))["attributes"]
     assert sms["subscriptions"]["sms"]["marketing"]["consent"] == "UNSUBSCRIBED"
     assert sms["subscriptions"]["sms"]["transactional"]["consent"] == "UNSUBSCRIBED"
 
     assert "Manually Suppressed from Email Marketing" in suppressed.stdout
-    marketing = profiles.get_profile(engine, account_id, kept)["attributes"]["subscriptions"]["email"]["marketing"]
+    marketing = get_profile_resource(engine, account_id, kept)["attributes"]["subscriptions"]["email"]["marketing"]
     assert marketing["consent"] == "SUBSCRIBED" and marketing["can_receive_email_marketing"] is False
     assert (marketing["method"], marketing["method_detail"]) == ("FORM", "popup")  # consent kept as it was
     assert [s["reason"] for s in marketing["suppression"]] == ["USER_SUPPRESSED"]
@@ -420,7 +420,7 @@ def test_consent_commands_change_exactly_what_they_name(db_url, engine, account_
     assert [e["metric"] for e in json.loads(unsuppressed.stdout)["events"]] == [
         "Manually Unsuppressed from Email Marketing"
     ]
-    back = profiles.get_profile(engine, account_id, lifted)["attributes"]["subscriptions"]["email"]["marketing"]
+    back = get_profile_resource(engine, account_id, lifted)["attributes"]["subscriptions"]["email"]["marketing"]
     assert back["can_receive_email_marketing"] is True and back["suppression"] == []
     assert ledger.verify(engine, account_id).ok
 
@@ -492,7 +492,7 @@ def test_ledger_verify_exits_0_when_intact_and_1_naming_the_first_bad_seq(db_url
 
 def test_ledger_rebuild_check_reports_differences_and_rebuild_repairs_them(db_url, engine):
     clean, damaged = _account_with_events(engine, "clean"), _account_with_events(engine, "damaged")
-    pid = profiles.get_profile(engine, damaged, Locator("email", "damaged1@example.com"))["id"]
+    pid = get_profile_resource(engine, damaged, Locator("email", "damaged1@example.com"))["id"]
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM consents WHERE account_id = :a AND profile_id = :p"), {"a": damaged, "p": pid})
 
@@ -517,7 +517,7 @@ def test_ledger_rebuild_check_reports_differences_and_rebuild_repairs_them(db_ur
     repaired = assent("ledger", "rebuild", "--account", damaged, db=db_url, check=True)
     assert repaired.stdout == "projection rebuilt from 3 events (3 profiles)\n"
     assert ledger.rebuild(engine, damaged, check=True).differences == []
-    r1 = profiles.get_profile(engine, damaged, Locator("email", "damaged1@example.com"))["attributes"]
+    r1 = get_profile_resource(engine, damaged, Locator("email", "damaged1@example.com"))["attributes"]
     assert r1["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
 
 

@@ -12,8 +12,8 @@ import re
 import subprocess
 import threading
 
+from assent.api.resources import get_profile_resource
 from assent.services.consent.changes import Locator
-from assent.services.profiles import reading as profiles
 
 from .test_cli import ASSENT, _ledger_seq, _profile_count, assent, assert_one_line_error
 
@@ -44,7 +44,7 @@ def test_profiles_import_prints_the_column_mapping_before_importing_and_in_json(
         {"column": 2, "header": "First Name", "field": "first_name"},
     ]
     assert as_json["file"]["columns"][3] == {"column": 4, "header": "Klaviyo ID", "ignored": "not imported"}
-    zoe = profiles.get_profile(engine, account_id, Locator("email", "zoe@example.com"))["attributes"]
+    zoe = get_profile_resource(engine, account_id, Locator("email", "zoe@example.com"))["attributes"]
     assert (zoe["first_name"], zoe["subscriptions"]["email"]["marketing"]["consent"]) == ("Zoë", "SUBSCRIBED")
 
 

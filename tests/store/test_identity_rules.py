@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from assent.api.resources import get_profile_resource
 from assent.domain import Channel, DomainError, MissingAddress, Purpose
 from assent.services.accounts import accounts
 from assent.services.consent import changes as consent
@@ -54,7 +55,7 @@ def _seq(engine, account_id: str) -> int:
 
 
 def _attrs(engine, account_id: str, field: str, value: str) -> dict:
-    return profiles.get_profile(engine, account_id, Locator(field, value))["attributes"]
+    return get_profile_resource(engine, account_id, Locator(field, value))["attributes"]
 
 
 def _status(engine, account_id: str, field: str, value: str, channel: str = "email") -> str:
@@ -109,7 +110,7 @@ def test_an_import_row_never_moves_consent_to_another_address(engine, account_id
     alice = _attrs(engine, account_id, "email", ALICE)
     assert alice["phone_number"] == PHONE and alice["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
     with pytest.raises(DomainError):
-        profiles.get_profile(engine, account_id, Locator("email", FRANK))
+        get_profile_resource(engine, account_id, Locator("email", FRANK))
     _consistent(engine, account_id)
 
 
@@ -170,7 +171,7 @@ def test_profile_import_without_an_id_never_rekeys_a_profile(engine, account_id)
 def test_a_bulk_import_job_item_naming_another_profiles_identifier_is_an_item_error(engine, account_id) -> None:
     consent.subscribe(engine, account_id, Locator("phone_number", PHONE), [SMS_M])
     profile_writes.update_profile(
-        engine, account_id, profiles.get_profile(engine, account_id, Locator("phone_number", PHONE))["id"],
+        engine, account_id, get_profile_resource(engine, account_id, Locator("phone_number", PHONE))["id"],
         profile_writes.ProfileInput(values={"email": ALICE}),
     )  # fmt: skip
     seq = _seq(engine, account_id)
@@ -209,7 +210,7 @@ def test_sms_consent_is_given_only_to_a_number_in_the_same_request(engine, accou
     # The one-profile path (CLI consent subscribe, the API's single changes): named by email or id, no SMS.
     for locator in (
         Locator("email", ALICE),
-        Locator("id", profiles.get_profile(engine, account_id, Locator("email", ALICE))["id"]),
+        Locator("id", get_profile_resource(engine, account_id, Locator("email", ALICE))["id"]),
     ):
         with pytest.raises(MissingAddress):
             consent.subscribe(engine, account_id, locator, [SMS_M])

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from assent.api.resources import get_profile_resource
 from assent.domain import Channel, DomainError, Purpose
 from assent.services.accounts import accounts
 from assent.services.consent import ledger_checks as ledger
@@ -63,7 +64,7 @@ def _ledger_seq(engine, account_id: str) -> int:
 
 def _profile(engine, account_id: str, **locator) -> dict:
     (field, value) = next(iter(locator.items()))
-    return profiles.get_profile(engine, account_id, Locator(field, value))["attributes"]
+    return get_profile_resource(engine, account_id, Locator(field, value))["attributes"]
 
 
 def _email_marketing(engine, account_id: str, email: str) -> dict:
@@ -517,7 +518,7 @@ def test_a_reimport_with_another_number_is_refused_and_only_an_edit_by_id_change
     profile_writes.update_profile(
         engine,
         account_id,
-        profiles.get_profile(engine, account_id, Locator("email", "m@example.com"))["id"],
+        get_profile_resource(engine, account_id, Locator("email", "m@example.com"))["id"],
         profile_writes.ProfileInput(values={"phone_number": "+14155550162"}),
     )
     after = _profile(engine, account_id, email="m@example.com")

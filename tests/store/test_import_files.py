@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from assent.api.resources import get_profile_resource
 from assent.domain import Channel, DomainError, Purpose
 from assent.services.consent.changes import Locator
 from assent.services.imports.encoding import detect_encoding
 from assent.services.imports.headers import FIELDS, HEADER_ALIASES, IGNORED_HEADERS, header_key, map_header
 from assent.services.imports.importer import ImportOptions, import_profiles
-from assent.services.profiles import reading as profiles
 
 EMAIL = ((Channel.EMAIL, Purpose.MARKETING),)
 
@@ -28,7 +28,7 @@ def _run(engine, account_id: str, path: Path, **kw):
 
 def _profile(engine, account_id: str, **locator) -> dict:
     (field, value) = next(iter(locator.items()))
-    return profiles.get_profile(engine, account_id, Locator(field, value))["attributes"]
+    return get_profile_resource(engine, account_id, Locator(field, value))["attributes"]
 
 
 def _count(engine, account_id: str) -> int:

@@ -9,6 +9,7 @@ import time
 import pytest
 from sqlalchemy import bindparam, text
 
+from assent.api.resources import get_profile_resource
 from assent.domain import Channel, Purpose, SuppressionReason
 from assent.services.accounts import settings
 from assent.services.consent import changes as consent
@@ -324,15 +325,15 @@ def test_rebuild_without_check_repairs_the_projection(engine, account_id):
         "SELECT account_id, 'bogus', profile_id, created_at FROM suppressions WHERE account_id = :a",
         a=account_id,
     )
-    broken = profiles.get_profile(engine, account_id, Locator("email", "p0@example.com"))
+    broken = get_profile_resource(engine, account_id, Locator("email", "p0@example.com"))
     assert broken["attributes"]["subscriptions"]["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
 
     repaired = ledger.rebuild(engine, account_id, check=False)
     assert repaired.written
     assert ledger.rebuild(engine, account_id, check=True).differences == []
-    email = profiles.get_profile(engine, account_id, Locator("email", "p0@example.com"))["attributes"]
+    email = get_profile_resource(engine, account_id, Locator("email", "p0@example.com"))["attributes"]
     assert email["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
-    bounced = profiles.get_profile(engine, account_id, Locator("email", "p2@example.com"))["attributes"]
+    bounced = get_profile_resource(engine, account_id, Locator("email", "p2@example.com"))["attributes"]
     assert [s["reason"] for s in bounced["subscriptions"]["email"]["marketing"]["suppression"]] == ["HARD_BOUNCE"]
 
 
@@ -353,18 +354,18 @@ def test_profile_as_of_a_past_instant_shows_the_consent_it_had_then(engine, acco
     _tick()
     after = utcnow()
 
-    then = profiles.get_profile(engine, account_id, who, as_of=subscribed_at)["attributes"]["subscriptions"]
+    then = get_profile_resource(engine, account_id, who, as_of=subscribed_at)["attributes"]["subscriptions"]
     assert then["email"]["marketing"]["consent"] == "SUBSCRIBED"
     assert then["email"]["marketing"]["method"] == "FORM"
     assert then["email"]["marketing"]["can_receive_email_marketing"] is True
     assert then["email"]["marketing"]["suppression"] == []
 
-    later = profiles.get_profile(engine, account_id, who, as_of=after)["attributes"]["subscriptions"]
+    later = get_profile_resource(engine, account_id, who, as_of=after)["attributes"]["subscriptions"]
     assert later["email"]["marketing"]["consent"] == "UNSUBSCRIBED"
     assert later["email"]["marketing"]["can_receive_email_marketing"] is False
     assert [s["reason"] for s in later["email"]["marketing"]["suppression"]] == ["UNSUBSCRIBE"]
 
-    now = profiles.get_profile(engine, account_id, who)["attributes"]["subscriptions"]
+    now = get_profile_resource(engine, account_id, who)["attributes"]["subscriptions"]
     assert now["email"]["marketing"] == later["email"]["marketing"]
 
 
@@ -373,10 +374,10 @@ def test_profile_as_of_before_any_event_is_never_subscribed(engine, account_id):
     _tick()
     who = Locator("phone_number", "+14155550142")
     consent.subscribe(engine, account_id, who, [(Channel.SMS, Purpose.MARKETING)])
-    sms = profiles.get_profile(engine, account_id, who, as_of=before)["attributes"]["subscriptions"]["sms"]
+    sms = get_profile_resource(engine, account_id, who, as_of=before)["attributes"]["subscriptions"]["sms"]
     assert sms["marketing"]["consent"] == "NEVER_SUBSCRIBED"
     assert sms["marketing"]["can_receive_sms_marketing"] is False
-    current = profiles.get_profile(engine, account_id, who)["attributes"]["subscriptions"]["sms"]
+    current = get_profile_resource(engine, account_id, who)["attributes"]["subscriptions"]["sms"]
     assert current["marketing"]["consent"] == "SUBSCRIBED"
     assert current["transactional"]["can_receive_sms_transactional"] is True
 

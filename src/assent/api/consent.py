@@ -22,6 +22,7 @@ from ..wire.errors import from_domain, invalid
 from ..wire.linkage import ProfileLocator
 from .filters import FieldRule
 from .operation import Call, Operation, Param
+from .resources import subscriptions
 
 # --- decisions --------------------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ def get_profile_consent_events(call: Call) -> Response:
         call.engine, call.account_id, call.path["id"], after_seq=after, limit=size, as_of=as_of
     )
     doc = _feed_page(call, timeline.events, size)
-    doc["meta"].update(as_of=timeline.as_of.isoformat(), subscriptions=timeline.subscriptions)
+    doc["meta"].update(as_of=timeline.as_of.isoformat(), subscriptions=subscriptions(timeline.state))
     return json_response(doc)
 
 

@@ -15,12 +15,12 @@ from ..domain import DomainError
 from ..services.activity import events, metrics
 from ..services.activity.events import Event, EventListing
 from ..services.activity.metrics import Metric
-from ..services.profiles.reading import profile_resource
 from ..services.shared.errors import NotFound
 from ..wire.documents import json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
 from .filters import FieldRule
 from .operation import Call, Operation, Param
+from .resources import profile_resource
 
 # --- request body -------------------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ def _included(call: Call, listing: EventListing, include: set[str]) -> list[dict
     if "profile" in include:
         fields = call.fields("profile")
         for row in sorted(listing.profiles, key=lambda r: r.id):
-            resource = profile_resource(row, None, call.base_url)
+            resource = profile_resource(row, call.base_url)
             resource["attributes"] = sparse(resource["attributes"], fields)
             out.append(resource)
     return out

@@ -21,6 +21,7 @@ from ..wire.linkage import ListsRelationship
 from .filters import FieldRule
 from .operation import Call, Operation, Param
 from .profiles import ProfileAttributes
+from .resources import profile_resource
 from .suppressions import (
     Status,
     actor,
@@ -259,17 +260,23 @@ def _job_profiles(call: Call, *, full: bool) -> Response:
     size = call.page_size(20, 100)
     cursor = checked_cursor(call, ("text",))
     job = own_job(call, model.IMPORT, call.path["id"])
-    page, found = reading.job_profiles(
-        call.engine, call.account_id, job.id, limit=size, after=cursor.after if cursor else None,
-        before=cursor.before if cursor else None, full=full, subscriptions="subscriptions" in extra,
-        base=call.base_url,
-    )  # fmt: skip
+    after, before = (cursor.after, cursor.before) if cursor else (None, None)
+    data: list[dict[str, Any]]
     if full:
-        for resource in found:
+        page, found = reading.job_profiles(
+            call.engine, call.account_id, job.id, limit=size, after=after, before=before,
+            subscriptions="subscriptions" in extra,
+        )  # fmt: skip
+        data = []
+        for profile in found:
+            resource = profile_resource(profile, call.base_url)
             resource["attributes"] = sparse(resource["attributes"], fields)
-        data = found
+            data.append(resource)
     else:
-        data = linkage("profile", [p["id"] for p in found])
+        page, ids = reading.job_profile_ids(
+            call.engine, call.account_id, job.id, limit=size, after=after, before=before
+        )
+        data = linkage("profile", ids)
     return json_response({"data": data, "links": call.page_links(page)})
 
 

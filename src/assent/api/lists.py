@@ -15,13 +15,13 @@ from starlette.responses import Response
 
 from ..domain import OptInProcess, Proof
 from ..services.lists import lists as service
-from ..services.profiles.reading import profile_resource
 from ..services.shared.errors import NotFound
 from ..services.shared.paging import PagePosition
 from ..wire.documents import json_response, no_content, sparse
 from ..wire.errors import ApiError, invalid, not_found
 from .filters import FieldRule
 from .operation import Call, Operation, Param
+from .resources import profile_resource
 
 OptIn = Literal["double_opt_in", "single_opt_in"]
 
@@ -307,12 +307,11 @@ def get_profiles_for_list(call: Call) -> Response:
     extra = call.additional_fields("profile", ("subscriptions",))
     found = _member_page(call, full=True, with_states="subscriptions" in extra)
     data = []
-    for row in found.rows:
-        state = found.states[row.id] if found.states is not None else None
-        resource = profile_resource(row, state, call.base_url)
+    for profile in found.profiles:
+        resource = profile_resource(profile, call.base_url)
         attributes = sparse(resource["attributes"], fields)
         # Klaviyo's member schema requires joined_group_at, so a sparse fieldset keeps it.
-        attributes["joined_group_at"] = row.joined_at.isoformat()
+        attributes["joined_group_at"] = profile.joined_at.isoformat() if profile.joined_at else None
         resource["attributes"] = attributes
         data.append(resource)
     return json_response({"data": data, "links": _links(call, found.page)})
@@ -320,7 +319,7 @@ def get_profiles_for_list(call: Call) -> Response:
 
 def get_profile_ids_for_list(call: Call) -> Response:
     found = _member_page(call, full=False)
-    data = [{"type": "profile", "id": row.id} for row in found.rows]
+    data = [{"type": "profile", "id": profile_id} for profile_id in found.ids]
     return json_response({"data": data, "links": _links(call, found.page)})
 
 

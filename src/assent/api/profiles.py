@@ -9,6 +9,7 @@ import msgspec
 from msgspec import UNSET, Struct, UnsetType
 from starlette.responses import Response
 
+from ..services.lists.lookup import MailingList
 from ..services.profiles import pages as profile_pages
 from ..services.profiles.writes import (
     DuplicateProfile,
@@ -23,6 +24,7 @@ from ..wire.errors import ApiError, from_domain, invalid
 from .filters import FieldRule
 from .operation import Call, Operation, Param
 from .paging import Cursor
+from .resources import profile_resource
 
 # --- request bodies ---------------------------------------------------------------------------
 
@@ -234,28 +236,41 @@ def get_profiles(call: Call) -> Response:
     size = call.page_size(20, 100)
     extra = call.additional_fields("profile", ADDITIONAL)
     call.include(("conversations", "push-tokens"))  # accepted; Assent has none of either to include
-    page, resources = profile_pages.list_profiles(
+    page, found = profile_pages.list_profiles(
         call.engine, call.account_id, conditions, sort.field, sort.descending, _cursor(call, sort.field), size,
-        subscriptions="subscriptions" in extra, base=call.base_url,
+        subscriptions="subscriptions" in extra,
     )  # fmt: skip
+    resources = [profile_resource(p, call.base_url) for p in found]
     return json_response({"data": [_shape(call, r) for r in resources], "links": call.page_links(page)})
+
+
+def list_summary(call: Call, lst: MailingList) -> dict[str, Any]:
+    """A profile's list, as `include=lists` gives it."""
+    return {
+        "type": "list", "id": lst.id,
+        "attributes": {"name": lst.name, "created": lst.created.isoformat(), "updated": lst.updated.isoformat(),
+                       "opt_in_process": lst.opt_in_process.value},
+        "links": {"self": f"{call.base_url}/api/lists/{lst.id}/"},
+    }  # fmt: skip
 
 
 def get_profile(call: Call) -> Response:
     extra = call.additional_fields("profile", ADDITIONAL)
     include = call.include(("conversations", "lists", "push-tokens", "segments"))
-    resource, lists = profile_pages.one_profile(
-        call.engine, call.account_id, call.path["id"], subscriptions="subscriptions" in extra, base=call.base_url,
+    profile, lists = profile_pages.one_profile(
+        call.engine, call.account_id, call.path["id"], subscriptions="subscriptions" in extra,
         with_lists="lists" in include,
     )  # fmt: skip
+    resource = profile_resource(profile, call.base_url)
     doc: dict[str, Any] = {"data": _shape(call, resource), "links": {"self": call.self_link()}}
     if include:
-        doc["included"] = lists
+        doc["included"] = [list_summary(call, lst) for lst in lists]
     return json_response(doc)
 
 
 def _written(call: Call, written: Written, status: int) -> Response:
-    resource, _ = profile_pages.one_profile(call.engine, call.account_id, written.row.id, base=call.base_url)
+    profile, _ = profile_pages.one_profile(call.engine, call.account_id, written.row.id)
+    resource = profile_resource(profile, call.base_url)
     headers = {"X-Klaviyo-Partial-Failure": ",".join(written.dropped)} if written.dropped else None
     return json_response({"data": resource, "links": {"self": resource["links"]["self"]}}, status, headers)
 

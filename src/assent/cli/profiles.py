@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..api.resources import get_profile_resource
 from ..domain import DomainError
 from ..services.imports import importer as imports
 from ..services.profiles import reading as profiles
@@ -154,7 +155,7 @@ def profiles_get(
     json: Json = False,
 ) -> None:
     """Show a profile: the Klaviyo profile resource with its subscriptions."""
-    resource = profiles.get_profile(
+    resource = get_profile_resource(
         open_engine(db), account, locator(id, email, phone, external_id), optional_time(as_of, "as_of")
     )
     if json:

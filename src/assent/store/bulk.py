@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, Table, TextualSelect, text
 
+from ..domain.profile import PROFILE_FIELDS
 from .db import driver_connection
-from .tables import UTCDateTime
+from .tables import UTCDateTime, profiles
 
 # A time as a bulk path hands it to the driver: a datetime, or SQLite's text form of it.
 DbTime = datetime | str | None
@@ -228,3 +229,27 @@ def copy_line(row: Sequence[Any]) -> str:
         else:
             out.append(str(v))
     return "\t".join(out) + "\n"
+
+
+# --- profiles: the bulk writes the services make, by name -----------------------------------------
+
+# The values of a profile row, in this order, as insert_profiles and insert_new_profiles take them.
+PROFILE_ROW = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
+# The values update_profiles writes, in this order (then the row's account_id and id).
+PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at")
+
+
+def insert_profiles(conn: Connection, rows: Sequence[Any]) -> None:
+    """Insert new profiles: each row in PROFILE_ROW order (or a line of ready_rows)."""
+    insert_rows(conn, profiles, PROFILE_ROW, rows)
+
+
+def update_profiles(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Update stored profiles: each row holds the PROFILE_UPDATE values, then account_id and id."""
+    update_rows(conn, profiles, ("account_id", "id"), PROFILE_UPDATE, rows)
+
+
+def insert_new_profiles(conn: Connection, rows: Sequence[Any], account_id: str, ids: Sequence[str]) -> set[str]:
+    """Insert the profiles (rows in PROFILE_ROW order, one per id) whose identifiers no stored
+    profile has; returns the ids inserted (see insert_absent)."""
+    return insert_absent(conn, profiles, PROFILE_ROW, rows, account_id, ids)

@@ -37,6 +37,11 @@ def _after(columns: Sequence[ColumnElement[Any]], values: Sequence[Any], descend
     return or_(beyond, and_(head == values[0], _after(rest, values[1:], descending)))
 
 
+def holds_time(column: ColumnElement[Any]) -> bool:
+    """Whether a sort column holds times (a cursor carries them as ISO text)."""
+    return isinstance(getattr(column, "type", None), UTCDateTime)
+
+
 def key_values(columns: Sequence[ColumnElement[Any]], values: Sequence[Any]) -> SortKey:
     """A cursor's values typed for the columns (times travel as ISO text)."""
     out = []

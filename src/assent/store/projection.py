@@ -48,6 +48,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 Rows = dict[str, list[tuple[Any, ...]]]
+# The projection's tables by name, as Rows keys them.
+TABLE_NAMES: tuple[str, ...] = tuple(str(t.name) for t in PROJECTION_TABLES)
 
 
 def empty_rows() -> Rows:

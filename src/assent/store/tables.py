@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from ..domain.profile import PROFILE_FIELDS
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -110,28 +112,6 @@ lists = Table(
     Column("public", Boolean, nullable=False, default=False, server_default=false()),  # in the preference centre
     PrimaryKeyConstraint("account_id", "id"),
     sqlite_with_rowid=False,
-)
-
-PROFILE_FIELDS = (
-    "email",
-    "phone_number",
-    "external_id",
-    "first_name",
-    "last_name",
-    "organization",
-    "title",
-    "locale",
-    "image",
-    "address1",
-    "address2",
-    "city",
-    "region",
-    "zip",
-    "country",
-    "timezone",
-    "latitude",
-    "longitude",
-    "ip",
 )
 
 profiles = Table(

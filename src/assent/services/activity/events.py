@@ -20,17 +20,18 @@ from sqlalchemy import Connection, Engine, Row
 from ...domain import DomainError, InvalidIdentifier, Policy, ProfileState, Proof
 from ...domain.channels import MIN_CONSENT_DATE
 from ...domain.identity import normalize_email, normalize_phone
+from ...domain.profile import PROFILE_FIELDS
 from ...store import activity as store
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
-from ...store.paging import Page
-from ...store.tables import PROFILE_FIELDS
 from ..accounts.accounts import load_account
 from ..imports.rows import IDENTIFIERS, text_or_none
 from ..profiles.batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
+from ..profiles.views import ProfileView, profile_view
 from ..shared.clock import parse_time, utcnow
 from ..shared.errors import NotFound
 from ..shared.ids import new_id
+from ..shared.paging import Position, position
 from ..shared.recorder import recording
 from .metrics import BUILTIN_BY_ID, KLAVIYO, Metric, _account_created, _stored_metric, builtin_metric_id
 
@@ -274,15 +275,15 @@ class EventQuery:
 @dataclass(frozen=True, slots=True)
 class EventListing:
     events: list[Event]
-    page: Page
+    page: Position
     metrics: dict[str, Metric]  # the events' metrics, when asked for
-    profiles: list[Row]  # the events' profiles, when asked for
+    profiles: list[ProfileView]  # the events' profiles, when asked for
     policy: Policy
 
 
 def _related(
     conn: Connection, account_id: str, events: list[Event], metrics: bool, profiles: bool
-) -> tuple[dict[str, Metric], list[Row]]:
+) -> tuple[dict[str, Metric], list[ProfileView]]:
     found: dict[str, Metric] = {}
     if metrics:
         ids = {e.metric_id for e in events}
@@ -294,7 +295,7 @@ def _related(
         for row in store.metrics_by_ids(conn, account_id, ids - builtin):
             found[row.id] = _stored_metric(row)
     rows = profile_store.get_many(conn, account_id, {e.profile_id for e in events}) if profiles else []
-    return found, rows
+    return found, [profile_view(row) for row in rows]
 
 
 def list_events(engine: Engine, account_id: str, q: EventQuery) -> EventListing:
@@ -303,7 +304,7 @@ def list_events(engine: Engine, account_id: str, q: EventQuery) -> EventListing:
         account = load_account(conn, account_id)
         metric_ids, profile_ids = set(q.metric_ids), set(q.profile_ids)
         if len(metric_ids) > 1 or len(profile_ids) > 1:  # equal to two different values at once
-            return EventListing([], Page([], None, None, False, False), {}, [], account.policy)
+            return EventListing([], Position(None, None, False, False), {}, [], account.policy)
         metric_id = next(iter(metric_ids), None)
         builtin = BUILTIN_BY_ID.get(metric_id) if metric_id is not None else None
         page = store.timeline_page(
@@ -321,7 +322,7 @@ def list_events(engine: Engine, account_id: str, q: EventQuery) -> EventListing:
         )
         events = [_event(account_id, row) for row in page.rows]
         metrics, profiles = _related(conn, account_id, events, q.include_metrics, q.include_profiles)
-        return EventListing(events, page, metrics, profiles, account.policy)
+        return EventListing(events, position(page), metrics, profiles, account.policy)
 
 
 def get_event(
@@ -334,4 +335,4 @@ def get_event(
             raise NotFound("id", "no event in this account has this id", event_id)
         events = [_event(account_id, row)]
         metrics, profiles = _related(conn, account_id, events, include_metric, include_profile)
-        return EventListing(events, Page([], None, None, False, False), metrics, profiles, account.policy)
+        return EventListing(events, Position(None, None, False, False), metrics, profiles, account.policy)

@@ -9,11 +9,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ...domain import ProfileState
 from ...store import ledger
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
 from ..accounts.accounts import load_account
-from ..profiles.reading import current_state, event_record, state_as_of, subscriptions
+from ..profiles.reading import current_state, event_record, state_as_of
 from ..shared.clock import utcnow
 from ..shared.errors import NotFound
 
@@ -43,7 +44,7 @@ def feed(
 class Timeline:
     events: list[dict[str, Any]]
     as_of: datetime
-    subscriptions: dict[str, Any]  # Klaviyo's subscriptions object as of `as_of`
+    state: ProfileState  # the profile's consent state as of `as_of`
 
 
 def profile_timeline(
@@ -59,4 +60,4 @@ def profile_timeline(
         events = ledger.page_events(
             conn, account_id, after_seq=after_seq, limit=limit, profile_id=profile_id, until=as_of
         )
-        return Timeline([_record(s) for s in events], at, subscriptions(state))
+        return Timeline([_record(s) for s in events], at, state)

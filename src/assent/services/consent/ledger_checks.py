@@ -11,7 +11,6 @@ from sqlalchemy import Engine
 from ...domain import ProfileState, replay
 from ...store import ledger, projection
 from ...store.db import read_transaction
-from ...store.tables import PROJECTION_TABLES
 from ..accounts.accounts import load_account
 from ..shared.recorder import recording
 
@@ -62,9 +61,8 @@ def rebuild(
             fresh, n_events, n_profiles = _replayed_rows(conn, account_id, progress)
             stored = projection.stored_rows(conn, account_id)
         differences = []
-        for table in PROJECTION_TABLES:
-            want, have = set(fresh[table.name]), set(stored[table.name])
-            name = str(table.name)  # a plain str: SQLAlchemy's quoted_name does not encode to JSON
+        for name in projection.TABLE_NAMES:  # plain str: SQLAlchemy's quoted_name does not encode to JSON
+            want, have = set(fresh[name]), set(stored[name])
             differences += [Difference(name, r, "missing") for r in sorted(want - have, key=repr)]
             differences += [Difference(name, r, "extra") for r in sorted(have - want, key=repr)]
         return Rebuild(n_events, n_profiles, differences)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...store.tables import PROFILE_FIELDS
+from ...domain.profile import PROFILE_FIELDS
 
 IDENTIFIERS = ("email", "phone_number", "external_id")
 

@@ -46,12 +46,10 @@ from ...domain import (
 from ...domain import transitions as t
 from ...store import bulk, ledger, projection
 from ...store.db import bulk_connection, read_transaction
-from ...store.tables import profiles
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
 from ..profiles.batch import (
     BLANK,
-    PROFILE_COLUMNS,
     BatchReport,
     ProfileBatch,
     RowConsent,
@@ -284,8 +282,8 @@ def _import_batch(
         and not (repeated and (r.email in repeated or r.phone_number in repeated or r.external_id in repeated))
     ]
     fresh = [r.as_new for r in candidates if r.as_new is not None]  # all of them: the filter is for the type checker
-    inserted = bulk.insert_absent(
-        conn, profiles, PROFILE_COLUMNS, [n.profile for n in fresh], plan.account_id, [n.profile_id for n in fresh]
+    inserted = bulk.insert_new_profiles(
+        conn, [n.profile for n in fresh], plan.account_id, [n.profile_id for n in fresh]
     )
     careful = [r for r in good if r.as_new is None or r.as_new.profile_id not in inserted]
     batch = ProfileBatch(conn, plan.account_id, careful)

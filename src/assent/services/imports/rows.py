@@ -15,8 +15,8 @@ import msgspec
 
 from ...domain import Channel, DomainError
 from ...domain.identity import normalize_email, normalize_phone
+from ...domain.profile import PROFILE_FIELDS
 from ...store.ledger import EncodedEvent
-from ...store.tables import PROFILE_FIELDS
 from ..shared.clock import parse_time
 from .encoding import UNDECODABLE, bad_bytes, detect_encoding, shown, undecodable
 from .headers import IDENTIFIERS, ColumnMap, map_header
@@ -37,7 +37,7 @@ class NewProfile(msgspec.Struct, array_like=True):
     """Everything a row writes when it creates a profile, worked out in a worker (imports.plan_new)."""
 
     profile_id: str
-    profile: Any  # the profiles row in imports.PROFILE_COLUMNS order, as bulk.ready_rows makes it
+    profile: Any  # the profiles row in store.bulk.PROFILE_ROW order, as bulk.ready_rows makes it
     events: list[EncodedEvent]
     projection: dict[str, list[Any]]  # projection rows by table name, likewise
     subscribed: bool

@@ -13,8 +13,9 @@ from ...store import jobs as store
 from ...store import paging, projection
 from ...store.db import read_transaction
 from ..lists.lists import MailingList, load_list
-from ..profiles.reading import profile_resource
+from ..profiles.views import ProfileView, profile_view
 from ..shared.errors import NotFound
+from ..shared.paging import Position, position
 from .model import IMPORT, ItemError, Job, _job, error_id
 
 
@@ -40,14 +41,14 @@ def list_jobs(
     limit: int,
     after: Sequence[Any] | None = None,
     before: Sequence[Any] | None = None,
-) -> tuple[paging.Page, list[Job]]:
+) -> tuple[Position, list[Job]]:
     """A page of the account's jobs of one kind, by creation time."""
     with read_transaction(engine) as conn:
         page = paging.page(
             conn, store.listing(account_id, kind, conditions), store.SORT_COLUMNS, descending=descending,
             limit=limit, after=after, before=before, key=store.sort_key,
         )  # fmt: skip
-        return page, [_job(r) for r in page.rows]
+        return position(page), [_job(r) for r in page.rows]
 
 
 def job_lists(engine: Engine, account_id: str, kind: str, job_id: str) -> list[MailingList]:
@@ -66,7 +67,7 @@ def job_lists(engine: Engine, account_id: str, kind: str, job_id: str) -> list[M
 def import_errors(
     engine: Engine, account_id: str, job_id: str, *, limit: int, after: Sequence[Any] | None = None,
     before: Sequence[Any] | None = None,
-) -> tuple[paging.Page, list[ItemError]]:  # fmt: skip
+) -> tuple[Position, list[ItemError]]:  # fmt: skip
     with read_transaction(engine) as conn:
         _own_job(conn, account_id, job_id, IMPORT)
         page = paging.page(
@@ -78,26 +79,37 @@ def import_errors(
             ItemError(error_id(job_id, r.seq), r.code, r.title, r.detail, r.pointer, decode(r.original_payload))
             for r in page.rows
         ]
-        return page, errors
+        return position(page), errors
 
 
 def job_profiles(
     engine: Engine, account_id: str, job_id: str, *, limit: int, after: Sequence[Any] | None = None,
-    before: Sequence[Any] | None = None, full: bool, subscriptions: bool = False, base: str | None = None,
-) -> tuple[paging.Page, list[dict[str, Any]]]:  # fmt: skip
-    """The profiles an import job created or updated, in id order: resources, or with `full`
-    False only their ids (as {"id": ...})."""
+    before: Sequence[Any] | None = None, subscriptions: bool = False,
+) -> tuple[Position, list[ProfileView]]:  # fmt: skip
+    """The profiles an import job created or updated, in id order."""
     with read_transaction(engine) as conn:
         _own_job(conn, account_id, job_id, IMPORT)
         page = paging.page(
-            conn, store.profile_query(account_id, job_id, full=full), store.PROFILE_COLUMNS, descending=False,
+            conn, store.profile_query(account_id, job_id, full=True), store.PROFILE_COLUMNS, descending=False,
             limit=limit, after=after, before=before, key=lambda r: (r.id,),
         )  # fmt: skip
-        if not full:
-            return page, [{"id": r.id} for r in page.rows]
         states = (
             projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in page.rows})
             if subscriptions and page.rows
             else {}
         )
-        return page, [profile_resource(r, states.get(r.id), base) for r in page.rows]
+        return position(page), [profile_view(r, states.get(r.id)) for r in page.rows]
+
+
+def job_profile_ids(
+    engine: Engine, account_id: str, job_id: str, *, limit: int, after: Sequence[Any] | None = None,
+    before: Sequence[Any] | None = None,
+) -> tuple[Position, list[str]]:  # fmt: skip
+    """The ids of the profiles an import job created or updated, in id order."""
+    with read_transaction(engine) as conn:
+        _own_job(conn, account_id, job_id, IMPORT)
+        page = paging.page(
+            conn, store.profile_query(account_id, job_id, full=False), store.PROFILE_COLUMNS, descending=False,
+            limit=limit, after=after, before=before, key=lambda r: (r.id,),
+        )  # fmt: skip
+        return position(page), [r.id for r in page.rows]

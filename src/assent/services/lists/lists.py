@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from ...domain import ConsentEvent, DomainError, OptInProcess, Policy, ProfileState, Proof, replay
@@ -20,14 +20,14 @@ from ...domain import transitions as t
 from ...domain.events import NO_PROOF
 from ...domain.identity import normalize_email, normalize_phone
 from ...store import lists as store
+from ...store import paging, projection
 from ...store import profiles as profile_store
-from ...store import projection
 from ...store.db import read_transaction, write_transaction
-from ...store.paging import Page
-from ...store.tables import UTCDateTime
 from ..accounts.accounts import load_account
+from ..profiles.views import ProfileView, profile_view
 from ..shared.clock import utcnow
 from ..shared.errors import NotFound
+from ..shared.paging import Position, position
 from ..shared.recorder import Recorded, Recorder, recording
 from .lookup import MailingList as MailingList
 from .lookup import load_list as load_list
@@ -110,7 +110,7 @@ def _key(columns: Sequence[ColumnElement], values: Sequence[Any] | None) -> tupl
     for column, value in zip(columns, values, strict=True):
         if not isinstance(value, str):
             raise BadCursor("the cursor's key is not one this server writes")
-        if isinstance(column.type, UTCDateTime):
+        if paging.holds_time(column):
             try:
                 moment = datetime.fromisoformat(value)
             except ValueError:
@@ -126,7 +126,7 @@ def _key(columns: Sequence[ColumnElement], values: Sequence[Any] | None) -> tupl
 @dataclass(frozen=True, slots=True)
 class ListPage:
     lists: list[MailingList]
-    page: Page
+    page: Position
 
 
 def find_lists(
@@ -150,7 +150,7 @@ def find_lists(
             conn, account_id, conditions, sort=sort, descending=descending, limit=size,
             after=after, before=before, with_count=with_count,
         )  # fmt: skip
-    return ListPage([mailing_list(r, r.profile_count if with_count else None) for r in page.rows], page)
+    return ListPage([mailing_list(r, r.profile_count if with_count else None) for r in page.rows], position(page))
 
 
 def update_list(
@@ -262,11 +262,11 @@ def delete_list(engine: Engine, account_id: str, list_id: str, *, proof: Proof =
 
 @dataclass(frozen=True, slots=True)
 class MemberPage:
-    rows: list[Row]  # profile rows with `joined_at` (only `id` and `joined_at` for an ids-only page)
-    states: dict[str, ProfileState] | None  # when subscriptions were asked for
+    profiles: list[ProfileView]  # with when they joined, and their state when it was asked for (a full page)
+    ids: list[str]  # the members' ids (an ids-only page has only these)
     policy: Policy
     now: datetime
-    page: Page
+    page: Position
 
 
 def _identifier_value(field: str, value: Any, region: str) -> Any:
@@ -307,10 +307,11 @@ def members(
             conn, account_id, list_id, conditions, descending=descending, limit=size,
             after=after, before=before, full=full,
         )  # fmt: skip
-        states = None
-        if with_states and full:
+        states = {}
+        if with_states and full and page.rows:
             states = projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in page.rows})
-        return MemberPage(page.rows, states, account.policy, utcnow(), page)
+        profiles = [profile_view(r, states.get(r.id), joined_at=r.joined_at) for r in page.rows] if full else []
+        return MemberPage(profiles, [r.id for r in page.rows], account.policy, utcnow(), position(page))
 
 
 def profile_lists(engine: Engine, account_id: str, profile_id: str) -> list[MailingList]:

@@ -18,16 +18,14 @@ from sqlalchemy import Connection
 
 from ...domain import ConsentEvent, ConsentStatus, EventType, ProfileState, Proof, replay
 from ...domain import transitions as t
+from ...domain.profile import PROFILE_FIELDS
 from ...store import bulk, projection
 from ...store import profiles as profile_store
-from ...store.tables import PROFILE_FIELDS, profiles
 from ..imports.rows import IDENTIFIERS, NewProfile
 from ..shared.errors import IdentityConflict, NotFound
 from ..shared.ids import new_id
 from ..shared.recorder import Recorded, Recorder
 
-PROFILE_COLUMNS = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
-UPDATE_COLUMNS = (*PROFILE_FIELDS, "properties", "updated_at")
 BLANK: dict[str, Any] = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
 _encode_json = msgspec.json.Encoder().encode
 
@@ -251,8 +249,8 @@ class ProfileBatch(Generic[R]):
             else:
                 updates.append((*row[2:-2], now, self.account_id, p.id))  # fields and properties, then the key
         # Identifiers may move between profiles within a batch: updates free them before inserts.
-        bulk.update_rows(self.conn, profiles, ("account_id", "id"), UPDATE_COLUMNS, updates)
-        bulk.insert_rows(self.conn, profiles, PROFILE_COLUMNS, inserts)
+        bulk.update_profiles(self.conn, updates)
+        bulk.insert_profiles(self.conn, inserts)
         return recorder.record(
             [Recorded(p.id, p.state, p.events) for p in self.touched.values()], fresh=fresh, precomputed=self.new_rows
         )

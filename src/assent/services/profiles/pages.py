@@ -1,4 +1,4 @@
-"""Reading profiles for the API: filtered, sorted pages and single profiles, as Klaviyo resources."""
+"""Reading profiles for the API: filtered, sorted pages and single profiles (with their lists)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from ...store import paging, projection
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
 from ..accounts.accounts import Account, load_account
+from ..lists.lookup import MailingList, mailing_list
 from ..shared.errors import NotFound
-from .reading import profile_resource
+from ..shared.paging import Position, position
+from .views import ProfileView, profile_view
 
 
 def _normalized_value(account: Account, field: str, value: Any) -> Any:
@@ -46,8 +48,7 @@ def list_profiles(
     size: int,
     *,
     subscriptions: bool,
-    base: str,
-) -> tuple[paging.Page, list[dict[str, Any]]]:
+) -> tuple[Position, list[ProfileView]]:
     """One page of the account's profiles; `cursor` has .after/.before sort keys (or is None)."""
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
@@ -64,8 +65,7 @@ def list_profiles(
             if (subscriptions and page.rows)
             else {}
         )
-        resources = [profile_resource(r, states.get(r.id), base) for r in page.rows]
-        return page, resources
+        return position(page), [profile_view(r, states.get(r.id)) for r in page.rows]
 
 
 def one_profile(
@@ -74,10 +74,9 @@ def one_profile(
     profile_id: str,
     *,
     subscriptions: bool = False,
-    base: str,
     with_lists: bool = False,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The profile resource, and its lists as resources when asked (for `include=lists`)."""
+) -> tuple[ProfileView, list[MailingList]]:
+    """The profile, and its lists when asked (for `include=lists`)."""
     with read_transaction(engine) as conn:
         row = profile_store.get(conn, account_id, profile_id)
         if row is None:
@@ -87,14 +86,6 @@ def one_profile(
             if subscriptions
             else None
         )
-        resource = profile_resource(row, state, base)
-        included = []
-        if with_lists:
-            for lst in profile_store.lists_of(conn, account_id, profile_id):
-                included.append({
-                    "type": "list", "id": lst.id,
-                    "attributes": {"name": lst.name, "created": lst.created_at.isoformat(),
-                                   "updated": lst.updated_at.isoformat(), "opt_in_process": lst.opt_in_process},
-                    "links": {"self": f"{base}/api/lists/{lst.id}/"},
-                })  # fmt: skip
-        return resource, included
+        found = profile_store.lists_of(conn, account_id, profile_id) if with_lists else []
+        lists = [mailing_list(lst) for lst in found]
+        return profile_view(row, state), lists

@@ -1,4 +1,4 @@
-"""Reading profiles: the Klaviyo profile resource, point-in-time state, the consent timeline,
+"""Reading profiles: a profile with its state (now or at a point in time), the consent timeline,
 and send decisions."""
 
 from __future__ import annotations
@@ -7,13 +7,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection, Engine, Row
 
 from ...config import settings
 from ...domain import (
     Channel,
-    ChannelConsent,
     ConsentEvent,
     Decision,
     EventType,
@@ -25,7 +23,6 @@ from ...domain import (
     decide,
     replay,
 )
-from ...domain.decisions import receive_flags
 from ...domain.jurisdictions import locate
 from ...store import ledger, projection
 from ...store import profiles as profile_store
@@ -35,15 +32,12 @@ from ..accounts.accounts import Account, load_account
 from ..activity.sends import recent_sends
 from ..shared.clock import utcnow
 from .locator import Locator, find_profile
+from .views import ProfileView, profile_view
 
 
 def public_url() -> str:
     """The base of links in emails and pages (see config.Settings.link_base)."""
     return settings().link_base
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def state_as_of(conn: Connection, account_id: str, row: Row, at: datetime) -> ProfileState:
@@ -73,131 +67,13 @@ def current_state(conn: Connection, account_id: str, row: Row) -> ProfileState:
     return projection.load(conn, account_id, {row.id: (row.email, row.phone_number)})[row.id]
 
 
-def _consent_block(c: ChannelConsent, with_method_detail: bool = True) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "consent": c.status.value,
-        "consent_timestamp": _iso(c.consent_timestamp),
-        "last_updated": _iso(c.last_updated),
-        "method": c.method,
-    }
-    if with_method_detail:
-        block["method_detail"] = c.method_detail if c.method is None or c.method_detail is not None else ""
-    return block
-
-
-def subscriptions(state: ProfileState) -> dict[str, Any]:
-    """Klaviyo's `subscriptions` object; every `can_receive_*` is the answer of `decide` for a flow send."""
-
-    flags = receive_flags(state)  # decide()'s answers for a flow send, worked out together
-
-    def can(channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
-        return flags[(channel, purpose)]
-
-    email = state.consent(Channel.EMAIL)
-    email_marketing = {
-        "can_receive_email_marketing": can(Channel.EMAIL),
-        **_consent_block(email),
-        "custom_method_detail": email.custom_method_detail,
-        "double_optin": email.double_optin,
-        "suppression": [{"reason": r.value, "timestamp": _iso(at)} for r, at in sorted(state.suppressions.items())],
-        "list_suppressions": [
-            {"list_id": list_id, "reason": s.reason, "timestamp": _iso(s.timestamp)}
-            for list_id, s in sorted(state.list_suppressions.items())
-        ],
-    }
-    sms_m, sms_t = state.consent(Channel.SMS), state.consent(Channel.SMS, Purpose.TRANSACTIONAL)
-    push = state.consent(Channel.PUSH)
-
-    def whatsapp(purpose: Purpose) -> dict[str, Any]:
-        c = state.consent(Channel.WHATSAPP, purpose)
-        return {
-            "consent": c.status.value,
-            "can_receive": can(Channel.WHATSAPP, purpose),
-            "consent_timestamp": _iso(c.consent_timestamp),
-            "last_updated": _iso(c.last_updated),
-            "created_timestamp": _iso(c.consent_timestamp),
-            "metadata": None,
-            "valid_until": None,
-            "phone_number": state.phone_number if c.status.value == "SUBSCRIBED" else None,
-        }
-
-    return {
-        "email": {"marketing": email_marketing},
-        "sms": {
-            "marketing": {"can_receive_sms_marketing": can(Channel.SMS), **_consent_block(sms_m)},
-            "transactional": {
-                "can_receive_sms_transactional": can(Channel.SMS, Purpose.TRANSACTIONAL),
-                **_consent_block(sms_t),
-            },
-        },
-        "mobile_push": {
-            "marketing": {
-                "can_receive_push_marketing": can(Channel.PUSH),
-                "consent": push.status.value,
-                "consent_timestamp": _iso(push.consent_timestamp),
-            }
-        },
-        "whatsapp": {p.value: whatsapp(p) for p in (Purpose.MARKETING, Purpose.TRANSACTIONAL, Purpose.CONVERSATIONAL)},
-    }
-
-
-def profile_resource(row: Row, state: ProfileState | None, base: str | None = None) -> dict[str, Any]:
-    """The JSON:API `profile` resource, as Klaviyo shapes it (subscriptions when `state` is given);
-    `base` is the scheme and host links start with."""
-    base = base or public_url()
-    location = {
-        "address1": row.address1,
-        "address2": row.address2,
-        "city": row.city,
-        "country": row.country,
-        "latitude": row.latitude,
-        "longitude": row.longitude,
-        "region": row.region,
-        "zip": row.zip,
-        "timezone": row.timezone,
-        "ip": row.ip,
-    }
-    attributes: dict[str, Any] = {
-        "email": row.email,
-        "phone_number": row.phone_number,
-        "external_id": row.external_id,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "organization": row.organization,
-        "locale": row.locale,
-        "title": row.title,
-        "image": row.image,
-        "created": _iso(row.created_at),
-        "updated": _iso(row.updated_at),
-        "last_event_date": _iso(row.last_event_at),
-        "location": location,
-        "properties": msgspec.json.decode(row.properties or "{}"),
-    }
-    if state is not None:
-        attributes["subscriptions"] = subscriptions(state)
-    return {
-        "type": "profile",
-        "id": row.id,
-        "attributes": attributes,
-        "relationships": {
-            rel: {
-                "links": {
-                    "self": f"{base}/api/profiles/{row.id}/relationships/{rel}/",
-                    "related": f"{base}/api/profiles/{row.id}/{rel}/",
-                }
-            }
-            for rel in ("lists", "segments")
-        },  # fmt: skip
-        "links": {"self": f"{base}/api/profiles/{row.id}/"},
-    }
-
-
-def get_profile(engine: Engine, account_id: str, locator: Locator, as_of: datetime | None = None) -> dict[str, Any]:
+def get_profile(engine: Engine, account_id: str, locator: Locator, as_of: datetime | None = None) -> ProfileView:
+    """The profile with its consent state now, or as of `as_of`."""
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
         row = find_profile(conn, account, locator)
         state = current_state(conn, account_id, row) if as_of is None else state_as_of(conn, account_id, row, as_of)
-        return profile_resource(row, state)
+        return profile_view(row, state)
 
 
 def event_record(seq: int, e: ConsentEvent) -> dict[str, Any]:

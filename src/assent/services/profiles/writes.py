@@ -14,14 +14,15 @@ from sqlalchemy import Connection, Engine, Row
 from ...domain import DomainError, InvalidIdentifier, replay
 from ...domain import transitions as t
 from ...domain.identity import normalize_email, normalize_phone
+from ...domain.profile import PROFILE_FIELDS
 from ...store import profiles as profile_store
 from ...store import projection
-from ...store.tables import PROFILE_FIELDS
 from ..accounts.accounts import Account, load_account
 from ..shared.clock import utcnow
 from ..shared.errors import Conflict, IdentityConflict, NotFound
 from ..shared.ids import new_id
 from ..shared.recorder import Recorded, Recorder, recording
+from .views import ProfileView, profile_view
 
 IDENTIFIERS = ("email", "phone_number", "external_id")
 _encode_json = msgspec.json.Encoder().encode
@@ -48,7 +49,7 @@ class ProfileInput:
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    row: Row
+    row: ProfileView  # the profile as written
     created: bool
     dropped: tuple[str, ...]  # fields left out because they were invalid (Klaviyo's partial failure)
 
@@ -167,7 +168,7 @@ def create_profile(engine: Engine, account_id: str, inp: ProfileInput) -> Writte
         conn = recorder.conn
         account = load_account(conn, account_id)
         values, dropped = _normalized(account, inp.values)
-        return Written(_create(conn, account, inp, values, utcnow()), True, dropped)
+        return Written(profile_view(_create(conn, account, inp, values, utcnow())), True, dropped)
 
 
 def update_profile(engine: Engine, account_id: str, profile_id: str, inp: ProfileInput) -> Written:
@@ -178,7 +179,7 @@ def update_profile(engine: Engine, account_id: str, profile_id: str, inp: Profil
         row = profile_store.get(conn, account_id, profile_id)
         if row is None:
             raise NotFound("id", "no profile in this account has this id", profile_id)
-        return Written(_update(recorder, account, row, inp, values, utcnow()), False, dropped)
+        return Written(profile_view(_update(recorder, account, row, inp, values, utcnow())), False, dropped)
 
 
 def upsert_profile(engine: Engine, account_id: str, profile_id: str | None, inp: ProfileInput) -> Written:
@@ -192,11 +193,11 @@ def upsert_profile(engine: Engine, account_id: str, profile_id: str | None, inp:
             row = profile_store.get(conn, account_id, profile_id)
             if row is None:
                 raise NotFound("id", "no profile in this account has this id", profile_id)
-            return Written(_update(recorder, account, row, inp, values, now), False, dropped)
+            return Written(profile_view(_update(recorder, account, row, inp, values, now)), False, dropped)
         row = _matching(conn, account_id, values)
         if row is not None:
-            return Written(_update(recorder, account, row, inp, values, now), False, dropped)
-        return Written(_create(conn, account, inp, values, now), True, dropped)
+            return Written(profile_view(_update(recorder, account, row, inp, values, now)), False, dropped)
+        return Written(profile_view(_create(conn, account, inp, values, now)), True, dropped)
 
 
 def _matching(conn: Connection, account_id: str, values: dict[str, Any]) -> Row | None:

@@ -1,6 +1,7 @@
 """Where a page of a listing sits, as the layers above services see it: the sort keys of its first
 and last rows (what cursors are made from) and whether there is more either side. The store's
-keyset pages (store.paging.Page) have these fields, so services hand them up as they are."""
+keyset pages (store.paging.Page) have these fields; `position` copies them out, leaving the rows
+behind."""
 
 from __future__ import annotations
 
@@ -27,3 +28,8 @@ class Position:
     last: tuple | None
     has_next: bool
     has_prev: bool
+
+
+def position(page: PagePosition) -> Position:
+    """Where a page sits, without its rows (which stay in the services)."""
+    return Position(page.first, page.last, page.has_next, page.has_prev)
