@@ -31,6 +31,8 @@ _NAMES = (
     "ASSENT_RATE_LIMIT_SCALE",
     "ASSENT_SIGNUP_RATE_LIMIT",
     "ASSENT_HANDLER_THREADS",
+    "ASSENT_WEBHOOK_ALLOW_HOSTS",
+    "ASSENT_WEBHOOK_TIMEOUT",
 )
 
 
@@ -46,6 +48,9 @@ class Settings:
     signup_rate_limit: int  # ASSENT_SIGNUP_RATE_LIMIT: signup posts per client IP a minute (0: none)
     handler_threads: int  # ASSENT_HANDLER_THREADS: threads per server process running handlers
     rate_limit_scale_text: str  # ASSENT_RATE_LIMIT_SCALE as given; see rate_limit_scale
+    # ASSENT_WEBHOOK_ALLOW_HOSTS: webhook hosts that may be http and resolve to private addresses
+    webhook_allow_hosts: frozenset[str]
+    webhook_timeout: float  # ASSENT_WEBHOOK_TIMEOUT: seconds a webhook endpoint has to answer (default 10)
 
     @property
     def rate_limit_scale(self) -> float:
@@ -104,7 +109,7 @@ def _int(raw: str | None, default: int, least: int) -> int:
 
 @lru_cache(maxsize=8)
 def _parse(values: tuple[str | None, ...]) -> Settings:
-    public, served, database, smtp, redis, secret, sns, scale, signup, threads = values
+    public, served, database, smtp, redis, secret, sns, scale, signup, threads, hook_hosts, hook_timeout = values
     public, served, database, redis = ((v or "").strip() or None for v in (public, served, database, redis))
     return Settings(
         public_url=public and public.rstrip("/"),
@@ -117,4 +122,19 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         signup_rate_limit=_int(signup, 10, 0),
         handler_threads=_int(threads, 2, 1),
         rate_limit_scale_text="100" if scale is None else scale,
+        webhook_allow_hosts=_hosts(hook_hosts),
+        webhook_timeout=_seconds(hook_timeout, 10.0),
     )
+
+
+def _hosts(raw: str | None) -> frozenset[str]:
+    # Host names or addresses, comma separated; IPv6 addresses without brackets.
+    return frozenset(h.strip().lower().strip("[]") for h in (raw or "").split(",") if h.strip())
+
+
+def _seconds(raw: str | None, default: float) -> float:
+    try:
+        value = float(raw) if raw is not None else default
+    except ValueError:
+        return default
+    return value if 0 < value <= 300 else default

@@ -47,6 +47,12 @@ OPERATION_IDS = (
     "get_errors_for_bulk_import_profiles_job",
     "get_profiles_for_bulk_import_profiles_job",
     "get_profile_ids_for_bulk_import_profiles_job",
+    "get_webhooks",
+    "get_webhook",
+    "create_webhook",
+    "update_webhook",
+    "get_webhook_topics",
+    "get_webhook_topic",
 )
 MEDIA_TYPE = "application/vnd.api+json"
 OUTPUT = Path(__file__).with_name("klaviyo_schemas.json")

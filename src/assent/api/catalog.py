@@ -10,10 +10,22 @@ from typing import Any
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from . import consent, events, imports, links, lists, openapi, profiles, sends, subscriptions, suppressions
+from . import (
+    consent,
+    events,
+    imports,
+    links,
+    lists,
+    openapi,
+    profiles,
+    sends,
+    subscriptions,
+    suppressions,
+    webhooks,
+)
 from .operation import Operation
 
-MODULES = (profiles, subscriptions, suppressions, imports, lists, events, consent, sends, links)
+MODULES = (profiles, subscriptions, suppressions, imports, lists, events, consent, sends, links, webhooks)
 
 
 def operations() -> list[Operation]:

@@ -428,3 +428,49 @@ message_sends = Table(
     Index("ix_message_sends_window", "account_id", "profile_id", "channel", "purpose", "sent_at"),
     sqlite_with_rowid=False,
 )
+
+
+# Webhooks of an account (Klaviyo's /api/webhooks): where consent events are sent, signed with the
+# endpoint's Standard Webhooks secret. `topics` is a JSON list. A webhook that kept failing past the
+# retry horizon is disabled with `disabled_reason`; `claimed_until` is a deliverer's lease, so one
+# process at a time sends to an endpoint, in order.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", ID, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("endpoint_url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("topics", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    PrimaryKeyConstraint("account_id", "id"),
+    sqlite_with_rowid=False,
+)
+
+# What is still to be sent to each webhook: one row per (webhook, ledger event), written by the recorder
+# in the transaction that appends the event, sent in `seq` order per webhook. `payload` is the
+# body as signed; `failing_since` is when its first attempt failed (the retry horizon runs from it).
+# A row is deleted once its endpoint has taken it.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("webhook_id", ID, nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("topic", String(80), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("failing_since", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "webhook_id", "seq"),
+    Index("ix_webhook_deliveries_due", "next_attempt_at"),
+    sqlite_with_rowid=False,
+)

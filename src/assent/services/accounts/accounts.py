@@ -42,6 +42,8 @@ SCOPES = (
     "events:read",
     "events:write",
     "metrics:read",
+    "webhooks:read",
+    "webhooks:write",
 )
 
 
