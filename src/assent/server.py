@@ -1,6 +1,6 @@
 """The composition: the ASGI app built from the API and the public pages, with the adapters the
-services are handed (the outbox's SMTP sender, where rate-limit counters live), and `assent serve`
-running it under uvicorn.
+services are handed (the outbox's SMTP sender, the webhooks' HTTP sender, where rate-limit
+counters live), and `assent serve` running it under uvicorn.
 
 It is the one module that knows both `api` and `web`, and the services' adapters in
 `integrations`; neither side of it imports the other (see the import-linter contracts)."""
@@ -20,15 +20,18 @@ from . import web
 from .api import app as api
 from .api import catalog
 from .config import DATABASE_URL_ENV, SERVED_URL_ENV, listen_url, settings
-from .integrations import mailer
+from .integrations import mailer, webhook_sender
 from .integrations.redis_windows import RedisWindows
 from .services.shared import outbox
 from .services.shared.ratelimits import DatabaseWindows, Windows
+from .services.webhooks import delivery as webhook_delivery
 from .store.db import make_engine, require_migrated
 from .wire.ratelimit import RateLimiter
 
 # The outbox delivers email through this process's SMTP sender (ASSENT_SMTP_URL, read per send).
 outbox.use_sender(mailer.send_configured)
+# Webhooks go out over this process's HTTP sender (signed, SSRF-checked; settings read per send).
+webhook_delivery.use_sender(webhook_sender.send_configured)
 
 
 def shared_windows(engine: Engine) -> Windows:

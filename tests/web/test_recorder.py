@@ -16,7 +16,7 @@ import pytest
 import assent
 from assent.domain import ProfileState, SuppressionReason, replay
 from assent.domain import transitions as t
-from assent.services.shared.recorder import Hook, Recorded, Recorder, recording
+from assent.services.shared.recorder import Hook, Recorded, Recorder, Written, recording
 from assent.store import ledger as ledger_store
 from tests.web.test_unsubscribe import ONE_CLICK, events, link, make_profile
 
@@ -158,8 +158,8 @@ def test_a_bulk_subscribe_and_a_one_click_unsubscribe_reach_the_ledger_through_t
 def test_after_commit_hooks_run_once_the_transaction_commits_and_never_after_a_rollback(server, api) -> None:
     seen: list[str] = []
 
-    def in_transaction(conn, account_id: str, recorded: list[Recorded]) -> bool:
-        seen.append(f"in {len(recorded)}")
+    def in_transaction(conn, written: Written) -> bool:
+        seen.append(f"in {len(written.recorded)}")
         return True
 
     hook = Hook("probe", in_transaction, lambda: seen.append("after"))

@@ -3,6 +3,7 @@ them (the bulk-job runner)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,16 +39,18 @@ def openapi_document(ops: list[Operation]) -> dict[str, Any]:
 
 @asynccontextmanager
 async def background(engine: Engine) -> AsyncIterator[None]:
-    """Run queued bulk jobs and deliver queued messages while the server runs; stop them (they
-    resume later) when it stops."""
+    """Run queued bulk jobs and deliver queued messages and webhooks while the server runs; stop
+    them (they resume later) when it stops."""
     from ..services.jobs.worker import JobRunner
+    from ..services.shared.background import BackgroundLoop
     from ..services.shared.outbox import Deliverer
+    from ..services.webhooks.delivery import Deliverer as WebhookDeliverer
 
-    workers: list[JobRunner | Deliverer] = [JobRunner(engine), Deliverer(engine)]
+    workers: list[BackgroundLoop] = [JobRunner(engine), Deliverer(engine), WebhookDeliverer(engine)]
     for worker in workers:
         worker.start()
     try:
         yield
     finally:
         for worker in workers:
-            await anyio.to_thread.run_sync(worker.stop)
+            await anyio.to_thread.run_sync(functools.partial(worker.stop, 30.0))

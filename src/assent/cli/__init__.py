@@ -10,7 +10,23 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import accounts, consent, db, decide, keys, ledger, links, lists, outbox, profiles, serve, settings, stream, sync
+from . import (
+    accounts,
+    consent,
+    db,
+    decide,
+    keys,
+    ledger,
+    links,
+    lists,
+    outbox,
+    profiles,
+    serve,
+    settings,
+    stream,
+    sync,
+    webhooks,
+)
 from .decide import VERDICT_EXIT_CODES
 
 __all__ = ["VERDICT_EXIT_CODES", "app", "main"]
@@ -32,6 +48,7 @@ app.add_typer(settings.app, name="settings")
 app.add_typer(links.app, name="links")
 app.command("sync")(sync.sync_command)
 app.command("stream")(stream.stream_command)
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def _version(value: bool) -> None:

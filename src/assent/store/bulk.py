@@ -20,11 +20,11 @@ from .tables import UTCDateTime, profiles
 
 # A time as a bulk path hands it to the driver: a datetime, or SQLite's text form of it.
 DbTime = datetime | str | None
-_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and reads back
+SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and reads back
 
 
 def sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime(_SQLITE_FORMAT)
+    return value.astimezone(UTC).strftime(SQLITE_FORMAT)
 
 
 @functools.lru_cache(maxsize=4096)

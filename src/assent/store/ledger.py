@@ -153,6 +153,17 @@ def decode(row: AnyRow) -> ConsentEvent:
     return ConsentEvent.from_record(row.type, row.occurred_at, row.metric, msgspec.json.decode(row.payload), personal)
 
 
+def decode_encoded(e: EncodedEvent) -> ConsentEvent:
+    """An event back from its canonical form (as precomputed by a bulk path, before it is stored)."""
+    occurred_at = e.occurred_at
+    if isinstance(occurred_at, str):  # SQLite's text form (bulk.db_time)
+        occurred_at = datetime.strptime(occurred_at, bulk.SQLITE_FORMAT).replace(tzinfo=UTC)
+    personal = msgspec.json.decode(e.personal) if e.personal else None
+    if personal:
+        personal.pop("salt", None)
+    return ConsentEvent.from_record(e.type, occurred_at, e.metric, msgspec.json.decode(e.payload), personal)
+
+
 def events(
     conn: Connection,
     account_id: str,

@@ -5,9 +5,9 @@ profiles' events with the domain's transitions, and hands them over with the sta
 to. The recorder appends the events to the ledger, writes the projection and runs the hooks, all
 in the same transaction; what must wait for the commit (waking the outbox) runs once it is done.
 
-Hooks are registered here, in HOOKS, and nowhere else: the double opt-in confirmation email today,
-the outbound change stream later. No other module touches the ledger's appender
-(tests/web/test_recorder.py checks it).
+Hooks are registered here, in HOOKS, and nowhere else: the double opt-in confirmation email and
+the webhook deliveries (services/webhooks/queue.py) today, the outbound change stream later. No
+other module touches the ledger's appender (tests/web/test_recorder.py checks it).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from ...store import projection
 from ...store.db import write_transaction
 from ...store.ledger import EncodedEvent, LedgerAppender
 from ..consent import confirmations
+from ..webhooks import delivery as webhook_delivery
+from ..webhooks import queue as webhook_queue
 from . import outbox
 from .errors import NotFound
 
@@ -48,24 +50,43 @@ class Precomputed(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Written:
+    """What one record() call appended: `recorded`'s events, in order, then `precomputed`'s, with
+    ledger seqs from `first_seq` on."""
+
+    account_id: str
+    first_seq: int
+    recorded: Sequence[Recorded]
+    precomputed: Sequence[Precomputed]
+
+
+@dataclass(frozen=True, slots=True)
 class Hook:
     """Work that follows a write: `in_transaction` runs before the commit and returns whether
     there is something for `after_commit` to do once the transaction has committed."""
 
     name: str
-    in_transaction: Callable[[Connection, str, Sequence[Recorded]], bool]
+    in_transaction: Callable[[Connection, Written], bool]
     after_commit: Callable[[], None]
 
 
-def _queue_confirmations(conn: Connection, account_id: str, recorded: Sequence[Recorded]) -> bool:
+def _queue_confirmations(conn: Connection, written: Written) -> bool:
     # An email double opt-in request gets its confirmation email in the same transaction, so it
     # is sent only if the request commits.
-    return confirmations.queue(conn, account_id, [(r.profile_id, r.state, r.events) for r in recorded]) > 0
+    changes = [(r.profile_id, r.state, r.events) for r in written.recorded]
+    return bool(changes) and confirmations.queue(conn, written.account_id, changes) > 0
+
+
+def _queue_webhooks(conn: Connection, written: Written) -> bool:
+    # Each event is queued for every enabled webhook of its topic, in the same transaction, so a
+    # delivery exists exactly when its event does.
+    return webhook_queue.enqueue(conn, written.account_id, written.first_seq, written.recorded, written.precomputed) > 0
 
 
 # Every hook, in the order they run.
 HOOKS: tuple[Hook, ...] = (
     Hook("confirmations", _queue_confirmations, outbox.wake),  # the outbox sends them once committed
+    Hook("webhooks", _queue_webhooks, webhook_delivery.wake),  # so do the webhook deliverers
 )
 
 
@@ -99,6 +120,7 @@ class Recorder:
         The profiles rows themselves are the caller's (they exist before this is called); `fresh`
         names profiles created in this transaction, which have no projection to replace yet."""
         recorded = [c for c in changes if c.events]
+        first_seq = self._ledger.seq + 1
         for c in recorded:
             self._ledger.add(c.profile_id, c.events)
         for p in precomputed:
@@ -112,9 +134,10 @@ class Recorder:
                 for table, table_rows in p.projection.items():
                     rows[table] += table_rows
             projection.insert(self.conn, rows)
-        if recorded:
+        if written:
+            batch = Written(self.account_id, first_seq, recorded, precomputed)
             for hook in self._hooks:
-                if hook.in_transaction(self.conn, self.account_id, recorded) and hook not in self._pending:
+                if hook.in_transaction(self.conn, batch) and hook not in self._pending:
                     self._pending.append(hook)
         return written
 
