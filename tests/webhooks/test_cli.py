@@ -105,3 +105,25 @@ def test_kill_9_of_the_deliverer_mid_delivery_then_a_restart_delivers_the_rest(d
         assert headers["webhook-id"] == message["data"]["id"]  # a repeat carries the same id
     assert assent_json("webhooks", "list", "--account", account_id, db=db_url)[0]["queued"] == 0
     assert json.loads(assent("webhooks", "deliver", "--once", "--json", db=db_url, check=True).stdout)["sent"] == 0
+
+
+def test_a_file_import_queues_its_consent_changes_too(db_url, brand, receiver, tmp_path):
+    # New profiles of a file import arrive at the recorder precomputed (events already encoded).
+    engine, account_id = brand
+    made = assent_json(
+        "webhooks", "create", "--account", account_id, "--url", receiver.url, "--topic", TOPIC, db=db_url
+    )
+    _subscribe(engine, account_id, "known@example.com")  # an existing profile, not precomputed
+    csv = tmp_path / "people.csv"
+    csv.write_text("email,first_name\nnew1@example.com,One\nnew2@example.com,Two\nknown@example.com,Known\n")
+    assent("profiles", "import", str(csv), "--account", account_id, "--subscribe", "email", db=db_url, check=True)
+    assent("webhooks", "deliver", "--once", db=db_url, check=True)
+    messages = receiver.verified(made["secret"])
+    assert [m["data"]["profile"]["email"] for m in messages] == [
+        "known@example.com",
+        "new1@example.com",
+        "new2@example.com",
+    ]
+    seqs = [m["data"]["seq"] for m in messages]
+    assert seqs == sorted(seqs) and all(m["type"] == TOPIC for m in messages)
+    assert all(m["timestamp"].endswith("+00:00") for m in messages)

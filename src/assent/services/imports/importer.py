@@ -59,7 +59,7 @@ from ..profiles.batch import (
 )
 from ..shared.clock import utcnow
 from ..shared.ids import new_id
-from ..shared.recorder import Recorder
+from ..shared.recorder import WITHOUT_CONFIRMATIONS, Recorder
 from .encoding import codec_name
 from .headers import accepted_identifier_headers
 from .rows import (
@@ -269,8 +269,8 @@ def _import_batch(
         else:
             good.append(item)
     # First: it takes the account's write lock. A file import sends no confirmation emails: rows
-    # joining a double opt-in list stay pending, as they always have (no hooks).
-    recorder = Recorder(conn, plan.account_id, hooks=())
+    # joining a double opt-in list stay pending, as they always have; its changes do go to webhooks.
+    recorder = Recorder(conn, plan.account_id, hooks=WITHOUT_CONFIRMATIONS)
     # Rows that share no identifier with another row of the batch try their worked-out profile
     # first; the insert itself tells which ones match no stored profile.
     counts = Counter([r.email for r in good] + [r.phone_number for r in good] + [r.external_id for r in good])

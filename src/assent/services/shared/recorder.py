@@ -83,11 +83,13 @@ def _queue_webhooks(conn: Connection, written: Written) -> bool:
     return webhook_queue.enqueue(conn, written.account_id, written.first_seq, written.recorded, written.precomputed) > 0
 
 
+CONFIRMATIONS = Hook("confirmations", _queue_confirmations, outbox.wake)  # the outbox sends them once committed
+WEBHOOKS = Hook("webhooks", _queue_webhooks, webhook_delivery.wake)  # so do the webhook deliverers
+
 # Every hook, in the order they run.
-HOOKS: tuple[Hook, ...] = (
-    Hook("confirmations", _queue_confirmations, outbox.wake),  # the outbox sends them once committed
-    Hook("webhooks", _queue_webhooks, webhook_delivery.wake),  # so do the webhook deliverers
-)
+HOOKS: tuple[Hook, ...] = (CONFIRMATIONS, WEBHOOKS)
+# A file import sends no confirmation emails, but its changes go out to webhooks like any other.
+WITHOUT_CONFIRMATIONS: tuple[Hook, ...] = (WEBHOOKS,)
 
 
 class Recorder:
