@@ -268,6 +268,8 @@ def forbidden(state: ProfileState, send: Send) -> str | None:
         ):
             return "policy needs explicit consent"
         return None
+    if ch is Channel.POSTAL:  # direct mail needs no opt-in: only an opt-out stops it
+        return "postal opt-out" if status is ConsentStatus.UNSUBSCRIBED else None
     if ch is Channel.SMS and purpose is Purpose.TRANSACTIONAL:
         if ConsentStatus.SUBSCRIBED not in (status, state.status(Channel.SMS, Purpose.MARKETING)):
             return "no sms consent"
@@ -299,9 +301,9 @@ def check_decisions(state: ProfileState, now: datetime) -> None:
                         assert d.verdict is Verdict.ALLOW, (send, d, state)
                         implied = "IMPLIED_CONSENT" in d.warnings
                         assert implied == (
-                            channel is Channel.EMAIL
+                            channel in (Channel.EMAIL, Channel.POSTAL)
                             and purpose is Purpose.MARKETING
-                            and state.status(Channel.EMAIL) is not ConsentStatus.SUBSCRIBED
+                            and state.status(channel) is not ConsentStatus.SUBSCRIBED
                         )
 
 

@@ -30,7 +30,8 @@ SMS_MKT = (Channel.SMS, Purpose.MARKETING)
 SMS_TXN = (Channel.SMS, Purpose.TRANSACTIONAL)
 PUSH_MKT = (Channel.PUSH, Purpose.MARKETING)
 WA_MKT = (Channel.WHATSAPP, Purpose.MARKETING)
-NON_EMAIL = [cp for cp in ALL_CHANNEL_PURPOSES if cp[0] is not Channel.EMAIL]
+# The channels that need explicit consent (postal mail, like email, needs none; tested below).
+NON_EMAIL = [cp for cp in ALL_CHANNEL_PURPOSES if cp[0] not in (Channel.EMAIL, Channel.POSTAL)]
 
 
 def metrics(events) -> list[str]:
@@ -493,3 +494,30 @@ def test_rule10_manual_suppression_and_unsuppression_metrics():
     p = Profile()
     assert metrics(p.do(t.suppress, SuppressionReason.USER_SUPPRESSED)) == ["Manually Suppressed from Email Marketing"]
     assert metrics(p.do(t.unsuppress)) == ["Manually Unsuppressed from Email Marketing"]
+
+
+# --- Direct mail: the postal channel needs no opt-in, and an explicit opt-out stops it -------------
+
+
+def test_postal_never_subscribed_may_receive_direct_mail():
+    d = Profile(email=None, phone=None).decide(Channel.POSTAL)
+    assert d.verdict is Verdict.ALLOW
+    assert d.reasons == (Reason.NOT_OPTED_OUT,)
+    assert d.warnings == (Reason.IMPLIED_CONSENT,)
+
+
+def test_postal_opt_out_stops_direct_mail_and_nothing_else():
+    p = Profile()
+    p.do(t.subscribe, [EMAIL_MKT])
+    p.do(t.unsubscribe, Channel.POSTAL)
+    assert p.decide(Channel.POSTAL).reasons == (Reason.UNSUBSCRIBED,)
+    assert p.decide(Channel.EMAIL).verdict is Verdict.ALLOW
+    p.do(t.subscribe, [(Channel.POSTAL, Purpose.MARKETING)])
+    assert p.decide(Channel.POSTAL).reasons == (Reason.SUBSCRIBED,)
+
+
+def test_postal_mail_ignores_email_suppressions_and_unsubscribes():
+    p = Profile()
+    p.do(t.unsubscribe, Channel.EMAIL)
+    p.do(t.suppress, SuppressionReason.SPAM_COMPLAINT)
+    assert p.decide(Channel.POSTAL).verdict is Verdict.ALLOW

@@ -27,7 +27,7 @@ ById = Annotated[str | None, typer.Option("--id", help="Profile id.")]
 ByEmail = Annotated[str | None, typer.Option("--email", help="Profile email.")]
 ByPhone = Annotated[str | None, typer.Option("--phone", help="Profile phone number.")]
 ByExternal = Annotated[str | None, typer.Option("--external-id", help="Profile external id.")]
-ChannelOpt = Annotated[str, typer.Option("--channel", help="email, sms, push or whatsapp.")]
+ChannelOpt = Annotated[str, typer.Option("--channel", help="email, sms, push, whatsapp or postal.")]
 PurposeOpt = Annotated[
     str | None, typer.Option("--purpose", help="marketing (default), transactional, conversational.")
 ]

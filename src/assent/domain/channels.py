@@ -13,6 +13,7 @@ class Channel(StrEnum):
     SMS = "sms"
     PUSH = "push"
     WHATSAPP = "whatsapp"
+    POSTAL = "postal"  # direct mail: marketing, allowed unless opted out
 
 
 class Purpose(StrEnum):
@@ -47,6 +48,7 @@ CHANNEL_PURPOSES: dict[Channel, tuple[Purpose, ...]] = {
     Channel.SMS: (Purpose.MARKETING, Purpose.TRANSACTIONAL),
     Channel.PUSH: (Purpose.MARKETING,),
     Channel.WHATSAPP: (Purpose.MARKETING, Purpose.TRANSACTIONAL, Purpose.CONVERSATIONAL),
+    Channel.POSTAL: (Purpose.MARKETING,),
 }
 
 ALL_CHANNEL_PURPOSES: tuple[tuple[Channel, Purpose], ...] = tuple(
@@ -66,7 +68,13 @@ OPT_OUT_SUPPRESSIONS = frozenset({SuppressionReason.UNSUBSCRIBE, SuppressionReas
 # The earliest consent date Klaviyo records; earlier ones are clamped to it.
 MIN_CONSENT_DATE = datetime(1990, 1, 1, tzinfo=UTC)
 
-_CHANNEL_LABEL = {Channel.EMAIL: "Email", Channel.SMS: "SMS", Channel.PUSH: "Push", Channel.WHATSAPP: "WhatsApp"}
+_CHANNEL_LABEL = {
+    Channel.EMAIL: "Email",
+    Channel.SMS: "SMS",
+    Channel.PUSH: "Push",
+    Channel.WHATSAPP: "WhatsApp",
+    Channel.POSTAL: "Postal",
+}
 
 
 def subscribed_metric(channel: Channel, purpose: Purpose) -> str:

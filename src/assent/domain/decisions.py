@@ -130,6 +130,9 @@ def consent_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     if ch is Channel.EMAIL:
         yield from _email_consent(state, send)
         return
+    if ch is Channel.POSTAL:
+        yield from _postal_consent(state)
+        return
     if state.status(ch, purpose) is ConsentStatus.SUBSCRIBED:
         yield _allow(Reason.SUBSCRIBED)
         return
@@ -166,6 +169,18 @@ def _email_consent(state: ProfileState, send: Send) -> Iterable[Finding]:
     else:
         # As in Klaviyo, an unconfirmed double opt-in leaves the profile where it was: not
         # subscribed, and reachable by email like any profile that never opted out.
+        yield _allow(Reason.NOT_OPTED_OUT)
+        yield Finding(None, Reason.IMPLIED_CONSENT.value)
+
+
+def _postal_consent(state: ProfileState) -> Iterable[Finding]:
+    """Direct mail needs no opt-in: only an explicit postal opt-out stops it."""
+    status = state.status(Channel.POSTAL)
+    if status is ConsentStatus.SUBSCRIBED:
+        yield _allow(Reason.SUBSCRIBED)
+    elif status is ConsentStatus.UNSUBSCRIBED:
+        yield _deny(Reason.UNSUBSCRIBED)
+    else:
         yield _allow(Reason.NOT_OPTED_OUT)
         yield Finding(None, Reason.IMPLIED_CONSENT.value)
 
@@ -223,4 +238,6 @@ def receive_flags(state: ProfileState) -> dict[tuple[Channel, Purpose], bool]:
         (Channel.WHATSAPP, Purpose.MARKETING): phone_ok and sub(Channel.WHATSAPP),
         (Channel.WHATSAPP, Purpose.TRANSACTIONAL): phone_ok and sub(Channel.WHATSAPP, Purpose.TRANSACTIONAL),
         (Channel.WHATSAPP, Purpose.CONVERSATIONAL): phone_ok and sub(Channel.WHATSAPP, Purpose.CONVERSATIONAL),
+        (Channel.POSTAL, Purpose.MARKETING): status.get((Channel.POSTAL, Purpose.MARKETING))
+        is not ConsentStatus.UNSUBSCRIBED,
     }

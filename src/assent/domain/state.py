@@ -98,13 +98,14 @@ class ProfileState:
         return self.consent(channel, purpose).status
 
     def address(self, channel: Channel) -> str | None:
-        """The address a message on `channel` would go to; push is addressed by device token,
-        which the profile keeps elsewhere, so push counts as addressed here."""
+        """The address a message on `channel` would go to; push is addressed by device token and
+        postal mail by the profile's location, both kept elsewhere, so they count as addressed
+        here (the direct-mail export checks the postal address itself)."""
         if channel is Channel.EMAIL:
             return self.email
         if channel in (Channel.SMS, Channel.WHATSAPP):
             return self.phone_number
-        return "push"
+        return channel.value
 
     def is_pending(self, channel: Channel, purpose: Purpose, list_id: str | None = None) -> bool:
         if list_id is not None:

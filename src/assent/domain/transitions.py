@@ -54,7 +54,7 @@ class _Changes:
 
     def emit(self, type: EventType, *, address_of: Channel | None = None, **kw: Any) -> None:
         personal = dict(self._personal)
-        if address_of is not None and (address := self.state.address(address_of)) and address_of is not Channel.PUSH:
+        if address_of in _ADDRESS_FIELD and (address := self.state.address(address_of)):
             personal[_ADDRESS_FIELD[address_of]] = address
         if "personal" in kw:
             personal.update(kw.pop("personal"))
