@@ -53,7 +53,7 @@ FILES = {
     ),
 }
 # Options whose file argument a command writes rather than reads.
-WRITTEN = re.compile(r"--rejects\s+\S+")
+WRITTEN = re.compile(r"(?:--rejects|--output|-o)\s+\S+")
 DATA_FILE = re.compile(r"(?<![\w/.-])[\w.-]+\.(?:csv|tsv|ndjson|jsonl|txt)\b")
 
 

@@ -12,6 +12,7 @@ import anyio.to_thread
 from sqlalchemy import Engine
 
 from . import (
+    audiences,
     consent,
     events,
     imports,
@@ -26,7 +27,7 @@ from . import (
 )
 from .operation import Operation
 
-MODULES = (profiles, subscriptions, suppressions, imports, lists, events, consent, sends, links, webhooks)
+MODULES = (profiles, subscriptions, suppressions, imports, lists, events, consent, sends, links, webhooks, audiences)
 
 
 def operations() -> list[Operation]:

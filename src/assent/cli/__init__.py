@@ -12,6 +12,7 @@ import typer
 from .. import __version__
 from . import (
     accounts,
+    audience,
     consent,
     db,
     decide,
@@ -42,6 +43,7 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(consent.app, name="consent")
 app.add_typer(lists.app, name="lists")
+app.add_typer(audience.app, name="audience")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(keys.app, name="keys")
 app.add_typer(settings.app, name="settings")

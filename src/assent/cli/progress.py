@@ -63,3 +63,35 @@ class FileProgress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class RowProgress:
+    """Progress through rows whose total is known only once the job has started (an export counts
+    its audience first): `start(total, done)`, then one call per batch with the rows it wrote. On
+    stderr when it is a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def start(self, total: int, done: int = 0) -> None:
+        if not sys.stderr.isatty() or self.bar is not None:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True)  # fmt: skip
+        self.task = self.bar.add_task(self.label, total=total, completed=done)
+        self.bar.start()
+
+    def __call__(self, rows: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, rows)
+
+    def __enter__(self) -> RowProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -21,6 +21,7 @@ class Setting:
     default: str
     help: str
     secret: bool = False  # never shown back in full
+    choices: tuple[str, ...] = ()  # the values it may take, when they are few
 
 
 SETTINGS = {
@@ -57,6 +58,10 @@ SETTINGS = {
         Setting("frequency_caps", "",
                 "Most reported sends per profile a decision allows, e.g. email:marketing=3/1d, sms=2/12h "
                 "(empty: none)"),
+        Setting("ad_audience_consent", "regional",
+                "Who ad audience exports (Meta, Google) may hold: 'regional' needs marketing consent from "
+                "profiles in the EU, EEA, UK and Switzerland and no opt-out elsewhere; 'explicit' needs it everywhere",
+                choices=("regional", "explicit")),
     )
 }  # fmt: skip
 
@@ -83,6 +88,8 @@ def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
     setting = _check(name)
     if setting.default.isdigit() and not value.strip().isdigit():
         raise DomainError(name, "must be a whole number", value)
+    if setting.choices and value.strip() not in setting.choices:
+        raise DomainError(name, f"must be one of {', '.join(setting.choices)}", value)
     with write_transaction(engine) as conn:
         account = load_account(conn, account_id)
         value = value.strip()

@@ -1,0 +1,155 @@
+"""Audiences: who among some lists (or segments, or every profile) may get a send, how many may
+not and why, and the stream of those who may.
+
+The answer is `decide()` per profile, worked out in the database (store/audiences.py): each
+profile is counted once, under the first reason `decide()` gives it (its `reasons[0]`), or under
+its basis for sending when allowed; `with_reason` also counts it under every other reason it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine
+
+from ...domain import Channel, DomainError, Purpose, Send, Via
+from ...store import audiences as store
+from ...store.db import read_transaction
+from ...store.rows import AnySelect
+from ..accounts.accounts import Account, load_account
+from ..lists.lookup import load_list
+from ..shared.clock import utcnow
+
+SOURCE_KINDS = ("all", "list")
+PAST_TOLERANCE = timedelta(minutes=5)  # clocks drift: a time this close to now counts as now
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where audience members come from: `all` profiles of the account, or a `list` (by id)."""
+
+    kind: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceQuery:
+    include: tuple[Source, ...]
+    exclude: tuple[Source, ...] = ()
+    channel: Channel = Channel.EMAIL
+    purpose: Purpose = Purpose.MARKETING
+    via: Via = Via.CAMPAIGN
+    list_id: str | None = None  # the list the send goes out for (decide()'s list rule)
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCount:
+    code: str
+    count: int  # profiles counted under this code: their first reason (or their basis, when allowed)
+    with_reason: int = 0  # profiles with this reason among others (denials only)
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceCount:
+    at: datetime
+    candidates: int  # in the union of the sources
+    excluded: int  # removed by an exclusion
+    allowed: int
+    denied: int
+    allowed_by: list[ReasonCount] = field(default_factory=list)
+    denied_by: list[ReasonCount] = field(default_factory=list)
+
+
+# A source kind -> the select of its members' ids. Segments plug in here as one more kind.
+SourceResolver = Callable[[Connection, str, str | None], AnySelect]
+
+
+def _list(conn: Connection, account_id: str, source_id: str | None) -> AnySelect:
+    load_list(conn, account_id, source_id or "")
+    return store.list_source(account_id, source_id or "")
+
+
+def _all(conn: Connection, account_id: str, source_id: str | None) -> AnySelect:
+    return store.all_profiles(account_id)
+
+
+RESOLVERS: dict[str, SourceResolver] = {"all": _all, "list": _list}
+
+
+def _sources(conn: Connection, account_id: str, q: AudienceQuery) -> store.Sources:
+    if not q.include:
+        raise DomainError("include", "name at least one list or segment, or all profiles")
+
+    def selects(sources: Sequence[Source], name: str) -> list[AnySelect]:
+        out = []
+        for s in sources:
+            resolve = RESOLVERS.get(s.kind)
+            if resolve is None:
+                raise DomainError(name, f"a source is one of {', '.join(RESOLVERS)}", s.kind)
+            out.append(resolve(conn, account_id, s.id))
+        return out
+
+    everyone = any(s.kind == "all" for s in q.include)
+    include = [] if everyone else selects(q.include, "include")
+    return store.Sources(include, selects(q.exclude, "exclude"), everyone)
+
+
+def _send(account: Account, q: AudienceQuery, now: datetime) -> Send:
+    at = q.at or now
+    if at < now - PAST_TOLERANCE:
+        raise DomainError("at", "an audience is resolved on the current consent state: give a time from now on",
+                          at.isoformat())  # fmt: skip
+    return Send(q.channel, at, q.purpose, via=q.via, list_id=q.list_id, policy=account.policy)
+
+
+# The rules an audience is resolved with: decide()'s for the query's send by default; the
+# exports pass their own (ad audiences, direct mail).
+Rulebook = Callable[[Connection, Account, Send], store.Rules]
+
+
+def send_rulebook(conn: Connection, account: Account, send: Send) -> store.Rules:
+    return store.send_rules(account.id, send)
+
+
+def count(engine: Engine, account_id: str, q: AudienceQuery, rulebook: Rulebook = send_rulebook) -> AudienceCount:
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        send = _send(account, q, utcnow())
+        if q.list_id is not None:
+            load_list(conn, account_id, q.list_id)
+        sources = _sources(conn, account_id, q)
+        rows = store.count_by_code(conn, account_id, sources, rulebook(conn, account, send))
+    return summarise(send.now, rows, store.ALLOW_CODES)
+
+
+def summarise(at: datetime, rows: Sequence[store.CodeCount], allow_codes: frozenset[str]) -> AudienceCount:
+    excluded = sum(r.count for r in rows if r.code == store.EXCLUDED)
+    allowed = sorted((ReasonCount(r.code, r.count) for r in rows if r.code in allow_codes and r.count),
+                     key=lambda r: (-r.count, r.code))  # fmt: skip
+    denied = sorted(
+        (ReasonCount(r.code, r.count, r.with_reason) for r in rows if r.code not in allow_codes | {store.EXCLUDED}),
+        key=lambda r: (-r.count, -r.with_reason, r.code),
+    )
+    n_allowed, n_denied = sum(r.count for r in allowed), sum(r.count for r in denied)
+    return AudienceCount(at, n_allowed + n_denied + excluded, excluded, n_allowed, n_denied, allowed, denied)
+
+
+ADDRESS_FIELDS = ("id", "email", "phone_number")
+
+
+def allowed(engine: Engine, account_id: str, q: AudienceQuery, after: str | None = None,
+            columns: Sequence[str] = ADDRESS_FIELDS, rulebook: Rulebook = send_rulebook,
+            ) -> Iterator[Sequence[object]]:  # fmt: skip
+    """The allowed profiles' id and addresses (or other profile `columns`, id first), in id
+    order, after the id `after` (to resume), read in one snapshot a batch at a time."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        send = _send(account, q, utcnow())
+        if q.list_id is not None:
+            load_list(conn, account_id, q.list_id)
+        sources = _sources(conn, account_id, q)
+        rules = rulebook(conn, account, send)
+        yield from store.allowed_rows(conn, account_id, sources, rules, columns, after)

@@ -1,0 +1,362 @@
+"""Audience resolution in SQL: who among some profiles may get a send, and why not the others.
+
+An audience is a union of sources (selects of profile ids: all the account's profiles, a list's
+members, a segment's members) less a union of exclusions. Each rule of `decide()` becomes a
+nullable SQL expression giving the code it would deny with (NULL when it does not deny), in
+`decide()`'s order; the first non-NULL of them (a COALESCE) is the profile's primary reason, and
+when none denies, the consent rule's basis for sending is its allow code. The counts group by
+that one column, and the allowed profiles are those whose code is an allow code, so the answer
+is `decide()` run per profile without loading a profile into Python
+(tests/store/test_audiences.py holds them equal on random populations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from ..domain import Channel, ConsentStatus, Purpose, Reason, Send, SuppressionReason, Via
+from ..domain.audiences import CONSENT_REGION_NAMES, MARKETING, POSTAL_FIELDS, AdConsent, ExportReason
+from ..domain.decisions import TRANSACTIONAL_EMAIL_BLOCKERS
+from .rows import AnySelect
+from .tables import consents, list_members, list_suppressions, pending_optins, profiles, suppressions
+
+SUB, UNSUB = ConsentStatus.SUBSCRIBED.value, ConsentStatus.UNSUBSCRIBED.value
+NEVER = ConsentStatus.NEVER_SUBSCRIBED.value
+EXCLUDED = "EXCLUDED"  # the group of profiles an exclusion removed (not a decide() code)
+ALLOW_CODES = frozenset(
+    r.value
+    for r in (
+        Reason.SUBSCRIBED,
+        Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL,
+        Reason.NOT_OPTED_OUT,
+        Reason.TRANSACTIONAL_EXEMPT,
+    )
+)
+
+Code = ColumnElement[Any]  # a nullable text expression: a reason code or NULL
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+def all_profiles(account_id: str) -> AnySelect:
+    """Every profile of the account, as a source."""
+    return select(profiles.c.id.label("profile_id")).where(profiles.c.account_id == account_id)
+
+
+def list_source(account_id: str, list_id: str) -> AnySelect:
+    """A list's members, as a source."""
+    lm = list_members
+    return select(lm.c.profile_id.label("profile_id")).where(lm.c.account_id == account_id, lm.c.list_id == list_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Profile-id selects (one column each): the audience is the union of `include` less the
+    union of `exclude`. `everyone` stands for all the account's profiles and needs no select."""
+
+    include: Sequence[AnySelect] = ()
+    exclude: Sequence[AnySelect] = ()
+    everyone: bool = False
+
+
+# --- the rules as SQL ------------------------------------------------------------------------------
+
+
+@dataclass
+class Rules:
+    """The SQL form of a rule set over the profiles `p`: deny expressions in order, then the allow
+    code. `possible` lists the codes each deny expression can give (for per-code counts)."""
+
+    p: FromClause
+    source: FromClause
+    denies: list[tuple[Code, tuple[str, ...]]] = field(default_factory=list)
+    allow: Code = field(default_factory=null)
+    allow_codes: frozenset[str] = ALLOW_CODES
+
+    def deny(self, expr: Code, *possible: str) -> None:
+        self.denies.append((expr, possible))
+
+    def when(self, cond: ColumnElement[bool], code: str) -> None:
+        self.deny(case((cond, literal(code)), else_=null()), code)
+
+    def code(self) -> Code:
+        return func.coalesce(*(e for e, _ in self.denies), self.allow)
+
+    def allowed(self) -> ColumnElement[bool]:
+        return self.code().in_(sorted(self.allow_codes))
+
+    def codes(self) -> list[str]:
+        return list(dict.fromkeys(c for _, possible in self.denies for c in possible))
+
+    def has(self, code: str) -> ColumnElement[bool]:
+        """Whether `code` is among the profile's reasons (any rule's, not only the first)."""
+        return or_(*(e == code for e, possible in self.denies if code in possible))
+
+
+def _status(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[str]:
+    p = rules.p
+    c = consents.alias(f"c_{channel.value}_{purpose.value}")
+    rules.source = rules.source.outerjoin(
+        c,
+        and_(c.c.account_id == account_id, c.c.profile_id == p.c.id, c.c.channel == channel.value,
+             c.c.purpose == purpose.value),
+    )  # fmt: skip
+    return func.coalesce(c.c.status, NEVER)
+
+
+def _pending(p: FromClause, account_id: str, channel: Channel, purpose: Purpose, list_id: str | None = None
+             ) -> ColumnElement[bool]:  # fmt: skip
+    po = pending_optins
+    conds = [po.c.account_id == account_id, po.c.profile_id == p.c.id, po.c.channel == channel.value,
+             po.c.purpose == purpose.value]  # fmt: skip
+    if list_id is not None:
+        conds.append(po.c.list_id == list_id)
+    return exists().where(*conds)
+
+
+def address_column(p: FromClause, channel: Channel) -> ColumnElement[Any] | None:
+    """The profile column a message on `channel` is addressed to (None: addressed elsewhere)."""
+    if channel is Channel.EMAIL:
+        return p.c.email
+    if channel in (Channel.SMS, Channel.WHATSAPP):
+        return p.c.phone_number
+    return None
+
+
+def _address(rules: Rules, send: Send) -> None:
+    column = address_column(rules.p, send.channel)
+    if column is not None:
+        rules.when(column.is_(None), Reason.NO_ADDRESS.value)
+
+
+def suppression_flags(rules: Rules, account_id: str, reasons: Sequence[SuppressionReason]) -> dict[str, Any]:
+    """Join each profile's global suppressions as one row of 0/1 flags, one per reason."""
+    s = suppressions
+    flags = (func.max(case((s.c.reason == r.value, 1), else_=0)).label(r.value.lower()) for r in reasons)
+    agg = select(s.c.profile_id, *flags).where(s.c.account_id == account_id).group_by(s.c.profile_id).subquery("sup")
+    rules.source = rules.source.outerjoin(agg, agg.c.profile_id == rules.p.c.id)
+    return {r.value: func.coalesce(agg.c[r.value.lower()], 0) == 1 for r in reasons}
+
+
+def _suppression(rules: Rules, account_id: str, send: Send) -> None:
+    if send.channel is not Channel.EMAIL:
+        return
+    blocking = set(SuppressionReason)
+    if send.purpose is Purpose.TRANSACTIONAL:
+        blocking &= TRANSACTIONAL_EMAIL_BLOCKERS
+    ordered = sorted(blocking)
+    flags = suppression_flags(rules, account_id, ordered)
+    for reason in ordered:
+        rules.when(flags[reason.value], f"SUPPRESSED_{reason.value}")
+
+
+def _why_not(rules: Rules, account_id: str, status: ColumnElement[str], channel: Channel, purpose: Purpose) -> Code:
+    pending = _pending(rules.p, account_id, channel, purpose)
+    return case(
+        (status == UNSUB, literal(Reason.UNSUBSCRIBED.value)),
+        (pending, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
+        else_=literal(Reason.NEVER_SUBSCRIBED.value),
+    )
+
+
+_WHY_NOT = (Reason.UNSUBSCRIBED.value, Reason.DOUBLE_OPTIN_PENDING.value, Reason.NEVER_SUBSCRIBED.value)
+
+
+def _consent(rules: Rules, account_id: str, send: Send) -> None:
+    ch, purpose = send.channel, send.purpose
+    if ch is Channel.EMAIL:
+        if purpose is Purpose.TRANSACTIONAL:
+            rules.allow = literal(Reason.TRANSACTIONAL_EXEMPT.value)
+            return
+        status = _status(rules, account_id, ch, Purpose.MARKETING)
+        rules.when(status == UNSUB, Reason.UNSUBSCRIBED.value)
+        if send.via is Via.CAMPAIGN and send.policy.email_campaigns_require_explicit_consent:
+            rules.deny(case((status != SUB, _why_not(rules, account_id, status, ch, purpose)), else_=null()), *_WHY_NOT)
+        rules.allow = case((status == SUB, literal(Reason.SUBSCRIBED.value)), else_=literal(Reason.NOT_OPTED_OUT.value))
+        return
+    if ch is Channel.POSTAL:
+        status = _status(rules, account_id, ch, purpose)
+        rules.when(status == UNSUB, Reason.UNSUBSCRIBED.value)
+        rules.allow = case((status == SUB, literal(Reason.SUBSCRIBED.value)), else_=literal(Reason.NOT_OPTED_OUT.value))
+        return
+    status = _status(rules, account_id, ch, purpose)
+    allow: Code = case((status == SUB, literal(Reason.SUBSCRIBED.value)), else_=null())
+    whens: list[tuple[ColumnElement[bool], Code]] = [(status == SUB, null())]
+    possible = list(_WHY_NOT)
+    if ch is Channel.SMS and purpose is Purpose.TRANSACTIONAL:
+        marketing = _status(rules, account_id, ch, Purpose.MARKETING)
+        whens.append((marketing == SUB, null()))
+        allow = case(
+            (status == SUB, literal(Reason.SUBSCRIBED.value)),
+            else_=literal(Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL.value),
+        )
+    elif ch is Channel.SMS:
+        transactional = _status(rules, account_id, ch, Purpose.TRANSACTIONAL)
+        whens.append((transactional == SUB, literal(Reason.TRANSACTIONAL_CONSENT_ONLY.value)))
+        possible.insert(0, Reason.TRANSACTIONAL_CONSENT_ONLY.value)
+    rules.deny(case(*whens, else_=_why_not(rules, account_id, status, ch, purpose)), *possible)
+    rules.allow = allow
+
+
+def _list(rules: Rules, account_id: str, send: Send) -> None:
+    if send.list_id is None or send.purpose is not Purpose.MARKETING:
+        return
+    p, lid = rules.p, send.list_id
+    ls = list_suppressions.alias("ls")
+    lm = list_members.alias("lm")
+    rules.source = rules.source.outerjoin(
+        ls, and_(ls.c.account_id == account_id, ls.c.profile_id == p.c.id, ls.c.list_id == lid)
+    ).outerjoin(lm, and_(lm.c.account_id == account_id, lm.c.profile_id == p.c.id, lm.c.list_id == lid))
+    rules.when(ls.c.profile_id.is_not(None), Reason.LIST_SUPPRESSED.value)
+    pending = _pending(p, account_id, send.channel, Purpose.MARKETING, lid)
+    rules.deny(
+        case(
+            (lm.c.profile_id.is_not(None), null()),
+            (pending, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
+            else_=literal(Reason.NOT_IN_LIST.value),
+        ),
+        Reason.DOUBLE_OPTIN_PENDING.value,
+        Reason.NOT_IN_LIST.value,
+    )
+
+
+def base(account_id: str) -> Rules:
+    p = profiles.alias("p")
+    return Rules(p, p)
+
+
+def send_rules(account_id: str, send: Send) -> Rules:
+    """decide()'s DEFAULT_RULES for `send`, as SQL over the account's profiles."""
+    rules = base(account_id)
+    _address(rules, send)
+    _suppression(rules, account_id, send)
+    _consent(rules, account_id, send)
+    _list(rules, account_id, send)
+    return rules
+
+
+def ad_rules(account_id: str, default_region: str, policy: AdConsent) -> Rules:
+    """domain.audiences.ad_reasons as SQL (and ad_basis as the allow code)."""
+    rules = base(account_id)
+    p = rules.p
+    rules.when(and_(p.c.email.is_(None), p.c.phone_number.is_(None)), Reason.NO_ADDRESS.value)
+    spam = suppression_flags(rules, account_id, [SuppressionReason.SPAM_COMPLAINT])
+    rules.when(spam[SuppressionReason.SPAM_COMPLAINT.value], Reason.SUPPRESSED_SPAM_COMPLAINT.value)
+    statuses = [_status(rules, account_id, c, purpose) for c, purpose in MARKETING]
+    consented = or_(*(s == SUB for s in statuses))
+    rules.when(and_(~consented, or_(*(s == UNSUB for s in statuses))), Reason.UNSUBSCRIBED.value)
+    if policy is AdConsent.EXPLICIT:
+        rules.when(~consented, ExportReason.NO_AD_CONSENT.value)
+    else:
+        given = func.nullif(func.trim(p.c.country), "")
+        region = func.upper(func.trim(func.coalesce(given, default_region)))
+        rules.when(and_(~consented, region.in_(sorted(CONSENT_REGION_NAMES))), ExportReason.NO_AD_CONSENT.value)
+    rules.allow = case((consented, literal(Reason.SUBSCRIBED.value)), else_=literal(Reason.NOT_OPTED_OUT.value))
+    return rules
+
+
+def postal_rules(account_id: str, send: Send) -> Rules:
+    """domain.audiences.postal_reasons as SQL: decide()'s rules for a postal send, then the address."""
+    rules = send_rules(account_id, send)
+    p = rules.p
+    blank = or_(*(func.coalesce(func.trim(p.c[f]), "") == "" for f in POSTAL_FIELDS))
+    rules.when(blank, ExportReason.INCOMPLETE_ADDRESS.value)
+    return rules
+
+
+# --- counting and streaming -----------------------------------------------------------------------
+
+
+def _membership(p: FromClause, account_id: str, sources: Sources) -> tuple[list[ColumnElement[bool]], Any]:
+    """The WHERE clause of the candidates and the expression that says a candidate is excluded."""
+    # `id >= ''` makes SQLite range-scan the primary key (the whole row) rather than an index on
+    # (account_id, time) and a lookup of every row's addresses in the table.
+    where: list[ColumnElement[bool]] = [p.c.account_id == account_id, p.c.id >= ""]
+    if not sources.everyone:
+        where.append(p.c.id.in_(union(*sources.include) if len(sources.include) > 1 else sources.include[0]))
+    excluded: Any = None
+    if sources.exclude:
+        excluded = p.c.id.in_(union(*sources.exclude) if len(sources.exclude) > 1 else sources.exclude[0])
+    return where, excluded
+
+
+def no_jit(conn: Connection) -> None:
+    """PostgreSQL's JIT compiles these wide CASE expressions for longer than the scan takes."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCount:
+    code: str
+    count: int  # profiles whose first reason (or allow basis) this is
+    with_reason: int  # profiles with this reason among others (deny codes only)
+
+
+def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Rules) -> list[CodeCount]:
+    """One row per code: EXCLUDED (removed by an exclusion), each allow code, each deny code."""
+    where, excluded = _membership(rules.p, account_id, sources)
+    code = rules.code()
+    if excluded is not None:
+        code = case((excluded, literal(EXCLUDED)), else_=code)
+    possible = rules.codes()
+    flags = [case((rules.has(c), 1), else_=0).label(f"f{i}") for i, c in enumerate(possible)]
+    rows = select(code.label("code"), *flags).select_from(rules.source).where(*where).subquery("coded")
+    sums = (func.sum(rows.c[f"f{i}"]) for i in range(len(possible)))
+    stmt = select(rows.c.code, func.count(), *sums).group_by(rows.c.code)
+    no_jit(conn)
+    out = []
+    for row in conn.execute(stmt):
+        counts = dict(zip(possible, row[2:], strict=True))
+        out.append((row[0], int(row[1]), {c: int(n or 0) for c, n in counts.items()}))
+    with_reason: dict[str, int] = {}
+    for c, _, counts in out:
+        if c == EXCLUDED:
+            continue
+        for name, n in counts.items():
+            with_reason[name] = with_reason.get(name, 0) + n
+    return [CodeCount(c, n, with_reason.get(c, 0)) for c, n, _ in out] + [
+        CodeCount(name, 0, n) for name, n in with_reason.items() if n and name not in {c for c, _, _ in out}
+    ]
+
+
+def allowed_rows(
+    conn: Connection,
+    account_id: str,
+    sources: Sources,
+    rules: Rules,
+    columns: Sequence[str],
+    after: str | None = None,
+    batch: int = 5_000,
+) -> Iterator[Sequence[Any]]:
+    """The allowed profiles' `columns` (profile column names, `id` first), in id order, after the
+    id `after`: one query, streamed (a server-side cursor on PostgreSQL), `batch` rows at a time."""
+    where, excluded = _membership(rules.p, account_id, sources)
+    p = rules.p
+    if excluded is not None:
+        where.append(~excluded)
+    if after is not None:
+        where.append(p.c.id > after)
+    stmt = select(*(p.c[c] for c in columns)).select_from(rules.source).where(*where, rules.allowed())
+    no_jit(conn)
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt.order_by(p.c.id))
+    for part in result.partitions():
+        yield from part
