@@ -34,6 +34,7 @@ from sqlalchemy.sql.selectable import FromClause
 from ..domain import Channel, ConsentStatus, Purpose, Reason, Send, SuppressionReason, Via
 from ..domain.audiences import CONSENT_REGION_NAMES, MARKETING, POSTAL_FIELDS, AdConsent, ExportReason
 from ..domain.decisions import TRANSACTIONAL_EMAIL_BLOCKERS
+from .db import driver_connection
 from .rows import AnySelect
 from .tables import consents, list_members, list_suppressions, pending_optins, profiles, suppressions
 
@@ -347,8 +348,10 @@ def allowed_rows(
     after: str | None = None,
     batch: int = 5_000,
 ) -> Iterator[Sequence[Any]]:
-    """The allowed profiles' `columns` (profile column names, `id` first), in id order, after the
-    id `after`: one query, streamed (a server-side cursor on PostgreSQL), `batch` rows at a time."""
+    """The allowed profiles' `columns` (profile column names, all text, `id` first), in id order,
+    after the id `after`: one query run on the bare driver (a server-side cursor on PostgreSQL),
+    fetched `batch` rows at a time; the driver's tuples skip SQLAlchemy's row objects, which cost
+    a quarter of the streaming time."""
     where, excluded = _membership(rules.p, account_id, sources)
     p = rules.p
     if excluded is not None:
@@ -357,6 +360,16 @@ def allowed_rows(
         where.append(p.c.id > after)
     stmt = select(*(p.c[c] for c in columns)).select_from(rules.source).where(*where, rules.allowed())
     no_jit(conn)
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt.order_by(p.c.id))
-    for part in result.partitions():
-        yield from part
+    compiled = stmt.order_by(p.c.id).compile(conn, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    raw = driver_connection(conn)
+    if conn.dialect.name == "sqlite":
+        cursor = raw.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])
+    else:
+        cursor = raw.cursor(name="audience")
+        cursor.execute(str(compiled), params)
+    try:
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
