@@ -81,6 +81,7 @@ def populate(db: Database, n: int) -> str:
         raw = db.engine.raw_connection()
         raw.driver_connection.autocommit = True
         raw.driver_connection.execute("VACUUM ANALYZE")
+        raw.driver_connection.autocommit = False  # back to the pool as the services expect it
         raw.close()
     else:
         with db.engine.begin() as conn:

@@ -315,12 +315,19 @@ class CodeCount:
 def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Rules) -> list[CodeCount]:
     """One row per code: EXCLUDED (removed by an exclusion), each allow code, each deny code."""
     where, excluded = _membership(rules.p, account_id, sources)
-    code = rules.code()
+    columns = [e.label(f"d{i}") for i, (e, _) in enumerate(rules.denies)] + [rules.allow.label("a")]
     if excluded is not None:
-        code = case((excluded, literal(EXCLUDED)), else_=code)
+        columns.append(case((excluded, literal(EXCLUDED)), else_=null()).label("x"))
+    # OFFSET 0 keeps the subquery whole, so each rule's expression is worked out once per profile
+    # and the code and the per-code flags below read its result, rather than repeat it.
+    reasons = select(*columns).select_from(rules.source).where(*where).offset(0).subquery("reasons")
+    denies = [(reasons.c[f"d{i}"], possible) for i, (_, possible) in enumerate(rules.denies)]
+    first = [reasons.c.x] if excluded is not None else []
+    code = func.coalesce(*first, *(d for d, _ in denies), reasons.c.a)
     possible = rules.codes()
-    flags = [case((rules.has(c), 1), else_=0).label(f"f{i}") for i, c in enumerate(possible)]
-    rows = select(code.label("code"), *flags).select_from(rules.source).where(*where).subquery("coded")
+    flags = [case((or_(*(d == c for d, can in denies if c in can)), 1), else_=0).label(f"f{i}")
+             for i, c in enumerate(possible)]  # fmt: skip
+    rows = select(code.label("code"), *flags).subquery("coded")
     sums = (func.sum(rows.c[f"f{i}"]) for i in range(len(possible)))
     stmt = select(rows.c.code, func.count(), *sums).group_by(rows.c.code)
     no_jit(conn)
