@@ -49,7 +49,17 @@ def people(engine, account_id) -> dict[str, str]:
         consent.subscribe(engine, account_id, Locator("id", ids[key]), [(Channel.EMAIL, Purpose.MARKETING)])
     consent.suppress(engine, account_id, Locator("id", ids["spam"]), SuppressionReason.SPAM_COMPLAINT)
     consent.unsubscribe(engine, account_id, Locator("id", ids["no_mail"]), Channel.POSTAL)
+    settings.set_value(engine, account_id, "jurisdictions", "none")  # the audience SQL has no packs yet
     return ids
+
+
+def test_audience_warns_that_jurisdiction_packs_are_not_applied(db_url, engine, account_id, people) -> None:
+    settings.set_value(engine, account_id, "jurisdictions", "auto")
+    result = assent("audience", "count", "--account", account_id, "--all", db=db_url)
+    assert result.returncode == 0 and "JURISDICTION_PACKS_NOT_APPLIED" in result.stderr
+    assert assent_json("audience", "count", "--account", account_id, "--all", db=db_url)["warnings"] == [
+        "JURISDICTION_PACKS_NOT_APPLIED"
+    ]
 
 
 def test_audience_count_by_reason(db_url, account_id, people) -> None:

@@ -61,6 +61,7 @@ def as_json(c: AudienceCount) -> dict[str, Any]:
         "denied": c.denied,
         "allowed_by": [{"code": r.code, "count": r.count} for r in c.allowed_by],
         "denied_by": [{"code": r.code, "count": r.count, "with_reason": r.with_reason} for r in c.denied_by],
+        "warnings": list(c.warnings),
     }
 
 
@@ -93,6 +94,9 @@ def count(
     under its first reason, as decide() orders them)."""
     q = query(lists, segments, everyone, exclude_lists, exclude_segments, channel, purpose, via, send_list, at)
     result = audiences.count(open_engine(db), account, q)
+    for warning in () if json else result.warnings:  # with --json they are in the document
+        typer.echo(f"warning: {warning}: jurisdiction packs are not applied to audiences yet "
+                   "(assent settings set --account ID jurisdictions none, or see the README)", err=True)  # fmt: skip
     if json:
         emit_json(as_json(result))
     else:

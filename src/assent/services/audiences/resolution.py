@@ -9,7 +9,7 @@ its basis for sending when allowed; `with_reason` also counts it under every oth
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
@@ -18,6 +18,7 @@ from ...domain import Channel, DomainError, Purpose, Send, Via
 from ...store import audiences as store
 from ...store.db import read_transaction
 from ...store.rows import AnySelect
+from ..accounts import settings as account_settings
 from ..accounts.accounts import Account, load_account
 from ..lists.lookup import load_list
 from ..shared.clock import utcnow
@@ -61,6 +62,19 @@ class AudienceCount:
     denied: int
     allowed_by: list[ReasonCount] = field(default_factory=list)
     denied_by: list[ReasonCount] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
+
+
+# The audience SQL holds decide()'s core rules (address, suppressions, consent, list); the
+# jurisdiction packs are not in it yet, so an account whose setting `jurisdictions` is not `none`
+# gets this warning with every answer: a profile under a pack may be counted as decide() would
+# not count it.
+PACKS_NOT_APPLIED = "JURISDICTION_PACKS_NOT_APPLIED"
+
+
+def _warnings(conn: Connection, account: Account) -> tuple[str, ...]:
+    policy = account_settings.decision_policy(conn, account.id, account.policy)
+    return () if policy.jurisdictions == () and not policy.frequency_caps else (PACKS_NOT_APPLIED,)
 
 
 # A source kind -> the select of its members' ids. Segments plug in here as one more kind.
@@ -122,7 +136,8 @@ def count(engine: Engine, account_id: str, q: AudienceQuery, rulebook: Rulebook 
             load_list(conn, account_id, q.list_id)
         sources = _sources(conn, account_id, q)
         rows = store.count_by_code(conn, account_id, sources, rulebook(conn, account, send))
-    return summarise(send.now, rows, store.ALLOW_CODES)
+        warnings = _warnings(conn, account) if rulebook is send_rulebook else ()
+    return replace(summarise(send.now, rows, store.ALLOW_CODES), warnings=warnings)
 
 
 def summarise(at: datetime, rows: Sequence[store.CodeCount], allow_codes: frozenset[str]) -> AudienceCount:
