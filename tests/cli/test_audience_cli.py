@@ -17,7 +17,7 @@ from assent.services.audiences import exports as audience_exports
 from assent.services.audiences.resolution import AudienceQuery, Source
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
-from assent.services.lists import lists
+from assent.services.lists import lists, segments
 from assent.services.profiles.writes import ProfileInput, create_profile
 
 from .test_cli import assent, assent_json, assert_one_line_error
@@ -185,3 +185,32 @@ def test_audience_of_a_list(db_url, engine, account_id, people) -> None:
     assert (out["candidates"], out["allowed"]) == (2, 1)
     result = assent("audience", "count", "--account", account_id, "--list", "NOSUCH", db=db_url)
     assert_one_line_error(result, "list", "NOSUCH")
+
+
+EMAIL_SUBSCRIBED = {
+    "condition_groups": [
+        {
+            "conditions": [
+                {
+                    "type": "profile-marketing-consent",
+                    "consent": {
+                        "channel": "email",
+                        "can_receive_marketing": True,
+                        "consent_status": {"subscription": "subscribed"},
+                    },
+                }
+            ]
+        }
+    ]
+}
+
+
+def test_audience_of_a_segment_and_less_a_segment(db_url, engine, account_id, people) -> None:
+    made = segments.create_segment(engine, account_id, "Email subscribers", EMAIL_SUBSCRIBED)
+    out = assent_json("audience", "count", "--account", account_id, "--segment", made.id, "--channel", "postal",
+                      db=db_url)  # fmt: skip
+    assert (out["candidates"], out["allowed"]) == (2, 2)  # the two subscribers, both reachable by post
+    out = assent_json("audience", "count", "--account", account_id, "--all", "--exclude-segment", made.id, db=db_url)
+    assert (out["candidates"], out["excluded"]) == (6, 2)
+    result = assent("audience", "count", "--account", account_id, "--segment", "NOSUCH", db=db_url)
+    assert_one_line_error(result, "segment", "NOSUCH")

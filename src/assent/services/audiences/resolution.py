@@ -20,10 +20,11 @@ from ...store.db import read_transaction
 from ...store.rows import AnySelect
 from ..accounts import settings as account_settings
 from ..accounts.accounts import Account, load_account
+from ..lists import segments
 from ..lists.lookup import load_list
 from ..shared.clock import utcnow
 
-SOURCE_KINDS = ("all", "list")
+SOURCE_KINDS = ("all", "list", "segment")
 PAST_TOLERANCE = timedelta(minutes=5)  # clocks drift: a time this close to now counts as now
 
 
@@ -90,7 +91,12 @@ def _all(conn: Connection, account_id: str, source_id: str | None) -> AnySelect:
     return store.all_profiles(account_id)
 
 
-RESOLVERS: dict[str, SourceResolver] = {"all": _all, "list": _list}
+def _segment(conn: Connection, account_id: str, source_id: str | None) -> AnySelect:
+    """A segment's members, evaluated now in the same transaction (NotFound for an unknown one)."""
+    return segments.membership(conn, account_id, source_id or "")
+
+
+RESOLVERS: dict[str, SourceResolver] = {"all": _all, "list": _list, "segment": _segment}
 
 
 def _sources(conn: Connection, account_id: str, q: AudienceQuery) -> store.Sources:
