@@ -65,6 +65,11 @@ ERROR_DOCUMENT = {
 }
 
 
+_SUBSCRIBED = {"subscription": "subscribed"}
+SEGMENT_DEFINITION = {"condition_groups": [{"conditions": [{"type": "profile-marketing-consent", "consent": {
+    "channel": "email", "can_receive_marketing": True, "consent_status": _SUBSCRIBED}}]}]}  # fmt: skip
+
+
 @dataclass
 class Live:
     base_url: str
@@ -85,6 +90,10 @@ def _seed(base_url: str, headers: dict[str, str]) -> dict[str, str]:
         r = s.post(f"{base_url}/api/lists", json={"data": {"type": "list", "attributes": {"name": "Seed"}}})
         if r.status_code == 201:
             known["/api/lists/"] = r.json()["data"]["id"]
+        r = s.post(f"{base_url}/api/segments", json={"data": {"type": "segment", "attributes": {
+            "name": "Seed", "definition": SEGMENT_DEFINITION}}})  # fmt: skip
+        if r.status_code == 201:
+            known["/api/segments/"] = r.json()["data"]["id"]
     return known
 
 
@@ -247,6 +256,10 @@ VALID: list[tuple[str, dict[str, str], dict[str, str], Any]] = [
         "sent_at": "2026-01-01T09:00:00Z"}}}),
     ("GET /api/consent-events", {}, {"page[size]": "2"}, None),
     ("GET /api/profiles/{id}/consent-events", {"id": PROFILE}, {}, None),
+    ("POST /api/segments", {}, {}, {"data": {"type": "segment", "attributes": {
+        "name": "Subscribers", "definition": SEGMENT_DEFINITION}}}),
+    ("GET /api/segments", {}, {"sort": "-created"}, None),
+    ("GET /api/profiles/{id}/segments", {"id": PROFILE}, {}, None),
 ]  # fmt: skip
 
 

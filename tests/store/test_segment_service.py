@@ -52,7 +52,7 @@ def test_a_saved_segment_counts_pages_and_plugs_into_other_queries(engine, accou
     assert segments.count(engine, account_id, made.id) == 1
     assert segments.get_segment(engine, account_id, made.id, with_count=True).profile_count == 1
     page = segments.members(engine, account_id, made.id, [], descending=False, size=10)
-    assert [r.id for r in page.rows] == [ann]
+    assert page.ids == [ann]
     with read_transaction(engine) as conn:
         ids = segments.membership(conn, account_id, made.id)
         assert conn.execute(select(func.count()).select_from(ids.subquery())).scalar_one() == 1
@@ -83,7 +83,7 @@ def test_consent_metrics_of_the_ledger_are_metrics_a_segment_counts(engine, acco
     }
     made = segments.create_segment(engine, account_id, "Just left", definition)
     page = segments.members(engine, account_id, made.id, [], descending=False, size=10)
-    assert [r.id for r in page.rows] == [cat]
+    assert page.ids == [cat]
 
 
 def test_a_segment_names_only_lists_segments_and_metrics_of_its_account(engine, account_id):

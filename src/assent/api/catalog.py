@@ -20,6 +20,7 @@ from . import (
     lists,
     openapi,
     profiles,
+    segments,
     sends,
     subscriptions,
     suppressions,
@@ -27,7 +28,20 @@ from . import (
 )
 from .operation import Operation
 
-MODULES = (profiles, subscriptions, suppressions, imports, lists, events, consent, sends, links, webhooks, audiences)
+MODULES = (
+    profiles,
+    subscriptions,
+    suppressions,
+    imports,
+    lists,
+    segments,
+    events,
+    consent,
+    sends,
+    links,
+    webhooks,
+    audiences,
+)
 
 
 def operations() -> list[Operation]:

@@ -22,6 +22,7 @@ from . import (
     lists,
     outbox,
     profiles,
+    segments,
     serve,
     settings,
     stream,
@@ -44,6 +45,7 @@ app.add_typer(profiles.app, name="profiles")
 app.add_typer(consent.app, name="consent")
 app.add_typer(lists.app, name="lists")
 app.add_typer(audience.app, name="audience")
+app.add_typer(segments.app, name="segments")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(keys.app, name="keys")
 app.add_typer(settings.app, name="settings")

@@ -102,7 +102,10 @@ class At:
             raise DomainError(self.field(name), "must be an ISO 8601 date-time", value) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)  # Klaviyo reads a time without an offset as UTC
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00
+            raise DomainError(self.field(name), "is outside the years 1 to 9999 in UTC", value) from None
 
     def only(self, *names: str) -> None:
         """Refuse members this reader does not know, so nothing a client sends is silently ignored."""

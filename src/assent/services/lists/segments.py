@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, Engine, Row, Select
 
-from ...domain import DomainError, Policy, ProfileState
+from ...domain import DomainError, Policy
 from ...domain.segment_conditions import Definition
 from ...domain.segment_eval import check_references
 from ...domain.segments import parse_definition
@@ -30,6 +30,7 @@ from ...store.db import read_transaction, write_transaction
 from ...store.paging import Page
 from ..accounts.accounts import load_account
 from ..activity.metrics import BUILTIN_BY_ID
+from ..profiles.views import ProfileView, profile_view
 from ..shared.clock import utcnow
 from ..shared.errors import Conflict, NotFound
 from .lists import BadCursor, Cursor, _identifier_value, _key
@@ -244,17 +245,14 @@ def count_definition(engine: Engine, account_id: str, raw: Mapping[str, Any]) ->
 
 @dataclass(frozen=True, slots=True)
 class MemberPage:
-    rows: list[Row]  # profile rows (only `id` for an ids-only page)
-    joined: datetime  # when a profile counts as having joined, at the latest (see joined_at)
-    states: dict[str, ProfileState] | None
+    """A page of members. Membership is computed on read, so the moment a profile joined is not
+    kept: `joined_at` is the later of the profile's creation and the segment's last change."""
+
+    profiles: list[ProfileView]  # empty for an ids-only page
+    ids: list[str]
     policy: Policy
     now: datetime
     page: Page[Any]
-
-    def joined_at(self, row: Row) -> datetime:
-        """Membership is computed on read, so the moment a profile joined is not kept: it is the
-        later of the profile's creation and the segment's last change."""
-        return max(row.created_at, self.joined)
 
 
 def members(
@@ -284,7 +282,12 @@ def members(
         states = None
         if with_states and full:
             states = projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in page.rows})
-        return MemberPage(page.rows, row.updated_at, states, account.policy, sc.now, page)
+        views = []
+        if full:
+            for r in page.rows:
+                state = states[r.id] if states is not None else None
+                views.append(profile_view(r, state, joined_at=max(r.created_at, row.updated_at)))
+        return MemberPage(views, [r.id for r in page.rows], account.policy, sc.now, page)
 
 
 def profile_segments(engine: Engine, account_id: str, profile_id: str) -> list[Segment]:
