@@ -33,6 +33,7 @@ _NAMES = (
     "ASSENT_HANDLER_THREADS",
     "ASSENT_WEBHOOK_ALLOW_HOSTS",
     "ASSENT_WEBHOOK_TIMEOUT",
+    "ASSENT_CONSOLE_IDLE_MINUTES",
 )
 
 
@@ -51,6 +52,7 @@ class Settings:
     # ASSENT_WEBHOOK_ALLOW_HOSTS: webhook hosts that may be http and resolve to private addresses
     webhook_allow_hosts: frozenset[str]
     webhook_timeout: float  # ASSENT_WEBHOOK_TIMEOUT: seconds a webhook endpoint has to answer (default 10)
+    console_idle_minutes: int = 30  # ASSENT_CONSOLE_IDLE_MINUTES: a console session ends after this idle time
 
     @property
     def rate_limit_scale(self) -> float:
@@ -109,7 +111,7 @@ def _int(raw: str | None, default: int, least: int) -> int:
 
 @lru_cache(maxsize=8)
 def _parse(values: tuple[str | None, ...]) -> Settings:
-    public, served, database, smtp, redis, secret, sns, scale, signup, threads, hook_hosts, hook_timeout = values
+    public, served, database, smtp, redis, secret, sns, scale, signup, threads, hook_hosts, hook_timeout, idle = values
     public, served, database, redis = ((v or "").strip() or None for v in (public, served, database, redis))
     return Settings(
         public_url=public and public.rstrip("/"),
@@ -124,6 +126,7 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         rate_limit_scale_text="100" if scale is None else scale,
         webhook_allow_hosts=_hosts(hook_hosts),
         webhook_timeout=_seconds(hook_timeout, 10.0),
+        console_idle_minutes=_int(idle, 30, 1),
     )
 
 

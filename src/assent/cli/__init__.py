@@ -28,6 +28,7 @@ from . import (
     stream,
     sync,
     webhooks,
+    users,
 )
 from .decide import VERDICT_EXIT_CODES
 
@@ -53,6 +54,7 @@ app.add_typer(links.app, name="links")
 app.command("sync")(sync.sync_command)
 app.command("stream")(stream.stream_command)
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(users.app, name="users")
 
 
 def _version(value: bool) -> None:

@@ -91,6 +91,24 @@ api_keys = Table(
     Index("ix_api_keys_digest", "digest", unique=True),
 )
 
+# Staff who use the console, per account. `password_hash` is argon2 (None until the invite is
+# accepted); `invite_nonce` names the one invite link that still works (None: none does).
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", ID, nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", Text),
+    Column("invite_nonce", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    Index("ix_staff_users_email", "account_id", "email", unique=True),
+    Index("ix_staff_users_login", "email"),
+)
+
 # Installation-wide values, such as the secret that peppers API-key digests when none is configured.
 settings = Table(
     "settings",

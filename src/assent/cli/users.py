@@ -1,0 +1,56 @@
+"""`assent users`: staff users of the console and their invite links."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..config import settings
+from ..services import staff
+from ..services.database import open_engine
+from .common import AccountId, Db, Json, command, show
+
+app = typer.Typer(help="Staff users of the console (/console) and their invite links.", no_args_is_help=True)
+
+Email = Annotated[str, typer.Option("--email", help="The user's email, which they sign in with.")]
+
+
+def _shown(json: bool, invite: staff.Invite, verb: str) -> None:
+    u, link = invite.user, invite.link(settings().link_base)
+    show(
+        json,
+        {"id": u.id, "account_id": u.account_id, "email": u.email, "role": u.role, "invite_link": link,
+         "invite_days": staff.INVITE_DAYS},  # fmt: skip
+        f"{verb} {u.email} ({u.role}) in account {u.account_id}",
+        f"invite link (valid {staff.INVITE_DAYS} days, works once): {link}",
+    )
+
+
+@app.command("create")
+@command
+def users_create(
+    account: AccountId,
+    email: Email,
+    role: Annotated[str, typer.Option("--role", help="owner, editor (change consent) or viewer (look only).")],
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Add a staff user and print the invite link that lets them set a password."""
+    _shown(json, staff.create_user(open_engine(db), account, email, role), "user")
+
+
+@app.command("invite")
+@command
+def users_invite(account: AccountId, email: Email, db: Db = None, json: Json = False) -> None:
+    """A new invite link for a user (a lost link or a forgotten password); older links stop working."""
+    _shown(json, staff.reinvite(open_engine(db), account, email), "new invite for")
+
+
+@app.command("list")
+@command
+def users_list(account: AccountId, db: Db = None, json: Json = False) -> None:
+    """An account's staff users, their roles, and whether they have set a password."""
+    found = staff.list_users(open_engine(db), account)
+    data = [{"id": u.id, "email": u.email, "role": u.role, "active": u.active} for u in found]
+    show(json, data, *(f"{u.email}  {u.role}  {'active' if u.active else 'invited'}" for u in found))
