@@ -1,4 +1,4 @@
-"""Public pages and inbound webhooks: confirm, unsubscribe, preference centre, signup forms, SMS
+"""The staff console, public pages and inbound webhooks: confirm, unsubscribe, preference centre, signup forms, SMS
 keywords, bounces and complaints. Server-rendered HTML that works without JavaScript."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
 from ..services.shared.ratelimits import Windows
-from . import confirm, email_events, preferences, signup, sms, unsubscribe
+from . import confirm, console, email_events, preferences, signup, sms, unsubscribe
 from .pages import Refused, refused
 
 MODULES = (confirm, unsubscribe, preferences, signup, sms, email_events)
@@ -18,7 +18,8 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for module in MODULES:
         out += signup.routes(engine, windows) if module is signup else module.routes(engine)
-    return out
+    # The staff console; its sign-in attempts are counted in `windows` too.
+    return out + console.routes(engine, windows)
 
 
 # What the composing app registers, so that a refused body is answered the pages' way everywhere.

@@ -5,14 +5,16 @@ number has the consent consequences the domain gives it, recorded in the ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, Engine, Row
 
-from ...domain import DomainError, InvalidIdentifier, replay
+from ...domain import DomainError, InvalidIdentifier, Proof, replay
 from ...domain import transitions as t
+from ...domain.events import NO_PROOF
 from ...domain.identity import normalize_email, normalize_phone
 from ...domain.profile import PROFILE_FIELDS
 from ...store import profiles as profile_store
@@ -133,6 +135,8 @@ def _update(
     inp: ProfileInput,
     values: dict[str, Any],
     now: datetime,
+    proof: Proof = NO_PROOF,
+    method: str | None = None,
 ) -> Row:
     conn = recorder.conn
     merged = {f: getattr(row, f) for f in PROFILE_FIELDS} | values
@@ -152,7 +156,9 @@ def _update(
         events = []
         for change, name in ((t.change_email, "email"), (t.change_phone_number, "phone_number")):
             if name in changes:
-                evs = change(state, changes[name], now=now)
+                evs = change(state, changes[name], now=now, proof=proof)
+                if method is not None:  # who changed it, for a change made by hand (the console's STAFF)
+                    evs = [e if e.method else dc_replace(e, method=method) for e in evs]
                 events += evs
                 state = replay(evs, state).evolve(**{name: changes[name]})
         if events:
@@ -171,7 +177,16 @@ def create_profile(engine: Engine, account_id: str, inp: ProfileInput) -> Writte
         return Written(profile_view(_create(conn, account, inp, values, utcnow())), True, dropped)
 
 
-def update_profile(engine: Engine, account_id: str, profile_id: str, inp: ProfileInput) -> Written:
+def update_profile(
+    engine: Engine,
+    account_id: str,
+    profile_id: str,
+    inp: ProfileInput,
+    *,
+    proof: Proof = NO_PROOF,
+    method: str | None = None,
+) -> Written:
+    """Edit a profile by id; an identifier change is recorded with `proof` (and `method`, when given)."""
     with recording(engine, account_id) as recorder:
         conn = recorder.conn
         account = load_account(conn, account_id)
@@ -179,7 +194,8 @@ def update_profile(engine: Engine, account_id: str, profile_id: str, inp: Profil
         row = profile_store.get(conn, account_id, profile_id)
         if row is None:
             raise NotFound("id", "no profile in this account has this id", profile_id)
-        return Written(profile_view(_update(recorder, account, row, inp, values, utcnow())), False, dropped)
+        return Written(profile_view(_update(recorder, account, row, inp, values, utcnow(), proof, method)), False,
+                       dropped)  # fmt: skip
 
 
 def upsert_profile(engine: Engine, account_id: str, profile_id: str | None, inp: ProfileInput) -> Written:
