@@ -34,6 +34,7 @@ _NAMES = (
     "ASSENT_WEBHOOK_ALLOW_HOSTS",
     "ASSENT_WEBHOOK_TIMEOUT",
     "ASSENT_CONSOLE_IDLE_MINUTES",
+    "ASSENT_CONSOLE_UPLOAD_DIR",
 )
 
 
@@ -53,6 +54,7 @@ class Settings:
     webhook_allow_hosts: frozenset[str]
     webhook_timeout: float  # ASSENT_WEBHOOK_TIMEOUT: seconds a webhook endpoint has to answer (default 10)
     console_idle_minutes: int = 30  # ASSENT_CONSOLE_IDLE_MINUTES: a console session ends after this idle time
+    console_upload_dir: str | None = None  # ASSENT_CONSOLE_UPLOAD_DIR: where console imports keep their files
 
     @property
     def rate_limit_scale(self) -> float:
@@ -111,7 +113,9 @@ def _int(raw: str | None, default: int, least: int) -> int:
 
 @lru_cache(maxsize=8)
 def _parse(values: tuple[str | None, ...]) -> Settings:
-    public, served, database, smtp, redis, secret, sns, scale, signup, threads, hook_hosts, hook_timeout, idle = values
+    public, served, database, smtp, redis, secret, sns, scale, signup, threads, hook_hosts, hook_timeout, idle, uploads = (
+        values
+    )
     public, served, database, redis = ((v or "").strip() or None for v in (public, served, database, redis))
     return Settings(
         public_url=public and public.rstrip("/"),
@@ -127,6 +131,7 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         webhook_allow_hosts=_hosts(hook_hosts),
         webhook_timeout=_seconds(hook_timeout, 10.0),
         console_idle_minutes=_int(idle, 30, 1),
+        console_upload_dir=(uploads or "").strip() or None,
     )
 
 

@@ -190,3 +190,38 @@ def test_keyboard_and_labels(server, page: Page):
     expect(page.get_by_role("heading", name="Profiles")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You are signed out.")).to_be_visible()
+
+
+def test_import_a_file_with_progress_then_see_the_list(server, page: Page, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASSENT_CONSOLE_UPLOAD_DIR", str(tmp_path / "uploads"))
+    account_id, _ = _brand(server)
+    lists.create_list(server.engine, account_id, "Spring launch")
+    rows = ["email,first_name,last_name,city"] + [f"buyer{i}@example.com,Buyer,No. {i},Leeds" for i in range(3000)]
+    rows.append("broken-address,Broken,Row,Nowhere")
+    csv = tmp_path / "spring-buyers.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    _sign_in(page, server.base_url, _invited(server, account_id, "editor"))
+    page.get_by_role("link", name="Imports").click()
+    shot(page, "imports-empty")
+    page.get_by_label("CSV file").set_input_files(str(csv))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("heading", name="Column mapping")).to_be_visible()
+    shot(page, "import-mapping")
+    page.get_by_label("Email marketing").check()
+    page.get_by_label("Add every row to a list").select_option(label="Spring launch")
+    page.get_by_role("button", name="Start the import").click()
+    expect(page.locator("#progress")).to_be_visible()
+    shot(page, "import-progress")
+    expect(page.get_by_role("heading", name="Done")).to_be_visible(timeout=120_000)  # the page refreshes itself
+    expect(page.locator("#count-created")).to_have_text("3,000")
+    expect(page.locator("#count-rejected")).to_have_text("1")
+    shot(page, "import-done")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the rejected rows (CSV)").click()
+    assert "broken-address" in Path(download.value.path()).read_text()
+    page.get_by_role("link", name="Lists").click()
+    expect(page.get_by_role("cell", name="3,000")).to_be_visible()
+    shot(page, "lists")
+    page.get_by_role("link", name="Spring launch").click()
+    expect(page.get_by_role("link", name="Next →")).to_be_visible()
+    shot(page, "list")

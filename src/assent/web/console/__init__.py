@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...services.ratelimits import Windows
-from . import auth, profiles
+from . import auth, imports, lists, profiles
 
 STATIC = Path(__file__).parent / "static"
 
@@ -27,4 +27,6 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
         Route("/console/static/console.css", stylesheet),
         *auth.routes(engine, windows),
         *profiles.routes(engine),
+        *lists.routes(engine),
+        *imports.routes(engine),
     ]

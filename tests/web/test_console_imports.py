@@ -1,0 +1,95 @@
+"""The console's lists and imports over HTTP, on SQLite and PostgreSQL: lists with counts and
+members; a CSV upload shows its column mapping, runs in the background to the counts, keeps its
+rejects for download; viewers cannot upload or run, and a post without the CSRF token is refused."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from assent.domain import Channel, Purpose
+from assent.services import consent, lists, profiles
+from assent.services.consent import Locator
+from assent.services.errors import NotFound
+from tests.web import test_console as base
+from tests.web.test_console import _csrf
+
+owner, viewer = base.owner, base.viewer  # the signed-in console clients, as fixtures of this module
+
+CSV = (
+    "email,phone_number,first_name,loyalty_tier\n"
+    "zoe@example.com,+14155550123,Zoë,gold\n"
+    "not-an-email,,Broken,\n"
+    "yan@example.com,,Yan,silver\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def uploads(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASSENT_CONSOLE_UPLOAD_DIR", str(tmp_path / "uploads"))
+
+
+def test_lists_show_counts_and_members(server, owner):
+    e, account_id = server.engine, owner.account_id
+    vip = lists.create_list(e, account_id, "VIP").id
+    for i in range(3):
+        consent.subscribe(e, account_id, Locator("email", f"m{i}@example.com"), [(Channel.EMAIL, Purpose.MARKETING)],
+                          list_id=vip)  # fmt: skip
+    page = owner.get("/console/lists")
+    assert page.status_code == 200 and "VIP" in page.text and ">3<" in page.text
+    members = owner.get(f"/console/lists/{vip}")
+    assert members.status_code == 200 and members.text.count("<tr>") == 4 and "Can receive" in members.text
+    assert all(f"m{i}@example.com" in members.text for i in range(3))
+    assert owner.get("/console/lists/01NOTALIST000000000000000").status_code == 404
+    assert owner.get(f"/console/lists/{vip}", params={"after": "garbage|x"}).status_code == 400
+    empty = owner.get(f"/console/lists/{lists.create_list(e, account_id, 'Empty').id}")
+    assert "No members" in empty.text
+
+
+def _upload(c, body: str, name: str = "customers.csv"):
+    token = _csrf(c.get("/console/imports").text)
+    return c.post("/console/imports/upload", data={"csrf": token}, files={"file": (name, body.encode(), "text/csv")})
+
+
+def test_an_upload_shows_the_mapping_then_imports_in_the_background(server, owner):
+    r = _upload(owner, CSV)
+    assert r.status_code == 303, r.text
+    path = r.headers["location"]
+    staged = owner.get(path)
+    assert "Column mapping" in staged.text and "loyalty_tier" in staged.text and "first_name" in staged.text
+    with pytest.raises(NotFound):  # nothing imported yet
+        profiles.get_profile(server.engine, owner.account_id, Locator("email", "zoe@example.com"))
+    run = owner.post(f"{path}/run", data={"csrf": _csrf(staged.text), "subscribe": "email"})
+    assert run.status_code == 303
+    deadline = time.monotonic() + 60
+    while "Done" not in (page := owner.get(path)).text:
+        assert "Stopped" not in page.text, page.text
+        assert time.monotonic() < deadline, "the import did not finish"
+        time.sleep(0.2)
+    assert 'id="count-created">2<' in page.text and 'id="count-rejected">1<' in page.text
+    zoe = profiles.get_profile(server.engine, owner.account_id, Locator("email", "zoe@example.com"))["attributes"]
+    assert zoe["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
+    assert zoe["properties"] == {"loyalty_tier": "gold"}
+    rejects = owner.get(f"{path}/rejects.csv")
+    assert rejects.status_code == 200 and "not-an-email" in rejects.text
+    again = owner.post(f"{path}/run", data={"csrf": _csrf(staged.text)})
+    assert again.status_code == 400 and "already run" in again.text
+    assert "customers.csv" in owner.get("/console/imports").text
+
+
+def test_a_file_without_an_identifier_column_is_refused(server, owner):
+    r = _upload(owner, "first_name,city\nAda,London\n")
+    assert r.status_code == 400 and "email, phone_number or external_id" in r.text
+    assert _upload(owner, "").status_code == 400
+
+
+def test_viewers_cannot_upload_or_run_and_csrf_is_checked(server, owner, viewer):
+    assert _upload(viewer, CSV).status_code == 403
+    staged = _upload(owner, CSV).headers["location"]
+    page = viewer.get(staged)
+    assert page.status_code == 200 and "Start the import" not in page.text
+    assert viewer.post(f"{staged}/run", data={"csrf": _csrf(page.text)}).status_code == 403
+    assert owner.post(f"{staged}/run", data={"subscribe": "email"}).status_code == 403
+    assert owner.post("/console/imports/upload", files={"file": ("a.csv", CSV.encode(), "text/csv")}).status_code == 403
+    assert "staged" in owner.get("/console/imports").text
