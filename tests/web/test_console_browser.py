@@ -5,6 +5,7 @@ no action, keyboard use and labels. Screenshots of each page are kept in test-ar
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,3 +226,22 @@ def test_import_a_file_with_progress_then_see_the_list(server, page: Page, tmp_p
     page.get_by_role("link", name="Spring launch").click()
     expect(page.get_by_role("link", name="Next →")).to_be_visible()
     shot(page, "list")
+
+
+def test_the_analytics_page(server, page: Page):
+    from tests.web.test_console_analytics import _activity
+
+    account_id, _ = _brand(server)
+    _activity(server.engine, account_id)
+    _sign_in(page, server.base_url, _invited(server, account_id, "viewer"))
+    page.get_by_role("link", name="Analytics").click()
+    expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
+    expect(page.locator("#complaint-warning")).to_contain_text("above the 0.3% line")
+    assert page.locator("svg.pygal-chart").count() >= 4
+    page.get_by_label("Per").select_option("week")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"every=week"))
+    shot(page, "analytics")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").first.click()
+    assert Path(download.value.path()).read_text().startswith("period,subscribed,unsubscribed,net,sent")

@@ -241,6 +241,7 @@ consent_events = Table(
     Column("hash", String(64), nullable=False),
     PrimaryKeyConstraint("account_id", "seq"),
     Index("ix_consent_events_profile", "account_id", "profile_id", "seq"),
+    Index("ix_consent_events_time", "account_id", "occurred_at"),  # the console's analytics by period
     sqlite_with_rowid=False,
 )
 

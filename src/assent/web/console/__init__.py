@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...services.ratelimits import Windows
-from . import auth, imports, lists, profiles
+from . import analytics, auth, imports, lists, profiles
 
 STATIC = Path(__file__).parent / "static"
 
@@ -29,4 +29,5 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
         *profiles.routes(engine),
         *lists.routes(engine),
         *imports.routes(engine),
+        *analytics.routes(engine),
     ]

@@ -1,4 +1,4 @@
-"""Staff users of the console
+"""Staff users of the console, and the ledger indexed by time for its analytics
 
 Revision ID: 0007
 Revises: 0006
@@ -30,9 +30,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_staff_users_email", "staff_users", ["account_id", "email"], unique=True)
     op.create_index("ix_staff_users_login", "staff_users", ["email"])
+    op.create_index("ix_consent_events_time", "consent_events", ["account_id", "occurred_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_consent_events_time", table_name="consent_events")
     op.drop_index("ix_staff_users_login", table_name="staff_users")
     op.drop_index("ix_staff_users_email", table_name="staff_users")
     op.drop_table("staff_users")
