@@ -245,3 +245,14 @@ def test_the_analytics_page(server, page: Page):
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").first.click()
     assert Path(download.value.path()).read_text().startswith("period,subscribed,unsubscribed,net,sent")
+
+
+def test_the_settings_page(server, page: Page):
+    account_id, _ = _brand(server)
+    _sign_in(page, server.base_url, _invited(server, account_id, "owner"))
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("New key's label").fill("Shop integration")
+    page.get_by_label("profiles:read").check()
+    page.get_by_role("button", name="Create key").click()
+    expect(page.locator("#new-key")).to_contain_text("pk_")
+    shot(page, "settings")

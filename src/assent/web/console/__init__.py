@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...services.ratelimits import Windows
-from . import analytics, auth, imports, lists, profiles
+from . import analytics, auth, imports, lists, profiles, settings
 
 STATIC = Path(__file__).parent / "static"
 
@@ -30,4 +30,5 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
         *lists.routes(engine),
         *imports.routes(engine),
         *analytics.routes(engine),
+        *settings.routes(engine),
     ]

@@ -1,0 +1,69 @@
+"""The console's settings page: the account's public id and a signup form snippet, its staff
+users, and its private API keys (an owner creates and revokes them; a new key is shown once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import Engine
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ...config import settings as config
+from ...domain import DomainError
+from ...services import accounts, console_lists, staff
+from ...services.errors import NotFound
+from .common import guarded, page, refused, text
+from .session import Session
+
+
+def _owner_only(request: Request, s: Session) -> Response | None:
+    if s.user.role != "owner":
+        return refused(request, s, 403, "Only an owner can do this", "API keys are created and revoked by owners.")
+    return None
+
+
+def routes(engine: Engine) -> list[BaseRoute]:
+    async def show(request: Request, s: Session, form: FormData | None, status: int = 200,
+                   **extra: Any) -> Response:  # fmt: skip
+        aid = s.user.account_id
+        account = await anyio.to_thread.run_sync(accounts.get_account, engine, aid)
+        keys = await anyio.to_thread.run_sync(accounts.list_keys, engine, aid)
+        users = await anyio.to_thread.run_sync(staff.list_users, engine, aid)
+        lists = await anyio.to_thread.run_sync(console_lists.overview, engine, aid)
+        return page(request, s, "settings.html", {
+            "account": account, "keys": keys, "users": users, "lists": lists, "base": config().link_base,
+            "scopes": accounts.SCOPES, "nav": "settings", **extra}, status)  # fmt: skip
+
+    async def overview(request: Request, s: Session, form: FormData | None) -> Response:
+        return await show(request, s, form, revoked=request.query_params.get("revoked"))
+
+    async def create_key(request: Request, s: Session, form: FormData | None) -> Response:
+        if (no := _owner_only(request, s)) is not None:
+            return no
+        scopes = [str(v) for v in form.getlist("scopes")] if form is not None else []
+        try:
+            new = await anyio.to_thread.run_sync(
+                accounts.create_key, engine, s.user.account_id, ",".join(scopes) or "*", text(form, "label")[:200])
+        except DomainError as e:
+            return await show(request, s, form, 400, error=f"{e.message[:1].upper()}{e.message[1:]}.")
+        return await show(request, s, form, new_key=new)
+
+    async def revoke_key(request: Request, s: Session, form: FormData | None) -> Response:
+        if (no := _owner_only(request, s)) is not None:
+            return no
+        key_id = request.path_params["id"]
+        try:
+            await anyio.to_thread.run_sync(accounts.revoke_key, engine, s.user.account_id, key_id)
+        except NotFound:
+            return refused(request, s, 404, "No such key", "This account has no key with this id.")
+        return RedirectResponse(f"/console/settings?revoked={key_id}", status_code=303)
+
+    return [
+        Route("/console/settings", guarded(engine, overview)),
+        Route("/console/settings/keys", guarded(engine, create_key, write=True), methods=["POST"]),
+        Route("/console/settings/keys/{id}/revoke", guarded(engine, revoke_key, write=True), methods=["POST"]),
+    ]
