@@ -108,6 +108,15 @@ class TimelineEntry:
     note: str | None
     proof: dict[str, str]  # consent text version, message id, IP, user agent, address...
 
+    @property
+    def how(self) -> list[str]:
+        """Who or what made the change, how, and why, in a few words each."""
+        parts = [f"by {self.actor}" if self.actor else f"from {self.source}" if self.source else ""]
+        if self.method:
+            parts.append(self.method + (f" ({self.method_detail})" if self.method_detail else ""))
+        parts += [self.reason or "", self.outcome or ""]
+        return [p for p in parts if p]
+
 
 @dataclass(frozen=True, slots=True)
 class ProfileView:
