@@ -5,9 +5,11 @@ staff user as actor, method STAFF and the reason given."""
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -29,8 +31,16 @@ def _csrf(html: str) -> str:
 
 
 class Console(httpx.Client):
+    """A browser-like client. Each comes from its own loopback address (127.x.y.z), as people sign
+    in from their own machines: the sign-in limits count per address, and the tests of one database
+    would otherwise share one address's budget."""
+
     account_id: str
     email: str
+
+    def __init__(self, **kwargs: Any) -> None:
+        address = f"127.{random.randrange(1, 255)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+        super().__init__(transport=httpx.HTTPTransport(local_address=address), **kwargs)
 
     def form(self, path: str) -> str:
         page = self.get(path)
