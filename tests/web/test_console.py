@@ -16,8 +16,12 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from assent.domain import Channel, Purpose, SuppressionReason
-from assent.services import accounts, consent, profiles, staff, tokens
-from assent.services.consent import Locator
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.console import staff
+from assent.services.profiles import reading as profiles
+from assent.services.shared import tokens
 from tests.api.conftest import make_client
 
 PASSWORD = "correct-horse-battery"
@@ -233,7 +237,7 @@ def test_a_new_password_ends_older_sessions(server, owner):
 def test_search_finds_by_email_phone_external_id_and_name(server, owner):
     e = server.engine
     consent.subscribe(e, owner.account_id, Locator("phone_number", "+12065550123"), [(Channel.SMS, Purpose.MARKETING)])
-    from assent.services.profile_writes import ProfileInput, upsert_profile
+    from assent.services.profiles.writes import ProfileInput, upsert_profile
 
     w = upsert_profile(e, owner.account_id, None, ProfileInput(values={
         "email": "grace@example.com", "external_id": "cust-77", "first_name": "Grace", "last_name": "Hopper"}))
@@ -321,7 +325,7 @@ def test_each_action_through_the_console(server, owner):
 
 
 def _list(server, account_id: str) -> str:
-    from assent.services import lists
+    from assent.services.lists import lists
 
     return lists.create_list(server.engine, account_id, f"VIP {uuid.uuid4().hex[:4]}").id
 

@@ -8,9 +8,12 @@ import io
 from datetime import timedelta
 
 from assent.domain import Channel, Proof, Purpose, SuppressionReason
-from assent.services import accounts, activity, analytics, consent
-from assent.services.clock import utcnow
-from assent.services.consent import Locator
+from assent.services.accounts import accounts
+from assent.services.activity import events as activity
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.console import analytics
+from assent.services.shared.clock import utcnow
 from tests.web import test_console as base
 
 owner = base.owner  # the signed-in console client, a fixture of this module too

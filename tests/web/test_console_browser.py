@@ -14,9 +14,13 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from assent.domain import Channel, Purpose
-from assent.services import accounts, consent, lists, profiles, staff
-from assent.services.consent import Locator
-from assent.services.profile_writes import ProfileInput, upsert_profile
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.console import staff
+from assent.services.lists import lists
+from assent.services.profiles import reading as profiles
+from assent.services.profiles.writes import ProfileInput, upsert_profile
 from assent.store.db import make_engine, upgrade
 from tests.api.conftest import Server, start_server, stop_server
 from tests.web.test_browser import TIMEOUT_MS, chromium  # noqa: F401 — the browser fixture (skips without Chromium)

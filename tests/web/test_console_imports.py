@@ -9,9 +9,11 @@ import time
 import pytest
 
 from assent.domain import Channel, Purpose
-from assent.services import consent, lists, profiles
-from assent.services.consent import Locator
-from assent.services.errors import NotFound
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists
+from assent.services.profiles import reading as profiles
+from assent.services.shared.errors import NotFound
 from tests.web import test_console as base
 from tests.web.test_console import _csrf
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from assent.services import accounts, staff
+from assent.services.accounts import accounts
+from assent.services.console import staff
 from tests.api.conftest import make_client
 from tests.web import test_console as base
 from tests.web.test_console import _csrf, _login, _user

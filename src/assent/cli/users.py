@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from ..config import settings
-from ..services import staff
-from ..services.database import open_engine
+from ..services.console import staff
+from ..services.shared.database import open_engine
 from .common import AccountId, Db, Json, command, show
 
 app = typer.Typer(help="Staff users of the console (/console) and their invite links.", no_args_is_help=True)

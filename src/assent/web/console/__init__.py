@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ...services.ratelimits import Windows
+from ...services.shared.ratelimits import Windows
 from . import analytics, auth, imports, lists, profiles, settings
 
 STATIC = Path(__file__).parent / "static"

@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...domain import DomainError
-from ...services import analytics as service
-from ...services.clock import utcnow
+from ...services.console import analytics as service
+from ...services.shared.clock import utcnow
 from . import charts
 from .common import guarded, page, refused
 from .session import Session

@@ -12,9 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...domain import DomainError
-from ...services import staff
-from ...services.ratelimits import Windows
-from ...services.tokens import TokenError
+from ...services.console import staff
+from ...services.shared.ratelimits import Windows
+from ...services.shared.tokens import TokenError
 from ...wire.ratelimit import RateLimiter, Throttled, take
 from ..pages import read_form
 from . import session as sessions

@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ...services.staff import Forbidden
+from ...services.console.staff import Forbidden
 from ..pages import read_form, render
 from . import session as sessions
 from .session import Session

@@ -13,9 +13,9 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...domain import DomainError
-from ...services import console_imports as service
-from ...services import console_lists
-from ...services.errors import NotFound
+from ...services.console import imports as service
+from ...services.console import lists as console_lists
+from ...services.shared.errors import NotFound
 from .common import guarded, page, refused, text
 from .session import Session
 

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ...services import console_lists as views
-from ...services.errors import NotFound
-from ...services.lists import BadCursor
+from ...services.console import lists as views
+from ...services.lists.lists import BadCursor
+from ...services.shared.errors import NotFound
 from .common import guarded, page, refused
 from .session import Session
 

@@ -16,11 +16,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...domain import DomainError
-from ...services import console_profiles as views
-from ...services import double_optin
-from ...services import staff_actions as actions
-from ...services.errors import NotFound
-from ...services.staff import Forbidden
+from ...services.consent import double_optin
+from ...services.console import actions
+from ...services.console import profiles as views
+from ...services.console.staff import Forbidden
+from ...services.shared.errors import NotFound
 from .common import guarded, page, refused, text
 from .session import Session
 

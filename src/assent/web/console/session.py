@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...config import settings
-from ...services import staff, tokens
-from ...services.staff import StaffUser
+from ...services.console import staff
+from ...services.console.staff import StaffUser
+from ...services.shared import tokens
 
 COOKIE = "assent_console"
 LOGIN_CSRF_COOKIE = "assent_console_login"

@@ -14,8 +14,10 @@ from starlette.routing import BaseRoute, Route
 
 from ...config import settings as config
 from ...domain import DomainError
-from ...services import accounts, console_lists, staff
-from ...services.errors import NotFound
+from ...services.accounts import accounts
+from ...services.console import lists as console_lists
+from ...services.console import staff
+from ...services.shared.errors import NotFound
 from .common import guarded, page, refused, text
 from .session import Session
 

@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
-from ..domain import CHANNEL_PURPOSES, Channel, DomainError, Purpose, SuppressionReason
-from ..domain.channels import subscribed_metric, unsubscribed_metric
-from ..store import analytics as store
-from ..store.db import read_transaction
-from .accounts import load_account
+from ...domain import CHANNEL_PURPOSES, Channel, DomainError, Purpose, SuppressionReason
+from ...domain.channels import subscribed_metric, unsubscribed_metric
+from ...store import analytics as store
+from ...store.db import read_transaction
+from ..accounts.accounts import load_account
 
 COMPLAINT_LINE = 0.003  # Gmail and Yahoo's spam-rate line for bulk senders: 0.3%
 MAX_DAYS = 731

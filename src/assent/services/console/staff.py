@@ -15,15 +15,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine
 
-from ..domain import DomainError
-from ..domain.identity import normalize_email
-from ..store import staff as store
-from ..store.db import read_transaction, write_transaction
-from . import tokens
-from .accounts import load_account
-from .clock import utcnow
-from .errors import Conflict, NotFound
-from .ids import new_id
+from ...domain import DomainError
+from ...domain.identity import normalize_email
+from ...store import staff as store
+from ...store.db import read_transaction, write_transaction
+from ..accounts.accounts import load_account
+from ..shared import tokens
+from ..shared.clock import utcnow
+from ..shared.errors import Conflict, NotFound
+from ..shared.ids import new_id
 
 ROLES = ("owner", "editor", "viewer")
 INVITE_DAYS = 7

@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from ..domain import Channel, Purpose
-from ..domain.decisions import receive_flags
-from . import lists
-from .lists import Cursor, MailingList
+from ...domain import Channel, Purpose
+from ...domain.decisions import receive_flags
+from ..lists import lists
+from ..lists.lists import Cursor, MailingList
 
 PAGE_SIZE = 50
 

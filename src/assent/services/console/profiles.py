@@ -10,14 +10,14 @@ from typing import Any
 import msgspec
 from sqlalchemy import Engine
 
-from ..domain import ALL_CHANNEL_PURPOSES, Channel, ConsentStatus, DomainError, Purpose
-from ..domain.decisions import receive_flags
-from ..domain.identity import normalize_phone
-from ..store import ledger, profile_search
-from ..store.db import read_transaction
-from .accounts import load_account
-from .locator import Locator, find_profile
-from .profiles import current_state, state_as_of
+from ...domain import ALL_CHANNEL_PURPOSES, Channel, ConsentStatus, DomainError, Purpose
+from ...domain.decisions import receive_flags
+from ...domain.identity import normalize_phone
+from ...store import ledger, profile_search
+from ...store.db import read_transaction
+from ..accounts.accounts import load_account
+from ..profiles.locator import Locator, find_profile
+from ..profiles.reading import current_state, state_as_of
 
 PAGE_SIZE = 25
 TIMELINE_LIMIT = 500  # newest events shown on the page; the CLI and API give every one

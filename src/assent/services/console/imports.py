@@ -23,11 +23,11 @@ from typing import Any
 import msgspec
 from sqlalchemy import Engine
 
-from ..config import settings
-from ..domain import DomainError
-from .import_rows import ImportFile
-from .imports import ImportOptions, import_profiles, parse_subscribe
-from .lists import get_list
+from ...config import settings
+from ...domain import DomainError
+from ..imports.importer import ImportOptions, import_profiles, parse_subscribe
+from ..imports.rows import ImportFile
+from ..lists.lists import get_list
 from .staff import StaffUser, require_change
 
 MAX_UPLOAD = 50 * 1024 * 1024  # a browser upload; bigger files go through `assent profiles import`

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from ..domain import (
+from ...domain import (
     CHANNEL_PURPOSES,
     Channel,
     ConsentEvent,
@@ -24,13 +24,13 @@ from ..domain import (
     SuppressionReason,
     Via,
 )
-from ..domain import transitions as t
-from . import double_optin
-from .consent import Change, change
-from .lists import MailingList
-from .locator import Locator
-from .profile_writes import ProfileInput, update_profile
-from .profiles import ProfileDecision, decide_for
+from ...domain import transitions as t
+from ..consent import double_optin
+from ..consent.changes import Change, change
+from ..lists.lists import MailingList
+from ..profiles.locator import Locator
+from ..profiles.reading import ProfileDecision, decide_for
+from ..profiles.writes import ProfileInput, update_profile
 from .staff import StaffUser, require_change
 
 METHOD = "STAFF"
