@@ -113,9 +113,8 @@ def _int(raw: str | None, default: int, least: int) -> int:
 
 @lru_cache(maxsize=8)
 def _parse(values: tuple[str | None, ...]) -> Settings:
-    public, served, database, smtp, redis, secret, sns, scale, signup, threads, hook_hosts, hook_timeout, idle, uploads = (
-        values
-    )
+    public, served, database, smtp, redis, secret, sns, scale, signup, threads, *rest = values
+    hook_hosts, hook_timeout, idle, uploads = rest
     public, served, database, redis = ((v or "").strip() or None for v in (public, served, database, redis))
     return Settings(
         public_url=public and public.rstrip("/"),

@@ -297,14 +297,15 @@ def test_each_action_through_the_console(server, owner):
     assert do("identifier", field="email", value="Kim@Example.com").status_code == 303
     assert do("subscribe", channel="email", purpose="marketing", basis="verbal", evidence="call 2026-11-02"
               ).status_code == 303  # fmt: skip
-    state = profiles.get_profile(e, account_id, Locator("id", pid))["attributes"]
-    email = state["subscriptions"]["email"]["marketing"]
-    assert state["email"] == "kim@example.com"
-    assert (email["consent"], email["method"], email["method_detail"]) == ("SUBSCRIBED", "STAFF", "verbal")
+    view = profiles.get_profile(e, account_id, Locator("id", pid))
+    email = view.state.consent(Channel.EMAIL)
+    assert view.email == "kim@example.com"
+    assert (email.status.value, email.method, email.method_detail) == ("SUBSCRIBED", "STAFF", "verbal")
     assert do("subscribe", channel="email", basis="verbal", evidence="").status_code == 400
     assert do("unsubscribe", channel="sms", purpose="marketing").status_code == 303
-    sms = profiles.get_profile(e, account_id, Locator("id", pid))["attributes"]["subscriptions"]["sms"]
-    assert sms["marketing"]["consent"] == "UNSUBSCRIBED" and sms["transactional"]["consent"] == "UNSUBSCRIBED"
+    sms = profiles.get_profile(e, account_id, Locator("id", pid)).state
+    assert sms.status(Channel.SMS).value == "UNSUBSCRIBED"
+    assert sms.status(Channel.SMS, Purpose.TRANSACTIONAL).value == "UNSUBSCRIBED"
     assert do("suppress").status_code == 303
     assert do("unsuppress").status_code == 303
     list_id = _list(server, account_id)
@@ -316,9 +317,9 @@ def test_each_action_through_the_console(server, owner):
     r = do("resend")
     assert r.status_code == 303 and "Nothing+is+waiting" in r.headers["location"]
     assert do("identifier", field="phone_number", value="+12065550143").status_code == 303
-    after = profiles.get_profile(e, account_id, Locator("id", pid))["attributes"]
-    assert after["phone_number"] == "+12065550143"
-    assert after["subscriptions"]["sms"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"  # rule 3
+    after = profiles.get_profile(e, account_id, Locator("id", pid))
+    assert after.phone_number == "+12065550143"
+    assert after.state.status(Channel.SMS).value == "NEVER_SUBSCRIBED"  # rule 3
     staff_events = [ev for ev in _events(server, account_id, pid) if ev.get("context", {}).get("source") == "console"]
     assert staff_events and all(ev["method"] == "STAFF" for ev in staff_events)
     assert all(ev["context"]["actor"] == f"staff:{owner.email}" for ev in staff_events)

@@ -150,8 +150,8 @@ def test_an_action_asks_for_a_reason_and_lands_in_the_timeline(server, page: Pag
     page.get_by_label("Reason").fill("Resubscribed in store")
     page.get_by_role("button", name="Confirm: subscribe").click()
     expect(page.locator("#consent-email-marketing .state")).to_have_text("✓ Subscribed")
-    state = profiles.get_profile(server.engine, account_id, Locator("id", ids["grace"]))["attributes"]
-    assert state["subscriptions"]["email"]["marketing"]["method"] == "STAFF"
+    grace = profiles.get_profile(server.engine, account_id, Locator("id", ids["grace"]))
+    assert grace.state.consent(Channel.EMAIL).method == "STAFF"
 
 
 def test_the_decision_tester_and_as_of(server, page: Page):

@@ -27,8 +27,8 @@ from . import (
     settings,
     stream,
     sync,
-    webhooks,
     users,
+    webhooks,
 )
 from .decide import VERDICT_EXIT_CODES
 

@@ -45,13 +45,13 @@ def members(engine: Engine, account_id: str, list_id: str, after: str | None = N
     page = lists.members(engine, account_id, list_id, [], descending=False, size=PAGE_SIZE, cursor=cursor,
                          with_states=True)  # fmt: skip
     out = []
-    for r in page.rows:
-        state = page.states[r.id] if page.states else None
-        flags = receive_flags(state) if state is not None else {}
+    for r in page.profiles:
+        flags = receive_flags(r.state) if r.state is not None else {}
         name = " ".join(p for p in (r.first_name, r.last_name) if p)
         can_email = flags.get((Channel.EMAIL, Purpose.MARKETING), False)
         can_sms = flags.get((Channel.SMS, Purpose.MARKETING), False)
-        out.append(Member(r.id, r.email, r.phone_number, name, r.joined_at, can_email, can_sms))
+        joined = r.joined_at or r.created_at
+        out.append(Member(r.id, r.email, r.phone_number, name, joined, can_email, can_sms))
     nxt = None
     if page.page.has_next and out:
         nxt = f"{out[-1].joined.isoformat()}|{out[-1].id}"
