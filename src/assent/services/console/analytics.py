@@ -23,7 +23,7 @@ from ..accounts.accounts import load_account
 COMPLAINT_LINE = 0.003  # Gmail and Yahoo's spam-rate line for bulk senders: 0.3%
 MAX_DAYS = 731
 SENT_METRIC = {Channel.EMAIL: "Received Email", Channel.SMS: "Received SMS", Channel.PUSH: "Received Push",
-               Channel.WHATSAPP: "Received WhatsApp"}  # fmt: skip
+               Channel.WHATSAPP: "Received WhatsApp", Channel.POSTAL: "Received Postal"}  # fmt: skip
 SUPPRESSION_REASONS = tuple(r.value for r in SuppressionReason)
 
 
