@@ -3,11 +3,13 @@ back: after a restart the target matches Assent row for row, with nothing lost a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psycopg
@@ -15,7 +17,7 @@ import pymysql
 import pytest
 
 from assent.domain import Channel, Purpose
-from assent.integrations.sync_target import target_for
+from assent.integrations.sync_target import STATE_TABLE, target_for
 from assent.services.accounts import accounts
 from assent.services.consent import changes as consent
 from assent.services.consent import ledger_events
@@ -59,13 +61,33 @@ def _wait(predicate, timeout: float = 120, what: str = "") -> None:
         time.sleep(0.02)
 
 
+@contextlib.contextmanager
+def _position_held(to: str) -> Iterator[None]:
+    """Reads of the target's position table go on; writes to it wait until the block ends."""
+    if to.startswith("postgresql"):
+        with psycopg.connect(to) as conn:
+            conn.execute(f"LOCK TABLE {STATE_TABLE} IN SHARE MODE")
+            yield
+            conn.rollback()
+        return
+    parts = urlsplit(to)
+    conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
+                           password=parts.password or "", database=parts.path.lstrip("/"))  # fmt: skip
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"LOCK TABLES {STATE_TABLE} READ")
+            yield
+            cur.execute("UNLOCK TABLES")
+    finally:
+        conn.close()
+
+
 def _open_transaction(to: str) -> bool:
     """Whether some connection has a transaction open that wrote to the target database."""
     if to.startswith("postgresql"):
         name = urlsplit(to).path.lstrip("/")
         with psycopg.connect(to, autocommit=True) as conn:
-            q = ("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_xid IS NOT NULL "
-                 "AND query ILIKE 'COPY%%'")  # fmt: skip
+            q = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_xid IS NOT NULL"
             return conn.execute(q, (name,)).fetchone()[0] > 0
     parts = urlsplit(to)
     conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
@@ -125,12 +147,14 @@ def test_kill_9_mid_copy_and_mid_follow_then_restart_loses_and_doubles_nothing(s
     some = [e.profile_id for e in ledger_events.events_after(engine, account_id, 0, 50).events]
     assert _position(to, account_id) is None  # (creates the tables, so what follows is the copy itself)
 
-    # Mid-copy: killed while its one copy transaction is open; nothing of it stays.
-    proc = _start(url, account_id, to)
-    _wait(lambda: _open_transaction(to) or proc.poll() is not None, what="the copy transaction")
-    assert proc.poll() is None, proc.communicate()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # Mid-copy: killed while its one copy transaction is open; nothing of it stays. The position
+    # table is held against writes meanwhile, so the copy cannot commit before the kill, however fast.
+    with _position_held(to):
+        proc = _start(url, account_id, to)
+        _wait(lambda: _open_transaction(to) or proc.poll() is not None, what="the copy transaction")
+        assert proc.poll() is None, proc.communicate()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert _position(to, account_id) is None
 
     # Mid-follow: killed while changes stream in; the restart takes up from the committed seq.
