@@ -129,7 +129,9 @@ def test_sync_command_copies_follows_nothing_twice_and_verify_reports_tampering(
 
     with sqlite3.connect(mirror) as conn:  # someone edits the mirror by hand
         conn.execute("DELETE FROM assent_list_members WHERE profile_id = ?", (ids["a"],))
-        conn.execute("UPDATE assent_consent SET status = 'SUBSCRIBED' WHERE profile_id = ?", (ids["d"],))
+        conn.execute(
+            "UPDATE assent_consent SET status = 'SUBSCRIBED' WHERE profile_id = ? AND channel = 'email'", (ids["d"],)
+        )
     bad = assent("sync", "--account", account_id, "--to", to, "--verify", "--json", db=db_url)
     assert bad.returncode == 1, bad.stderr
     report = json.loads(bad.stdout)
