@@ -95,7 +95,12 @@ async def current(engine: Engine, request: Request) -> Session | None:
 
 
 def csrf_ok(expected: str | None, form_value: object) -> bool:
-    return bool(expected) and isinstance(form_value, str) and secrets.compare_digest(expected or "", form_value)
+    # compare_digest refuses str holding non-ASCII characters: compare the UTF-8 bytes.
+    return (
+        bool(expected)
+        and isinstance(form_value, str)
+        and secrets.compare_digest((expected or "").encode(), form_value.encode("utf-8", "surrogatepass"))
+    )
 
 
 def login_csrf(request: Request) -> str:
