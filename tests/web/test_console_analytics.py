@@ -10,6 +10,7 @@ from datetime import timedelta
 from assent.domain import Channel, Proof, Purpose, SuppressionReason
 from assent.services.accounts import accounts
 from assent.services.activity import events as activity
+from assent.services.activity import sends as reported
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.console import analytics
@@ -72,3 +73,21 @@ def test_analytics_page_charts_tables_csv_and_the_complaint_warning(server, owne
     assert owner.get("/console/analytics/everything.csv").status_code == 404
     quiet = owner.get("/console/analytics", params={"channel": "sms"})
     assert "No sends reported" in quiet.text and "complaint-warning" not in quiet.text
+
+
+def test_optout_rate_counts_sends_reported_through_message_sends_once(engine):
+    """Sends reported with POST /api/message-sends count; one reported both ways counts once."""
+    account_id = accounts.create_account(engine, "Sends brand").account.id
+    _activity(engine, account_id, sends=6)  # events: <m1@brand> to p0, p1, p2 and again (unique ids differ)
+    now = utcnow()
+    reports = [reported.SendReport(Locator("email", f"p{i}@example.com"), Channel.EMAIL, Purpose.MARKETING, m, now)
+               for i in range(3) for m in ("<m1@brand>", "<m3@brand>")]  # fmt: skip
+    reported.record_sends(engine, account_id, reports)
+    today = now.date()
+    r = analytics.report(engine, account_id, "email", today, today)
+    # 6 events of <m1@brand>, all to profiles whose <m1@brand> send is also recorded: they are the
+    # same sends. 3 recorded sends of <m1@brand> + 3 of <m3@brand> = 6.
+    assert r.total.sent == 6
+    assert [(m.message_id, m.optouts, m.sent) for m in r.messages] == [("<m1@brand>", 1, 3)]
+    sms = analytics.report(engine, account_id, "sms", today, today)
+    assert sms.total.sent == 0

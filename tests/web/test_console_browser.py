@@ -260,3 +260,24 @@ def test_the_settings_page(server, page: Page):
     page.get_by_role("button", name="Create key").click()
     expect(page.locator("#new-key")).to_contain_text("pk_")
     shot(page, "settings")
+
+
+def test_a_segment_with_its_members_and_the_breakdown_by_reason(server, page: Page):
+    from assent.services.lists import segments
+
+    account_id, _ = _brand(server)
+    definition = {"condition_groups": [{"conditions": [{"type": "profile-property", "property": "first_name",
+                                                        "filter": {"type": "string", "operator": "equals",
+                                                                   "value": "Shopper"}}]}]}  # fmt: skip
+    segments.create_segment(server.engine, account_id, "Shoppers", definition)
+    _sign_in(page, server.base_url, _invited(server, account_id, "viewer"))
+    page.get_by_role("link", name="Segments").click()
+    expect(page.get_by_role("heading", name="Segments")).to_be_visible()
+    page.get_by_role("link", name="Shoppers").click()
+    expect(page.locator("#reach-summary")).to_contain_text("30 of 30 may receive a email marketing campaign")
+    page.get_by_label("Channel").select_option("sms")
+    page.get_by_role("button", name="Break down").click()
+    expect(page).to_have_url(re.compile(r"channel=sms"))
+    expect(page.locator("#reach-summary")).to_contain_text("0 of 30 may receive a sms")
+    expect(page.get_by_role("cell", name="NO_ADDRESS")).to_be_visible()
+    shot(page, "segment")

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, String, and_, case, cast, func, literal, select
+from sqlalchemy import JSON, Connection, String, Subquery, and_, case, cast, func, literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
-from .tables import consent_events, events, metrics
+from .tables import consent_events, events, message_sends, metrics
 
 SUPPRESSION_ADDED = "suppression.added"
 
@@ -89,35 +89,54 @@ def optouts_by_message(
     return [(r.message, r.n) for r in conn.execute(q)]
 
 
-def sends(
-    conn: Connection, account_id: str, start: datetime, end: datetime, every: str, metric_name: str
-) -> list[tuple[str, int]]:
-    """(bucket, messages reported sent) from the events of the metric `metric_name` ("Received Email")."""
-    bucket = _bucket(conn, events.c.occurred_at, every).label("bucket")
-    q = (
-        select(bucket, func.count().label("n"))
+def _reported(conn: Connection, account_id: str, start: datetime, end: datetime, metric_name: str,
+              channel: str) -> Subquery:  # fmt: skip
+    """(sent_at, message id) of every message reported sent on `channel` in [start, end): the rows of
+    POST /api/message-sends, and the events of the metric `metric_name` ("Received Email") that
+    report no send already there (same profile and message id), so a send reported both ways
+    counts once."""
+    s = message_sends
+    recorded = select(s.c.sent_at.label("sent_at"), s.c.message_id.label("message")).where(
+        s.c.account_id == account_id, s.c.channel == channel, s.c.sent_at >= start, s.c.sent_at < end
+    )
+    message = _json_text(conn, events.c.properties, "message_id")
+    already = (
+        select(literal(1))
+        .where(s.c.account_id == events.c.account_id, s.c.profile_id == events.c.profile_id,
+               s.c.channel == channel, s.c.message_id == message)  # fmt: skip
+        .exists()
+    )
+    evented = (
+        select(events.c.occurred_at.label("sent_at"), message.label("message"))
         .select_from(events.join(metrics, and_(metrics.c.account_id == events.c.account_id,
                                                metrics.c.id == events.c.metric_id)))  # fmt: skip
         .where(events.c.account_id == account_id, metrics.c.name == metric_name)
-        .where(events.c.occurred_at >= start, events.c.occurred_at < end)
-        .group_by(bucket)
+        .where(events.c.occurred_at >= start, events.c.occurred_at < end, ~already)
     )
+    return union_all(recorded, evented).subquery("reported")
+
+
+def sends(
+    conn: Connection, account_id: str, start: datetime, end: datetime, every: str, metric_name: str, channel: str
+) -> list[tuple[str, int]]:
+    """(bucket, messages reported sent on `channel`)."""
+    reported = _reported(conn, account_id, start, end, metric_name, channel)
+    bucket = _bucket(conn, reported.c.sent_at, every).label("bucket")
+    q = select(bucket, func.count().label("n")).select_from(reported).group_by(bucket)
     return [(r.bucket, r.n) for r in conn.execute(q)]
 
 
 def sends_by_message(
-    conn: Connection, account_id: str, start: datetime, end: datetime, metric_name: str, messages: Sequence[str]
-) -> dict[str, int]:
-    """Messages reported sent per message id (the event property `message_id`), for `messages`."""
+    conn: Connection, account_id: str, start: datetime, end: datetime, metric_name: str, channel: str,
+    messages: Sequence[str],
+) -> dict[str, int]:  # fmt: skip
+    """Messages reported sent on `channel` per message id, for `messages`."""
     if not messages:
         return {}
-    message = _json_text(conn, events.c.properties, "message_id").label("message")
+    reported = _reported(conn, account_id, start, end, metric_name, channel)
     q = (
-        select(message, func.count().label("n"))
-        .select_from(events.join(metrics, and_(metrics.c.account_id == events.c.account_id,
-                                               metrics.c.id == events.c.metric_id)))  # fmt: skip
-        .where(events.c.account_id == account_id, metrics.c.name == metric_name)
-        .where(events.c.occurred_at >= start, events.c.occurred_at < end, message.in_(list(messages)))
-        .group_by(message)
+        select(reported.c.message, func.count().label("n"))
+        .where(reported.c.message.in_(list(messages)))
+        .group_by(reported.c.message)
     )
     return {r.message: r.n for r in conn.execute(q)}

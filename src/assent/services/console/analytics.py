@@ -2,8 +2,9 @@
 subscriptions, unsubscribes, net growth, suppressions by reason, complaint and bounce rates against
 the messages reported sent; the reasons people give; opt-out rates per message id.
 
-Sends are the events of the metric "Received Email" (or "Received SMS", …) reported through
-`POST /api/events`, with the property `message_id` naming the message; an opt-out is attributed
+Sends are those reported through `POST /api/message-sends`, and the events of the metric
+"Received Email" (or "Received SMS", …) reported through `POST /api/events` with the property
+`message_id` naming the message (a send reported both ways counts once); an opt-out is attributed
 to the message whose id its unsubscribe link carried. Counts come from SQL over the ledger
 (store.analytics); this module fills the empty periods and works out the rates."""
 
@@ -123,10 +124,10 @@ def report(engine: Engine, account_id: str, channel: str, start: date, end: date
     with read_transaction(engine) as conn:
         load_account(conn, account_id)
         counts = store.ledger_counts(conn, account_id, since, until, every, sorted(subscribed | unsubscribed))
-        sent = dict(store.sends(conn, account_id, since, until, every, SENT_METRIC[ch]))
+        sent = dict(store.sends(conn, account_id, since, until, every, SENT_METRIC[ch], ch.value))
         reasons = store.unsubscribe_reasons(conn, account_id, since, until, sorted(unsubscribed))
         by_message = store.optouts_by_message(conn, account_id, since, until, sorted(unsubscribed))
-        sent_by_message = store.sends_by_message(conn, account_id, since, until, SENT_METRIC[ch],
+        sent_by_message = store.sends_by_message(conn, account_id, since, until, SENT_METRIC[ch], ch.value,
                                                  [m for m, _ in by_message])  # fmt: skip
     rows: dict[str, dict] = {}
     for bucket, kind, reason, n in counts:
