@@ -474,9 +474,12 @@ def test_a_body_over_64_kb_is_refused_unread(server, api, site) -> None:
 
 def test_the_retry_page_shows_the_brands_own_consent_text_and_records_its_version(server, api, site) -> None:
     from assent.services.accounts import settings
+    from assent.services.consent import texts
 
     wording = "Yes, Brand Co may text me offers. Reply STOP to stop."
-    settings.set_value(server.engine, api.account_id, "signup_consent_text", wording)
+    texts.create(server.engine, api.account_id, version="brand-2026-03", text=wording)
+    # The stored version's words win over the setting's older wording.
+    settings.set_value(server.engine, api.account_id, "signup_consent_text", "An older wording.")
     settings.set_value(server.engine, api.account_id, "signup_consent_text_version", "brand-2026-03")
     form = {"email": "not an address", "phone_number": "+14155550174", "consent_text_version": "other-version"}
     r = post_form(site, public_id(server, api), form)
@@ -484,6 +487,7 @@ def test_the_retry_page_shows_the_brands_own_consent_text_and_records_its_versio
     assert wording in r.text
     assert "recurring automated marketing texts" not in r.text  # no wording of Assent's own
     assert 'name="consent_text_version" value="brand-2026-03"' in r.text and "other-version" not in r.text
+    assert "An older wording." not in r.text
 
 
 def test_without_the_brands_consent_text_the_retry_page_asks_for_no_phone_number(server, api, site) -> None:
@@ -502,3 +506,20 @@ def test_an_unknown_list_on_a_form_is_logged_and_the_person_gets_a_generic_messa
     assert "This form is not working" in r.text and "NoSuchList" not in r.text and "List" not in r.text
     assert any("NoSuchList" in m for m in caplog.messages)
     assert ledger_size(server, api) == before
+
+
+def test_a_signup_naming_a_stored_consent_text_records_the_digest_of_its_words(server, api, site) -> None:
+    from assent.services.consent import texts
+
+    stored = texts.create(server.engine, api.account_id, version="footer-2026-05", text="Email me offers.")
+    email, other = address(), address()
+    form = {"email": email, "consent_text_version": stored.version}
+    assert post_form(site, public_id(server, api), form).status_code == 200
+    granted = next(e for e in events(api, profile_of(api, email=email)["id"]) if e["type"] == "consent.changed")
+    assert granted["context"] == {
+        "source": "signup form", "consent_text_version": "footer-2026-05", "consent_text_sha256": stored.sha256,
+    }  # fmt: skip
+    # A version the account never stored is recorded as given, without a digest.
+    assert post_form(site, public_id(server, api), {"email": other, "consent_text_version": "old-1"}).status_code == 200
+    granted = next(e for e in events(api, profile_of(api, email=other)["id"]) if e["type"] == "consent.changed")
+    assert granted["context"] == {"source": "signup form", "consent_text_version": "old-1"}

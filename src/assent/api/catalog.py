@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from . import (
     audiences,
     consent,
+    consent_texts,
     events,
     imports,
     links,
@@ -37,6 +38,7 @@ MODULES = (
     segments,
     events,
     consent,
+    consent_texts,
     sends,
     links,
     webhooks,

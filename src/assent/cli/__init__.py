@@ -14,6 +14,7 @@ from . import (
     accounts,
     audience,
     consent,
+    consent_texts,
     db,
     decide,
     keys,
@@ -44,6 +45,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(consent.app, name="consent")
+app.add_typer(consent_texts.app, name="consent-texts")
 app.add_typer(lists.app, name="lists")
 app.add_typer(audience.app, name="audience")
 app.add_typer(segments.app, name="segments")

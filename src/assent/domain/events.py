@@ -40,6 +40,7 @@ class Proof:
 
     source: str | None = None
     consent_text_version: str | None = None
+    consent_text_sha256: str | None = None  # the stored version's text digest: the words, under the chain
     actor: str | None = None
     message_id: str | None = None
     note: str | None = None

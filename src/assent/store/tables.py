@@ -493,3 +493,37 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "next_attempt_at"),
     sqlite_with_rowid=False,
 )
+
+
+# Consent wording as people saw it, one row per version: never updated (a new wording is a new
+# version), so a proof can show the exact words. `sha256` is of the UTF-8 text; signups record it.
+consent_texts = Table(
+    "consent_texts",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", ID, nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("language", String(35)),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    UniqueConstraint("account_id", "version"),
+    sqlite_with_rowid=False,
+)
+
+# Signed checkpoints of the ledger: the head (seq and hash) signed with the installation's Ed25519
+# key. Published copies let anyone detect a later rewrite of the whole database.
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("signed_at", UTCDateTime, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("public_key", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+    PrimaryKeyConstraint("account_id", "seq"),
+    sqlite_with_rowid=False,
+)

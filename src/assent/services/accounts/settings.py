@@ -12,6 +12,7 @@ from ...domain.jurisdictions import parse_jurisdictions
 from ...domain.pack_rules import parse_frequency_caps
 from ...store import settings as store
 from ...store.db import read_transaction, write_transaction
+from ..consent import texts as consent_texts
 from .accounts import load_account
 
 
@@ -49,9 +50,10 @@ SETTINGS = {
         Setting("soft_bounce_limit", "7", "Consecutive soft bounces that suppress an address"),
         Setting("signup_consent_text", "",
                 "The consent wording of the brand's signup form, shown when a form post must be corrected "
-                "(without it the page asks for no phone number)"),
+                "(without it the page asks for no phone number); a stored signup_consent_text_version replaces it"),
         Setting("signup_consent_text_version", "",
-                "The version name of signup_consent_text, recorded with consent given on the corrected form"),
+                "The stored consent text version (POST /api/consent-texts) the corrected signup form shows and "
+                "records with the consent given on it"),
         Setting("jurisdictions", "auto",
                 "Law packs send decisions apply: auto (from each profile's country), none, or a list such as "
                 "GDPR,UWG (GDPR, PECR, UWG, CASL, TCPA; or EU, UK, DE, CA, US); see docs/jurisdictions.md"),
@@ -100,6 +102,9 @@ def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
             value = "auto" if packs is None else ",".join(packs) or "none"
         elif name == "frequency_caps":
             value = ", ".join(cap.label() for cap in parse_frequency_caps(value))
+        elif name == "signup_consent_text_version" and value and not consent_texts.by_version(conn, account_id, value):
+            raise DomainError(name, "is not a stored consent text version (create it first: POST /api/consent-texts "
+                              "or assent consent-texts create)", value)  # fmt: skip
         store.set_setting(conn, account_id, name, value)
 
 

@@ -20,6 +20,7 @@ from ...store.db import read_transaction
 from ..accounts import settings
 from ..accounts.accounts import Account, load_account
 from ..consent import changes as consent
+from ..consent import texts as consent_texts
 from ..lists.lists import load_list
 from ..profiles import writes as profile_writes
 from ..shared.errors import IdentityConflict, NotFound
@@ -76,11 +77,13 @@ def branding(engine: Engine, public_id: str) -> Branding | None:
         row = account_store.account_by_public_id(conn, public_id) if public_id else None
         if row is None:
             return None
+        version = settings.get(conn, row.id, "signup_consent_text_version")
+        stored = consent_texts.by_version(conn, row.id, version)  # the stored words win over the setting's
         return Branding(
             brand=settings.get(conn, row.id, "sender_name") or row.name,
             postal_address=settings.get(conn, row.id, "postal_address"),
-            consent_text=settings.get(conn, row.id, "signup_consent_text"),
-            consent_text_version=settings.get(conn, row.id, "signup_consent_text_version"),
+            consent_text=stored.text if stored else settings.get(conn, row.id, "signup_consent_text"),
+            consent_text_version=version,
         )
 
 
@@ -172,13 +175,14 @@ def signup(engine: Engine, public_id: str, req: SignupRequest) -> SignupResult:
     profile that has the number (the email's profile when the number is new to the account)."""
     account = account_by_public_id(engine, public_id)
     checked = _check(engine, account, req)
+    proof = consent_texts.attested(engine, account.id, req.proof)
 
     def subscribe(locator: consent.Locator, targets: tuple[Target, ...]) -> consent.Change:
         if not targets:  # the identifier alone: make sure the profile exists, consent unchanged
             return consent.change(engine, account.id, locator, lambda state, now, _: [], list_id=req.list_id)
         return consent.subscribe(
             engine, account.id, locator, list(targets), list_id=req.list_id, method=METHOD,
-            method_detail=req.method_detail, custom_source=req.custom_source, proof=req.proof,
+            method_detail=req.method_detail, custom_source=req.custom_source, proof=proof,
         )  # fmt: skip
 
     changes: list[consent.Change] = []
