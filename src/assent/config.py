@@ -35,6 +35,7 @@ _NAMES = (
     "ASSENT_WEBHOOK_TIMEOUT",
     "ASSENT_CONSOLE_IDLE_MINUTES",
     "ASSENT_CONSOLE_UPLOAD_DIR",
+    "ASSENT_LEDGER_KEY",
 )
 
 
@@ -55,6 +56,7 @@ class Settings:
     webhook_timeout: float  # ASSENT_WEBHOOK_TIMEOUT: seconds a webhook endpoint has to answer (default 10)
     console_idle_minutes: int = 30  # ASSENT_CONSOLE_IDLE_MINUTES: a console session ends after this idle time
     console_upload_dir: str | None = None  # ASSENT_CONSOLE_UPLOAD_DIR: where console imports keep their files
+    ledger_key: str | None = None  # ASSENT_LEDGER_KEY: the Ed25519 private key (PEM file) checkpoints are signed with
 
     @property
     def rate_limit_scale(self) -> float:
@@ -114,7 +116,7 @@ def _int(raw: str | None, default: int, least: int) -> int:
 @lru_cache(maxsize=8)
 def _parse(values: tuple[str | None, ...]) -> Settings:
     public, served, database, smtp, redis, secret, sns, scale, signup, threads, *rest = values
-    hook_hosts, hook_timeout, idle, uploads = rest
+    hook_hosts, hook_timeout, idle, uploads, ledger_key = rest
     public, served, database, redis = ((v or "").strip() or None for v in (public, served, database, redis))
     return Settings(
         public_url=public and public.rstrip("/"),
@@ -131,6 +133,7 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         webhook_timeout=_seconds(hook_timeout, 10.0),
         console_idle_minutes=_int(idle, 30, 1),
         console_upload_dir=(uploads or "").strip() or None,
+        ledger_key=(ledger_key or "").strip() or None,
     )
 
 

@@ -4,12 +4,20 @@ script on both backends."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
 
 import pytest
+from sqlalchemy import text
 
+from assent.domain import Channel, Purpose
 from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
 from assent.store.db import make_engine
-from tests.cli.test_cli import assent, assent_json
+from tests.cli.test_cli import ASSENT, assent, assent_json
+from tests.store.test_checkpoints import rewrite_whole_ledger
 
 
 @pytest.fixture
@@ -38,3 +46,42 @@ def test_consent_texts_cli_stores_lists_shows_and_refuses_a_taken_version(db_url
     bad = assent("consent-texts", "create", "--account", account_id, "--version", "bad version", "--text", "x",
                  db=db_url)  # fmt: skip
     assert bad.returncode == 1 and bad.stderr.startswith("error: version:")
+
+
+def test_ledger_keygen_checkpoint_and_verify_against_a_published_checkpoint(db_url, brand, tmp_path) -> None:
+    engine, account_id = brand
+    key_file = tmp_path / "ledger.pem"
+    made = json.loads(assent("ledger", "keygen", "--out", str(key_file), "--json", check=True).stdout)
+    assert key_file.exists() and made["public_key"]
+    refused = assent("ledger", "checkpoint", "--account", account_id, db=db_url)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: ASSENT_LEDGER_KEY: is not set")
+    for email in ("a@example.com", "b@example.com"):
+        consent.subscribe(engine, account_id, Locator("email", email), [(Channel.EMAIL, Purpose.MARKETING)])
+    consent.unsubscribe(engine, account_id, Locator("email", "b@example.com"), Channel.EMAIL)
+    env = {**{k: v for k, v in os.environ.items() if k != "ASSENT_DATABASE_URL"}, "ASSENT_LEDGER_KEY": str(key_file)}
+    signed = subprocess.run([ASSENT, "ledger", "checkpoint", "--account", account_id, "--json", "--db", db_url],
+                            capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    checkpoint = json.loads(signed.stdout)
+    assert checkpoint["key_id"] == made["key_id"] and checkpoint["seq"] >= 3
+    published = tmp_path / "checkpoint.json"
+    published.write_text(signed.stdout)
+    listed = assent_json("ledger", "checkpoints", "--account", account_id, db=db_url)
+    assert listed == [checkpoint]
+    ok = assent("ledger", "verify", "--account", account_id, "--checkpoint", str(published), "--trust",
+                made["public_key"], db=db_url, check=True)  # fmt: skip
+    assert "2 signed checkpoints match the ledger" in ok.stdout
+
+    with engine.connect() as conn:
+        seq = conn.execute(text("SELECT max(seq) FROM consent_events WHERE account_id = :a AND payload LIKE "
+                                "'%\"UNSUBSCRIBED\"%'"), {"a": account_id}).scalar()  # fmt: skip
+    rewrite_whole_ledger(engine, account_id, seq, '"UNSUBSCRIBED"', '"SUBSCRIBED"')
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM ledger_checkpoints WHERE account_id = :a"), {"a": account_id})
+    assert assent("ledger", "verify", "--account", account_id, db=db_url).returncode == 0  # the chain alone
+    failed = assent("ledger", "verify", "--account", account_id, "--checkpoint", str(published), db=db_url)
+    assert failed.returncode == 1
+    assert f"published checkpoint at seq {checkpoint['seq']} fails" in failed.stderr and "rewritten" in failed.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"seq": "x"}')
+    refused = assent("ledger", "verify", "--account", account_id, "--checkpoint", str(bad), db=db_url)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: checkpoint:")

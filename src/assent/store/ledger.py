@@ -10,8 +10,6 @@ events is caught too. Personal data sits in `personal`, covered only by `persona
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +20,10 @@ import msgspec
 from sqlalchemy import Connection, select, update
 
 from ..domain import ConsentEvent
+from ..domain.chain import canonical_time as canonical_time
+from ..domain.chain import content_hash as content_hash
+from ..domain.chain import link_hash as link_hash
+from ..domain.chain import personal_digest as personal_digest
 from . import bulk
 from .rows import AnyRow
 from .tables import accounts, consent_events
@@ -40,35 +42,6 @@ COLUMNS = (
     "hash",
 )
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
-_encode = msgspec.json.Encoder().encode
-
-
-@functools.lru_cache(maxsize=4096)  # a batch's events share a handful of instants
-def canonical_time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def content_hash(
-    account_id: str,
-    profile_id: str,
-    occurred_at: datetime,
-    type: str,
-    metric: str | None,
-    payload: str,
-    personal_digest: str,
-) -> str:
-    """SHA-256 of the canonical encoding of an event's stored fields (personal data by its digest)."""
-    material = _encode([account_id, profile_id, canonical_time(occurred_at), type, metric, payload, personal_digest])
-    return hashlib.sha256(material).hexdigest()
-
-
-def link_hash(seq: int, content: str, prev_hash: str) -> str:
-    """The chain: an event's hash covers its place, its content and the hash before it."""
-    return hashlib.sha256(f"{seq}:{content}:{prev_hash}".encode()).hexdigest()
-
-
-def personal_digest(personal: str | None) -> str:
-    return "" if personal is None else hashlib.sha256(personal.encode()).hexdigest()
 
 
 class EncodedEvent(NamedTuple):
