@@ -36,6 +36,7 @@ _NAMES = (
     "ASSENT_CONSOLE_IDLE_MINUTES",
     "ASSENT_CONSOLE_UPLOAD_DIR",
     "ASSENT_LEDGER_KEY",
+    "ASSENT_ERASURE_KEY",
 )
 
 
@@ -57,6 +58,8 @@ class Settings:
     console_idle_minutes: int = 30  # ASSENT_CONSOLE_IDLE_MINUTES: a console session ends after this idle time
     console_upload_dir: str | None = None  # ASSENT_CONSOLE_UPLOAD_DIR: where console imports keep their files
     ledger_key: str | None = None  # ASSENT_LEDGER_KEY: the Ed25519 private key (PEM file) checkpoints are signed with
+    # ASSENT_ERASURE_KEY: the HMAC key of erasure tombstones (else one made for the database once)
+    erasure_key: str | None = None
 
     @property
     def rate_limit_scale(self) -> float:
@@ -116,7 +119,7 @@ def _int(raw: str | None, default: int, least: int) -> int:
 @lru_cache(maxsize=8)
 def _parse(values: tuple[str | None, ...]) -> Settings:
     public, served, database, smtp, redis, secret, sns, scale, signup, threads, *rest = values
-    hook_hosts, hook_timeout, idle, uploads, ledger_key = rest
+    hook_hosts, hook_timeout, idle, uploads, ledger_key, erasure = rest
     public, served, database, redis = ((v or "").strip() or None for v in (public, served, database, redis))
     return Settings(
         public_url=public and public.rstrip("/"),
@@ -134,6 +137,7 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         console_idle_minutes=_int(idle, 30, 1),
         console_upload_dir=(uploads or "").strip() or None,
         ledger_key=(ledger_key or "").strip() or None,
+        erasure_key=(erasure or "").strip() or None,
     )
 
 

@@ -20,6 +20,7 @@ from . import (
     links,
     lists,
     openapi,
+    privacy,
     profiles,
     segments,
     sends,
@@ -43,6 +44,7 @@ MODULES = (
     links,
     webhooks,
     audiences,
+    privacy,
 )
 
 

@@ -10,6 +10,7 @@ import typer
 from ..api.resources import get_profile_resource
 from ..domain import DomainError
 from ..services.imports import importer as imports
+from ..services.privacy import erasure
 from ..services.profiles import reading as profiles
 from ..services.shared.database import open_engine
 from .common import (
@@ -252,3 +253,29 @@ def _event_details(e: dict[str, Any], statuses: dict[tuple[str, str], str]) -> s
     if flags:
         parts.append(", ".join(flags))
     return "; ".join(parts) if parts else "(no details)"
+
+
+@app.command("erase")
+@command
+def profiles_erase(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    external_id: ByExternal = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Erase a person's personal data everywhere (a GDPR/CCPA deletion request); an opt-out is kept
+    as an HMAC tombstone, so no import brings them back without a new explicit consent."""
+    done = erasure.erase(open_engine(db), account, locator(id, email, phone, external_id), actor="cli")
+    data = {"profile_id": done.profile_id, "opted_out": done.opted_out, "tombstones": done.tombstones,
+            "ledger_seq": done.ledger_seq, "rows": done.rows}  # fmt: skip
+    kept = (
+        f"its opt-out is kept as {done.tombstones} tombstone(s)"
+        if done.opted_out
+        else "it had not opted out: no tombstone kept"
+    )
+    removed = ", ".join(f"{n} {table}" for table, n in done.rows.items() if n)
+    show(json, data, f"erased profile {done.profile_id} (ledger seq {done.ledger_seq}); {kept}",
+         f"rows erased or cleared: {removed or 'none besides the consent state'}")  # fmt: skip

@@ -32,6 +32,9 @@ class EventType(StrEnum):
     OPTIN_REQUESTED = "optin.requested"
     OPTIN_CLOSED = "optin.closed"
     IDENTIFIER_CHANGED = "identifier.changed"
+    # The person's personal data was erased: the profile is gone, and so is its state (the
+    # opt-out lives on as erasure tombstones, outside the ledger).
+    PROFILE_ERASED = "profile.erased"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +199,8 @@ def apply(state: ProfileState, e: ConsentEvent) -> ProfileState:
         return state.evolve(pending=_with(state.pending, (e.channel, e.purpose, e.list_id or ""), pending))
     if t is EventType.OPTIN_CLOSED:
         return state.evolve(pending=_without(state.pending, (e.channel, e.purpose, e.list_id or "")))
+    if t is EventType.PROFILE_ERASED:
+        return ProfileState()
     if t is EventType.IDENTIFIER_CHANGED and e.identifier in ("email", "phone_number") and "new" in e.personal:
         return state.evolve(**{e.identifier: e.personal["new"] or None})
     return state

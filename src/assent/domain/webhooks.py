@@ -32,6 +32,7 @@ DOUBLE_OPTIN_REQUESTED = "event:assent.double_optin_requested"
 DOUBLE_OPTIN_CONFIRMED = "event:assent.double_optin_confirmed"
 DOUBLE_OPTIN_CLOSED = "event:assent.double_optin_closed"  # cancelled, withdrawn, or granted without confirming
 IDENTIFIER_CHANGED = "event:assent.identifier_changed"
+PROFILE_ERASED = "event:assent.profile_erased"  # delete the person's data downstream too
 
 # Every topic, in the order GET /api/webhook-topics lists them.
 TOPICS: tuple[str, ...] = (
@@ -44,6 +45,7 @@ TOPICS: tuple[str, ...] = (
     DOUBLE_OPTIN_CONFIRMED,
     DOUBLE_OPTIN_CLOSED,
     IDENTIFIER_CHANGED,
+    PROFILE_ERASED,
 )
 
 _BY_TYPE = {
@@ -55,6 +57,7 @@ _BY_TYPE = {
     EventType.LIST_LEFT: LIST_LEFT,
     EventType.OPTIN_REQUESTED: DOUBLE_OPTIN_REQUESTED,
     EventType.IDENTIFIER_CHANGED: IDENTIFIER_CHANGED,
+    EventType.PROFILE_ERASED: PROFILE_ERASED,
 }
 
 

@@ -527,3 +527,19 @@ ledger_checkpoints = Table(
     PrimaryKeyConstraint("account_id", "seq"),
     sqlite_with_rowid=False,
 )
+
+
+# Erasure tombstones: for each identifier (email, phone number, external id) of a person erased
+# after opting out, its HMAC digest under the installation's erasure key (domain/erasure.py). The
+# data is gone; the digest is what stops an import or a bulk subscribe from bringing the person
+# back without a new explicit consent.
+erasure_tombstones = Table(
+    "erasure_tombstones",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("field", String(20), nullable=False),
+    Column("erased_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "digest"),
+    sqlite_with_rowid=False,
+)

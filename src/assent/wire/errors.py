@@ -81,7 +81,7 @@ def from_domain(e: DomainError, base: str = "/data/attributes") -> ApiError:
     # An error about one item of a job keeps the code (and so the status) of what went wrong.
     status = (
         404 if isinstance(e, NotFound) or e.code == "not_found"
-        else 409 if isinstance(e, Conflict) or e.code in (Conflict.code, IdentityConflict.code)
+        else 409 if isinstance(e, Conflict) or e.code in (Conflict.code, IdentityConflict.code, "erased_identifier")
         else 400
     )  # fmt: skip
     detail = f"{e.field}: {e.message}" + ("" if e.value is None else f" (got {e.value!r})")

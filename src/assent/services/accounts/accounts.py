@@ -44,6 +44,8 @@ SCOPES = (
     "metrics:read",
     "webhooks:read",
     "webhooks:write",
+    "data-privacy:read",
+    "data-privacy:write",
 )
 
 

@@ -22,6 +22,7 @@ from ...domain import (
     replay,
 )
 from ...domain import transitions as t
+from ...domain.erasure import ErasedIdentifier
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
 from ..profiles.batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
@@ -72,6 +73,7 @@ def _run(
     list_id: str | None,
     step: Callable[[ProfileState, ConsentItem, datetime, OptInProcess], RowConsent],
     proof: Proof,
+    skip_erased: bool = False,
 ) -> BatchReport:
     now = utcnow()
     report = BatchReport(rows=len(items))
@@ -88,6 +90,10 @@ def _run(
 
             try:
                 batch.apply(row, consent, now, proof, report)
+            except ErasedIdentifier:
+                if not skip_erased:
+                    raise ItemError(row.line, ErasedIdentifier("email" if item.email else "phone_number")) from None
+                report.unchanged += 1  # an erased person's opt-out is held by the tombstone already
             except DomainError as e:
                 raise ItemError(row.line, e) from None
         report.events = batch.write(recorder, now)
@@ -140,4 +146,4 @@ def unsubscribe_profiles(
             state = replay(evs, state)
         return row_consent(events, state)
 
-    return _run(engine, account_id, items, list_id, step, proof)
+    return _run(engine, account_id, items, list_id, step, proof, skip_erased=True)

@@ -54,13 +54,16 @@ def change(
     *,
     list_id: str | None = None,
     create: bool = True,
+    new_consent: bool = False,
 ) -> Change:
     """Run `transition` on the profile's state and store the events and the new state atomically.
 
     A profile named by email or phone number that does not exist yet is created first, so that an
     opt-out of an unknown address is remembered, as Klaviyo does."""
     with recording(engine, account_id) as recorder:
-        return change_in(recorder, locator, transition, now=utcnow(), list_id=list_id, create=create)
+        return change_in(
+            recorder, locator, transition, now=utcnow(), list_id=list_id, create=create, new_consent=new_consent
+        )
 
 
 def change_in(
@@ -71,17 +74,20 @@ def change_in(
     now: datetime,
     list_id: str | None = None,
     create: bool = True,
+    new_consent: bool = False,
 ) -> Change:
     """`change` with the caller's recorder, for use cases that write something else in the same
     unit of work (a webhook receipt, say). The profile goes through the same batch engine as bulk
-    jobs and imports, as a batch of one."""
+    jobs and imports, as a batch of one. `new_consent` says the change is the person's own new
+    explicit consent (a signup form, an SMS keyword): only such a change may subscribe an erased
+    identifier again (privacy/tombstones.py)."""
     conn, account_id = recorder.conn, recorder.account_id
     account = load_account(conn, account_id)
     mailing_list = None if list_id is None else load_list(conn, account_id, list_id)
     locator = normalize_locator(account, locator)
     named = {locator.field: locator.value}
     row = ProfileItem(0, named.get("email"), named.get("phone_number"), named.get("external_id"), id=named.get("id"))
-    batch = ProfileBatch(conn, account_id, [row])
+    batch = ProfileBatch(conn, account_id, [row], new_consent=new_consent)
     try:
         found = batch.match(row)
     except NotFound:  # an id no profile has
@@ -113,6 +119,7 @@ def subscribe(
     consented_at: datetime | None = None,
     historical_import: bool = False,
     proof: Proof = Proof(),
+    new_consent: bool = False,
 ) -> Change:
     """Record an opt-in. Consent goes to the address that names the profile: SMS and WhatsApp only
     when it is named by its phone number, email when by its email (or id) — never to an address
@@ -142,6 +149,7 @@ def subscribe(
             proof=proof,
         ),
         list_id=list_id,
+        new_consent=new_consent,
     )
 
 

@@ -48,6 +48,7 @@ from ...store import bulk, ledger, projection
 from ...store.db import bulk_connection, read_transaction
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
+from ..privacy.tombstones import Tombstones
 from ..profiles.batch import (
     BLANK,
     BatchReport,
@@ -63,6 +64,7 @@ from ..shared.recorder import WITHOUT_CONFIRMATIONS, Recorder
 from .encoding import codec_name
 from .headers import accepted_identifier_headers
 from .rows import (
+    IDENTIFIERS,
     ImportFile,
     NewProfile,
     Prepared,
@@ -275,11 +277,14 @@ def _import_batch(
     # first; the insert itself tells which ones match no stored profile.
     counts = Counter([r.email for r in good] + [r.phone_number for r in good] + [r.external_id for r in good])
     repeated = {v for v, n in counts.items() if n > 1 and v is not None}
+    # A row naming an erased, opted-out person goes the careful way, which refuses it (privacy/tombstones.py).
+    erased = Tombstones(conn, plan.account_id, [(f, v) for r in good for f in IDENTIFIERS if (v := getattr(r, f))])
     candidates = [
         r
         for r in good
         if r.as_new is not None
         and not (repeated and (r.email in repeated or r.phone_number in repeated or r.external_id in repeated))
+        and erased.first_erased((f, v) for f in IDENTIFIERS if (v := getattr(r, f))) is None
     ]
     fresh = [r.as_new for r in candidates if r.as_new is not None]  # all of them: the filter is for the type checker
     inserted = bulk.insert_new_profiles(

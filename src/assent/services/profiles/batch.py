@@ -22,6 +22,7 @@ from ...domain.profile import PROFILE_FIELDS
 from ...store import bulk, projection
 from ...store import profiles as profile_store
 from ..imports.rows import IDENTIFIERS, NewProfile
+from ..privacy.tombstones import Tombstones
 from ..shared.errors import IdentityConflict, NotFound
 from ..shared.ids import new_id
 from ..shared.recorder import Recorded, Recorder
@@ -129,9 +130,15 @@ class _Profile:
 class ProfileBatch(Generic[R]):
     """One batch: its stored profiles looked up once, and what its rows do to them."""
 
-    def __init__(self, conn: Connection, account_id: str, rows: list[R]) -> None:
+    def __init__(self, conn: Connection, account_id: str, rows: list[R], *, new_consent: bool = False) -> None:
         self.conn = conn
         self.account_id = account_id
+        # A batch of the person's own new explicit consent (a signup form, an SMS keyword) may bring
+        # back an erased identifier when it subscribes; every other batch is refused one.
+        self.new_consent = new_consent
+        self.tombstones = Tombstones(
+            conn, account_id, [(f, v) for r in rows for f in IDENTIFIERS if (v := getattr(r, f)) is not None]
+        )
         self.by: dict[str, dict[str, _Profile]] = {f: {} for f in ("id", *IDENTIFIERS)}
         ids = {r.id for r in rows if r.id is not None}
         for f in IDENTIFIERS:
@@ -221,6 +228,8 @@ class ProfileBatch(Generic[R]):
                     events += evs
                     state = replay(evs, state).evolve(**{f: new_values[f]})
         result = consent(state, row)
+        added = [(f, v) for f in IDENTIFIERS if (v := new_values[f]) is not None and v != p.values.get(f)]
+        self.tombstones.check(added, new_consent=self.new_consent and (result.subscribed or result.pending))
         events += result.events
         state = result.state
         if not (new_values != p.values or events or existing is None):
@@ -251,6 +260,7 @@ class ProfileBatch(Generic[R]):
         # Identifiers may move between profiles within a batch: updates free them before inserts.
         bulk.update_profiles(self.conn, updates)
         bulk.insert_profiles(self.conn, inserts)
+        self.tombstones.write()
         return recorder.record(
             [Recorded(p.id, p.state, p.events) for p in self.touched.values()], fresh=fresh, precomputed=self.new_rows
         )

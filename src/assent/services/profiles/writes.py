@@ -20,6 +20,7 @@ from ...domain.profile import PROFILE_FIELDS
 from ...store import profiles as profile_store
 from ...store import projection
 from ..accounts.accounts import Account, load_account
+from ..privacy.tombstones import Tombstones
 from ..shared.clock import utcnow
 from ..shared.errors import Conflict, IdentityConflict, NotFound
 from ..shared.ids import new_id
@@ -109,12 +110,19 @@ def _duplicate(conn: Connection, account_id: str, values: dict[str, Any], own_id
     return None
 
 
+def _refuse_erased(conn: Connection, account_id: str, values: dict[str, Any], own: dict[str, Any]) -> None:
+    """Creating or editing a profile is no new consent: an erased person's identifier is refused."""
+    added = [(f, v) for f in IDENTIFIERS if (v := values.get(f)) is not None and v != own.get(f)]
+    Tombstones(conn, account_id, added).check(added, new_consent=False)
+
+
 def _create(conn: Connection, account: Account, inp: ProfileInput, values: dict[str, Any], now: datetime) -> Row:
     if all(values.get(name) is None for name in IDENTIFIERS):
         raise DomainError("email", "a profile needs an email, a phone_number or an external_id")
     duplicate = _duplicate(conn, account.id, values, None)
     if duplicate is not None:
         raise DuplicateProfile(duplicate)
+    _refuse_erased(conn, account.id, values, {})
     profile_id = new_id()
     row = {f: values.get(f) for f in PROFILE_FIELDS}
     row.update(
@@ -145,6 +153,7 @@ def _update(
     duplicate = _duplicate(conn, account.id, values, row.id)
     if duplicate is not None:
         raise DuplicateProfile(duplicate)
+    _refuse_erased(conn, account.id, values, {f: getattr(row, f) for f in IDENTIFIERS})
     props = _properties(msgspec.json.decode(row.properties or "{}"), inp)
     changes = {f: v for f, v in merged.items() if v != getattr(row, f)}
     if props != msgspec.json.decode(row.properties or "{}"):

@@ -109,6 +109,11 @@ class Recorder:
         self._hooks = hooks
         self._pending: list[Hook] = []  # hooks with work to do after the commit
 
+    @property
+    def seq(self) -> int:
+        """The account's last ledger seq, as far as this unit of work has written."""
+        return self._ledger.seq
+
     def record(
         self,
         changes: Iterable[Recorded],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from ...domain import Channel, DomainError, EventType, InvalidIdentifier, Proof, Purpose
+from ...domain.erasure import ErasedIdentifier
 from ...domain.identity import normalize_email, normalize_phone
 from ...store import accounts as account_store
 from ...store import profiles as profile_store
@@ -164,7 +165,8 @@ def _attach_phone(engine: Engine, account_id: str, profile_id: str, phone: str) 
     if row is None or row.phone_number is not None or taken:
         return
     # Taken meanwhile: then the number's own profile gets its consent, as if it had been taken before.
-    with contextlib.suppress(profile_writes.DuplicateProfile):
+    # An erased number is not attached: it gets its own profile, by the SMS consent of this signup.
+    with contextlib.suppress(profile_writes.DuplicateProfile, ErasedIdentifier):
         profile_writes.update_profile(
             engine, account_id, profile_id, profile_writes.ProfileInput(values={"phone_number": phone})
         )
@@ -183,6 +185,7 @@ def signup(engine: Engine, public_id: str, req: SignupRequest) -> SignupResult:
         return consent.subscribe(
             engine, account.id, locator, list(targets), list_id=req.list_id, method=METHOD,
             method_detail=req.method_detail, custom_source=req.custom_source, proof=proof,
+            new_consent=True,  # the person's own signup: it may bring back an erased address
         )  # fmt: skip
 
     changes: list[consent.Change] = []

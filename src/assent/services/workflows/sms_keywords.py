@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 
 from ...domain import Channel, ConsentEvent, ConsentStatus, DomainError, EventType, ProfileState, Proof, Purpose
 from ...domain import transitions as t
+from ...domain.erasure import ErasedIdentifier
 from ...domain.identity import normalize_phone
 from ...store import ledger, projection, receipts
 from ...store import profiles as profile_store
@@ -214,11 +215,15 @@ def handle(engine: Engine, account_id: str, message: Inbound) -> str | None:
         assert phone is not None
         locator = Locator("phone_number", phone)
         if keyword.action is Action.STOP:
-            change = change_in(recorder, locator, _stop(keyword, proof), now=now)
+            try:
+                change = change_in(recorder, locator, _stop(keyword, proof), now=now)
+            except ErasedIdentifier:
+                return None  # an erased number's opt-out is held by its tombstone: nothing to change
+
             # One confirmation per opt-out (FCC 64.1200(a)(12)): a STOP that changes nothing gets none.
             return _reply(conn, account, "sms_reply_stop") if change.events else None
         if keyword.action is Action.JOIN:
-            change_in(recorder, locator, _join(keyword, proof), now=now)
+            change_in(recorder, locator, _join(keyword, proof), now=now, new_consent=True)
             return _reply(conn, account, "sms_reply_join")
         row = profile_store.find(conn, account_id, "phone_number", phone)
         if row is None:

@@ -1,0 +1,92 @@
+"""Data privacy over HTTP: Klaviyo's deletion job through Klaviyo's own SDK (by email, phone number
+or id), bad bodies answered 4xx naming the field, and an erased, opted-out person refused by the
+bulk subscribe job. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from klaviyo_api import KlaviyoAPI
+from openapi_client.exceptions import NotFoundException
+
+from assent.domain import Channel, Purpose
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent import ledger_checks as ledger
+from assent.services.consent.changes import Locator
+
+from .conftest import make_client
+
+JOB = "/api/data-privacy-deletion-jobs"
+
+
+@pytest.fixture
+def klaviyo(server, api) -> KlaviyoAPI:
+    return KlaviyoAPI(api.api_key, max_delay=2, max_retries=1, test_host=server.base_url)
+
+
+def deletion(profile: dict) -> dict:
+    return {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": {"data": profile}}}}
+
+
+def _opted_out(server, api, email: str, phone: str | None = None) -> str:
+    email_marketing = [(Channel.EMAIL, Purpose.MARKETING)]
+    made = consent.subscribe(server.engine, api.account_id, Locator("email", email), email_marketing)
+    if phone:
+        api.patch(f"/api/profiles/{made.profile_id}",
+                  json={"data": {"type": "profile", "id": made.profile_id, "attributes": {"phone_number": phone}}})
+    consent.unsubscribe(server.engine, api.account_id, Locator("email", email), Channel.EMAIL)
+    return made.profile_id
+
+
+@pytest.mark.parametrize("by", ["email", "phone_number", "id"])
+def test_the_sdk_erases_a_profile_by_email_phone_or_id(klaviyo, server, api, by):
+    email, phone = f"sdk.{by}@example.com", "+12065550177"
+    profile_id = _opted_out(server, api, email, phone)
+    named = {"type": "profile", "id": profile_id, "attributes": {}} if by == "id" else {
+        "type": "profile", "attributes": {by: email if by == "email" else phone}}
+    assert klaviyo.Data_Privacy.request_profile_deletion(deletion(named)) is None  # 202, no body
+    with pytest.raises(NotFoundException):
+        klaviyo.Profiles.get_profile(profile_id)
+    assert ledger.verify(server.engine, api.account_id).ok
+
+
+def test_erased_opted_out_person_is_not_resubscribed_by_a_bulk_job(server, api):
+    _opted_out(server, api, "gone@example.com")
+    erased = api.post(JOB, json=deletion({"type": "profile", "attributes": {"email": "Gone@Example.com"}}))
+    assert erased.status_code == 202
+    job = {"data": {"type": "profile-subscription-bulk-create-job", "attributes": {"profiles": {"data": [
+        {"type": "profile", "attributes": {"email": "gone@example.com",
+                                           "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}}}}]}}}}
+    answer = api.post("/api/profile-subscription-bulk-create-jobs", json=job)
+    assert answer.status_code == 409
+    [error] = answer.json()["errors"]
+    assert error["code"] == "erased_identifier"
+    assert error["source"]["pointer"] == "/data/attributes/profiles/data/0/attributes/email"
+    created = api.post("/api/profiles", json={"data": {"type": "profile", "attributes": {"email": "gone@example.com"}}})
+    assert created.status_code == 409 and created.json()["errors"][0]["source"]["pointer"] == "/data/attributes/email"
+
+
+@pytest.mark.parametrize(
+    ("profile", "pointer"),
+    [
+        ({"type": "profile", "attributes": {}}, "/data/attributes/profile/data"),
+        ({"type": "profile", "attributes": {"email": "a@example.com", "phone_number": "+12065550100"}},
+         "/data/attributes/profile/data"),
+        ({"type": "profile", "attributes": {"email": "not an address"}},
+         "/data/attributes/profile/data/attributes/email"),
+        ({"type": "profile", "attributes": {"email": "nobody@example.com"}},
+         "/data/attributes/profile/data/attributes/email"),
+        ({"type": "profile", "id": "01HZZZZZZZZZZZZZZZZZZZZZZZ", "attributes": {}}, "/data/attributes/profile/data/id"),
+    ],
+)
+def test_a_bad_deletion_job_is_a_4xx_naming_the_field(api, profile, pointer):
+    answer = api.post(JOB, json=deletion(profile))
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.json()["errors"][0]["source"]["pointer"] == pointer
+
+
+def test_a_deletion_job_needs_the_data_privacy_scope(server, api):
+    key = accounts.create_key(server.engine, api.account_id, scopes="profiles:write")
+    with make_client(server.base_url, key.secret, api.account_id) as limited:
+        answer = limited.post(JOB, json=deletion({"type": "profile", "attributes": {"email": "x@example.com"}}))
+    assert answer.status_code == 403
