@@ -48,3 +48,50 @@ def test_only_an_owner_manages_keys(server, owner, viewer):
     assert any(k.id == key.id for k in accounts.list_keys(server.engine, owner.account_id))
     assert owner.post(f"/console/settings/keys/{key.id}/revoke", data={}).status_code in (403, 415)
     assert [u.role for u in staff.list_users(server.engine, owner.account_id)].count("owner") == 1
+
+
+def _settings_form(page_text: str, **changes: str) -> dict[str, str]:
+    return {"csrf": _csrf(page_text), **changes}
+
+
+def test_an_owner_changes_settings_and_the_public_pages_show_the_brand(server, owner):
+    from assent.services.accounts import settings
+    from assent.services.shared import tokens
+
+    e, account_id = server.engine, owner.account_id
+    settings.set_value(e, account_id, "twilio_auth_token", "twilio-secret-1234")
+    page = owner.get("/console/settings")
+    assert page.status_code == 200 and 'id="account-settings"' in page.text
+    assert "twilio-secret-1234" not in page.text  # a secret is never shown back
+    r = owner.post("/console/settings/account", data=_settings_form(
+        page.text, sender_name="Northwind", postal_address="1 Harbour Way, Portland, OR 97201",
+        brand_logo_url="https://cdn.example.com/logo.png", brand_color="#0a7d55", twilio_auth_token=""))  # fmt: skip
+    assert r.status_code == 303 and "saved=4" in r.headers["location"]
+    values = settings.all_values(e, account_id)
+    assert values["brand_color"] == "#0a7d55" and values["sender_name"] == "Northwind"
+    with server.engine.connect() as conn:
+        assert settings.get(conn, account_id, "twilio_auth_token") == "twilio-secret-1234"  # empty field: kept
+    profile_id = base._ada(server, account_id)
+    token = tokens.make_token(e, "preferences", {"a": account_id, "p": profile_id})
+    prefs = owner.get(f"/p/{token}")
+    assert prefs.status_code == 200
+    assert '<img class="logo" src="https://cdn.example.com/logo.png" alt="Northwind">' in prefs.text
+    assert "background: #0a7d55" in prefs.text and "Northwind · 1 Harbour Way, Portland, OR 97201" in prefs.text
+
+
+def test_a_bad_setting_is_refused_naming_it_and_nothing_is_saved(server, owner, viewer):
+    from assent.services.accounts import settings
+
+    e, account_id = server.engine, owner.account_id
+    page = owner.get("/console/settings")
+    for name, value in (("brand_color", "red; } body { display:none"), ("brand_logo_url", "javascript:alert(1)"),
+                        ("sms_number", "not a number"), ("doi_token_days", "seven"), ("jurisdictions", "MARS")):
+        form = _settings_form(page.text, sender_name="Changed", **{name: value})
+        r = owner.post("/console/settings/account", data=form)
+        assert r.status_code == 400, (name, r.text[:300])
+        assert f'role="alert">{name}:' in r.text
+        assert settings.all_values(e, account_id)["sender_name"] == ""  # all or nothing
+    token = _csrf(viewer.get("/console/settings").text)
+    assert viewer.post("/console/settings/account", data={"csrf": token, "sender_name": "Viewer"}).status_code == 403
+    assert settings.all_values(e, account_id)["sender_name"] == ""
+    assert "Save settings" not in viewer.get("/console/settings").text

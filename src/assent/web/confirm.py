@@ -16,13 +16,13 @@ from starlette.routing import BaseRoute, Route
 from ..services.consent import double_optin as service
 from ..services.shared.errors import NotFound
 from ..services.shared.tokens import TokenError
-from .pages import proof_from, render
+from .pages import branded, proof_from, render
 
 SOURCE = "confirmation page"
 
 
 def _context(link: service.Link, **extra: Any) -> dict[str, Any]:
-    return {"brand": link.brand, "postal_address": link.postal_address, "list_name": link.list_name, **extra}
+    return {**branded(link.look), "list_name": link.list_name, **extra}
 
 
 def _message(request: Request, status: int, title: str, message: str, **context: Any) -> Response:

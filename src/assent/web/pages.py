@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive
 
 from ..domain import Proof
+from ..services.accounts.settings import Look
 from ..wire.bodies import read_limited
 from ..wire.documents import error_response
 from ..wire.errors import ApiError
@@ -25,6 +26,11 @@ log = logging.getLogger("assent.web")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def branded(look: Look) -> dict[str, Any]:
+    """What the public pages' layout shows of the brand (name, postal address, logo, colour)."""
+    return {"brand": look.brand, "postal_address": look.postal_address, "look": look}
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:

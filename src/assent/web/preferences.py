@@ -15,7 +15,7 @@ from ..domain import DomainError
 from ..services.shared.errors import NotFound
 from ..services.shared.tokens import TokenError
 from ..services.workflows import preferences as service
-from .pages import proof_from, read_form, render
+from .pages import branded, proof_from, read_form, render
 
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 200  # a form has a few channels and lists; more is not a person using the page
@@ -24,8 +24,7 @@ MAX_FIELDS = 200  # a form has a few channels and lists; more is not a person us
 def _page(request: Request, prefs: service.Preferences, *, status: int = 200, **extra: Any) -> Response:
     context = {
         "prefs": prefs,
-        "brand": prefs.brand,
-        "postal_address": prefs.postal_address,
+        **branded(prefs.look),
         "action": request.url.path,
         "consent_text_version": service.CONSENT_TEXT_VERSION,
         **extra,

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import settings
 from ..domain import Channel, DomainError, Purpose
+from ..services.accounts.settings import Look
 from ..services.shared.ratelimits import Windows
 from ..services.workflows import signup as service
 from ..wire import bodies
@@ -27,7 +28,7 @@ from ..wire.documents import error_response
 from ..wire.errors import ApiError
 from ..wire.linkage import ListIdentifier
 from ..wire.ratelimit import RateLimiter, Throttled, take
-from .pages import proof_from, read_form, render
+from .pages import branded, proof_from, read_form, render
 
 log = logging.getLogger("assent.web.signup")
 
@@ -246,8 +247,7 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
             k: v for k, v in (form or {}).items() if isinstance(v, str) and k not in (HONEYPOT, "consent_text_version")
         }
         context = {
-            "brand": branding.brand,
-            "postal_address": branding.postal_address,
+            **branded(branding.look),
             "consent_text": branding.consent_text,
             "consent_text_version": branding.consent_text_version,
             "action": f"{PATH}?{request.url.query}",
@@ -305,7 +305,7 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
         branding = await anyio.to_thread.run_sync(service.branding, engine, public_id)
         if branding is None:
             log.warning("signup form posted with company_id %r, which is no account's public id", public_id)
-            return form_page(request, "message.html", 400, service.Branding("", ""), **_NOT_WORKING)
+            return form_page(request, "message.html", 400, service.Branding(Look("")), **_NOT_WORKING)
         redirect = form.get("redirect")
         back = _safe_link(redirect if isinstance(redirect, str) else None) or _safe_link(request.headers.get("referer"))
         trap = form.get(HONEYPOT)

@@ -21,7 +21,7 @@ from ..services.shared.tokens import TokenError
 from ..services.workflows import preferences
 from ..services.workflows import unsubscribe as service
 from ..wire.bodies import read_limited
-from .pages import Refused, no_nul, parse_form, proof_from, render
+from .pages import Refused, branded, no_nul, parse_form, proof_from, render
 
 MAX_BODY = 64 * 1024  # a one-click body is 26 bytes; the page's form at most a few hundred
 _HEADERS = {"Cache-Control": "no-store"}
@@ -83,8 +83,7 @@ def _page_context(engine: Engine, token: str) -> dict[str, Any]:
     recipient = service.describe(engine, data)
     return {
         "recipient": recipient,
-        "brand": recipient.brand,
-        "postal_address": recipient.postal_address,
+        **branded(recipient.look),
         "reasons": service.REASONS,
         "preferences_url": "/p/" + preferences.make_token(engine, data["a"], data["p"]),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine
@@ -13,7 +15,7 @@ from ...domain.pack_rules import parse_frequency_caps
 from ...store import settings as store
 from ...store.db import read_transaction, write_transaction
 from ..consent import texts as consent_texts
-from .accounts import load_account
+from .accounts import Account, load_account
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ SETTINGS = {
         Setting("sender_email", "no-reply@localhost", "From address of the messages Assent sends"),
         Setting("sender_name", "", "From name (default: the account's name)"),
         Setting("postal_address", "", "The brand's postal address, shown on pages and in emails (CAN-SPAM)"),
+        Setting("brand_logo_url", "", "An https:// address of the brand's logo, shown at the top of the public pages"),
+        Setting("brand_color", "", "The brand's colour as #RRGGBB, for the buttons and links of the public pages"),
         Setting("doi_token_days", "7", "Days a double opt-in confirmation link stays valid"),
         Setting("sms_number", "", "The SMS number (E.164) inbound texts are sent to; routes them to this account"),
         Setting("sms_join_keyword", "JOIN", "Keyword that subscribes a number to SMS marketing"),
@@ -68,6 +72,23 @@ SETTINGS = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Look:
+    """How a brand shows on its public pages: its name, postal address (CAN-SPAM), logo and colour."""
+
+    brand: str
+    postal_address: str = ""
+    logo_url: str = ""
+    color: str = ""
+
+
+def look(conn: Connection, account_id: str, account_name: str) -> Look:
+    return Look(
+        get(conn, account_id, "sender_name") or account_name, get(conn, account_id, "postal_address"),
+        get(conn, account_id, "brand_logo_url"), get(conn, account_id, "brand_color"),
+    )  # fmt: skip
+
+
 def _check(name: str) -> Setting:
     if name not in SETTINGS:
         raise DomainError("name", f"settings are {', '.join(SETTINGS)}", name)
@@ -86,26 +107,46 @@ def get_int(conn: Connection, account_id: str, name: str) -> int:
         return int(SETTINGS[name].default)
 
 
-def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
+def _normalized(conn: Connection, account: Account, name: str, value: str) -> str:
+    """`value` as stored, checked (DomainError naming the setting)."""
     setting = _check(name)
-    if setting.default.isdigit() and not value.strip().isdigit():
+    value = value.strip()
+    if setting.default.isdigit() and not value.isdigit():
         raise DomainError(name, "must be a whole number", value)
-    if setting.choices and value.strip() not in setting.choices:
+    if setting.choices and value not in setting.choices:
         raise DomainError(name, f"must be one of {', '.join(setting.choices)}", value)
+    if name == "sms_number" and value:  # stored as inbound webhooks name it: E.164
+        return normalize_phone(value, account.default_region, field="sms_number")
+    if name == "jurisdictions":  # stored as read back: auto, none or the packs' names
+        packs = parse_jurisdictions(value)
+        return "auto" if packs is None else ",".join(packs) or "none"
+    if name == "frequency_caps":
+        return ", ".join(cap.label() for cap in parse_frequency_caps(value))
+    if name == "signup_consent_text_version" and value and not consent_texts.by_version(conn, account.id, value):
+        raise DomainError(name, "is not a stored consent text version (create it first: POST /api/consent-texts "
+                          "or assent consent-texts create)", value)  # fmt: skip
+    if name == "brand_logo_url" and value and not _HTTPS_URL.fullmatch(value):
+        raise DomainError(name, "must be an https:// address of an image", value[:80])
+    if name == "brand_color" and value and not _COLOR.fullmatch(value):
+        raise DomainError(name, "must be a colour as #RRGGBB", value[:20])
+    return value
+
+
+_HTTPS_URL = re.compile(r"https://[^\s\"'<>`]{4,2000}")
+_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
+    set_values(engine, account_id, {name: value})
+
+
+def set_values(engine: Engine, account_id: str, values: Mapping[str, str]) -> None:
+    """Set several settings at once: every value is checked first, and none is written unless all pass."""
     with write_transaction(engine) as conn:
         account = load_account(conn, account_id)
-        value = value.strip()
-        if name == "sms_number" and value:  # stored as inbound webhooks name it: E.164
-            value = normalize_phone(value, account.default_region, field="sms_number")
-        elif name == "jurisdictions":  # stored as read back: auto, none or the packs' names
-            packs = parse_jurisdictions(value)
-            value = "auto" if packs is None else ",".join(packs) or "none"
-        elif name == "frequency_caps":
-            value = ", ".join(cap.label() for cap in parse_frequency_caps(value))
-        elif name == "signup_consent_text_version" and value and not consent_texts.by_version(conn, account_id, value):
-            raise DomainError(name, "is not a stored consent text version (create it first: POST /api/consent-texts "
-                              "or assent consent-texts create)", value)  # fmt: skip
-        store.set_setting(conn, account_id, name, value)
+        checked = {name: _normalized(conn, account, name, value) for name, value in values.items()}
+        for name, value in checked.items():
+            store.set_setting(conn, account_id, name, value)
 
 
 def decision_policy(conn: Connection, account_id: str, policy: Policy) -> Policy:

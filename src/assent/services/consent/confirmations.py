@@ -44,9 +44,9 @@ class Composer:
         self.account_id = account_id
         self.base = (base_url or public_url()).rstrip("/")
         account = load_account(conn, account_id)
-        self.brand = settings.get(conn, account_id, "sender_name") or account.name
+        self.look = settings.look(conn, account_id, account.name)
+        self.brand, self.postal_address = self.look.brand, self.look.postal_address
         self.sender = formataddr((self.brand, settings.get(conn, account_id, "sender_email")))
-        self.postal_address = settings.get(conn, account_id, "postal_address")
         self.days = settings.get_int(conn, account_id, "doi_token_days")
         self._lists: dict[str, MailingList] = {}
 

@@ -23,6 +23,7 @@ from ...domain import transitions as t
 from ...store import outbox as outbox_store
 from ...store.db import read_transaction, write_transaction
 from ..accounts.accounts import load_account
+from ..accounts.settings import Look
 from ..lists.lists import MailingList
 from ..profiles.locator import Locator, find_profile
 from ..profiles.reading import current_state
@@ -74,8 +75,7 @@ class Link:
     request: Request
     expired: bool
     status: str  # PENDING, CONFIRMED or CLOSED
-    brand: str
-    postal_address: str
+    look: Look
     list_name: str
 
 
@@ -112,7 +112,7 @@ def read_link(engine: Engine, token: str) -> Link:
         tokens.read_token(engine, TOKEN_KIND, token, max_age_seconds=composer.days * 86400)
     except tokens.TokenError as e:
         expired = e.expired
-    return Link(request, expired, request.status(state), composer.brand, composer.postal_address, list_name)
+    return Link(request, expired, request.status(state), composer.look, list_name)
 
 
 def _settle(engine: Engine, link: Link, step: Callable[..., list[ConsentEvent]], proof: Proof) -> Change:

@@ -25,6 +25,7 @@ from ...domain import (
     Via,
 )
 from ...domain import transitions as t
+from ..accounts.settings import Look
 from ..consent import double_optin
 from ..consent.changes import Change, change
 from ..lists.lists import MailingList
@@ -170,7 +171,7 @@ def resend_confirmation(engine: Engine, ctx: StaffContext, profile_id: str, list
     _checked(ctx)
     request = double_optin.Request(ctx.user.account_id, profile_id, Channel.EMAIL, Purpose.MARKETING, list_id or None,
                                    None, None)  # fmt: skip
-    link = double_optin.Link(request, False, double_optin.PENDING, "", "", "")
+    link = double_optin.Link(request, False, double_optin.PENDING, Look(""), "")
     return double_optin.resend(engine, link)
 
 

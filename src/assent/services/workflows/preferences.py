@@ -86,8 +86,7 @@ class ListChoice:
 class Preferences:
     account_id: str
     profile_id: str
-    brand: str
-    postal_address: str
+    look: settings.Look
     email: str | None  # masked: the page may be forwarded
     phone_number: str | None  # masked
     has_email: bool
@@ -175,8 +174,7 @@ def _list_checked(state: ProfileState, list_id: str) -> bool:
 def _view(
     account_id: str,
     profile_id: str,
-    brand: str,
-    postal_address: str,
+    look: settings.Look,
     state: ProfileState,
     public: list[MailingList],
 ) -> Preferences:
@@ -209,8 +207,7 @@ def _view(
     return Preferences(
         account_id=account_id,
         profile_id=profile_id,
-        brand=brand,
-        postal_address=postal_address,
+        look=look,
         email=_mask_email(state.email),
         phone_number=_mask_phone(state.phone_number),
         has_email=state.email is not None,
@@ -218,10 +215,6 @@ def _view(
         channels=channels,
         lists=lists,
     )
-
-
-def _brand(conn: Connection, account_id: str, name: str) -> tuple[str, str]:
-    return settings.get(conn, account_id, "sender_name") or name, settings.get(conn, account_id, "postal_address")
 
 
 def _read(engine: Engine, account_id: str, profile_id: str) -> tuple[Preferences, ProfileState, list[MailingList], str]:
@@ -232,8 +225,8 @@ def _read(engine: Engine, account_id: str, profile_id: str) -> tuple[Preferences
             raise NotFound("profile", "this profile no longer exists", profile_id)
         state = current_state(conn, account_id, row)
         public = _public_lists(conn, account_id)
-        brand, address = _brand(conn, account_id, account.name)
-        return _view(account_id, profile_id, brand, address, state, public), state, public, account.default_region
+        look = settings.look(conn, account_id, account.name)
+        return _view(account_id, profile_id, look, state, public), state, public, account.default_region
 
 
 def load(engine: Engine, account_id: str, profile_id: str) -> Preferences:

@@ -66,8 +66,7 @@ class Branding:
     """What the signup pages show of the brand: its name, postal address and its own consent
     wording (with the version recorded when someone consents under it)."""
 
-    brand: str
-    postal_address: str
+    look: settings.Look
     consent_text: str = ""
     consent_text_version: str = ""
 
@@ -81,8 +80,7 @@ def branding(engine: Engine, public_id: str) -> Branding | None:
         version = settings.get(conn, row.id, "signup_consent_text_version")
         stored = consent_texts.by_version(conn, row.id, version)  # the stored words win over the setting's
         return Branding(
-            brand=settings.get(conn, row.id, "sender_name") or row.name,
-            postal_address=settings.get(conn, row.id, "postal_address"),
+            look=settings.look(conn, row.id, row.name),
             consent_text=stored.text if stored else settings.get(conn, row.id, "signup_consent_text"),
             consent_text_version=version,
         )

@@ -132,8 +132,7 @@ class Recipient:
     account_id: str
     profile_id: str
     email_hint: str  # the address, masked: enough to recognise, not to harvest from a forwarded link
-    brand: str
-    postal_address: str
+    look: settings.Look
     list_id: str | None
     list_name: str | None  # None when the link names no list, or its list has been deleted since
     message_id: str | None
@@ -141,17 +140,15 @@ class Recipient:
     left_list: bool  # from the named list already
 
 
-def brand_of(conn: Connection, account_id: str) -> tuple[str, str]:
-    account = load_account(conn, account_id)
-    name = settings.get(conn, account_id, "sender_name") or account.name
-    return name, settings.get(conn, account_id, "postal_address")
+def look_of(conn: Connection, account_id: str) -> settings.Look:
+    return settings.look(conn, account_id, load_account(conn, account_id).name)
 
 
 def describe(engine: Engine, data: dict[str, Any]) -> Recipient:
     """NotFound when the profile is gone (erased since the message was sent)."""
     account_id, profile_id, list_id = data["a"], data["p"], data["l"]
     with read_transaction(engine) as conn:
-        brand, postal_address = brand_of(conn, account_id)
+        look = look_of(conn, account_id)
         row = profile_store.get(conn, account_id, profile_id)
         if row is None:
             raise NotFound("profile", "no profile in this account has this id", profile_id)
@@ -161,8 +158,7 @@ def describe(engine: Engine, data: dict[str, Any]) -> Recipient:
         account_id=account_id,
         profile_id=profile_id,
         email_hint=mask_email(row.email or ""),
-        brand=brand,
-        postal_address=postal_address,
+        look=look,
         list_id=list_id,
         list_name=mailing_list.name if mailing_list else None,
         message_id=data["m"],

@@ -1,5 +1,6 @@
-"""The console's settings page: the account's public id and a signup form snippet, its staff
-users, and its private API keys (an owner creates and revokes them; a new key is shown once)."""
+"""The console's settings page: the account's public id and a signup form snippet, its settings
+(sending, branding, SMS, webhooks, decisions; an owner changes them), its staff users, and its
+private API keys (an owner creates and revokes them; a new key is shown once)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,29 @@ from starlette.routing import BaseRoute, Route
 from ...config import settings as config
 from ...domain import DomainError
 from ...services.accounts import accounts
+from ...services.accounts import settings as account_settings
 from ...services.console import lists as console_lists
 from ...services.console import staff
 from ...services.shared.errors import NotFound
 from .common import guarded, page, refused, text
 from .session import Session
 
+# The account settings as the page groups them; every setting is in one group.
+GROUPS = (
+    ("Sending and branding", ("sender_name", "sender_email", "postal_address", "brand_logo_url", "brand_color")),
+    ("Double opt-in and signup", ("doi_token_days", "signup_consent_text", "signup_consent_text_version")),
+    ("SMS", ("sms_number", "sms_join_keyword", "sms_reply_stop", "sms_reply_start", "sms_reply_join",
+             "sms_reply_help")),
+    ("Bounce, complaint and SMS webhooks", ("twilio_auth_token", "sendgrid_public_key", "ses_topic_arn",
+                                            "soft_bounce_limit")),
+    ("Send decisions and exports", ("jurisdictions", "frequency_caps", "ad_audience_consent")),
+)  # fmt: skip
 
-def _owner_only(request: Request, s: Session) -> Response | None:
+
+def _owner_only(request: Request, s: Session, what: str = "API keys are created and revoked by owners.",
+                ) -> Response | None:  # fmt: skip
     if s.user.role != "owner":
-        return refused(request, s, 403, "Only an owner can do this", "API keys are created and revoked by owners.")
+        return refused(request, s, 403, "Only an owner can do this", what)
     return None
 
 
@@ -36,12 +50,15 @@ def routes(engine: Engine) -> list[BaseRoute]:
         keys = await anyio.to_thread.run_sync(accounts.list_keys, engine, aid)
         users = await anyio.to_thread.run_sync(staff.list_users, engine, aid)
         lists = await anyio.to_thread.run_sync(console_lists.overview, engine, aid)
+        values = await anyio.to_thread.run_sync(account_settings.all_values, engine, aid)
+        groups = [(title, [(account_settings.SETTINGS[n], values[n]) for n in names]) for title, names in GROUPS]
         return page(request, s, "settings.html", {
             "account": account, "keys": keys, "users": users, "lists": lists, "base": config().link_base,
-            "scopes": accounts.SCOPES, "nav": "settings", **extra}, status)  # fmt: skip
+            "scopes": accounts.SCOPES, "nav": "settings", "groups": groups, **extra}, status)  # fmt: skip
 
     async def overview(request: Request, s: Session, form: FormData | None) -> Response:
-        return await show(request, s, form, revoked=request.query_params.get("revoked"))
+        q = request.query_params
+        return await show(request, s, form, revoked=q.get("revoked"), saved=q.get("saved"))
 
     async def create_key(request: Request, s: Session, form: FormData | None) -> Response:
         if (no := _owner_only(request, s)) is not None:
@@ -53,6 +70,25 @@ def routes(engine: Engine) -> list[BaseRoute]:
         except DomainError as e:
             return await show(request, s, form, 400, error=f"{e.message[:1].upper()}{e.message[1:]}.")
         return await show(request, s, form, new_key=new)
+
+    async def save_settings(request: Request, s: Session, form: FormData | None) -> Response:
+        if (no := _owner_only(request, s, "Account settings are changed by owners.")) is not None:
+            return no
+        current = await anyio.to_thread.run_sync(account_settings.all_values, engine, s.user.account_id)
+        changed = {}
+        for name, setting in account_settings.SETTINGS.items():
+            if form is None or name not in form:
+                continue
+            value = text(form, name)
+            if setting.secret and not value:
+                continue  # a secret is never shown back: an empty field keeps it
+            if value != current[name]:
+                changed[name] = value
+        try:
+            await anyio.to_thread.run_sync(account_settings.set_values, engine, s.user.account_id, changed)
+        except DomainError as e:
+            return await show(request, s, form, 400, error=f"{e.field}: {e.message}.", error_field=e.field)
+        return RedirectResponse(f"/console/settings?saved={len(changed)}#account-settings", status_code=303)
 
     async def revoke_key(request: Request, s: Session, form: FormData | None) -> Response:
         if (no := _owner_only(request, s)) is not None:
@@ -67,5 +103,6 @@ def routes(engine: Engine) -> list[BaseRoute]:
     return [
         Route("/console/settings", guarded(engine, overview)),
         Route("/console/settings/keys", guarded(engine, create_key, write=True), methods=["POST"]),
+        Route("/console/settings/account", guarded(engine, save_settings, write=True), methods=["POST"]),
         Route("/console/settings/keys/{id}/revoke", guarded(engine, revoke_key, write=True), methods=["POST"]),
     ]
