@@ -90,3 +90,19 @@ def test_a_deletion_job_needs_the_data_privacy_scope(server, api):
     with make_client(server.base_url, key.secret, api.account_id) as limited:
         answer = limited.post(JOB, json=deletion({"type": "profile", "attributes": {"email": "x@example.com"}}))
     assert answer.status_code == 403
+
+
+def test_the_data_export_returns_everything_held_about_a_profile(server, api):
+    profile_id = _opted_out(server, api, "export.me@example.com")
+    answer = api.get(f"/api/profiles/{profile_id}/data-export")
+    assert answer.status_code == 200, answer.text
+    data = answer.json()["data"]
+    assert (data["type"], data["id"]) == ("profile-data-export", profile_id)
+    attributes = data["attributes"]
+    assert attributes["profile"]["email"] == "export.me@example.com"
+    assert [c["status"] for c in attributes["consents"]] == ["UNSUBSCRIBED"]
+    assert [s["reason"] for s in attributes["suppressions"]] == ["UNSUBSCRIBE"]
+    assert [e["type"] for e in attributes["consent_events"]][:1] == ["consent.changed"]
+    assert all(len(e["proof"]["hash"]) == 64 for e in attributes["consent_events"])
+    missing = api.get("/api/profiles/01HZZZZZZZZZZZZZZZZZZZZZZZ/data-export")
+    assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "not_found"

@@ -6,17 +6,19 @@ the profile gone. The person's opt-out is kept as tombstones (services/privacy/t
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from msgspec import UNSET, Struct, UnsetType
 from starlette.responses import Response
 
 from ..domain import DomainError
-from ..services.privacy import erasure
+from ..services.privacy import access, erasure
 from ..services.profiles.locator import Locator
-from ..wire.documents import no_content
+from ..wire.documents import json_response, no_content
 from ..wire.errors import from_domain, invalid
 from .operation import Call, Operation
+from .resources import profile_resource
 
 # --- request body (Klaviyo's DataPrivacyCreateDeletionJobQuery) -----------------------------------
 
@@ -84,9 +86,63 @@ def post_deletion_job(call: Call) -> Response:
     return no_content(202)
 
 
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def data_export_resource(x: access.DataExport, base: str | None = None) -> dict[str, Any]:
+    """The `profile-data-export` resource: everything held about one person (the CLI prints it too)."""
+    state = x.profile.state
+    assert state is not None  # an export always reads the consent state
+    profile = profile_resource(x.profile, base)
+    return {
+        "type": "profile-data-export",
+        "id": x.profile.id,
+        "attributes": {
+            "exported_at": x.exported_at.isoformat(),
+            "profile": profile["attributes"],
+            "consents": [
+                {"channel": channel.value, "purpose": purpose.value, "status": c.status.value,
+                 "consent_timestamp": _time(c.consent_timestamp), "method": c.method,
+                 "method_detail": c.method_detail, "custom_method_detail": c.custom_method_detail,
+                 "double_optin": c.double_optin, "last_updated": _time(c.last_updated)}
+                for (channel, purpose), c in sorted(state.consents.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+            ],  # fmt: skip
+            "suppressions": [{"reason": str(r), "created": _time(at)} for r, at in sorted(state.suppressions.items())],
+            "list_suppressions": [
+                {"list_id": list_id, "reason": ls.reason, "created": _time(ls.timestamp)}
+                for list_id, ls in sorted(state.list_suppressions.items())
+            ],
+            "pending_double_opt_ins": [
+                {"channel": ch.value, "purpose": pu.value, "list_id": list_id or None,
+                 "requested_at": _time(p.requested_at), "method": p.method}
+                for (ch, pu, list_id), p in sorted(state.pending.items(), key=lambda kv: repr(kv[0]))
+            ],  # fmt: skip
+            "lists": [
+                {"id": m.id, "name": m.name, "opt_in_process": m.opt_in_process.value,
+                 "joined_at": _time(state.lists.get(m.id))}
+                for m in x.lists
+            ],  # fmt: skip
+            "segments": [{"id": seg.id, "name": seg.name} for seg in x.segments],
+            "consent_events": x.consent_events,
+            "events": x.activity,
+            "message_sends": x.sends,
+        },
+    }
+
+
+def get_data_export(call: Call) -> Response:
+    export = access.export_data(call.engine, call.account_id, Locator("id", call.path["id"]))
+    return json_response({"data": data_export_resource(export, call.base_url), "links": {"self": call.self_link()}})
+
+
 OPERATIONS = [
     Operation("POST", "/api/data-privacy-deletion-jobs", "request_profile_deletion", post_deletion_job,
               ("data-privacy:write",), 3, 60,
               "Erase a profile's personal data, keeping its opt-out as a tombstone (202; done before the answer)",
               body=DataPrivacyCreateDeletionJobQuery, status=202, tag="Data Privacy"),
+    Operation("GET", "/api/profiles/{id}/data-export", "get_profile_data_export", get_data_export,
+              ("data-privacy:read",), 3, 60,
+              "Assent: everything held about a profile (access request): profile, consents, ledger events with "
+              "their hashes, lists, segments, events, sends", tag="Data Privacy"),
 ]  # fmt: skip

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
+import msgspec
 import typer
 
+from ..api.privacy import data_export_resource
 from ..api.resources import get_profile_resource
 from ..domain import DomainError
 from ..services.imports import importer as imports
-from ..services.privacy import erasure
+from ..services.privacy import access, erasure
 from ..services.profiles import reading as profiles
 from ..services.shared.database import open_engine
 from .common import (
@@ -279,3 +281,27 @@ def profiles_erase(
     removed = ", ".join(f"{n} {table}" for table, n in done.rows.items() if n)
     show(json, data, f"erased profile {done.profile_id} (ledger seq {done.ledger_seq}); {kept}",
          f"rows erased or cleared: {removed or 'none besides the consent state'}")  # fmt: skip
+
+
+@app.command("export-data")
+@command
+def profiles_export_data(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    external_id: ByExternal = None,
+    output: Annotated[str | None, typer.Option("--output", help="Write the JSON here (default: stdout).")] = None,
+    db: Db = None,
+) -> None:
+    """Everything held about a person (an access request), as JSON: the profile, its consents, every
+    ledger event with its hashes, lists, segments, events and sends."""
+    export = access.export_data(open_engine(db), account, locator(id, email, phone, external_id))
+    text = msgspec.json.encode({"data": data_export_resource(export)}).decode()
+    if output is None:
+        typer.echo(text)
+        return
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    typer.echo(f"wrote the data held about profile {export.profile.id} to {output}", err=True)
+
