@@ -12,7 +12,7 @@ from ..api.privacy import data_export_resource
 from ..api.resources import get_profile_resource
 from ..domain import DomainError
 from ..services.imports import importer as imports
-from ..services.privacy import access, erasure
+from ..services.privacy import access, erasure, retention
 from ..services.profiles import reading as profiles
 from ..services.shared.database import open_engine
 from .common import (
@@ -305,3 +305,30 @@ def profiles_export_data(
         f.write(text + "\n")
     typer.echo(f"wrote the data held about profile {export.profile.id} to {output}", err=True)
 
+
+@app.command("retention")
+@command
+def profiles_retention(
+    account: AccountId,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count the profiles it would erase.")] = False,
+    months: Annotated[
+        int | None, typer.Option("--months", help="With --dry-run: count for this many months instead.")
+    ] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Erase the personal data of profiles inactive for the account's retention_months (a durable
+    job, run here); --dry-run counts them and changes nothing."""
+    engine = open_engine(db)
+    if months is not None and not dry_run:
+        raise DomainError("months", "is for --dry-run; the erasure itself follows the account's retention_months")
+    if dry_run:
+        p = retention.plan(engine, account, months=months)
+        data = {"months": p.months, "cutoff": p.cutoff.isoformat() if p.cutoff else None, "inactive": p.inactive}
+        line = (f"{p.inactive} profiles inactive since {p.cutoff:%Y-%m-%d} ({p.months} months) would be erased"
+                if p.cutoff else "retention is off for this account (retention_months is 0): nothing would be erased")
+        show(json, data, line)
+        return
+    job = retention.run(engine, account, actor="cli")
+    data = {"job_id": job.id, "status": job.status, "erased": job.completed_count, "inactive": job.total_count}
+    show(json, data, f"retention job {job.id} {job.status}: {job.completed_count} profiles erased")

@@ -8,6 +8,7 @@ into the address without the key.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 from datetime import datetime
@@ -65,3 +66,10 @@ def erasure_event(now: datetime, actor: str, *, tombstoned: bool) -> ConsentEven
         outcome="opt_out_kept" if tombstoned else "erased",
         context=MappingProxyType({"actor": actor}),
     )
+
+
+def months_before(at: datetime, months: int) -> datetime:
+    """The same instant `months` calendar months earlier (the day clamped to the month's length)."""
+    index = at.year * 12 + at.month - 1 - months
+    year, month = index // 12, index % 12 + 1
+    return at.replace(year=year, month=month, day=min(at.day, calendar.monthrange(year, month)[1]))

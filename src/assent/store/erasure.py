@@ -185,3 +185,32 @@ def _scrub_jobs(conn: Connection, account_id: str, ids: list[str]) -> tuple[int,
         update(e).where(e.c.account_id == account_id, quoted).values(original_payload="{}")
     ).rowcount
     return n_jobs, n_errors
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+
+def _inactive(account_id: str, cutoff: datetime) -> Any:
+    """Profiles untouched since `cutoff`: no edit, no activity event and no ledger event after it."""
+    p = profiles
+    recent_consent = (
+        select(consent_events.c.seq)
+        .where(consent_events.c.account_id == p.c.account_id, consent_events.c.profile_id == p.c.id,
+               consent_events.c.occurred_at >= cutoff)  # fmt: skip
+        .exists()
+    )
+    return select(p).where(
+        p.c.account_id == account_id,
+        p.c.updated_at < cutoff,
+        or_(p.c.last_event_at.is_(None), p.c.last_event_at < cutoff),
+        ~recent_consent,
+    )
+
+
+def inactive_count(conn: Connection, account_id: str, cutoff: datetime) -> int:
+    return int(conn.execute(select(func.count()).select_from(_inactive(account_id, cutoff).subquery())).scalar_one())
+
+
+def inactive_profiles(conn: Connection, account_id: str, cutoff: datetime, limit: int) -> list[Any]:
+    """Up to `limit` inactive profiles, in id order."""
+    return list(conn.execute(_inactive(account_id, cutoff).order_by(profiles.c.id).limit(limit)))

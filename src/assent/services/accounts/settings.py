@@ -68,6 +68,9 @@ SETTINGS = {
                 "Who ad audience exports (Meta, Google) may hold: 'regional' needs marketing consent from "
                 "profiles in the EU, EEA, UK and Switzerland and no opt-out elsewhere; 'explicit' needs it everywhere",
                 choices=("regional", "explicit")),
+        Setting("retention_months", "0",
+                "Erase the personal data of profiles inactive (no edit, event or consent change) for this many "
+                "months, when `assent profiles retention` runs (0: keep them); an opt-out is kept as a tombstone"),
     )
 }  # fmt: skip
 

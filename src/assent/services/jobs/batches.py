@@ -29,11 +29,13 @@ from sqlalchemy import Engine, Row
 from ...domain import DomainError, ProfileState, Proof, SuppressionReason, replay
 from ...domain import transitions as t
 from ...domain.identity import normalize_email, normalize_phone
+from ...store import erasure as erasure_store
 from ...store import jobs as store
 from ...store import lists as list_store
 from ...store.db import read_transaction, write_transaction
 from ..accounts.accounts import Account, load_account
 from ..imports.rows import text_or_none
+from ..privacy import erasure
 from ..profiles.batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
 from ..shared.clock import utcnow
 from ..shared.recorder import Recorder, recording
@@ -41,6 +43,7 @@ from .model import (
     _ATTRIBUTES,
     _LOCATION,
     IMPORT,
+    RETENTION,
     SUPPRESS,
     UNSUPPRESS,
     _actor,
@@ -204,6 +207,19 @@ def _import_batch(recorder: Recorder, account: Account, job: Row, request: dict[
     return outcome
 
 
+RETENTION_BATCH = 200  # profiles erased per transaction
+
+
+def _retention_batch(recorder: Recorder, job: Row, request: dict[str, Any]) -> _Outcome:
+    """Erase the next inactive profiles. Erased ones no longer match, so each batch takes the first
+    that still do; a repeated batch finds the ones it erased gone."""
+    cutoff = datetime.fromisoformat(request["cutoff"])
+    found = erasure_store.inactive_profiles(recorder.conn, job.account_id, cutoff, RETENTION_BATCH)
+    for row in found:
+        erasure.erase_in(recorder, row, actor=f"retention job {job.id}")
+    return _Outcome(done=len(found), finished=len(found) < RETENTION_BATCH, completed=len(found))
+
+
 def _run_batch(engine: Engine, account_id: str, job_id: str) -> bool:
     """Run the job's next batch in one transaction; True while it has more to do."""
     now = utcnow()
@@ -218,6 +234,8 @@ def _run_batch(engine: Engine, account_id: str, job_id: str) -> bool:
             outcome = _import_batch(recorder, load_account(conn, account_id), job, request, now)
         elif job.kind in (SUPPRESS, UNSUPPRESS):
             outcome = _suppression_batch(recorder, job, request, now)
+        elif job.kind == RETENTION:
+            outcome = _retention_batch(recorder, job, request)
         else:
             raise ValueError(f"unknown job kind {job.kind!r}")
         store.advance(
@@ -300,6 +318,16 @@ def _run_job(engine: Engine, account_id: str, job_id: str, stopping: Callable[[]
         except Exception:  # noqa: BLE001 — the lease then lapses and the job is retried
             log.exception("could not record the failure of bulk job %s", job_id)
             return False
+
+
+def run_now(engine: Engine, account_id: str, job_id: str) -> bool:
+    """Claim one queued job and run it to its end here (the command line's way); False when another
+    runner holds it."""
+    now = utcnow()
+    with write_transaction(engine) as conn:
+        if not store.claim(conn, account_id, job_id, now, now + LEASE):
+            return False
+    return _run_job(engine, account_id, job_id, lambda: False, _Budget(None))
 
 
 def run_pending(engine: Engine, *, max_batches: int | None = None) -> int:

@@ -21,6 +21,9 @@ SUPPRESS = "profile-suppression-bulk-create-job"
 UNSUPPRESS = "profile-suppression-bulk-delete-job"
 IMPORT = "profile-bulk-import-job"
 KINDS = (SUPPRESS, UNSUPPRESS, IMPORT)
+# Assent's own: erase the personal data of profiles inactive since the request's `cutoff`
+# (the account's retention setting; services/privacy/retention.py). Not one of Klaviyo's jobs.
+RETENTION = "assent-retention-erasure-job"
 STATUSES = ("queued", "processing", "complete", "cancelled")
 
 MAX_SUPPRESSION_PROFILES = 100  # Klaviyo's limits per request

@@ -21,6 +21,7 @@ from .model import (
     IMPORT,
     MAX_IMPORT_PROFILES,
     MAX_SUPPRESSION_PROFILES,
+    RETENTION,
     SUPPRESS,
     UNSUPPRESS,
     Job,
@@ -113,3 +114,10 @@ def _load_list(conn: Connection, account_id: str, list_id: str, field: str) -> M
         return load_list(conn, account_id, list_id)
     except NotFound:
         raise NotFound(field, "no such list in this account", list_id) from None
+
+
+def queue_retention(engine: Engine, account_id: str, request: dict[str, Any], *, total: int) -> Job:
+    """Queue a retention erasure (services/privacy/retention.py works out its cutoff)."""
+    with write_transaction(engine) as conn:
+        load_account(conn, account_id)
+        return _insert(conn, account_id, RETENTION, request, total=total, list_ids=())

@@ -32,6 +32,7 @@ GROUPS = (
     ("Bounce, complaint and SMS webhooks", ("twilio_auth_token", "sendgrid_public_key", "ses_topic_arn",
                                             "soft_bounce_limit")),
     ("Send decisions and exports", ("jurisdictions", "frequency_caps", "ad_audience_consent")),
+    ("Privacy", ("retention_months",)),
 )  # fmt: skip
 
 
