@@ -210,8 +210,16 @@ def test_logout_ends_the_session(server, owner):
     r = owner.post("/console/logout", data={"csrf": token})
     assert r.status_code == 303
     assert owner.get("/console/profiles").status_code == 303
-    # The cookie is deleted by the browser; a copy kept by hand stays valid only until its idle timeout.
+    # A copy of the cookie kept by hand (stolen, or a second tab's) no longer opens the console:
+    # the sign-out is recorded on the server, not only in the browser.
     assert cookie
+    with Console(base_url=server.base_url, timeout=30, follow_redirects=False) as copy:
+        copy.cookies.set("assent_console", cookie, path="/console")
+        assert copy.get("/console/profiles").status_code == 303
+    # Signing in again starts a new session, which works.
+    again = _login(server, owner.account_id, owner.email)
+    assert again.get("/console/profiles").status_code == 200
+    again.close()
 
 
 def test_an_idle_session_expires(server, owner):

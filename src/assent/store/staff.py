@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, exists, insert, select, update
 
 from .rows import AnyRow
-from .tables import staff_users
+from .tables import staff_sessions_ended, staff_users
 
 
 def insert_user(conn: Connection, values: dict[str, Any]) -> None:
@@ -43,3 +43,18 @@ def set_fields(conn: Connection, account_id: str, user_id: str, now: datetime, *
         .values(updated_at=now, **values)
     )
     return conn.execute(q).rowcount
+
+
+def end_session(conn: Connection, account_id: str, session_id: str, expires_at: datetime, now: datetime) -> None:
+    """Record a signed-out session (once), and forget those whose cookies have expired anyway."""
+    t = staff_sessions_ended
+    conn.execute(delete(t).where(t.c.expires_at < now))
+    ended = select(t.c.session_id).where(t.c.account_id == account_id, t.c.session_id == session_id)
+    if conn.execute(ended).first() is None:
+        conn.execute(insert(t).values(account_id=account_id, session_id=session_id, expires_at=expires_at))
+
+
+def session_ended(conn: Connection, account_id: str, session_id: str) -> bool:
+    t = staff_sessions_ended
+    q = select(exists().where(t.c.account_id == account_id, t.c.session_id == session_id))
+    return bool(conn.execute(q).scalar())

@@ -109,6 +109,19 @@ staff_users = Table(
     Index("ix_staff_users_login", "email"),
 )
 
+# Console sessions signed out before their cookie expired: a session cookie is signed, not stored,
+# so signing out records its id (the session's random CSRF token) until the cookie could no longer
+# be used anyway (`expires_at`), and a copy of the cookie is refused meanwhile.
+staff_sessions_ended = Table(
+    "staff_sessions_ended",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "session_id"),
+    Index("ix_staff_sessions_ended_expiry", "expires_at"),
+)
+
 # Installation-wide values, such as the secret that peppers API-key digests when none is configured.
 settings = Table(
     "settings",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -190,6 +191,22 @@ def list_users(engine: Engine, account_id: str) -> list[StaffUser]:
 def require_change(user: StaffUser) -> None:
     if not user.can_change:
         raise Forbidden("role", f"a {user.role} can look but not change anything", user.role)
+
+
+def session_user(engine: Engine, account_id: str, user_id: str, session_id: str) -> tuple[StaffUser, str] | None:
+    """The user of a console session and their account's name, or None when the user is gone or
+    this session was signed out."""
+    with read_transaction(engine) as conn:
+        row = store.get_user(conn, account_id, user_id)
+        if row is None or store.session_ended(conn, account_id, session_id):
+            return None
+        return _user(row), load_account(conn, account_id).name
+
+
+def end_session(engine: Engine, account_id: str, session_id: str, expires_at: datetime) -> None:
+    """Sign a session out on the server: a copy of its cookie no longer opens the console."""
+    with write_transaction(engine) as conn:
+        store.end_session(conn, account_id, session_id, expires_at, utcnow())
 
 
 def account_name(engine: Engine, account_id: str) -> str:

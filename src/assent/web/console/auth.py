@@ -78,7 +78,7 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
 
     async def logout(request: Request, s: sessions.Session, form: object) -> Response:
         response = RedirectResponse("/console/login?signed_out=1", status_code=303)
-        sessions.end(response)
+        await sessions.sign_out(engine, s, response)
         return response
 
     async def invite(request: Request) -> Response:

@@ -4,7 +4,8 @@ login rate limit.
 The cookie holds the account, the user, the user's password generation, the session's CSRF token and
 when it started, signed with the installation's secret (services.tokens, salt `assent.console.session`).
 It is re-signed on every page, so `max_age` is the idle timeout; a session also ends IDLE_SECONDS after
-the last page, at MAX_SESSION_SECONDS after login, when the password changes, or at logout. It is
+the last page, at MAX_SESSION_SECONDS after login, when the password changes, or at logout, which
+also records the session as ended on the server, so a copied cookie stops working too. It is
 HttpOnly, SameSite=Lax, and Secure when the request came over https (directly or through a proxy
 that says so). API keys are never read here, and the API never reads this cookie."""
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -87,11 +89,21 @@ async def current(engine: Engine, request: Request) -> Session | None:
     started = data.get("s")
     if not isinstance(started, int) or time.time() - started > MAX_SESSION_SECONDS:
         return None
-    user = await anyio.to_thread.run_sync(staff.get_user, engine, str(data.get("a")), str(data.get("u")))
-    if user is None or not user.active or not secrets.compare_digest(user.generation, str(data.get("g"))):
+    found = await anyio.to_thread.run_sync(
+        staff.session_user, engine, str(data.get("a")), str(data.get("u")), str(data.get("c")))  # fmt: skip
+    if found is None:
         return None
-    name = await anyio.to_thread.run_sync(staff.account_name, engine, user.account_id)
+    user, name = found
+    if not user.active or not secrets.compare_digest(user.generation, str(data.get("g"))):
+        return None
     return Session(user, str(data.get("c")), started, name)
+
+
+async def sign_out(engine: Engine, session: Session, response: Response) -> None:
+    """End the session on the server (its id is its CSRF token) and in the browser."""
+    expires = datetime.fromtimestamp(session.started + MAX_SESSION_SECONDS, UTC)
+    await anyio.to_thread.run_sync(staff.end_session, engine, session.user.account_id, session.csrf, expires)
+    end(response)
 
 
 def csrf_ok(expected: str | None, form_value: object) -> bool:
