@@ -11,9 +11,10 @@ import subprocess
 import pytest
 from sqlalchemy import text
 
-from assent.domain import Channel, Purpose
+from assent.domain import Channel, Proof, Purpose
 from assent.services.accounts import accounts
 from assent.services.consent import changes as consent
+from assent.services.consent import texts
 from assent.services.consent.changes import Locator
 from assent.store.db import make_engine
 from tests.cli.test_cli import ASSENT, assent, assent_json
@@ -85,3 +86,43 @@ def test_ledger_keygen_checkpoint_and_verify_against_a_published_checkpoint(db_u
     bad.write_text('{"seq": "x"}')
     refused = assent("ledger", "verify", "--account", account_id, "--checkpoint", str(bad), db=db_url)
     assert refused.returncode == 1 and refused.stderr.startswith("error: checkpoint:")
+
+
+def test_proof_cli_writes_a_bundle_and_a_page_and_verifies_it_offline(db_url, brand, tmp_path) -> None:
+    engine, account_id = brand
+    key_file = tmp_path / "ledger.pem"
+    made = json.loads(assent("ledger", "keygen", "--out", str(key_file), "--json", check=True).stdout)
+    assent("consent-texts", "create", "--account", account_id, "--version", "news-1", "--text",
+           "Email me <b>offers</b>.", db=db_url, check=True)  # fmt: skip
+    consent.subscribe(engine, account_id, Locator("email", "ann@example.com"), [(Channel.EMAIL, Purpose.MARKETING)],
+                      method="FORM", proof=texts.attested(engine, account_id, Proof(
+                          source="signup form", consent_text_version="news-1", ip="203.0.113.9")))  # fmt: skip
+    missing = assent("proof", "--account", account_id, "--email", "ann@example.com", "--channel", "email", db=db_url)
+    assert missing.returncode == 1 and "assent ledger checkpoint" in missing.stderr
+    assent("ledger", "checkpoint", "--account", account_id, "--key", str(key_file), db=db_url, check=True)
+    bundle_file, page = tmp_path / "proof.json", tmp_path / "proof.html"
+    assent("proof", "--account", account_id, "--email", "ann@example.com", "--channel", "email", "--out",
+           str(bundle_file), db=db_url, check=True)  # fmt: skip
+    bundle = json.loads(bundle_file.read_text())
+    assert bundle["summary"]["consent"]["ip"] == "203.0.113.9" and bundle["consent_text"]["version"] == "news-1"
+    assent("proof", "--account", account_id, "--email", "ann@example.com", "--channel", "email", "--format", "html",
+           "-o", str(page), db=db_url, check=True)  # fmt: skip
+    html = page.read_text()
+    assert "Verified offline" in html and "203.0.113.9" in html and "Email me &lt;b&gt;offers&lt;/b&gt;." in html
+
+    # Offline: no --db, no database at all, only the file.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSENT_")}
+    env["ASSENT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nowhere' / 'none.db'}"
+    ok = subprocess.run([ASSENT, "proof", "verify", str(bundle_file), "--trust", made["public_key"]],
+                        capture_output=True, text=True, env=env)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().endswith("the proof holds") and "ok    signature" in ok.stdout
+    bundle["consent_text"]["text"] = "Email me offers and sell my data."
+    bundle_file.write_text(json.dumps(bundle))
+    bad = subprocess.run([ASSENT, "proof", "verify", str(bundle_file), "--json"], capture_output=True, text=True,
+                         env=env)  # fmt: skip
+    assert bad.returncode == 1
+    result = json.loads(bad.stdout)
+    assert result["ok"] is False and [c["name"] for c in result["checks"] if not c["ok"]] == ["consent text"]
+    unreadable = assent("proof", "verify", str(tmp_path / "missing.json"))
+    assert unreadable.returncode == 1 and unreadable.stderr.startswith("error: file: cannot read it")

@@ -23,6 +23,7 @@ from . import (
     lists,
     outbox,
     profiles,
+    proof,
     segments,
     serve,
     settings,
@@ -50,6 +51,7 @@ app.add_typer(lists.app, name="lists")
 app.add_typer(audience.app, name="audience")
 app.add_typer(segments.app, name="segments")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(proof.app, name="proof")
 app.add_typer(keys.app, name="keys")
 app.add_typer(settings.app, name="settings")
 app.add_typer(links.app, name="links")

@@ -48,3 +48,10 @@ def head(conn: Connection, account_id: str) -> tuple[int, str] | None:
     """The account's ledger head (last seq and its hash), None for no such account."""
     row = conn.execute(select(accounts.c.ledger_seq, accounts.c.ledger_head).where(accounts.c.id == account_id)).first()
     return None if row is None else (int(row.ledger_seq), str(row.ledger_head))
+
+
+def profile_rows(conn: Connection, account_id: str, profile_id: str) -> list[AnyRow]:
+    """One profile's events, in seq order, as stored (for its consent proofs)."""
+    t = consent_events
+    q = select(t).where(t.c.account_id == account_id, t.c.profile_id == profile_id).order_by(t.c.seq)
+    return list(conn.execute(q))
