@@ -114,6 +114,8 @@ def _examples(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
                 {"type": "webhook-topic", "id": "event:klaviyo.subscribed_to_email_marketing"}]}}}},
         "update_webhook": {"data": {"type": "webhook", "id": ids["webhook"], "attributes": {
             "name": "Mirror 2", "enabled": False}}},
+        "create_consent_text": {"data": {"type": "consent-text", "attributes": {
+            "version": "fields-1", "text": "Yes, email me offers.", "language": "en"}}},
         "create_audience": {"data": {"type": "audience", "attributes": {
             "include": [{"type": "list", "id": ids["list"]}, {"type": "segment", "id": ids["segment"]}],
             "exclude": [], "channel": "email", "purpose": "marketing", "via": "campaign"}}},
