@@ -132,3 +132,22 @@ def test_segments_show_counts_members_and_reach(server, owner, viewer):
     assert "g3@example.com" not in one.text
     assert 'id="reach-summary"><strong>3</strong> of 3 may receive' in one.text
     assert viewer.get("/console/segments/01NOTASEGMENT0000000000000").status_code == 404
+
+
+def test_a_profile_page_names_the_segments_it_is_in_now(server, owner):
+    from assent.services.lists import segments
+
+    e, account_id = server.engine, owner.account_id
+    pid = consent.subscribe(e, account_id, Locator("email", "seg@example.com"), [(Channel.EMAIL, Purpose.MARKETING)],
+                            ).profile_id  # fmt: skip
+    subscribed = {"condition_groups": [{"conditions": [{"type": "profile-marketing-consent", "consent": {
+        "channel": "email", "can_receive_marketing": True, "consent_status": {"subscription": "subscribed"}}}]}]}
+    texting = {"type": "assent-can-receive", "channel": "sms", "can_receive": True}
+    sms = {"condition_groups": [{"conditions": [texting]}]}
+    inside = segments.create_segment(e, account_id, "Email fans", subscribed)
+    segments.create_segment(e, account_id, "Texters", sms)
+    page = owner.get(f"/console/profiles/{pid}")
+    assert page.status_code == 200
+    assert f'<a href="/console/segments/{inside.id}">Email fans</a>' in page.text and "Texters" not in page.text
+    consent.unsubscribe(e, account_id, Locator("id", pid), Channel.EMAIL)
+    assert "In no segment." in owner.get(f"/console/profiles/{pid}").text

@@ -16,6 +16,7 @@ from ...domain.identity import normalize_phone
 from ...store import ledger, profile_search
 from ...store.db import read_transaction
 from ..accounts.accounts import load_account
+from ..lists import segments
 from ..profiles.locator import Locator, find_profile
 from ..profiles.reading import current_state, state_as_of
 
@@ -134,6 +135,7 @@ class ProfileView:
     suppressions: list[Suppression]
     list_suppressions: list[Suppression]
     lists: list[Membership]
+    segments: list[tuple[str, str]]  # (id, name) of the segments it is in now; empty for a past instant
     pending: list[PendingRow]
     timeline: list[TimelineEntry]
     events_total: int
@@ -216,6 +218,8 @@ def profile(engine: Engine, account_id: str, profile_id: str, as_of: datetime | 
         lists=[
             Membership(lid, names.get(lid, lid), at) for lid, at in sorted(state.lists.items(), key=lambda kv: kv[1])
         ],
+        segments=[] if as_of is not None else [(g.id, g.name) for g in
+                                               segments.profile_segments(engine, account_id, row.id)],  # fmt: skip
         pending=pending,
         timeline=timeline,
         events_total=len(stored),
