@@ -1,6 +1,7 @@
 """`assent stream` into the real NATS JetStream server (ASSENT_TEST_NATS_URL, default
 nats://127.0.0.1:4222): every ledger event once, in seq order, with the seq as message id; killed
-with SIGKILL mid-run and restarted, the stream has no gap and no duplicate.
+with SIGKILL mid-run and restarted, the stream has no gap and no duplicate; with the broker gone
+mid-follow and back, the same.
 
 Each test makes its own stream with a de-duplication window of 100 ms (the server's least), so a resume that
 published a seq twice would show as a duplicate here rather than be hidden by the server."""
@@ -14,6 +15,7 @@ import secrets
 import signal
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 import nats
 import pytest
@@ -26,6 +28,7 @@ from assent.services.consent.changes import Locator
 from assent.services.outbound import stream
 from tests.cli.test_cli import ASSENT, assent
 
+from .proxy import Proxy
 from .test_sync_crash import _wait, source  # noqa: F401 — the seeded SQLite source fixture
 
 NATS_URL = os.environ.get("ASSENT_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -136,8 +139,37 @@ def _last(subject: str) -> int:
     return _nats(last)
 
 
-def _start_stream(url: str, account_id: str, subject: str) -> subprocess.Popen:
+def _start_stream(url: str, account_id: str, subject: str, to: str = NATS_URL) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ASSENT_DATABASE_URL"}
-    return subprocess.Popen([ASSENT, "stream", "--account", account_id, "--to", NATS_URL, "--subject", subject,
-                             "--db", url, "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)  # fmt: skip
+    return subprocess.Popen([ASSENT, "stream", "--account", account_id, "--to", to, "--subject", subject,
+                             "--db", url, "--follow", "--poll", "0.05"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+
+def test_follow_rides_out_a_broker_outage_with_no_gap_and_no_duplicate(source, subject):  # noqa: F811
+    """The broker goes away mid-follow (connections cut, new ones refused) while consent keeps
+    changing, then comes back: the streamer waits, asks the broker where it stands, and goes on."""
+    engine, url, account_id = source
+    parts = urlsplit(NATS_URL)
+    proxy = Proxy((parts.hostname or "127.0.0.1", parts.port or 4222))
+    proxy.start()
+    proc = _start_stream(url, account_id, subject, to=f"nats://127.0.0.1:{proxy.port}")
+    try:
+        head = ledger_events.head_seq(engine, account_id)
+        _wait(lambda: _last(subject) == head or proc.poll() is not None, what="the first pass")
+        assert proc.poll() is None, proc.communicate()
+        proxy.stop()
+        for e in ledger_events.events_after(engine, account_id, 100, 5).events:
+            consent.unsubscribe(engine, account_id, Locator("id", e.profile_id), Channel.EMAIL)
+        time.sleep(1.0)
+        later = ledger_events.head_seq(engine, account_id)
+        assert _last(subject) == head < later  # nothing went out while the broker was away
+        time.sleep(0.2)  # past the de-duplication window: a seq published again would be stored again
+        proxy.start()
+        _wait(lambda: _last(subject) == later, what="the streamer to catch up after the outage")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        proxy.stop()
+    assert proc.returncode == 0, err
+    assert [m[0] for m in _published(subject)] == list(range(1, later + 1))  # every seq once, in order
