@@ -38,6 +38,8 @@ OPERATION_IDS = (
     "get_profiles_for_segment",
     "get_profile_ids_for_segment",
     "get_segments_for_profile",
+    "get_push_tokens",
+    "get_push_token",
     "get_segment_ids_for_profile",
     "get_events",
     "get_event",

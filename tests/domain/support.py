@@ -13,8 +13,9 @@ PHONE = "+14155552671"
 class Profile:
     """A profile's running state and ledger, with a clock that moves forward one minute per call."""
 
-    def __init__(self, email: str | None = EMAIL, phone: str | None = PHONE) -> None:
-        self.state = ProfileState(email=email, phone_number=phone)
+    def __init__(self, email: str | None = EMAIL, phone: str | None = PHONE, push_tokens: int = 1) -> None:
+        # One authorized push device unless told otherwise, so push rules are about consent.
+        self.state = ProfileState(email=email, phone_number=phone, push_tokens=push_tokens)
         self.events = []
         self.clock = datetime.now(UTC)
 

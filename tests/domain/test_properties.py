@@ -249,6 +249,8 @@ def forbidden(state: ProfileState, send: Send) -> str | None:
     status = state.status(ch, purpose)
     if state.address(ch) is None:
         return "no address"
+    if ch is Channel.PUSH and state.push_tokens <= 0:
+        return "no authorized push device"
     if send.list_id is not None and purpose is Purpose.MARKETING:
         if send.list_id in state.list_suppressions:
             return "list-suppressed"
@@ -280,6 +282,12 @@ def forbidden(state: ProfileState, send: Send) -> str | None:
 
 
 def check_decisions(state: ProfileState, now: datetime) -> None:
+    # Push is addressed to devices: every state is judged without one and with an authorized one.
+    for devices in (0, 1):
+        check_decisions_with(state.evolve(push_tokens=devices), now)
+
+
+def check_decisions_with(state: ProfileState, now: datetime) -> None:
     for channel, purpose in SENDABLE:
         # The fast flag the API shows on every profile is decide's answer for a flow send.
         flags = receive_flags(state)

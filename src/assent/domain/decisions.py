@@ -185,6 +185,13 @@ def _postal_consent(state: ProfileState) -> Iterable[Finding]:
         yield Finding(None, Reason.IMPLIED_CONSENT.value)
 
 
+def push_token_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
+    """A push goes to devices: with no AUTHORIZED push token there is none to send to, whatever the
+    consent record says (consent given through a bulk job or an import names no device)."""
+    if send.channel is Channel.PUSH and state.push_tokens <= 0:
+        yield _deny(Reason.NO_PUSH_TOKEN)
+
+
 def list_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     if send.list_id is None or send.purpose is not Purpose.MARKETING:
         return
@@ -195,7 +202,9 @@ def list_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
         yield _deny(Reason.DOUBLE_OPTIN_PENDING if pending else Reason.NOT_IN_LIST)
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (address_rule, suppression_rule, consent_rule, list_rule, *PACK_RULES)
+DEFAULT_RULES: tuple[Rule, ...] = (
+    address_rule, suppression_rule, consent_rule, push_token_rule, list_rule, *PACK_RULES
+)
 
 
 def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULES) -> Decision:
@@ -234,7 +243,7 @@ def receive_flags(state: ProfileState) -> dict[tuple[Channel, Purpose], bool]:
         (Channel.EMAIL, Purpose.TRANSACTIONAL): email_ok and not (suppressed & TRANSACTIONAL_EMAIL_BLOCKERS),
         (Channel.SMS, Purpose.MARKETING): sms_marketing,
         (Channel.SMS, Purpose.TRANSACTIONAL): phone_ok and (sub(Channel.SMS, Purpose.TRANSACTIONAL) or sms_marketing),
-        (Channel.PUSH, Purpose.MARKETING): sub(Channel.PUSH),
+        (Channel.PUSH, Purpose.MARKETING): sub(Channel.PUSH) and state.push_tokens > 0,
         (Channel.WHATSAPP, Purpose.MARKETING): phone_ok and sub(Channel.WHATSAPP),
         (Channel.WHATSAPP, Purpose.TRANSACTIONAL): phone_ok and sub(Channel.WHATSAPP, Purpose.TRANSACTIONAL),
         (Channel.WHATSAPP, Purpose.CONVERSATIONAL): phone_ok and sub(Channel.WHATSAPP, Purpose.CONVERSATIONAL),

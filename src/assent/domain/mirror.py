@@ -78,11 +78,11 @@ def empty_rows() -> MirrorRows:
     return {t: [] for t in TABLES}
 
 
-# What receive_flags reads of a state: whether it has an email and a phone number, its suppression
+# What receive_flags reads of a state: whether it has an email, a phone number and a push device, its suppression
 # reasons and its consent statuses; with the pending (channel, purpose) pairs, that decides which
 # consent rows a profile gets and their can_receive. Profiles repeat a handful of such shapes, so
 # each shape's answer is worked out once (with decide()'s own receive_flags) and reused.
-_Shape = tuple[bool, bool, frozenset[Any], tuple[tuple[Any, ConsentStatus], ...], frozenset[Any]]
+_Shape = tuple[bool, bool, frozenset[Any], tuple[tuple[Any, ConsentStatus], ...], frozenset[Any], bool]
 _PLANS: dict[_Shape, tuple[tuple[tuple[Channel, Purpose], bool, bool], ...]] = {}
 
 
@@ -93,6 +93,7 @@ def _plan(state: ProfileState) -> tuple[tuple[tuple[Channel, Purpose], bool, boo
         frozenset(state.suppressions),
         tuple((k, c.status) for k, c in state.consents.items()),
         frozenset((k[0], k[1]) for k in state.pending) if state.pending else _NONE,
+        state.push_tokens > 0,
     )
     plan = _PLANS.get(shape)
     if plan is None:

@@ -233,6 +233,8 @@ def marketing_reach(state: ProfileState, channel: Channel) -> bool:
         return state.email is not None and not state.suppressions and status is not ConsentStatus.UNSUBSCRIBED
     if channel is Channel.SMS:
         return state.phone_number is not None and status is ConsentStatus.SUBSCRIBED
+    if channel is Channel.PUSH:
+        return status is ConsentStatus.SUBSCRIBED and state.push_tokens > 0
     return status is ConsentStatus.SUBSCRIBED
 
 

@@ -67,7 +67,9 @@ class ProfileState:
     """Consent, suppressions, list memberships and pending opt-ins of one profile.
 
     `email` and `phone_number` come from the profile's identifiers; they let the rules check that
-    an address exists and record which address consented. They are not part of the projection.
+    an address exists and record which address consented. `push_tokens` counts the profile's
+    devices whose push token is AUTHORIZED: a push message is addressed to them. None of the three
+    is part of the projection.
     """
 
     consents: Mapping[tuple[Channel, Purpose], ChannelConsent] = field(default_factory=_empty)
@@ -77,6 +79,7 @@ class ProfileState:
     pending: Mapping[PendingKey, PendingOptIn] = field(default_factory=_empty)
     email: str | None = None
     phone_number: str | None = None
+    push_tokens: int = 0
 
     def evolve(self, **changes: Any) -> ProfileState:
         """A copy with some fields replaced; `dataclasses.replace` costs several times more on this hot path."""
@@ -89,6 +92,7 @@ class ProfileState:
             get("pending", self.pending),
             get("email", self.email),
             get("phone_number", self.phone_number),
+            get("push_tokens", self.push_tokens),
         )
 
     def consent(self, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> ChannelConsent:

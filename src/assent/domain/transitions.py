@@ -34,6 +34,7 @@ from .channels import (
 from .errors import DomainError, MissingAddress, NothingPending
 from .events import NO_PROOF, ConsentEvent, EventType, Proof, apply
 from .pack_rules import IMPLIED_METHODS
+from .push_tokens import PUSH_TOKEN_METHOD
 from .state import ChannelConsent, ProfileState
 
 Target = tuple[Channel, Purpose]
@@ -484,3 +485,28 @@ def remove_from_list(
     c = _Changes(state, now, proof)
     c.emit(EventType.LIST_LEFT, list_id=list_id, outcome=outcome)
     return c.events
+
+
+def follow_push_tokens(
+    state: ProfileState,
+    *,
+    now: datetime,
+    denied: bool = False,
+    method_detail: str | None = None,
+    proof: Proof = NO_PROOF,
+) -> list[ConsentEvent]:
+    """Push marketing consent follows the profile's devices, as Klaviyo defines it: SUBSCRIBED
+    while at least one push token is AUTHORIZED (`state.push_tokens`), UNSUBSCRIBED when the last
+    one goes or loses its permission. A profile that never had consent and whose device answered
+    DENIED (`denied`) refused it explicitly, and is UNSUBSCRIBED too; a token whose permission is
+    not decided yet changes nothing."""
+    status = state.status(Channel.PUSH)
+    if state.push_tokens > 0:
+        if status is ConsentStatus.SUBSCRIBED:
+            return []
+        targets = [(Channel.PUSH, Purpose.MARKETING)]
+        return subscribe(state, targets, now=now, method=PUSH_TOKEN_METHOD, method_detail=method_detail, proof=proof)
+    if status is ConsentStatus.SUBSCRIBED or (denied and status is ConsentStatus.NEVER_SUBSCRIBED):
+        detail = method_detail
+        return unsubscribe(state, Channel.PUSH, now=now, method=PUSH_TOKEN_METHOD, method_detail=detail, proof=proof)
+    return []

@@ -34,6 +34,7 @@ from sqlalchemy.sql.selectable import FromClause
 from ..domain import Channel, ConsentStatus, Purpose, Reason, Send, SuppressionReason, Via
 from ..domain.audiences import CONSENT_REGION_NAMES, MARKETING, POSTAL_FIELDS, AdConsent, ExportReason
 from ..domain.decisions import TRANSACTIONAL_EMAIL_BLOCKERS
+from . import push_tokens
 from .db import driver_connection
 from .rows import AnySelect
 from .tables import consents, list_members, list_suppressions, pending_optins, profiles, suppressions
@@ -217,6 +218,11 @@ def _consent(rules: Rules, account_id: str, send: Send) -> None:
     rules.allow = allow
 
 
+def _push_device(rules: Rules, account_id: str, send: Send) -> None:
+    if send.channel is Channel.PUSH:
+        rules.when(~push_tokens.has_active(account_id, rules.p.c.id), Reason.NO_PUSH_TOKEN.value)
+
+
 def _list(rules: Rules, account_id: str, send: Send) -> None:
     if send.list_id is None or send.purpose is not Purpose.MARKETING:
         return
@@ -250,6 +256,7 @@ def send_rules(account_id: str, send: Send) -> Rules:
     _address(rules, send)
     _suppression(rules, account_id, send)
     _consent(rules, account_id, send)
+    _push_device(rules, account_id, send)
     _list(rules, account_id, send)
     return rules
 

@@ -14,7 +14,8 @@ from sqlalchemy.types import TypeEngine
 
 from ..domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState, Purpose
 from ..domain.channels import SuppressionReason
-from . import bulk
+from ..domain.push_tokens import ACTIVE
+from . import bulk, push_tokens
 from .tables import PROJECTION_TABLES, UTCDateTime
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -185,9 +186,11 @@ def load(
             part["lists"][a] = t1
         else:
             part["pending"][(Channel(a), Purpose(b), c)] = PendingOptIn(t1, d, e, f)
+    # Push is addressed to devices: the AUTHORIZED tokens count as the profile's push address.
+    devices = push_tokens.active_counts(conn, account_id, ids, ACTIVE)
     out = {}
     for pid, (email, phone) in identities.items():
-        state = ProfileState(email=email, phone_number=phone)
+        state = ProfileState(email=email, phone_number=phone, push_tokens=devices.get(pid, 0))
         if pid in parts:
             state = state.evolve(**{k: MappingProxyType(v) for k, v in parts[pid].items()})
         out[pid] = state

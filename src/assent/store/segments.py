@@ -54,7 +54,7 @@ from ..domain.segment_conditions import (
     Suppression,
 )
 from ..domain.segment_eval import REGIONS, SAMPLE_ALPHABET, SAMPLE_BUCKETS
-from . import paging
+from . import paging, push_tokens
 from .conditions import OPERATORS
 from .rows import AnyRow
 from .segment_values import NUMERIC, Bool, P, column_filter, profile_property, within
@@ -101,6 +101,8 @@ def _reach(scope: Scope, channel: Channel) -> Bool:
         return and_(P.email.is_not(None), not_(_suppressed(scope)), not_(_status(scope, channel, _UNSUB)))
     if channel is Channel.SMS:
         return and_(P.phone_number.is_not(None), _status(scope, channel, _SUB))
+    if channel is Channel.PUSH:
+        return and_(_status(scope, channel, _SUB), push_tokens.has_active(scope.account_id, P.id))
     return _status(scope, channel, _SUB)
 
 
@@ -183,6 +185,8 @@ def _can_receive(scope: Scope, c: CanReceive) -> Bool:
         if ch is Channel.SMS and purpose is Purpose.TRANSACTIONAL:
             consent = or_(consent, _status(scope, ch, _SUB, Purpose.MARKETING))
         parts.append(consent)
+        if ch is Channel.PUSH:
+            parts.append(push_tokens.has_active(scope.account_id, P.id))
     if c.list_id is not None and purpose is Purpose.MARKETING:
         ls, lm = list_suppressions.c, list_members.c
         parts.append(

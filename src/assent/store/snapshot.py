@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, func, select
 from ..domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState, Purpose
 from ..domain.channels import SuppressionReason
 from ..domain.mirror import Identifiers
-from . import projection
+from ..domain.push_tokens import ACTIVE
+from . import projection, push_tokens
 from .db import driver_connection
 from .profiles import get_many
 from .tables import (
@@ -123,6 +124,7 @@ def profile_states(conn: Connection, account_id: str) -> Iterator[ProfileSnapsho
     lsups = _Side(_scan(conn, list_suppressions, account_id, ("list_id", "reason", "created_at")))
     members = _Side(_scan(conn, list_members, account_id, ("list_id", "joined_at")))
     pending = _Side(_scan(conn, pending_optins, account_id, ("channel", "purpose", "list_id", "requested_at")))
+    devices = push_tokens.all_active_counts(conn, account_id, ACTIVE)  # the profiles' push addresses
     empty: MappingProxyType[Any, Any] = MappingProxyType({})
     ch, pu, st, rs = _CHANNELS, _PURPOSES, _STATUSES, _REASONS
     # The state is only read on its way to the target: plain dicts, not read-only views, and enum
@@ -140,6 +142,7 @@ def profile_states(conn: Connection, account_id: str) -> Iterator[ProfileSnapsho
             {(ch[r[1]], pu[r[2]], r[3]): PendingOptIn(r[4]) for r in w_rows} if w_rows else empty,
             email,
             phone,
+            devices.get(pid, 0),
         )
         yield pid, Identifiers(email, phone, external_id), state
 

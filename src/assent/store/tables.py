@@ -556,3 +556,27 @@ erasure_tombstones = Table(
     PrimaryKeyConstraint("account_id", "digest"),
     sqlite_with_rowid=False,
 )
+
+
+# Push tokens (Klaviyo's /api/push-tokens): one device of a profile, with the permission the person
+# gave on it. A token belongs to one profile; registered again for another, it moves. `metadata`
+# is Klaviyo's device metadata as JSON. Push marketing consent follows the AUTHORIZED ones.
+push_tokens = Table(
+    "push_tokens",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("token", String(512), nullable=False),
+    Column("platform", String(10), nullable=False),
+    Column("vendor", String(10), nullable=False),
+    Column("enablement_status", String(20), nullable=False),
+    Column("background", String(20), nullable=False),
+    Column("metadata", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    UniqueConstraint("account_id", "token"),
+    Index("ix_push_tokens_profile", "account_id", "profile_id", "enablement_status"),
+    sqlite_with_rowid=False,
+)

@@ -7,17 +7,17 @@ from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
 from ..services.shared.ratelimits import Windows
-from . import confirm, console, email_events, preferences, signup, sms, unsubscribe
+from . import confirm, console, email_events, preferences, push_tokens, signup, sms, unsubscribe
 from .pages import Refused, refused
 
-MODULES = (confirm, unsubscribe, preferences, signup, sms, email_events)
+MODULES = (confirm, unsubscribe, preferences, signup, push_tokens, sms, email_events)
 
 
 def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
     """Every page's and webhook's routes; `windows` hold the signup's per-address counters."""
     out: list[BaseRoute] = []
     for module in MODULES:
-        out += signup.routes(engine, windows) if module is signup else module.routes(engine)
+        out += module.routes(engine, windows) if module in (signup, push_tokens) else module.routes(engine)
     # The staff console; its sign-in attempts are counted in `windows` too.
     return out + console.routes(engine, windows)
 

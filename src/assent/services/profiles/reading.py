@@ -24,7 +24,8 @@ from ...domain import (
     replay,
 )
 from ...domain.jurisdictions import locate
-from ...store import ledger, projection
+from ...domain.push_tokens import ACTIVE
+from ...store import ledger, projection, push_tokens
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
 from ..accounts import settings as account_settings
@@ -60,7 +61,9 @@ def state_as_of(conn: Connection, account_id: str, row: Row, at: datetime) -> Pr
     email = later_changes.get("email", email) or None
     phone = later_changes.get("phone_number", phone) or None
     state = replay(before, ProfileState())
-    return replace(state, email=email, phone_number=phone)
+    # Devices are not historised (the push consent they caused is): the ones registered now count.
+    devices = push_tokens.active_counts(conn, account_id, [row.id], ACTIVE).get(row.id, 0)
+    return replace(state, email=email, phone_number=phone, push_tokens=devices)
 
 
 def current_state(conn: Connection, account_id: str, row: Row) -> ProfileState:
