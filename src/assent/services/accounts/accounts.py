@@ -46,6 +46,8 @@ SCOPES = (
     "webhooks:write",
     "data-privacy:read",
     "data-privacy:write",
+    "push-tokens:read",
+    "push-tokens:write",
 )
 
 
