@@ -18,7 +18,7 @@ from klaviyo_api import KlaviyoAPI
 from openapi_client.exceptions import ApiException
 from openapi_client.models import GetPushTokenResponseCollectionCompoundDocument, GetPushTokenResponseCompoundDocument
 
-from assent.domain import Channel
+from assent.domain import Channel, Purpose
 from assent.services.accounts.accounts import load_account
 from assent.services.consent import changes as consent
 from assent.services.consent import ledger_checks
@@ -73,7 +73,8 @@ def push_decision(api, email: str) -> dict[str, Any]:
 
 def tokens_of(api, **filters: str) -> list[dict[str, Any]]:
     query = ",".join(f"equals({k},'{v}')" for k, v in filters.items())
-    r = api.get("/api/push-tokens", params={"filter": f"and({query})" if len(filters) > 1 else query} if filters else {})
+    params = {"filter": f"and({query})" if len(filters) > 1 else query} if filters else {}
+    r = api.get("/api/push-tokens", params=params)
     assert r.status_code == 200, r.text
     return r.json()["data"]
 
@@ -98,7 +99,7 @@ def test_the_sdk_creates_lists_gets_and_deletes_push_tokens(klaviyo, api):
     klaviyo.Profiles.create_push_token(token_body(token, {"email": email}, background="AVAILABLE",
                                                   device_metadata=metadata))  # fmt: skip
 
-    page = klaviyo.Profiles.get_push_tokens(filter=f"equals(platform,'ios')", include=["profile"])
+    page = klaviyo.Profiles.get_push_tokens(filter="equals(platform,'ios')", include=["profile"])
     assert isinstance(page, GetPushTokenResponseCollectionCompoundDocument)
     (found,) = page.data
     assert found.attributes.token == token and found.attributes.vendor == "APNs"
@@ -189,7 +190,7 @@ def test_a_token_registered_for_another_profile_moves_and_both_consents_follow(a
 
 def test_no_push_token_denies_push_consent_given_without_a_device(server, api):
     email = address()
-    consent.subscribe(server.engine, api.account_id, Locator("email", email), [(Channel.PUSH, consent.Purpose.MARKETING)])
+    consent.subscribe(server.engine, api.account_id, Locator("email", email), [(Channel.PUSH, Purpose.MARKETING)])
     assert push_consent(api, email)["consent"] == "SUBSCRIBED"
     assert push_consent(api, email)["can_receive_push_marketing"] is False
     assert push_decision(api, email)["reasons"] == ["NO_PUSH_TOKEN"]
@@ -279,7 +280,8 @@ def test_client_push_tokens_register_and_unregister(server, api):
         preflight = app.options("/client/push-tokens", headers={"Origin": "https://app.example",
                                                                  "Access-Control-Request-Method": "POST"})  # fmt: skip
         assert preflight.status_code == 204
-        r = app.post("/client/push-tokens", params={"company_id": "nobody"}, json=token_body(device(), {"email": email}))
+        stranger = {"company_id": "nobody"}
+        r = app.post("/client/push-tokens", params=stranger, json=token_body(device(), {"email": email}))
         assert r.status_code == 400 and r.json()["errors"][0]["source"]["parameter"] == "company_id"
         bad = token_body(device(), {"email": email}, platform="windows")
         r = app.post("/client/push-tokens", params={"company_id": company}, json=bad)

@@ -8,6 +8,7 @@ marketing email; a double opt-in list stays pending until confirmed; a forged to
 
 from __future__ import annotations
 
+import re
 import uuid
 from html.parser import HTMLParser
 from typing import Any
@@ -16,10 +17,12 @@ import httpx
 import pytest
 
 from assent.domain import Channel, Purpose
+from assent.domain.push_tokens import Platform, Vendor
 from assent.services.consent import changes as consent
 from assent.services.consent import ledger_checks as ledger
 from assent.services.consent.changes import Locator
 from assent.services.lists import lists
+from assent.services.push import tokens as push_tokens
 from assent.services.shared import outbox, tokens
 from assent.services.workflows import preferences
 
@@ -347,6 +350,26 @@ def test_push_is_shown_but_not_changed_here(server, api, browser) -> None:
     r = save(browser, url(server, api, profile_id), channels=["email", "push"])
     assert r.status_code == 200, r.text
     assert ledger_size(server, api) == before
+
+
+def test_push_shows_the_devices_it_reaches_and_stays_read_only(server, api, browser) -> None:
+    email = address()
+    profile_id = subscribed(server, api, email)
+    owner = push_tokens.Owner(email=email)
+    for token in ("a" * 64, "b" * 64):
+        push_tokens.register(server.engine, api.account_id, owner,
+                             push_tokens.Device(token, Platform.IOS, Vendor.APNS))  # fmt: skip
+    page = url(server, api, profile_id)
+    r = browser.get(page)
+    assert "(subscribed, on 2 devices)" in r.text
+    assert boxes(r.text)[("channel", "push")] == "disabled"  # switched on the device, not here
+    # Unticking it on the page (a crafted post) changes nothing: push follows the devices.
+    before = ledger_size(server, api)
+    assert save(browser, page, channels=["email"]).status_code == 200
+    assert ledger_size(server, api) == before
+    for token in push_tokens.page(server.engine, api.account_id, [], size=10)[0]:
+        push_tokens.delete(server.engine, api.account_id, token.id)
+    assert re.search(r"Push notifications \(marketing\)\s*<small>\(not subscribed\)</small>", browser.get(page).text)
 
 
 def test_a_list_that_is_not_public_cannot_be_joined_or_left_from_the_page(server, api, browser) -> None:

@@ -71,6 +71,7 @@ class ChannelChoice:
     status: ConsentStatus
     editable: bool
     unavailable: str | None = None  # why the box can't be ticked, e.g. no email address
+    detail: str | None = None  # what the status rests on, e.g. "on 2 devices" for push
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,17 @@ def _channel_checked(state: ProfileState, channel: Channel) -> bool:
     return state.status(channel) is ConsentStatus.SUBSCRIBED or _channel_pending(state, channel)
 
 
+def _push_detail(state: ProfileState) -> tuple[bool, str | None]:
+    """Whether push marketing reaches the person, and on how many devices: push goes to the
+    devices whose notifications are allowed, so the page says so rather than show consent alone."""
+    devices = state.push_tokens
+    if devices > 0 and state.status(Channel.PUSH) is ConsentStatus.SUBSCRIBED:
+        return True, f"on {devices} device{'s' if devices != 1 else ''}"
+    if state.status(Channel.PUSH) is ConsentStatus.SUBSCRIBED:
+        return False, "no device of yours allows our notifications"
+    return False, None
+
+
 def _list_pending(state: ProfileState, list_id: str) -> bool:
     return (Channel.EMAIL, Purpose.MARKETING, list_id) in state.pending
 
@@ -180,18 +192,22 @@ def _view(
 ) -> Preferences:
     channels = []
     for channel in SHOWN:
-        unavailable = None
+        unavailable = detail = None
+        checked = _channel_checked(state, channel)
         if channel is Channel.EMAIL and not state.email:
             unavailable = "We have no email address for you."
+        if channel is Channel.PUSH:
+            checked, detail = _push_detail(state)
         channels.append(
             ChannelChoice(
                 channel=channel,
                 label=LABELS[channel],
-                checked=_channel_checked(state, channel),
+                checked=checked,
                 pending=_channel_pending(state, channel),
                 status=state.status(channel),
                 editable=channel in EDITABLE and unavailable is None,
                 unavailable=unavailable,
+                detail=detail,
             )
         )
     lists = [
