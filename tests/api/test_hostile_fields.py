@@ -116,6 +116,11 @@ def _examples(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
             "name": "Mirror 2", "enabled": False}}},
         "create_consent_text": {"data": {"type": "consent-text", "attributes": {
             "version": "fields-1", "text": "Yes, email me offers.", "language": "en"}}},
+        "create_push_token": {"data": {"type": "push-token", "attributes": {
+            "token": "f" * 64, "platform": "ios", "vendor": "apns", "enablement_status": "AUTHORIZED",
+            "background": "AVAILABLE", "device_metadata": {"device_id": "D-1", "klaviyo_sdk": "swift",
+                                                           "os_name": "ios", "environment": "release"},
+            "profile": {"data": {"type": "profile", "attributes": {"email": "fields@example.com"}}}}}},
         "create_audience": {"data": {"type": "audience", "attributes": {
             "include": [{"type": "list", "id": ids["list"]}, {"type": "segment", "id": ids["segment"]}],
             "exclude": [], "channel": "email", "purpose": "marketing", "via": "campaign"}}},
