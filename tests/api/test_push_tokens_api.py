@@ -287,3 +287,16 @@ def test_client_push_tokens_register_and_unregister(server, api):
         r = app.post("/client/push-tokens", params={"company_id": company}, json=bad)
         assert r.status_code == 400 and r.json()["errors"][0]["source"]["pointer"] == "/data/attributes/platform"
         assert tokens_of(api) == []
+
+
+def test_profiles_include_their_push_tokens(api):
+    email, token = address(), device()
+    register(api, token, email)
+    (listed,) = api.get("/api/profiles", params={"filter": f'equals(email,"{email}")',
+                                                 "include": "push-tokens"}).json()["included"]  # fmt: skip
+    assert listed["type"] == "push-token" and listed["attributes"]["token"] == token
+    one = api.get(f"/api/profiles/{listed['relationships']['profile']['data']['id']}",
+                  params={"include": "push-tokens,lists"})  # fmt: skip
+    assert one.status_code == 200, one.text
+    assert_klaviyo_shape("get_profile", one.json())
+    assert [i["id"] for i in one.json()["included"]] == [listed["id"]]

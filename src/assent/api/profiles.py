@@ -19,11 +19,13 @@ from ..services.profiles.writes import (
     update_profile,
     upsert_profile,
 )
+from ..services.push import tokens as push_token_service
 from ..wire.documents import json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid
 from .filters import FieldRule
 from .operation import Call, Operation, Param
 from .paging import Cursor
+from .push_tokens import token_resource
 from .resources import profile_resource
 
 # --- request bodies ---------------------------------------------------------------------------
@@ -235,13 +237,21 @@ def get_profiles(call: Call) -> Response:
     sort = call.sort(PROFILE_SORTS, "id")
     size = call.page_size(20, 100)
     extra = call.additional_fields("profile", ADDITIONAL)
-    call.include(("conversations", "push-tokens"))  # accepted; Assent has none of either to include
+    include = call.include(("conversations", "push-tokens"))  # Assent has no conversations to include
     page, found = profile_pages.list_profiles(
         call.engine, call.account_id, conditions, sort.field, sort.descending, _cursor(call, sort.field), size,
         subscriptions="subscriptions" in extra,
     )  # fmt: skip
     resources = [profile_resource(p, call.base_url) for p in found]
-    return json_response({"data": [_shape(call, r) for r in resources], "links": call.page_links(page)})
+    doc = {"data": [_shape(call, r) for r in resources], "links": call.page_links(page)}
+    if "push-tokens" in include:
+        doc["included"] = _push_tokens(call, [p.id for p in found])
+    return json_response(doc)
+
+
+def _push_tokens(call: Call, profile_ids: list[str]) -> list[dict[str, Any]]:
+    """`include=push-tokens`: the profiles' devices, as GET /api/push-tokens shows them."""
+    return [token_resource(call, t) for t in push_token_service.of_profiles(call.engine, call.account_id, profile_ids)]
 
 
 def list_summary(call: Call, lst: MailingList) -> dict[str, Any]:
@@ -265,6 +275,8 @@ def get_profile(call: Call) -> Response:
     doc: dict[str, Any] = {"data": _shape(call, resource), "links": {"self": call.self_link()}}
     if include:
         doc["included"] = [list_summary(call, lst) for lst in lists]
+    if "push-tokens" in include:
+        doc["included"] += _push_tokens(call, [profile.id])
     return json_response(doc)
 
 

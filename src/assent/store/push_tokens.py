@@ -55,9 +55,13 @@ def delete_token(conn: Connection, account_id: str, token_id: str) -> None:
     conn.execute(delete(t).where(t.c.account_id == account_id, t.c.id == token_id))
 
 
-def of_profile(conn: Connection, account_id: str, profile_id: str) -> list[AnyRow]:
+def of_profiles(conn: Connection, account_id: str, profile_ids: Iterable[str]) -> list[AnyRow]:
+    """The tokens of these profiles, oldest first."""
+    ids = list(set(profile_ids))
+    if not ids:
+        return []
     t = push_tokens
-    q = select(t).where(t.c.account_id == account_id, t.c.profile_id == profile_id).order_by(t.c.id)
+    q = select(t).where(t.c.account_id == account_id, t.c.profile_id.in_(ids)).order_by(t.c.id)
     return list(conn.execute(q))
 
 

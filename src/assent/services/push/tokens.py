@@ -212,6 +212,7 @@ def page(
         return [_token(r) for r in found.rows], position(found)
 
 
-def of_profile(engine: Engine, account_id: str, profile_id: str) -> list[PushToken]:
+def of_profiles(engine: Engine, account_id: str, profile_ids: list[str]) -> list[PushToken]:
+    """The tokens of these profiles (at most a page of them), oldest first."""
     with read_transaction(engine) as conn:
-        return [_token(r) for r in store.of_profile(conn, account_id, profile_id)]
+        return [_token(r) for r in store.of_profiles(conn, account_id, profile_ids)]
