@@ -300,3 +300,17 @@ def test_profiles_include_their_push_tokens(api):
     assert one.status_code == 200, one.text
     assert_klaviyo_shape("get_profile", one.json())
     assert [i["id"] for i in one.json()["included"]] == [listed["id"]]
+
+
+def test_push_tokens_page_by_cursor_both_ways(api):
+    email = address()
+    for _ in range(5):
+        register(api, device(), email)
+    first = api.get("/api/push-tokens", params={"page[size]": 2}).json()
+    second = api.get(first["links"]["next"]).json()
+    third = api.get(second["links"]["next"]).json()
+    ids = [t["id"] for page in (first, second, third) for t in page["data"]]
+    assert len(ids) == len(set(ids)) == 5 and "next" not in third["links"]
+    back = api.get(third["links"]["prev"]).json()
+    assert [t["id"] for t in back["data"]] == [t["id"] for t in second["data"]]
+    assert api.get("/api/push-tokens", params={"page[size]": 101}).status_code == 400
