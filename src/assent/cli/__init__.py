@@ -25,6 +25,7 @@ from . import (
     profiles,
     proof,
     segments,
+    sends,
     serve,
     settings,
     stream,
@@ -55,6 +56,7 @@ app.add_typer(proof.app, name="proof")
 app.add_typer(keys.app, name="keys")
 app.add_typer(settings.app, name="settings")
 app.add_typer(links.app, name="links")
+app.add_typer(sends.app, name="sends")
 app.command("sync")(sync.sync_command)
 app.command("stream")(stream.stream_command)
 app.add_typer(webhooks.app, name="webhooks")

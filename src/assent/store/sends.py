@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .rows import AnyRow
 from .tables import message_sends
 
 
@@ -38,3 +39,24 @@ def sent_at_between(
         t.c.sent_at <= until,
     )
     return tuple(conn.execute(q.order_by(t.c.sent_at)).scalars())
+
+
+def list_sends(
+    conn: Connection,
+    account_id: str,
+    *,
+    profile_id: str | None = None,
+    channel: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[AnyRow]:
+    """The account's reported sends (or one profile's), newest first, at most `limit`."""
+    t = message_sends
+    q = select(t).where(t.c.account_id == account_id)
+    if profile_id is not None:
+        q = q.where(t.c.profile_id == profile_id)
+    if channel is not None:
+        q = q.where(t.c.channel == channel)
+    if since is not None:
+        q = q.where(t.c.sent_at > since)
+    return list(conn.execute(q.order_by(t.c.sent_at.desc(), t.c.profile_id, t.c.message_id).limit(limit)))

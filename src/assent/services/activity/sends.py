@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from ...domain import Channel, DomainError, Purpose
 from ...store import sends as store
-from ...store.db import write_transaction
+from ...store.db import read_transaction, write_transaction
 from ..accounts.accounts import load_account
 from ..profiles.locator import Locator, find_profile
 from ..shared.clock import utcnow
@@ -64,6 +64,37 @@ def record_sends(engine: Engine, account_id: str, reports: list[SendReport]) -> 
         return [
             RecordedSend(row["profile_id"], r, (row["profile_id"], row["channel"], row["message_id"]) in new)
             for row, r in zip(rows, reports, strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSend:
+    profile_id: str
+    channel: Channel
+    purpose: Purpose
+    message_id: str
+    sent_at: datetime
+    recorded_at: datetime
+
+
+def list_sends(
+    engine: Engine,
+    account_id: str,
+    locator: Locator | None = None,
+    *,
+    channel: Channel | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[StoredSend]:
+    """The sends reported for the account, or for the profile `locator` names, newest first."""
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        profile_id = find_profile(conn, account, locator).id if locator is not None else None
+        rows = store.list_sends(conn, account.id, profile_id=profile_id, channel=channel.value if channel else None,
+                                since=since, limit=limit)  # fmt: skip
+        return [
+            StoredSend(r.profile_id, Channel(r.channel), Purpose(r.purpose), r.message_id, r.sent_at, r.recorded_at)
+            for r in rows
         ]
 
 
