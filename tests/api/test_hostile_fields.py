@@ -121,6 +121,9 @@ def _examples(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
             "background": "AVAILABLE", "device_metadata": {"device_id": "D-1", "klaviyo_sdk": "swift",
                                                            "os_name": "ios", "environment": "release"},
             "profile": {"data": {"type": "profile", "attributes": {"email": "fields@example.com"}}}}}},
+        # Erases a profile _seed makes for it alone; the variants then meet a 404 or a 400 (never a 5xx).
+        "request_profile_deletion": {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": {
+            "data": {"type": "profile", "attributes": {"email": "erase-fields@example.com"}}}}}},
         "create_audience": {"data": {"type": "audience", "attributes": {
             "include": [{"type": "list", "id": ids["list"]}, {"type": "segment", "id": ids["segment"]}],
             "exclude": [], "channel": "email", "purpose": "marketing", "via": "campaign"}}},
@@ -172,6 +175,7 @@ def _variants(body: Any) -> Iterator[tuple[str, Any]]:
 
 def _seed(api: Client) -> dict[str, str]:
     profile = api.post("/api/profiles", json=_profile("seed-fields@example.com"))
+    api.post("/api/profiles", json=_profile("erase-fields@example.com"))  # for request_profile_deletion
     listed = api.post("/api/lists", json={"data": {"type": "list", "attributes": {"name": "Seed"}}})
     ids = {"profile": profile.json()["data"]["id"], "list": listed.json()["data"]["id"]}
     examples = _examples(ids | {"segment": "", "webhook": ""})

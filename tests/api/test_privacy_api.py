@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from klaviyo_api import KlaviyoAPI
 from openapi_client.exceptions import NotFoundException
+from sqlalchemy import text
 
 from assent.domain import Channel, Purpose
 from assent.services.accounts import accounts
@@ -106,3 +107,18 @@ def test_the_data_export_returns_everything_held_about_a_profile(server, api):
     assert all(len(e["proof"]["hash"]) == 64 for e in attributes["consent_events"])
     missing = api.get("/api/profiles/01HZZZZZZZZZZZZZZZZZZZZZZZ/data-export")
     assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "not_found"
+
+
+def test_erasure_deletes_the_persons_push_tokens(server, api):
+    token = "ab" * 32
+    made = api.post("/api/push-tokens", json={"data": {"type": "push-token", "attributes": {
+        "token": token, "platform": "ios", "vendor": "apns", "enablement_status": "AUTHORIZED",
+        "background": "AVAILABLE", "device_metadata": {"device_id": "ERIN-PHONE-1"},
+        "profile": {"data": {"type": "profile", "attributes": {"email": "pushed@example.com"}}}}}})
+    assert made.status_code < 300, made.text
+    erased = api.post(JOB, json=deletion({"type": "profile", "attributes": {"email": "pushed@example.com"}}))
+    assert erased.status_code == 202, erased.text
+    with server.engine.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM push_tokens WHERE token = :t OR metadata LIKE :d"),
+                            {"t": token, "d": "%ERIN-PHONE-1%"}).scalar()
+    assert left == 0
