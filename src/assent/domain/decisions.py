@@ -19,6 +19,7 @@ from .errors import DomainError
 from .findings import Finding as Finding
 from .findings import Reason as Reason
 from .findings import Verdict as Verdict
+from .findings import allow, deny, warn
 from .jurisdictions import Pack, Recipient
 from .pack_rules import PACK_RULES, FrequencyCap
 from .state import ProfileState
@@ -99,53 +100,54 @@ class Decision:
         return self.verdict is Verdict.ALLOW
 
 
+# A rule returns its findings (most often none, or one): a tuple, not a generator, because
+# decide() runs every rule for every send and a generator costs more to make than the check.
 Rule = Callable[[ProfileState, Send], Iterable[Finding]]
+NOTHING: tuple[Finding, ...] = ()
 
 
-def _deny(code: Reason) -> Finding:
-    return Finding(Verdict.DENY, code.value)
+def _one(finding: Finding) -> tuple[Finding, ...]:
+    return (finding,)
 
 
-def _allow(code: Reason) -> Finding:
-    return Finding(Verdict.ALLOW, code.value)
+_NO_ADDRESS = _one(deny(Reason.NO_ADDRESS))
+_SUBSCRIBED = _one(allow(Reason.SUBSCRIBED))
+_UNSUBSCRIBED = _one(deny(Reason.UNSUBSCRIBED))
+_NOT_OPTED_OUT = (allow(Reason.NOT_OPTED_OUT), warn(Reason.IMPLIED_CONSENT))
+_TRANSACTIONAL_EXEMPT = _one(allow(Reason.TRANSACTIONAL_EXEMPT))
+_NO_PUSH_TOKEN = _one(deny(Reason.NO_PUSH_TOKEN))
+_SUPPRESSED = {r: deny(Reason(f"SUPPRESSED_{r.value}")) for r in SuppressionReason}
 
 
 def address_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
-    if state.address(send.channel) is None:
-        yield _deny(Reason.NO_ADDRESS)
+    return _NO_ADDRESS if state.address(send.channel) is None else NOTHING
 
 
 def suppression_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
-    if send.channel is not Channel.EMAIL:
-        return
+    if send.channel is not Channel.EMAIL or not state.suppressions:
+        return NOTHING
     blocking: AbstractSet[SuppressionReason] = state.suppressions.keys()
     if send.purpose is Purpose.TRANSACTIONAL:
         blocking = blocking & TRANSACTIONAL_EMAIL_BLOCKERS
-    for reason in sorted(blocking):
-        yield _deny(Reason(f"SUPPRESSED_{reason.value}"))
+    return tuple(_SUPPRESSED[reason] for reason in sorted(blocking))
 
 
 def consent_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     ch, purpose = send.channel, send.purpose
     if ch is Channel.EMAIL:
-        yield from _email_consent(state, send)
-        return
+        return _email_consent(state, send)
     if ch is Channel.POSTAL:
-        yield from _postal_consent(state)
-        return
+        return _postal_consent(state)
     if state.status(ch, purpose) is ConsentStatus.SUBSCRIBED:
-        yield _allow(Reason.SUBSCRIBED)
-        return
+        return _SUBSCRIBED
     if ch is Channel.SMS:
         marketing = state.status(Channel.SMS, Purpose.MARKETING)
         if purpose is Purpose.TRANSACTIONAL and marketing is ConsentStatus.SUBSCRIBED:
-            yield _allow(Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL)
-            return
+            return _one(allow(Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL))
         transactional = state.status(Channel.SMS, Purpose.TRANSACTIONAL)
         if purpose is Purpose.MARKETING and transactional is ConsentStatus.SUBSCRIBED:
-            yield _deny(Reason.TRANSACTIONAL_CONSENT_ONLY)
-            return
-    yield _deny(_why_not(state, ch, purpose))
+            return _one(deny(Reason.TRANSACTIONAL_CONSENT_ONLY))
+    return _one(deny(_why_not(state, ch, purpose)))
 
 
 def _why_not(state: ProfileState, channel: Channel, purpose: Purpose) -> Reason:
@@ -156,50 +158,47 @@ def _why_not(state: ProfileState, channel: Channel, purpose: Purpose) -> Reason:
     return Reason.NEVER_SUBSCRIBED
 
 
-def _email_consent(state: ProfileState, send: Send) -> Iterable[Finding]:
-    status = state.status(Channel.EMAIL)
+def _email_consent(state: ProfileState, send: Send) -> tuple[Finding, ...]:
     if send.purpose is Purpose.TRANSACTIONAL:
-        yield _allow(Reason.TRANSACTIONAL_EXEMPT)
-    elif status is ConsentStatus.SUBSCRIBED:
-        yield _allow(Reason.SUBSCRIBED)
-    elif status is ConsentStatus.UNSUBSCRIBED:
-        yield _deny(Reason.UNSUBSCRIBED)
-    elif send.via is Via.CAMPAIGN and send.policy.email_campaigns_require_explicit_consent:
-        yield _deny(_why_not(state, Channel.EMAIL, Purpose.MARKETING))
-    else:
-        # As in Klaviyo, an unconfirmed double opt-in leaves the profile where it was: not
-        # subscribed, and reachable by email like any profile that never opted out.
-        yield _allow(Reason.NOT_OPTED_OUT)
-        yield Finding(None, Reason.IMPLIED_CONSENT.value)
+        return _TRANSACTIONAL_EXEMPT
+    status = state.status(Channel.EMAIL)
+    if status is ConsentStatus.SUBSCRIBED:
+        return _SUBSCRIBED
+    if status is ConsentStatus.UNSUBSCRIBED:
+        return _UNSUBSCRIBED
+    if send.via is Via.CAMPAIGN and send.policy.email_campaigns_require_explicit_consent:
+        return _one(deny(_why_not(state, Channel.EMAIL, Purpose.MARKETING)))
+    # As in Klaviyo, an unconfirmed double opt-in leaves the profile where it was: not
+    # subscribed, and reachable by email like any profile that never opted out.
+    return _NOT_OPTED_OUT
 
 
-def _postal_consent(state: ProfileState) -> Iterable[Finding]:
+def _postal_consent(state: ProfileState) -> tuple[Finding, ...]:
     """Direct mail needs no opt-in: only an explicit postal opt-out stops it."""
     status = state.status(Channel.POSTAL)
     if status is ConsentStatus.SUBSCRIBED:
-        yield _allow(Reason.SUBSCRIBED)
-    elif status is ConsentStatus.UNSUBSCRIBED:
-        yield _deny(Reason.UNSUBSCRIBED)
-    else:
-        yield _allow(Reason.NOT_OPTED_OUT)
-        yield Finding(None, Reason.IMPLIED_CONSENT.value)
+        return _SUBSCRIBED
+    if status is ConsentStatus.UNSUBSCRIBED:
+        return _UNSUBSCRIBED
+    return _NOT_OPTED_OUT
 
 
 def push_token_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     """A push goes to devices: with no AUTHORIZED push token there is none to send to, whatever the
     consent record says (consent given through a bulk job or an import names no device)."""
-    if send.channel is Channel.PUSH and state.push_tokens <= 0:
-        yield _deny(Reason.NO_PUSH_TOKEN)
+    return _NO_PUSH_TOKEN if send.channel is Channel.PUSH and state.push_tokens <= 0 else NOTHING
 
 
 def list_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     if send.list_id is None or send.purpose is not Purpose.MARKETING:
-        return
+        return NOTHING
+    out = []
     if send.list_id in state.list_suppressions:
-        yield _deny(Reason.LIST_SUPPRESSED)
+        out.append(deny(Reason.LIST_SUPPRESSED))
     if send.list_id not in state.lists:
         pending = state.is_pending(send.channel, Purpose.MARKETING, send.list_id)
-        yield _deny(Reason.DOUBLE_OPTIN_PENDING if pending else Reason.NOT_IN_LIST)
+        out.append(deny(Reason.DOUBLE_OPTIN_PENDING if pending else Reason.NOT_IN_LIST))
+    return out
 
 
 DEFAULT_RULES: tuple[Rule, ...] = (
@@ -208,18 +207,33 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 
 def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULES) -> Decision:
-    findings = [f for rule in rules for f in rule(state, send)]
-    warnings = tuple(dict.fromkeys(f.code for f in findings if f.kind is None))
-    denies = tuple(dict.fromkeys(f.code for f in findings if f.kind is Verdict.DENY))
+    # One pass sorts the findings by kind, keeping each code once in the order found.
+    denies: dict[str, None] = {}
+    defers: dict[str, None] = {}
+    allows: dict[str, None] = {}
+    warnings: dict[str, None] = {}
+    expired: datetime | None = None
+    until: datetime | None = None
+    for rule in rules:
+        for f in rule(state, send):
+            kind = f.kind
+            if kind is Verdict.DENY:
+                denies[f.code] = None
+                if f.expired_at is not None and (expired is None or f.expired_at > expired):
+                    expired = f.expired_at
+            elif kind is Verdict.ALLOW:
+                allows[f.code] = None
+            elif kind is None:
+                warnings[f.code] = None
+            else:
+                defers[f.code] = None
+                if f.defer_until is not None and (until is None or f.defer_until > until):
+                    until = f.defer_until
     if denies:  # warnings qualify a send; a denied one has none
-        expired = max((f.expired_at for f in findings if f.expired_at), default=None)
-        return Decision(Verdict.DENY, denies, consent_expired_at=expired)
-    defers = [f for f in findings if f.kind is Verdict.DEFER]
+        return Decision(Verdict.DENY, tuple(denies), consent_expired_at=expired)
     if defers:
-        until = max((f.defer_until for f in defers if f.defer_until), default=None)
-        return Decision(Verdict.DEFER, tuple(dict.fromkeys(f.code for f in defers)), warnings, until)
-    allows = tuple(dict.fromkeys(f.code for f in findings if f.kind is Verdict.ALLOW))
-    return Decision(Verdict.ALLOW, allows, warnings)
+        return Decision(Verdict.DEFER, tuple(defers), tuple(warnings), until)
+    return Decision(Verdict.ALLOW, tuple(allows), tuple(warnings))
 
 
 def receive_flags(state: ProfileState) -> dict[tuple[Channel, Purpose], bool]:

@@ -59,12 +59,22 @@ class Finding:
     expired_at: datetime | None = None  # IMPLIED_CONSENT_EXPIRED: when the implied consent lapsed
 
 
+# Findings without a time are values: made once, so a rule hands one out without building it.
+_DENIALS = {r: Finding(Verdict.DENY, r.value) for r in Reason}
+_ALLOWANCES = {r: Finding(Verdict.ALLOW, r.value) for r in Reason}
+_WARNINGS = {r: Finding(None, r.value) for r in Reason}
+
+
 def deny(code: Reason, expired_at: datetime | None = None) -> Finding:
-    return Finding(Verdict.DENY, code.value, expired_at=expired_at)
+    return _DENIALS[code] if expired_at is None else Finding(Verdict.DENY, code.value, expired_at=expired_at)
 
 
 def allow(code: Reason) -> Finding:
-    return Finding(Verdict.ALLOW, code.value)
+    return _ALLOWANCES[code]
+
+
+def warn(code: Reason) -> Finding:
+    return _WARNINGS[code]
 
 
 def defer(code: Reason, until: datetime) -> Finding:

@@ -48,25 +48,27 @@ def explicit_consent_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     'never subscribed' sending). A consent recorded as SOFT_OPT_IN is allowed under GDPR, PECR
     and UWG as the existing-customer exception."""
     if not _email_marketing(send):
-        return
+        return ()
     packs = _packs(send)
     if not packs & _EXPLICIT_PACKS:
-        return
+        return ()
     consent = state.consent(Channel.EMAIL)
     if consent.status is ConsentStatus.NEVER_SUBSCRIBED:
-        yield deny(Reason.EXPLICIT_CONSENT_REQUIRED)
-    elif consent.status is ConsentStatus.SUBSCRIBED and consent.method == SOFT_OPT_IN and packs & _SOFT_OPT_IN_PACKS:
-        yield allow(Reason.SOFT_OPT_IN)
+        return (deny(Reason.EXPLICIT_CONSENT_REQUIRED),)
+    if consent.status is ConsentStatus.SUBSCRIBED and consent.method == SOFT_OPT_IN and packs & _SOFT_OPT_IN_PACKS:
+        return (allow(Reason.SOFT_OPT_IN),)
+    return ()
 
 
 def double_optin_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     """UWG (Germany): email marketing needs consent confirmed by double opt-in (BGH I ZR 164/09);
     the existing-customer exception (SOFT_OPT_IN, UWG §7(3)) needs none."""
     if not _email_marketing(send) or Pack.UWG not in _packs(send):
-        return
+        return ()
     consent = state.consent(Channel.EMAIL)
     if consent.status is ConsentStatus.SUBSCRIBED and consent.method != SOFT_OPT_IN and not consent.double_optin:
-        yield deny(Reason.DOUBLE_OPTIN_REQUIRED)
+        return (deny(Reason.DOUBLE_OPTIN_REQUIRED),)
+    return ()
 
 
 def implied_consent_expires(consent: ChannelConsent) -> datetime | None:
@@ -81,25 +83,25 @@ def implied_consent_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     """CASL s.10(10): implied consent lasts 2 years after a purchase, 6 months after an inquiry;
     express consent never expires. (An unsubscribe is UNSUBSCRIBED at once: the core rules.)"""
     if send.purpose is not Purpose.MARKETING or Pack.CASL not in _packs(send):
-        return
+        return ()
     consent = state.consent(send.channel)
     if consent.status is not ConsentStatus.SUBSCRIBED:
-        return
+        return ()
     expires = implied_consent_expires(consent)
     if expires is not None and send.now >= expires:
-        yield deny(Reason.IMPLIED_CONSENT_EXPIRED, expired_at=expires)
+        return (deny(Reason.IMPLIED_CONSENT_EXPIRED, expired_at=expires),)
+    return ()
 
 
 def quiet_hours_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     """TCPA 47 CFR 64.1200(c)(1) and state laws: marketing texts only inside the window in the
     recipient's local time (every zone its number may be in, when the profile names none)."""
     if send.channel is not Channel.SMS or send.purpose is not Purpose.MARKETING:
-        return
+        return ()
     if Pack.TCPA not in _packs(send):
-        return
+        return ()
     until = next_allowed(send.now, zones(send.recipient, state.phone_number), quiet_window(send.recipient))
-    if until is not None:
-        yield defer(Reason.QUIET_HOURS, until)
+    return () if until is None else (defer(Reason.QUIET_HOURS, until),)
 
 
 def _window_start_after(local: datetime, zone: ZoneInfo, window: Window) -> datetime:
@@ -164,13 +166,15 @@ def parse_frequency_caps(value: str | None, field: str = "frequency_caps") -> tu
 def frequency_cap_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     """The account's caps: with `limit` sends already reported in the window, DEFER until the
     oldest of them leaves it. Counted from `send.recent_sends` (the reported sends)."""
+    out = []
     for cap in send.policy.frequency_caps:
         if cap.channel is not send.channel or cap.purpose is not send.purpose:
             continue
         since = send.now - cap.window
         recent = sorted(t for t in send.recent_sends if since < t <= send.now)
         if len(recent) >= cap.limit:
-            yield defer(Reason.FREQUENCY_CAP, recent[len(recent) - cap.limit] + cap.window)
+            out.append(defer(Reason.FREQUENCY_CAP, recent[len(recent) - cap.limit] + cap.window))
+    return out
 
 
 def add_months(when: datetime, months: int) -> datetime:
