@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import secrets
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from assent.services.accounts import accounts
 from assent.services.console import analytics
-from assent.store.db import database_url, make_engine, upgrade
 from assent.store.tables import consent_events, events, message_sends, metrics
+from harness import fresh_database
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 RECEIVED = "BnchRE"
@@ -132,28 +131,10 @@ def main() -> None:
     results: dict[str, Any] = {"events": args.events}
     with tempfile.TemporaryDirectory() as work:
         for backend in args.backends.split(","):
-            drop = None
-            if backend == "sqlite":
-                engine = make_engine(f"sqlite:///{Path(work) / 'analytics.db'}")
-            else:
-                name = f"assent_analyticsbench_{secrets.token_hex(3)}"
-                admin = create_engine(database_url(args.pg), isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-                engine = make_engine(database_url(args.pg).rsplit("/", 1)[0] + f"/{name}")
-                drop = (admin, name)
-            try:
-                upgrade(engine)
+            with fresh_database(backend, Path(work), args.pg, "analyticsbench") as engine:
                 print(f"{backend}: seeding {args.events:,} ledger events")
                 account_id, seconds = seed(engine, args.events)
                 results[backend] = {"seed_s": round(seconds, 1), "ranges": measure(engine, account_id, args.repeat)}
-            finally:
-                engine.dispose()
-                if drop is not None:
-                    admin, name = drop
-                    with admin.connect() as conn:
-                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-                    admin.dispose()
     if args.json:
         print(json.dumps(results, indent=2))
 

@@ -10,21 +10,25 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
+from sqlalchemy import Engine, create_engine, text
 
 from assent.services.demo import synthetic
+from assent.store.db import database_url, make_engine, upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
 REVISION = "2026-10-15"
@@ -343,3 +347,30 @@ def fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
     return f"{value:,.0f}{unit}" if value >= 100 else f"{value:,.1f}{unit}"
+
+
+@contextmanager
+def fresh_database(backend: str, work: Path, pg_url: str, label: str) -> Iterator[Engine]:
+    """A new, migrated database for one bench run: a SQLite file in `work`, or a new database on
+    the PostgreSQL server of `pg_url` (dropped afterwards)."""
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{work / f'{label}.db'}")
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    name = f"assent_{label}_{secrets.token_hex(3)}"
+    admin = create_engine(database_url(pg_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(database_url(pg_url).rsplit("/", 1)[0] + f"/{name}")
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

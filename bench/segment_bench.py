@@ -17,20 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import secrets
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from assent.domain.segments import parse_definition
 from assent.services.activity.metrics import BUILTIN_BY_ID
 from assent.store import segments as compiled
-from assent.store.db import database_url, make_engine, upgrade
 from assent.store.tables import consents, events, list_members, metrics, profiles, suppressions
+from harness import fresh_database
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ACCOUNT = "01BENCHSEGMENTS00000000000"
@@ -247,26 +246,11 @@ def main() -> None:
     results: dict[str, Any] = {"profiles": args.profiles}
     with tempfile.TemporaryDirectory() as work:
         for backend in args.backends.split(","):
-            if backend == "sqlite":
-                engine, drop = make_engine(f"sqlite:///{Path(work) / 'segments.db'}"), None
-            else:
-                name = f"assent_segbench_{secrets.token_hex(3)}"
-                admin = create_engine(database_url(args.pg), isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-                engine = make_engine(database_url(args.pg).rsplit("/", 1)[0] + f"/{name}")
-                drop = (admin, name)
-            upgrade(engine)
-            print(f"{backend}: seeding {args.profiles:,} profiles")
-            seeded = seed(engine, args.profiles)
-            print(f"  seeded in {seeded:.0f} s")
-            results[backend] = {"seed_s": round(seeded, 1), "counts": measure(engine, args.repeat)}
-            engine.dispose()
-            if drop is not None:
-                admin, name = drop
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
+            with fresh_database(backend, Path(work), args.pg, "segbench") as engine:
+                print(f"{backend}: seeding {args.profiles:,} profiles")
+                seeded = seed(engine, args.profiles)
+                print(f"  seeded in {seeded:.0f} s")
+                results[backend] = {"seed_s": round(seeded, 1), "counts": measure(engine, args.repeat)}
     if args.json:
         print(json.dumps(results))
 
