@@ -18,6 +18,7 @@ DEFAULT_PORT = 8000
 # ASSENT_PUBLIC_URL is not set. Not meant to be set by hand.
 SERVED_URL_ENV = "ASSENT_SERVED_URL"
 DATABASE_URL_ENV = "ASSENT_DATABASE_URL"
+LEDGER_KEY_ENV = "ASSENT_LEDGER_KEY"  # named in errors: where the checkpoint signing key is looked for
 DEFAULT_DATABASE_URL = "sqlite:///./assent.db"
 # Every ASSENT_* variable the product reads (the tests' ASSENT_TEST_* ones are the tests' own).
 _NAMES = (
@@ -35,7 +36,7 @@ _NAMES = (
     "ASSENT_WEBHOOK_TIMEOUT",
     "ASSENT_CONSOLE_IDLE_MINUTES",
     "ASSENT_CONSOLE_UPLOAD_DIR",
-    "ASSENT_LEDGER_KEY",
+    LEDGER_KEY_ENV,
     "ASSENT_ERASURE_KEY",
 )
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
 
-from ...config import settings
+from ...config import LEDGER_KEY_ENV, settings
 from ...domain import DomainError
 from ...domain.chain import (
     Checkpoint,
@@ -36,7 +36,7 @@ from ..accounts.accounts import load_account
 from ..shared.clock import utcnow
 from ..shared.recorder import recording
 
-KEY_ENV = "ASSENT_LEDGER_KEY"
+KEY_ENV = LEDGER_KEY_ENV
 
 
 @dataclass(frozen=True, slots=True)
