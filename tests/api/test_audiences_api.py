@@ -58,7 +58,7 @@ def test_audience_counts_by_reason_and_validates_against_the_served_spec(api, po
     jsonschema.validate(doc, _schema(api))
     a = doc["data"]["attributes"]
     assert (a["candidates"], a["excluded"], a["allowed"], a["denied"]) == (5, 0, 3, 2)
-    assert a["warnings"] == ["JURISDICTION_PACKS_NOT_APPLIED"]  # the account's jurisdictions are "auto"
+    assert (a["deferred"], a["deferred_by"]) == (0, [])  # nobody is under quiet hours or a frequency cap
     assert {x["code"]: x["count"] for x in a["allowed_by"]} == {"SUBSCRIBED": 2, "NOT_OPTED_OUT": 1}
     denied = {x["code"]: (x["count"], x["with_reason"]) for x in a["denied_by"]}
     # The unsubscribed profile is suppressed (UNSUBSCRIBE) and unsubscribed: counted once, under its first reason.

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from assent.domain import Channel, ConsentStatus, DomainError, Policy, ProfileState, Purpose, Send, Verdict, decide
 from assent.domain.jurisdictions import Pack, Recipient, locate, packs_for, parse_jurisdictions
@@ -14,6 +16,7 @@ from assent.domain.pack_rules import (
     CASL_IMPLIED_PURCHASE,
     SOFT_OPT_IN,
     add_months,
+    expired_ranges,
     parse_frequency_caps,
 )
 from assent.domain.state import ChannelConsent
@@ -351,3 +354,19 @@ def test_implied_consent_rule_a_later_purchase_or_an_express_opt_in_replaces_the
     assert email(express, CA, T0 + timedelta(days=3650)).reasons == ("SUBSCRIBED",)
     # An express consent is not replaced by a later implied one.
     assert t.subscribe(express, [EMAIL_MKT], now=T0, method=CASL_IMPLIED_INQUIRY) == []
+
+
+@given(
+    now=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2032, 12, 31), timezones=st.just(UTC)),
+    months=st.sampled_from([6, 24]),
+    shift=st.sampled_from([timedelta(0), timedelta(microseconds=1), -timedelta(microseconds=1), timedelta(hours=5),
+                           -timedelta(hours=5), timedelta(days=2), -timedelta(days=2), timedelta(days=31)]),
+    same_time=st.booleans(),
+)  # fmt: skip
+def test_implied_consent_expiry_ranges_equal_the_month_arithmetic(now, months, shift, same_time):
+    """The SQL form of CASL's expiry (timestamp ranges) holds the timestamps add_months says lapsed."""
+    ts = add_months(now, -months) + shift
+    if same_time:  # the day clamps while the time of day decides
+        ts = ts.replace(day=min(ts.day, 28)) if shift else ts
+    before, ranges = expired_ranges(now, months)
+    assert (ts < before or any(lo <= ts <= hi for lo, hi in ranges)) == (now >= add_months(ts, months))

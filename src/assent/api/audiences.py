@@ -86,7 +86,8 @@ class AudienceResponseAttributes(Struct):
     denied: int
     allowed_by: list[AllowedCount]
     denied_by: list[DeniedCount]
-    warnings: list[str]  # JURISDICTION_PACKS_NOT_APPLIED: see the README's Audiences section
+    deferred: int  # decide()'s DEFER: may be sent to later (quiet hours, frequency caps)
+    deferred_by: list[DeniedCount]
 
 
 class AudienceResponseObject(Struct):
@@ -152,7 +153,8 @@ def _attributes(a: AudienceAttributes, q: AudienceQuery, c: AudienceCount) -> di
         "denied": c.denied,
         "allowed_by": [{"code": r.code, "count": r.count} for r in c.allowed_by],
         "denied_by": [{"code": r.code, "count": r.count, "with_reason": r.with_reason} for r in c.denied_by],
-        "warnings": list(c.warnings),
+        "deferred": c.deferred,
+        "deferred_by": [{"code": r.code, "count": r.count, "with_reason": r.with_reason} for r in c.deferred_by],
     }
 
 

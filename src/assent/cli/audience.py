@@ -61,15 +61,19 @@ def as_json(c: AudienceCount) -> dict[str, Any]:
         "denied": c.denied,
         "allowed_by": [{"code": r.code, "count": r.count} for r in c.allowed_by],
         "denied_by": [{"code": r.code, "count": r.count, "with_reason": r.with_reason} for r in c.denied_by],
-        "warnings": list(c.warnings),
+        "deferred": c.deferred,
+        "deferred_by": [{"code": r.code, "count": r.count, "with_reason": r.with_reason} for r in c.deferred_by],
     }
 
 
 def lines(c: AudienceCount) -> list[str]:
-    out = [f"{c.allowed:,} may be sent to, of {c.candidates:,} ({c.excluded:,} excluded, {c.denied:,} denied)"]
+    out = [f"{c.allowed:,} may be sent to, of {c.candidates:,} ({c.excluded:,} excluded, {c.denied:,} denied, "
+           f"{c.deferred:,} deferred)"]  # fmt: skip
     out += [f"  allowed  {r.code:<40} {r.count:>10,}" for r in c.allowed_by]
     out += [f"  denied   {r.code:<40} {r.count:>10,}  (with this reason among others: {r.with_reason:,})"
             for r in c.denied_by]  # fmt: skip
+    out += [f"  deferred {r.code:<40} {r.count:>10,}  (with this reason among others: {r.with_reason:,})"
+            for r in c.deferred_by]  # fmt: skip
     return out
 
 
@@ -94,9 +98,6 @@ def count(
     under its first reason, as decide() orders them)."""
     q = query(lists, segments, everyone, exclude_lists, exclude_segments, channel, purpose, via, send_list, at)
     result = audiences.count(open_engine(db), account, q)
-    for warning in () if json else result.warnings:  # with --json they are in the document
-        typer.echo(f"warning: {warning}: jurisdiction packs are not applied to audiences yet "
-                   "(assent settings set --account ID jurisdictions none, or see the README)", err=True)  # fmt: skip
     if json:
         emit_json(as_json(result))
     else:

@@ -198,8 +198,14 @@ def parse_jurisdictions(value: str | None, field: str = "jurisdictions") -> tupl
     return tuple(dict.fromkeys(packs))
 
 
+def window_key(recipient: Recipient) -> str:
+    """The QUIET_HOURS key of the recipient's window: its state's, else the federal one."""
+    key = f"US-{recipient.region}"
+    return key if key in QUIET_HOURS else "US"
+
+
 def quiet_window(recipient: Recipient) -> Window:
-    return QUIET_HOURS.get(f"US-{recipient.region}", QUIET_HOURS["US"])
+    return QUIET_HOURS[window_key(recipient)]
 
 
 def zones(recipient: Recipient, phone: str | None) -> tuple[ZoneInfo, ...]:
@@ -212,3 +218,20 @@ def zones(recipient: Recipient, phone: str | None) -> tuple[ZoneInfo, ...]:
         return ()
     names = [n for n in phone_timezone.time_zones_for_number(number) if valid_zone(n)]
     return tuple(ZoneInfo(n) for n in names)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """What the packs read of a profile's whereabouts, worked out once from its country, region,
+    time zone and phone number (the audience SQL stores it per profile): its country, US state
+    and the names of its possible time zones (comma-separated, None when it has none)."""
+
+    country: str | None
+    region: str | None
+    zones: str | None
+
+
+def place_of(country: str | None, region: str | None, timezone: str | None, phone: str | None) -> Place:
+    recipient = locate(country, region, timezone, phone)
+    names = ",".join(z.key for z in zones(recipient, phone))
+    return Place(recipient.country, recipient.region, names or None)

@@ -31,7 +31,7 @@ CASL_IMPLIED_INQUIRY = "CASL_IMPLIED_INQUIRY"  # CASL s.10(10)(b): an inquiry or
 IMPLIED_MONTHS = {CASL_IMPLIED_PURCHASE: 24, SOFT_OPT_IN: 24, CASL_IMPLIED_INQUIRY: 6}
 IMPLIED_METHODS = frozenset(IMPLIED_MONTHS)
 
-_EXPLICIT_PACKS = frozenset({Pack.GDPR, Pack.PECR, Pack.UWG, Pack.CASL})
+EXPLICIT_PACKS = frozenset({Pack.GDPR, Pack.PECR, Pack.UWG, Pack.CASL})
 _SOFT_OPT_IN_PACKS = frozenset({Pack.GDPR, Pack.PECR, Pack.UWG})
 
 
@@ -50,7 +50,7 @@ def explicit_consent_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     if not _email_marketing(send):
         return ()
     packs = _packs(send)
-    if not packs & _EXPLICIT_PACKS:
+    if not packs & EXPLICIT_PACKS:
         return ()
     consent = state.consent(Channel.EMAIL)
     if consent.status is ConsentStatus.NEVER_SUBSCRIBED:
@@ -183,6 +183,28 @@ def add_months(when: datetime, months: int) -> datetime:
     year, month = when.year + index // 12, index % 12 + 1
     last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
     return when.replace(year=year, month=month, day=min(when.day, last))
+
+
+def expired_ranges(now: datetime, months: int) -> tuple[datetime, tuple[tuple[datetime, datetime], ...]]:
+    """The consent timestamps `ts` with `add_months(ts, months) <= now`, as ranges a database can
+    compare: every `ts` before the first value, and every `ts` in one of the closed ranges.
+    (add_months clamps the day to the month's last, so the set is not one range: with `now` on
+    28 Feb at noon, 29 Aug 11:00 has expired and 28 Aug 13:00 has not.)"""
+    now = now.astimezone(UTC)
+    # The month whose days map into now's month.
+    first = add_months(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), -months)
+    days = (add_months(first, 1) - first).days
+    last = (add_months(now.replace(day=1), 1) - now.replace(day=1)).days
+    since_midnight = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Days before now's day map to an earlier day of now's month: wholly expired. Days that map
+    # onto now's day expired up to now's time of day; later days have not.
+    before = first + timedelta(days=min(now.day - 1, days))
+    same_day = tuple(
+        (first + timedelta(days=d - 1), first + timedelta(days=d - 1) + since_midnight)
+        for d in range(1, days + 1)
+        if min(d, last) == now.day
+    )
+    return before, same_day
 
 
 PACK_RULES = (explicit_consent_rule, double_optin_rule, implied_consent_rule, quiet_hours_rule, frequency_cap_rule)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -34,10 +37,12 @@ from sqlalchemy.sql.selectable import FromClause
 from ..domain import Channel, ConsentStatus, Purpose, Reason, Send, SuppressionReason, Via
 from ..domain.audiences import CONSENT_REGION_NAMES, MARKETING, POSTAL_FIELDS, AdConsent, ExportReason
 from ..domain.decisions import TRANSACTIONAL_EMAIL_BLOCKERS
-from . import push_tokens
+from ..domain.jurisdictions import COUNTRY_PACKS, QUIET_HOURS, Pack
+from ..domain.pack_rules import EXPLICIT_PACKS, IMPLIED_MONTHS, SOFT_OPT_IN, expired_ranges, next_allowed
+from . import places, push_tokens
 from .db import driver_connection
 from .rows import AnySelect
-from .tables import consents, list_members, list_suppressions, pending_optins, profiles, suppressions
+from .tables import consents, list_members, list_suppressions, message_sends, pending_optins, profiles, suppressions
 
 SUB, UNSUB = ConsentStatus.SUBSCRIBED.value, ConsentStatus.UNSUBSCRIBED.value
 NEVER = ConsentStatus.NEVER_SUBSCRIBED.value
@@ -49,6 +54,7 @@ ALLOW_CODES = frozenset(
         Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL,
         Reason.NOT_OPTED_OUT,
         Reason.TRANSACTIONAL_EXEMPT,
+        Reason.SOFT_OPT_IN,
     )
 )
 
@@ -84,14 +90,17 @@ class Sources:
 
 @dataclass
 class Rules:
-    """The SQL form of a rule set over the profiles `p`: deny expressions in order, then the allow
-    code. `possible` lists the codes each deny expression can give (for per-code counts)."""
+    """The SQL form of a rule set over the profiles `p`: deny expressions in order, then defer
+    expressions in order, then the allow code. `possible` lists the codes each deny expression can
+    give (for per-code counts)."""
 
     p: FromClause
     source: FromClause
     denies: list[tuple[Code, tuple[str, ...]]] = field(default_factory=list)
+    defers: list[tuple[Code, str]] = field(default_factory=list)
     allow: Code = field(default_factory=null)
     allow_codes: frozenset[str] = ALLOW_CODES
+    joined: dict[str, FromClause] = field(default_factory=dict)  # the tables joined once, by alias
 
     def deny(self, expr: Code, *possible: str) -> None:
         self.denies.append((expr, possible))
@@ -99,8 +108,11 @@ class Rules:
     def when(self, cond: ColumnElement[bool], code: str) -> None:
         self.deny(case((cond, literal(code)), else_=null()), code)
 
+    def defer(self, cond: ColumnElement[bool], code: str) -> None:
+        self.defers.append((case((cond, literal(code)), else_=null()), code))
+
     def code(self) -> Code:
-        return func.coalesce(*(e for e, _ in self.denies), self.allow)
+        return func.coalesce(*(e for e, _ in self.denies), *(e for e, _ in self.defers), self.allow)
 
     def allowed(self) -> ColumnElement[bool]:
         return self.code().in_(sorted(self.allow_codes))
@@ -108,20 +120,32 @@ class Rules:
     def codes(self) -> list[str]:
         return list(dict.fromkeys(c for _, possible in self.denies for c in possible))
 
+    def defer_codes(self) -> list[str]:
+        return list(dict.fromkeys(c for _, c in self.defers))
+
     def has(self, code: str) -> ColumnElement[bool]:
         """Whether `code` is among the profile's reasons (any rule's, not only the first)."""
         return or_(*(e == code for e, possible in self.denies if code in possible))
 
+    def join(self, alias: str, table: FromClause, on: ColumnElement[bool]) -> FromClause:
+        """Outer-join `table` once under `alias` (later calls get the same alias)."""
+        if alias not in self.joined:
+            self.source = self.source.outerjoin(table, on)
+            self.joined[alias] = table
+        return self.joined[alias]
+
+
+def _consent_row(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> FromClause:
+    p = rules.p
+    name = f"c_{channel.value}_{purpose.value}"
+    c = consents.alias(name)
+    on = and_(c.c.account_id == account_id, c.c.profile_id == p.c.id, c.c.channel == channel.value,
+              c.c.purpose == purpose.value)  # fmt: skip
+    return rules.join(name, c, on)
+
 
 def _status(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[str]:
-    p = rules.p
-    c = consents.alias(f"c_{channel.value}_{purpose.value}")
-    rules.source = rules.source.outerjoin(
-        c,
-        and_(c.c.account_id == account_id, c.c.profile_id == p.c.id, c.c.channel == channel.value,
-             c.c.purpose == purpose.value),
-    )  # fmt: skip
-    return func.coalesce(c.c.status, NEVER)
+    return func.coalesce(_consent_row(rules, account_id, channel, purpose).c.status, NEVER)
 
 
 def _pending(p: FromClause, account_id: str, channel: Channel, purpose: Purpose, list_id: str | None = None
@@ -245,19 +269,125 @@ def _list(rules: Rules, account_id: str, send: Send) -> None:
     )
 
 
+# --- the jurisdiction packs and the frequency caps (domain/pack_rules.py) ----------------------------
+
+UNPLACED = "UNPLACED"  # not a decide() code: the profile's place is missing or stale (work it out, count again)
+DEFER_CODES = frozenset({Reason.QUIET_HOURS.value, Reason.FREQUENCY_CAP.value})
+
+
+def needs_places(send: Send) -> bool:
+    """Whether a pack rule reads where the profile is for this send: every marketing send when the
+    packs come from each profile's country, an SMS marketing send under TCPA (quiet hours)."""
+    if send.purpose is not Purpose.MARKETING:
+        return False
+    configured = send.policy.jurisdictions
+    return configured is None or (send.channel is Channel.SMS and Pack.TCPA in configured)
+
+
+def _place(rules: Rules, account_id: str) -> FromClause:
+    pp, on = places.current(rules.p, account_id)
+    return rules.join("pp", pp, on)
+
+
+def _packs_hold(rules: Rules, account_id: str, send: Send, packs: frozenset[Pack]) -> ColumnElement[bool] | None:
+    """SQL for "one of `packs` applies to the profile" (pack_rules._packs); None when none can."""
+    configured = send.policy.jurisdictions
+    if configured is not None:
+        return true() if set(configured) & packs else None
+    countries = sorted(c for c, held in COUNTRY_PACKS.items() if held & packs)
+    return _place(rules, account_id).c.country.in_(countries)
+
+
+def _implied_expired(c: FromClause, now: datetime) -> ColumnElement[bool]:
+    """The consent row was recorded on an implied basis that has lapsed by `now` (CASL)."""
+    ts, lapsed = c.c.consent_timestamp, []
+    for months in sorted(set(IMPLIED_MONTHS.values())):
+        methods = sorted(m for m, n in IMPLIED_MONTHS.items() if n == months)
+        before, ranges = expired_ranges(now, months)
+        lapsed.append(and_(c.c.method.in_(methods), or_(ts < before, *(ts.between(lo, hi) for lo, hi in ranges))))
+    return or_(*lapsed)
+
+
+def quiet_groups(now: datetime, zone_groups: Sequence[str]) -> dict[str, list[str]]:
+    """For each quiet-hours window (QUIET_HOURS key), the zone lists in which `now` is outside it."""
+    out: dict[str, list[str]] = {}
+    for key, window in QUIET_HOURS.items():
+        zone_list = (tuple(ZoneInfo(z) for z in g.split(",")) for g in zone_groups)
+        out[key] = [g for g, zs in zip(zone_groups, zone_list, strict=True) if next_allowed(now, zs, window)]
+    return out
+
+
+def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]) -> None:
+    """pack_rules.PACK_RULES as SQL, in their order: explicit consent, double opt-in, implied
+    consent expiry (denials), then quiet hours and frequency caps (deferrals)."""
+    ch, purpose = send.channel, send.purpose
+    if needs_places(send):
+        rules.denies.insert(0, (case((_place(rules, account_id).c.profile_id.is_(None), literal(UNPLACED)),
+                                     else_=null()), (UNPLACED,)))  # fmt: skip
+    if ch is Channel.EMAIL and purpose is Purpose.MARKETING:
+        c = _consent_row(rules, account_id, ch, purpose)
+        status = func.coalesce(c.c.status, NEVER)
+        hold = _packs_hold(rules, account_id, send, EXPLICIT_PACKS)
+        if hold is not None:
+            rules.when(and_(hold, status == NEVER), Reason.EXPLICIT_CONSENT_REQUIRED.value)
+        hold = _packs_hold(rules, account_id, send, frozenset({Pack.UWG}))
+        if hold is not None:
+            unconfirmed = and_(status == SUB, func.coalesce(c.c.method, "") != SOFT_OPT_IN,
+                               c.c.double_optin.is_not(True))  # fmt: skip
+            rules.when(and_(hold, unconfirmed), Reason.DOUBLE_OPTIN_REQUIRED.value)
+    if purpose is Purpose.MARKETING:
+        hold = _packs_hold(rules, account_id, send, frozenset({Pack.CASL}))
+        if hold is not None:
+            c = _consent_row(rules, account_id, ch, purpose)
+            lapsed = and_(hold, c.c.status == SUB, _implied_expired(c, send.now))
+            rules.when(lapsed, Reason.IMPLIED_CONSENT_EXPIRED.value)
+    if ch is Channel.SMS and purpose is Purpose.MARKETING:
+        hold = _packs_hold(rules, account_id, send, frozenset({Pack.TCPA}))
+        if hold is not None:
+            pp = _place(rules, account_id)
+            states = sorted(k.removeprefix("US-") for k in QUIET_HOURS if k != "US")
+            outside = []
+            for key, groups in quiet_groups(send.now, zone_groups).items():
+                if not groups:
+                    continue
+                own = or_(pp.c.region.is_(None), pp.c.region.not_in(states)) if key == "US" else (
+                    pp.c.region == key.removeprefix("US-"))  # fmt: skip
+                outside.append(and_(own, pp.c.zones.in_(groups)))
+            if outside:
+                rules.defer(and_(hold, or_(*outside)), Reason.QUIET_HOURS.value)
+    caps = [cap for cap in send.policy.frequency_caps if cap.channel is ch and cap.purpose is purpose]
+    if caps:
+        ms = message_sends
+        counts = [func.sum(case((ms.c.sent_at > send.now - cap.window, 1), else_=0)).label(f"n{i}")
+                  for i, cap in enumerate(caps)]  # fmt: skip
+        agg = (
+            select(ms.c.profile_id, *counts)
+            .where(ms.c.account_id == account_id, ms.c.channel == ch.value, ms.c.purpose == purpose.value,
+                   ms.c.sent_at > send.now - max(cap.window for cap in caps), ms.c.sent_at <= send.now)
+            .group_by(ms.c.profile_id)
+            .subquery("sends")
+        )  # fmt: skip
+        rules.join("sends", agg, agg.c.profile_id == rules.p.c.id)
+        full = or_(*(func.coalesce(agg.c[f"n{i}"], 0) >= cap.limit for i, cap in enumerate(caps)))
+        rules.defer(full, Reason.FREQUENCY_CAP.value)
+
+
 def base(account_id: str) -> Rules:
     p = profiles.alias("p")
     return Rules(p, p)
 
 
-def send_rules(account_id: str, send: Send) -> Rules:
-    """decide()'s DEFAULT_RULES for `send`, as SQL over the account's profiles."""
+def send_rules(account_id: str, send: Send, zone_groups: Sequence[str] = ()) -> Rules:
+    """decide()'s DEFAULT_RULES for `send`, as SQL over the account's profiles. The packs read
+    the profiles' places (store/places.py, kept current by the caller: a profile whose place is
+    missing or stale gets UNPLACED) and, for quiet hours, every zone list they name."""
     rules = base(account_id)
     _address(rules, send)
     _suppression(rules, account_id, send)
     _consent(rules, account_id, send)
     _push_device(rules, account_id, send)
     _list(rules, account_id, send)
+    _packs(rules, account_id, send, zone_groups)
     return rules
 
 
@@ -328,21 +458,29 @@ class CodeCount:
 
 
 def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Rules) -> list[CodeCount]:
-    """One row per code: EXCLUDED (removed by an exclusion), each allow code, each deny code."""
+    """One row per code: EXCLUDED (removed by an exclusion), each allow code, each deny and defer
+    code. `with_reason` counts a denied profile under each of its deny codes, a deferred one under
+    each of its defer codes (as decide() gives them: a denial has no deferrals)."""
     where, excluded, source = _membership(rules, account_id, sources)
-    columns = [e.label(f"d{i}") for i, (e, _) in enumerate(rules.denies)] + [rules.allow.label("a")]
+    columns = [e.label(f"d{i}") for i, (e, _) in enumerate(rules.denies)]
+    columns += [e.label(f"e{i}") for i, (e, _) in enumerate(rules.defers)] + [rules.allow.label("a")]
     if excluded is not None:
         columns.append(case((excluded, literal(EXCLUDED)), else_=null()).label("x"))
     # OFFSET 0 keeps the subquery whole, so each rule's expression is worked out once per profile
     # and the code and the per-code flags below read its result, rather than repeat it.
     reasons = select(*columns).select_from(source).where(*where).offset(0).subquery("reasons")
     denies = [(reasons.c[f"d{i}"], possible) for i, (_, possible) in enumerate(rules.denies)]
+    defers = [(reasons.c[f"e{i}"], c) for i, (_, c) in enumerate(rules.defers)]
     first = [reasons.c.x] if excluded is not None else []
-    code = func.coalesce(*first, *(d for d, _ in denies), reasons.c.a)
+    code = func.coalesce(*first, *(d for d, _ in denies), *(e for e, _ in defers), reasons.c.a)
     possible = rules.codes()
-    flags = [case((or_(*(d == c for d, can in denies if c in can)), 1), else_=0).label(f"f{i}")
-             for i, c in enumerate(possible)]  # fmt: skip
-    rows = select(code.label("code"), *flags).subquery("coded")
+    flags = [case((or_(*(d == c for d, can in denies if c in can)), 1), else_=0) for c in possible]
+    if defers:
+        not_denied = and_(true(), *(d.is_(None) for d, _ in denies))
+        later = rules.defer_codes()
+        flags += [case((and_(not_denied, or_(*(e == c for e, own in defers if own == c))), 1), else_=0) for c in later]
+        possible = possible + later
+    rows = select(code.label("code"), *(f.label(f"f{i}") for i, f in enumerate(flags))).subquery("coded")
     sums = (func.sum(rows.c[f"f{i}"]) for i in range(len(possible)))
     stmt = select(rows.c.code, func.count(), *sums).group_by(rows.c.code)
     no_jit(conn)
@@ -384,6 +522,10 @@ def allowed_rows(
     no_jit(conn)
     compiled = stmt.order_by(p.c.id).compile(conn, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
+    # The bare driver gets the values as SQLAlchemy would bind them (times in SQLite's stored form).
+    for name, process in compiled._bind_processors.items():
+        if name in params and callable(process):
+            params[name] = process(params[name])
     raw = driver_connection(conn)
     if conn.dialect.name == "sqlite":
         cursor = raw.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])

@@ -580,3 +580,30 @@ push_tokens = Table(
     Index("ix_push_tokens_profile", "account_id", "profile_id", "enablement_status"),
     sqlite_with_rowid=False,
 )
+
+# Where each profile is, as the jurisdiction packs read it (domain.jurisdictions.place_of): worked
+# out in Python from the profile's phone number, country, region and time zone, which SQL cannot
+# (phone number regions and time zones), and kept so the audience SQL can join it. `place_key`
+# holds those four inputs as they were: a row whose key no longer matches its profile is stale
+# and is worked out again before it is read (services/audiences/places.py).
+profile_places = Table(
+    "profile_places",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    Column("place_key", Text, nullable=False),
+    Column("country", String(2)),
+    Column("region", Text),
+    Column("zones", Text),
+    PrimaryKeyConstraint("account_id", "profile_id"),
+    sqlite_with_rowid=False,
+)
+
+# Every `profile_places.zones` value there is (a handful of zone lists): quiet hours are worked out
+# for each once per query, then compared by value.
+zone_groups = Table(
+    "zone_groups",
+    metadata,
+    Column("zones", Text, nullable=False),
+    PrimaryKeyConstraint("zones"),
+)

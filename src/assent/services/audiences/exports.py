@@ -19,7 +19,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,7 +42,9 @@ def _ad_rulebook(conn: Connection, account: Account, send: Send) -> store.Rules:
 
 
 def _postal_rulebook(conn: Connection, account: Account, send: Send) -> store.Rules:
-    postal = Send(Channel.POSTAL, send.now, Purpose.MARKETING, send.via, send.list_id, send.policy)
+    # Direct mail is no electronic message: the jurisdiction packs (and message frequency caps) do not apply.
+    policy = replace(send.policy, jurisdictions=(), frequency_caps=())
+    postal = Send(Channel.POSTAL, send.now, Purpose.MARKETING, send.via, send.list_id, policy)
     return store.postal_rules(account.id, postal)
 
 

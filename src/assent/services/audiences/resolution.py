@@ -9,13 +9,14 @@ its basis for sending when allowed; `with_reason` also counts it under every oth
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
 from ...domain import Channel, DomainError, Purpose, Send, Via
 from ...store import audiences as store
+from ...store import places as place_store
 from ...store.db import read_transaction
 from ...store.rows import AnySelect
 from ..accounts import settings as account_settings
@@ -23,6 +24,7 @@ from ..accounts.accounts import Account, load_account
 from ..lists import segments
 from ..lists.lookup import load_list
 from ..shared.clock import utcnow
+from . import places
 
 SOURCE_KINDS = ("all", "list", "segment")
 PAST_TOLERANCE = timedelta(minutes=5)  # clocks drift: a time this close to now counts as now
@@ -63,19 +65,8 @@ class AudienceCount:
     denied: int
     allowed_by: list[ReasonCount] = field(default_factory=list)
     denied_by: list[ReasonCount] = field(default_factory=list)
-    warnings: tuple[str, ...] = ()
-
-
-# The audience SQL holds decide()'s core rules (address, suppressions, consent, list); the
-# jurisdiction packs are not in it yet, so an account whose setting `jurisdictions` is not `none`
-# gets this warning with every answer: a profile under a pack may be counted as decide() would
-# not count it.
-PACKS_NOT_APPLIED = "JURISDICTION_PACKS_NOT_APPLIED"
-
-
-def _warnings(conn: Connection, account: Account) -> tuple[str, ...]:
-    policy = account_settings.decision_policy(conn, account.id, account.policy)
-    return () if policy.jurisdictions == () and not policy.frequency_caps else (PACKS_NOT_APPLIED,)
+    deferred: int = 0  # may be sent to later (quiet hours, frequency caps): decide()'s DEFER
+    deferred_by: list[ReasonCount] = field(default_factory=list)
 
 
 # A source kind -> the select of its members' ids. Segments plug in here as one more kind.
@@ -117,12 +108,15 @@ def _sources(conn: Connection, account_id: str, q: AudienceQuery) -> store.Sourc
     return store.Sources(include, selects(q.exclude, "exclude"), everyone)
 
 
-def _send(account: Account, q: AudienceQuery, now: datetime) -> Send:
+def _send(conn: Connection, account: Account, q: AudienceQuery, now: datetime) -> Send:
+    """The send decide() would judge each profile on: the query's, under the account's policy,
+    jurisdiction packs and frequency caps."""
     at = q.at or now
     if at < now - PAST_TOLERANCE:
         raise DomainError("at", "an audience is resolved on the current consent state: give a time from now on",
                           at.isoformat())  # fmt: skip
-    return Send(q.channel, at, q.purpose, via=q.via, list_id=q.list_id, policy=account.policy)
+    policy = account_settings.decision_policy(conn, account.id, account.policy)
+    return Send(q.channel, at, q.purpose, via=q.via, list_id=q.list_id, policy=policy)
 
 
 # The rules an audience is resolved with: decide()'s for the query's send by default; the
@@ -131,31 +125,45 @@ Rulebook = Callable[[Connection, Account, Send], store.Rules]
 
 
 def send_rulebook(conn: Connection, account: Account, send: Send) -> store.Rules:
-    return store.send_rules(account.id, send)
+    """decide()'s rules, the jurisdiction packs and frequency caps included."""
+    groups = place_store.groups(conn) if store.needs_places(send) else ()
+    return store.send_rules(account.id, send, groups)
+
+
+# Counting again after working out the places it found missing or stale: a second pass finds
+# none unless profiles moved meanwhile; past the last, such profiles stay counted as UNPLACED.
+PLACE_PASSES = 3
 
 
 def count(engine: Engine, account_id: str, q: AudienceQuery, rulebook: Rulebook = send_rulebook) -> AudienceCount:
-    with read_transaction(engine) as conn:
-        account = load_account(conn, account_id)
-        send = _send(account, q, utcnow())
-        if q.list_id is not None:
-            load_list(conn, account_id, q.list_id)
-        sources = _sources(conn, account_id, q)
-        rows = store.count_by_code(conn, account_id, sources, rulebook(conn, account, send))
-        warnings = _warnings(conn, account) if rulebook is send_rulebook else ()
-    return replace(summarise(send.now, rows, store.ALLOW_CODES), warnings=warnings)
+    for _ in range(PLACE_PASSES):
+        with read_transaction(engine) as conn:
+            account = load_account(conn, account_id)
+            send = _send(conn, account, q, utcnow())
+            if q.list_id is not None:
+                load_list(conn, account_id, q.list_id)
+            sources = _sources(conn, account_id, q)
+            rows = store.count_by_code(conn, account_id, sources, rulebook(conn, account, send))
+        if not any(r.code == store.UNPLACED for r in rows):
+            break
+        places.refresh(engine, account_id)
+    return summarise(send.now, rows, store.ALLOW_CODES)
 
 
 def summarise(at: datetime, rows: Sequence[store.CodeCount], allow_codes: frozenset[str]) -> AudienceCount:
     excluded = sum(r.count for r in rows if r.code == store.EXCLUDED)
     allowed = sorted((ReasonCount(r.code, r.count) for r in rows if r.code in allow_codes and r.count),
                      key=lambda r: (-r.count, r.code))  # fmt: skip
-    denied = sorted(
-        (ReasonCount(r.code, r.count, r.with_reason) for r in rows if r.code not in allow_codes | {store.EXCLUDED}),
-        key=lambda r: (-r.count, -r.with_reason, r.code),
-    )
-    n_allowed, n_denied = sum(r.count for r in allowed), sum(r.count for r in denied)
-    return AudienceCount(at, n_allowed + n_denied + excluded, excluded, n_allowed, n_denied, allowed, denied)
+
+    def by(codes: Callable[[str], bool]) -> list[ReasonCount]:
+        return sorted((ReasonCount(r.code, r.count, r.with_reason) for r in rows if codes(r.code)),
+                      key=lambda r: (-r.count, -r.with_reason, r.code))  # fmt: skip
+
+    denied = by(lambda c: c not in allow_codes | store.DEFER_CODES | {store.EXCLUDED})
+    deferred = by(lambda c: c in store.DEFER_CODES)
+    n_allowed, n_denied, n_deferred = (sum(r.count for r in x) for x in (allowed, denied, deferred))
+    return AudienceCount(at, n_allowed + n_denied + n_deferred + excluded, excluded, n_allowed, n_denied, allowed,
+                         denied, n_deferred, deferred)  # fmt: skip
 
 
 ADDRESS_FIELDS = ("id", "email", "phone_number")
@@ -168,7 +176,12 @@ def allowed(engine: Engine, account_id: str, q: AudienceQuery, after: str | None
     order, after the id `after` (to resume), read in one snapshot a batch at a time."""
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
-        send = _send(account, q, utcnow())
+        placed = rulebook is send_rulebook and store.needs_places(_send(conn, account, q, utcnow()))
+    if placed:  # before the snapshot: a profile unplaced in it (moved meanwhile) is left out
+        places.refresh(engine, account_id)
+    with read_transaction(engine) as conn:
+        account = load_account(conn, account_id)
+        send = _send(conn, account, q, utcnow())
         if q.list_id is not None:
             load_list(conn, account_id, q.list_id)
         sources = _sources(conn, account_id, q)

@@ -1,0 +1,93 @@
+"""Profiles' places as the jurisdiction packs read them (country, US state, time zones), kept in
+`profile_places` beside the profiles so the audience SQL can join them.
+
+A place is worked out in Python (`domain.jurisdictions.place_of`: phone number regions and time
+zones need the `phonenumbers` data), from the profile's phone number, country, region and time
+zone; `place_key` keeps those four inputs, so a row that no longer matches its profile is seen as
+stale by a plain comparison in SQL and worked out again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from ..domain.jurisdictions import Place
+from .tables import profile_places, profiles, zone_groups
+
+PLACE_INPUTS = ("phone_number", "country", "region", "timezone")
+_SEP = "\x1f"  # unit separator: never part of a phone number, and a country name holding it is no country
+
+
+def place_key(p: FromClause) -> ColumnElement[Any]:
+    """The profile's place inputs as one text, as `key_of` writes it (NULL and '' are alike: no
+    input means the same as an empty one to `place_of`)."""
+    parts: list[ColumnElement[Any]] = [func.coalesce(p.c[name], "") for name in PLACE_INPUTS]
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + _SEP + part
+    return key
+
+
+def key_of(values: Sequence[str | None]) -> str:
+    return _SEP.join(v or "" for v in values)
+
+
+def current(p: FromClause, account_id: str, alias: str = "pp") -> tuple[FromClause, ColumnElement[bool]]:
+    """`profile_places` as `alias` and the join condition that finds the profile's row only while
+    it is current."""
+    pp = profile_places.alias(alias)
+    return pp, and_(pp.c.account_id == account_id, pp.c.profile_id == p.c.id, pp.c.place_key == place_key(p))
+
+
+def stale(conn: Connection, account_id: str, after: str, limit: int) -> list[tuple[Any, ...]]:
+    """Up to `limit` profiles (id order, after the id `after`) whose place is missing or stale:
+    their id and place inputs (PLACE_INPUTS)."""
+    p = profiles.alias("p")
+    pp, on = current(p, account_id)
+    q = (
+        select(p.c.id, *(p.c[name] for name in PLACE_INPUTS))
+        .where(p.c.account_id == account_id, p.c.id > after, ~exists().where(on))
+        .order_by(p.c.id)
+        .limit(limit)
+    )
+    return [tuple(r) for r in conn.execute(q)]
+
+
+def write(conn: Connection, account_id: str, rows: Sequence[tuple[str, str, Place]]) -> None:
+    """Store (profile id, key, place) rows, replacing the profiles' older ones, and the zone lists
+    they name."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    t = profile_places
+    values = [dict(account_id=account_id, profile_id=pid, place_key=key, country=place.country,
+                   region=place.region, zones=place.zones) for pid, key, place in rows]  # fmt: skip
+    stmt = dialect.insert(t)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[t.c.account_id, t.c.profile_id],
+            set_={c: stmt.excluded[c] for c in ("place_key", "country", "region", "zones")},
+        ),
+        values,
+    )
+    groups = sorted({place.zones for _, _, place in rows if place.zones})
+    if groups:
+        conn.execute(dialect.insert(zone_groups).on_conflict_do_nothing(), [{"zones": z} for z in groups])
+
+
+def forget_gone(conn: Connection, account_id: str) -> None:
+    """Drop the places of profiles no longer there."""
+    t = profile_places
+    gone = ~exists().where(profiles.c.account_id == account_id, profiles.c.id == t.c.profile_id)
+    conn.execute(delete(t).where(t.c.account_id == account_id, gone))
+
+
+def groups(conn: Connection) -> list[str]:
+    """Every zone list a stored place names."""
+    return list(conn.execute(select(zone_groups.c.zones)).scalars())
