@@ -17,6 +17,8 @@ from assent.domain.webhooks import PROFILE_ERASED, consent_topic
 from assent.integrations.sync_target import target_for
 from assent.services.accounts import accounts
 from assent.services.activity.events import EventProfile, NewEvent, create_event
+from assent.services.audiences import resolution as audiences
+from assent.services.audiences.resolution import AudienceQuery, Source
 from assent.services.consent import bulk as bulk_consent
 from assent.services.consent import changes as consent
 from assent.services.consent import ledger_checks as ledger
@@ -75,7 +77,8 @@ def test_erasure_removes_personal_data_from_every_table(engine, account_id):
     profile_id, email, phone = _opted_out_person(engine, account_id)
     consent.subscribe(engine, account_id, Locator("email", email), EMAIL, list_id=doi.id)  # a confirmation email
     personal = (email, phone, "Quill", "203.0.113.77", "ErinPhone", "ring Erin")
-    assert _mentions(engine, *personal)  # the test sees them before
+    audiences.count(engine, account_id, AudienceQuery((Source("all"),), channel=Channel.SMS))  # keeps its place
+    assert "profile_places.place_key" in _mentions(engine, *personal)  # the test sees them before
 
     done = erasure.erase(engine, account_id, Locator("email", email), actor="test")
 
