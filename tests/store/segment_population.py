@@ -376,6 +376,7 @@ sendable = st.sampled_from(
         ("push", "marketing"),
         ("whatsapp", "marketing"),
         ("whatsapp", "conversational"),
+        ("postal", "marketing"),
     ]
 )
 can_receive = st.builds(

@@ -178,6 +178,8 @@ def _can_receive(scope: Scope, c: CanReceive) -> Bool:
             parts.append(not_(_suppressed(scope)))
             explicit = c.via is Via.CAMPAIGN and scope.policy.email_campaigns_require_explicit_consent
             parts.append(_status(scope, ch, _SUB) if explicit else not_(_status(scope, ch, _UNSUB)))
+    elif ch is Channel.POSTAL:  # direct mail needs no opt-in: only a postal opt-out stops it
+        parts.append(not_(_status(scope, ch, _UNSUB, purpose)))
     else:
         if ch in (Channel.SMS, Channel.WHATSAPP):
             parts.append(P.phone_number.is_not(None))
