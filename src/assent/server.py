@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
 from . import web
 from .api import app as api
@@ -26,6 +28,7 @@ from .services.shared import outbox
 from .services.shared.ratelimits import DatabaseWindows, Windows
 from .services.webhooks import delivery as webhook_delivery
 from .store.db import make_engine, require_migrated
+from .web.pages import page_not_found, speaks_html
 from .wire.ratelimit import RateLimiter
 
 # The outbox delivers email through this process's SMTP sender (ASSENT_SMTP_URL, read per send).
@@ -39,6 +42,20 @@ def shared_windows(engine: Engine) -> Windows:
     when ASSENT_REDIS_URL is set, else the database."""
     url = settings().redis_url
     return RedisWindows(url) if url else DatabaseWindows(engine)
+
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def either_page_or_api(api_handler: ExceptionHandler) -> ExceptionHandler:
+    """An unknown address or method: a page for a browser, the API's JSON:API error for the rest."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if speaks_html(request):
+            return await page_not_found(request, exc)
+        return await api_handler(request, exc)
+
+    return handler
 
 
 def create_app(
@@ -61,6 +78,8 @@ def create_app(
         routes=routes,
         exception_handlers={
             **api.NOT_FOUND_HANDLERS,
+            404: either_page_or_api(api.NOT_FOUND_HANDLERS[404]),
+            405: either_page_or_api(api.NOT_FOUND_HANDLERS[405]),
             **web.EXCEPTION_HANDLERS,
             Exception: api.SERVER_ERROR_HANDLER,
         },  # fmt: skip

@@ -39,6 +39,25 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     return templates.TemplateResponse(request, template, context or {}, status_code=status, headers=headers)
 
 
+# Paths that machines call: they are answered in their own forms (JSON:API, plain text), never a page.
+MACHINE_PATHS = ("/api/", "/client/", "/webhooks/")
+
+
+def speaks_html(request: Request) -> bool:
+    """Whether an unknown address is answered with a page: a browser asked (it accepts HTML) for a
+    path outside the machines' ones. Any other client gets the API's JSON:API error."""
+    return "text/html" in request.headers.get("accept", "") and not (request.url.path + "/").startswith(MACHINE_PATHS)
+
+
+async def page_not_found(request: Request, exc: Exception) -> Response:
+    """A page, not a JSON document, for a wrong link followed in a browser (console or public)."""
+    if getattr(exc, "status_code", 404) == 405:
+        title, message = "This page cannot do that", "Go back and use the page's own links and buttons."
+        return render(request, "message.html", {"title": title, "message": message}, 405)
+    title, message = "Page not found", "There is no page at this address. Check the link you followed."
+    return render(request, "message.html", {"title": title, "message": message}, 404)
+
+
 def proof_from(request: Request, source: str, **extra: Any) -> Proof:
     """Who did it and from where: the page, the IP and the user agent (personal data, kept apart)."""
     return Proof(
