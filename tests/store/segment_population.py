@@ -118,7 +118,10 @@ def snapshots(draw: Any) -> Snapshot:
     return Snapshot(pid, state, fields, properties, created, draw(times), draw(maybe_times), occurrences)
 
 
-populations = st.lists(snapshots(), min_size=1, max_size=8, unique_by=lambda s: s.id)
+# A phone number belongs to one profile (it is an identifier), so a population never repeats one.
+populations = st.lists(
+    snapshots(), min_size=1, max_size=8, unique_by=(lambda s: s.id, lambda s: s.fields["phone_number"] or s.id)
+)
 
 
 def write_population(conn: Connection, account_id: str, population: list[Snapshot]) -> None:
