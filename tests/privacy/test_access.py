@@ -10,11 +10,13 @@ from datetime import datetime
 from assent.api.privacy import data_export_resource
 from assent.domain import Channel, Proof, Purpose
 from assent.domain.chain import content_hash, link_hash
+from assent.domain.push_tokens import Platform, Vendor
 from assent.services.activity.events import EventProfile, NewEvent, create_event
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.lists import lists, segments
 from assent.services.privacy import access
+from assent.services.push import tokens as push_tokens
 from tests.cli.test_cli import assent
 
 OUTSIDE_PAYLOAD = ("seq", "occurred_at", "type", "metric", "personal", "proof")
@@ -31,6 +33,8 @@ def _person(engine, account_id: str) -> tuple[str, str, str]:
     lists.add_members(engine, account_id, weekly.id, [made.profile_id])
     create_event(engine, account_id, NewEvent("Placed Order", {"OrderId": "1001"},
                                               EventProfile(email="ana@example.com"), value=20.0))
+    device = push_tokens.Device("f" * 64, Platform.IOS, Vendor.APNS, metadata={"device_model": "iPhone15,2"})
+    push_tokens.register(engine, account_id, push_tokens.Owner(email="ana@example.com"), device)
     return made.profile_id, weekly.id, segment.id
 
 
@@ -40,10 +44,13 @@ def test_access_export_holds_everything_about_the_person(engine, account_id):
     a = export["attributes"]
     assert export["id"] == profile_id and a["profile"]["email"] == "ana@example.com"
     assert a["profile"]["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
-    assert [(c["channel"], c["status"]) for c in a["consents"]] == [("email", "SUBSCRIBED")]
+    assert [(c["channel"], c["status"]) for c in a["consents"]] == [("email", "SUBSCRIBED"), ("push", "SUBSCRIBED")]
     assert [m["id"] for m in a["lists"]] == [list_id] and a["lists"][0]["joined_at"]
     assert [s["id"] for s in a["segments"]] == [segment_id]
     assert [(e["metric"], e["properties"]) for e in a["events"]] == [("Placed Order", {"OrderId": "1001"})]
+    [token] = a["push_tokens"]
+    assert (token["token"], token["platform"], token["enablement_status"]) == ("f" * 64, "ios", "AUTHORIZED")
+    assert token["metadata"] == {"device_model": "iPhone15,2"}
     subscribed = a["consent_events"][0]
     assert subscribed["personal"]["ip"] == "198.51.100.9" and subscribed["personal"]["email"] == "ana@example.com"
     proof = subscribed["proof"]

@@ -127,6 +127,12 @@ def data_export_resource(x: access.DataExport, base: str | None = None) -> dict[
             "consent_events": x.consent_events,
             "events": x.activity,
             "message_sends": x.sends,
+            "push_tokens": [
+                {"id": t.id, "token": t.token, "platform": t.platform.value, "vendor": t.vendor.value,
+                 "enablement_status": t.enablement_status.value, "background": t.background.value,
+                 "metadata": t.metadata, "created": _time(t.created), "recorded": _time(t.recorded)}
+                for t in x.push_tokens
+            ],  # fmt: skip
         },
     }
 

@@ -1,6 +1,7 @@
 """Access requests (GDPR art. 15, CCPA right to know): everything Assent holds about one person,
 as one value — the profile, its consent state, every ledger event of it with the personal data
-and the hashes that prove it, its lists and segments, its activity events and reported sends."""
+and the hashes that prove it, its lists and segments, its activity events, reported sends and
+push tokens (a device token identifies a person's phone)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from ..lists.segments import Segment, profile_segments
 from ..profiles.locator import Locator, find_profile
 from ..profiles.reading import current_state, event_record
 from ..profiles.views import ProfileView, profile_view
+from ..push.tokens import PushToken
+from ..push.tokens import of_profiles as push_tokens_of
 from ..shared.clock import utcnow
 
 
@@ -33,6 +36,7 @@ class DataExport:
     segments: list[Segment]
     activity: list[dict[str, Any]]
     sends: list[dict[str, Any]]
+    push_tokens: list[PushToken]
 
 
 def export_data(engine: Engine, account_id: str, locator: Locator) -> DataExport:
@@ -65,4 +69,5 @@ def export_data(engine: Engine, account_id: str, locator: Locator) -> DataExport
         segments=profile_segments(engine, account_id, row.id),
         activity=activity,
         sends=sends,
+        push_tokens=push_tokens_of(engine, account_id, [row.id]),
     )
