@@ -15,7 +15,6 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
 
 from .errors import DomainError
@@ -134,6 +133,9 @@ def _phone(phone: str | None) -> phonenumbers.PhoneNumber | None:
 
 def _phone_state(number: phonenumbers.PhoneNumber) -> str | None:
     """A US number's state from its area code (geocoder: "Florida" or "San Francisco, CA")."""
+    # Imported here: its data costs half a second and ~100 MB, which only this look-up needs.
+    from phonenumbers import geocoder
+
     where = geocoder.description_for_number(number, "en")
     m = _TRAILING_STATE.search(where)
     return m.group(1) if m else _state_code(where)

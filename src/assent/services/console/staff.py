@@ -7,6 +7,7 @@ their password; the link works once (its nonce is cleared when used) and for INV
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -33,8 +34,13 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; a megabyte "password" is not a person typing
 
 _hasher = PasswordHasher()
-# Checked when no user has the email, so an unknown login costs what a wrong password does.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when no user has the email, so an unknown login costs what a wrong password does.
+    Made on first use: hashing is slow on purpose, and every `assent` command imports this module."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class Forbidden(DomainError):
@@ -156,7 +162,7 @@ def authenticate(engine: Engine, email: str, password: str) -> StaffUser | None:
     with read_transaction(engine) as conn:
         rows = [r for r in store.users_with_email(conn, email) if r.password_hash] if email else []
     if not rows:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return None
     for row in rows:
         if _verify(row.password_hash, password):
