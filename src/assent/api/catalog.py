@@ -62,14 +62,17 @@ def openapi_document(ops: list[Operation]) -> dict[str, Any]:
 
 @asynccontextmanager
 async def background(engine: Engine) -> AsyncIterator[None]:
-    """Run queued bulk jobs and deliver queued messages and webhooks while the server runs; stop
-    them (they resume later) when it stops."""
+    """Run queued bulk jobs, deliver queued messages and webhooks, and queue each account's daily
+    retention erasure while the server runs; stop them (they resume later) when it stops."""
     from ..services.jobs.worker import JobRunner
+    from ..services.privacy.retention import RetentionScheduler
     from ..services.shared.background import BackgroundLoop
     from ..services.shared.outbox import Deliverer
     from ..services.webhooks.delivery import Deliverer as WebhookDeliverer
 
-    workers: list[BackgroundLoop] = [JobRunner(engine), Deliverer(engine), WebhookDeliverer(engine)]
+    workers: list[BackgroundLoop] = [
+        JobRunner(engine), Deliverer(engine), WebhookDeliverer(engine), RetentionScheduler(engine)
+    ]
     for worker in workers:
         worker.start()
     try:

@@ -28,6 +28,21 @@ def insert_job(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(jobs).values(**values))
 
 
+def serialise_queueing(conn: Connection, account_id: str, kind: str) -> None:
+    """Until this transaction ends, no other one queues a job of `kind` for the account: a
+    transaction-scoped advisory lock on PostgreSQL (SQLite's write transactions already run one at
+    a time), so servers that check-then-queue at the same moment queue once."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"jobs:{kind}:{account_id}"))))
+
+
+def last_queued_at(conn: Connection, account_id: str, kind: str) -> datetime | None:
+    """When the account last queued a job of `kind` (ix_jobs_kind answers it from the index)."""
+    q = select(func.max(jobs.c.created_at)).where(jobs.c.account_id == account_id, jobs.c.kind == kind)
+    at: datetime | None = conn.execute(q).scalar()
+    return at
+
+
 def get(conn: Connection, account_id: str, job_id: str, kind: str | None = None) -> AnyRow | None:
     q = select(jobs).where(jobs.c.account_id == account_id, jobs.c.id == job_id)
     if kind is not None:

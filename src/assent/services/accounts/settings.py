@@ -70,7 +70,8 @@ SETTINGS = {
                 choices=("regional", "explicit")),
         Setting("retention_months", "0",
                 "Erase the personal data of profiles inactive (no edit, event or consent change) for this many "
-                "months, when `assent profiles retention` runs (0: keep them); an opt-out is kept as a tombstone"),
+                "months, daily while a server runs or when `assent profiles retention` runs (0: keep them); an "
+                "opt-out is kept as a tombstone"),
     )
 }  # fmt: skip
 

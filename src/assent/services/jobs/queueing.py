@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -36,9 +37,9 @@ from .model import (
 
 def _insert(
     conn: Connection, account_id: str, kind: str, request: dict[str, Any], *, total: int, list_ids: Sequence[str],
-    segment_id: str | None = None,
+    segment_id: str | None = None, now: datetime | None = None,
 ) -> Job:  # fmt: skip
-    now, job_id = utcnow(), new_id()
+    now, job_id = now or utcnow(), new_id()
     values = {
         "account_id": account_id, "id": job_id, "kind": kind, "status": "queued",
         "payload": _encode(request).decode(), "list_ids": _encode(list(list_ids)).decode(), "segment_id": segment_id,
@@ -120,4 +121,11 @@ def queue_retention(engine: Engine, account_id: str, request: dict[str, Any], *,
     """Queue a retention erasure (services/privacy/retention.py works out its cutoff)."""
     with write_transaction(engine) as conn:
         load_account(conn, account_id)
-        return _insert(conn, account_id, RETENTION, request, total=total, list_ids=())
+        return insert_retention(conn, account_id, request, total=total)
+
+
+def insert_retention(
+    conn: Connection, account_id: str, request: dict[str, Any], *, total: int, now: datetime | None = None
+) -> Job:
+    """Queue a retention erasure in the caller's transaction (`now`: when it is queued)."""
+    return _insert(conn, account_id, RETENTION, request, total=total, list_ids=(), now=now)
