@@ -19,6 +19,7 @@ from sqlalchemy import text
 from assent.api.resources import get_profile_resource
 from assent.domain import Channel, DomainError, Purpose
 from assent.services.accounts import accounts
+from assent.services.consent import changes as consent_changes
 from assent.services.consent import ledger_checks as ledger
 from assent.services.consent.changes import Locator
 from assent.services.demo import synthetic
@@ -65,6 +66,10 @@ def _ledger_seq(engine, account_id: str) -> int:
 def _profile(engine, account_id: str, **locator) -> dict:
     (field, value) = next(iter(locator.items()))
     return get_profile_resource(engine, account_id, Locator(field, value))["attributes"]
+
+
+def _profile_id(engine, account_id: str, email: str) -> str:
+    return _scalar(engine, "SELECT id FROM profiles WHERE account_id = :a AND email = :e", a=account_id, e=email)
 
 
 def _email_marketing(engine, account_id: str, email: str) -> dict:
@@ -331,6 +336,75 @@ def test_rerunning_the_same_file_changes_nothing_and_appends_no_ledger_events(en
         after = sorted(conn.execute(text("SELECT * FROM profiles WHERE account_id = :a"), {"a": account_id}))
     assert after == before  # not even `updated` moved
     _assert_consistent(engine, account_id)
+
+
+def test_a_reimport_takes_unchanged_rows_from_their_digest_without_working_them_out(engine, account_id, tmp_path,
+                                                                                   monkeypatch):  # fmt: skip
+    path = _csv(tmp_path / "p.csv", ["email", "first_name"], ["a@example.com", "A"], ["b@example.com", "B"])
+    assert _run(engine, account_id, path, subscribe=EMAIL).created == 2
+    assert _count(engine, "profiles", account_id, "AND import_digest IS NOT NULL") == 2
+
+    def must_not_run(*args, **kw):
+        raise AssertionError("an unchanged row was worked out")
+
+    monkeypatch.setattr(imports, "prepare_row", must_not_run)
+    again = _run(engine, account_id, path, subscribe=EMAIL)
+    assert (again.rows, again.unchanged, again.events) == (2, 2, 0)
+
+
+def test_a_digest_does_not_hold_once_the_profiles_consent_changed_so_the_row_applies_again(engine, account_id,
+                                                                                           tmp_path):  # fmt: skip
+    path = _csv(tmp_path / "p.csv", ["email"], ["a@example.com"])
+    _run(engine, account_id, path, subscribe=EMAIL)
+    consent_changes.unsubscribe(engine, account_id, Locator("email", "a@example.com"), Channel.EMAIL)
+    assert _email_marketing(engine, account_id, "a@example.com")["consent"] == "UNSUBSCRIBED"
+
+    again = _run(engine, account_id, path, subscribe=EMAIL)
+    assert (again.updated, again.unchanged) == (1, 0) and again.events > 0
+    assert _email_marketing(engine, account_id, "a@example.com")["consent"] == "SUBSCRIBED"
+    assert _run(engine, account_id, path, subscribe=EMAIL).unchanged == 1  # and the digest holds again
+    _assert_consistent(engine, account_id)
+
+
+def test_a_digest_does_not_hold_once_the_profiles_fields_were_edited(engine, account_id, tmp_path):
+    path = _csv(tmp_path / "p.csv", ["email", "first_name"], ["a@example.com", "Ada"])
+    _run(engine, account_id, path)
+    pid = _profile_id(engine, account_id, "a@example.com")
+    profile_writes.update_profile(engine, account_id, pid, profile_writes.ProfileInput(values={"first_name": "Bo"}))
+
+    again = _run(engine, account_id, path)
+    assert (again.updated, again.unchanged) == (1, 0)
+    assert _profile(engine, account_id, email="a@example.com")["first_name"] == "Ada"
+
+
+def test_a_digest_does_not_hold_under_other_options(engine, account_id, tmp_path):
+    path = _csv(tmp_path / "p.csv", ["email"], ["a@example.com"])
+    _run(engine, account_id, path)
+    again = _run(engine, account_id, path, subscribe=EMAIL)
+    assert (again.updated, again.subscribed, again.unchanged) == (1, 1, 0)
+    assert _email_marketing(engine, account_id, "a@example.com")["consent"] == "SUBSCRIBED"
+
+
+def test_an_unchanged_row_after_another_row_of_its_profile_in_the_batch_still_applies_in_file_order(
+    engine, account_id, tmp_path
+):
+    header = ["email", "phone_number", "first_name"]
+    _run(engine, account_id, _csv(tmp_path / "a.csv", header, ["a@example.com", "+14155550171", "Ada"]))
+    # The second row is the first file's own row (its digest holds) but the row before it, naming the same
+    # profile by its number, changes the name: the second row puts it back, as a row-by-row import would.
+    path = _csv(tmp_path / "b.csv", header, ["", "+14155550171", "Bo"], ["a@example.com", "+14155550171", "Ada"])
+    report = _run(engine, account_id, path)
+    assert (report.updated, report.unchanged) == (2, 0)
+    assert _profile(engine, account_id, email="a@example.com")["first_name"] == "Ada"
+    _assert_consistent(engine, account_id)
+
+
+def test_a_reimport_with_worker_processes_finds_unchanged_rows_the_same_way(engine, account_id, tmp_path):
+    path = synthetic.write_csv(tmp_path / "people.csv", 300)
+    first = _run(engine, account_id, path, subscribe=EMAIL, workers=2, batch_size=100)
+    again = _run(engine, account_id, path, subscribe=EMAIL, workers=2, batch_size=100)
+    assert again.unchanged == first.created + first.updated > 0
+    assert (again.created, again.updated, again.events, again.rejected) == (0, 0, 0, first.rejected)
 
 
 # --- consent -------------------------------------------------------------------------------------

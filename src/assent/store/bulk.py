@@ -234,9 +234,11 @@ def copy_line(row: Sequence[Any]) -> str:
 # --- profiles: the bulk writes the services make, by name -----------------------------------------
 
 # The values of a profile row, in this order, as insert_profiles and insert_new_profiles take them.
-PROFILE_ROW = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
-# The values update_profiles writes, in this order (then the row's account_id and id).
-PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at")
+PROFILE_ROW = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at", "import_digest",
+               "import_events")  # fmt: skip
+# The values update_profiles writes, in this order (then the row's account_id and id): a write of the
+# fields clears the import digest (None, None) unless an import sets it.
+PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at", "import_digest", "import_events")
 
 
 def insert_profiles(conn: Connection, rows: Sequence[Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, insert, select, text, update
@@ -55,9 +55,71 @@ def insert_one(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict[str, Any]) -> None:
+    """Change a profile's fields; its import digest no longer holds (see unchanged_imports)."""
     conn.execute(
-        update(profiles).where(profiles.c.account_id == account_id, profiles.c.id == profile_id).values(**values)
+        update(profiles)
+        .where(profiles.c.account_id == account_id, profiles.c.id == profile_id)
+        .values(**values, import_digest=None, import_events=None)
     )
+
+
+# --- import digests: an import row a profile took and has not changed since --------------------
+
+
+def imported_digests(conn: Connection, account_id: str, digests: Iterable[str]) -> set[str]:
+    """The digests some profile of the account holds (a hint: unchanged_imports has the last word)."""
+    values = list(set(digests))
+    if not values:
+        return set()
+    q = bulk.select_matching(conn, profiles, account_id, "import_digest", values, ("import_digest",))
+    return set(conn.execute(q).scalars())
+
+
+def unchanged_imports(conn: Connection, account_id: str, digests: Iterable[str]) -> dict[str, str]:
+    """digest -> profile id, for the digests held by a profile that has had no ledger event since it
+    took that row (its fields cannot have changed: every other write clears the digest)."""
+    values = list(set(digests))
+    if not values:
+        return {}
+    same_count = (
+        "profiles.import_events = (SELECT count(*) FROM consent_events"
+        " WHERE consent_events.account_id = profiles.account_id AND consent_events.profile_id = profiles.id)"
+    )
+    if conn.dialect.name == "sqlite":
+        # Named index: with the correlated count beside it, SQLite's planner would scan the account's profiles.
+        sql = (
+            "SELECT profiles.import_digest, profiles.id FROM json_each(:values) AS wanted CROSS JOIN profiles"
+            " INDEXED BY ix_profiles_import_digest ON profiles.account_id = :account_id"
+            f" AND profiles.import_digest = wanted.value WHERE {same_count}"
+        )
+    else:
+        matching = bulk.matching_clause("postgresql", "profiles", "import_digest")
+        sql = f"SELECT profiles.import_digest, profiles.id {matching} AND {same_count}"
+    rows = conn.execute(text(sql), {"values": bulk.values_param(values), "account_id": account_id})
+    return {digest: pid for digest, pid in rows}
+
+
+def set_import_digests(conn: Connection, account_id: str, digests: Mapping[str, str]) -> None:
+    """Record, for each profile id, the digest of the import row it has just taken, with its count
+    of ledger events now (call after the row's events are written)."""
+    if not digests:
+        return
+    raw = driver_connection(conn)
+    count = (
+        "(SELECT count(*) FROM consent_events WHERE consent_events.account_id = profiles.account_id"
+        " AND consent_events.profile_id = profiles.id)"
+    )
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (
+        f"UPDATE profiles SET import_digest = {mark}, import_events = {count} "
+        f"WHERE account_id = {mark} AND id = {mark}"
+    )
+    rows = [(digest, account_id, pid) for pid, digest in digests.items()]
+    if conn.dialect.name == "sqlite":
+        raw.executemany(sql, rows)
+    else:
+        with raw.cursor() as cur:
+            cur.executemany(sql, rows)
 
 
 _SUPPRESSION = "subscriptions.email.marketing.suppression."

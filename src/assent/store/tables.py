@@ -155,6 +155,11 @@ profiles = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_event_at", UTCDateTime),
+    # The digest of the import row (file row and options) the profile last took, and how many ledger
+    # events it had then: while it has no more, that row would change nothing (services/imports).
+    # Every other write of the profile's fields clears it.
+    Column("import_digest", String(32)),
+    Column("import_events", Integer),
     PrimaryKeyConstraint("account_id", "id"),
     UniqueConstraint("account_id", "email"),
     UniqueConstraint("account_id", "phone_number"),
@@ -162,6 +167,7 @@ profiles = Table(
     # The API pages and filters profiles by these (a sync reads `updated` since its last run).
     Index("ix_profiles_created", "account_id", "created_at", "id"),
     Index("ix_profiles_updated", "account_id", "updated_at", "id"),
+    Index("ix_profiles_import_digest", "account_id", "import_digest"),
     sqlite_with_rowid=False,
 )
 

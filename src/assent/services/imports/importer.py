@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -44,8 +45,10 @@ from ...domain import (
     replay,
 )
 from ...domain import transitions as t
+from ...domain.pack_rules import IMPLIED_METHODS
 from ...store import bulk, ledger, projection
-from ...store.db import bulk_connection, read_transaction
+from ...store import profiles as profile_store
+from ...store.db import bulk_connection, make_engine, read_transaction
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
 from ..privacy.tombstones import Tombstones
@@ -66,6 +69,7 @@ from .headers import accepted_identifier_headers
 from .rows import (
     IDENTIFIERS,
     ImportFile,
+    Known,
     NewProfile,
     Prepared,
     RawChunk,
@@ -76,6 +80,7 @@ from .rows import (
     encode_results,
     prepare_row,
     records,
+    row_digest,
 )
 
 SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
@@ -126,6 +131,8 @@ class Plan:
     default_region: str  # the account's, for phone numbers without a country code
     opt_in: OptInProcess  # the list's, or single opt-in without a list
     proof: Proof
+    database_url: str = ""  # where workers look up which rows' digests are stored
+    digest_seed: bytes | None = None  # None: this import keeps no digests (digest_seed)
 
     @property
     def account_id(self) -> str:
@@ -197,16 +204,49 @@ def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
     ready = {table: bulk.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
     encoded = [ledger.encode(plan.account_id, profile_id, e) for e in result.events]
     encoded = [e._replace(occurred_at=time(e.occurred_at)) for e in encoded]
-    [profile] = bulk.ready_rows(plan.dialect, [profile_row(plan.account_id, profile_id, values, time(now), time(now))])
+    stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, len(encoded))
+    [profile] = bulk.ready_rows(plan.dialect, [stored])
     return NewProfile(profile_id, profile, encoded, ready, result.subscribed, result.pending)
 
 
-def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime) -> list[Prepared | Rejected]:
-    """Parse and validate a chunk, and work out each valid row's writes as a new profile."""
-    out: list[Prepared | Rejected] = []
-    for line, record in records(chunk):
+# Bumped when what a row does changes for the same file and options, so older digests stop matching.
+DIGEST_VERSION = 1
+
+
+def digest_seed(source: ImportFile, options: ImportOptions, default_region: str, opt_in: OptInProcess) -> bytes | None:
+    """What, besides a row's own record, decides what the row does; None when rows repeated later
+    may still change something (a consent on an implied basis is renewed by a later one)."""
+    if options.method in IMPLIED_METHODS:
+        return None
+    o = options
+    consented_at = o.consented_at.isoformat() if o.consented_at else None
+    columns = source.columns.keys if source.columns is not None else None
+    what = [DIGEST_VERSION, source.fmt, columns, source.delimiter, source.encoding.tried, default_region, opt_in.value,
+            [(c.value, p.value) for c, p in o.subscribe], o.list_id, o.method, o.method_detail, consented_at,
+            o.historical]  # fmt: skip
+    return hashlib.blake2b(msgspec.json.encode(what), digest_size=16).digest()
+
+
+Lookup = Callable[[list[str]], set[str]]  # which of these digests some profile holds
+
+
+def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime, known: Lookup) -> list[Prepared | Rejected | Known]:
+    """Parse and validate a chunk, and work out each valid row's writes as a new profile; a row
+    whose digest a profile holds is passed on as read (Known), to be checked, not worked out."""
+    parsed = list(records(chunk))
+    seed = plan.digest_seed
+    digests = [
+        row_digest(seed, record) if seed is not None and "__error__" not in record else None for _, record in parsed
+    ]
+    held = known([d for d in digests if d is not None]) if seed is not None else set()
+    out: list[Prepared | Rejected | Known] = []
+    for (line, record), digest in zip(parsed, digests, strict=True):
+        if digest is not None and digest in held:
+            out.append(Known(line, digest, record))
+            continue
         item = prepare_row(line, record, plan.default_region)
         if isinstance(item, Prepared):
+            item.digest = digest
             # A row that fails here meets the same error on the careful path, which rejects it.
             with suppress(DomainError):
                 item.as_new = plan_new(item, plan, now)
@@ -214,18 +254,37 @@ def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime) -> list[Prepared |
     return out
 
 
+def _held_digests(engine: Engine, account_id: str, digests: list[str]) -> set[str]:
+    if not digests:
+        return set()
+    with read_transaction(engine) as conn:
+        return profile_store.imported_digests(conn, account_id, digests)
+
+
+_worker_engines: dict[str, Engine] = {}
+
+
+def _worker_start() -> None:
+    # Workers skip the cyclic collector for the reason import_profiles does.
+    gc.disable()
+
+
 def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
     """prepare_chunk in a worker process, its result packed for the trip back."""
-    return encode_results(prepare_chunk(chunk, plan, now))
+    engine = _worker_engines.get(plan.database_url)
+    if engine is None:
+        engine = _worker_engines[plan.database_url] = make_engine(plan.database_url)
+    known = functools.partial(_held_digests, engine, plan.account_id)
+    return encode_results(prepare_chunk(chunk, plan, now, known))
 
 
 # --- reading in parallel ---------------------------------------------------------------------
 
 
-Batch = tuple[datetime, list[Prepared | Rejected], int]  # (time, validated rows, bytes of the file read)
+Batch = tuple[datetime, list[Prepared | Rejected | Known], int]  # (time, validated rows, bytes of the file read)
 
 
-def _prepared_batches(source: ImportFile, plan: Plan) -> Iterator[Batch]:
+def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterator[Batch]:
     """Validated batches in file order, from worker processes when that pays."""
     options = plan.options
     workers = options.workers
@@ -234,12 +293,12 @@ def _prepared_batches(source: ImportFile, plan: Plan) -> Iterator[Batch]:
         workers = min(cpus, 4) if cpus > 1 and source.size > 2_000_000 else 0
     chunks = source.chunks(options.batch_size)
     if workers <= 0:
+        known = functools.partial(_held_digests, engine, plan.account_id)
         for chunk in chunks:
             now = utcnow()
-            yield now, prepare_chunk(chunk, plan, now), chunk.end
+            yield now, prepare_chunk(chunk, plan, now, known), chunk.end
         return
-    # Workers skip the cyclic collector for the reason import_profiles does.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=gc.disable) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_start) as pool:
         in_flight: list[tuple[datetime, Future, int]] = []
         for chunk in chunks:
             now = utcnow()
@@ -258,21 +317,30 @@ def _import_batch(
     conn: Connection,
     plan: Plan,
     now: datetime,
-    prepared: list[Prepared | Rejected],
+    prepared: list[Prepared | Rejected | Known],
     report: BatchReport,
     rejects: RejectsFile,
 ) -> None:
     """One batch, inside the caller's transaction."""
-    good = []
-    rejected = []  # written in line order once the batch is done, wherever each was caught
+    # First: it takes the account's write lock. A file import sends no confirmation emails: rows
+    # joining a double opt-in list stay pending, as they always have; its changes do go to webhooks.
+    recorder = Recorder(conn, plan.account_id, hooks=WITHOUT_CONFIRMATIONS)
+    good: list[Prepared] = []
+    rejected: list[Rejected] = []  # written in line order once the batch is done, wherever each was caught
+    known = [item for item in prepared if isinstance(item, Known)]
+    # A row whose profile took it and has not changed since would change nothing: it costs this look-up.
+    unchanged = profile_store.unchanged_imports(conn, plan.account_id, [k.digest for k in known])
+    held: dict[str, list[Known]] = {}  # profile id -> its unchanged rows
     for item in prepared:
+        if isinstance(item, Known):
+            if (pid := unchanged.get(item.digest)) is not None:
+                held.setdefault(pid, []).append(item)
+                continue
+            item = _prepare_known(item, plan)  # the profile changed since: the row goes the careful way
         if isinstance(item, Rejected):
             rejected.append(item)
         else:
             good.append(item)
-    # First: it takes the account's write lock. A file import sends no confirmation emails: rows
-    # joining a double opt-in list stay pending, as they always have; its changes do go to webhooks.
-    recorder = Recorder(conn, plan.account_id, hooks=WITHOUT_CONFIRMATIONS)
     # Rows that share no identifier with another row of the batch try their worked-out profile
     # first; the insert itself tells which ones match no stored profile.
     counts = Counter([r.email for r in good] + [r.phone_number for r in good] + [r.external_id for r in good])
@@ -292,10 +360,21 @@ def _import_batch(
     )
     careful = [r for r in good if r.as_new is None or r.as_new.profile_id not in inserted]
     batch = ProfileBatch(conn, plan.account_id, careful)
+    # An unchanged row of a profile that another row of the batch names is applied too, in its place.
+    for pid in [pid for pid in held if pid in batch.by["id"]]:
+        for k in held.pop(pid):
+            item = _prepare_known(k, plan)
+            if isinstance(item, Rejected):
+                rejected.append(item)
+            else:
+                good.append(item)
+    good.sort(key=lambda r: r.line)
+    report.unchanged += sum(len(rows) for rows in held.values())
 
     def consent(state: ProfileState, row: Prepared) -> RowConsent:
         return consent_events(state, row, plan, now)
 
+    digests: dict[str, str] = {}  # profile id -> the digest of the last row it took (careful way)
     for row in good:
         if row.as_new is not None and row.as_new.profile_id in inserted:
             batch.new_rows.append(row.as_new)
@@ -304,13 +383,26 @@ def _import_batch(
             report.pending += row.as_new.pending
             continue
         try:
-            batch.apply(row, consent, now, plan.proof, report)
+            pid = batch.apply(row, consent, now, plan.proof, report)
         except DomainError as e:
             rejected.append(Rejected(row.line, e.field, str(e), row.raw()))
+            continue
+        if row.digest is not None:
+            digests[pid] = row.digest
+        else:
+            digests.pop(pid, None)
     report.events += batch.write(recorder, now)
+    profile_store.set_import_digests(conn, plan.account_id, digests)
     report.rejected += len(rejected)
     for item in sorted(rejected, key=lambda r: r.line):
         rejects.write(item)
+
+
+def _prepare_known(k: Known, plan: Plan) -> Prepared | Rejected:
+    item = prepare_row(k.line, k.record, plan.default_region)
+    if isinstance(item, Prepared):
+        item.digest = k.digest
+    return item
 
 
 @dataclass
@@ -365,6 +457,8 @@ def import_profiles(
             default_region=account.default_region,
             opt_in=opt_in,
             proof=Proof(source=options.method_detail or path.name, actor="import"),
+            database_url=engine.url.render_as_string(hide_password=False),
+            digest_seed=digest_seed(source, options, account.default_region, opt_in),
         )
         report = ImportReport(file=source.describe())
         if on_file:
@@ -376,7 +470,7 @@ def import_profiles(
         gc.disable()
         try:
             with bulk_connection(engine) as conn:
-                for now, prepared, read in _prepared_batches(source, plan):
+                for now, prepared, read in _prepared_batches(engine, source, plan):
                     with conn.begin():
                         _import_batch(conn, plan, now, prepared, report, rejects)
                     report.rows += len(prepared)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Iterator
@@ -57,6 +58,7 @@ class Prepared(msgspec.Struct, array_like=True, tag="p"):
     consented_at: datetime | None
     as_new: NewProfile | None = None
     id: str | None = None  # a stored profile's id, when the row names one (API jobs do)
+    digest: str | None = None  # the row's import digest (row_digest), when the import keeps them
 
     def raw(self) -> dict[str, Any]:
         return {
@@ -74,9 +76,25 @@ class Rejected(msgspec.Struct, array_like=True, tag="r"):
     raw: Any
 
 
+class Known(msgspec.Struct, array_like=True, tag="k"):
+    """A row whose digest a stored profile holds: most likely it changes nothing, so it was neither
+    validated nor worked out; the writing process checks the digest still holds (or prepares it)."""
+
+    line: int
+    digest: str
+    record: dict[str, Any]
+
+
 # Workers send their results as MessagePack: several times cheaper than pickling objects.
 encode_results = msgspec.msgpack.Encoder().encode
-decode_results = msgspec.msgpack.Decoder(list[Prepared | Rejected]).decode
+decode_results = msgspec.msgpack.Decoder(list[Prepared | Rejected | Known]).decode
+_encode_record = msgspec.json.Encoder().encode
+
+
+def row_digest(seed: bytes, record: dict[str, Any]) -> str:
+    """A row's import digest: its record as read, under `seed` (what else decides what the row does:
+    the file's columns, the options, the account's region; importer.digest_seed)."""
+    return hashlib.blake2b(seed + _encode_record(record), digest_size=16).hexdigest()
 
 
 def text_or_none(value: Any) -> str | None:

@@ -111,10 +111,18 @@ def merged_values(values: dict[str, Any], row: ProfileRow) -> dict[str, Any]:
 
 
 def profile_row(
-    account_id: str, profile_id: str, values: dict[str, Any], created: bulk.DbTime, now: bulk.DbTime
+    account_id: str,
+    profile_id: str,
+    values: dict[str, Any],
+    created: bulk.DbTime,
+    now: bulk.DbTime,
+    import_digest: str | None = None,
+    import_events: int | None = None,
 ) -> tuple[Any, ...]:
+    """The profile's row in bulk.PROFILE_ROW order."""
     props = _encode_json(values["properties"]).decode()
-    return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now)
+    return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now, import_digest,
+            import_events)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -255,8 +263,8 @@ class ProfileBatch(Generic[R]):
             if p.fresh:
                 inserts.append(row)
                 fresh.append(p.id)
-            else:
-                updates.append((*row[2:-2], now, self.account_id, p.id))  # fields and properties, then the key
+            else:  # fields and properties, the import digest cleared, then the key
+                updates.append((*row[2:-4], now, None, None, self.account_id, p.id))
         # Identifiers may move between profiles within a batch: updates free them before inserts.
         bulk.update_profiles(self.conn, updates)
         bulk.insert_profiles(self.conn, inserts)
