@@ -6,8 +6,10 @@ file (bench/harness.py), or reuses one given with --source; creates a fresh Post
 and runs:
 
   (a) the first full copy, `assent sync --to postgresql://…`, timed end to end (process start,
-      snapshot read, rows built, binary COPY, commit); its floor is a bare psycopg binary COPY of
-      the very rows it wrote (read back from the target) into an empty table of the same shape;
+      rows worked out in SQL in the source, streamed into a text COPY, commit), with the CPU
+      seconds of the sync process and the load average (the machine may be shared); its floor is
+      a bare psycopg binary COPY of the very rows it wrote (read back from the target) into an
+      empty table of the same shape;
   (b) `assent sync --follow --poll 0.2` running, then --changes subscription changes one at a time
       through Assent's services; for each, the time from its commit until the target's recorded seq
       reaches it (p50, p99, max). The goal is within 1 s.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import signal
 import statistics
@@ -131,10 +134,14 @@ def main() -> None:
     target = _database(args.postgres, name)
     try:
         env = {k: v for k, v in os.environ.items() if k != "ASSENT_DATABASE_URL"}
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         out = subprocess.run([assent_command(), "sync", "--account", account_id, "--to", target, "--db", source,
                               "--json"], check=True, capture_output=True, text=True, env=env).stdout  # fmt: skip
         copy_seconds = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        copy_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+        load = os.getloadavg()[0]
         report = json.loads(out)
         floor_seconds, floor_rows = copy_floor(target)
         latencies = follow_latency(source, account_id, target, args.changes)
@@ -147,6 +154,8 @@ def main() -> None:
         "profiles": profiles,
         "copy_seconds": round(copy_seconds, 2),
         "copy_profiles_per_s": round(rate),
+        "copy_cpu_seconds": round(copy_cpu, 2),
+        "load_average": round(load, 2),
         "rows_copied": report["rows_copied"],
         "floor_copy_seconds": round(floor_seconds, 2),
         "floor_rows": floor_rows,
@@ -163,6 +172,8 @@ def main() -> None:
     print(f"first full copy of {profiles:,} profiles to PostgreSQL: {copy_seconds:.1f} s "
           f"({fmt(rate)} profiles/s, {result['times_klaviyo_paging']}x Klaviyo's paging; goal <= "
           f"{GOALS['copy_seconds_per_million'] * profiles / 1e6:.1f} s)")  # fmt: skip
+    print(f"  the sync process used {copy_cpu:.1f} CPU s (the source's SQL and the rows' way out; the target "
+          f"server's COPY is apart); load average {load:.2f}")  # fmt: skip
     print(f"  floor, bare binary COPY of the {floor_rows:,} consent rows: {floor_seconds:.1f} s "
           f"(ratio {result['copy_ratio']}x)")  # fmt: skip
     print(f"--follow, commit to applied in the target ({len(latencies)} changes): p50 {result['follow_p50_s']} s, "

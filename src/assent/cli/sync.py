@@ -87,7 +87,7 @@ def sync_command(
         elif follow:
             _follow(engine, account, target, names, json, poll)
         else:
-            with progress_bar(sync.account_profiles(engine, account), "copying profiles") as progress:
+            with progress_bar(len(names), "copying tables") as progress:
                 report = sync.sync(engine, account, target, names, progress)
             show(json, _report(report), *_lines(report))
     except TargetUnavailable as e:

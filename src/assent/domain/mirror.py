@@ -11,6 +11,8 @@ means NEVER_SUBSCRIBED, nothing pending, and cannot receive.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -76,6 +78,17 @@ MirrorRows = dict[str, list[tuple[object, ...]]]
 
 def empty_rows() -> MirrorRows:
     return {t: [] for t in TABLES}
+
+
+@dataclass(frozen=True, slots=True)
+class TableSource:
+    """Where a full copy takes one target table's rows from: `rows()` gives them as tuples in the
+    row type's field order (times as aware datetimes or ISO 8601 text with an offset, booleans as
+    bools or 0/1); `copy_text(write)`, when the source is PostgreSQL, hands `write` the same rows
+    as PostgreSQL COPY text, chunk by chunk, for a PostgreSQL target to take without parsing."""
+
+    rows: Callable[[], Iterable[Sequence[Any]]]
+    copy_text: Callable[[Callable[[bytes], object]], None] | None = None
 
 
 # What receive_flags reads of a state: whether it has an email, a phone number and a push device, its suppression

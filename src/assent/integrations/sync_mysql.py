@@ -14,7 +14,8 @@ from urllib.parse import unquote, urlsplit
 import pymysql
 
 from ..domain import DomainError
-from .sync_target import TABLE_NAMES, SqlTarget, columns
+from ..domain.mirror import TableSource
+from .sync_target import KINDS, TABLE_NAMES, SqlTarget, columns
 
 LOAD_DATA_FROM = 2000  # rows; fewer go through executemany
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
@@ -72,6 +73,19 @@ class MysqlTarget(SqlTarget):
     def _time_in(self, value: Any) -> datetime | None:
         return value.replace(tzinfo=UTC)
 
+    def _copy(self, cur: Any, table: str, source: TableSource) -> int:
+        times = [i for i, c in enumerate(columns(table)) if KINDS[c] == "time"]
+
+        def rows() -> Any:  # a SQLite source's ISO 8601 text times become datetimes
+            for row in source.rows():
+                out = list(row)
+                for i in times:
+                    if isinstance(out[i], str):
+                        out[i] = datetime.fromisoformat(out[i])
+                yield tuple(out)
+
+        return super()._copy(cur, table, TableSource(rows))
+
     def _insert(self, cur: Any, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
         if self.load_data and len(rows) >= LOAD_DATA_FROM:
             try:
@@ -96,4 +110,3 @@ class MysqlTarget(SqlTarget):
             )
         finally:
             os.unlink(path)
-

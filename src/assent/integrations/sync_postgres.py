@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from ..domain.mirror import TableSource
 from .sync_target import KINDS, TABLE_NAMES, SqlTarget, columns
 
 _COPY_TYPES = {"id": "text", "short": "text", "name": "text", "email": "text", "text": "text",
@@ -33,6 +34,20 @@ class PostgresTarget(SqlTarget):
             copy.set_types([_COPY_TYPES[KINDS[c]] for c in names])
             for row in rows:
                 copy.write_row(row)
+
+    def _copy(self, cur: Any, table: str, source: TableSource) -> int:
+        """A whole table in one text COPY: a PostgreSQL source's own COPY output passed through
+        chunk by chunk, or the source's tuples written row by row (text format, so SQLite's 0/1
+        booleans and ISO 8601 times are taken as they come)."""
+        names = ",".join(columns(table))
+        with cur.copy(f"COPY {TABLE_NAMES[table]} ({names}) FROM STDIN") as copy:
+            if source.copy_text is not None:
+                source.copy_text(copy.write)
+            else:
+                write = copy.write_row
+                for row in source.rows():
+                    write(row)
+        return int(cur.rowcount)
 
     def _delete_profiles(self, cur: Any, table: str, account_id: str, profile_ids: Sequence[str]) -> None:
         cur.execute(

@@ -11,8 +11,11 @@ from typing import Any
 from .sync_target import KINDS, SqlTarget, columns
 
 
-def _time_out(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+def _time_out(value: datetime | str | None) -> str | None:
+    """A time as the target stores it; text from a SQLite source is already in that form."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class SqliteTarget(SqlTarget):

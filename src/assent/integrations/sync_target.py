@@ -15,13 +15,14 @@ accounts):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..domain import DomainError
-from ..domain.mirror import ROW_TYPES, MirrorRows, TargetUnavailable, empty_rows
+from ..domain.mirror import ROW_TYPES, MirrorRows, TableSource, TargetUnavailable, empty_rows
 
 TABLE_NAMES = {"consent": "assent_consent", "suppression": "assent_suppressions", "lists": "assent_list_members"}
 STATE_TABLE = "assent_sync_state"
@@ -39,6 +40,7 @@ KINDS = {
     "double_optin": "bool", "double_optin_pending": "bool", "can_receive": "bool",
 }  # fmt: skip
 CHUNK = 1000  # profile ids per DELETE … IN (…)
+COPY_CHUNK = 50_000  # rows per bulk insert during a full copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,24 +169,33 @@ class SqlTarget:
         return Position(int(row[0]), frozenset(t for t in str(row[1]).split(",") if t))
 
     def replace_account(
-        self, account_id: str, batches: Iterable[MirrorRows], seq: int, tables: frozenset[str]
-    ) -> dict[str, int]:
-        """One transaction: the account's rows replaced by `batches`, and its position set to `seq`."""
+        self, account_id: str, sources: Mapping[str, TableSource], seq: int, tables: frozenset[str],
+        progress: Any = None,
+    ) -> dict[str, int]:  # fmt: skip
+        """One transaction: the account's rows replaced by those of `sources` (one per table in
+        `tables`), and its position set to `seq`. `progress(1)` is called as each table is done."""
 
         def work(cur: Any) -> dict[str, int]:
             p = self.placeholder
             for table in PRIMARY_KEYS:
                 cur.execute(f"DELETE FROM {TABLE_NAMES[table]} WHERE account_id = {p}", (account_id,))
-            counts = dict.fromkeys(sorted(tables), 0)
-            for batch in batches:
-                for table in tables:
-                    if batch[table]:
-                        self._insert(cur, table, batch[table])
-                        counts[table] += len(batch[table])
+            counts = {}
+            for table in sorted(tables):
+                counts[table] = self._copy(cur, table, sources[table])
+                if progress:
+                    progress(1)
             self._set_position(cur, account_id, seq, tables)
             return counts
 
         return self._run(work)
+
+    def _copy(self, cur: Any, table: str, source: TableSource) -> int:
+        """Insert a whole table's rows, a chunk at a time; returns how many."""
+        n = 0
+        for chunk in _chunks(source.rows(), COPY_CHUNK):
+            self._insert(cur, table, chunk)
+            n += len(chunk)
+        return n
 
     def apply(
         self, account_id: str, profile_ids: Sequence[str], rows: MirrorRows, seq: int, tables: frozenset[str]
@@ -252,6 +263,12 @@ class SqlTarget:
 
 _NOT_NULL = {"account_id", "profile_id", "channel", "purpose", "status", "list_id", "reason", "created_at",
              "joined_at", "double_optin_pending", "can_receive"}  # fmt: skip
+
+
+def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    it = iter(rows)
+    while chunk := [tuple(r) for r in itertools.islice(it, size)]:
+        yield chunk
 
 
 def _first_line(e: BaseException) -> str:

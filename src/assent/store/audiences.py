@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     and_,
     case,
@@ -135,7 +136,7 @@ class Rules:
         return self.joined[alias]
 
 
-def _consent_row(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> FromClause:
+def consent_row(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> FromClause:
     p = rules.p
     name = f"c_{channel.value}_{purpose.value}"
     c = consents.alias(name)
@@ -145,11 +146,11 @@ def _consent_row(rules: Rules, account_id: str, channel: Channel, purpose: Purpo
 
 
 def _status(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[str]:
-    return func.coalesce(_consent_row(rules, account_id, channel, purpose).c.status, NEVER)
+    return func.coalesce(consent_row(rules, account_id, channel, purpose).c.status, NEVER)
 
 
-def _pending(p: FromClause, account_id: str, channel: Channel, purpose: Purpose, list_id: str | None = None
-             ) -> ColumnElement[bool]:  # fmt: skip
+def pending(p: FromClause, account_id: str, channel: Channel, purpose: Purpose, list_id: str | None = None
+            ) -> ColumnElement[bool]:  # fmt: skip
     po = pending_optins
     conds = [po.c.account_id == account_id, po.c.profile_id == p.c.id, po.c.channel == channel.value,
              po.c.purpose == purpose.value]  # fmt: skip
@@ -195,10 +196,10 @@ def _suppression(rules: Rules, account_id: str, send: Send) -> None:
 
 
 def _why_not(rules: Rules, account_id: str, status: ColumnElement[str], channel: Channel, purpose: Purpose) -> Code:
-    pending = _pending(rules.p, account_id, channel, purpose)
+    waiting = pending(rules.p, account_id, channel, purpose)
     return case(
         (status == UNSUB, literal(Reason.UNSUBSCRIBED.value)),
-        (pending, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
+        (waiting, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
         else_=literal(Reason.NEVER_SUBSCRIBED.value),
     )
 
@@ -257,11 +258,11 @@ def _list(rules: Rules, account_id: str, send: Send) -> None:
         ls, and_(ls.c.account_id == account_id, ls.c.profile_id == p.c.id, ls.c.list_id == lid)
     ).outerjoin(lm, and_(lm.c.account_id == account_id, lm.c.profile_id == p.c.id, lm.c.list_id == lid))
     rules.when(ls.c.profile_id.is_not(None), Reason.LIST_SUPPRESSED.value)
-    pending = _pending(p, account_id, send.channel, Purpose.MARKETING, lid)
+    waiting = pending(p, account_id, send.channel, Purpose.MARKETING, lid)
     rules.deny(
         case(
             (lm.c.profile_id.is_not(None), null()),
-            (pending, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
+            (waiting, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
             else_=literal(Reason.NOT_IN_LIST.value),
         ),
         Reason.DOUBLE_OPTIN_PENDING.value,
@@ -325,7 +326,7 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
         rules.denies.insert(0, (case((_place(rules, account_id).c.profile_id.is_(None), literal(UNPLACED)),
                                      else_=null()), (UNPLACED,)))  # fmt: skip
     if ch is Channel.EMAIL and purpose is Purpose.MARKETING:
-        c = _consent_row(rules, account_id, ch, purpose)
+        c = consent_row(rules, account_id, ch, purpose)
         status = func.coalesce(c.c.status, NEVER)
         hold = _packs_hold(rules, account_id, send, EXPLICIT_PACKS)
         if hold is not None:
@@ -338,7 +339,7 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
     if purpose is Purpose.MARKETING:
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.CASL}))
         if hold is not None:
-            c = _consent_row(rules, account_id, ch, purpose)
+            c = consent_row(rules, account_id, ch, purpose)
             lapsed = and_(hold, c.c.status == SUB, _implied_expired(c, send.now))
             rules.when(lapsed, Reason.IMPLIED_CONSENT_EXPIRED.value)
     if ch is Channel.SMS and purpose is Purpose.MARKETING:
@@ -520,18 +521,34 @@ def allowed_rows(
         where.append(p.c.id > after)
     stmt = select(*(p.c[c] for c in columns)).select_from(source).where(*where, rules.allowed())
     no_jit(conn)
-    compiled = stmt.order_by(p.c.id).compile(conn, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    # The bare driver gets the values as SQLAlchemy would bind them (times in SQLite's stored form).
-    for name, process in compiled._bind_processors.items():
+    yield from raw_rows(conn, stmt.order_by(p.c.id), "audience", batch)
+
+
+def compiled(conn: Connection, stmt: AnySelect | CompoundSelect[Any]) -> tuple[str, Any]:
+    """`stmt` as the bare driver runs it: its SQL and its parameters, bound as SQLAlchemy would
+    bind them (times in SQLite's stored form); a sequence on SQLite, a mapping on PostgreSQL."""
+    done = stmt.compile(conn, compile_kwargs={"render_postcompile": True})
+    params = done.construct_params()
+    for name, process in done._bind_processors.items():
         if name in params and callable(process):
             params[name] = process(params[name])
+    if conn.dialect.name == "sqlite":
+        return str(done), [params[name] for name in done.positiontup or ()]
+    return str(done), params
+
+
+def raw_rows(
+    conn: Connection, stmt: AnySelect | CompoundSelect[Any], name: str, batch: int = 5_000
+) -> Iterator[Sequence[Any]]:
+    """The rows of `stmt` as the driver's tuples, run on the bare driver (a server-side cursor
+    named `name` on PostgreSQL), fetched `batch` rows at a time."""
+    sql, params = compiled(conn, stmt)
     raw = driver_connection(conn)
     if conn.dialect.name == "sqlite":
-        cursor = raw.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])
+        cursor = raw.execute(sql, params)
     else:
-        cursor = raw.cursor(name="audience")
-        cursor.execute(str(compiled), params)
+        cursor = raw.cursor(name=name)
+        cursor.execute(sql, params)
     try:
         while rows := cursor.fetchmany(batch):
             yield from rows

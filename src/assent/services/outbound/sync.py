@@ -1,8 +1,10 @@
 """`assent sync`: the account's consent state mirrored into a brand's own database, kept current
 from the ledger's sequence.
 
-The first run copies every profile's rows (domain/mirror.py) from one consistent snapshot and
-records the ledger seq of that snapshot in the target, in the same transaction. Later rounds read
+The first run copies every profile's rows from one consistent snapshot and records the ledger seq
+of that snapshot in the target, in the same transaction. The copy is set-based: the source
+database works the rows out (store/mirror.py, decide() as the audiences' SQL) and they stream to
+the target's bulk path, PostgreSQL to PostgreSQL as COPY text with no row in Python. Later rounds read
 the profiles touched by the events after that seq, replace those profiles' rows with their
 current state and move the seq, again in one target transaction. So a crash at any point leaves
 the target at a committed seq, the next run picks up from there, and replaying a round only
@@ -14,19 +16,19 @@ imports it.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import Engine
 
-from ...domain.mirror import TABLES, MirrorRows, TargetUnavailable, add_rows, empty_rows
-from ...store import snapshot
+from ...domain.mirror import TABLES, MirrorRows, TableSource, TargetUnavailable, add_rows, empty_rows
+from ...store import mirror, snapshot
 from ...store.ledger import head_seq
 from ..shared.errors import NotFound
 
-COPY_BATCH = 10_000  # profiles per batch handed to the target during a full copy
 ROUND_EVENTS = 10_000  # events per catch-up round (one target transaction)
 
 
@@ -43,7 +45,12 @@ class Target(Protocol):
     def prepare(self) -> None: ...
     def position(self, account_id: str) -> Position | None: ...
     def replace_account(
-        self, account_id: str, batches: Iterable[MirrorRows], seq: int, tables: frozenset[str]
+        self,
+        account_id: str,
+        sources: Mapping[str, TableSource],
+        seq: int,
+        tables: frozenset[str],
+        progress: Callable[[int], None] | None = None,
     ) -> dict[str, int]: ...
     def apply(
         self, account_id: str, profile_ids: Sequence[str], rows: MirrorRows, seq: int, tables: frozenset[str]
@@ -73,38 +80,26 @@ def _rows_of(account_id: str, snaps: Iterable[snapshot.ProfileSnapshot], tables:
     return out
 
 
-def _batches(
-    account_id: str, snaps: Iterator[snapshot.ProfileSnapshot], tables: frozenset[str], report: SyncReport,
-    progress: Callable[[int], None] | None,
-) -> Iterator[MirrorRows]:  # fmt: skip
-    while True:
-        out, n = empty_rows(), 0
-        for pid, ids, state in snaps:
-            add_rows(out, account_id, pid, ids, state, tables)
-            n += 1
-            if n == COPY_BATCH:
-                break
-        if not n:
-            return
-        report.profiles_copied += n
-        if progress:
-            progress(n)
-        yield out
-
-
 def full_copy(
     engine: Engine, account_id: str, target: Target, tables: frozenset[str], report: SyncReport,
     progress: Callable[[int], None] | None = None,
 ) -> None:  # fmt: skip
-    """Replace the account's rows in the target with a copy of one snapshot, and its seq."""
+    """Replace the account's rows in the target with a copy of one snapshot, and its seq.
+    `progress(1)` is called as each table is copied."""
     with snapshot.snapshot_transaction(engine) as conn:
         seq = head_seq(conn, account_id)
         if seq is None:
             raise NotFound("account", "no such account", account_id)
-        snaps = snapshot.profile_states(conn, account_id)
-        report.rows_copied = target.replace_account(
-            account_id, _batches(account_id, snaps, tables, report, progress), seq, tables
-        )
+        report.profiles_copied = snapshot.profile_count(conn, account_id)
+        text = mirror.copies_text(conn)
+        sources = {
+            table: TableSource(
+                functools.partial(mirror.table_rows, conn, account_id, table),
+                functools.partial(mirror.copy_table, conn, account_id, table) if text else None,
+            )
+            for table in tables
+        }
+        report.rows_copied = target.replace_account(account_id, sources, seq, tables, progress)
     report.full_copy, report.last_seq = True, seq
 
 
@@ -120,13 +115,6 @@ def catch_up_round(
         snaps = snapshot.states_of(conn, account_id, ids)
     target.apply(account_id, ids, _rows_of(account_id, snaps, tables), last, tables)
     return last, last - after, len(ids)
-
-
-def account_profiles(engine: Engine, account_id: str) -> int:
-    with snapshot.snapshot_transaction(engine) as conn:
-        if head_seq(conn, account_id) is None:
-            raise NotFound("account", "no such account", account_id)
-        return snapshot.profile_count(conn, account_id)
 
 
 def sync(
