@@ -210,7 +210,8 @@ def test_normalize_email_and_slow_normalize_email_both_fail_or_agree(value):
 # Digits after a "+", shaped like E.164 numbers of many countries (and many invalid ones), plus
 # national numbers and punctuation that must take the full parse.
 phone_like = st.one_of(
-    st.builds(lambda cc, rest: f"+{cc}{rest}", st.sampled_from(["1", "33", "44", "49", "61", "81", "353", "972"]),
+    st.builds(lambda cc, rest: f"+{cc}{rest}",
+              st.sampled_from(["1", "7", "33", "44", "47", "49", "61", "81", "262", "353", "590", "972"]),
               st.text(alphabet="0123456789", min_size=4, max_size=13)),
     st.text(alphabet="+0123456789 -()", min_size=1, max_size=18),
 )  # fmt: skip

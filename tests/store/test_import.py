@@ -11,13 +11,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from assent.api.resources import get_profile_resource
-from assent.domain import Channel, DomainError, Purpose
+from assent.domain import Channel, DomainError, OptInProcess, Proof, Purpose
 from assent.services.accounts import accounts
 from assent.services.consent import changes as consent_changes
 from assent.services.consent import ledger_checks as ledger
@@ -25,9 +26,11 @@ from assent.services.consent.changes import Locator
 from assent.services.demo import synthetic
 from assent.services.imports import importer as imports
 from assent.services.imports.importer import ImportOptions, import_profiles
+from assent.services.imports.rows import prepare_row
 from assent.services.lists import lists
 from assent.services.profiles import reading as profiles
 from assent.services.profiles import writes as profile_writes
+from assent.store import ledger as ledger_store
 
 EMAIL = ((Channel.EMAIL, Purpose.MARKETING),)
 
@@ -405,6 +408,29 @@ def test_a_reimport_with_worker_processes_finds_unchanged_rows_the_same_way(engi
     again = _run(engine, account_id, path, subscribe=EMAIL, workers=2, batch_size=100)
     assert again.unchanged == first.created + first.updated > 0
     assert (again.created, again.updated, again.events, again.rejected) == (0, 0, 0, first.rejected)
+
+
+def test_new_rows_of_one_shape_take_the_consent_worked_out_once_with_their_own_addresses():
+    newsletter = "01LIST0000000000000000000A"
+    options = ImportOptions(account_id="01ACCOUNT00000000000000000", subscribe=EMAIL, list_id=newsletter)
+    plan = imports.Plan(options, "sqlite", "US", OptInProcess.SINGLE, Proof(source="p.csv", actor="import"))
+    now = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    records = [
+        {"email": f"p{i}@example.com", "phone_number": f"+1415555017{i}", "sms_consent": sms}
+        for i, sms in enumerate(["SUBSCRIBED", "SUBSCRIBED", "UNSUBSCRIBED", "SUBSCRIBED"])
+    ]
+    rows = [prepare_row(i, r, "US") for i, r in enumerate(records)]
+    shapes: dict = {}
+    for row in rows:
+        shaped, alone = imports.plan_new(row, plan, now, shapes), imports.plan_new(row, plan, now)
+        assert [ledger_store.decode_encoded(e) for e in shaped.events] == [
+            ledger_store.decode_encoded(e) for e in alone.events
+        ]
+        assert {e.personal.get("email") for e in map(ledger_store.decode_encoded, shaped.events)} <= {row.email, None}
+        assert shaped.projection == {t: [(r[0], shaped.profile_id, *r[2:]) if t != "list_members" else
+                                          (*r[:2], shaped.profile_id, *r[3:]) for r in rows_]
+                                     for t, rows_ in alone.projection.items()}  # fmt: skip
+    assert len(shapes) == 2  # subscribed to SMS, and unsubscribed from it
 
 
 # --- consent -------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ test holds the two together) at a fraction of the cost.
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -75,9 +77,59 @@ def _fast_phone(text: str) -> str | None:
             national = digits[size:]
             if not national or national[0] == "0":  # leading zeros need the parser's care
                 return None
+            regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
+            if len(regions) > 1:  # +1, +7, +44, ...: one pass over the regions, not two
+                return text if _valid_in_some_region(national, regions) else None
             number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
             return text if phonenumbers.is_valid_number(number) else None
     return None
+
+
+# The number types a valid number is one of (phonenumbers' _number_type_helper), likeliest first.
+_NUMBER_TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number",
+                 "pager", "uan", "voicemail")  # fmt: skip
+_Desc = tuple[frozenset[int], re.Pattern[str]]
+
+
+@functools.cache
+def _region_patterns(region: str) -> tuple[re.Pattern[str] | None, _Desc | None, tuple[_Desc, ...]] | None:
+    """A region's leading-digits pattern, general description and number types, compiled once."""
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+    if md is None:
+        return None
+
+    def desc(d: Any) -> _Desc | None:
+        if d is None or not d.national_number_pattern:
+            return None
+        return frozenset(d.possible_length or ()), re.compile(d.national_number_pattern)
+
+    leading = re.compile(md.leading_digits) if md.leading_digits is not None else None
+    types = tuple(x for name in _NUMBER_TYPES if (x := desc(getattr(md, name))) is not None)
+    return leading, desc(md.general_desc), types
+
+
+def _matches(national: str, d: _Desc | None) -> bool:
+    return d is not None and (not d[0] or len(national) in d[0]) and d[1].fullmatch(national) is not None
+
+
+def _has_type(national: str, patterns: tuple[re.Pattern[str] | None, _Desc | None, tuple[_Desc, ...]]) -> bool:
+    return _matches(national, patterns[1]) and any(_matches(national, d) for d in patterns[2])
+
+
+def _valid_in_some_region(national: str, regions: tuple[str, ...]) -> bool:
+    """phonenumbers.is_valid_number for a calling code shared by several regions, in one pass: the
+    number's region is the first whose leading digits match it, or else whose number types do
+    (region_code_for_number), and it is valid when it has a type there (is_valid_number_for_region)."""
+    for region in regions:
+        patterns = _region_patterns(region)
+        if patterns is None:
+            continue
+        if patterns[0] is not None:
+            if patterns[0].match(national):
+                return _has_type(national, patterns)
+        elif _has_type(national, patterns):
+            return True
+    return False
 
 
 def normalize_phone(value: str, default_region: str | None = "US", field: str = "phone_number") -> str:

@@ -11,7 +11,7 @@ events is caught too. Personal data sits in `personal`, covered only by `persona
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -60,13 +60,31 @@ def encode(account_id: str, profile_id: str, e: ConsentEvent) -> EncodedEvent:
     """Canonical text, salted personal digest and content hash: all that does not depend on the
     event's place in the chain, so bulk paths work it out in worker processes."""
     payload = _encode_sorted(e.payload()).decode()
-    personal = None
-    if e.personal:
+    return _encoded(account_id, profile_id, e.occurred_at, e.type.value, e.metric, payload, e.personal)
+
+
+def encode_like(account_id: str, profile_id: str, like: EncodedEvent, personal: Mapping[str, str]) -> EncodedEvent:
+    """The event `like` (encoded for another profile) as this profile's, with these personal data:
+    bulk paths encode an event once for all the profiles it happens to alike."""
+    return _encoded(account_id, profile_id, like.occurred_at, like.type, like.metric, like.payload, personal)
+
+
+def _encoded(
+    account_id: str,
+    profile_id: str,
+    occurred_at: Any,
+    type: str,
+    metric: str | None,
+    payload: str,
+    personal: Mapping[str, str],
+) -> EncodedEvent:
+    text = None
+    if personal:
         # The salt keeps the digest from confirming a guessed address once the data is erased.
-        personal = _encode_sorted({**e.personal, "salt": secrets.token_hex(8)}).decode()
-    digest = personal_digest(personal)
-    content = content_hash(account_id, profile_id, e.occurred_at, e.type.value, e.metric, payload, digest)
-    return EncodedEvent(e.occurred_at, e.type.value, e.metric, payload, personal, digest, content)
+        text = _encode_sorted({**personal, "salt": secrets.token_hex(8)}).decode()
+    digest = personal_digest(text)
+    content = content_hash(account_id, profile_id, occurred_at, type, metric, payload, digest)
+    return EncodedEvent(occurred_at, type, metric, payload, text, digest, content)
 
 
 class LedgerAppender:

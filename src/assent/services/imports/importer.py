@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, Engine
@@ -193,16 +193,46 @@ def row_address(row: Prepared, channel: Channel) -> str | None:
     return getattr(row, field) if field else "push"
 
 
-def plan_new(row: Prepared, plan: Plan, now: datetime) -> NewProfile:
+class _Shape(NamedTuple):
+    """What a new profile's row does to consent, worked out once for every row of its shape."""
+
+    email: str | None  # the addresses of the row it was worked out for
+    phone_number: str | None
+    result: RowConsent
+    events: list[tuple[ledger.EncodedEvent, dict[str, str]]]  # each encoded, with its personal data
+
+
+# Rows that create a profile differ in what they do to consent only by their consent columns and
+# dates and by which addresses they give: the addresses' values go only into the events' personal data.
+ShapeKey = tuple[frozenset[tuple[Channel, str]], datetime | None, bool, bool]
+
+
+def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _Shape] | None = None) -> NewProfile:
+    """Everything the row writes if it creates a profile. `shapes` (kept by the caller for one `now`)
+    holds the consent worked out for each shape of row, so that rows of a known shape skip the
+    transitions and take their events from it, with their own addresses."""
     values = merged_values(BLANK, row)
-    state = ProfileState(email=values["email"], phone_number=values["phone_number"])
-    result = consent_events(state, row, plan, now)
+    email, phone = values["email"], values["phone_number"]
     profile_id = new_id()
+    key = (frozenset(row.consent.items()), row.consented_at, email is None, phone is None)
+    shape = shapes.get(key) if shapes is not None else None
+    if shape is None:
+        result = consent_events(ProfileState(email=email, phone_number=phone), row, plan, now)
+        encoded = [ledger.encode(plan.account_id, profile_id, e) for e in result.events]
+        if shapes is not None:
+            shape = shapes[key] = _Shape(email, phone, result, [(c, dict(e.personal)) for c, e in zip(
+                encoded, result.events, strict=True)])  # fmt: skip
+    else:
+        result = shape.result
+        own = {"email": (shape.email, email), "phone_number": (shape.phone_number, phone)}
+        encoded = []
+        for like, personal in shape.events:
+            mine = {k: (own[k][1] if k in own and v == own[k][0] else v) for k, v in personal.items()}
+            encoded.append(ledger.encode_like(plan.account_id, profile_id, like, mine))
     rows = projection.empty_rows()
     time = functools.partial(bulk.db_time, plan.dialect)
     projection.add_state_rows(rows, plan.account_id, profile_id, result.state, time)
     ready = {table: bulk.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
-    encoded = [ledger.encode(plan.account_id, profile_id, e) for e in result.events]
     encoded = [e._replace(occurred_at=time(e.occurred_at)) for e in encoded]
     stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, len(encoded))
     [profile] = bulk.ready_rows(plan.dialect, [stored])
@@ -240,6 +270,7 @@ def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime, known: Lookup) -> 
     ]
     held = known([d for d in digests if d is not None]) if seed is not None else set()
     out: list[Prepared | Rejected | Known] = []
+    shapes: dict[ShapeKey, _Shape] = {}
     for (line, record), digest in zip(parsed, digests, strict=True):
         if digest is not None and digest in held:
             out.append(Known(line, digest, record))
@@ -249,7 +280,7 @@ def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime, known: Lookup) -> 
             item.digest = digest
             # A row that fails here meets the same error on the careful path, which rejects it.
             with suppress(DomainError):
-                item.as_new = plan_new(item, plan, now)
+                item.as_new = plan_new(item, plan, now, shapes)
         out.append(item)
     return out
 
