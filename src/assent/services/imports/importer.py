@@ -315,16 +315,34 @@ def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
 Batch = tuple[datetime, list[Prepared | Rejected | Known], int]  # (time, validated rows, bytes of the file read)
 
 
+# Worker processes pay for starting (each imports the application) only when this much of the file
+# is left to work out after the first batch.
+WORKERS_FROM_BYTES = 2_000_000
+
+
 def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterator[Batch]:
-    """Validated batches in file order, from worker processes when that pays."""
+    """Validated batches in file order, from worker processes when that pays.
+
+    Without a number of workers given, the first batch is worked out here: if most of its rows are
+    unchanged (a re-import), the rest most likely is too, and costs too little to be worth workers."""
     options = plan.options
     workers = options.workers
+    chunks = source.chunks(options.batch_size)
+    known = functools.partial(_held_digests, engine, plan.account_id)
     if workers is None:
         cpus = os.cpu_count() or 1
-        workers = min(cpus, 4) if cpus > 1 and source.size > 2_000_000 else 0
-    chunks = source.chunks(options.batch_size)
+        workers = 0
+        if cpus > 1 and source.size > WORKERS_FROM_BYTES:
+            first = next(chunks, None)
+            if first is None:
+                return
+            now = utcnow()
+            prepared = prepare_chunk(first, plan, now, known)
+            yield now, prepared, first.end
+            mostly_unchanged = 2 * sum(isinstance(item, Known) for item in prepared) > len(prepared)
+            if not mostly_unchanged and source.size - first.end > WORKERS_FROM_BYTES:
+                workers = min(cpus, 4)
     if workers <= 0:
-        known = functools.partial(_held_digests, engine, plan.account_id)
         for chunk in chunks:
             now = utcnow()
             yield now, prepare_chunk(chunk, plan, now, known), chunk.end
