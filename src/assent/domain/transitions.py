@@ -32,7 +32,7 @@ from .channels import (
     unsubscribed_metric,
 )
 from .errors import DomainError, MissingAddress, NothingPending
-from .events import NO_PROOF, ConsentEvent, EventType, Proof, apply
+from .events import NO_PROOF, ConsentEvent, Emitted, EventType, Proof, apply
 from .pack_rules import IMPLIED_METHODS
 from .push_tokens import PUSH_TOKEN_METHOD
 from .state import ChannelConsent, ProfileState
@@ -48,7 +48,7 @@ class _Changes:
     def __init__(self, state: ProfileState, now: datetime, proof: Proof, historical: bool = False) -> None:
         self.state = state
         self.now = now
-        self.events: list[ConsentEvent] = []
+        self.events = Emitted(state)
         self._context = MappingProxyType(proof.context())
         self._personal = proof.personal()
         self._historical = historical
@@ -68,8 +68,8 @@ class _Changes:
             triggers_automation=not self._historical,
             **kw,
         )
-        self.events.append(event)
         self.state = apply(self.state, event)
+        self.events.added(event, self.state)
 
 
 def _require_aware(value: datetime, field: str) -> None:
