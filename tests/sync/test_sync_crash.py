@@ -3,13 +3,11 @@ back: after a restart the target matches Assent row for row, with nothing lost a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psycopg
@@ -17,7 +15,7 @@ import pymysql
 import pytest
 
 from assent.domain import Channel, Purpose
-from assent.integrations.sync_target import STATE_TABLE, target_for
+from assent.integrations.sync_target import target_for
 from assent.services.accounts import accounts
 from assent.services.consent import changes as consent
 from assent.services.consent import ledger_events
@@ -61,13 +59,16 @@ def _wait(predicate, timeout: float = 120, what: str = "") -> None:
         time.sleep(0.02)
 
 
-@contextlib.contextmanager
-def _position_held(to: str) -> Iterator[None]:
-    """Reads of the PostgreSQL target's position table go on; writes to it wait until the block ends."""
-    with psycopg.connect(to) as conn:
-        conn.execute(f"LOCK TABLE {STATE_TABLE} IN SHARE MODE")
-        yield
-        conn.rollback()
+def _address(to: str) -> tuple[str, int]:
+    parts = urlsplit(to)
+    return parts.hostname or "127.0.0.1", parts.port or (5432 if to.startswith("postgresql") else 3306)
+
+
+def _via(to: str, proxy: Proxy) -> str:
+    """The target URL with the proxy's port in place of the database's."""
+    parts = urlsplit(to)
+    host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+    return to.replace(parts.netloc, f"{host}:{proxy.port}")
 
 
 def _open_transaction(to: str) -> bool:
@@ -135,17 +136,20 @@ def test_kill_9_mid_copy_and_mid_follow_then_restart_loses_and_doubles_nothing(s
     some = [e.profile_id for e in ledger_events.events_after(engine, account_id, 0, 50).events]
     assert _position(to, account_id) is None  # (creates the tables, so what follows is the copy itself)
 
-    # Mid-copy: killed while its one copy transaction is open; nothing of it stays. The position
-    # table is held against writes meanwhile, so the copy cannot commit before the kill, however fast.
-    # On MariaDB no lock yet holds its copy open without stalling it, so there only the follow is
-    # killed; the one-transaction copy itself is the same code for both targets.
-    if kind == "postgres":
-        with _position_held(to):
-            proc = _start(url, account_id, to)
-            _wait(lambda: _open_transaction(to) or proc.poll() is not None, what="the copy transaction")
+    # Mid-copy: killed while its one copy transaction is open, its bulk load half sent (held back
+    # by a proxy after 1 MB, well into the first table's rows); nothing of it stays.
+    proxy = Proxy(_address(to), hold_after=1_000_000)
+    proxy.start()
+    try:
+        proc = _start(url, account_id, _via(to, proxy))
+        while not proxy.held.wait(0.1):
             assert proc.poll() is None, proc.communicate()
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        assert _open_transaction(to)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        proxy.stop()
+    _wait(lambda: not _open_transaction(to), what="the server to roll the cut-off copy back")
     assert _position(to, account_id) is None
 
     # Mid-follow: killed while changes stream in; the restart takes up from the committed seq.
@@ -179,12 +183,9 @@ def test_kill_9_mid_copy_and_mid_follow_then_restart_loses_and_doubles_nothing(s
 def test_follow_rides_out_a_target_outage(source, kind, request):
     engine, url, account_id = source
     to = request.getfixturevalue("pg_target" if kind == "postgres" else "mysql_target")
-    parts = urlsplit(to)
-    proxy = Proxy((parts.hostname, parts.port or (5432 if kind == "postgres" else 3306)))
+    proxy = Proxy(_address(to))
     proxy.start()
-    via = to.replace(parts.netloc, f"{parts.netloc.rsplit(':', 1)[0]}:{proxy.port}" if parts.port
-                     else f"{parts.netloc}:{proxy.port}")  # fmt: skip
-    follower = _start(url, account_id, via, "--follow", "--poll", "0.05")
+    follower = _start(url, account_id, _via(to, proxy), "--follow", "--poll", "0.05")
     try:
         _wait(lambda: _position(to, account_id) == ledger_events.head_seq(engine, account_id), what="the first copy")
         before = ledger_events.head_seq(engine, account_id)
