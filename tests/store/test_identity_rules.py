@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,26 @@ def test_bulk_subscribe_never_moves_consent_and_writes_nothing_on_a_conflict(eng
     assert refused.value.code == "identifier_conflict" and refused.value.field.startswith("profiles.data.1.")
     assert FRANK in str(refused.value) and PHONE in str(refused.value)
     assert _seq(engine, account_id) == seq
+
+
+def test_each_new_profile_of_a_bulk_subscribe_records_its_own_addresses(engine, account_id) -> None:
+    people = [(f"p{i}@example.com", f"+1415555018{i}") for i in range(4)]
+    items = [ConsentItem(None, email, phone, (EMAIL_M, SMS_M)) for email, phone in people]
+    items.append(ConsentItem(None, "q@example.com", None, (EMAIL_M,)))  # another shape in the same job
+    subscribe_profiles(engine, account_id, items)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT p.email, p.phone_number, e.personal FROM consent_events e JOIN profiles p"
+                 " ON p.account_id = e.account_id AND p.id = e.profile_id WHERE e.account_id = :a"), {"a": account_id}
+        ).all()  # fmt: skip
+    assert len(rows) == 4 * 2 + 1  # email, SMS
+    for email, phone, personal in rows:
+        given = json.loads(personal)
+        assert given.get("email", email) == email and given.get("phone_number", phone) == phone
+        assert "email" in given or "phone_number" in given
+    for email, _ in people:
+        assert _status(engine, account_id, "email", email) == _status(engine, account_id, "email", email, "sms")
+    _consistent(engine, account_id)
 
 
 def test_sms_consent_is_given_only_to_a_number_in_the_same_request(engine, account_id) -> None:

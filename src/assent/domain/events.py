@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -129,6 +130,26 @@ class ConsentEvent:
 # Fields that are not in the payload: the ledger keeps them in columns of their own.
 _OUTSIDE_PAYLOAD = ("type", "occurred_at", "metric", "personal")
 _PAYLOAD_FIELDS = tuple((f.name, f.default) for f in fields(ConsentEvent) if f.name not in _OUTSIDE_PAYLOAD)
+
+_FIELD_NAMES = tuple(f.name for f in fields(ConsentEvent))
+_field_values = attrgetter(*_FIELD_NAMES)
+_PERSONAL_AT = _FIELD_NAMES.index("personal")
+_ADDRESSES = ("email", "phone_number")
+
+
+def readdressed(events: Iterable[ConsentEvent], old: ProfileState, new: ProfileState) -> list[ConsentEvent]:
+    """Events that a transition emitted for `old`, as they would be for `new`: a profile that differs
+    from `old` only by its addresses, which events carry only in their personal data."""
+    swap = {f: (getattr(old, f), getattr(new, f)) for f in _ADDRESSES}
+    out = []
+    for e in events:
+        values = list(_field_values(e))  # fields in order: cheaper than dataclasses.replace
+        values[_PERSONAL_AT] = MappingProxyType(
+            {k: (swap[k][1] if k in swap and v == swap[k][0] else v) for k, v in e.personal.items()}
+        )
+        out.append(ConsentEvent(*values))
+    return out
+
 
 _CONVERTERS = {
     "channel": Channel,

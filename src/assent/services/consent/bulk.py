@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -23,6 +24,7 @@ from ...domain import (
 )
 from ...domain import transitions as t
 from ...domain.erasure import ErasedIdentifier
+from ...domain.events import readdressed
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
 from ..profiles.batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
@@ -83,10 +85,23 @@ def _run(
         opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
         rows = [ProfileItem(i, item.email, item.phone_number, id=item.profile_id) for i, item in enumerate(items)]
         batch = ProfileBatch(conn, account_id, rows)
+        # A job's new profiles mostly do the same thing: each shape's change is worked out once, and
+        # others of that shape take its events with their own addresses (they differ in nothing else).
+        shapes: dict[tuple[Any, ...], tuple[ProfileState, RowConsent]] = {}
         for row, item in zip(rows, items, strict=True):
 
             def consent(state: ProfileState, _row: ProfileItem, item: ConsentItem = item) -> RowConsent:
-                return step(state, item, now, opt_in)
+                if not _blank(state):
+                    return step(state, item, now, opt_in)
+                key = (item.targets, tuple(item.consented_at.items()), item.profile_id is None, state.email is None,
+                       state.phone_number is None)  # fmt: skip
+                if (shape := shapes.get(key)) is None:
+                    result = step(state, item, now, opt_in)
+                    shapes[key] = (state, result)
+                    return result
+                first, done = shape
+                end = done.state.evolve(email=state.email, phone_number=state.phone_number)
+                return RowConsent(readdressed(done.events, first, state), end, done.subscribed, done.pending)
 
             try:
                 batch.apply(row, consent, now, proof, report)
@@ -98,6 +113,12 @@ def _run(
                 raise ItemError(row.line, e) from None
         report.events = batch.write(recorder, now)
     return report
+
+
+def _blank(state: ProfileState) -> bool:
+    """A new profile's state: nothing but its addresses."""
+    return not (state.consents or state.suppressions or state.list_suppressions or state.lists or state.pending
+                or state.push_tokens)  # fmt: skip
 
 
 def subscribe_profiles(
