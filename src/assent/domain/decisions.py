@@ -20,9 +20,9 @@ from .findings import Finding as Finding
 from .findings import Reason as Reason
 from .findings import Verdict as Verdict
 from .findings import allow, deny, warn
-from .jurisdictions import Pack, Recipient
+from .jurisdictions import Pack, Recipient, packs_for
 from .pack_rules import PACK_RULES, FrequencyCap
-from .state import ProfileState
+from .state import NEVER_SUBSCRIBED, ProfileState
 
 
 class Via(StrEnum):
@@ -110,16 +110,23 @@ def _one(finding: Finding) -> tuple[Finding, ...]:
     return (finding,)
 
 
-_NO_ADDRESS = _one(deny(Reason.NO_ADDRESS))
+# Results made once: the common verdicts come from one of these, and decide() answers them with a
+# Decision made once too (_KNOWN below).
+_DENY = {r: _one(deny(r)) for r in Reason}
+_NO_ADDRESS = _DENY[Reason.NO_ADDRESS]
 _SUBSCRIBED = _one(allow(Reason.SUBSCRIBED))
-_UNSUBSCRIBED = _one(deny(Reason.UNSUBSCRIBED))
+_UNSUBSCRIBED = _DENY[Reason.UNSUBSCRIBED]
+_COVERS_TRANSACTIONAL = _one(allow(Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL))
 _NOT_OPTED_OUT = (allow(Reason.NOT_OPTED_OUT), warn(Reason.IMPLIED_CONSENT))
 _TRANSACTIONAL_EXEMPT = _one(allow(Reason.TRANSACTIONAL_EXEMPT))
-_NO_PUSH_TOKEN = _one(deny(Reason.NO_PUSH_TOKEN))
+_NO_PUSH_TOKEN = _DENY[Reason.NO_PUSH_TOKEN]
 _SUPPRESSED = {r: deny(Reason(f"SUPPRESSED_{r.value}")) for r in SuppressionReason}
+_SUPPRESSED_ONE = {r: _one(f) for r, f in _SUPPRESSED.items()}
 
 
 def address_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
+    if send.channel is Channel.EMAIL:  # the common case, without the call
+        return _NO_ADDRESS if state.email is None else NOTHING
     return _NO_ADDRESS if state.address(send.channel) is None else NOTHING
 
 
@@ -129,6 +136,9 @@ def suppression_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     blocking: AbstractSet[SuppressionReason] = state.suppressions.keys()
     if send.purpose is Purpose.TRANSACTIONAL:
         blocking = blocking & TRANSACTIONAL_EMAIL_BLOCKERS
+    if len(blocking) == 1:
+        for reason in blocking:
+            return _SUPPRESSED_ONE[reason]
     return tuple(_SUPPRESSED[reason] for reason in sorted(blocking))
 
 
@@ -138,36 +148,40 @@ def consent_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
         return _email_consent(state, send)
     if ch is Channel.POSTAL:
         return _postal_consent(state)
-    if state.status(ch, purpose) is ConsentStatus.SUBSCRIBED:
+    # state.status() inlined: this runs for every send.
+    if state.consents.get((ch, purpose), NEVER_SUBSCRIBED).status is ConsentStatus.SUBSCRIBED:
         return _SUBSCRIBED
     if ch is Channel.SMS:
         marketing = state.status(Channel.SMS, Purpose.MARKETING)
         if purpose is Purpose.TRANSACTIONAL and marketing is ConsentStatus.SUBSCRIBED:
-            return _one(allow(Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL))
+            return _COVERS_TRANSACTIONAL
         transactional = state.status(Channel.SMS, Purpose.TRANSACTIONAL)
         if purpose is Purpose.MARKETING and transactional is ConsentStatus.SUBSCRIBED:
-            return _one(deny(Reason.TRANSACTIONAL_CONSENT_ONLY))
-    return _one(deny(_why_not(state, ch, purpose)))
+            return _DENY[Reason.TRANSACTIONAL_CONSENT_ONLY]
+    return _DENY[_why_not(state, ch, purpose)]
 
 
 def _why_not(state: ProfileState, channel: Channel, purpose: Purpose) -> Reason:
     if state.status(channel, purpose) is ConsentStatus.UNSUBSCRIBED:
         return Reason.UNSUBSCRIBED
-    if state.is_pending(channel, purpose):
+    if state.pending and state.is_pending(channel, purpose):
         return Reason.DOUBLE_OPTIN_PENDING
     return Reason.NEVER_SUBSCRIBED
+
+
+_EMAIL_MARKETING = (Channel.EMAIL, Purpose.MARKETING)
 
 
 def _email_consent(state: ProfileState, send: Send) -> tuple[Finding, ...]:
     if send.purpose is Purpose.TRANSACTIONAL:
         return _TRANSACTIONAL_EXEMPT
-    status = state.status(Channel.EMAIL)
+    status = state.consents.get(_EMAIL_MARKETING, NEVER_SUBSCRIBED).status
     if status is ConsentStatus.SUBSCRIBED:
         return _SUBSCRIBED
     if status is ConsentStatus.UNSUBSCRIBED:
         return _UNSUBSCRIBED
     if send.via is Via.CAMPAIGN and send.policy.email_campaigns_require_explicit_consent:
-        return _one(deny(_why_not(state, Channel.EMAIL, Purpose.MARKETING)))
+        return _DENY[_why_not(state, Channel.EMAIL, Purpose.MARKETING)]
     # As in Klaviyo, an unconfirmed double opt-in leaves the profile where it was: not
     # subscribed, and reachable by email like any profile that never opted out.
     return _NOT_OPTED_OUT
@@ -189,33 +203,66 @@ def push_token_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     return _NO_PUSH_TOKEN if send.channel is Channel.PUSH and state.push_tokens <= 0 else NOTHING
 
 
+_LIST = {
+    (suppressed, missing): tuple(
+        [*([deny(Reason.LIST_SUPPRESSED)] if suppressed else []), *([deny(missing)] if missing else [])]
+    )
+    for suppressed in (False, True)
+    for missing in (None, Reason.DOUBLE_OPTIN_PENDING, Reason.NOT_IN_LIST)
+}
+
+
 def list_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     if send.list_id is None or send.purpose is not Purpose.MARKETING:
         return NOTHING
-    out = []
-    if send.list_id in state.list_suppressions:
-        out.append(deny(Reason.LIST_SUPPRESSED))
+    missing = None
     if send.list_id not in state.lists:
         pending = state.is_pending(send.channel, Purpose.MARKETING, send.list_id)
-        out.append(deny(Reason.DOUBLE_OPTIN_PENDING if pending else Reason.NOT_IN_LIST))
-    return out
+        missing = Reason.DOUBLE_OPTIN_PENDING if pending else Reason.NOT_IN_LIST
+    return _LIST[(send.list_id in state.list_suppressions, missing)]
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (
-    address_rule, suppression_rule, consent_rule, push_token_rule, list_rule, *PACK_RULES
-)
+CORE_RULES: tuple[Rule, ...] = (address_rule, suppression_rule, consent_rule, push_token_rule, list_rule)
+DEFAULT_RULES: tuple[Rule, ...] = (*CORE_RULES, *PACK_RULES)
 
 
-def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULES) -> Decision:
-    # One pass sorts the findings by kind, keeping each code once in the order found.
+def _rules_for(send: Send) -> tuple[Rule, ...]:
+    """The default rules that can find anything for `send`, in their order. Every other rule
+    returns nothing for it whatever the state: the suppression rule is for email, the push token
+    rule for push, the list rule for a marketing send to a list, and the packs' rules and caps
+    only when a pack applies to the recipient or the account sets caps (pack_rules.py)."""
+    ch = send.channel
+    rules: list[Rule] = []
+    if ch is not Channel.PUSH and ch is not Channel.POSTAL:  # they count as addressed (state.address)
+        rules.append(address_rule)
+    if ch is Channel.EMAIL:
+        rules.append(suppression_rule)
+    rules.append(consent_rule)
+    if ch is Channel.PUSH:
+        rules.append(push_token_rule)
+    if send.list_id is not None and send.purpose is Purpose.MARKETING:
+        rules.append(list_rule)
+    if send.policy.frequency_caps or packs_for(send.recipient, send.policy.jurisdictions):
+        rules.extend(PACK_RULES)
+    return tuple(rules)
+
+
+# The last send and its applicable rules: a batch decides many profiles for one Send object, so
+# they are worked out once per batch (a Send is immutable; `is` is the whole check).
+_last: tuple[Send | None, tuple[Rule, ...]] = (None, ())
+
+
+def _assemble(results: Iterable[Iterable[Finding]]) -> Decision:
+    """The decision the rules' results give: one pass sorts the findings by kind, keeping each
+    code once in the order found."""
     denies: dict[str, None] = {}
     defers: dict[str, None] = {}
     allows: dict[str, None] = {}
     warnings: dict[str, None] = {}
     expired: datetime | None = None
     until: datetime | None = None
-    for rule in rules:
-        for f in rule(state, send):
+    for result in results:
+        for f in result:
             kind = f.kind
             if kind is Verdict.DENY:
                 denies[f.code] = None
@@ -234,6 +281,40 @@ def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULE
     if defers:
         return Decision(Verdict.DEFER, tuple(defers), tuple(warnings), until)
     return Decision(Verdict.ALLOW, tuple(allows), tuple(warnings))
+
+
+def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULES) -> Decision:
+    global _last
+    if rules is DEFAULT_RULES:
+        last = _last
+        if last[0] is send:
+            rules = last[1]
+        else:
+            rules = _rules_for(send)
+            _last = (send, rules)
+    results = [result for rule in rules if (result := rule(state, send))]
+    # Most decisions come from results made once (the rules hand out shared tuples), so their
+    # Decision is looked up by which ones they were; any other result is assembled each time.
+    key = tuple(map(id, results))
+    known = _KNOWN.get(key)
+    if known is not None:
+        return known
+    decision = _assemble(results)
+    if len(_KNOWN) < 4096 and all(i in _SHARED for i in key):
+        _KNOWN[key] = decision
+    return decision
+
+
+# The results made once, by id: they live as long as the module, so no other object has their
+# id, and a key of their ids names them alone.
+_SHARED = {
+    id(t): t
+    for t in (
+        *_DENY.values(), *_SUPPRESSED_ONE.values(), *_LIST.values(), _SUBSCRIBED, _NOT_OPTED_OUT,
+        _TRANSACTIONAL_EXEMPT, _COVERS_TRANSACTIONAL,
+    )
+}  # fmt: skip
+_KNOWN: dict[tuple[int, ...], Decision] = {}
 
 
 def receive_flags(state: ProfileState) -> dict[tuple[Channel, Purpose], bool]:
