@@ -17,6 +17,7 @@ cores; server CPU per request holds up better than throughput on a busy machine)
 anchor and the ratio. Not a test: it asserts nothing.
 
     python bench/api_bench.py [--profiles 100000] [--seconds 15] [--workers 2] [--json]
+    python bench/api_bench.py --db postgresql://127.0.0.1:5432/test --phases bulk   # on PostgreSQL
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import os
 import random
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from harness import (
     api_headers,
     fmt,
     free_port,
+    fresh_database,
     page_all,
     ratio,
     seed_sqlite,
@@ -148,7 +151,7 @@ def figures(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def print_report(result: dict[str, Any]) -> None:
     p = result["phases"]
-    print(f"assent serve --workers {result['workers']} on SQLite, {result['profiles']:,} seeded profiles "
+    print(f"assent serve --workers {result['workers']} on {result['backend']}, {result['profiles']:,} seeded profiles "
           f"(import {result['seed_seconds']} s), client: {result['client']}, {result['cpus']} CPUs shared by "
           "server and client")  # fmt: skip
     print(f"\n  {'':44} {'Assent':>10} {'floor':>10} {'ratio':>6}  goal")
@@ -179,16 +182,21 @@ def main() -> None:
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--phases", default="get,bulk", help="comma-separated: get, bulk (paging always runs)")
     parser.add_argument("--no-floor", action="store_true", help="skip the GET floor (to run against old commits)")
+    parser.add_argument("--db", metavar="URL", help="PostgreSQL server: serve a new database there (no GET floor)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
-        seeded = seed_sqlite(work, args.profiles)
+        db_url = None
+        if args.db:
+            engine = stack.enter_context(fresh_database("postgresql", work, args.db, "api"))
+            db_url = engine.url.render_as_string(hide_password=False)
+        seeded = seed_sqlite(work, args.profiles, db_url)
         server = Server.assent(seeded.db_url, free_port(), args.workers, work / "server.log")
         floor = None
-        if not args.no_floor and "get" in args.phases:
+        if not args.no_floor and not args.db and "get" in args.phases:
             floor = Server.floor(seeded.db_path, seeded.paged["id"], free_port(), args.workers, work / "floor.log")
         try:
             server.wait_ready()
@@ -199,7 +207,7 @@ def main() -> None:
                 floor.stop()
 
     result = {
-        "backend": "sqlite",
+        "backend": "postgresql" if args.db else "sqlite",
         "profiles": args.profiles,
         "seeded": seeded.report,
         "seed_seconds": round(seeded.seconds, 2),

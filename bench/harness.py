@@ -312,11 +312,12 @@ class Seeded:
     report: dict[str, Any]  # the import's own report
 
 
-def seed_sqlite(work: Path, profiles: int) -> Seeded:
+def seed_sqlite(work: Path, profiles: int, db_url: str | None = None) -> Seeded:
     """A fresh SQLite database with `profiles` synthetic profiles imported (email subscribed,
-    so each has a consent row and a ledger event) by the real `assent profiles import`."""
+    so each has a consent row and a ledger event) by the real `assent profiles import`; or the
+    same in the empty database `db_url` (a PostgreSQL one from fresh_database)."""
     db_path = work / "assent.db"
-    db = f"sqlite:///{db_path}"
+    db = db_url or f"sqlite:///{db_path}"
     subprocess.run([assent_command(), "db", "upgrade", "--db", db], check=True, capture_output=True)
     paged = run_json("accounts", "create", "Bench paging", "--db", db)
     bulk = run_json("accounts", "create", "Bench bulk", "--db", db)

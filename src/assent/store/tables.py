@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -167,7 +168,11 @@ profiles = Table(
     # The API pages and filters profiles by these (a sync reads `updated` since its last run).
     Index("ix_profiles_created", "account_id", "created_at", "id"),
     Index("ix_profiles_updated", "account_id", "updated_at", "id"),
-    Index("ix_profiles_import_digest", "account_id", "import_digest"),
+    # Only profiles an import wrote hold a digest; no other write pays for the index.
+    Index(
+        "ix_profiles_import_digest", "account_id", "import_digest",
+        sqlite_where=text("import_digest IS NOT NULL"), postgresql_where=text("import_digest IS NOT NULL"),
+    ),  # fmt: skip
     sqlite_with_rowid=False,
 )
 
