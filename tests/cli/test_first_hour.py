@@ -3,6 +3,7 @@ decisions for shell scripts, public ids, link bases and `serve --demo` run twice
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -136,6 +137,39 @@ def test_links_use_the_public_url_and_warn_when_it_is_not_https(engine, account_
     assert http.returncode == 0 and "unsubscribe link: http://consent.brand.example/u/" in http.stdout
     assert http.stderr.startswith("warning: links start with http://consent.brand.example (ASSENT_PUBLIC_URL)")
     assert "not https" in http.stderr
+
+
+def _users(*args: str, db_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    argv = [ASSENT, "users", *args, "--db", db_url]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_invite_links_start_with_the_base_url_given_and_a_malformed_one_is_refused(account_id, db_url):
+    # The command cannot know the port a running server chose (`serve --port 8123`), so it says
+    # which address the link assumes and takes --base-url, as `links unsubscribe` does.
+    who = ("--account", account_id, "--email", "owner@staff.example")
+    bad = _users("create", *who, "--role", "owner", "--base-url", "127.0.0.1:8123", db_url=db_url, env=CLI_ENV)
+    assert_one_line_error(bad, "base_url: must be an http or https URL with a host", "'127.0.0.1:8123'")
+    for url in ("http://", "http://127.0.0.1:port", "ftp://consent.brand.example"):
+        refused = _users("invite", *who, "--base-url", url, db_url=db_url, env=CLI_ENV)
+        assert_one_line_error(refused, "base_url")
+    made = _users("create", *who, "--role", "owner", db_url=db_url, env=CLI_ENV)
+    assert made.returncode == 0
+    assert "invite link (valid 7 days, works once): http://127.0.0.1:8000/console/invite/" in made.stdout
+    assert made.stderr.startswith("note: the link starts with http://127.0.0.1:8000 (assent serve's default address)")
+    assert "--base-url" in made.stderr
+    again = _users("invite", *who, "--base-url", "http://127.0.0.1:8123/", "--json", db_url=db_url, env=CLI_ENV)
+    assert again.returncode == 0 and again.stderr == ""
+    assert json.loads(again.stdout)["invite_link"].startswith("http://127.0.0.1:8123/console/invite/")
+    public = _users("invite", *who, db_url=db_url, env={**CLI_ENV, "ASSENT_PUBLIC_URL": "https://consent.brand.example"})
+    assert public.stderr == "" and "https://consent.brand.example/console/invite/" in public.stdout
+
+
+def test_links_unsubscribe_refuses_a_malformed_base_url(engine, account_id, db_url):
+    consent.subscribe(engine, account_id, Locator("email", "ann@example.com"), EMAIL_MARKETING, proof=PROOF)
+    argv = [ASSENT, "links", "unsubscribe", "--account", account_id, "--email", "ann@example.com", "--db", db_url]
+    bad = subprocess.run([*argv, "--base-url", "notaurl"], capture_output=True, text=True, env=CLI_ENV, timeout=120)
+    assert_one_line_error(bad, "base_url: must be an http or https URL with a host", "'notaurl'")
 
 
 def _free_port() -> int:

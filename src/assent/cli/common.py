@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import msgspec
 import typer
@@ -32,6 +33,14 @@ PurposeOpt = Annotated[
     str | None, typer.Option("--purpose", help="marketing (default), transactional, conversational.")
 ]
 ListOpt = Annotated[str | None, typer.Option("--list", help="List id.")]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="Where people reach the server, e.g. http://127.0.0.1:8123 (default ASSENT_PUBLIC_URL, else "
+        "http://127.0.0.1:8000).",
+    ),
+]
 
 
 def emit_json(value: Any) -> None:
@@ -82,6 +91,23 @@ def locator(id: str | None, email: str | None, phone: str | None, external_id: s
 
 def optional_time(value: str | None, field: str) -> datetime | None:
     return None if value is None else parse_time(value, field)
+
+
+def link_base(base_url: str | None) -> str:
+    """What printed links start with: --base-url when given, else ASSENT_PUBLIC_URL or serve's default.
+    A command cannot know the port a running server chose, hence the option."""
+    if base_url is None:
+        return config.settings().link_base
+    given = base_url.strip()
+    parts = urlsplit(given)
+    try:
+        parts.port  # noqa: B018 -- reading it checks the port is a number in range
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DomainError("base_url", "must be an http or https URL with a host, such as https://consent.brand.example",
+                          base_url)  # fmt: skip
+    return given.rstrip("/")
 
 
 def warn_links() -> None:

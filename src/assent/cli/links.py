@@ -6,9 +6,22 @@ from typing import Annotated
 
 import typer
 
-from .. import config
 from ..services.shared.database import open_engine
-from .common import AccountId, ByEmail, ById, ByPhone, Db, Json, ListOpt, command, locator, show, warn_links
+from .common import (
+    AccountId,
+    BaseUrl,
+    ByEmail,
+    ById,
+    ByPhone,
+    Db,
+    Json,
+    ListOpt,
+    command,
+    link_base,
+    locator,
+    show,
+    warn_links,
+)
 
 app = typer.Typer(help="Links to put in messages.", no_args_is_help=True)
 
@@ -22,10 +35,7 @@ def links_unsubscribe(
     phone: ByPhone = None,
     list_id: ListOpt = None,
     message_id: Annotated[str | None, typer.Option("--message-id", help="The message or campaign id.")] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", help="Where people reach the server (default ASSENT_PUBLIC_URL)."),
-    ] = None,
+    base_url: BaseUrl = None,
     db: Db = None,
     json: Json = False,
 ) -> None:
@@ -34,7 +44,7 @@ def links_unsubscribe(
 
     links = unsubscribe.unsubscribe_links(
         open_engine(db), account, locator(id, email, phone), list_id=list_id, message_id=message_id,
-        base_url=(base_url or config.settings().link_base).rstrip("/"),
+        base_url=link_base(base_url),
     )  # fmt: skip
     if base_url:
         for warning in links["warnings"]:
