@@ -11,8 +11,9 @@ and runs:
       a bare psycopg binary COPY of the very rows it wrote (read back from the target) into an
       empty table of the same shape;
   (b) `assent sync --follow --poll 0.2` running, then --changes subscription changes one at a time
-      through Assent's services; for each, the time from its commit until the target's recorded seq
-      reaches it (p50, p99, max). The goal is within 1 s.
+      through Assent's services; for each, the time from just before the change's call (its
+      commit is inside it) until the target's recorded seq reaches it (p50, p99, max): an upper
+      bound of commit to applied. The goal is within 1 s.
 
 Klaviyo's paging reference: 100 profiles a page at about 1,167 profiles/s (the issue's figure).
 Prints figures and asserts nothing.
@@ -78,35 +79,44 @@ def copy_floor(target: str) -> tuple[float, int]:
         return time.perf_counter() - started, len(rows)
 
 
-def follow_latency(source: str, account_id: str, target: str, changes: int) -> list[float]:
+def follow_latency(source: str, account_id: str, target: str, changes: int) -> tuple[list[float], list[float]]:
+    """Per change: seconds from before its call to applied (an upper bound of commit to applied),
+    and from the call's return to applied (a lower bound)."""
     engine = make_engine(source)
     env = {k: v for k, v in os.environ.items() if k != "ASSENT_DATABASE_URL"}
     proc = subprocess.Popen([assent_command(), "sync", "--account", account_id, "--to", target, "--db", source,
                              "--follow", "--poll", "0.2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=env)  # fmt: skip
-    latencies = []
+    latencies, after_call = [], []
     try:
         with psycopg.connect(target, autocommit=True) as conn:
             while _target_seq(conn, account_id) < ledger_events.head_seq(engine, account_id):
                 time.sleep(0.05)
-            ids = [e.profile_id for e in ledger_events.events_after(engine, account_id, 0, changes).events]
+            # One change more than measured: the first waits for the follower's process to start
+            # (the target is already at the head when it is launched), so it is not counted.
+            ids = [e.profile_id for e in ledger_events.events_after(engine, account_id, 0, changes + 1).events]
             for i, pid in enumerate(ids):
                 locator = Locator("id", pid)
+                # Timed from before the call: the commit happens inside it, so this bounds the
+                # commit-to-applied time from above (the call's own work after its commit counts too).
+                started = time.perf_counter()
                 if i % 2 == 0:
                     consent.unsubscribe(engine, account_id, locator, Channel.EMAIL)
                 else:
                     consent.subscribe(engine, account_id, locator, [(Channel.EMAIL, Purpose.MARKETING)])
-                committed = time.perf_counter()
+                returned = time.perf_counter()
                 head = ledger_events.head_seq(engine, account_id)
                 while _target_seq(conn, account_id) < head:
                     time.sleep(0.005)
-                latencies.append(time.perf_counter() - committed)
+                applied = time.perf_counter()
+                latencies.append(applied - started)
+                after_call.append(applied - returned)
                 time.sleep(0.1)  # changes arrive one by one, not in a burst
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         engine.dispose()
-    return latencies
+    return latencies[1:], after_call[1:]
 
 
 def main() -> None:
@@ -144,7 +154,7 @@ def main() -> None:
         load = os.getloadavg()[0]
         report = json.loads(out)
         floor_seconds, floor_rows = copy_floor(target)
-        latencies = follow_latency(source, account_id, target, args.changes)
+        latencies, after_call = follow_latency(source, account_id, target, args.changes)
     finally:
         with psycopg.connect(args.postgres, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -164,6 +174,8 @@ def main() -> None:
         "follow_p50_s": round(statistics.median(ordered), 3),
         "follow_p99_s": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
         "follow_max_s": round(ordered[-1], 3),
+        "follow_after_call_p50_s": round(statistics.median(after_call), 3),
+        "follow_after_call_max_s": round(max(after_call), 3),
         "goals": GOALS,
     }
     if args.json:
@@ -177,7 +189,8 @@ def main() -> None:
     print(f"  floor, bare binary COPY of the {floor_rows:,} consent rows: {floor_seconds:.1f} s "
           f"(ratio {result['copy_ratio']}x)")  # fmt: skip
     print(f"--follow, commit to applied in the target ({len(latencies)} changes): p50 {result['follow_p50_s']} s, "
-          f"p99 {result['follow_p99_s']} s, max {result['follow_max_s']} s (goal <= 1 s)")  # fmt: skip
+          f"p99 {result['follow_p99_s']} s, max {result['follow_max_s']} s (goal <= 1 s); from the call's return: "
+          f"p50 {result['follow_after_call_p50_s']} s, max {result['follow_after_call_max_s']} s")  # fmt: skip
 
 
 if __name__ == "__main__":
