@@ -433,6 +433,25 @@ def test_new_rows_of_one_shape_take_the_consent_worked_out_once_with_their_own_a
     assert len(shapes) == 2  # subscribed to SMS, and unsubscribed from it
 
 
+def test_a_batch_that_fails_to_write_stops_the_import_with_its_error_and_earlier_batches_stay(
+    engine, account_id, tmp_path, monkeypatch
+):
+    path = _csv(tmp_path / "p.csv", ["email"], *[[f"p{i}@example.com"] for i in range(30)])
+    real, written = imports._import_batch, []
+
+    def failing_third(conn, plan, now, prepared, report, rejects):
+        if len(written) == 2:
+            raise RuntimeError("disk full")
+        real(conn, plan, now, prepared, report, rejects)
+        written.append(len(prepared))
+
+    monkeypatch.setattr(imports, "_import_batch", failing_third)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _run(engine, account_id, path, subscribe=EMAIL, batch_size=10)
+    assert _count(engine, "profiles", account_id) == 20
+    _assert_consistent(engine, account_id)
+
+
 # --- consent -------------------------------------------------------------------------------------
 
 

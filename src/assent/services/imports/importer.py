@@ -20,6 +20,8 @@ import functools
 import gc
 import hashlib
 import os
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -454,6 +456,56 @@ def _prepare_known(k: Known, plan: Plan) -> Prepared | Rejected:
     return item
 
 
+class _Writer:
+    """Writes batches in a thread of its own, one transaction each, in order, while the caller works
+    out the next batch: the driver's time (it lets go of the interpreter while the database works)
+    overlaps the next batch's Python. One batch waits at most; a failed write stops the import."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        plan: Plan,
+        report: ImportReport,
+        rejects: RejectsFile,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.engine, self.plan, self.report, self.rejects, self.progress = engine, plan, report, rejects, progress
+        self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="assent-import-writer", daemon=True)
+
+    def __enter__(self) -> _Writer:
+        self.thread.start()
+        return self
+
+    def put(self, batch: Batch) -> None:
+        while self.failure is None:
+            with suppress(queue.Full):
+                self.queue.put(batch, timeout=0.1)
+                return
+        raise self.failure
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if self.failure is None:
+            self.queue.put(None)  # the end: after the batches before it are written
+        self.thread.join()
+        if self.failure is not None and error is None:
+            raise self.failure
+
+    def _run(self) -> None:
+        try:
+            with bulk_connection(self.engine) as conn:
+                while (batch := self.queue.get()) is not None:
+                    now, prepared, read = batch
+                    with conn.begin():
+                        _import_batch(conn, self.plan, now, prepared, self.report, self.rejects)
+                    self.report.rows += len(prepared)
+                    if self.progress:
+                        self.progress(len(prepared), read)
+        except BaseException as e:  # noqa: BLE001 — handed to the importing thread, which raises it
+            self.failure = e
+
+
 @dataclass
 class ImportReport(BatchReport):
     """The counts, how the file was read, and the first rejected rows (to show on screen)."""
@@ -518,13 +570,9 @@ def import_profiles(
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            with bulk_connection(engine) as conn:
-                for now, prepared, read in _prepared_batches(engine, source, plan):
-                    with conn.begin():
-                        _import_batch(conn, plan, now, prepared, report, rejects)
-                    report.rows += len(prepared)
-                    if progress:
-                        progress(len(prepared), read)
+            with _Writer(engine, plan, report, rejects, progress) as writer:
+                for batch in _prepared_batches(engine, source, plan):
+                    writer.put(batch)
         finally:
             rejects.close()
             if gc_was_enabled:
