@@ -58,6 +58,13 @@ def test_profiles_import_refuses_a_file_without_an_identifier_column_listing_the
     assert (_ledger_seq(engine, account_id), _profile_count(engine, account_id)) == (seq, count)
 
 
+def test_profiles_import_of_a_missing_file_or_a_directory_is_one_line_saying_which(db_url, account_id, tmp_path):
+    missing = assent("profiles", "import", str(tmp_path / "nope.csv"), "--account", account_id, db=db_url)
+    assert_one_line_error(missing, "error: file: no such file", "nope.csv")
+    directory = assent("profiles", "import", str(tmp_path), "--account", account_id, db=db_url)
+    assert_one_line_error(directory, "error: file: is a directory", str(tmp_path))
+
+
 def test_profiles_import_where_every_row_is_rejected_exits_1_and_prints_the_first_reasons(db_url, account_id,
                                                                                            tmp_path):  # fmt: skip
     people = tmp_path / "people.csv"

@@ -541,6 +541,8 @@ def import_profiles(
     is written; a CSV file without an identifier column is refused then. `progress` is called after
     each batch with its number of rows and the bytes of the file read so far."""
     path = Path(path)
+    if path.is_dir():
+        raise DomainError("file", "is a directory: name a CSV or NDJSON file in it", str(path))
     if not path.is_file():
         raise DomainError("file", "no such file", str(path))
     fmt = detect_format(path, options.format)
