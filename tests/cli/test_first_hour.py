@@ -19,7 +19,7 @@ from assent.services.accounts import accounts
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.store.db import make_engine, upgrade
-from tests.cli.test_cli import ASSENT, EMAIL_MARKETING, assent, assert_one_line_error
+from tests.cli.test_cli import ASSENT, EMAIL_MARKETING, _ledger_seq, assent, assert_one_line_error
 
 PROOF = Proof(actor="test")
 CLI_ENV = {k: v for k, v in os.environ.items() if not k.startswith("ASSENT_")}
@@ -329,3 +329,38 @@ def test_every_setting_is_read_from_the_environment_in_one_place():
         assert not reads.search(text), (str(path.relative_to(root)), reads.search(text).group())
         for name in names - {config.SERVED_URL_ENV, config.DATABASE_URL_ENV}:
             assert f'"{name}"' not in text, (str(path.relative_to(root)), name)
+
+
+def test_an_output_path_at_a_directory_or_in_a_missing_folder_is_one_line_naming_the_option(
+    engine, account_id, db_url, tmp_path
+):
+    consent.subscribe(engine, account_id, Locator("email", "ann@example.com"), EMAIL_MARKETING, proof=PROOF)
+    everyone = '{"condition_groups": [{"conditions": [{"type": "profile-random-sample", "percentage": 100}]}]}'
+    segment = json.loads(assent("segments", "create", "All", "--account", account_id, "--definition", everyone,
+                                "--json", db=db_url, check=True).stdout)["id"]  # fmt: skip
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    people = tmp_path / "people.csv"
+    people.write_text("email\nbad-address\n")
+    commands = {
+        "output": [
+            ("audience", "export", "--account", account_id, "--all", "--format", "csv", "-o"),
+            ("segments", "export", segment, "--account", account_id, "--output"),
+            ("profiles", "export-data", "--account", account_id, "--email", "ann@example.com", "--output"),
+        ],
+        "rejects": [("profiles", "import", str(people), "--account", account_id, "--rejects")],
+    }
+    seq = _ledger_seq(engine, account_id)
+    for option, argvs in commands.items():
+        for argv in argvs:
+            at_directory = assent(*argv, str(folder), db=db_url)
+            assert_one_line_error(at_directory, f"error: {option}: is a directory", str(folder))
+            missing = folder / "no-such-folder" / "out.csv"
+            in_missing_folder = assent(*argv, str(missing), db=db_url)
+            assert_one_line_error(in_missing_folder, f"error: {option}: cannot write it", "does not exist")
+    assert list(folder.iterdir()) == []  # nothing half written beside the paths given
+    # A file the command itself opens, and cannot (here the export's partial file), is one line too.
+    (folder / "out.csv.partial").mkdir()
+    partial = assent(*commands["output"][0], str(folder / "out.csv"), db=db_url)
+    assert_one_line_error(partial, "error: cannot use the file", "out.csv.partial", "Is a directory")
+    assert _ledger_seq(engine, account_id) == seq

@@ -14,7 +14,7 @@ from ..services.audiences import exports as audience_exports
 from ..services.audiences import resolution as audiences
 from ..services.audiences.resolution import AudienceCount, AudienceQuery, Source
 from ..services.shared.database import open_engine
-from .common import AccountId, ChannelOpt, Db, Json, PurposeOpt, command, emit_json, optional_time
+from .common import AccountId, ChannelOpt, Db, Json, PurposeOpt, command, emit_json, optional_time, output_file
 from .progress import RowProgress
 
 app = typer.Typer(help="Audiences: who may be sent a message, who may not and why; exports.", no_args_is_help=True)
@@ -130,6 +130,7 @@ def export(
     (ndjson, csv), an ad audience customer list (meta, google: hashed; consent per the account's
     ad_audience_consent setting) or a direct-mail list (postal: names and addresses)."""
     fmt = audience_exports.parse_format(format)
+    output_file(output, "output")
     q = query(lists, segments, everyone, exclude_lists, exclude_segments, channel, purpose, via, send_list, at)
     with RowProgress(f"exporting ({fmt.name})") as progress:
         report = audience_exports.export(open_engine(db), account, q, fmt, output, progress,

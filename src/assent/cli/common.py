@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -69,6 +70,10 @@ def command(fn: Callable) -> Callable:
             typer.echo(f"error: {e}", err=True)
         except OperationalError as e:
             typer.echo(f"error: cannot use the database: {str(e.orig).strip().splitlines()[0]}", err=True)
+        except OSError as e:
+            if e.filename is None:  # not a file the user named (a broker or a network): a real fault
+                raise
+            typer.echo(f"error: cannot use the file {e.filename!r}: {e.strerror}", err=True)
         raise typer.Exit(error_exit_code(kwargs))
 
     return wrapper
@@ -108,6 +113,17 @@ def link_base(base_url: str | None) -> str:
         raise DomainError("base_url", "must be an http or https URL with a host, such as https://consent.brand.example",
                           base_url)  # fmt: skip
     return given.rstrip("/")
+
+
+def output_file(path: str | Path | None, field: str) -> None:
+    """Refuse, before any work, a path no file can be written at (None is standard output)."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise DomainError(field, "is a directory: name a file to write", str(path))
+    if not target.parent.is_dir():
+        raise DomainError(field, f"cannot write it: the folder {str(target.parent)!r} does not exist", str(path))
 
 
 def warn_links() -> None:

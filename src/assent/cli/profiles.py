@@ -28,6 +28,7 @@ from .common import (
     emit_json,
     locator,
     optional_time,
+    output_file,
     show,
 )
 from .progress import FileProgress
@@ -70,6 +71,7 @@ def profiles_import(
     json: Json = False,
 ) -> None:
     """Import profiles from CSV or NDJSON: upsert by identifier, optionally subscribing them."""
+    output_file(rejects, "rejects")
     options = imports.ImportOptions(
         account_id=account,
         format=format,
@@ -296,6 +298,7 @@ def profiles_export_data(
 ) -> None:
     """Everything held about a person (an access request), as JSON: the profile, its consents, every
     ledger event with its hashes, lists, segments, events and sends."""
+    output_file(output, "output")
     export = access.export_data(open_engine(db), account, locator(id, email, phone, external_id))
     text = msgspec.json.encode({"data": data_export_resource(export)}).decode()
     if output is None:

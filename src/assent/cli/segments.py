@@ -13,7 +13,7 @@ import typer
 from ..domain import DomainError
 from ..services.lists import segments
 from ..services.shared.database import open_engine
-from .common import AccountId, Db, Json, command, show
+from .common import AccountId, Db, Json, command, output_file, show
 from .progress import progress_bar
 
 app = typer.Typer(help="Segments: rule-based groups of profiles, computed when asked.", no_args_is_help=True)
@@ -133,6 +133,7 @@ def segments_export(
 ) -> None:
     """Write the segment's members as CSV (id, email, phone_number, first_name, last_name), read in
     batches so a large segment is never held in memory; a progress bar shows on a terminal."""
+    output_file(output, "output")
     engine = open_engine(db)
     total = segments.count(engine, account, segment_id)
     if output is None and json:
