@@ -36,6 +36,7 @@ from assent.store.tables import (
     events,
     list_members,
     list_suppressions,
+    message_sends,
     pending_optins,
     profiles,
     suppressions,
@@ -73,6 +74,12 @@ consent_rows = st.builds(
     double_optin=st.sampled_from([None, True, False]),
     last_updated=times,
 )
+# Phone number prefixes (four digits follow): San Francisco, Florida, New York, Toronto, US
+# toll-free (every North American zone), London, Berlin, an invalid one.
+PHONES = ["+1415555", "+1305201", "+1212201", "+1416201", "+1800201", "+4420794", "+4930201", "+1555201"]
+SENT_KEYS = [(Channel.SMS, Purpose.MARKETING), (Channel.EMAIL, Purpose.MARKETING), (Channel.PUSH, Purpose.MARKETING),
+             (Channel.WHATSAPP, Purpose.CONVERSATIONAL), (Channel.SMS, Purpose.TRANSACTIONAL)]  # fmt: skip
+SEND_AGES = [timedelta(minutes=m) for m in (-5, 0, 1, 59, 60, 61, 719, 720, 721, 1439, 1440, 1441)]
 pending_keys = st.tuples(
     st.sampled_from([Channel.EMAIL, Channel.SMS]), st.just(Purpose.MARKETING), st.sampled_from(["", *LISTS])
 )
@@ -84,7 +91,8 @@ def snapshots(draw: Any) -> Snapshot:
         "01J" + secrets.token_hex(11).upper()[:21] + draw(st.sampled_from(CROCKFORD)) + draw(st.sampled_from(CROCKFORD))
     )
     email = draw(st.sampled_from([f"{pid.lower()}@example.com", None]))
-    phone = draw(st.sampled_from([f"+1415555{secrets.randbelow(10_000):04d}", None]))
+    phone = draw(st.sampled_from([*PHONES, None]))
+    phone = phone and f"{phone}{secrets.randbelow(10_000):04d}"
     keys = draw(st.dictionaries(st.sampled_from(ALL_CHANNEL_PURPOSES), consent_rows, max_size=4))
     supp = draw(st.dictionaries(st.sampled_from(list(SuppressionReason)), times, max_size=2))
     lists = draw(st.dictionaries(st.sampled_from(LISTS), times, max_size=2))
@@ -105,6 +113,8 @@ def snapshots(draw: Any) -> Snapshot:
         "first_name": draw(st.sampled_from(["Ann", "ann", "Annabel", "", None])),
         "country": draw(st.sampled_from(["DE", "de ", " France", "US", "usa", "Canada", "", None])),
         "city": draw(st.sampled_from(["Paris", None])),
+        "region": draw(st.sampled_from([None, "FL", "Oklahoma", "ny"])),
+        "timezone": draw(st.sampled_from([None, "America/New_York", "Pacific/Honolulu", "Europe/Berlin"])),
     }
     properties = draw(st.dictionaries(st.sampled_from(KEYS), json_values, min_size=1, max_size=5))
     occurrences = draw(
@@ -115,7 +125,11 @@ def snapshots(draw: Any) -> Snapshot:
     # A consent metric's event carries no value.
     occurrences = [Occurrence(o.metric_id, o.at, None if o.metric_id == BUILTIN else o.value) for o in occurrences]
     created = draw(times)
-    return Snapshot(pid, state, fields, properties, created, draw(times), draw(maybe_times), occurrences)
+    sent = draw(st.lists(st.tuples(st.sampled_from(SENT_KEYS), st.sampled_from(SEND_AGES)), max_size=3))
+    sends: dict[tuple[Channel, Purpose], tuple[datetime, ...]] = {}
+    for key, age in sent:
+        sends[key] = (*sends.get(key, ()), NOW - age)
+    return Snapshot(pid, state, fields, properties, created, draw(times), draw(maybe_times), occurrences, sends)
 
 
 # A phone number belongs to one profile (it is an identifier), so a population never repeats one.
@@ -181,6 +195,11 @@ def write_population(conn: Connection, account_id: str, population: list[Snapsho
                     method=po.method,
                 )
             )
+        sends = [dict(account_id=account_id, profile_id=p.id, channel=ch.value, purpose=pu.value, message_id=f"m{i}",
+                      sent_at=at, recorded_at=NOW) for i, ((ch, pu), at) in
+                 enumerate((key, at) for key, ats in p.sends.items() for at in ats)]  # fmt: skip
+        if sends:
+            conn.execute(insert(message_sends), sends)
         for i, o in enumerate(p.events):
             if o.metric_id == BUILTIN:
                 seq += 1

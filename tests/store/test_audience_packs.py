@@ -23,10 +23,13 @@ from assent.domain import Channel, ChannelConsent, ConsentStatus, Policy, Profil
 from assent.domain.audiences import MARKETING
 from assent.domain.jurisdictions import locate, parse_jurisdictions
 from assent.domain.pack_rules import add_months, parse_frequency_caps
+from assent.domain.segments import parse_definition
 from assent.services.accounts import settings as settings_service
 from assent.services.audiences import resolution as audiences
 from assent.services.audiences.resolution import AudienceQuery, Source
-from assent.store.db import write_transaction
+from assent.services.lists import segments as segment_service
+from assent.store import segments as segment_store
+from assent.store.db import read_transaction, write_transaction
 from assent.store.tables import message_sends, profiles
 from tests.store.test_audiences import LISTS, SENDABLE, STATUSES, T0, _write, states
 
@@ -200,6 +203,16 @@ def _check(engine, population, send, jurisdictions, caps, at) -> None:
     got_with = {r.code: r.with_reason for r in [*result.denied_by, *result.deferred_by] if r.with_reason}
     assert got_with == dict(with_reason)
     assert [row[0] for row in audiences.allowed(engine, account_id, q)] == sorted(allowed)
+    # A segment's assent-can-receive holds exactly the profiles decide() allows (the account's
+    # packs and caps read from its settings), and its negation the others.
+    condition = {"type": "assent-can-receive", "channel": channel.value, "purpose": purpose.value, "via": via.value,
+                 "list_id": ids.get(list_name) if list_name else None}  # fmt: skip
+    with read_transaction(engine) as conn:
+        scope = segment_service.scope(conn, account_id, at)
+        for yes in (True, False):
+            definition = parse_definition({"condition_groups": [{"conditions": [{**condition, "can_receive": yes}]}]})
+            members = set(conn.execute(segment_store.member_ids(scope, definition)).scalars())
+            assert members == (allowed if yes else set(states_) - allowed)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)

@@ -9,7 +9,10 @@ The semantics, shared with the SQL:
   bare date at midnight; text that does not start with YYYY-MM-DD is not a date;
 - the random sample is stable per profile: a bucket from the last two characters of its id;
 - profile-metric counts (or sums the value of) the profile's events of the metric inside the
-  timeframe, posted events and the ledger's consent events alike; no events count as 0.
+  timeframe, posted events and the ledger's consent events alike; no events count as 0;
+- assent-can-receive holds when decide() allows the send at that moment, the jurisdiction packs
+  (from where the profile is) and frequency caps (from its reported sends) included: a send
+  decide() defers (quiet hours, a full cap) cannot be received now.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .channels import Channel, ConsentStatus
+from .channels import Channel, ConsentStatus, Purpose
 from .decisions import Policy, Send, decide
 from .errors import DomainError
+from .jurisdictions import locate
 from .segment_conditions import (
     CanReceive,
     Condition,
@@ -95,6 +99,7 @@ class Snapshot:
     updated: datetime
     last_event_at: datetime | None = None
     events: Sequence[Occurrence] = ()
+    sends: Mapping[tuple[Channel, Purpose], tuple[datetime, ...]] = field(default_factory=dict)  # reported sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,8 +317,11 @@ def holds(c: Condition, p: Snapshot, ctx: Context, _depth: int = 0) -> bool:
         )
         return found == c.is_pending
     assert isinstance(c, CanReceive)
-    send = Send(c.channel, now, c.purpose, c.via, c.list_id, ctx.policy)
-    return decide(p.state, send).allowed == c.can_receive
+    f = p.fields
+    where = locate(f.get("country"), f.get("region"), f.get("timezone"), f.get("phone_number"))
+    recent = p.sends.get((c.channel, c.purpose), ())
+    send = Send(c.channel, now, c.purpose, c.via, c.list_id, ctx.policy, where, recent)
+    return decide(p.state, send).allowed == c.can_receive  # a DEFER (quiet hours, a cap) is not allowed
 
 
 MAX_DEPTH = 8

@@ -5,7 +5,7 @@ another kind (domain/segment_eval.py: a filter matches only a value of its kind)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,7 @@ class Scope:
     policy: Policy = field(default_factory=Policy)
     segments: Mapping[str, Definition] = field(default_factory=dict)
     ledger_metrics: Mapping[str, str] = field(default_factory=dict)
+    zone_groups: Sequence[str] = ()  # every zone list a kept place names (quiet hours: store/places.py)
 
 
 def within(column: ColumnElement[Any], b: Bounds) -> Bool:

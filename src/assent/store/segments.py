@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..domain.channels import Channel, ConsentStatus, Purpose
-from ..domain.decisions import TRANSACTIONAL_EMAIL_BLOCKERS, Via
+from ..domain.decisions import Send
 from ..domain.segment_conditions import (
     CanReceive,
     Condition,
@@ -54,7 +54,7 @@ from ..domain.segment_conditions import (
     Suppression,
 )
 from ..domain.segment_eval import REGIONS, SAMPLE_ALPHABET, SAMPLE_BUCKETS
-from . import paging, push_tokens
+from . import audiences, paging, push_tokens
 from .conditions import OPERATORS
 from .rows import AnyRow
 from .segment_values import NUMERIC, Bool, P, column_filter, profile_property, within
@@ -64,7 +64,6 @@ from .tables import (
     consents,
     events,
     list_members,
-    list_suppressions,
     pending_optins,
     profiles,
     suppressions,
@@ -165,37 +164,22 @@ def _pending(scope: Scope, c: OptInPending) -> Bool:
 
 
 def _can_receive(scope: Scope, c: CanReceive) -> Bool:
-    """decide(state, send).allowed, rule by rule (domain/decisions.py: address, suppression,
-    consent, list)."""
-    ch, purpose = c.channel, c.purpose
-    parts: list[Bool] = []
-    if ch is Channel.EMAIL:
-        parts.append(P.email.is_not(None))
-        if purpose is Purpose.TRANSACTIONAL:
-            blockers = sorted(r.value for r in TRANSACTIONAL_EMAIL_BLOCKERS)
-            parts.append(not_(_suppressed(scope, suppressions.c.reason.in_(blockers))))
-        else:
-            parts.append(not_(_suppressed(scope)))
-            explicit = c.via is Via.CAMPAIGN and scope.policy.email_campaigns_require_explicit_consent
-            parts.append(_status(scope, ch, _SUB) if explicit else not_(_status(scope, ch, _UNSUB)))
-    elif ch is Channel.POSTAL:  # direct mail needs no opt-in: only a postal opt-out stops it
-        parts.append(not_(_status(scope, ch, _UNSUB, purpose)))
-    else:
-        if ch in (Channel.SMS, Channel.WHATSAPP):
-            parts.append(P.phone_number.is_not(None))
-        consent = _status(scope, ch, _SUB, purpose)
-        if ch is Channel.SMS and purpose is Purpose.TRANSACTIONAL:
-            consent = or_(consent, _status(scope, ch, _SUB, Purpose.MARKETING))
-        parts.append(consent)
-        if ch is Channel.PUSH:
-            parts.append(push_tokens.has_active(scope.account_id, P.id))
-    if c.list_id is not None and purpose is Purpose.MARKETING:
-        ls, lm = list_suppressions.c, list_members.c
-        parts.append(
-            not_(exists().where(ls.account_id == scope.account_id, ls.profile_id == P.id, ls.list_id == c.list_id))
-        )
-        parts.append(exists().where(lm.account_id == scope.account_id, lm.profile_id == P.id, lm.list_id == c.list_id))
-    allowed = and_(*parts)
+    """decide(state, send).verdict is ALLOW at `scope.now`: the audiences' SQL for the send
+    (store/audiences.py: address, suppression, consent, push device, list, then the jurisdiction
+    packs on the profile's kept place and the frequency caps on its recent sends), correlated to
+    the profile. A deferred profile (quiet hours, a full cap) cannot receive now; a profile
+    whose place is missing or stale (UNPLACED) neither, so the caller refreshes places first."""
+    send = Send(c.channel, scope.now, c.purpose, c.via, c.list_id, scope.policy)
+    rules = audiences.send_rules(scope.account_id, send, scope.zone_groups)
+    p = rules.p
+    # Correlated on the id: PostgreSQL pulls the EXISTS up into a semi-join (an anti-join for
+    # `can_receive: false`); SQLite probes the rules' indexed joins per profile.
+    allowed = (
+        select(literal(1))
+        .select_from(rules.source)
+        .where(p.c.account_id == scope.account_id, p.c.id == P.id, rules.allowed())
+        .exists()
+    )
     return allowed if c.can_receive else not_(allowed)
 
 
@@ -287,6 +271,23 @@ def condition(scope: Scope, c: Condition, depth: int = 0) -> Bool:
 
 
 MAX_DEPTH = 8
+
+
+def needs_places(scope: Scope, definition: Definition) -> bool:
+    """Whether evaluating `definition` (and the segments it names) reads profiles' kept places:
+    an `assent-can-receive` whose send the jurisdiction packs judge by where the profile is."""
+    todo, seen = [definition], set()
+    while todo:
+        for _, c in todo.pop().conditions():
+            if isinstance(c, CanReceive):
+                send = Send(c.channel, scope.now, c.purpose, c.via, c.list_id, scope.policy)
+                if audiences.needs_places(send):
+                    return True
+            elif isinstance(c, GroupMembership):
+                named = [g for g in c.group_ids if g in scope.segments and g not in seen]
+                seen.update(named)
+                todo.extend(scope.segments[g] for g in named)
+    return False
 
 
 def _definition(scope: Scope, definition: Definition, depth: int = 0) -> Bool:

@@ -135,7 +135,15 @@ def send_rulebook(conn: Connection, account: Account, send: Send) -> store.Rules
 PLACE_PASSES = 3
 
 
+def _segment_places(engine: Engine, account_id: str, q: AudienceQuery) -> None:
+    """Keep places current for the segments among the sources (their `assent-can-receive`)."""
+    named = [s.id or "" for s in (*q.include, *q.exclude) if s.kind == "segment"]
+    if named:
+        segments.refresh_places(engine, account_id, named)
+
+
 def count(engine: Engine, account_id: str, q: AudienceQuery, rulebook: Rulebook = send_rulebook) -> AudienceCount:
+    _segment_places(engine, account_id, q)
     for _ in range(PLACE_PASSES):
         with read_transaction(engine) as conn:
             account = load_account(conn, account_id)
@@ -179,6 +187,7 @@ def allowed(engine: Engine, account_id: str, q: AudienceQuery, after: str | None
         placed = rulebook is send_rulebook and store.needs_places(_send(conn, account, q, utcnow()))
     if placed:  # before the snapshot: a profile unplaced in it (moved meanwhile) is left out
         places.refresh(engine, account_id)
+    _segment_places(engine, account_id, q)
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
         send = _send(conn, account, q, utcnow())

@@ -22,14 +22,17 @@ from ...domain import DomainError, Policy
 from ...domain.segment_conditions import Definition
 from ...domain.segment_eval import check_references
 from ...domain.segments import parse_definition
+from ...store import places as place_store
 from ...store import profiles as profile_store
 from ...store import projection
 from ...store import segment_rows as rows
 from ...store import segments as store
 from ...store.db import read_transaction, write_transaction
 from ...store.paging import Page
+from ..accounts import settings as account_settings
 from ..accounts.accounts import load_account
 from ..activity.metrics import BUILTIN_BY_ID
+from ..audiences import places
 from ..profiles.views import ProfileView, profile_view
 from ..shared.clock import utcnow
 from ..shared.errors import Conflict, NotFound
@@ -75,14 +78,34 @@ def _definitions(conn: Connection, account_id: str, but: str | None = None) -> d
 
 
 def scope(conn: Connection, account_id: str, now: datetime | None = None) -> store.Scope:
-    """What a definition of this account compiles against: now, the account's policy, its saved
-    segments and the built-in consent metrics."""
+    """What a definition of this account compiles against: now, the account's policy (with its
+    jurisdiction packs and frequency caps, as decide() reads it), its saved segments, the built-in
+    consent metrics and the zone lists of the kept places."""
     account = load_account(conn, account_id)
     return _scope(conn, account_id, account.policy, now or utcnow())
 
 
 def _scope(conn: Connection, account_id: str, policy: Policy, now: datetime) -> store.Scope:
-    return store.Scope(account_id, now, conn.dialect.name, policy, _definitions(conn, account_id), BUILTIN_BY_ID)
+    policy = account_settings.decision_policy(conn, account_id, policy)
+    return store.Scope(account_id, now, conn.dialect.name, policy, _definitions(conn, account_id), BUILTIN_BY_ID,
+                       place_store.groups(conn))  # fmt: skip
+
+
+def refresh_places(engine: Engine, account_id: str, segment_ids: Sequence[str] | None = None,
+                   raw: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    """Before segments are evaluated: work out the missing and stale places of the account's
+    profiles when one of the segments (`segment_ids`, every saved one when None, or the definition
+    `raw`) has an `assent-can-receive` the jurisdiction packs judge by where the profile is, as
+    audiences do; otherwise nothing (the check reads no profile)."""
+    with read_transaction(engine) as conn:
+        sc = scope(conn, account_id)
+        if raw is not None:
+            wanted = [parse_definition(raw)]
+        else:
+            wanted = [d for i, d in sc.segments.items() if segment_ids is None or i in segment_ids]
+        needed = any(store.needs_places(sc, d) for d in wanted)
+    if needed:
+        places.refresh(engine, account_id)
 
 
 def _checked(conn: Connection, account_id: str, raw: object, own_id: str | None) -> tuple[Definition, str]:
@@ -143,6 +166,8 @@ def create_segment(
 
 
 def get_segment(engine: Engine, account_id: str, segment_id: str, *, with_count: bool = False) -> Segment:
+    if with_count:
+        refresh_places(engine, account_id, [segment_id])
     with read_transaction(engine) as conn:
         sc = scope(conn, account_id)
         row = _load(conn, account_id, segment_id)
@@ -151,6 +176,8 @@ def get_segment(engine: Engine, account_id: str, segment_id: str, *, with_count:
 
 
 def all_segments(engine: Engine, account_id: str, *, with_count: bool = False) -> list[Segment]:
+    if with_count:
+        refresh_places(engine, account_id)
     with read_transaction(engine) as conn:
         sc = scope(conn, account_id)
         return [
@@ -180,6 +207,8 @@ def find_segments(
     columns = [column] if sort == "id" else [column, rows.SEGMENT_SORT_COLUMNS["id"]]
     cursor = cursor or Cursor()
     after, before = _key(columns, cursor.after), _key(columns, cursor.before)
+    if with_count:
+        refresh_places(engine, account_id)
     with read_transaction(engine) as conn:
         sc = scope(conn, account_id)
         page = rows.page_segments(
@@ -231,6 +260,7 @@ def delete_segment(engine: Engine, account_id: str, segment_id: str) -> None:
 
 
 def count(engine: Engine, account_id: str, segment_id: str) -> int:
+    refresh_places(engine, account_id, [segment_id])
     with read_transaction(engine) as conn:
         sc = scope(conn, account_id)
         _load(conn, account_id, segment_id)
@@ -238,6 +268,7 @@ def count(engine: Engine, account_id: str, segment_id: str) -> int:
 
 
 def count_definition(engine: Engine, account_id: str, raw: Mapping[str, Any]) -> int:
+    refresh_places(engine, account_id, raw=raw)
     with read_transaction(engine) as conn:
         definition, _ = _checked(conn, account_id, raw, None)
         return store.count(conn, scope(conn, account_id), definition)
@@ -270,6 +301,7 @@ def members(
     cursor = cursor or Cursor()
     key_columns = [store.MEMBER_FILTER_COLUMNS["profile_id"]]
     after, before = _key(key_columns, cursor.after), _key(key_columns, cursor.before)
+    refresh_places(engine, account_id, [segment_id])
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
         sc = _scope(conn, account_id, account.policy, utcnow())
@@ -292,6 +324,7 @@ def members(
 
 def profile_segments(engine: Engine, account_id: str, profile_id: str) -> list[Segment]:
     """The segments a profile is in now, oldest segment first."""
+    refresh_places(engine, account_id)
     with read_transaction(engine) as conn:
         sc = scope(conn, account_id)
         if profile_store.get(conn, account_id, profile_id) is None:
@@ -317,6 +350,7 @@ def export_members(engine: Engine, account_id: str, segment_id: str, batch: int 
     a long export neither holds them all nor keeps one snapshot open."""
     with read_transaction(engine) as conn:
         _load(conn, account_id, segment_id)
+    refresh_places(engine, account_id, [segment_id])
     last: str | None = None
     while True:
         with read_transaction(engine) as conn:
