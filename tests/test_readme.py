@@ -51,6 +51,7 @@ FILES = {
         "zoe.newcomer@example.com,+14155550123,Zoë,SUBSCRIBED\n"
         "not-an-email,,Broken,\n"
     ),
+    "addresses.csv": "email,address1,city,zip,country\ngrace.thompson.1@example.com,1 Main St,Portland,97201,US\n",
 }
 # Options whose file argument a command writes rather than reads.
 WRITTEN = re.compile(r"(?:--rejects|--output|-o)\s+\S+")
