@@ -364,3 +364,21 @@ def test_an_output_path_at_a_directory_or_in_a_missing_folder_is_one_line_naming
     partial = assent(*commands["output"][0], str(folder / "out.csv"), db=db_url)
     assert_one_line_error(partial, "error: cannot use the file", "out.csv.partial", "Is a directory")
     assert _ledger_seq(engine, account_id) == seq
+
+
+def test_listing_commands_say_when_there_is_nothing_to_list(db_url):
+    # An empty answer on a terminal looked like a command that did nothing; --json stays [].
+    account = json.loads(assent("accounts", "create", "Empty brand", "--json", db=db_url, check=True).stdout)["id"]
+    nothing = {
+        ("lists", "list"): "no lists",
+        ("segments", "list"): "no segments",
+        ("webhooks", "list"): "no webhooks",
+        ("users", "list"): "no users",
+        ("consent-texts", "list"): "no consent texts",
+        ("outbox",): "no messages",
+        ("ledger", "checkpoints"): "no checkpoints",
+    }
+    for command, said in nothing.items():
+        human = assent(*command, "--account", account, db=db_url, check=True)
+        assert human.stdout.startswith(said), (command, human.stdout)
+        assert json.loads(assent(*command, "--account", account, "--json", db=db_url, check=True).stdout) == []

@@ -54,7 +54,7 @@ def consent_texts_create(
 def consent_texts_list(account: AccountId, db: Db = None, json: Json = False) -> None:
     """The account's consent text versions, oldest first."""
     found = texts.listing(open_engine(db), account)
-    show(json, [_as_json(t) for t in found], *(_line(t) for t in found))
+    show(json, [_as_json(t) for t in found], *([_line(t) for t in found] or ["no consent texts"]))
 
 
 @app.command("show")

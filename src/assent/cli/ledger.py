@@ -116,7 +116,8 @@ def ledger_checkpoints(account: AccountId, db: Db = None, json: Json = False) ->
     """The account's signed checkpoints, oldest first."""
     found = checkpoints.listing(open_engine(db), account)
     show(json, [c.as_json() for c in found],
-         *(f"seq {c.seq}  {c.signed_at}  head {c.head_hash}  key {c.key_id[:16]}" for c in found))  # fmt: skip
+         *([f"seq {c.seq}  {c.signed_at}  head {c.head_hash}  key {c.key_id[:16]}" for c in found]
+           or ["no checkpoints (sign one with `assent ledger checkpoint`)"]))  # fmt: skip
 
 
 @app.command("rebuild")

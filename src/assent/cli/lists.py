@@ -64,5 +64,5 @@ def lists_public(
 def lists_list(account: AccountId, db: Db = None, json: Json = False) -> None:
     """List the account's lists with their member counts."""
     found = lists.all_lists(open_engine(db), account)
-    human = (f"{i.id}  {i.name}  {i.opt_in_process.value}  {i.profile_count} profiles" for i in found)
-    show(json, [_list_json(item) for item in found], *human)
+    human = [f"{i.id}  {i.name}  {i.opt_in_process.value}  {i.profile_count} profiles" for i in found]
+    show(json, [_list_json(item) for item in found], *(human or ["no lists"]))

@@ -20,6 +20,6 @@ def outbox_command(
 ) -> None:
     """Messages Assent sent or holds (held: no ASSENT_SMTP_URL configured), newest first."""
     found = outbox.messages(open_engine(db), account, limit)
-    lines = (f"{m['created_at']}  {m['status']:<6}  {m['channel']}  {m['recipient']}  {m['subject'] or m['kind']}"
-             for m in found)  # fmt: skip
-    show(json, found, *lines)
+    lines = [f"{m['created_at']}  {m['status']:<6}  {m['channel']}  {m['recipient']}  {m['subject'] or m['kind']}"
+             for m in found]  # fmt: skip
+    show(json, found, *(lines or ["no messages"]))

@@ -84,8 +84,8 @@ def segments_list(
 ) -> None:
     """List the account's segments."""
     found = segments.all_segments(open_engine(db), account, with_count=count)
-    human = (f"{s.id}  {s.name}" + (f"  {s.profile_count} profiles" if count else "") for s in found)
-    show(json, [_json(s) for s in found], *human)
+    human = [f"{s.id}  {s.name}" + (f"  {s.profile_count} profiles" if count else "") for s in found]
+    show(json, [_json(s) for s in found], *(human or ["no segments"]))
 
 
 @app.command("show")

@@ -63,4 +63,4 @@ def users_list(account: AccountId, db: Db = None, json: Json = False) -> None:
     """An account's staff users, their roles, and whether they have set a password."""
     found = staff.list_users(open_engine(db), account)
     data = [{"id": u.id, "email": u.email, "role": u.role, "active": u.active} for u in found]
-    show(json, data, *(f"{u.email}  {u.role}  {'active' if u.active else 'invited'}" for u in found))
+    show(json, data, *([f"{u.email}  {u.role}  {'active' if u.active else 'invited'}" for u in found] or ["no users"]))

@@ -41,7 +41,7 @@ def _line(w: endpoints.Webhook) -> str:
 def webhooks_list(account: AccountId, db: Db = None, json: Json = False) -> None:
     """The account's webhooks: state, why one was disabled, what is queued and the last error."""
     found = endpoints.listing(open_engine(db), account, with_queue=True)
-    show(json, [_as_json(w) for w in found], *(_line(w) for w in found))
+    show(json, [_as_json(w) for w in found], *([_line(w) for w in found] or ["no webhooks"]))
 
 
 @app.command("create")
