@@ -62,4 +62,5 @@ def test_sends_record_refuses_bad_input_naming_the_field_and_writes_nothing(db_u
     for result, field in zip(results, ["channel", "purpose", "sent_at", "sent_at", "message_id", "email", "profile"],
                              strict=True):  # fmt: skip
         assert_one_line_error(result, field)
+    assert_one_line_error(results[2], "sent_at: is in the future")
     assert assent_json("sends", "list", "--account", account_id, db=db_url) == []

@@ -52,8 +52,11 @@ def record_sends(engine: Engine, account_id: str, reports: list[SendReport]) -> 
             try:
                 if not r.message_id.strip() or len(r.message_id) > 200:
                     raise DomainError("message_id", "is 1 to 200 characters", r.message_id)
-                if r.sent_at.tzinfo is None or r.sent_at > now + FUTURE_SLACK:
-                    raise DomainError("sent_at", "is a time with a zone, not in the future", r.sent_at.isoformat())
+                sent_at = r.sent_at.isoformat()
+                if r.sent_at.tzinfo is None:
+                    raise DomainError("sent_at", "needs a time zone (Z or an offset such as +02:00)", sent_at)
+                if r.sent_at > now + FUTURE_SLACK:
+                    raise DomainError("sent_at", "is in the future: report a send once it is made", sent_at)
                 profile = find_profile(conn, account, r.locator)
             except DomainError as e:
                 raise SendRejected(i, e) from None
