@@ -382,3 +382,15 @@ def test_listing_commands_say_when_there_is_nothing_to_list(db_url):
         human = assent(*command, "--account", account, db=db_url, check=True)
         assert human.stdout.startswith(said), (command, human.stdout)
         assert json.loads(assent(*command, "--account", account, "--json", db=db_url, check=True).stdout) == []
+
+
+def test_a_count_of_one_takes_the_singular(db_url):
+    account = json.loads(assent("accounts", "create", "One", "--json", db=db_url, check=True).stdout)["id"]
+    made = json.loads(assent("lists", "create", "Solo", "--account", account, "--json", db=db_url, check=True).stdout)
+    assent("consent", "subscribe", "--account", account, "--email", "one@example.com", "--channel", "email",
+           "--list", made["id"], db=db_url, check=True)  # fmt: skip
+    listed = assent("lists", "list", "--account", account, db=db_url, check=True).stdout
+    assert listed.rstrip().endswith("single_opt_in  1 profile"), listed
+    everyone = '{"condition_groups": [{"conditions": [{"type": "profile-random-sample", "percentage": 100}]}]}'
+    one = assent("segments", "count", "--account", account, "--definition", everyone, db=db_url, check=True)
+    assert one.stdout == "1 profile\n"

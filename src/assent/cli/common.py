@@ -44,6 +44,11 @@ BaseUrl = Annotated[
 ]
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 profile`, `2 profiles`: the count and its noun, plural unless one."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def emit_json(value: Any) -> None:
     typer.echo(msgspec.json.encode(value).decode())
 

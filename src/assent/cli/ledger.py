@@ -13,7 +13,7 @@ from ..domain.chain import Checkpoint, checkpoint_from_json
 from ..services.consent import checkpoints
 from ..services.consent import ledger_checks as ledger
 from ..services.shared.database import open_engine
-from .common import AccountId, Db, Json, command, emit_json, show
+from .common import AccountId, Db, Json, command, counted, emit_json, show
 from .progress import progress_bar
 
 app = typer.Typer(help="The tamper-evident consent ledger.", no_args_is_help=True)
@@ -72,7 +72,8 @@ def ledger_verify(
         else:
             typer.echo(f"ledger broken at seq {result.first_bad_seq}: {result.problem}", err=True)
         if checks and not bad:
-            typer.echo(f"{len(checks)} signed checkpoints match the ledger")
+            verb = "matches" if len(checks) == 1 else "match"
+            typer.echo(f"{counted(len(checks), 'signed checkpoint')} {verb} the ledger")
         for c in bad:
             where = "published" if c.published else "stored"
             typer.echo(f"{where} checkpoint at seq {c.checkpoint.seq} fails: {c.problem}", err=True)

@@ -8,7 +8,7 @@ import typer
 
 from ..services.lists import lists
 from ..services.shared.database import open_engine
-from .common import AccountId, Db, Json, command, show
+from .common import AccountId, Db, Json, command, counted, show
 
 app = typer.Typer(help="Lists.", no_args_is_help=True)
 
@@ -64,5 +64,5 @@ def lists_public(
 def lists_list(account: AccountId, db: Db = None, json: Json = False) -> None:
     """List the account's lists with their member counts."""
     found = lists.all_lists(open_engine(db), account)
-    human = [f"{i.id}  {i.name}  {i.opt_in_process.value}  {i.profile_count} profiles" for i in found]
+    human = [f"{i.id}  {i.name}  {i.opt_in_process.value}  {counted(i.profile_count or 0, 'profile')}" for i in found]
     show(json, [_list_json(item) for item in found], *(human or ["no lists"]))

@@ -13,7 +13,7 @@ import typer
 from ..domain import DomainError
 from ..services.lists import segments
 from ..services.shared.database import open_engine
-from .common import AccountId, Db, Json, command, output_file, show
+from .common import AccountId, Db, Json, command, counted, output_file, show
 from .progress import progress_bar
 
 app = typer.Typer(help="Segments: rule-based groups of profiles, computed when asked.", no_args_is_help=True)
@@ -84,7 +84,7 @@ def segments_list(
 ) -> None:
     """List the account's segments."""
     found = segments.all_segments(open_engine(db), account, with_count=count)
-    human = [f"{s.id}  {s.name}" + (f"  {s.profile_count} profiles" if count else "") for s in found]
+    human = [f"{s.id}  {s.name}" + (f"  {counted(s.profile_count or 0, 'profile')}" if count else "") for s in found]
     show(json, [_json(s) for s in found], *(human or ["no segments"]))
 
 
@@ -94,7 +94,8 @@ def segments_show(segment_id: str, account: AccountId, db: Db = None, json: Json
     """Show a segment, its definition and its member count now."""
     found = segments.get_segment(open_engine(db), account, segment_id, with_count=True)
     definition = msgspec.json.encode(found.definition).decode()
-    show(json, _json(found), f"segment {found.id} ({found.name}): {found.profile_count} profiles", definition)
+    members = counted(found.profile_count or 0, "profile")
+    show(json, _json(found), f"segment {found.id} ({found.name}): {members}", definition)
 
 
 @app.command("count")
@@ -117,7 +118,7 @@ def segments_count(
     else:
         assert definition is not None
         n = segments.count_definition(engine, account, _definition(definition))
-    show(json, {"segment": segment_id, "profile_count": n}, f"{n} profiles")
+    show(json, {"segment": segment_id, "profile_count": n}, counted(n, "profile"))
 
 
 @app.command("export")
