@@ -370,3 +370,39 @@ def test_implied_consent_expiry_ranges_equal_the_month_arithmetic(now, months, s
         ts = ts.replace(day=min(ts.day, 28)) if shift else ts
     before, ranges = expired_ranges(now, months)
     assert (ts < before or any(lo <= ts <= hi for lo, hi in ranges)) == (now >= add_months(ts, months))
+
+
+def test_place_memo_equals_place_of_for_numbers_differing_in_their_last_digits():
+    """PlaceMemo keys a long phone number on all but its last PHONE_TAIL digits: over numbers of
+    every region phonenumbers knows (its example numbers, mobile and fixed line, with random digits
+    after a random prefix, short ones included), a number's place is the memo's answer for it,
+    also when the memo first met its sibling with other last digits."""
+    import random
+
+    import phonenumbers
+
+    from assent.domain.jurisdictions import PHONE_TAIL, PlaceMemo, place_of
+
+    rng = random.Random(20261128)
+    kinds = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)
+    seeds = [n for r in sorted(phonenumbers.SUPPORTED_REGIONS) for k in kinds
+             if (n := phonenumbers.example_number_for_type(r, k)) is not None]  # fmt: skip
+    places = [(None, None, None), ("US", None, None), ("US", "FL", None), (None, None, "Europe/Berlin"),
+              ("Canada", None, None)]  # fmt: skip
+    checked = 0
+    for _ in range(60):
+        for seed in seeds:
+            national = str(seed.national_number)
+            keep = rng.randint(1, max(1, len(national) - PHONE_TAIL))  # vary the digits after a random prefix
+            digits = national[:keep] + "".join(rng.choice("0123456789") for _ in national[keep:])
+            phone = f"+{seed.country_code}{digits}"
+            tail = "".join(rng.choice("0123456789") for _ in range(PHONE_TAIL))
+            sibling = phone[:-PHONE_TAIL] + tail
+            country, region, tz = rng.choice(places)
+            memo = PlaceMemo()
+            assert memo(country, region, tz, phone) == place_of(country, region, tz, phone)
+            assert memo(country, region, tz, sibling) == place_of(country, region, tz, sibling), (phone, sibling)
+            if len(phone) >= 12:
+                assert memo(country, region, tz, phone) is memo(country, region, tz, sibling)  # one look-up
+            checked += 1
+    assert checked > 25_000

@@ -154,14 +154,21 @@ def valid_zone(name: str | None) -> str | None:
 def locate(country: str | None, region: str | None, timezone: str | None, phone: str | None) -> Recipient:
     """The profile's `location.country` (else its phone number's region), its US state (from
     `location.region`, else the phone's area code) and its time zone when it names a real one."""
-    number = _phone(phone)
+    return _locate(country, region, timezone, _phone(phone))
+
+
+def _locate(country: str | None, region: str | None, timezone: str | None,
+            number: phonenumbers.PhoneNumber | None) -> Recipient:  # fmt: skip
     code = country_code(country)
-    if code is None and number is not None:
-        code = phonenumbers.region_code_for_number(number)
+    number_region = None
+    if number is not None and (code is None or code == "US"):
+        number_region = phonenumbers.region_code_for_number(number)  # a pattern search: once
+    if code is None:
+        code = number_region
     state = None
     if code == "US":
         state = _state_code(region)
-        if state is None and number is not None and phonenumbers.region_code_for_number(number) == "US":
+        if state is None and number is not None and number_region == "US":
             state = _phone_state(number)
     return Recipient(code, state, valid_zone(timezone))
 
@@ -213,9 +220,12 @@ def quiet_window(recipient: Recipient) -> Window:
 def zones(recipient: Recipient, phone: str | None) -> tuple[ZoneInfo, ...]:
     """The recipient's time zone: the profile's own, else every zone its phone number may be in
     (a send must fit the window in all of them)."""
+    return _zones(recipient, _phone(phone))
+
+
+def _zones(recipient: Recipient, number: phonenumbers.PhoneNumber | None) -> tuple[ZoneInfo, ...]:
     if recipient.timezone:
         return (ZoneInfo(recipient.timezone),)
-    number = _phone(phone)
     if number is None:
         return ()
     names = [n for n in phone_timezone.time_zones_for_number(number) if valid_zone(n)]
@@ -234,6 +244,35 @@ class Place:
 
 
 def place_of(country: str | None, region: str | None, timezone: str | None, phone: str | None) -> Place:
-    recipient = locate(country, region, timezone, phone)
-    names = ",".join(z.key for z in zones(recipient, phone))
+    number = _phone(phone)  # parsed once for the place and the zones
+    recipient = _locate(country, region, timezone, number)
+    names = ",".join(z.key for z in _zones(recipient, number))
     return Place(recipient.country, recipient.region, names or None)
+
+
+PHONE_TAIL = 2  # trailing digits of a long E.164 number that place_of does not read (see PlaceMemo)
+# A number of 11 digits or more: shorter ones (small territories' 4- to 7-digit national numbers)
+# are told apart by their last digits, and are their own keys.
+_LONG_E164 = re.compile(r"\+\d{11,15}")
+
+
+class PlaceMemo:
+    """place_of, remembered per country, region, time zone and phone number less its last
+    PHONE_TAIL digits. phonenumbers works out a number's region, area (US state) and time zones
+    from its leading digits and patterns that leave the last two digits of a long number free, so
+    such numbers differing only there have one place: a bulk load's profiles then cost a
+    dictionary look-up each, not a parse and the pattern and prefix searches
+    (tests/domain/test_jurisdictions.py holds it equal to place_of on a large random sample of
+    numbers of every region; four digits would not do: +61 8 9195 74xx and 93xx differ). A short
+    number, or one not in E.164 form, is its own key."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str | None, ...], Place] = {}
+
+    def __call__(self, country: str | None, region: str | None, timezone: str | None, phone: str | None) -> Place:
+        short = phone[:-PHONE_TAIL] + "#" * PHONE_TAIL if phone and _LONG_E164.fullmatch(phone) else phone
+        key = (country, region, timezone, short)
+        place = self._seen.get(key)
+        if place is None:
+            place = self._seen[key] = place_of(country, region, timezone, phone)
+        return place
