@@ -128,6 +128,8 @@ def test_the_worked_example_is_defined_counted_and_paged_through_the_sdk(server,
     assert [d.id for d in ids.data] == [population["member"]]
     mine = klaviyo.Profiles.get_segments_for_profile(population["member"])
     assert [s.id for s in mine.data] == [segment_id]
+    one = klaviyo.Profiles.get_profile(population["member"], include=["segments"])
+    assert [(s["type"], s["id"]) for s in one.included] == [("segment", segment_id)]
 
 
 def test_segment_documents_fit_klaviyos_schemas(server, api, population):
@@ -148,6 +150,7 @@ def test_segment_documents_fit_klaviyos_schemas(server, api, population):
         "get_profile_ids_for_segment": f"/api/segments/{segment_id}/relationships/profiles",
         "get_segments_for_profile": f"/api/profiles/{population['member']}/segments",
         "get_segment_ids_for_profile": f"/api/profiles/{population['member']}/relationships/segments",
+        "get_profile": f"/api/profiles/{population['member']}?include=segments",
     }
     for operation, path in checks.items():
         got = api.get(path)
@@ -227,3 +230,48 @@ def test_the_sdk_surfaces_a_refused_definition_as_an_api_exception(server, api):
     with pytest.raises(ApiException) as caught:
         klaviyo.Segments.create_segment({"data": {"type": "segment", "attributes": {"name": "X", "definition": bad}}})
     assert caught.value.status == 400
+
+
+def test_the_worked_example_is_counted_by_reason_and_exported_for_meta_and_direct_mail(server, api, population,
+                                                                                      tmp_path):  # fmt: skip
+    """The issue's "done when": the SDK-defined segment, counted for an SMS campaign with exclusions
+    by reason, then exported hashed for Meta and as postal addresses for direct mail."""
+    import csv
+    import hashlib
+
+    from assent.services.audiences import exports
+    from assent.services.audiences.resolution import AudienceQuery, Source
+
+    klaviyo = KlaviyoAPI(api.api_key, max_delay=2, max_retries=1, test_host=server.base_url)
+    definition = worked_example(_metric_id(api, "Placed Order"))
+    created = klaviyo.Segments.create_segment(
+        {"data": {"type": "segment", "attributes": {"name": "EU SMS buyers", "definition": definition}}}
+    )
+    segment_id = created.data.id
+    # Everyone but the segment's members, for an SMS campaign: who is left out, and why.
+    everyone_else = {"include": [{"type": "all"}], "exclude": [{"type": "segment", "id": segment_id}], "channel": "sms"}
+    r = api.post("/api/audiences", json={"data": {"type": "audience", "attributes": everyone_else}})
+    assert r.status_code == 200, r.text
+    a = r.json()["data"]["attributes"]
+    assert (a["candidates"], a["excluded"]) == (5, 1)
+    # the American is in TCPA quiet hours or allowed; the one without SMS consent never subscribed
+    assert {"NEVER_SUBSCRIBED"} <= {d["code"] for d in a["denied_by"]}
+    r = api.post("/api/audiences", json={"data": {"type": "audience", "attributes": {
+        "include": [{"type": "segment", "id": segment_id}], "channel": "sms"}}})  # fmt: skip
+    a = r.json()["data"]["attributes"]
+    assert (a["candidates"], a["allowed"], a["denied"]) == (1, 1, 0)
+    assert [x["code"] for x in a["allowed_by"]] == ["SUBSCRIBED"]
+
+    q = AudienceQuery((Source("segment", segment_id),), channel=Channel.SMS)
+    meta = exports.export(server.engine, api.account_id, q, exports.parse_format("meta"), tmp_path / "meta.csv")
+    rows = list(csv.reader((tmp_path / "meta.csv").open()))
+    assert rows[0] == ["email", "phone"] and meta.written == 1
+    assert rows[1] == [hashlib.sha256(b"anna@example.de").hexdigest(), hashlib.sha256(b"4915112345678").hexdigest()]
+
+    address = {"address1": "Unter den Linden 1", "city": "Berlin", "zip": "10117", "country": "Germany"}
+    patch = {"data": {"type": "profile", "id": population["member"], "attributes": {"location": address}}}
+    assert api.patch(f"/api/profiles/{population['member']}", json=patch).status_code == 200
+    q = AudienceQuery((Source("segment", segment_id),), channel=Channel.POSTAL)
+    mail = exports.export(server.engine, api.account_id, q, exports.parse_format("direct-mail"), tmp_path / "mail.csv")
+    rows = list(csv.reader((tmp_path / "mail.csv").open()))
+    assert mail.written == 1 and rows[1][0] == population["member"] and "Berlin" in rows[1]

@@ -27,6 +27,7 @@ from .operation import Call, Operation, Param
 from .paging import Cursor
 from .push_tokens import token_resource
 from .resources import profile_resource
+from .segments import included_for_profile
 
 # --- request bodies ---------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ LIST_PARAMS = (
 ONE_PARAMS = (
     Param("fields[profile]", "attributes to return, comma-separated"),
     Param("additional-fields[profile]", "subscriptions to add the consent object"),
-    Param("include", "lists"),
+    Param("include", "lists, push-tokens, segments (the segments the profile is in now)"),
 )
 
 
@@ -277,6 +278,8 @@ def get_profile(call: Call) -> Response:
         doc["included"] = [list_summary(call, lst) for lst in lists]
     if "push-tokens" in include:
         doc["included"] += _push_tokens(call, [profile.id])
+    if "segments" in include:
+        doc["included"] += included_for_profile(call, profile.id)
     return json_response(doc)
 
 

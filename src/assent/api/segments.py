@@ -305,6 +305,14 @@ def get_segments_for_profile(call: Call) -> Response:
     return json_response({"data": [_resource(call, s, fields) for s in found], "links": {"self": call.self_link()}})
 
 
+def included_for_profile(call: Call, profile_id: str) -> list[dict[str, Any]]:
+    """`include=segments` on GET /api/profiles/{id}: the segments the profile is in now."""
+    fields = _checked_fields(call, "segment", SEGMENT_FIELDS)
+    with _answers(call):
+        found = service.profile_segments(call.engine, call.account_id, profile_id)
+    return [_resource(call, s, fields) for s in found]
+
+
 def get_segment_ids_for_profile(call: Call) -> Response:
     with _answers(call):
         found = service.profile_segments(call.engine, call.account_id, call.path["id"])
