@@ -9,7 +9,6 @@ change nothing; forged, altered or wrong-purpose tokens change nothing."""
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from typing import Any
 from urllib.parse import urlsplit
@@ -496,20 +495,3 @@ def test_a_genuine_link_whose_profile_is_gone_answers_without_error_and_changes_
     assert_one_click_answer(visitor.post(f"/u/{token}", data=ONE_CLICK))  # nobody left to send to
     assert visitor.post(f"/u/{token}", data={"scope": "all"}).status_code == 404
     assert api.get("/api/consent-events").json()["data"] == []
-
-
-def test_the_preference_centre_offers_direct_mail_ticked_until_an_opt_out(server, api, visitor) -> None:
-    """Direct mail needs no opt-in: the box is ticked for a profile that never chose, and unticking
-    it records the postal opt-out that stops direct mail (and the direct-mail export)."""
-    profile_id = make_profile(server, api, "post@example.com")
-    r = link(api, {"id": profile_id})
-    path = "/p/" + r.json()["data"]["attributes"]["preferences_url"].rsplit("/", 1)[1]
-    page = visitor.get(path)
-    assert page.status_code == 200
-    assert re.search(r'value="postal"\s+checked', page.text) and "Direct mail (postcards and letters)" in page.text
-    saved = visitor.post(path, data={"channel": ["email"]})  # email kept, direct mail unticked
-    assert saved.status_code == 200, saved.text
-    assert not re.search(r'value="postal"\s+checked', saved.text)
-    postal = [e for e in events(api, profile_id) if e["type"] == "consent.changed" and e["channel"] == "postal"]
-    assert [e.get("method") for e in postal] == ["PREFERENCE_PAGE"]
-    assert email_marketing(api, profile_id)["consent"] == "SUBSCRIBED"

@@ -45,14 +45,13 @@ METHOD = "PREFERENCE_PAGE"
 CONSENT_TEXT_VERSION = "preferences-1"
 
 # Channels a person can switch on the page; push is granted on a device, not here.
-EDITABLE = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.POSTAL)
-SHOWN = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.WHATSAPP, Channel.POSTAL)
+EDITABLE = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP)
+SHOWN = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.WHATSAPP)
 LABELS = {
     Channel.EMAIL: "Email marketing",
     Channel.SMS: "SMS marketing",
     Channel.PUSH: "Push notifications (marketing)",
     Channel.WHATSAPP: "WhatsApp marketing",
-    Channel.POSTAL: "Direct mail (postcards and letters)",
 }
 _PHONE_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
 
@@ -155,8 +154,6 @@ def _channel_pending(state: ProfileState, channel: Channel) -> bool:
 
 
 def _channel_checked(state: ProfileState, channel: Channel) -> bool:
-    if channel is Channel.POSTAL:  # direct mail needs no opt-in: the box is ticked until an opt-out
-        return state.status(channel) is not ConsentStatus.UNSUBSCRIBED
     return state.status(channel) is ConsentStatus.SUBSCRIBED or _channel_pending(state, channel)
 
 
@@ -201,8 +198,6 @@ def _view(
             unavailable = "We have no email address for you."
         if channel is Channel.PUSH:
             checked, detail = _push_detail(state)
-        if channel is Channel.POSTAL and checked and state.status(channel) is not ConsentStatus.SUBSCRIBED:
-            detail = "unless you untick this"
         channels.append(
             ChannelChoice(
                 channel=channel,
@@ -318,7 +313,7 @@ def _steps(
         if want and not shown:
             apply(t.subscribe(state, [(channel, Purpose.MARKETING)], **common))
         elif shown and not want:
-            if state.status(channel) is ConsentStatus.SUBSCRIBED or channel is Channel.POSTAL:
+            if state.status(channel) is ConsentStatus.SUBSCRIBED:
                 apply(t.unsubscribe(state, channel, **common))
             else:
                 apply(t.cancel_double_optin(state, channel, Purpose.MARKETING, None, now=now, proof=proof))
