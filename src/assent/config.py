@@ -18,11 +18,12 @@ DEFAULT_PORT = 8000
 # ASSENT_PUBLIC_URL is not set. Not meant to be set by hand.
 SERVED_URL_ENV = "ASSENT_SERVED_URL"
 DATABASE_URL_ENV = "ASSENT_DATABASE_URL"
+PUBLIC_URL_ENV = "ASSENT_PUBLIC_URL"
 LEDGER_KEY_ENV = "ASSENT_LEDGER_KEY"  # named in errors: where the checkpoint signing key is looked for
 DEFAULT_DATABASE_URL = "sqlite:///./assent.db"
 # Every ASSENT_* variable the product reads (the tests' ASSENT_TEST_* ones are the tests' own).
 _NAMES = (
-    "ASSENT_PUBLIC_URL",
+    PUBLIC_URL_ENV,
     SERVED_URL_ENV,
     DATABASE_URL_ENV,
     "ASSENT_SMTP_URL",
@@ -108,6 +109,18 @@ def listen_url(host: str, port: int) -> str:
 
 def settings() -> Settings:
     return _parse(tuple(os.environ.get(name) for name in _NAMES))
+
+
+def public_url() -> str | None:
+    """settings().public_url from its one variable: what every API request builds its links from,
+    without reading all the others."""
+    return _public(os.environ.get(PUBLIC_URL_ENV))
+
+
+@lru_cache(maxsize=8)
+def _public(raw: str | None) -> str | None:
+    value = (raw or "").strip()
+    return value.rstrip("/") if value else None
 
 
 def _int(raw: str | None, default: int, least: int) -> int:

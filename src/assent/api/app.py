@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..config import settings
+from ..config import public_url, settings
 from ..domain import DomainError
 from ..services.accounts import accounts
 from ..services.accounts.accounts import ApiKey
@@ -63,7 +63,7 @@ class KeyCache:
 
 
 def base_url(request: Request) -> str:
-    configured = settings().public_url
+    configured = public_url()
     if configured:
         return configured
     return f"{request.url.scheme}://{request.url.netloc}"

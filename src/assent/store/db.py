@@ -140,25 +140,27 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA cache_size=-131072")
         cur.close()
 
+    # BEGIN and COMMIT go straight to the driver: through SQLAlchemy's execution path they cost
+    # more than a single-profile read does.
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front, so two writers never deadlock upgrading a read lock.
         if not conn.get_execution_options().get("assent_write"):
-            conn.exec_driver_sql("BEGIN DEFERRED")
+            driver_connection(conn).execute("BEGIN DEFERRED")
             return
         # Writers queue on a file lock first: SQLite's own busy handler polls with growing sleeps,
         # which starves unlucky writers (long tails under load); a blocked flock() wakes at once.
         if lock_path is not None:
             conn.info["assent_writer_lock"] = _lock(lock_path)
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            driver_connection(conn).execute("BEGIN IMMEDIATE")
         except BaseException:
             _unlock(conn)
             raise
 
     @event.listens_for(engine, "commit")
     def _on_commit(conn: Connection) -> None:
-        conn.exec_driver_sql("COMMIT")  # commit before letting the next writer in
+        driver_connection(conn).execute("COMMIT")  # commit before letting the next writer in
         _unlock(conn)
 
     @event.listens_for(engine, "rollback")

@@ -15,7 +15,7 @@ from sqlalchemy.types import TypeEngine
 from ..domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState, Purpose
 from ..domain.channels import SuppressionReason
 from ..domain.push_tokens import ACTIVE
-from . import bulk, push_tokens
+from . import bulk
 from .tables import PROJECTION_TABLES, UTCDateTime
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -122,8 +122,8 @@ def insert(conn: Connection, rows: Rows) -> None:
         bulk.insert_rows(conn, table, COLUMNS[table.name], rows[table.name])
 
 
-# The five tables read in one UNION ALL statement (one round trip, not five), each row shaped
-# (kind, profile_id, text, text, text, time, time, text, text, text, bool).
+# The five tables, and the profiles' push tokens, read in one UNION ALL statement (one round trip,
+# not six), each row shaped (kind, profile_id, text, text, text, time, time, text, text, text, bool).
 _SHAPE = ("text", "text", "text", "time", "time", "text", "text", "text", "bool")
 _PARTS = {
     "consents": ("channel", "purpose", "status", "consent_timestamp", "last_updated", "method", "method_detail",
@@ -133,6 +133,9 @@ _PARTS = {
     "list_members": ("list_id", None, None, "joined_at", None, None, None, None, None),
     "pending_optins": ("channel", "purpose", "list_id", "requested_at", None, "method", "method_detail",
                        "custom_method_detail", None),
+    # A row per device: push is addressed to devices, so the AUTHORIZED ones count as the profile's
+    # push address (answered from the (account, profile, status) index).
+    "push_tokens": ("enablement_status", None, None, None, None, None, None, None, None),
 }  # fmt: skip
 _NULLS = {
     "text": "CAST(NULL AS TEXT)",
@@ -171,6 +174,7 @@ def load(
         return {}
     parts: dict[str, dict[str, dict[Any, Any]]] = defaultdict(lambda: defaultdict(dict))
     params = {"values": bulk.values_param(ids), "account_id": account_id}
+    devices: dict[str, int] = {}
     for kind, pid, a, b, c, t1, t2, d, e, f, g in conn.execute(_load_statement(conn.dialect.name), params):
         part = parts[pid]
         if kind == "consents":
@@ -184,10 +188,10 @@ def load(
             part["list_suppressions"][a] = ListSuppression(b, t1)
         elif kind == "list_members":
             part["lists"][a] = t1
-        else:
+        elif kind == "pending_optins":
             part["pending"][(Channel(a), Purpose(b), c)] = PendingOptIn(t1, d, e, f)
-    # Push is addressed to devices: the AUTHORIZED tokens count as the profile's push address.
-    devices = push_tokens.active_counts(conn, account_id, ids, ACTIVE)
+        elif a in ACTIVE:  # a push token
+            devices[pid] = devices.get(pid, 0) + 1
     out = {}
     for pid, (email, phone) in identities.items():
         state = ProfileState(email=email, phone_number=phone, push_tokens=devices.get(pid, 0))
