@@ -21,6 +21,7 @@ from ..config import public_url, settings
 from ..domain import DomainError
 from ..services.accounts import accounts
 from ..services.accounts.accounts import ApiKey
+from ..services.shared import database
 from ..wire import bodies
 from ..wire.documents import error_response, json_response
 from ..wire.errors import ApiError, from_domain, invalid
@@ -76,6 +77,8 @@ class Api:
         self.keys = KeyCache(engine)
         # Few handler threads: more only fight over the GIL (and the database's connections).
         self.threads = anyio.CapacityLimiter(settings().handler_threads)
+        # The hop to a handler thread costs more than a single-row SQLite read.
+        self.inline_reads = database.reads_in_microseconds(engine)
         self.operations = operations
 
     async def authenticate(self, request: Request) -> ApiKey:
@@ -121,7 +124,10 @@ class Api:
                 )
             body = await self.read_body(op, request) if op.body is not None else None
             call = Call(request, self.engine, key, dict(request.path_params), body, base_url(request))
-            response = await anyio.to_thread.run_sync(self.run, op, call, limiter=self.threads)
+            if self.inline_reads and op.inline is not None and op.inline(request):
+                response = self.run(op, call)
+            else:
+                response = await anyio.to_thread.run_sync(self.run, op, call, limiter=self.threads)
             if allowance is not None:
                 response.headers.update(allowance.headers())
             return response

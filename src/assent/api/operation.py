@@ -44,6 +44,10 @@ class Operation:
     also: tuple[int, ...] = ()  # other 2xx statuses it answers with the same document (e.g. 200 on update)
     response: type | None = None  # the document type of a 2xx body, for the OpenAPI document
     tag: str = "Profiles"
+    # Whether this request may be answered on the event loop, without a handler thread, where the
+    # database reads in microseconds (SQLite's WAL readers never wait on a writer); e.g. a single
+    # profile read, not one that also evaluates segments.
+    inline: Callable[[Request], bool] | None = None
 
 
 @dataclass(slots=True)

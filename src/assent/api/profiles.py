@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..services.lists.lookup import MailingList
@@ -283,6 +284,12 @@ def get_profile(call: Call) -> Response:
     return json_response(doc)
 
 
+def _one_read(request: Request) -> bool:
+    """GET /api/profiles/{id} reads one profile in one statement or two, unless it includes more
+    (segments are evaluated in the database: not for the event loop)."""
+    return b"include" not in request.scope["query_string"]
+
+
 def _written(call: Call, written: Written, status: int) -> Response:
     profile, _ = profile_pages.one_profile(call.engine, call.account_id, written.row.id)
     resource = profile_resource(profile, call.base_url)
@@ -337,7 +344,7 @@ OPERATIONS = [
               "Create a profile (409 duplicate_profile when an identifier is taken)", body=ProfileCreateQuery,
               status=201),
     Operation("GET", "/api/profiles/{id}", "get_profile", get_profile, ("profiles:read",), 75, 700,
-              "Get a profile", params=ONE_PARAMS),
+              "Get a profile", params=ONE_PARAMS, inline=_one_read),
     Operation("PATCH", "/api/profiles/{id}", "update_profile", patch_profile, ("profiles:write",), 75, 700,
               "Update a profile: named fields change, null clears, others stay", body=ProfilePartialUpdateQuery),
     Operation("POST", "/api/profile-import", "create_or_update_profile", post_profile_import, ("profiles:write",),

@@ -36,3 +36,9 @@ def url(given: str | None) -> str:
 def shown_url(given: str | None) -> str:
     """The URL in use with its password hidden, to print."""
     return make_url(store.database_url(given)).render_as_string(hide_password=True)
+
+
+def reads_in_microseconds(engine: Engine) -> bool:
+    """Whether a single-row read is cheaper than handing it to a thread: SQLite's, in process
+    (in WAL mode its readers never wait on a writer); not a network round trip to PostgreSQL."""
+    return store.is_sqlite(engine)
