@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -172,10 +172,18 @@ def load(
     ids = list(identities)
     if not ids:
         return {}
-    parts: dict[str, dict[str, dict[Any, Any]]] = defaultdict(lambda: defaultdict(dict))
     params = {"values": bulk.values_param(ids), "account_id": account_id}
+    return states(conn.execute(_load_statement(conn.dialect.name), params), identities)
+
+
+def states(
+    rows: Iterable[Sequence[Any]], identities: Mapping[str, tuple[str | None, str | None]]
+) -> dict[str, ProfileState]:
+    """The state of each profile id, from the rows of the UNION ALL statement (times aware, the
+    flag a bool), given its (email, phone_number)."""
+    parts: dict[str, dict[str, dict[Any, Any]]] = defaultdict(lambda: defaultdict(dict))
     devices: dict[str, int] = {}
-    for kind, pid, a, b, c, t1, t2, d, e, f, g in conn.execute(_load_statement(conn.dialect.name), params):
+    for kind, pid, a, b, c, t1, t2, d, e, f, g in rows:
         part = parts[pid]
         if kind == "consents":
             part["consents"][(Channel(a), Purpose(b))] = ChannelConsent(
@@ -199,6 +207,20 @@ def load(
             state = state.evolve(**{k: MappingProxyType(v) for k, v in parts[pid].items()})
         out[pid] = state
     return out
+
+
+def one_profile_sql(placeholder: Callable[[str], str]) -> str:
+    """The UNION ALL statement for one profile, for the raw driver: `placeholder(name)` writes the
+    driver's bind of :account_id and :profile_id (each table's rows found on its profile index)."""
+    account, profile = placeholder("account_id"), placeholder("profile_id")
+    selects = []
+    for table, columns in _PARTS.items():
+        cols = ", ".join(f"{table}.{c}" if c else _NULLS[kind] for c, kind in zip(columns, _SHAPE, strict=True))
+        selects.append(
+            f"SELECT '{table}', {table}.profile_id, {cols} FROM {table} "
+            f"WHERE {table}.account_id = {account} AND {table}.profile_id = {profile}"
+        )
+    return " UNION ALL ".join(selects)
 
 
 def stored_rows(conn: Connection, account_id: str) -> Rows:

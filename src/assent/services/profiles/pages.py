@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from ...domain import DomainError
 from ...domain.identity import normalize_email, normalize_phone
-from ...store import paging, projection
+from ...store import paging, profile_read, projection
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
 from ..accounts.accounts import Account, load_account
@@ -77,6 +77,11 @@ def one_profile(
     with_lists: bool = False,
 ) -> tuple[ProfileView, list[MailingList]]:
     """The profile, and its lists when asked (for `include=lists`)."""
+    if not with_lists:  # the hot path of GET /api/profiles/{id}: the raw driver, no SQLAlchemy
+        found_one = profile_read.get(engine, account_id, profile_id, with_state=subscriptions)
+        if found_one is None:
+            raise NotFound("id", "no profile in this account has this id", profile_id)
+        return profile_view(*found_one), []
     with read_transaction(engine) as conn:
         row = profile_store.get(conn, account_id, profile_id)
         if row is None:

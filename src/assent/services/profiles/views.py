@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from ...domain import ProfileState
+from ...store.profile_read import ProfileRow
 from ...store.rows import AnyRow
 
 LOCATION = ("address1", "address2", "city", "country", "latitude", "longitude", "region", "zip", "timezone", "ip")
@@ -37,7 +38,9 @@ class ProfileView:
     joined_at: datetime | None = None  # when the profile joined the list, for a list's members
 
 
-def profile_view(row: AnyRow, state: ProfileState | None = None, *, joined_at: datetime | None = None) -> ProfileView:
+def profile_view(
+    row: AnyRow | ProfileRow, state: ProfileState | None = None, *, joined_at: datetime | None = None
+) -> ProfileView:
     """The view of a stored profile row."""
     return ProfileView(
         id=row.id,

@@ -1,0 +1,131 @@
+"""One profile and its current state, read with the raw driver: the hot path of
+GET /api/profiles/{id}, where SQLAlchemy's statement execution and result processing cost more
+than the two indexed look-ups. The driver keeps both statements prepared (sqlite3's statement
+cache; psycopg prepares a statement after a few executions)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from ..domain import ProfileState
+from ..domain.profile import PROFILE_FIELDS
+from . import projection
+
+COLUMNS = ("id", *PROFILE_FIELDS, "properties", "created_at", "updated_at", "last_event_at")
+
+
+class ProfileRow(NamedTuple):
+    """The profile's columns the views read, by name (as a SQLAlchemy row of `profiles` has them)."""
+
+    id: str
+    email: str | None
+    phone_number: str | None
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    organization: str | None
+    title: str | None
+    locale: str | None
+    image: str | None
+    address1: str | None
+    address2: str | None
+    city: str | None
+    region: str | None
+    zip: str | None
+    country: str | None
+    timezone: str | None
+    latitude: str | None
+    longitude: str | None
+    ip: str | None
+    properties: str
+    created_at: datetime
+    updated_at: datetime
+    last_event_at: datetime | None
+
+
+assert ProfileRow._fields == COLUMNS, "ProfileRow must follow the profiles table's columns"
+
+
+class _Dialect(NamedTuple):
+    sqlite: bool
+    profile_sql: str
+    state_sql: str
+
+
+@functools.cache
+def _dialect(name: str) -> _Dialect:
+    sqlite = name == "sqlite"
+
+    def bind(n: str) -> str:
+        return f":{n}" if sqlite else f"%({n})s"
+
+    profile_sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM profiles "
+        f"WHERE account_id = {bind('account_id')} AND id = {bind('profile_id')}"
+    )
+    return _Dialect(sqlite, profile_sql, projection.one_profile_sql(bind))
+
+
+def _sqlite_time(value: str | None) -> datetime | None:
+    # SQLite holds UTC times as naive ISO text (see tables.UTCDateTime).
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _pg_time(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+@contextmanager
+def _driver_read(engine: Engine) -> Iterator[Any]:
+    """A DB-API cursor in one read transaction (one snapshot for both statements); a driver error
+    comes out as SQLAlchemy's (a DataError stays a DataError), as from any other read."""
+    pooled = engine.raw_connection()
+    try:
+        raw: Any = pooled.driver_connection
+        sqlite = engine.dialect.name == "sqlite"
+        cur = raw.cursor()
+        try:
+            if sqlite:
+                cur.execute("BEGIN DEFERRED")
+            yield cur
+            if sqlite:
+                cur.execute("COMMIT")
+            else:
+                raw.commit()
+        except engine.dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(None, None, e, engine.dialect.loaded_dbapi.Error) from e
+        finally:
+            cur.close()
+    finally:
+        pooled.close()  # back to the pool, which rolls back whatever is left open
+
+
+def get(
+    engine: Engine, account_id: str, profile_id: str, *, with_state: bool
+) -> tuple[ProfileRow, ProfileState | None] | None:
+    """The profile's row, and its state when asked; None when the account has no such profile."""
+    d = _dialect(engine.dialect.name)
+    time = _sqlite_time if d.sqlite else _pg_time
+    params = {"account_id": account_id, "profile_id": profile_id}
+    with _driver_read(engine) as cur:
+        cur.execute(d.profile_sql, params)
+        found = cur.fetchone()
+        if found is None:
+            return None
+        *fields, created, updated, last_event = found
+        row = ProfileRow._make((*fields, time(created), time(updated), time(last_event)))
+        if not with_state:
+            return row, None
+        cur.execute(d.state_sql, params)
+        rows = [
+            (kind, pid, a, b, c, time(t1), time(t2), e, f, g, None if h is None else bool(h))
+            for kind, pid, a, b, c, t1, t2, e, f, g, h in cur.fetchall()
+        ]
+    return row, projection.states(rows, {row.id: (row.email, row.phone_number)})[row.id]

@@ -1,0 +1,115 @@
+"""The raw-driver read of one profile (GET /api/profiles/{id}) gives the same profile and state as
+the SQLAlchemy reads every other path uses. Every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+
+from assent.domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState, Purpose
+from assent.domain.channels import SuppressionReason
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.profiles.views import profile_view
+from assent.store import profile_read, projection
+from assent.store import profiles as profile_store
+from assent.store.db import read_transaction, write_transaction
+from assent.store.tables import push_tokens
+
+EMAIL_MARKETING = [(Channel.EMAIL, Purpose.MARKETING)]
+T1 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+T2 = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+
+def _profile(engine, account_id: str, email: str) -> str:
+    consent.subscribe(engine, account_id, Locator("email", email), EMAIL_MARKETING)
+    with read_transaction(engine) as conn:
+        row = profile_store.find(conn, account_id, "email", email)
+    assert row is not None
+    return row.id
+
+
+def _token(conn, account_id: str, profile_id: str, n: int, status: str) -> None:
+    conn.execute(
+        insert(push_tokens).values(
+            account_id=account_id,
+            id=f"01TOKEN{n:019d}",
+            profile_id=profile_id,
+            token=f"token-{profile_id}-{n}",
+            platform="ios",
+            vendor="apns",
+            enablement_status=status,
+            background="AVAILABLE",
+            metadata=None,
+            created_at=T1,
+            recorded_at=T1,
+        )  # fmt: skip
+    )
+
+
+def _sqlalchemy_read(engine, account_id: str, profile_id: str):
+    with read_transaction(engine) as conn:
+        row = profile_store.get(conn, account_id, profile_id)
+        assert row is not None
+        state = projection.load(conn, account_id, {row.id: (row.email, row.phone_number)})[row.id]
+    return profile_view(row, state)
+
+
+def test_every_part_of_the_state_reads_as_sqlalchemy_reads_it(engine, account_id):
+    pid = _profile(engine, account_id, "rich@example.com")
+    other = _profile(engine, account_id, "other@example.com")
+    state = ProfileState(
+        consents={
+            (Channel.SMS, Purpose.MARKETING): ChannelConsent(
+                ConsentStatus.SUBSCRIBED, T1, "API", "form", "x", True, T2
+            ),
+            (Channel.SMS, Purpose.TRANSACTIONAL): ChannelConsent(
+                ConsentStatus.UNSUBSCRIBED, T1, None, None, None, False, T2
+            ),
+        },  # fmt: skip
+        suppressions={SuppressionReason.HARD_BOUNCE: T1},
+        list_suppressions={"01LIST00000000000000000001": ListSuppression("UNSUBSCRIBE", T2)},
+        lists={"01LIST00000000000000000002": T1},
+        pending={(Channel.EMAIL, Purpose.MARKETING, "01LIST00000000000000000003"): PendingOptIn(T2, "FORM", "f", None)},
+    )
+    rows = projection.empty_rows()
+    projection.add_state_rows(rows, account_id, pid, state)
+    with write_transaction(engine) as conn:
+        projection.insert(conn, rows)
+        _token(conn, account_id, pid, 1, "AUTHORIZED")
+        _token(conn, account_id, pid, 2, "AUTHORIZED")
+        _token(conn, account_id, pid, 3, "DENIED")
+        _token(conn, account_id, other, 4, "AUTHORIZED")  # another profile's device does not count
+
+    found = profile_read.get(engine, account_id, pid, with_state=True)
+    assert found is not None
+    view = profile_view(*found)
+    assert view == _sqlalchemy_read(engine, account_id, pid)
+    assert view.state is not None
+    assert view.state.push_tokens == 2
+    assert view.state.consents[(Channel.SMS, Purpose.MARKETING)].double_optin is True
+    assert view.state.consents[(Channel.SMS, Purpose.MARKETING)].consent_timestamp == T1
+    assert view.state.suppressions == {SuppressionReason.HARD_BOUNCE: T1}
+    assert view.state.lists == {"01LIST00000000000000000002": T1}
+    assert view.created_at.tzinfo is UTC
+
+
+def test_without_state_the_profile_alone(engine, account_id):
+    pid = _profile(engine, account_id, "plain@example.com")
+    found = profile_read.get(engine, account_id, pid, with_state=False)
+    assert found is not None
+    row, state = found
+    assert state is None
+    assert profile_view(row) == profile_view(*_sqlalchemy_read_row(engine, account_id, pid))
+
+
+def _sqlalchemy_read_row(engine, account_id: str, profile_id: str):
+    with read_transaction(engine) as conn:
+        return profile_store.get(conn, account_id, profile_id), None
+
+
+def test_an_unknown_id_or_another_accounts_profile_is_none(engine, account_id):
+    pid = _profile(engine, account_id, "mine@example.com")
+    assert profile_read.get(engine, account_id, "01NOSUCHPROFILE00000000000", with_state=True) is None
+    assert profile_read.get(engine, "01OTHERACCOUNT000000000000", pid, with_state=True) is None
