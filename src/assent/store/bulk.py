@@ -251,6 +251,17 @@ def update_profiles(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
     update_rows(conn, profiles, ("account_id", "id"), PROFILE_UPDATE, rows)
 
 
+def write_profiles_unless_taken(conn: Connection, updates: Sequence[Sequence[Any]], inserts: Sequence[Any]) -> bool:
+    """update_profiles, then insert_profiles; False when an identifier (a unique key) is taken by a
+    profile written since the caller looked: nothing is then certain, and the caller rolls back."""
+    try:
+        update_profiles(conn, updates)
+        insert_profiles(conn, inserts)
+    except conn.dialect.dbapi.IntegrityError:  # type: ignore[union-attr]
+        return False
+    return True
+
+
 def insert_new_profiles(conn: Connection, rows: Sequence[Any], account_id: str, ids: Sequence[str]) -> set[str]:
     """Insert the profiles (rows in PROFILE_ROW order, one per id) whose identifiers no stored
     profile has; returns the ids inserted (see insert_absent)."""

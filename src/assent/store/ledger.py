@@ -11,15 +11,15 @@ events is caught too. Personal data sits in `personal`, covered only by `persona
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
-from ..domain import ConsentEvent
+from ..domain import ConsentEvent, EventType
 from ..domain.chain import canonical_time as canonical_time
 from ..domain.chain import content_hash as content_hash
 from ..domain.chain import link_hash as link_hash
@@ -214,6 +214,18 @@ def verify(conn: Connection, account_id: str) -> Verification:
             "the chain does not end at the recorded head",
         )
     return Verification(True, n)
+
+
+def changed_since(conn: Connection, account_id: str, seq: int, profile_ids: Iterable[str]) -> bool:
+    """Whether an event after `seq` concerns one of these profiles, or erased someone (an erasure
+    leaves tombstones that refuse identifiers): what a write prepared before `seq` moved on relies on."""
+    t = consent_events
+    ids = list(profile_ids)
+    concerns = t.c.type == EventType.PROFILE_ERASED.value
+    if ids:
+        concerns = or_(concerns, t.c.profile_id.in_(ids))
+    q = select(t.c.seq).where(t.c.account_id == account_id, t.c.seq > seq, concerns).limit(1)
+    return conn.execute(q).first() is not None
 
 
 def head_seq(conn: Connection, account_id: str) -> int | None:

@@ -50,6 +50,15 @@ def get_many(conn: Connection, account_id: str, ids: Iterable[str]) -> list[AnyR
     return list(conn.execute(bulk.select_matching(conn, profiles, account_id, "id", ids))) if ids else []
 
 
+def updated_at_of(conn: Connection, account_id: str, ids: Iterable[str]) -> dict[str, Any]:
+    """When each of these profiles was last changed (a profile no longer stored is absent)."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    q = bulk.select_matching(conn, profiles, account_id, "id", ids, ("id", "updated_at"))
+    return {r.id: r.updated_at for r in conn.execute(q)}
+
+
 def insert_one(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(profiles).values(**values))
 
@@ -111,8 +120,7 @@ def set_import_digests(conn: Connection, account_id: str, digests: Mapping[str, 
     )
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     sql = (
-        f"UPDATE profiles SET import_digest = {mark}, import_events = {count} "
-        f"WHERE account_id = {mark} AND id = {mark}"
+        f"UPDATE profiles SET import_digest = {mark}, import_events = {count} WHERE account_id = {mark} AND id = {mark}"
     )
     rows = [(digest, account_id, pid) for pid, digest in digests.items()]
     if conn.dialect.name == "sqlite":

@@ -104,15 +104,23 @@ def add_state_rows(
         )
 
 
-def write(conn: Connection, account_id: str, states: Mapping[str, ProfileState], fresh: Iterable[str] = ()) -> None:
-    """Replace the stored projection of each profile in `states` (profiles in `fresh` have none yet)."""
+def write(
+    conn: Connection,
+    account_id: str,
+    states: Mapping[str, ProfileState],
+    fresh: Iterable[str] = (),
+    rows: Rows | None = None,
+) -> None:
+    """Replace the stored projection of each profile in `states` (profiles in `fresh` have none yet);
+    `rows`, when given, are those states' rows already (add_state_rows), made ahead of the write."""
     fresh = set(fresh)
     stale = [pid for pid in states if pid not in fresh]
     for table in PROJECTION_TABLES:
         bulk.delete_for_profiles(conn, table, account_id, stale)
-    rows = empty_rows()
-    for pid, state in states.items():
-        add_state_rows(rows, account_id, pid, state)
+    if rows is None:
+        rows = empty_rows()
+        for pid, state in states.items():
+            add_state_rows(rows, account_id, pid, state)
     insert(conn, rows)
 
 

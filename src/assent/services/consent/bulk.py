@@ -4,12 +4,12 @@ naming the profile, and nothing is written."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ...domain import (
     Channel,
@@ -25,9 +25,11 @@ from ...domain import (
 from ...domain import transitions as t
 from ...domain.erasure import ErasedIdentifier
 from ...domain.events import readdressed
+from ...store import ledger as ledger_store
+from ...store.db import read_transaction
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
-from ..profiles.batch import BatchReport, ProfileBatch, ProfileItem, RowConsent, row_consent
+from ..profiles.batch import BatchReport, Encoder, ProfileBatch, ProfileItem, RowConsent, Stale, row_consent
 from ..shared.clock import utcnow
 from ..shared.recorder import recording
 
@@ -77,42 +79,89 @@ def _run(
     proof: Proof,
     skip_erased: bool = False,
 ) -> BatchReport:
+    """Work the job out from what is stored, then lock the account's ledger only to append it:
+    several server processes work jobs out at once, and appends of one account stay in one chain.
+    When a write that came in between changed what the job read, it is worked out again under
+    the lock."""
     now = utcnow()
-    report = BatchReport(rows=len(items))
+    with read_transaction(engine) as conn:
+        seen = ledger_store.head_seq(conn, account_id)  # first: whatever is read next is at least as new
+        batch, report, encode = _work_out(conn, account_id, items, list_id, step, now, proof, skip_erased)
+        prepared = batch.prepare(now, seen or 0, encode)
+    try:
+        with recording(engine, account_id) as recorder:
+            report.events = batch.write_prepared(recorder, prepared)
+        return report
+    except Stale:
+        pass
     with recording(engine, account_id) as recorder:
-        conn = recorder.conn
-        load_account(conn, account_id)
-        opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
-        rows = [ProfileItem(i, item.email, item.phone_number, id=item.profile_id) for i, item in enumerate(items)]
-        batch = ProfileBatch(conn, account_id, rows)
-        # A job's new profiles mostly do the same thing: each shape's change is worked out once, and
-        # others of that shape take its events with their own addresses (they differ in nothing else).
-        shapes: dict[tuple[Any, ...], tuple[ProfileState, RowConsent]] = {}
-        for row, item in zip(rows, items, strict=True):
-
-            def consent(state: ProfileState, _row: ProfileItem, item: ConsentItem = item) -> RowConsent:
-                if not _blank(state):
-                    return step(state, item, now, opt_in)
-                key = (item.targets, tuple(item.consented_at.items()), item.profile_id is None, state.email is None,
-                       state.phone_number is None)  # fmt: skip
-                if (shape := shapes.get(key)) is None:
-                    result = step(state, item, now, opt_in)
-                    shapes[key] = (state, result)
-                    return result
-                first, done = shape
-                end = done.state.evolve(email=state.email, phone_number=state.phone_number)
-                return RowConsent(readdressed(done.events, first, state), end, done.subscribed, done.pending)
-
-            try:
-                batch.apply(row, consent, now, proof, report)
-            except ErasedIdentifier:
-                if not skip_erased:
-                    raise ItemError(row.line, ErasedIdentifier("email" if item.email else "phone_number")) from None
-                report.unchanged += 1  # an erased person's opt-out is held by the tombstone already
-            except DomainError as e:
-                raise ItemError(row.line, e) from None
+        batch, report, _ = _work_out(recorder.conn, account_id, items, list_id, step, now, proof, skip_erased)
         report.events = batch.write(recorder, now)
     return report
+
+
+def _work_out(
+    conn: Connection,
+    account_id: str,
+    items: list[ConsentItem],
+    list_id: str | None,
+    step: Callable[[ProfileState, ConsentItem, datetime, OptInProcess], RowConsent],
+    now: datetime,
+    proof: Proof,
+    skip_erased: bool,
+) -> tuple[ProfileBatch[ProfileItem], BatchReport, Encoder]:
+    """The job's profiles looked up and changed (nothing written yet), with an encoder that encodes
+    events another profile's were copied from once (their payloads are the same)."""
+    report = BatchReport(rows=len(items))
+    load_account(conn, account_id)
+    opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
+    rows = [ProfileItem(i, item.email, item.phone_number, id=item.profile_id) for i, item in enumerate(items)]
+    batch = ProfileBatch(conn, account_id, rows)
+    # A job's new profiles mostly do the same thing: each shape's change is worked out once, and
+    # others of that shape take its events with their own addresses (they differ in nothing else).
+    shapes: dict[tuple[Any, ...], tuple[ProfileState, RowConsent]] = {}
+    copied: dict[int, ConsentEvent] = {}  # id() of a copied event -> the event it was copied from
+    for row, item in zip(rows, items, strict=True):
+
+        def consent(state: ProfileState, _row: ProfileItem, item: ConsentItem = item) -> RowConsent:
+            if not _blank(state):
+                return step(state, item, now, opt_in)
+            key = (item.targets, tuple(item.consented_at.items()), item.profile_id is None, state.email is None,
+                   state.phone_number is None)  # fmt: skip
+            if (shape := shapes.get(key)) is None:
+                result = step(state, item, now, opt_in)
+                shapes[key] = (state, result)
+                return result
+            first, done = shape
+            end = done.state.evolve(email=state.email, phone_number=state.phone_number)
+            events = readdressed(done.events, first, state)
+            copied.update(zip(map(id, events), done.events, strict=True))
+            return RowConsent(events, end, done.subscribed, done.pending)
+
+        try:
+            batch.apply(row, consent, now, proof, report)
+        except ErasedIdentifier:
+            if not skip_erased:
+                raise ItemError(row.line, ErasedIdentifier("email" if item.email else "phone_number")) from None
+            report.unchanged += 1  # an erased person's opt-out is held by the tombstone already
+        except DomainError as e:
+            raise ItemError(row.line, e) from None
+    templates: dict[int, ledger_store.EncodedEvent] = {}
+
+    def encode(profile_id: str, events: Sequence[ConsentEvent]) -> list[ledger_store.EncodedEvent]:
+        out = []
+        for e in events:
+            original = copied.get(id(e))
+            if original is None:
+                out.append(ledger_store.encode(account_id, profile_id, e))
+                continue
+            like = templates.get(id(original))
+            if like is None:
+                like = templates[id(original)] = ledger_store.encode(account_id, profile_id, original)
+            out.append(ledger_store.encode_like(account_id, profile_id, like, e.personal))
+        return out
+
+    return batch, report, encode
 
 
 def _blank(state: ProfileState) -> bool:

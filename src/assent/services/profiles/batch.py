@@ -8,7 +8,7 @@ the row's own consent change — and writes profiles, ledger events and projecti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from ...domain import ConsentEvent, ConsentStatus, EventType, ProfileState, Proof, replay
 from ...domain import transitions as t
 from ...domain.profile import PROFILE_FIELDS
-from ...store import bulk, projection
+from ...store import bulk, ledger, projection
 from ...store import profiles as profile_store
 from ..imports.rows import IDENTIFIERS, NewProfile
 from ..privacy.tombstones import Tombstones
@@ -133,6 +133,7 @@ class _Profile:
     fresh: bool
     state: ProfileState
     events: list[ConsentEvent] = field(default_factory=list)
+    updated_at: datetime | None = None  # a stored profile's, as read
 
 
 class ProfileBatch(Generic[R]):
@@ -158,7 +159,7 @@ class ProfileBatch(Generic[R]):
         for pid, row in found.items():
             values = {f: getattr(row, f) for f in PROFILE_FIELDS}
             values["properties"] = msgspec.json.decode(row.properties or "{}")
-            self._index(_Profile(pid, values, row.created_at, False, states[pid]))
+            self._index(_Profile(pid, values, row.created_at, False, states[pid], updated_at=row.updated_at))
         self.touched: dict[str, _Profile] = {}
         self.new_rows: list[NewProfile] = []
 
@@ -221,8 +222,9 @@ class ProfileBatch(Generic[R]):
             p = _Profile(new_id(), dict(BLANK), now, True, ProfileState())
         else:
             p = _Profile(
-                existing.id, existing.values, existing.created_at, existing.fresh, existing.state, list(existing.events)
-            )
+                existing.id, existing.values, existing.created_at, existing.fresh, existing.state,
+                list(existing.events), existing.updated_at,
+            )  # fmt: skip
         new_values = merged_values(p.values, row)
         events: list[ConsentEvent] = []
         state = p.state
@@ -254,9 +256,9 @@ class ProfileBatch(Generic[R]):
             report.updated += 1
         return p.id
 
-    def write(self, recorder: Recorder, now: datetime) -> int:
-        """Write the batch's profiles, then hand its events to the recorder; returns the number of
-        ledger events."""
+    def _profile_rows(self, now: datetime) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
+        """The touched profiles' rows: inserts (bulk.PROFILE_ROW), updates (bulk.PROFILE_UPDATE then
+        the key) and the ids of the new ones."""
         inserts, updates, fresh = [], [], []
         for p in self.touched.values():
             row = profile_row(self.account_id, p.id, p.values, p.created_at, now)
@@ -265,6 +267,12 @@ class ProfileBatch(Generic[R]):
                 fresh.append(p.id)
             else:  # fields and properties, the import digest cleared, then the key
                 updates.append((*row[2:-4], now, None, None, self.account_id, p.id))
+        return inserts, updates, fresh
+
+    def write(self, recorder: Recorder, now: datetime) -> int:
+        """Write the batch's profiles, then hand its events to the recorder; returns the number of
+        ledger events."""
+        inserts, updates, fresh = self._profile_rows(now)
         # Identifiers may move between profiles within a batch: updates free them before inserts.
         bulk.update_profiles(self.conn, updates)
         bulk.insert_profiles(self.conn, inserts)
@@ -272,3 +280,59 @@ class ProfileBatch(Generic[R]):
         return recorder.record(
             [Recorded(p.id, p.state, p.events) for p in self.touched.values()], fresh=fresh, precomputed=self.new_rows
         )
+
+    def prepare(self, now: datetime, seen_seq: int, encode: Encoder | None = None) -> Prepared:
+        """Everything the batch will write, worked out before the account's ledger is locked: profile
+        rows, events in the ledger's canonical form (`encode`, default ledger.encode), projection
+        rows. `seen_seq` is the account's ledger seq as it was before this batch read anything."""
+        inserts, updates, fresh = self._profile_rows(now)
+        account_id, dialect = self.account_id, self.conn.dialect.name
+        if encode is None:
+
+            def encode(profile_id: str, events: Sequence[ConsentEvent]) -> list[ledger.EncodedEvent]:
+                return [ledger.encode(account_id, profile_id, e) for e in events]
+
+        recorded, rows = [], projection.empty_rows()
+        for p in self.touched.values():
+            if p.events:
+                recorded.append(Recorded(p.id, p.state, p.events, encode(p.id, p.events)))
+                projection.add_state_rows(rows, account_id, p.id, p.state, lambda v: bulk.db_time(dialect, v))
+        read = {p.id: p.updated_at for p in self.touched.values() if not p.fresh}
+        return Prepared(inserts, updates, fresh, recorded, rows, read, seen_seq)
+
+    def write_prepared(self, recorder: Recorder, prepared: Prepared) -> int:
+        """Write what prepare() worked out, once the recorder holds the account's ledger head;
+        returns the number of ledger events. Raises Stale (the caller rolls back) when a write since
+        changed what the batch read: a profile it changes (its row or its events), an identifier it
+        gives a profile (taken since, or erased)."""
+        conn = recorder.conn
+        if prepared.read and profile_store.updated_at_of(conn, self.account_id, prepared.read) != prepared.read:
+            raise Stale("a profile changed since it was read")
+        if recorder.seq != prepared.seen_seq and ledger.changed_since(
+            conn, self.account_id, prepared.seen_seq, prepared.read
+        ):
+            raise Stale("a profile's consent changed since it was read")
+        if not bulk.write_profiles_unless_taken(conn, prepared.updates, prepared.inserts):
+            raise Stale("an identifier was taken since it was looked up")
+        self.tombstones.write()
+        return recorder.record(prepared.recorded, fresh=prepared.fresh, projection_rows=prepared.rows)
+
+
+Encoder = Callable[[str, Sequence[ConsentEvent]], list[ledger.EncodedEvent]]
+
+
+class Stale(Exception):
+    """A batch prepared outside the ledger lock no longer holds: another write got there first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch's writes, worked out ahead of the lock (ProfileBatch.prepare)."""
+
+    inserts: list[tuple[Any, ...]]
+    updates: list[tuple[Any, ...]]
+    fresh: list[str]
+    recorded: list[Recorded]
+    rows: projection.Rows
+    read: dict[str, datetime | None]  # stored profiles it changes: when each was last changed, as read
+    seen_seq: int

@@ -33,11 +33,13 @@ from .errors import NotFound
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """One profile's events and the state they lead to."""
+    """One profile's events and the state they lead to; `encoded`, when given, holds the events in
+    the ledger's canonical form, worked out ahead (before the lock) by a bulk path."""
 
     profile_id: str
     state: ProfileState
     events: Sequence[ConsentEvent]
+    encoded: Sequence[EncodedEvent] | None = None
 
 
 class Precomputed(Protocol):
@@ -120,21 +122,29 @@ class Recorder:
         *,
         fresh: Collection[str] = (),
         precomputed: Sequence[Precomputed] = (),
+        projection_rows: projection.Rows | None = None,
     ) -> int:
         """Append the changes' events (in order) to the ledger, replace their profiles' projection
         and run the hooks' in-transaction part; returns how many events were written.
 
         The profiles rows themselves are the caller's (they exist before this is called); `fresh`
-        names profiles created in this transaction, which have no projection to replace yet."""
+        names profiles created in this transaction, which have no projection to replace yet;
+        `projection_rows`, when given, are the recorded states' projection rows, made ahead."""
         recorded = [c for c in changes if c.events]
         first_seq = self._ledger.seq + 1
         for c in recorded:
-            self._ledger.add(c.profile_id, c.events)
+            if c.encoded is None:
+                self._ledger.add(c.profile_id, c.events)
+            else:
+                for e in c.encoded:
+                    self._ledger.add_encoded(c.profile_id, e)
         for p in precomputed:
             for e in p.events:
                 self._ledger.add_encoded(p.profile_id, e)
         written = self._ledger.flush()
-        projection.write(self.conn, self.account_id, {c.profile_id: c.state for c in recorded}, fresh=fresh)
+        projection.write(
+            self.conn, self.account_id, {c.profile_id: c.state for c in recorded}, fresh=fresh, rows=projection_rows
+        )
         if precomputed:
             rows = projection.empty_rows()
             for p in precomputed:

@@ -1,0 +1,149 @@
+"""Bulk subscribe works a job out before it locks the account's ledger, then locks it only to
+append. A write that lands in between and changes what the job read (a profile it changes, an
+identifier it gives, an erasure) makes the job work itself out again under the lock: the ledger
+still verifies, a replay still equals the projection, and nothing written in between is lost.
+Every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import text
+
+from assent.domain import Channel, ConsentStatus, Purpose, SuppressionReason
+from assent.services.consent import changes as consent
+from assent.services.consent import ledger_checks as ledger
+from assent.services.consent.bulk import ConsentItem, ItemError, subscribe_profiles
+from assent.services.consent.changes import Locator
+from assent.services.privacy import erasure
+from assent.services.profiles import reading as profiles
+from assent.services.profiles import writes as profile_writes
+from assent.services.profiles.batch import ProfileBatch
+
+EMAIL_M = (Channel.EMAIL, Purpose.MARKETING)
+
+
+def _between(monkeypatch, write: Callable[[], None]) -> list[int]:
+    """Make `write` land once, after the next job is worked out and before it locks the ledger;
+    returns a list that counts how often that happened."""
+    prepare, landed = ProfileBatch.prepare, []
+
+    def prepare_then_write(self, *args, **kwargs):
+        prepared = prepare(self, *args, **kwargs)
+        if not landed:
+            landed.append(1)
+            write()
+        return prepared
+
+    monkeypatch.setattr(ProfileBatch, "prepare", prepare_then_write)
+    return landed
+
+
+def _consistent(engine, account_id: str) -> None:
+    assert ledger.verify(engine, account_id).ok
+    assert ledger.rebuild(engine, account_id, check=True).differences == []
+
+
+def _count(engine, account_id: str, email: str) -> int:
+    with engine.connect() as conn:
+        sql = "SELECT count(*) FROM profiles WHERE account_id = :a AND email = :e"
+        return conn.execute(text(sql), {"a": account_id, "e": email}).scalar()
+
+
+def _status(engine, account_id: str, email: str) -> ConsentStatus:
+    state = profiles.get_profile(engine, account_id, Locator("email", email)).state
+    return state.consents[EMAIL_M].status
+
+
+def test_a_job_is_worked_out_again_when_its_profile_got_an_event_in_between(engine, account_id, monkeypatch):
+    profile_writes.create_profile(engine, account_id, profile_writes.ProfileInput({"email": "p@example.com"}))
+    landed = _between(
+        monkeypatch,
+        lambda: consent.suppress(engine, account_id, Locator("email", "p@example.com"), SuppressionReason.HARD_BOUNCE),
+    )
+    subscribe_profiles(engine, account_id, [ConsentItem(None, "p@example.com", None, (EMAIL_M,))])
+    assert landed
+    state = profiles.get_profile(engine, account_id, Locator("email", "p@example.com")).state
+    assert SuppressionReason.HARD_BOUNCE in state.suppressions  # the bounce is kept, not written over
+    assert state.consents[EMAIL_M].status is ConsentStatus.SUBSCRIBED
+    _consistent(engine, account_id)
+
+
+def test_a_job_is_worked_out_again_when_its_new_profile_was_created_in_between(engine, account_id, monkeypatch):
+    landed = _between(
+        monkeypatch, lambda: consent.subscribe(engine, account_id, Locator("email", "new@example.com"), [EMAIL_M])
+    )
+    items = [ConsentItem(None, e, None, (EMAIL_M,)) for e in ("new@example.com", "other@example.com")]
+    report = subscribe_profiles(engine, account_id, items)
+    assert landed
+    assert (report.created, report.unchanged) == (1, 1)  # the profile made in between is matched, not doubled
+    assert _count(engine, account_id, "new@example.com") == 1
+    assert _status(engine, account_id, "other@example.com") is ConsentStatus.SUBSCRIBED
+    _consistent(engine, account_id)
+
+
+def test_an_edit_in_between_without_an_event_is_not_written_over(engine, account_id, monkeypatch):
+    made = profile_writes.create_profile(
+        engine, account_id, profile_writes.ProfileInput({"email": "p@example.com", "first_name": "Ann"})
+    )
+    landed = _between(
+        monkeypatch,
+        lambda: profile_writes.update_profile(
+            engine, account_id, made.row.id, profile_writes.ProfileInput({"first_name": "Bea"})
+        ),
+    )
+    subscribe_profiles(engine, account_id, [ConsentItem(made.row.id, None, "+14155550101", (EMAIL_M,))])
+    assert landed
+    view = profiles.get_profile(engine, account_id, Locator("id", made.row.id))
+    assert (view.first_name, view.phone_number) == ("Bea", "+14155550101")
+    assert view.state.consents[EMAIL_M].status is ConsentStatus.SUBSCRIBED
+    _consistent(engine, account_id)
+
+
+def test_an_identifier_erased_in_between_with_its_opt_out_is_refused(engine, account_id, monkeypatch):
+    def made_and_erased() -> None:
+        consent.unsubscribe(engine, account_id, Locator("email", "gone@example.com"), Channel.EMAIL)
+        erasure.erase(engine, account_id, Locator("email", "gone@example.com"), actor="test")
+
+    landed = _between(monkeypatch, made_and_erased)
+    with pytest.raises(ItemError) as refused:
+        subscribe_profiles(engine, account_id, [ConsentItem(None, "gone@example.com", None, (EMAIL_M,))])
+    assert landed and refused.value.code == "erased_identifier"
+    assert _count(engine, account_id, "gone@example.com") == 0
+    _consistent(engine, account_id)
+
+
+def test_an_unrelated_write_in_between_leaves_the_job_as_worked_out(engine, account_id, monkeypatch):
+    landed = _between(
+        monkeypatch, lambda: consent.subscribe(engine, account_id, Locator("email", "x@example.com"), [EMAIL_M])
+    )
+    report = subscribe_profiles(engine, account_id, [ConsentItem(None, "y@example.com", None, (EMAIL_M,))])
+    assert landed and report.created == 1
+    assert _status(engine, account_id, "y@example.com") is ConsentStatus.SUBSCRIBED
+    _consistent(engine, account_id)
+
+
+def test_jobs_run_at_once_on_overlapping_profiles_keep_one_profile_each_and_one_chain(engine, account_id):
+    emails = [f"c{i}@example.com" for i in range(40)]
+    failures: list[BaseException] = []
+
+    def run(offset: int) -> None:
+        try:
+            for j in range(4):  # every thread's jobs cover every email, each thread from another place
+                start = (offset * 10 + j * 10) % 40
+                items = [ConsentItem(None, e, None, (EMAIL_M,)) for e in (emails + emails)[start : start + 40]]
+                subscribe_profiles(engine, account_id, items)
+        except BaseException as e:  # noqa: BLE001 — reported by the assertion below
+            failures.append(e)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert failures == []
+    assert all(_count(engine, account_id, e) == 1 for e in emails)
+    assert all(_status(engine, account_id, e) is ConsentStatus.SUBSCRIBED for e in emails)
+    _consistent(engine, account_id)
