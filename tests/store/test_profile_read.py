@@ -3,6 +3,7 @@ the SQLAlchemy reads every other path uses. Every test runs on SQLite and on Pos
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import insert
@@ -113,3 +114,18 @@ def test_an_unknown_id_or_another_accounts_profile_is_none(engine, account_id):
     pid = _profile(engine, account_id, "mine@example.com")
     assert profile_read.get(engine, account_id, "01NOSUCHPROFILE00000000000", with_state=True) is None
     assert profile_read.get(engine, "01OTHERACCOUNT000000000000", pid, with_state=True) is None
+
+
+def test_reads_go_on_after_the_engine_is_disposed_and_from_another_thread(engine, account_id):
+    pid = _profile(engine, account_id, "kept@example.com")
+    assert profile_read.get(engine, account_id, pid, with_state=True) is not None
+    engine.dispose()  # a new pool: the connection kept for these reads is given back, a new one taken
+    found = profile_read.get(engine, account_id, pid, with_state=True)
+    assert found is not None and found[0].email == "kept@example.com"
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(profile_read.get, engine, account_id, pid, with_state=False).result()
+    assert other is not None and other[0].id == pid
+    consent.unsubscribe(engine, account_id, Locator("email", "kept@example.com"), Channel.EMAIL)
+    found = profile_read.get(engine, account_id, pid, with_state=True)  # sees the write just committed
+    assert found is not None and found[1] is not None
+    assert found[1].consent(Channel.EMAIL).status is ConsentStatus.UNSUBSCRIBED

@@ -6,13 +6,15 @@ cache; psycopg prepares a statement after a few executions)."""
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from ..domain import ProfileState
 from ..domain.profile import PROFILE_FIELDS
@@ -82,14 +84,40 @@ def _pg_time(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
+_kept = threading.local()
+
+
+def _sqlite_connection(engine: Engine) -> PoolProxiedConnection:
+    """This thread's SQLite connection for these reads, kept checked out of the pool between them
+    (the check-out and check-in cost more than the read; between reads it holds no transaction, so
+    it blocks no writer and no checkpoint). A new pool (after engine.dispose()) or another engine
+    takes a new one, giving the old one back."""
+    kept = getattr(_kept, "slot", None)
+    if kept is not None:
+        if kept[0] is engine.pool:
+            return cast(PoolProxiedConnection, kept[1])
+        _drop_kept()
+    pooled = engine.raw_connection()
+    _kept.slot = (engine.pool, pooled)
+    return pooled
+
+
+def _drop_kept() -> None:
+    kept = getattr(_kept, "slot", None)
+    _kept.slot = None
+    if kept is not None:
+        kept[1].close()  # back to its pool, which rolls back whatever is left open
+
+
 @contextmanager
 def _driver_read(engine: Engine) -> Iterator[Any]:
     """A DB-API cursor in one read transaction (one snapshot for both statements); a driver error
     comes out as SQLAlchemy's (a DataError stays a DataError), as from any other read."""
-    pooled = engine.raw_connection()
+    sqlite = engine.dialect.name == "sqlite"
+    pooled = _sqlite_connection(engine) if sqlite else engine.raw_connection()
+    failed = True
     try:
         raw: Any = pooled.driver_connection
-        sqlite = engine.dialect.name == "sqlite"
         cur = raw.cursor()
         try:
             if sqlite:
@@ -99,12 +127,16 @@ def _driver_read(engine: Engine) -> Iterator[Any]:
                 cur.execute("COMMIT")
             else:
                 raw.commit()
+            failed = False
         except engine.dialect.loaded_dbapi.Error as e:
             raise DBAPIError.instance(None, None, e, engine.dialect.loaded_dbapi.Error) from e
         finally:
             cur.close()
     finally:
-        pooled.close()  # back to the pool, which rolls back whatever is left open
+        if not sqlite:
+            pooled.close()  # back to the pool, which rolls back whatever is left open
+        elif failed:
+            _drop_kept()
 
 
 def get(
