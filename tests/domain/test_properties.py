@@ -35,7 +35,7 @@ from assent.domain import (
     replay,
 )
 from assent.domain import transitions as t
-from assent.domain.decisions import receive_flags
+from assent.domain.decisions import DEFAULT_RULES, receive_flags
 
 START = datetime.now(UTC).replace(microsecond=0)
 LISTS = [None, "L1", "L2"]
@@ -301,6 +301,9 @@ def check_decisions_with(state: ProfileState, now: datetime) -> None:
                     send = Send(channel, now, purpose, via=via, list_id=list_id, policy=policy)
                     d = decide(state, send)
                     assert d.reasons, d
+                    # decide() answers the default rules through a decider made per send; running
+                    # every rule over the state (any other rules sequence) must give the same.
+                    assert d == decide(state, send, list(DEFAULT_RULES)), (send, state)
                     why = forbidden(state, send)
                     if why is not None:
                         assert d.verdict is Verdict.DENY, (why, send, d, state)

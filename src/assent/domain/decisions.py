@@ -247,11 +247,6 @@ def _rules_for(send: Send) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-# The last send and its applicable rules: a batch decides many profiles for one Send object, so
-# they are worked out once per batch (a Send is immutable; `is` is the whole check).
-_last: tuple[Send | None, tuple[Rule, ...]] = (None, ())
-
-
 def _assemble(results: Iterable[Iterable[Finding]]) -> Decision:
     """The decision the rules' results give: one pass sorts the findings by kind, keeping each
     code once in the order found."""
@@ -283,15 +278,8 @@ def _assemble(results: Iterable[Iterable[Finding]]) -> Decision:
     return Decision(Verdict.ALLOW, tuple(allows), tuple(warnings))
 
 
-def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULES) -> Decision:
-    global _last
-    if rules is DEFAULT_RULES:
-        last = _last
-        if last[0] is send:
-            rules = last[1]
-        else:
-            rules = _rules_for(send)
-            _last = (send, rules)
+def _decide_by(state: ProfileState, send: Send, rules: Sequence[Rule]) -> Decision:
+    """Run `rules` and assemble their findings."""
     results = [result for rule in rules if (result := rule(state, send))]
     # Most decisions come from results made once (the rules hand out shared tuples), so their
     # Decision is looked up by which ones they were; any other result is assembled each time.
@@ -303,6 +291,111 @@ def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULE
     if len(_KNOWN) < 4096 and all(i in _SHARED for i in key):
         _KNOWN[key] = decision
     return decision
+
+
+Decider = Callable[[ProfileState], Decision]
+
+
+def _decider(send: Send) -> Decider:
+    """decide(state, send) under the default rules, as a function of the state alone.
+
+    With no pack and no cap in play, each core rule hands out one of a few results made once, so
+    a decision is fixed by which results they were. The decider works those out with no list of
+    results built: the consent rule's result, whether the address is missing, whether a push has
+    no device and the list rule's result; the common case (address, device, list all fine) looks
+    the decision up by the consent result's id in a table made once per send, the rest in a table
+    filled as they come. An email profile with a suppression runs every rule (`_decide_by`). The
+    answer is the same either way, as a property test holds.
+    """
+    rules = _rules_for(send)
+    if len(rules) > len(CORE_RULES):
+
+        def by_rules(state: ProfileState) -> Decision:
+            return _decide_by(state, send, rules)
+
+        return by_rules  # packs or caps: every rule, every time
+    ch = send.channel
+    email = ch is Channel.EMAIL
+    phone = ch is Channel.SMS or ch is Channel.WHATSAPP
+    push = ch is Channel.PUSH
+    purpose = send.purpose
+    key = (ch, purpose)
+    # The consent rule without the call (consent_rule below is the reference): transactional
+    # email needs no consent; for SMS the other purpose's consent decides next; then an
+    # unsubscribe; with no consent and no pending opt-in, what NEVER_SUBSCRIBED gives.
+    fixed = _TRANSACTIONAL_EXEMPT if email and purpose is Purpose.TRANSACTIONAL else None
+    other_key: tuple[Channel, Purpose] | None = None
+    other_result: tuple[Finding, ...] = NOTHING
+    if ch is Channel.SMS:
+        other_key = (ch, Purpose.MARKETING if purpose is Purpose.TRANSACTIONAL else Purpose.TRANSACTIONAL)
+        marketing = purpose is Purpose.MARKETING
+        other_result = _DENY[Reason.TRANSACTIONAL_CONSENT_ONLY] if marketing else _COVERS_TRANSACTIONAL
+    never = consent_rule(ProfileState(), send)
+    list_id = send.list_id if list_rule in rules else None
+    shared = (*_DENY.values(), _SUBSCRIBED, _NOT_OPTED_OUT, _TRANSACTIONAL_EXEMPT, _COVERS_TRANSACTIONAL)
+    found = {id(t): _assemble((t,)) for t in shared}
+    unaddressed = {id(t): _assemble((_NO_ADDRESS, t)) for t in shared}
+    others: dict[tuple[bool, int, bool, int], Decision] = {}
+    subscribed, unsubscribed = ConsentStatus.SUBSCRIBED, ConsentStatus.UNSUBSCRIBED
+
+    def decider(state: ProfileState) -> Decision:
+        if email:
+            if state.suppressions:
+                return _decide_by(state, send, rules)
+            missing = state.email is None
+        else:
+            missing = phone and state.phone_number is None
+        consents = state.consents
+        result: tuple[Finding, ...]
+        if fixed is not None:
+            result = fixed
+        else:
+            status = consents.get(key, NEVER_SUBSCRIBED).status if consents else None
+            if status is subscribed:
+                result = _SUBSCRIBED
+            elif other_key is not None and consents and consents.get(other_key, NEVER_SUBSCRIBED).status is subscribed:
+                result = other_result
+            elif status is unsubscribed:
+                result = _UNSUBSCRIBED
+            elif state.pending:
+                result = consent_rule(state, send)  # type: ignore[assignment]
+            else:
+                result = never  # type: ignore[assignment]
+        no_device = push and state.push_tokens <= 0
+        in_list: Iterable[Finding] = NOTHING
+        if list_id is not None and (list_id not in state.lists or list_id in state.list_suppressions):
+            in_list = list_rule(state, send)
+        if not no_device and not in_list:
+            decision = (unaddressed if missing else found).get(id(result))
+            if decision is not None:
+                return decision
+            return _decide_by(state, send, rules)
+        mixed = (missing, id(result), no_device, id(in_list))
+        decision = others.get(mixed)
+        if decision is None:
+            decision = _decide_by(state, send, rules)
+            if id(result) in found and len(others) < 256:  # every result in the key is a shared one
+                others[mixed] = decision
+        return decision
+
+    return decider
+
+
+def _no_send(state: ProfileState) -> Decision:
+    raise AssertionError("decide() sets the decider before calling it")
+
+
+_last: tuple[Send | None, Decider] = (None, _no_send)
+
+
+def decide(state: ProfileState, send: Send, rules: Sequence[Rule] = DEFAULT_RULES) -> Decision:
+    global _last
+    if rules is not DEFAULT_RULES:
+        return _decide_by(state, send, rules)
+    last = _last
+    if last[0] is not send:
+        last = _last = (send, _decider(send))
+    return last[1](state)
 
 
 # The results made once, by id: they live as long as the module, so no other object has their
