@@ -80,6 +80,12 @@ def remove_tombstones(conn: Connection, account_id: str, digests: Iterable[str])
     return conn.execute(delete(t).where(t.c.account_id == account_id, t.c.digest.in_(wanted))).rowcount
 
 
+def has_tombstones(conn: Connection, account_id: str) -> bool:
+    """Whether the account has any tombstone (one index probe, however many it has)."""
+    t = erasure_tombstones
+    return conn.execute(select(t.c.digest).where(t.c.account_id == account_id).limit(1)).first() is not None
+
+
 def tombstone_count(conn: Connection, account_id: str) -> int:
     t = erasure_tombstones
     return int(conn.execute(select(func.count()).where(t.c.account_id == account_id)).scalar_one())
@@ -198,8 +204,11 @@ def _inactive(account_id: str, cutoff: datetime) -> Any:
     p = profiles
     recent_consent = (
         select(consent_events.c.seq)
-        .where(consent_events.c.account_id == p.c.account_id, consent_events.c.profile_id == p.c.id,
-               consent_events.c.occurred_at >= cutoff)  # fmt: skip
+        .where(
+            consent_events.c.account_id == p.c.account_id,
+            consent_events.c.profile_id == p.c.id,
+            consent_events.c.occurred_at >= cutoff,
+        )  # fmt: skip
         .exists()
     )
     return select(p).where(

@@ -27,10 +27,10 @@ from ...domain.erasure import ErasedIdentifier
 from ...domain.events import readdressed
 from ...store import ledger as ledger_store
 from ...store.db import read_transaction
-from ..accounts.accounts import load_account
 from ..lists.lists import load_list
 from ..profiles.batch import BatchReport, Encoder, ProfileBatch, ProfileItem, RowConsent, Stale, row_consent
 from ..shared.clock import utcnow
+from ..shared.errors import NotFound
 from ..shared.recorder import recording
 
 Target = tuple[Channel, Purpose]
@@ -86,8 +86,10 @@ def _run(
     now = utcnow()
     with read_transaction(engine) as conn:
         seen = ledger_store.head_seq(conn, account_id)  # first: whatever is read next is at least as new
+        if seen is None:
+            raise NotFound("account", "no such account", account_id)
         batch, report, encode = _work_out(conn, account_id, items, list_id, step, now, proof, skip_erased)
-        prepared = batch.prepare(now, seen or 0, encode)
+        prepared = batch.prepare(now, seen, encode)
     try:
         with recording(engine, account_id) as recorder:
             report.events = batch.write_prepared(recorder, prepared)
@@ -111,9 +113,9 @@ def _work_out(
     skip_erased: bool,
 ) -> tuple[ProfileBatch[ProfileItem], BatchReport, Encoder]:
     """The job's profiles looked up and changed (nothing written yet), with an encoder that encodes
-    events another profile's were copied from once (their payloads are the same)."""
+    events another profile's were copied from once (their payloads are the same). The caller has
+    found the account (its ledger head)."""
     report = BatchReport(rows=len(items))
-    load_account(conn, account_id)
     opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
     rows = [ProfileItem(i, item.email, item.phone_number, id=item.profile_id) for i, item in enumerate(items)]
     batch = ProfileBatch(conn, account_id, rows)

@@ -44,7 +44,7 @@ class Tombstones:
         self.digests: dict[Pair, str] = {}
         self.erased: set[Pair] = set()
         self.lifted: set[str] = set()
-        if wanted and store.tombstone_count(conn, account_id):
+        if wanted and store.has_tombstones(conn, account_id):
             key = erasure_key(conn)
             self.digests = {p: tombstone_digest(key, account_id, *p) for p in wanted}
             found = store.tombstoned(conn, account_id, self.digests.values())
