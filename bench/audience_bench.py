@@ -31,11 +31,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 from assent.domain import Channel, Purpose, Via
 from assent.services.accounts import accounts
 from assent.services.audiences import resolution as audiences
 from assent.services.audiences.resolution import AudienceQuery, Source
 from assent.store import bulk, projection
+from assent.store.audiences import raw_rows, whole_result
+from assent.store.db import read_transaction
 from assent.store.tables import PROFILE_FIELDS, lists, profiles
 from decide_bench import LISTS, make_state
 from harness import assent_command
@@ -131,6 +135,29 @@ def best_of(db: Database, fn: Any, repeat: int) -> tuple[float, float, Any]:
     return wall, cpu, result
 
 
+def floors(db: Database, account_id: str, repeat: int) -> dict[str, dict[str, float]]:
+    """The same machine's floor, in the same run: one pass over every profile's row that decides
+    nothing (the least a count can read), and every profile's id and addresses read through the
+    raw driver as the stream reads them (the least a stream can cost)."""
+    scan = select(func.count(profiles.c.email)).where(profiles.c.account_id == account_id, profiles.c.id >= "")
+    ids = select(profiles.c.id, profiles.c.email, profiles.c.phone_number).where(profiles.c.account_id == account_id)
+
+    def count() -> int:
+        with read_transaction(db.engine) as conn:
+            return int(conn.execute(scan).scalar_one())
+
+    def read() -> int:
+        with read_transaction(db.engine) as conn:
+            whole_result(conn)
+            return sum(1 for _ in raw_rows(conn, ids.order_by(profiles.c.id), "floor"))
+
+    out = {}
+    for name, fn in (("scan", count), ("read", read)):
+        wall, cpu, n = best_of(db, fn, repeat)
+        out[name] = {"seconds": round(wall, 3), "cpu_seconds": round(cpu, 3), "profiles": n}
+    return out
+
+
 def export(db: Database, account_id: str, fmt: str, out: Path) -> dict[str, Any]:
     """`assent audience export` as a subprocess (`count`: `assent audience count`, the baseline
     of the same process without the file): wall and CPU seconds, peak RSS."""
@@ -178,6 +205,7 @@ def main() -> None:
                                                                    channel=Channel.SMS, purpose=Purpose.TRANSACTIONAL,
                                                                    via=Via.FLOW),
             }  # fmt: skip
+            floor = floors(db, account_id, args.repeat)
             counts = {}
             for name, q in shapes.items():
                 seconds, cpu, result = best_of(db, lambda q=q: audiences.count(db.engine, account_id, q), args.repeat)
@@ -197,6 +225,8 @@ def main() -> None:
         "profiles": args.profiles,
         "backend": backend,
         "build_seconds": round(build, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "floor": floor,
         "counts": counts,
         "stream": {
             "profiles": streamed,
@@ -212,13 +242,24 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(f"{args.profiles:,} profiles on {backend} (built in {build:.0f} s)")
-    print("  wall seconds on a shared machine; CPU seconds (this process and the PostgreSQL backend) beside them")
+    print(
+        "  wall seconds on a shared machine; CPU seconds (this process and the PostgreSQL backend) beside them; "
+        f"load average {' '.join(str(x) for x in result['load_average'])} at the end"
+    )
+    scan, read = floor["scan"], floor["read"]
+    print(
+        f"  floor: one pass over every profile {scan['seconds']:.3f} s (CPU {scan['cpu_seconds']:.3f} s); "
+        f"reading every id and address {read['seconds']:.3f} s = {read['profiles'] / read['seconds']:,.0f}/s "
+        f"(CPU {read['cpu_seconds']:.3f} s)"
+    )
     for name, c in counts.items():
         print(f"  count by reason, {name}: {c['seconds']:.3f} s, CPU {c['cpu_seconds']:.3f} s "
-              f"(goal <= {c['goal_s']} s); {c['allowed']:,} of {c['candidates']:,} allowed")  # fmt: skip
+              f"(goal <= {c['goal_s']} s), {c['seconds'] / scan['seconds']:.1f}x the floor's pass; "
+              f"{c['allowed']:,} of {c['candidates']:,} allowed")  # fmt: skip
     s = result["stream"]
     print(f"  stream allowed ids and addresses: {s['profiles']:,} in {s['seconds']} s = {s['profiles_per_s']:,}/s, "
-          f"per CPU second {s['profiles_per_cpu_s']:,}/s (goal >= {STREAM_GOAL:,}/s)")  # fmt: skip
+          f"per CPU second {s['profiles_per_cpu_s']:,}/s (goal >= {STREAM_GOAL:,}/s), "
+          f"{s['seconds'] / read['seconds']:.1f}x the floor's read")  # fmt: skip
     for e in exports:
         what = "audience count" if e["format"] == "count" else f"audience export --format {e['format']}"
         print(f"  assent {what}: {e['rows']:,} rows in {e['seconds']} s (CPU {e['cpu_seconds']} s, "

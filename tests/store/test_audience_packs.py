@@ -25,9 +25,11 @@ from assent.domain.jurisdictions import locate, parse_jurisdictions
 from assent.domain.pack_rules import add_months, parse_frequency_caps
 from assent.domain.segments import parse_definition
 from assent.services.accounts import settings as settings_service
+from assent.services.audiences import places as place_service
 from assent.services.audiences import resolution as audiences
 from assent.services.audiences.resolution import AudienceQuery, Source
 from assent.services.lists import segments as segment_service
+from assent.store import places as place_store
 from assent.store import segments as segment_store
 from assent.store.db import read_transaction, write_transaction
 from assent.store.tables import message_sends, profiles
@@ -43,8 +45,10 @@ PHONES = ["+1305201", "+1212201", "+1416201", "+1405201", "+1410201", "+1650201"
           "+4930201", "+3314200", "+1555201"]  # fmt: skip
 METHODS = ["API", "SOFT_OPT_IN", "CASL_IMPLIED_PURCHASE", "CASL_IMPLIED_INQUIRY", None]
 JURISDICTIONS = ["auto", "auto", "TCPA", "none", "GDPR", "UWG", "CASL", "TCPA", "PECR,CASL", "UWG,CASL,TCPA"]
-EVERY_CAP = ("email:marketing=1/1d, sms=1/12h, sms:transactional=1/1d, push=1/1d, whatsapp=2/2h, "
-             "whatsapp:transactional=1/1h, whatsapp:conversational=1/1h, postal=1/7d")
+EVERY_CAP = (
+    "email:marketing=1/1d, sms=1/12h, sms:transactional=1/1d, push=1/1d, whatsapp=2/2h, "
+    "whatsapp:transactional=1/1h, whatsapp:conversational=1/1h, postal=1/7d"
+)
 CAPS = ["", "sms=2/12h", "email:marketing=1/1d, email:marketing=3/7d", "whatsapp:transactional=1/1h",
         "sms:transactional=1/1d, whatsapp:marketing=2/2h", "push=1/1d", EVERY_CAP, EVERY_CAP]  # fmt: skip
 SEND_AGES = [timedelta(minutes=m) for m in (-5, 0, 1, 59, 60, 61, 719, 720, 721, 1439, 1440, 1441, 10079, 10080)]
@@ -226,3 +230,28 @@ def test_audience_sees_a_profile_move_between_jurisdictions(engine):
         conn.execute(update(profiles).where(profiles.c.account_id == account_id).values(country="Germany"))
     result = audiences.count(engine, account_id, q)
     assert (result.allowed, [r.code for r in result.denied_by]) == (0, ["EXPLICIT_CONSENT_REQUIRED"])
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+def test_places_refresh_works_out_only_missing_and_stale_places(engine):
+    """The set-based count of stale places finds the missing ones, none once they are worked out,
+    and a moved profile's; the stream (which keeps places current first) follows the move."""
+    population = [ProfileState(email=True) for _ in range(3)]
+    account_id, _, states_ = _write(engine, population, False, [{"country": "US"}] * 3)
+    moved = sorted(states_)[1]
+    with read_transaction(engine) as conn:
+        assert place_store.stale_count(conn, account_id) == 3
+    assert place_service.refresh(engine, account_id) == 3
+    with read_transaction(engine) as conn:
+        assert place_store.stale_count(conn, account_id) == 0
+    assert place_service.refresh(engine, account_id) == 0
+    q = AudienceQuery((Source("all"),), (), Channel.EMAIL, Purpose.MARKETING)
+    assert [r[0] for r in audiences.allowed(engine, account_id, q)] == sorted(states_)
+    with write_transaction(engine) as conn:
+        conn.execute(update(profiles).where(profiles.c.account_id == account_id, profiles.c.id == moved)
+                     .values(country="Germany"))  # fmt: skip
+    with read_transaction(engine) as conn:
+        assert place_store.stale_count(conn, account_id) == 1
+    assert [r[0] for r in audiences.allowed(engine, account_id, q)] == sorted(set(states_) - {moved})
+    with read_transaction(engine) as conn:
+        assert place_store.stale_count(conn, account_id) == 0

@@ -451,6 +451,14 @@ def no_jit(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL jit = off")
 
 
+def whole_result(conn: Connection) -> None:
+    """PostgreSQL plans a cursor for its first tenth of rows by default (nested loops of index
+    lookups per profile); an audience is read to its end, so plan it for all of them (hash joins
+    and one sort)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
+
+
 @dataclass(frozen=True, slots=True)
 class CodeCount:
     code: str
@@ -521,6 +529,7 @@ def allowed_rows(
         where.append(p.c.id > after)
     stmt = select(*(p.c[c] for c in columns)).select_from(source).where(*where, rules.allowed())
     no_jit(conn)
+    whole_result(conn)
     yield from raw_rows(conn, stmt.order_by(p.c.id), "audience", batch)
 
 

@@ -45,6 +45,23 @@ def current(p: FromClause, account_id: str, alias: str = "pp") -> tuple[FromClau
     return pp, and_(pp.c.account_id == account_id, pp.c.profile_id == p.c.id, pp.c.place_key == place_key(p))
 
 
+def stale_count(conn: Connection, account_id: str) -> int:
+    """How many of the account's profiles have a missing or stale place: one anti-join of every
+    profile (a hash join on PostgreSQL), where `stale`'s LIMIT makes PostgreSQL look each
+    profile's place up in the index, a nested loop three times slower when none is stale."""
+    p = profiles.alias("p")
+    pp, on = current(p, account_id)
+    # `id >= ""`: SQLite reads the profiles by primary key (their rows), not by an index and a lookup each
+    where = (p.c.account_id == account_id, p.c.id >= "", ~exists().where(on))
+    return int(conn.execute(select(func.count()).where(*where)).scalar_one())
+
+
+def analyze(conn: Connection) -> None:
+    """Refresh the planner's statistics of `profile_places` (after many rows were written, the
+    audience joins would be planned for the table as it was)."""
+    conn.exec_driver_sql("ANALYZE profile_places")
+
+
 def stale(conn: Connection, account_id: str, after: str, limit: int) -> list[tuple[Any, ...]]:
     """Up to `limit` profiles (id order, after the id `after`) whose place is missing or stale:
     their id and place inputs (PLACE_INPUTS)."""

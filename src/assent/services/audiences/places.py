@@ -11,13 +11,26 @@ from sqlalchemy import Engine
 
 from ...domain.jurisdictions import PlaceMemo
 from ...store import places as store
-from ...store.db import write_transaction
+from ...store.db import read_transaction, write_transaction
 
 BATCH = 5_000
+ANALYZE_AFTER = 10_000  # places written at least, for the planner's statistics to be refreshed
 
 
 def refresh(engine: Engine, account_id: str) -> int:
-    """Work out the missing and stale places of the account's profiles; returns how many."""
+    """Work out the missing and stale places of the account's profiles; returns how many. One
+    set-based count first: usually none is stale, and then the batches are not read at all."""
+    with read_transaction(engine) as conn:
+        if not store.stale_count(conn, account_id):
+            return 0
+    done = _refresh(engine, account_id)
+    if done >= ANALYZE_AFTER:
+        with write_transaction(engine) as conn:
+            store.analyze(conn)
+    return done
+
+
+def _refresh(engine: Engine, account_id: str) -> int:
     after, done, place_of = "", 0, PlaceMemo()
     while True:
         with write_transaction(engine) as conn:
