@@ -86,6 +86,37 @@ def test_consent_metrics_of_the_ledger_are_metrics_a_segment_counts(engine, acco
     assert page.ids == [cat]
 
 
+def test_a_metric_count_above_once_is_counted_for_every_profile_at_once(engine, account_id):
+    """Counts past "at least once" and "never" are the profiles' totals grouped once: those whose
+    total passes, or every profile but those whose total fails when a total of 0 passes."""
+    ann, bob, cat = _people(engine, account_id)
+    consent.subscribe(engine, account_id, Locator("id", ann), [(Channel.EMAIL, Purpose.MARKETING)])
+    consent.unsubscribe(engine, account_id, Locator("id", ann), Channel.EMAIL)
+    consent.subscribe(engine, account_id, Locator("id", ann), [(Channel.EMAIL, Purpose.MARKETING)])
+    consent.unsubscribe(engine, account_id, Locator("id", ann), Channel.EMAIL)
+    metric = builtin_metric_id("Unsubscribed from Email Marketing")
+
+    def members(operator: str, value: float) -> set[str]:
+        condition = {
+            "type": "profile-metric",
+            "metric_id": metric,
+            "measurement": "count",
+            "measurement_filter": {"type": "numeric", "operator": operator, "value": value},
+            "timeframe_filter": {"type": "date", "operator": "alltime"},
+        }
+        made = segments.create_segment(
+            engine, account_id, f"{operator} {value}", {"condition_groups": [{"conditions": [condition]}]}
+        )
+        return set(segments.members(engine, account_id, made.id, [], descending=False, size=10).ids)
+
+    assert members("greater-than-or-equal", 2) == {ann}
+    assert members("greater-than", 1.5) == {ann}
+    assert members("equals", 1) == {cat}
+    assert members("less-than", 2) == {bob, cat}  # bob has no such event: a total of 0
+    assert members("not-equals", 2) == {bob, cat}
+    assert members("less-than-or-equal", 2) == {ann, bob, cat}
+
+
 def test_a_segment_names_only_lists_segments_and_metrics_of_its_account(engine, account_id):
     bad = {
         "condition_groups": [

@@ -2,8 +2,9 @@
 computed on read (always current) by the database, on SQLite and PostgreSQL alike.
 
 Each condition becomes an indexed EXISTS (consents, suppressions, list_members, pending_optins,
-list_suppressions: all keyed by account and profile first), a comparison on the profile row, or a
-correlated count of the profile's events (`ix_events_profile_metric`, `ix_consent_events_profile_metric`).
+list_suppressions: all keyed by account and profile first), a comparison on the profile row, or
+the profiles whose events of a metric, grouped once, total what the filter asks (an EXISTS for
+"at least once" and "never": `ix_events_profile_metric`, `ix_consent_events_profile_metric`).
 Every leaf is two-valued (never NULL), so a negation (`is_member: false`, `can_receive: false`)
 means exactly "not". `domain/segment_eval.py` holds the same semantics in Python; a property test
 keeps the two equal on random populations.
@@ -205,27 +206,35 @@ def _metric(scope: Scope, c: ProfileMetric) -> Bool:
     bounds = c.timeframe.bounds(scope.now)
     if name is not None:
         ce = consent_events.c
-        where = [ce.account_id == scope.account_id, ce.profile_id == P.id, ce.metric == name]
+        owner, where = ce.profile_id, [ce.account_id == scope.account_id, ce.metric == name]
         where.append(within(ce.occurred_at, bounds))
         value: ColumnElement[Any] = cast(literal(None), Float)
     else:
         e = events.c
-        where = [e.account_id == scope.account_id, e.profile_id == P.id, e.metric_id == c.metric_id]
+        owner, where = e.profile_id, [e.account_id == scope.account_id, e.metric_id == c.metric_id]
         where.append(within(e.occurred_at, bounds))
         value = e.value
     op, x = c.filter.operator, c.filter.value
     if c.measurement == "count":
-        found = exists().where(*where)
+        found = exists().where(owner == P.id, *where)
         # "at least once" and "never" are the common questions: an EXISTS, not a count.
         if (op == "greater-than" and 0 <= x < 1) or (op == "greater-than-or-equal" and 0 < x <= 1):
             return found
         never = (op == "equals" and x == 0) or (op == "less-than" and 0 < x <= 1)
         if never or (op == "less-than-or-equal" and 0 <= x < 1):
             return not_(found)
-        total: ColumnElement[Any] = select(func.count()).where(*where).scalar_subquery()
+        total: ColumnElement[Any] = func.count()
     else:
-        total = select(func.coalesce(func.sum(value), 0.0)).where(*where).scalar_subquery()
-    return NUMERIC[op](total, x)
+        total = func.coalesce(func.sum(value), 0.0)
+    # Set-based: the profiles with events in the timeframe are grouped once, rather than a total
+    # worked out per profile (an index probe each, slow on PostgreSQL over many profiles). A
+    # profile without such events totals 0: when 0 passes the filter, the members are the
+    # profiles not among those whose total fails it.
+    totals = select(owner).where(*where).group_by(owner)
+    if NUMERIC[op](0, x):
+        failing = totals.having(not_(NUMERIC[op](total, x))).subquery("failing")
+        return not_(exists().where(failing.c.profile_id == P.id))
+    return P.id.in_(totals.having(NUMERIC[op](total, x)))
 
 
 def _region(c: Region) -> Bool:
