@@ -287,6 +287,7 @@ def test_the_preference_centre_saves_exactly_what_was_ticked_and_unticked(server
     expect(email_box).to_be_checked()
     expect(sms_box).not_to_be_checked()
     expect(page.get_by_role("checkbox", name=re.compile(r"^Push notifications"))).to_be_disabled()
+    expect(page.get_by_role("checkbox", name=re.compile(r"^Direct mail"))).to_be_checked()  # no opt-in needed
     expect(deals_box).not_to_be_checked()
     expect(weekly_box).to_be_checked()
     expect(page.get_by_text("Staff only")).to_have_count(0)

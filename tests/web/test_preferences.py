@@ -137,6 +137,7 @@ def test_page_shows_each_channel_and_each_public_list_with_its_state(server, api
         ("channel", "sms"): "unchecked",
         ("channel", "push"): "disabled",
         ("channel", "whatsapp"): "unchecked",
+        ("channel", "postal"): "checked",  # direct mail needs no opt-in: ticked until an opt-out
         ("list", weekly): "checked",
         ("list", launches): "unchecked",
     }  # the private list is not offered
@@ -146,6 +147,7 @@ def test_page_shows_each_channel_and_each_public_list_with_its_state(server, api
     inputs = Inputs(r.text).found
     assert ("phone_number", "") in inputs
     assert ("action", "unsubscribe_all") in inputs
+    assert inputs[("offered", "postal")]["type"] == "hidden"  # the form says the postal box was on it
     # Only the masked address is shown: the link may be forwarded.
     assert "•••@example.com" in r.text
 
@@ -232,6 +234,68 @@ def test_unticking_a_channel_unsubscribes_it_and_ticking_one_subscribes_it(serve
     assert subs["sms"]["marketing"]["consent"] == "UNSUBSCRIBED"
     assert subs["whatsapp"]["marketing"]["consent"] == "SUBSCRIBED"
     assert subs["email"]["marketing"]["consent"] == "UNSUBSCRIBED"
+
+
+def postal_events(api, profile_id: str) -> list[dict[str, Any]]:
+    return [e for e in events(api, profile_id) if e["type"] == "consent.changed" and e["channel"] == "postal"]
+
+
+def test_unticking_the_offered_direct_mail_box_records_a_postal_opt_out(server, api, browser) -> None:
+    profile_id = subscribed(server, api, address())
+    page = url(server, api, profile_id)
+    before = len(events(api, profile_id))
+
+    r = save(browser, page, channels=["email"], offered="postal")  # the box was offered, left unticked
+    assert r.status_code == 200, r.text
+    assert boxes(r.text)[("channel", "postal")] == "unchecked"
+    new = events(api, profile_id)[before:]
+    assert [(e["type"], e["channel"], e["status"]) for e in new] == [("consent.changed", "postal", "UNSUBSCRIBED")]
+    assert new[0]["method"] == "PREFERENCE_PAGE"
+    assert_page_proof(new[0])
+    assert not preferences.load(server.engine, api.account_id, profile_id).channels[-1].checked
+
+    # The same form again changes nothing.
+    assert save(browser, page, channels=["email"], offered="postal").status_code == 200
+    assert len(events(api, profile_id)) == before + 1
+
+
+def test_a_ticked_direct_mail_box_changes_nothing_and_after_an_opt_out_resubscribes(server, api, browser) -> None:
+    profile_id = subscribed(server, api, address())
+    page = url(server, api, profile_id)
+    before = ledger_size(server, api)
+    # Ticked as shown (no postal consent on record, none needed): nothing to record.
+    r = save(browser, page, channels=["email", "postal"], offered="postal")
+    assert r.status_code == 200, r.text
+    assert boxes(r.text)[("channel", "postal")] == "checked"
+    assert ledger_size(server, api) == before
+
+    assert save(browser, page, channels=["email"], offered="postal").status_code == 200  # opt out
+    r = browser.get(page)
+    assert boxes(r.text)[("channel", "postal")] == "unchecked"
+    r = save(browser, page, channels=["email", "postal"], offered="postal")  # and tick it again
+    assert r.status_code == 200, r.text
+    assert boxes(r.text)[("channel", "postal")] == "checked"
+    assert [e["status"] for e in postal_events(api, profile_id)] == ["UNSUBSCRIBED", "SUBSCRIBED"]
+    again = postal_events(api, profile_id)[-1]
+    assert again["method"] == "PREFERENCE_PAGE"
+    assert_page_proof(again)
+
+
+def test_a_form_that_did_not_offer_direct_mail_changes_nothing_for_postal(server, api, browser) -> None:
+    profile_id = subscribed(server, api, address())
+    page = url(server, api, profile_id)
+    before = ledger_size(server, api)
+    # A page cached before the box existed, or a hand-made post: no `offered` field.
+    assert save(browser, page, channels=["email"]).status_code == 200
+    assert ledger_size(server, api) == before
+    assert postal_events(api, profile_id) == []
+
+    # After an opt-out, a form without the field (even one naming the channel) does not undo it.
+    assert save(browser, page, channels=["email"], offered="postal").status_code == 200
+    assert save(browser, page, channels=["email", "postal"]).status_code == 200
+    assert save(browser, page, channels=["email"]).status_code == 200
+    assert [e["status"] for e in postal_events(api, profile_id)] == ["UNSUBSCRIBED"]
+    assert ledger_size(server, api) == before + 1
 
 
 def test_sms_needs_a_phone_number_and_without_one_nothing_changes(server, api, browser) -> None:

@@ -27,6 +27,7 @@ def _page(request: Request, prefs: service.Preferences, *, status: int = 200, **
         **branded(prefs.look),
         "action": request.url.path,
         "consent_text_version": service.CONSENT_TEXT_VERSION,
+        "offered_only": [c.value for c in service.OFFERED_ONLY],
         **extra,
     }
     return render(request, "preferences.html", context, status)
@@ -61,6 +62,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
             lists=frozenset(str(v) for v in form.getlist("list")),
             phone_number=str(form.get("phone_number") or "") or None,
             unsubscribe_all_email=form.get("action") == "unsubscribe_all",
+            offered=service.channel_names([str(v) for v in form.getlist("offered")]),
         )
         proof = proof_from(request, "preference page", consent_text_version=service.CONSENT_TEXT_VERSION)
         try:

@@ -45,14 +45,19 @@ METHOD = "PREFERENCE_PAGE"
 CONSENT_TEXT_VERSION = "preferences-1"
 
 # Channels a person can switch on the page; push is granted on a device, not here.
-EDITABLE = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP)
-SHOWN = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.WHATSAPP)
+EDITABLE = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.POSTAL)
+SHOWN = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.WHATSAPP, Channel.POSTAL)
 LABELS = {
     Channel.EMAIL: "Email marketing",
     Channel.SMS: "SMS marketing",
     Channel.PUSH: "Push notifications (marketing)",
     Channel.WHATSAPP: "WhatsApp marketing",
+    Channel.POSTAL: "Direct mail (postcards and letters)",
 }
+# Channels the page changes only when the form says their box was offered (its hidden `offered`
+# field): direct mail needs no opt-in, so its box is ticked until an opt-out, and a form without
+# the box (a page cached before it existed, a hand-made post) must not read as an opt-out.
+OFFERED_ONLY = (Channel.POSTAL,)
 _PHONE_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
 
 
@@ -104,6 +109,7 @@ class Wanted:
     lists: frozenset[str]
     phone_number: str | None = None  # typed on the page by a profile that has none
     unsubscribe_all_email: bool = False
+    offered: frozenset[Channel] = frozenset()  # the OFFERED_ONLY channels whose box the form had
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +160,8 @@ def _channel_pending(state: ProfileState, channel: Channel) -> bool:
 
 
 def _channel_checked(state: ProfileState, channel: Channel) -> bool:
+    if channel is Channel.POSTAL:  # direct mail needs no opt-in: ticked until an opt-out
+        return state.status(channel) is not ConsentStatus.UNSUBSCRIBED
     return state.status(channel) is ConsentStatus.SUBSCRIBED or _channel_pending(state, channel)
 
 
@@ -198,6 +206,8 @@ def _view(
             unavailable = "We have no email address for you."
         if channel is Channel.PUSH:
             checked, detail = _push_detail(state)
+        if channel is Channel.POSTAL and checked and state.status(channel) is not ConsentStatus.SUBSCRIBED:
+            detail = "unless you untick this"
         channels.append(
             ChannelChoice(
                 channel=channel,
@@ -309,11 +319,14 @@ def _steps(
     for channel in EDITABLE:
         if channel is Channel.EMAIL and state.email is None:
             continue
+        if channel in OFFERED_ONLY and channel not in wanted.offered:
+            continue  # the form did not have this box: nothing to read from its absence
         want, shown = channel in wanted.channels, _channel_checked(before, channel)
         if want and not shown:
             apply(t.subscribe(state, [(channel, Purpose.MARKETING)], **common))
         elif shown and not want:
-            if state.status(channel) is ConsentStatus.SUBSCRIBED:
+            if state.status(channel) is ConsentStatus.SUBSCRIBED or channel in OFFERED_ONLY:
+                # Direct mail shows ticked without consent on record: unticking it is the opt-out.
                 apply(t.unsubscribe(state, channel, **common))
             else:
                 apply(t.cancel_double_optin(state, channel, Purpose.MARKETING, None, now=now, proof=proof))
@@ -331,6 +344,7 @@ def save(engine: Engine, account_id: str, profile_id: str, wanted: Wanted, proof
         frozenset(wanted.lists) & {m.id for m in public},
         wanted.phone_number,
         wanted.unsubscribe_all_email,
+        frozenset(wanted.offered) & set(OFFERED_ONLY),
     )
     phone = _new_phone(wanted, state, region)
     if phone is not None:
@@ -353,7 +367,11 @@ def save(engine: Engine, account_id: str, profile_id: str, wanted: Wanted, proof
 
 def as_asked(prefs: Preferences, wanted: Wanted) -> Preferences:
     """The page with the boxes as the person ticked them (to show a refused form back unchanged)."""
-    channels = [replace(c, checked=c.channel in wanted.channels) if c.editable else c for c in prefs.channels]
+
+    def as_sent(c: ChannelChoice) -> bool:
+        return c.editable and (c.channel not in OFFERED_ONLY or c.channel in wanted.offered)
+
+    channels = [replace(c, checked=c.channel in wanted.channels) if as_sent(c) else c for c in prefs.channels]
     lists = [replace(m, checked=m.id in wanted.lists) for m in prefs.lists] if prefs.has_email else prefs.lists
     return replace(prefs, channels=channels, lists=lists)
 
