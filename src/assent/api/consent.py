@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from msgspec import UNSET, Struct, UnsetType
+from msgspec import UNSET, Struct, UnsetType, field
 from starlette.responses import Response
 
 from ..domain import DomainError, Via
@@ -123,16 +123,48 @@ def post_decisions(call: Call) -> Response:
 # --- the ledger -------------------------------------------------------------------------------
 
 
-def _event(call: Call, record: dict[str, Any]) -> dict[str, Any]:
-    seq = record.pop("seq")
-    profile_id = record["profile_id"]
-    return {
-        "type": "consent-event",
-        "id": str(seq),
-        "attributes": {"seq": seq, **record},
-        "relationships": {"profile": {"data": {"type": "profile", "id": profile_id}}},
-        "links": {"self": call.url(f"/api/consent-events/?filter=equals(seq,{seq})")},
-    }
+class _Linkage(Struct, gc=False):
+    type: str
+    id: str
+
+
+class _Related(Struct, gc=False):
+    data: _Linkage
+
+
+class _EventRelationships(Struct, gc=False):
+    profile: _Related
+
+
+class _SelfLink(Struct, gc=False):
+    self_: str = field(name="self")
+
+
+class _ConsentEventResource(Struct, gc=False):
+    """A consent-event resource: encodes as the dict it stands for, key for key, at less cost per
+    event than building that dict. The resource Structs are not tracked by the garbage collector
+    (they never form a cycle): a page of 1,000 events makes 5,000 of them."""
+
+    type: str
+    id: str
+    attributes: dict[str, Any]
+    relationships: _EventRelationships
+    links: _SelfLink
+
+
+def _events(call: Call, records: list[dict[str, Any]]) -> list[_ConsentEventResource]:
+    """The records (seq first: they are the resources' attributes) as consent-event resources."""
+    link = call.url("/api/consent-events/?filter=equals(seq,")
+    return [
+        _ConsentEventResource(
+            "consent-event",
+            str(r["seq"]),
+            r,
+            _EventRelationships(_Related(_Linkage("profile", r["profile_id"]))),
+            _SelfLink(f"{link}{r['seq']})"),
+        )  # fmt: skip
+        for r in records
+    ]
 
 
 FEED_FILTERS = {
@@ -154,7 +186,7 @@ def _feed_page(call: Call, records: list[dict[str, Any]], size: int) -> dict[str
     page = Position(None, (last,) if last else None, has_next=len(records) == size, has_prev=False)
     links = call.page_links(page)
     return {
-        "data": [_event(call, r) for r in records],
+        "data": _events(call, records),
         "links": links,
         "meta": {"last_seq": last},
     }

@@ -159,6 +159,60 @@ _CONVERTERS = {
 }
 
 
+# What from_record's converters accept and give back unchanged: an enum field's values.
+_ENUM_VALUES: dict[str, frozenset[str]] = {
+    "channel": frozenset(Channel),
+    "purpose": frozenset(Purpose),
+    "status": frozenset(ConsentStatus),
+}
+_PAYLOAD_INDEX = {name: i for i, (name, _) in enumerate(_PAYLOAD_FIELDS)}
+_PAYLOAD_DEFAULTS = dict(_PAYLOAD_FIELDS)
+_KEY_ORDERS: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
+def stored_payload(stored: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`ConsentEvent.from_record(..., stored, ...).payload()` without building the event: the
+    stored payload's fields in the event's field order, defaults left out, times rewritten as
+    payload() writes them. None when `stored` holds a field or value from_record would refuse (the
+    caller then takes the general path, which says why). A property test holds the two equal."""
+    keys = tuple(stored)
+    order = _KEY_ORDERS.get(keys, ())
+    if order == ():
+        order = (
+            None if any(k not in _PAYLOAD_INDEX for k in keys) else tuple(sorted(keys, key=_PAYLOAD_INDEX.__getitem__))
+        )
+        if len(_KEY_ORDERS) < 4096:  # payloads come in few shapes; a bound keeps odd ones from piling up
+            _KEY_ORDERS[keys] = order
+    if order is None:
+        return None
+    out: dict[str, Any] = {}
+    for name in order:
+        value = stored[name]
+        if value is not None:
+            values = _ENUM_VALUES.get(name)
+            if values is not None:
+                if not isinstance(value, str) or value not in values:
+                    return None
+            elif name == "consent_timestamp":
+                if not isinstance(value, str):
+                    return None
+                try:
+                    value = datetime.fromisoformat(value).isoformat()
+                except ValueError:
+                    return None
+            elif name == "context":
+                if not isinstance(value, Mapping):
+                    return None
+                if not value:
+                    continue
+                value = dict(value)
+        if value == _PAYLOAD_DEFAULTS[name]:
+            continue
+        out[name] = value
+    return out
+
+
 K = TypeVar("K")
 V = TypeVar("V")
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ..config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, settings
 
@@ -123,6 +124,41 @@ def driver_connection(conn: Connection) -> Any:
     if raw is None:  # SQLAlchemy has none only for a closed or invalidated connection
         raise RuntimeError("the connection is closed or invalidated: no driver connection")
     return raw
+
+
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """A DB-API cursor on `conn`'s driver connection, inside its transaction, for the raw-driver
+    read paths (the driver's tuples, no statement compiling, no result processing). A driver error
+    comes out as SQLAlchemy's, as from any statement SQLAlchemy runs: a DataError stays a DataError
+    (which the API answers with a 400)."""
+    dbapi = conn.dialect.loaded_dbapi
+    cur = driver_connection(conn).cursor()
+    try:
+        yield cur
+    except dbapi.Error as e:
+        raise DBAPIError.instance(None, None, e, dbapi.Error) from e
+    finally:
+        cur.close()
+
+
+def sqlite_utc(value: str | None) -> datetime | None:
+    """A UTCDateTime column's value as sqlite3 returns it (naive ISO text), read as SQLAlchemy
+    reads it: an aware UTC time."""
+    if value is None:
+        return None
+    found = datetime.fromisoformat(value)
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+def postgres_utc(value: datetime | None) -> datetime | None:
+    """A UTCDateTime column's value as psycopg returns it (aware, in the session's zone), in UTC."""
+    return None if value is None else value.astimezone(UTC)
+
+
+def driver_utc(dialect: str) -> Callable[[Any], datetime | None]:
+    """How the raw-driver paths read a UTCDateTime column's value on this dialect."""
+    return sqlite_utc if dialect == "sqlite" else postgres_utc
 
 
 def _configure_sqlite(engine: Engine) -> None:

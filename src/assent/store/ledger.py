@@ -10,11 +10,12 @@ events is caught too. Personal data sits in `personal`, covered only by `persona
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias, cast
 
 import msgspec
 from sqlalchemy import Connection, or_, select, update
@@ -25,6 +26,7 @@ from ..domain.chain import content_hash as content_hash
 from ..domain.chain import link_hash as link_hash
 from ..domain.chain import personal_digest as personal_digest
 from . import bulk
+from .db import driver_cursor, driver_utc
 from .rows import AnyRow
 from .tables import accounts, consent_events
 
@@ -138,10 +140,17 @@ class StoredEvent:
 
 
 def decode(row: AnyRow) -> ConsentEvent:
-    personal = msgspec.json.decode(row.personal) if row.personal else None
-    if personal:
-        personal.pop("salt", None)
-    return ConsentEvent.from_record(row.type, row.occurred_at, row.metric, msgspec.json.decode(row.payload), personal)
+    return decode_columns(row.type, row.occurred_at, row.metric, row.payload, row.personal)
+
+
+def decode_columns(
+    type: str, occurred_at: datetime, metric: str | None, payload: str, personal: str | None
+) -> ConsentEvent:
+    """The event stored in these columns."""
+    found = msgspec.json.decode(personal) if personal else None
+    if found:
+        found.pop("salt", None)
+    return ConsentEvent.from_record(type, occurred_at, metric, msgspec.json.decode(payload), found)
 
 
 def decode_encoded(e: EncodedEvent) -> ConsentEvent:
@@ -170,6 +179,67 @@ def events(
     # Per statement: Connection.execution_options() would stream every later statement of the transaction too.
     for row in conn.execute(q, execution_options={"yield_per": 5000}):
         yield StoredEvent(row.seq, row.profile_id, decode(row))
+
+
+# A stored event as the change feed reads it: its columns as stored, its time typed. A plain
+# tuple: a page of 1,000 events is made at a tenth of the cost of as many NamedTuples.
+EventRow: TypeAlias = tuple[
+    int,  # seq
+    str,  # profile_id
+    datetime,  # occurred_at
+    str,  # type
+    str | None,  # metric
+    str,  # payload: canonical JSON (sorted keys)
+    str | None,  # personal: JSON with its salt, or None
+]
+
+
+_ROW_COLUMNS = "seq, profile_id, occurred_at, type, metric, payload, personal"
+
+
+@functools.cache
+def _page_sql(dialect: str, by_profile: bool, by_metric: bool, until: bool) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    where = [f"account_id = {mark}", f"seq > {mark}"]
+    where += [f"profile_id = {mark}"] if by_profile else []
+    where += [f"metric = {mark}"] if by_metric else []
+    where += [f"occurred_at <= {mark}"] if until else []
+    return f"SELECT {_ROW_COLUMNS} FROM consent_events WHERE {' AND '.join(where)} ORDER BY seq LIMIT {mark}"
+
+
+def page_rows(
+    conn: Connection,
+    account_id: str,
+    *,
+    after_seq: int = 0,
+    limit: int,
+    profile_id: str | None = None,
+    metric: str | None = None,
+    until: datetime | None = None,
+) -> list[EventRow]:
+    """page_events' rows, undecoded, read with the bare driver on the primary key (or the profile
+    index): what the change feed shows needs no ConsentEvent, and a page of 1,000 costs SQLAlchemy
+    more than the scan."""
+    dialect = conn.dialect.name
+    params: list[Any] = [account_id, after_seq]
+    params += [profile_id] if profile_id is not None else []
+    params += [metric] if metric is not None else []
+    if until is not None:
+        params.append(bulk.db_time(dialect, until))
+    params.append(limit)
+    sql = _page_sql(dialect, profile_id is not None, metric is not None, until is not None)
+    with driver_cursor(conn) as cur:
+        cur.execute(sql, params)
+        found = cur.fetchall()
+    utc = driver_utc(dialect)
+    times: dict[Any, datetime] = {}  # a page's events often share their time (one transaction's)
+    out: list[EventRow] = []
+    for seq, pid, at, type, metric_, payload, personal in found:
+        when = times.get(at)
+        if when is None:
+            when = times[at] = cast(datetime, utc(at))  # occurred_at is NOT NULL
+        out.append((seq, pid, when, type, metric_, payload, personal))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
