@@ -3,8 +3,10 @@ the SQLAlchemy reads every other path uses. Every test runs on SQLite and on Pos
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from threading import Barrier
 
 from sqlalchemy import insert
 
@@ -129,3 +131,34 @@ def test_reads_go_on_after_the_engine_is_disposed_and_from_another_thread(engine
     found = profile_read.get(engine, account_id, pid, with_state=True)  # sees the write just committed
     assert found is not None and found[1] is not None
     assert found[1].consent(Channel.EMAIL).status is ConsentStatus.UNSUBSCRIBED
+
+
+def test_handler_threads_give_their_connection_back_so_the_pool_never_runs_dry(engine, account_id):
+    """Reads from more threads than the pool holds (a server's handler threads, alive between
+    requests) leave every connection free: only the event loop's thread keeps one."""
+    pid = _profile(engine, account_id, "threads@example.com")
+    threads = 20  # more than the default pool's 5 + 10 overflow
+    started = Barrier(threads + 1)
+
+    def read_and_stay_alive() -> None:
+        assert profile_read.get(engine, account_id, pid, with_state=True) is not None
+        started.wait(timeout=30)  # the thread lives on, as an idle handler thread does
+
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(read_and_stay_alive) for _ in range(threads)]
+        started.wait(timeout=30)
+        assert engine.pool.checkedout() == 0
+        for f in futures:
+            f.result()
+
+
+def test_the_event_loop_thread_keeps_one_connection_between_reads(engine, account_id):
+    pid = _profile(engine, account_id, "loop@example.com")
+
+    async def two_reads() -> int:
+        profile_read.get(engine, account_id, pid, with_state=True)
+        profile_read.get(engine, account_id, pid, with_state=True)
+        return engine.pool.checkedout()
+
+    kept = asyncio.run(two_reads())
+    assert kept == (1 if engine.dialect.name == "sqlite" else 0)

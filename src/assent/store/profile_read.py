@@ -5,6 +5,7 @@ cache; psycopg prepares a statement after a few executions)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 from collections.abc import Iterator
@@ -87,19 +88,31 @@ def _pg_time(value: datetime | None) -> datetime | None:
 _kept = threading.local()
 
 
-def _sqlite_connection(engine: Engine) -> PoolProxiedConnection:
-    """This thread's SQLite connection for these reads, kept checked out of the pool between them
-    (the check-out and check-in cost more than the read; between reads it holds no transaction, so
-    it blocks no writer and no checkpoint). A new pool (after engine.dispose()) or another engine
-    takes a new one, giving the old one back."""
+def _sqlite_connection(engine: Engine) -> tuple[PoolProxiedConnection, bool]:
+    """A SQLite connection for these reads, and whether it is kept checked out of the pool between
+    them. Only the thread running the server's event loop keeps one (the check-out and check-in cost
+    more than the read; between reads it holds no transaction, so it blocks no writer and no
+    checkpoint): there is one such thread a process, whereas keeping one in each of the dozens of
+    handler threads would empty the pool and leave every other request waiting on it. A new pool
+    (after engine.dispose()) or another engine takes a new one, giving the old one back."""
+    if not _on_event_loop():
+        return engine.raw_connection(), False
     kept = getattr(_kept, "slot", None)
     if kept is not None:
         if kept[0] is engine.pool:
-            return cast(PoolProxiedConnection, kept[1])
+            return cast(PoolProxiedConnection, kept[1]), True
         _drop_kept()
     pooled = engine.raw_connection()
     _kept.slot = (engine.pool, pooled)
-    return pooled
+    return pooled, True
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _drop_kept() -> None:
@@ -114,7 +127,7 @@ def _driver_read(engine: Engine) -> Iterator[Any]:
     """A DB-API cursor in one read transaction (one snapshot for both statements); a driver error
     comes out as SQLAlchemy's (a DataError stays a DataError), as from any other read."""
     sqlite = engine.dialect.name == "sqlite"
-    pooled = _sqlite_connection(engine) if sqlite else engine.raw_connection()
+    pooled, kept = _sqlite_connection(engine) if sqlite else (engine.raw_connection(), False)
     failed = True
     try:
         raw: Any = pooled.driver_connection
@@ -133,7 +146,7 @@ def _driver_read(engine: Engine) -> Iterator[Any]:
         finally:
             cur.close()
     finally:
-        if not sqlite:
+        if not kept:
             pooled.close()  # back to the pool, which rolls back whatever is left open
         elif failed:
             _drop_kept()
