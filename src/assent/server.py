@@ -106,4 +106,7 @@ def serve(db_url: str, host: str, port: int, workers: int) -> None:
         log_level="info",
         access_log=False,  # a line per request costs more than many requests do
         proxy_headers=True,
+        # uvicorn restarts a worker that misses a 5 s health ping; a busy machine can hold a healthy
+        # worker's pong that long (seen at startup under load), and a restart drops its requests.
+        timeout_worker_healthcheck=30,
     )
