@@ -23,6 +23,7 @@ from ..services.profiles.writes import (
 from ..services.push import tokens as push_token_service
 from ..wire.documents import json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid
+from . import profile_documents
 from .filters import FieldRule
 from .operation import Call, Operation, Param
 from .paging import Cursor
@@ -244,8 +245,12 @@ def get_profiles(call: Call) -> Response:
         call.engine, call.account_id, conditions, sort.field, sort.descending, _cursor(call, sort.field), size,
         subscriptions="subscriptions" in extra,
     )  # fmt: skip
-    resources = [profile_resource(p, call.base_url) for p in found]
-    doc = {"data": [_shape(call, r) for r in resources], "links": call.page_links(page)}
+    data: list[Any]
+    if call.fields("profile"):
+        data = [_shape(call, profile_resource(p, call.base_url)) for p in found]
+    else:  # the same document, made as Structs: a sync job's walk over every profile
+        data = profile_documents.profile_resources(found, call.base_url)
+    doc = {"data": data, "links": call.page_links(page)}
     if "push-tokens" in include:
         doc["included"] = _push_tokens(call, [p.id for p in found])
     return json_response(doc)

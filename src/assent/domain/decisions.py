@@ -410,31 +410,40 @@ _SHARED = {
 _KNOWN: dict[tuple[int, ...], Decision] = {}
 
 
+_EMAIL = (Channel.EMAIL, Purpose.MARKETING)
+_EMAIL_TRANSACTIONAL = (Channel.EMAIL, Purpose.TRANSACTIONAL)
+_SMS = (Channel.SMS, Purpose.MARKETING)
+_SMS_TRANSACTIONAL = (Channel.SMS, Purpose.TRANSACTIONAL)
+_PUSH = (Channel.PUSH, Purpose.MARKETING)
+_WHATSAPP = (Channel.WHATSAPP, Purpose.MARKETING)
+_WHATSAPP_TRANSACTIONAL = (Channel.WHATSAPP, Purpose.TRANSACTIONAL)
+_WHATSAPP_CONVERSATIONAL = (Channel.WHATSAPP, Purpose.CONVERSATIONAL)
+_POSTAL = (Channel.POSTAL, Purpose.MARKETING)
+
+
 def receive_flags(state: ProfileState) -> dict[tuple[Channel, Purpose], bool]:
     """`decide(...).allowed` for a flow send to no list under the default rules, for every channel
     and purpose, without building explanations: the `can_receive_*` flags of every profile a page
     shows. A property test holds each flag equal to `decide`."""
+    consents = state.consents
     email_ok = state.email is not None
     phone_ok = state.phone_number is not None
-    suppressed = state.suppressions.keys()
-    status = {key: c.status for key, c in state.consents.items()}
-    subscribed = ConsentStatus.SUBSCRIBED
+    suppressed = state.suppressions
+    subscribed, unsubscribed = ConsentStatus.SUBSCRIBED, ConsentStatus.UNSUBSCRIBED
 
-    def sub(channel: Channel, purpose: Purpose = Purpose.MARKETING) -> bool:
-        return status.get((channel, purpose)) is subscribed
+    def status(key: tuple[Channel, Purpose]) -> ConsentStatus | None:
+        c = consents.get(key)
+        return None if c is None else c.status
 
-    sms_marketing = phone_ok and sub(Channel.SMS)
+    sms_marketing = phone_ok and status(_SMS) is subscribed
     return {
-        (Channel.EMAIL, Purpose.MARKETING): email_ok
-        and not suppressed
-        and status.get((Channel.EMAIL, Purpose.MARKETING)) is not ConsentStatus.UNSUBSCRIBED,
-        (Channel.EMAIL, Purpose.TRANSACTIONAL): email_ok and not (suppressed & TRANSACTIONAL_EMAIL_BLOCKERS),
-        (Channel.SMS, Purpose.MARKETING): sms_marketing,
-        (Channel.SMS, Purpose.TRANSACTIONAL): phone_ok and (sub(Channel.SMS, Purpose.TRANSACTIONAL) or sms_marketing),
-        (Channel.PUSH, Purpose.MARKETING): sub(Channel.PUSH) and state.push_tokens > 0,
-        (Channel.WHATSAPP, Purpose.MARKETING): phone_ok and sub(Channel.WHATSAPP),
-        (Channel.WHATSAPP, Purpose.TRANSACTIONAL): phone_ok and sub(Channel.WHATSAPP, Purpose.TRANSACTIONAL),
-        (Channel.WHATSAPP, Purpose.CONVERSATIONAL): phone_ok and sub(Channel.WHATSAPP, Purpose.CONVERSATIONAL),
-        (Channel.POSTAL, Purpose.MARKETING): status.get((Channel.POSTAL, Purpose.MARKETING))
-        is not ConsentStatus.UNSUBSCRIBED,
+        _EMAIL: email_ok and not suppressed and status(_EMAIL) is not unsubscribed,
+        _EMAIL_TRANSACTIONAL: email_ok and (not suppressed or not (suppressed.keys() & TRANSACTIONAL_EMAIL_BLOCKERS)),
+        _SMS: sms_marketing,
+        _SMS_TRANSACTIONAL: phone_ok and (sms_marketing or status(_SMS_TRANSACTIONAL) is subscribed),
+        _PUSH: status(_PUSH) is subscribed and state.push_tokens > 0,
+        _WHATSAPP: phone_ok and status(_WHATSAPP) is subscribed,
+        _WHATSAPP_TRANSACTIONAL: phone_ok and status(_WHATSAPP_TRANSACTIONAL) is subscribed,
+        _WHATSAPP_CONVERSATIONAL: phone_ok and status(_WHATSAPP_CONVERSATIONAL) is subscribed,
+        _POSTAL: status(_POSTAL) is not unsubscribed,
     }

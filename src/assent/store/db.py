@@ -147,6 +147,12 @@ def sqlite_utc(value: str | None) -> datetime | None:
     reads it: an aware UTC time."""
     if value is None:
         return None
+    try:  # the stored form, naive: read with the zone in one call (replace() costs several times more)
+        found = datetime.fromisoformat(value + "+00:00")
+        if found.tzinfo is UTC:
+            return found
+    except ValueError:  # already with a zone, or a form of its own
+        pass
     found = datetime.fromisoformat(value)
     return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
 

@@ -72,15 +72,20 @@ def page(
     if before is not None:
         query = query.where(_after(columns, key_values(columns, before), not descending))
     query = query.order_by(*(c.desc() if order_desc else c.asc() for c in columns)).limit(limit + 1)
-    rows = list(conn.execute(query))
+    return page_of(list(conn.execute(query)), limit, after is not None, backwards, key)
+
+
+def page_of(rows: list[T], limit: int, after: bool, before: bool, key: Callable[[T], SortKey]) -> Page[T]:
+    """The page of up to limit + 1 rows read in the keyset's order (reversed when reading
+    `before` a key): the extra row only says there is more."""
     more = len(rows) > limit
     rows = rows[:limit]
-    if backwards:
+    if before:
         rows.reverse()
     return Page(
         rows,
         key(rows[0]) if rows else None,
         key(rows[-1]) if rows else None,
-        has_next=more if not backwards else True,
-        has_prev=(after is not None) if not backwards else more,
+        has_next=more if not before else True,
+        has_prev=after if not before else more,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy.types import TypeEngine
 from ..domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState, Purpose
 from ..domain.channels import SuppressionReason
 from ..domain.push_tokens import ACTIVE
+from ..domain.state import EMPTY
 from . import bulk
 from .tables import PROJECTION_TABLES, UTCDateTime
 
@@ -157,13 +157,15 @@ _TYPES: dict[str, TypeEngine[Any]] = {"text": Text(), "time": UTCDateTime(), "bo
 def _load_statement(dialect: str) -> TextualSelect:
     """The statement built once per dialect: building a text() clause per call (parsing its binds,
     typing its columns) cost more than the query itself on a single-profile read."""
-    return text(_load_sql(dialect)).columns(
+    return text(load_sql(dialect)).columns(
         column("kind", Text()), column("profile_id", Text()),
         *(column(f"v{i}", _TYPES[kind]) for i, kind in enumerate(_SHAPE)),
     )  # fmt: skip
 
 
-def _load_sql(dialect: str) -> str:
+def load_sql(dialect: str) -> str:
+    """The UNION ALL statement of the projection and push tokens of the profiles whose ids are the
+    JSON array :values, in SQLAlchemy's named binds (:values, :account_id)."""
     selects = []
     for table, columns in _PARTS.items():
         cols = ", ".join(f"{table}.{c}" if c else _NULLS[kind] for c, kind in zip(columns, _SHAPE, strict=True))
@@ -184,37 +186,60 @@ def load(
     return states(conn.execute(_load_statement(conn.dialect.name), params), identities)
 
 
+_CHANNELS = {m.value: m for m in Channel}
+_PURPOSES = {m.value: m for m in Purpose}
+_STATUSES = {m.value: m for m in ConsentStatus}
+_REASONS = {m.value: m for m in SuppressionReason}
+
+
 def states(
     rows: Iterable[Sequence[Any]], identities: Mapping[str, tuple[str | None, str | None]]
 ) -> dict[str, ProfileState]:
     """The state of each profile id, from the rows of the UNION ALL statement (times aware, the
-    flag a bool), given its (email, phone_number)."""
-    parts: dict[str, dict[str, dict[Any, Any]]] = defaultdict(lambda: defaultdict(dict))
+    flag a bool), given its (email, phone_number). Each state is made once, with its parts (a
+    page of profiles makes a hundred); enum values are looked up, the enum called only to refuse
+    one it does not have."""
+    consents: dict[str, dict[Any, Any]] = {}
+    suppressions: dict[str, dict[Any, Any]] = {}
+    list_suppressions: dict[str, dict[Any, Any]] = {}
+    lists: dict[str, dict[Any, Any]] = {}
+    pending: dict[str, dict[Any, Any]] = {}
     devices: dict[str, int] = {}
     for kind, pid, a, b, c, t1, t2, d, e, f, g in rows:
-        part = parts[pid]
         if kind == "consents":
-            part["consents"][(Channel(a), Purpose(b))] = ChannelConsent(
-                status=ConsentStatus(c), consent_timestamp=t1, method=d, method_detail=e,
-                custom_method_detail=f, double_optin=g, last_updated=t2,
-            )  # fmt: skip
+            part = consents.get(pid)
+            if part is None:
+                part = consents[pid] = {}
+            key = (_CHANNELS.get(a) or Channel(a), _PURPOSES.get(b) or Purpose(b))
+            part[key] = ChannelConsent(_STATUSES.get(c) or ConsentStatus(c), t1, d, e, f, g, t2)
         elif kind == "suppressions":
-            part["suppressions"][SuppressionReason(a)] = t1
+            suppressions.setdefault(pid, {})[_REASONS.get(a) or SuppressionReason(a)] = t1
         elif kind == "list_suppressions":
-            part["list_suppressions"][a] = ListSuppression(b, t1)
+            list_suppressions.setdefault(pid, {})[a] = ListSuppression(b, t1)
         elif kind == "list_members":
-            part["lists"][a] = t1
+            lists.setdefault(pid, {})[a] = t1
         elif kind == "pending_optins":
-            part["pending"][(Channel(a), Purpose(b), c)] = PendingOptIn(t1, d, e, f)
+            pending.setdefault(pid, {})[(Channel(a), Purpose(b), c)] = PendingOptIn(t1, d, e, f)
         elif a in ACTIVE:  # a push token
             devices[pid] = devices.get(pid, 0) + 1
-    out = {}
-    for pid, (email, phone) in identities.items():
-        state = ProfileState(email=email, phone_number=phone, push_tokens=devices.get(pid, 0))
-        if pid in parts:
-            state = state.evolve(**{k: MappingProxyType(v) for k, v in parts[pid].items()})
-        out[pid] = state
-    return out
+
+    def mapping(parts: dict[str, dict[Any, Any]], pid: str) -> Mapping[Any, Any]:
+        found = parts.get(pid)
+        return EMPTY if found is None else MappingProxyType(found)
+
+    return {
+        pid: ProfileState(
+            mapping(consents, pid) if consents else EMPTY,
+            mapping(suppressions, pid) if suppressions else EMPTY,
+            mapping(list_suppressions, pid) if list_suppressions else EMPTY,
+            mapping(lists, pid) if lists else EMPTY,
+            mapping(pending, pid) if pending else EMPTY,
+            email,
+            phone,
+            devices.get(pid, 0),
+        )
+        for pid, (email, phone) in identities.items()
+    }
 
 
 def one_profile_sql(placeholder: Callable[[str], str]) -> str:

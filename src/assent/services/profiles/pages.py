@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from ...domain import DomainError
 from ...domain.identity import normalize_email, normalize_phone
-from ...store import paging, profile_read, projection
+from ...store import paging, profile_pages, profile_read, projection
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
 from ..accounts.accounts import Account, load_account
@@ -50,14 +50,21 @@ def list_profiles(
     subscriptions: bool,
 ) -> tuple[Position, list[ProfileView]]:
     """One page of the account's profiles; `cursor` has .after/.before sort keys (or is None)."""
+    after, before = (cursor.after, cursor.before) if cursor else (None, None)
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
+        if not conditions:  # every profile: the bare driver's keyset scan (a sync job's walk)
+            raw = profile_pages.page(
+                conn, account_id, sort, descending=descending, limit=size, after=after, before=before,
+                key=profile_store.sort_key(sort),
+            )  # fmt: skip
+            states = profile_pages.states(conn, account_id, raw.rows) if subscriptions else {}
+            return position(raw), [profile_view(r, states.get(r.id)) for r in raw.rows]
         conditions = [_Condition(c.op, c.field, _normalized_value(account, c.field, c.value)) for c in conditions]
         query = profile_store.listing(account_id, conditions)
         columns = profile_store.SORT_COLUMNS[sort]
         page = paging.page(
-            conn, query, columns, descending=descending, limit=size,
-            after=cursor.after if cursor else None, before=cursor.before if cursor else None,
+            conn, query, columns, descending=descending, limit=size, after=after, before=before,
             key=profile_store.sort_key(sort),
         )  # fmt: skip
         states = (

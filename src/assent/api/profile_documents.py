@@ -1,0 +1,256 @@
+"""The profile resource as msgspec Structs: the very document resources.profile_resource builds as
+dicts, key for key and byte for byte once encoded, made for a page of profiles at a fraction of the
+cost. Struct fields are encoded in declaration order, which is the dicts' key order; a field left
+UNSET is left out, as the dicts leave the key out. Blocks every profile without a consent on a
+channel shares (all but the `can_receive_*` flag is fixed) are made once. A property test holds
+the two builders equal on random profiles and states.
+
+The Structs are not tracked by the garbage collector (gc=False): they never form a cycle, and a
+page of 100 profiles makes well over a thousand of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from msgspec import UNSET, Struct, UnsetType, field
+
+from ..domain import Channel, ChannelConsent, ProfileState, Purpose
+from ..domain.decisions import receive_flags
+from ..domain.state import NEVER_SUBSCRIBED
+from ..services.profiles.views import ProfileView
+
+_NEVER = NEVER_SUBSCRIBED.status.value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _method_detail(c: ChannelConsent) -> str | None:
+    return c.method_detail if c.method is None or c.method_detail is not None else ""
+
+
+class _Suppression(Struct, gc=False):
+    reason: str
+    timestamp: str | None
+
+
+class _ListSuppression(Struct, gc=False):
+    list_id: str
+    reason: str
+    timestamp: str | None
+
+
+class _EmailMarketing(Struct, gc=False):
+    can_receive_email_marketing: bool
+    consent: str
+    consent_timestamp: str | None
+    last_updated: str | None
+    method: str | None
+    method_detail: str | None
+    custom_method_detail: str | None
+    double_optin: bool | None
+    suppression: list[_Suppression]
+    list_suppressions: list[_ListSuppression]
+
+
+class _SmsMarketing(Struct, gc=False):
+    can_receive_sms_marketing: bool
+    consent: str
+    consent_timestamp: str | None
+    last_updated: str | None
+    method: str | None
+    method_detail: str | None
+
+
+class _SmsTransactional(Struct, gc=False):
+    can_receive_sms_transactional: bool
+    consent: str
+    consent_timestamp: str | None
+    last_updated: str | None
+    method: str | None
+    method_detail: str | None
+
+
+class _PushMarketing(Struct, gc=False):
+    can_receive_push_marketing: bool
+    consent: str
+    consent_timestamp: str | None
+
+
+class _WhatsApp(Struct, gc=False):
+    consent: str
+    can_receive: bool
+    consent_timestamp: str | None
+    last_updated: str | None
+    created_timestamp: str | None
+    metadata: None
+    valid_until: None
+    phone_number: str | None
+
+
+class _EmailGroup(Struct, gc=False):
+    marketing: _EmailMarketing
+
+
+class _SmsGroup(Struct, gc=False):
+    marketing: _SmsMarketing
+    transactional: _SmsTransactional
+
+
+class _PushGroup(Struct, gc=False):
+    marketing: _PushMarketing
+
+
+class _WhatsAppGroup(Struct, gc=False):
+    marketing: _WhatsApp
+    transactional: _WhatsApp
+    conversational: _WhatsApp
+
+
+class Subscriptions(Struct, gc=False):
+    email: _EmailGroup
+    sms: _SmsGroup
+    mobile_push: _PushGroup
+    whatsapp: _WhatsAppGroup
+
+
+class _ProfileAttributes(Struct, gc=False):
+    email: str | None
+    phone_number: str | None
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    organization: str | None
+    locale: str | None
+    title: str | None
+    image: str | None
+    created: str | None
+    updated: str | None
+    last_event_date: str | None
+    location: dict[str, Any]
+    properties: Any
+    subscriptions: Subscriptions | UnsetType = UNSET
+
+
+class _RelationshipLinks(Struct, gc=False):
+    self_: str = field(name="self")
+    related: str
+
+
+class _Relationship(Struct, gc=False):
+    links: _RelationshipLinks
+
+
+class _ProfileRelationships(Struct, gc=False):
+    lists: _Relationship
+    segments: _Relationship
+
+
+class _SelfLink(Struct, gc=False):
+    self_: str = field(name="self")
+
+
+class ProfileResource(Struct, gc=False):
+    type: str
+    id: str
+    attributes: _ProfileAttributes
+    relationships: _ProfileRelationships
+    links: _SelfLink
+
+
+_EMAIL = (Channel.EMAIL, Purpose.MARKETING)
+_SMS = (Channel.SMS, Purpose.MARKETING)
+_SMS_T = (Channel.SMS, Purpose.TRANSACTIONAL)
+_PUSH = (Channel.PUSH, Purpose.MARKETING)
+_WHATSAPP = tuple((Channel.WHATSAPP, p) for p in (Purpose.MARKETING, Purpose.TRANSACTIONAL, Purpose.CONVERSATIONAL))
+_BOTH = (False, True)
+
+
+def _whatsapp(c: ChannelConsent, can: bool, phone_number: str | None, iso: Callable[..., str | None]) -> _WhatsApp:
+    at = iso(c.consent_timestamp)
+    subscribed = c.status.value == "SUBSCRIBED"
+    return _WhatsApp(c.status.value, can, at, iso(c.last_updated), at, None, None, phone_number if subscribed else None)
+
+
+# The blocks of a channel the profile has no consent record on: only the flags vary.
+_SMS_NEVER = {
+    (m, t): _SmsGroup(
+        _SmsMarketing(m, _NEVER, None, None, None, None), _SmsTransactional(t, _NEVER, None, None, None, None)
+    )
+    for m in _BOTH
+    for t in _BOTH
+}
+_PUSH_NEVER = {can: _PushGroup(_PushMarketing(can, _NEVER, None)) for can in _BOTH}
+_WHATSAPP_NEVER = {can: _whatsapp(NEVER_SUBSCRIBED, can, None, _iso) for can in _BOTH}
+
+
+Iso = Callable[[datetime | None], str | None]
+
+
+def subscriptions(state: ProfileState, iso: Iso = _iso) -> Subscriptions:
+    """resources.subscriptions(state) as Structs; `iso` writes a time (as _iso does)."""
+    flags = receive_flags(state)
+    consents = state.consents
+    email = consents.get(_EMAIL, NEVER_SUBSCRIBED)
+    email_marketing = _EmailMarketing(
+        flags[_EMAIL], email.status.value, iso(email.consent_timestamp), iso(email.last_updated), email.method,
+        _method_detail(email), email.custom_method_detail, email.double_optin,
+        [_Suppression(r.value, iso(at)) for r, at in sorted(state.suppressions.items())] if state.suppressions else [],
+        [_ListSuppression(list_id, ls.reason, iso(ls.timestamp))
+         for list_id, ls in sorted(state.list_suppressions.items())] if state.list_suppressions else [],
+    )  # fmt: skip
+    if _SMS in consents or _SMS_T in consents:
+        m, t = consents.get(_SMS, NEVER_SUBSCRIBED), consents.get(_SMS_T, NEVER_SUBSCRIBED)
+        sms = _SmsGroup(
+            _SmsMarketing(flags[_SMS], m.status.value, iso(m.consent_timestamp), iso(m.last_updated), m.method,
+                          _method_detail(m)),
+            _SmsTransactional(flags[_SMS_T], t.status.value, iso(t.consent_timestamp), iso(t.last_updated),
+                              t.method, _method_detail(t)),
+        )  # fmt: skip
+    else:
+        sms = _SMS_NEVER[(flags[_SMS], flags[_SMS_T])]
+    push = consents.get(_PUSH)
+    if push is None:
+        push_group = _PUSH_NEVER[flags[_PUSH]]
+    else:
+        push_group = _PushGroup(_PushMarketing(flags[_PUSH], push.status.value, iso(push.consent_timestamp)))
+    whatsapp = [
+        _WHATSAPP_NEVER[flags[k]] if (c := consents.get(k)) is None else _whatsapp(c, flags[k], state.phone_number, iso)
+        for k in _WHATSAPP
+    ]
+    return Subscriptions(_EmailGroup(email_marketing), sms, push_group, _WhatsAppGroup(*whatsapp))
+
+
+def profile_resource(row: ProfileView, base: str, iso: Iso = _iso) -> ProfileResource:
+    """resources.profile_resource(row, base) as Structs."""
+    attributes = _ProfileAttributes(
+        row.email, row.phone_number, row.external_id, row.first_name, row.last_name, row.organization, row.locale,
+        row.title, row.image, iso(row.created_at), iso(row.updated_at), iso(row.last_event_at), row.location,
+        row.properties, UNSET if row.state is None else subscriptions(row.state, iso),
+    )  # fmt: skip
+    me = f"{base}/api/profiles/{row.id}/"
+    relationships = _ProfileRelationships(
+        _Relationship(_RelationshipLinks(f"{me}relationships/lists/", f"{me}lists/")),
+        _Relationship(_RelationshipLinks(f"{me}relationships/segments/", f"{me}segments/")),
+    )
+    return ProfileResource("profile", row.id, attributes, relationships, _SelfLink(me))
+
+
+def profile_resources(rows: list[ProfileView], base: str) -> list[ProfileResource]:
+    """A page's resources. Each time is written once per page: a profile's created and updated
+    times, and its consents' times, are often one and the same (datetime.isoformat costs several
+    times a look-up)."""
+    written: dict[datetime, str] = {}
+
+    def iso(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        text = written.get(value)
+        if text is None:
+            text = written[value] = value.isoformat()
+        return text
+
+    return [profile_resource(row, base, iso) for row in rows]

@@ -1,0 +1,121 @@
+"""A page of an account's profiles with no filter, in a listing's order, and the projection rows
+of the page's profiles, read with the bare driver: the hot path of paging every profile (a sync
+job walking GET /api/profiles), where SQLAlchemy's statement building, execution and row
+processing cost more than the keyset scan itself. The same keyset as store.paging.page, the same
+rows (store.profile_read.ProfileRow), the same states (projection.states)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..domain import ProfileState
+from . import bulk, projection
+from .db import driver_cursor, driver_utc
+from .paging import Page, page_of
+from .profile_read import COLUMNS, ProfileRow
+from .rows import SortKey
+
+# Each listing sort's columns, as SQL; the last one is unique (store.profiles.SORT_COLUMNS).
+SORT_SQL: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "created": ("created_at", "id"),
+    "updated": ("updated_at", "id"),
+    "email": ("COALESCE(email, '')", "id"),
+}
+_TIME_SORTS = frozenset({"created", "updated"})  # whose first key is a time (ISO text in a cursor)
+
+
+def _beyond(columns: Sequence[str], descending: bool, mark: str) -> tuple[str, int]:
+    """Rows whose key comes after the bound values in the order: (a, b) > (x, y) written out, as
+    store.paging writes it (every backend plans it with the index); and how many values it binds,
+    in order a, a, b."""
+    head, *rest = columns
+    beyond = f"{head} {'<' if descending else '>'} {mark}"
+    if not rest:
+        return beyond, 1
+    inner, n = _beyond(rest, descending, mark)
+    return f"({beyond} OR ({head} = {mark} AND {inner}))", n + 2
+
+
+@functools.cache
+def _page_sql(dialect: str, sort: str, descending: bool, after: bool, before: bool) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    columns = SORT_SQL[sort]
+    where = [f"account_id = {mark}"]
+    if after:
+        where.append(_beyond(columns, descending, mark)[0])
+    if before:
+        where.append(_beyond(columns, not descending, mark)[0])
+    order_desc = descending != before
+    order = ", ".join(f"{c} DESC" if order_desc else c for c in columns)
+    return f"SELECT {', '.join(COLUMNS)} FROM profiles WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {mark}"
+
+
+def _bound(dialect: str, sort: str, key: Sequence[Any]) -> list[Any]:
+    """A cursor's key as the keyset condition binds it: (a, a, b) for (a, b); a time as the driver
+    stores it."""
+    values = list(key)
+    if sort in _TIME_SORTS:
+        at = datetime.fromisoformat(values[0]) if isinstance(values[0], str) else values[0]
+        values[0] = bulk.db_time(dialect, at)
+    return [values[0]] if len(values) == 1 else [values[0], values[0], *values[1:]]
+
+
+def page(
+    conn: Any,
+    account_id: str,
+    sort: str,
+    *,
+    descending: bool,
+    limit: int,
+    after: Sequence[Any] | None = None,
+    before: Sequence[Any] | None = None,
+    key: Callable[[Any], SortKey],
+) -> Page[ProfileRow]:
+    """store.paging.page of every profile of the account in the order of `sort` (a key of
+    SORT_SQL): the same rows, the same neighbours. `after` and `before` are sort keys with times
+    as a cursor carries them (times as ISO text)."""
+    dialect = conn.dialect.name
+    sql = _page_sql(dialect, sort, descending, after is not None, before is not None)
+    params: list[Any] = [account_id]
+    if after is not None:
+        params += _bound(dialect, sort, after)
+    if before is not None:
+        params += _bound(dialect, sort, before)
+    params.append(limit + 1)
+    with driver_cursor(conn) as cur:
+        cur.execute(sql, params)
+        found = cur.fetchall()
+    utc, make = driver_utc(dialect), ProfileRow._make
+    rows = [make((*fields, utc(created), utc(updated), utc(last))) for *fields, created, updated, last in found]
+    return page_of(rows, limit, after is not None, before is not None, key)
+
+
+@functools.cache
+def _states_sql(dialect: str) -> str:
+    named = projection.load_sql(dialect)
+    return (
+        named
+        if dialect == "sqlite"
+        else named.replace(":values", "%(values)s").replace(":account_id", "%(account_id)s")
+    )
+
+
+def states(conn: Any, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, ProfileState]:
+    """projection.load of the page's profiles, with the bare driver: one statement."""
+    if not rows:
+        return {}
+    dialect = conn.dialect.name
+    params = {"values": bulk.values_param([r.id for r in rows]), "account_id": account_id}
+    with driver_cursor(conn) as cur:
+        cur.execute(_states_sql(dialect), params)
+        found = cur.fetchall()
+    utc = driver_utc(dialect)
+    typed = [
+        (kind, pid, a, b, c, utc(t1), utc(t2), d, e, f, None if g is None else bool(g))
+        for kind, pid, a, b, c, t1, t2, d, e, f, g in found
+    ]
+    return projection.states(typed, {r.id: (r.email, r.phone_number) for r in rows})

@@ -1,0 +1,55 @@
+"""The profile resource made as Structs for pages (api.profile_documents) encodes to the very bytes
+of the general one (api.resources.profile_resource), on random profiles and consent states: every
+channel and purpose, suppressions, list suppressions, pending opt-ins, push devices, missing
+addresses, odd text."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assent.api import profile_documents
+from assent.api.resources import profile_resource
+from assent.services.profiles.views import LOCATION, ProfileView
+from tests.domain.test_properties import run, scenarios
+
+_encode = msgspec.json.encode
+texts = st.one_of(st.none(), st.text(max_size=12))
+times = st.one_of(
+    st.none(),
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+)
+properties = st.dictionaries(st.text(max_size=6), st.one_of(st.integers(), st.text(max_size=6), st.none()), max_size=3)
+
+
+@st.composite
+def views(draw) -> ProfileView:
+    state = None
+    if draw(st.booleans()):
+        state = replace(run(draw(scenarios))[1], push_tokens=draw(st.integers(0, 2)))
+    created = draw(times) or datetime(2026, 1, 1, tzinfo=UTC)
+    return ProfileView(
+        id=draw(st.text(alphabet="0123456789ABCDEFGHJKMNPQRSTVWXYZ", min_size=26, max_size=26)),
+        email=state.email if state else draw(texts),
+        phone_number=state.phone_number if state else draw(texts),
+        external_id=draw(texts), first_name=draw(texts), last_name=draw(texts), organization=draw(texts),
+        locale=draw(texts), title=draw(texts), image=draw(texts),
+        location={name: draw(texts) for name in LOCATION},
+        properties=draw(properties),
+        created_at=created,
+        updated_at=draw(st.sampled_from([created, created + timedelta(seconds=1)])),  # a page often shares times
+        last_event_at=draw(times),
+        state=state,
+    )  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(views(), min_size=1, max_size=4), st.sampled_from(["http://127.0.0.1:8000", "https://x.example"]))
+def test_the_struct_resource_is_the_dict_resource_byte_for_byte(rows, base):
+    fast = profile_documents.profile_resources(rows, base)
+    assert _encode(fast) == _encode([profile_resource(r, base) for r in rows])
+    assert _encode(profile_documents.profile_resource(rows[0], base)) == _encode(profile_resource(rows[0], base))

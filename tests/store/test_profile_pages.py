@@ -1,0 +1,72 @@
+"""Pages of every profile read with the bare driver (store.profile_pages, the unfiltered
+GET /api/profiles) are store.paging's pages, in every sort and direction, after and before a
+cursor, with the same states. Every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from assent.domain import Channel, Purpose, SuppressionReason
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.profiles.writes import ProfileInput, create_profile
+from assent.store import paging, profile_pages, projection
+from assent.store import profiles as profile_store
+from assent.store.db import read_transaction, write_transaction
+from assent.store.tables import profiles
+
+
+def _seed(engine, account_id: str) -> None:
+    emails = ["b@example.com", None, "a@example.com", "c@example.com", None, "d@example.com", "e@example.com"]
+    for i, email in enumerate(emails):
+        values = {"email": email, "external_id": f"x{i}"} if email else {"external_id": f"x{i}"}
+        create_profile(engine, account_id, ProfileInput(values=values))
+    consent.subscribe(engine, account_id, Locator("email", "a@example.com"), [(Channel.EMAIL, Purpose.MARKETING)])
+    consent.suppress(engine, account_id, Locator("email", "c@example.com"), SuppressionReason.HARD_BOUNCE)
+    with write_transaction(engine) as conn:  # three profiles with the same times: the id breaks the tie
+        x0 = profile_store.find(conn, account_id, "external_id", "x0")
+        conn.execute(
+            update(profiles)
+            .where(profiles.c.account_id == account_id, profiles.c.external_id.in_(["x1", "x4"]))
+            .values(created_at=x0.created_at, updated_at=x0.updated_at)
+        )
+
+
+def _summary(page) -> tuple:
+    return ([r.id for r in page.rows], page.first, page.last, page.has_next, page.has_prev)
+
+
+@pytest.mark.parametrize("sort", ["id", "created", "updated", "email"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_raw_pages_are_the_keyset_pages(engine, account_id, sort, descending):
+    _seed(engine, account_id)
+    key = profile_store.sort_key(sort)
+    with read_transaction(engine) as conn:
+
+        def general(after=None, before=None):
+            query = profile_store.listing(account_id, [])
+            return paging.page(conn, query, profile_store.SORT_COLUMNS[sort], descending=descending, limit=2,
+                               after=after, before=before, key=key)  # fmt: skip
+
+        def raw(after=None, before=None):
+            return profile_pages.page(conn, account_id, sort, descending=descending, limit=2, after=after,
+                                      before=before, key=key)  # fmt: skip
+
+        first = raw()
+        assert _summary(first) == _summary(general())
+        walked, page = list(first.rows), first
+        while page.has_next:  # forwards by `next` cursors, as a sync job walks
+            after = page.last
+            page = raw(after=after)
+            assert _summary(page) == _summary(general(after=after))
+            walked += page.rows
+        assert len(walked) == 7 and len({r.id for r in walked}) == 7
+        back = raw(before=page.first)  # and one back by a `prev` cursor
+        assert _summary(back) == _summary(general(before=page.first))
+        assert [tuple(r) for r in first.rows] == [
+            (r.id, *(getattr(r, c) for c in profile_pages.COLUMNS[1:])) for r in general().rows
+        ]
+        states = profile_pages.states(conn, account_id, walked)
+        assert states == projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in walked})
+        assert any(s.consents for s in states.values()) and any(s.suppressions for s in states.values())
