@@ -70,3 +70,18 @@ def test_raw_pages_are_the_keyset_pages(engine, account_id, sort, descending):
         states = profile_pages.states(conn, account_id, walked)
         assert states == projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in walked})
         assert any(s.consents for s in states.values()) and any(s.suppressions for s in states.values())
+
+
+def test_an_unknown_account_is_not_found_on_the_bare_driver_paths(engine, account_id):
+    from assent.services.consent import feed
+    from assent.services.profiles.pages import list_profiles
+    from assent.services.shared.errors import NotFound
+    from assent.store.accounts import account_exists
+
+    with read_transaction(engine) as conn:
+        assert account_exists(conn, account_id) and not account_exists(conn, "01NOSUCHACCOUNT00000000000")
+    assert list_profiles(engine, account_id, [], "id", False, None, 10, subscriptions=True) is not None
+    with pytest.raises(NotFound):
+        list_profiles(engine, "01NOSUCHACCOUNT00000000000", [], "id", False, None, 10, subscriptions=True)
+    with pytest.raises(NotFound):
+        feed.feed(engine, "01NOSUCHACCOUNT00000000000", after_seq=0, limit=10)

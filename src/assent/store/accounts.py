@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from .db import driver_cursor
 from .rows import AnyRow
 from .tables import accounts, api_keys, settings
 
@@ -30,6 +31,15 @@ def insert_account(conn: Connection, id: str, name: str, default_region: str, no
 
 def get_account(conn: Connection, account_id: str) -> AnyRow | None:
     return conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+
+
+def account_exists(conn: Connection, account_id: str) -> bool:
+    """Whether the account exists, asked with the bare driver: the check a read that needs nothing
+    else of the account makes, at a hundredth of a SQLAlchemy statement's cost."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    with driver_cursor(conn) as cur:
+        cur.execute(f"SELECT 1 FROM accounts WHERE id = {mark}", (account_id,))
+        return cur.fetchone() is not None
 
 
 def all_accounts(conn: Connection) -> list[AnyRow]:

@@ -180,6 +180,12 @@ def load_account(conn: Connection, account_id: str) -> Account:
     return _account(row)
 
 
+def require_account(conn: Connection, account_id: str) -> None:
+    """NotFound as load_account raises it, for a read that needs nothing else of the account."""
+    if not store.account_exists(conn, account_id):
+        raise NotFound("account", "no such account", account_id)
+
+
 def get_account(engine: Engine, account_id: str) -> Account:
     with read_transaction(engine) as conn:
         return load_account(conn, account_id)

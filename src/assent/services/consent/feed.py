@@ -15,7 +15,7 @@ from ...domain.events import EVENT_TYPES, stored_payload
 from ...store import ledger
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
-from ..accounts.accounts import load_account
+from ..accounts.accounts import require_account
 from ..profiles.reading import current_state, event_record, state_as_of
 from ..shared.clock import utcnow
 from ..shared.errors import NotFound
@@ -75,7 +75,7 @@ def feed(
     metric: str | None = None,
 ) -> list[dict[str, Any]]:
     with read_transaction(engine) as conn:
-        load_account(conn, account_id)
+        require_account(conn, account_id)
         rows = ledger.page_rows(
             conn, account_id, after_seq=after_seq, limit=limit, profile_id=profile_id, metric=metric
         )
