@@ -8,11 +8,8 @@ from typing import Annotated, Any
 import msgspec
 import typer
 
-from ..api.privacy import data_export_resource
-from ..api.resources import get_profile_resource
 from ..domain import DomainError
 from ..services.imports import importer as imports
-from ..services.privacy import access, erasure, retention
 from ..services.profiles import reading as profiles
 from ..services.shared.database import open_engine
 from .common import (
@@ -160,6 +157,8 @@ def profiles_get(
     json: Json = False,
 ) -> None:
     """Show a profile: the Klaviyo profile resource with its subscriptions."""
+    from ..api.resources import get_profile_resource  # here: `assent profiles import` needs no API code
+
     resource = get_profile_resource(
         open_engine(db), account, locator(id, email, phone, external_id), optional_time(as_of, "as_of")
     )
@@ -272,6 +271,8 @@ def profiles_erase(
 ) -> None:
     """Erase a person's personal data everywhere (a GDPR/CCPA deletion request); an opt-out is kept
     as an HMAC tombstone, so no import brings them back without a new explicit consent."""
+    from ..services.privacy import erasure
+
     done = erasure.erase(open_engine(db), account, locator(id, email, phone, external_id), actor="cli")
     data = {"profile_id": done.profile_id, "opted_out": done.opted_out, "tombstones": done.tombstones,
             "ledger_seq": done.ledger_seq, "rows": done.rows}  # fmt: skip
@@ -298,6 +299,9 @@ def profiles_export_data(
 ) -> None:
     """Everything held about a person (an access request), as JSON: the profile, its consents, every
     ledger event with its hashes, lists, segments, events and sends."""
+    from ..api.privacy import data_export_resource
+    from ..services.privacy import access
+
     output_file(output, "output")
     export = access.export_data(open_engine(db), account, locator(id, email, phone, external_id))
     text = msgspec.json.encode({"data": data_export_resource(export)}).decode()
@@ -322,14 +326,19 @@ def profiles_retention(
 ) -> None:
     """Erase the personal data of profiles inactive for the account's retention_months (a durable
     job, run here); --dry-run counts them and changes nothing."""
+    from ..services.privacy import retention
+
     engine = open_engine(db)
     if months is not None and not dry_run:
         raise DomainError("months", "is for --dry-run; the erasure itself follows the account's retention_months")
     if dry_run:
         p = retention.plan(engine, account, months=months)
         data = {"months": p.months, "cutoff": p.cutoff.isoformat() if p.cutoff else None, "inactive": p.inactive}
-        line = (f"{p.inactive} profiles inactive since {p.cutoff:%Y-%m-%d} ({p.months} months) would be erased"
-                if p.cutoff else "retention is off for this account (retention_months is 0): nothing would be erased")
+        line = (
+            f"{p.inactive} profiles inactive since {p.cutoff:%Y-%m-%d} ({p.months} months) would be erased"
+            if p.cutoff
+            else "retention is off for this account (retention_months is 0): nothing would be erased"
+        )
         show(json, data, line)
         return
     job = retention.run(engine, account, actor="cli")
