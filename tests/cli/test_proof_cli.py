@@ -71,6 +71,11 @@ def test_ledger_keygen_checkpoint_and_verify_against_a_published_checkpoint(db_u
     ok = assent("ledger", "verify", "--account", account_id, "--checkpoint", str(published), "--trust",
                 made["public_key"], db=db_url, check=True)  # fmt: skip
     assert "2 signed checkpoints match the ledger" in ok.stdout
+    by_id = assent("ledger", "verify", "--account", account_id, "--trust", made["key_id"].upper(), db=db_url)
+    assert by_id.returncode == 0 and "1 signed checkpoint matches the ledger" in by_id.stdout  # the stored one
+    for garbage in ("garbage", made["public_key"][:-4], made["key_id"][:-1]):
+        refused = assent("ledger", "verify", "--account", account_id, "--trust", garbage, db=db_url)
+        assert refused.returncode == 1 and refused.stderr.startswith("error: trust: is neither a public key")
 
     with engine.connect() as conn:
         seq = conn.execute(text("SELECT max(seq) FROM consent_events WHERE account_id = :a AND payload LIKE "
@@ -117,6 +122,9 @@ def test_proof_cli_writes_a_bundle_and_a_page_and_verifies_it_offline(db_url, br
                         capture_output=True, text=True, env=env)  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().endswith("the proof holds") and "ok    signature" in ok.stdout
+    refused = subprocess.run([ASSENT, "proof", "verify", str(bundle_file), "--trust", "not-a-key"],
+                             capture_output=True, text=True, env=env)  # fmt: skip
+    assert refused.returncode == 1 and refused.stderr.startswith("error: trust:")
     bundle["consent_text"]["text"] = "Email me offers and sell my data."
     bundle_file.write_text(json.dumps(bundle))
     bad = subprocess.run([ASSENT, "proof", "verify", str(bundle_file), "--json"], capture_output=True, text=True,

@@ -9,7 +9,7 @@ import msgspec
 import typer
 
 from ..domain import DomainError
-from ..domain.chain import Checkpoint, checkpoint_from_json
+from ..domain.chain import Checkpoint, checkpoint_from_json, trusted_keys
 from ..services.consent import checkpoints
 from ..services.consent import ledger_checks as ledger
 from ..services.shared.database import open_engine
@@ -57,7 +57,7 @@ def ledger_verify(
     engine = open_engine(db)
     given = _published(published or [])
     result = ledger.verify(engine, account)
-    checks = checkpoints.check_all(engine, account, given, frozenset(trust or ()))
+    checks = checkpoints.check_all(engine, account, given, trusted_keys(trust))
     bad = [c for c in checks if c.problem]
     ok = result.ok and not bad
     if json:

@@ -10,6 +10,7 @@ import msgspec
 import typer
 
 from ..domain import DomainError
+from ..domain.chain import trusted_keys
 from ..domain.proofs import verify_bundle
 from ..services.consent import proof_html, proofs
 from ..services.shared.database import open_engine
@@ -104,7 +105,7 @@ def proof_verify(
         raise DomainError("file", f"cannot read it: {e.strerror}", str(file)) from None
     except msgspec.DecodeError:
         raise DomainError("file", "is not JSON", str(file)) from None
-    result = verify_bundle(document, frozenset(trust or ()))
+    result = verify_bundle(document, trusted_keys(trust))
     kind = _format(format)
     if json:
         emit_json(result.as_json())

@@ -20,6 +20,8 @@ import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .errors import DomainError
+
 _encode = msgspec.json.Encoder().encode
 
 CHECKPOINT_FORMAT = "assent-ledger-checkpoint/1"
@@ -99,6 +101,26 @@ def checkpoint_message(account_id: str, seq: int, head_hash: str, signed_at: str
 
 def key_id(public_key_raw: bytes) -> str:
     return hashlib.sha256(public_key_raw).hexdigest()
+
+
+def trusted_keys(values: list[str] | None, field: str = "trust") -> frozenset[str]:
+    """Keys given as trusted, each a public key (base64 of the raw 32 bytes) or a key id (64 hex
+    digits, compared in lower case): anything else is refused, naming the field, rather than
+    trusting nothing and letting every checkpoint fail or, with none to check, pass unnoticed."""
+    keys = set()
+    for value in values or ():
+        text = value.strip()
+        if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
+            keys.add(text.lower())
+            continue
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise DomainError(field, "is neither a public key (base64 of 32 bytes) nor a key id (64 hex digits)", value)
+        keys.add(text)
+    return frozenset(keys)
 
 
 def _b64(value: str, what: str) -> bytes:
