@@ -170,9 +170,12 @@ profiles = Table(
     Index("ix_profiles_updated", "account_id", "updated_at", "id"),
     # Only profiles an import wrote hold a digest; no other write pays for the index.
     Index(
-        "ix_profiles_import_digest", "account_id", "import_digest",
-        sqlite_where=text("import_digest IS NOT NULL"), postgresql_where=text("import_digest IS NOT NULL"),
-    ),  # fmt: skip
+        "ix_profiles_import_digest",
+        "account_id",
+        "import_digest",
+        sqlite_where=text("import_digest IS NOT NULL"),
+        postgresql_where=text("import_digest IS NOT NULL"),
+    ),
     sqlite_with_rowid=False,
 )
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..config import settings
+from ..config import public_url
 from ..integrations import twilio
 from ..services.workflows import sms_keywords
 from .pages import read_form
@@ -27,7 +27,7 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 def called_url(request: Request) -> str:
     """The URL Twilio called, which its signature covers: behind a proxy the request's own URL is
     not it, so the configured public base wins when there is one."""
-    base = settings().public_url
+    base = public_url()
     if not base:
         return str(request.url)
     query = request.url.query
