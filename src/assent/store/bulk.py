@@ -68,6 +68,19 @@ def _sqlite_ready(table: Table, columns: Sequence[str], rows: Sequence[Sequence[
     return [convert(r) for r in rows]
 
 
+def _unbound_nulls(rows: Sequence[Sequence[Any]]) -> tuple[tuple[bool, ...], Sequence[Sequence[Any]]]:
+    """Which positions hold None in every row, and the rows without those positions: a statement
+    writes NULL there itself. Python's sqlite3 binds a None several times slower than a string
+    (it looks for an adapter first), and a profile row is mostly None."""
+    columns = list(zip(*rows, strict=True))
+    n = len(rows)
+    null = tuple(c.count(None) == n for c in columns)
+    if not any(null):
+        return null, rows
+    kept = [c for c, z in zip(columns, null, strict=True) if not z]
+    return null, list(zip(*kept, strict=True)) if kept else [()] * n
+
+
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Any]) -> None:
     """Insert `rows` (sequences in `columns` order, Python values; or, for PostgreSQL, lines from
     ready_rows) with the driver's fastest path."""
@@ -75,8 +88,8 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         return
     raw = driver_connection(conn)
     if conn.dialect.name == "sqlite":
-        rows = _sqlite_ready(table, columns, rows)
-        marks = ",".join("?" * len(columns))
+        null, rows = _unbound_nulls(_sqlite_ready(table, columns, rows))
+        marks = ",".join("NULL" if z else "?" for z in null)
         raw.executemany(f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", rows)
         return
     with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({','.join(columns)}) FROM STDIN") as copy:
@@ -103,9 +116,9 @@ def update_rows(
         return
     raw = driver_connection(conn)
     if conn.dialect.name == "sqlite":
-        rows = _sqlite_ready(table, (*columns, *key), rows)
-        sets = ",".join(f"{c}=?" for c in columns)
-        where = " AND ".join(f"{k}=?" for k in key)
+        null, rows = _unbound_nulls(_sqlite_ready(table, (*columns, *key), rows))
+        sets = ",".join(f"{c}={'NULL' if z else '?'}" for c, z in zip(columns, null, strict=False))
+        where = " AND ".join(f"{k}={'NULL' if z else '?'}" for k, z in zip(key, null[len(columns) :], strict=True))
         raw.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
         return
     with raw.cursor() as cur:
@@ -144,8 +157,9 @@ def insert_absent(
     raw = driver_connection(conn)
     cols = ",".join(columns)
     if conn.dialect.name == "sqlite":
-        rows = _sqlite_ready(table, columns, rows)
-        raw.executemany(f"INSERT OR IGNORE INTO {table.name} ({cols}) VALUES ({','.join('?' * len(columns))})", rows)
+        null, rows = _unbound_nulls(_sqlite_ready(table, columns, rows))
+        marks = ",".join("NULL" if z else "?" for z in null)
+        raw.executemany(f"INSERT OR IGNORE INTO {table.name} ({cols}) VALUES ({marks})", rows)
         sql = (
             f"SELECT {table.name}.id FROM json_each(?) AS wanted CROSS JOIN {table.name} "
             f"ON {table.name}.account_id = ? AND {table.name}.id = wanted.value"
