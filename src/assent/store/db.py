@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -288,7 +290,46 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     return before, head_revision()
 
 
+# A migration file's own `revision = "…"` and `down_revision = "…"` lines (annotated or not).
+_REVISION_LINE = re.compile(r'^(revision|down_revision)\b[^=\n]*=\s*(?:"([^"\n]*)"|None)\s*$', re.MULTILINE)
+
+
+@functools.cache
+def schema_head() -> str | None:
+    """The newest revision, read from the migration files' `revision` and `down_revision` lines
+    without loading alembic; None when the files don't say it plainly (a merge, an unusual line):
+    head_revision() then tells."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        found = {name: value for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8"))}
+        if not found.get("revision") or "down_revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if found["down_revision"]:
+            revised.add(found["down_revision"])
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else None
+
+
+def stored_revision(engine: Engine) -> str | None:
+    """The revision alembic_version holds, with one SELECT (None: no such table, or not one row)."""
+    with engine.connect() as conn:
+        try:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        except DBAPIError:
+            conn.rollback()
+            return None
+        conn.rollback()
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def require_migrated(engine: Engine) -> None:
+    """Refuse a database whose schema is not the newest. When the stored revision is the head the
+    migration files name, that one SELECT is all it costs; otherwise alembic says where it stands."""
+    head = schema_head()
+    if head is not None and stored_revision(engine) == head:
+        return
     current, head = current_revision(engine), head_revision()
     if current != head:
         state = "has no Assent schema" if current is None else f"is at revision {current}, not {head}"
