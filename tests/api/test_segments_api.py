@@ -166,6 +166,30 @@ def test_segment_documents_fit_klaviyos_schemas(server, api, population):
     assert api.get(f"/api/segments/{segment_id}").status_code == 404
 
 
+def _links(document: Any) -> list[str]:
+    if isinstance(document, dict):
+        return [
+            link
+            for key, value in document.items()
+            for link in ([value] if key in ("self", "related") and isinstance(value, str) else _links(value))
+        ]
+    if isinstance(document, list):
+        return [link for value in document for link in _links(value)]
+    return []
+
+
+def test_every_link_a_segment_gives_is_served(api):
+    body = {"condition_groups": [{"conditions": [_consent("email", True, "any")]}]}
+    segment_id = _create(api, "Links", body).json()["data"]["id"]
+    for path in (f"/api/segments/{segment_id}", "/api/segments", f"/api/segments/{segment_id}?include=tags"):
+        links = _links(api.get(path).json())
+        assert any("/relationships/profiles" in link for link in links)
+        for link in links:
+            assert api.get(link).status_code == 200, link
+    included = api.get(f"/api/segments/{segment_id}?include=tags").json()["data"]["relationships"]
+    assert included["tags"] == {"data": []}
+
+
 def test_members_page_by_cursor_and_filter_by_email(server, api):
     for n in range(5):
         consent.subscribe(

@@ -173,9 +173,9 @@ def _resource(
     if item.profile_count is not None:
         attributes["profile_count"] = item.profile_count
     url = _url(call, item.id)
+    # Only links this server answers: Assent has no tags (include=tags gives an empty list), as lists.
     relationships: dict[str, Any] = {
         "profiles": {"links": {"self": f"{url}relationships/profiles/", "related": f"{url}profiles/"}},
-        "tags": {"links": {"self": f"{url}relationships/tags/", "related": f"{url}tags/"}},
     }
     for name in sorted(include):
         relationships[name] = {**relationships.get(name, {}), "data": []}
