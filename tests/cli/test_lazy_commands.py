@@ -45,3 +45,31 @@ def test_help_imports_no_command_module_and_a_command_only_its_own():
     loaded = _modules_after("profiles", "import", "--help")
     assert "assent.cli.profiles" in loaded
     assert not loaded & {f"assent.cli.{m}" for m in ("audience", "segments", "serve", "sync", "stream", "webhooks")}
+
+
+def _leaves(name: str, command) -> list[tuple[str, object]]:
+    if isinstance(command, TyperGroup):
+        return [leaf for sub, c in command.commands.items() for leaf in _leaves(f"{name} {sub}", c)]
+    return [(name, command)]
+
+
+def test_every_command_but_serve_takes_json():
+    """The README's promise: every command prints JSON with --json (serve runs a server instead)."""
+    leaves = [leaf for name in COMMANDS for leaf in _leaves(name, load_command(name))]
+    assert len(leaves) > 50
+    without = [name for name, c in leaves if not any("--json" in p.opts for p in c.params)]
+    assert without == ["serve"]
+
+
+def test_help_lists_each_command_on_one_line_when_the_terminal_is_wide_enough():
+    """Help listings join a docstring's line breaks: a listed help never breaks off mid-sentence."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner(env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"})
+    for args, names in [([], ORDER), *[([n], list(load_command(n).commands)) for n in ORDER if n in _GROUPS]]:
+        shown = runner.invoke(app, [*args, "--help"]).output
+        panel = shown[shown.index("Commands") :].split("╰")[0].splitlines()[1:]
+        assert [line.split()[1] for line in panel] == names, (args, panel)
+
+
+_GROUPS = {name for name, entry in COMMANDS.items() if entry.attribute == "app"}

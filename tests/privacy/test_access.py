@@ -21,8 +21,22 @@ from tests.cli.test_cli import assent
 
 OUTSIDE_PAYLOAD = ("seq", "occurred_at", "type", "metric", "personal", "proof")
 EMAIL = [(Channel.EMAIL, Purpose.MARKETING)]
-EVERYONE_EMAIL = {"condition_groups": [{"conditions": [{"type": "profile-marketing-consent", "consent": {
-    "channel": "email", "can_receive_marketing": True, "consent_status": {"subscription": "subscribed"}}}]}]}
+EVERYONE_EMAIL = {
+    "condition_groups": [
+        {
+            "conditions": [
+                {
+                    "type": "profile-marketing-consent",
+                    "consent": {
+                        "channel": "email",
+                        "can_receive_marketing": True,
+                        "consent_status": {"subscription": "subscribed"},
+                    },
+                }
+            ]
+        }
+    ]
+}
 
 
 def _person(engine, account_id: str) -> tuple[str, str, str]:
@@ -31,8 +45,11 @@ def _person(engine, account_id: str) -> tuple[str, str, str]:
     proof = Proof(source="https://shop.example/signup", ip="198.51.100.9", user_agent="Lynx/2.9")
     made = consent.subscribe(engine, account_id, Locator("email", "ana@example.com"), EMAIL, proof=proof)
     lists.add_members(engine, account_id, weekly.id, [made.profile_id])
-    create_event(engine, account_id, NewEvent("Placed Order", {"OrderId": "1001"},
-                                              EventProfile(email="ana@example.com"), value=20.0))
+    create_event(
+        engine,
+        account_id,
+        NewEvent("Placed Order", {"OrderId": "1001"}, EventProfile(email="ana@example.com"), value=20.0),
+    )
     device = push_tokens.Device("f" * 64, Platform.IOS, Vendor.APNS, metadata={"device_model": "iPhone15,2"})
     push_tokens.register(engine, account_id, push_tokens.Owner(email="ana@example.com"), device)
     return made.profile_id, weekly.id, segment.id
@@ -72,10 +89,36 @@ def test_access_export_hashes_check_against_the_chain(engine, account_id):
 def test_cli_export_data_writes_the_json(engine, account_id, db_url, tmp_path):
     profile_id, _, _ = _person(engine, account_id)
     out = tmp_path / "ana.json"
-    done = assent("profiles", "export-data", "--account", account_id, "--email", "ana@example.com",
-                  "--output", str(out), db=db_url)
+    done = assent(
+        "profiles",
+        "export-data",
+        "--account",
+        account_id,
+        "--email",
+        "ana@example.com",
+        "--output",
+        str(out),
+        db=db_url,
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(out.read_text())["data"]
     assert data["id"] == profile_id and data["attributes"]["profile"]["email"] == "ana@example.com"
+    said = assent(
+        "profiles",
+        "export-data",
+        "--account",
+        account_id,
+        "--email",
+        "ana@example.com",
+        "--output",
+        str(out),
+        "--json",
+        db=db_url,
+    )
+    assert said.returncode == 0, said.stderr
+    assert json.loads(said.stdout) == {"profile_id": profile_id, "path": str(out)} and not said.stderr
+    printed = assent("profiles", "export-data", "--account", account_id, "--id", profile_id, "--json", db=db_url)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["data"]["id"] == profile_id
     missing = assent("profiles", "export-data", "--account", account_id, "--email", "nobody@example.com", db=db_url)
     assert missing.returncode == 1 and missing.stderr.startswith("error: email: no profile")

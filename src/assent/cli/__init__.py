@@ -93,7 +93,22 @@ def load_command(name: str) -> Any:
         holder.callback()(_nothing)  # a group of one, so Typer keeps the command's own name
     group = typer.main.get_command(holder)
     assert isinstance(group, TyperGroup)
-    return group.commands[name]
+    command = group.commands[name]
+    _listed_on_one_paragraph(command)
+    return command
+
+
+def _one_paragraph(help: str) -> str:
+    """A command's help as a group lists it: its first paragraph, its line breaks as spaces (Typer's
+    rich help keeps a docstring's line breaks there, so a listing broke off mid-sentence)."""
+    return " ".join(help.split("\n\n")[0].split())
+
+
+def _listed_on_one_paragraph(command: Any) -> None:
+    for sub in getattr(command, "commands", {}).values():
+        if sub.short_help is None and sub.help:
+            sub.short_help = _one_paragraph(sub.help)
+        _listed_on_one_paragraph(sub)
 
 
 def _nothing() -> None:
@@ -116,7 +131,8 @@ class LazyGroup(TyperGroup):
         if command is not None or cmd_name not in COMMANDS:
             return command
         if self.listing:  # only the name and help are shown
-            return TyperCommand(cmd_name, help=COMMANDS[cmd_name].help)
+            help = COMMANDS[cmd_name].help
+            return TyperCommand(cmd_name, help=help, short_help=_one_paragraph(help))
         command = self.commands[cmd_name] = load_command(cmd_name)
         return command
 

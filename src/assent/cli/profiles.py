@@ -296,9 +296,13 @@ def profiles_export_data(
     external_id: ByExternal = None,
     output: Annotated[str | None, typer.Option("--output", help="Write the JSON here (default: stdout).")] = None,
     db: Db = None,
+    json: Json = False,
 ) -> None:
     """Everything held about a person (an access request), as JSON: the profile, its consents, every
-    ledger event with its hashes, lists, segments, events and sends."""
+    ledger event with its hashes, lists, segments, events and sends.
+
+    The export is JSON either way; with --output and --json, what was written is said as JSON on
+    stdout."""
     from ..api.privacy import data_export_resource
     from ..services.privacy import access
 
@@ -310,7 +314,10 @@ def profiles_export_data(
         return
     with open(output, "w", encoding="utf-8") as f:
         f.write(text + "\n")
-    typer.echo(f"wrote the data held about profile {export.profile.id} to {output}", err=True)
+    if json:
+        emit_json({"profile_id": export.profile.id, "path": output})
+    else:
+        typer.echo(f"wrote the data held about profile {export.profile.id} to {output}", err=True)
 
 
 @app.command("retention")

@@ -61,7 +61,9 @@ class Send:
         allowed = send_purposes(self.channel)
         if self.purpose not in allowed:
             names = ", ".join(sorted(p.value for p in allowed))
-            raise DomainError("purpose", f"a {self.channel.value} send is one of {names}", self.purpose.value)
+            raise DomainError(
+                "purpose", f"must be one of {names} for a send on {self.channel.value}", self.purpose.value
+            )
 
 
 def send_purposes(channel: Channel) -> set[Purpose]:
@@ -83,7 +85,7 @@ def parse_send_purpose(channel: Channel, value: str | None, field: str = "purpos
     allowed = send_purposes(channel)
     if purpose not in allowed:
         names = ", ".join(sorted(p.value for p in allowed))
-        raise DomainError(field, f"a {channel.value} send is one of {names}", value)
+        raise DomainError(field, f"must be one of {names} for a send on {channel.value}", value)
     return purpose
 
 
