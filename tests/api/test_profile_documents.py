@@ -53,3 +53,27 @@ def test_the_struct_resource_is_the_dict_resource_byte_for_byte(rows, base):
     fast = profile_documents.profile_resources(rows, base)
     assert _encode(fast) == _encode([profile_resource(r, base) for r in rows])
     assert _encode(profile_documents.profile_resource(rows[0], base)) == _encode(profile_resource(rows[0], base))
+
+
+@st.composite
+def sharing(draw) -> list[ProfileView]:
+    """Views whose states share their parts (the same mapping objects, as a page read gives
+    profiles with the same projection rows) but not their addresses or devices: some with a
+    WhatsApp consent, whose block shows each profile's own phone number."""
+    base = run(draw(scenarios))[1]
+    out = []
+    for view in draw(st.lists(views(), min_size=2, max_size=5)):
+        state = base.evolve(
+            email=draw(st.sampled_from([None, "a@example.com", "b@example.com"])),
+            phone_number=draw(st.sampled_from([None, "+14155550101", "+14155550102"])),
+            push_tokens=draw(st.integers(0, 1)),
+        )
+        out.append(msgspec.structs.replace(view, email=state.email, phone_number=state.phone_number, state=state))
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sharing())
+def test_a_block_made_once_for_states_sharing_parts_is_each_profiles_own(rows):
+    fast = profile_documents.profile_resources(rows, "http://127.0.0.1:8000")
+    assert _encode(fast) == _encode([profile_resource(r, "http://127.0.0.1:8000") for r in rows])

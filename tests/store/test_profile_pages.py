@@ -85,3 +85,29 @@ def test_an_unknown_account_is_not_found_on_the_bare_driver_paths(engine, accoun
         list_profiles(engine, "01NOSUCHACCOUNT00000000000", [], "id", False, None, 10, subscriptions=True)
     with pytest.raises(NotFound):
         feed.feed(engine, "01NOSUCHACCOUNT00000000000", after_seq=0, limit=10)
+
+
+def test_profiles_with_the_same_projection_rows_share_one_states_parts(engine, account_id):
+    email = [(Channel.EMAIL, Purpose.MARKETING)]
+    for address in ("a@example.com", "b@example.com", "c@example.com"):
+        consent.subscribe(engine, account_id, Locator("email", address), email)
+    create_profile(engine, account_id, ProfileInput(values={"external_id": "none"}))
+    with write_transaction(engine) as conn:  # a and b subscribed in one import: the very same rows
+        a = profile_store.find(conn, account_id, "email", "a@example.com")
+        b = profile_store.find(conn, account_id, "email", "b@example.com")
+        for table in ("consents",):
+            conn.exec_driver_sql(
+                f"UPDATE {table} SET consent_timestamp = (SELECT consent_timestamp FROM {table} "
+                f"WHERE profile_id = '{a.id}'), last_updated = (SELECT last_updated FROM {table} "
+                f"WHERE profile_id = '{a.id}') WHERE profile_id = '{b.id}'"
+            )
+    with read_transaction(engine) as conn:
+        rows = profile_pages.page(
+            conn, account_id, "id", descending=False, limit=10, key=profile_store.sort_key("id")
+        ).rows
+        states = profile_pages.states(conn, account_id, rows)
+        assert states == projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in rows})
+    by_email = {r.email: states[r.id] for r in rows}
+    assert by_email["a@example.com"].consents is by_email["b@example.com"].consents
+    assert by_email["a@example.com"].email == "a@example.com" and by_email["b@example.com"].email == "b@example.com"
+    assert by_email["a@example.com"].consents is not by_email["c@example.com"].consents

@@ -105,7 +105,11 @@ def _states_sql(dialect: str) -> str:
 
 
 def states(conn: Any, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, ProfileState]:
-    """projection.load of the page's profiles, with the bare driver: one statement."""
+    """projection.load of the page's profiles, with the bare driver: one statement. Profiles whose
+    projection rows are the same (say, subscribed to email by one import) share one made state's
+    parts: each distinct set of rows is typed and made into a state once per page, and the others
+    get a ProfileState of those very parts with their own email and phone number (so a document
+    built from a state can be made once per page for the states sharing parts)."""
     if not rows:
         return {}
     dialect = conn.dialect.name
@@ -113,9 +117,29 @@ def states(conn: Any, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, 
     with driver_cursor(conn) as cur:
         cur.execute(_states_sql(dialect), params)
         found = cur.fetchall()
+    mine: dict[str, list[tuple[Any, ...]]] = {}
+    for row in found:
+        of = mine.get(row[1])
+        if of is None:
+            mine[row[1]] = [row]
+        else:
+            of.append(row)
     utc = driver_utc(dialect)
-    typed = [
-        (kind, pid, a, b, c, utc(t1), utc(t2), d, e, f, None if g is None else bool(g))
-        for kind, pid, a, b, c, t1, t2, d, e, f, g in found
-    ]
-    return projection.states(typed, {r.id: (r.email, r.phone_number) for r in rows})
+    made: dict[tuple[Any, ...], ProfileState] = {}
+    out: dict[str, ProfileState] = {}
+    for r in rows:
+        own = mine.get(r.id, ())
+        parts = tuple([row[:1] + row[2:] for row in own])  # the rows without the profile id
+        shared = made.get(parts)
+        if shared is None:
+            typed = [
+                (kind, pid, a, b, c, utc(t1), utc(t2), d, e, f, None if g is None else bool(g))
+                for kind, pid, a, b, c, t1, t2, d, e, f, g in own
+            ]
+            out[r.id] = made[parts] = projection.states(typed, {r.id: (r.email, r.phone_number)})[r.id]
+        else:
+            out[r.id] = ProfileState(
+                shared.consents, shared.suppressions, shared.list_suppressions, shared.lists, shared.pending,
+                r.email, r.phone_number, shared.push_tokens,
+            )  # fmt: skip
+    return out

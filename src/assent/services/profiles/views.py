@@ -4,8 +4,8 @@ resource is built in api/resources.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -15,10 +15,14 @@ from ...store.profile_read import ProfileRow
 from ...store.rows import AnyRow
 
 LOCATION = ("address1", "address2", "city", "country", "latitude", "longitude", "region", "zip", "timezone", "ip")
+_location = attrgetter(*LOCATION)  # a row's LOCATION fields as a tuple, in one call
+_decode = msgspec.json.decode
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileView:
+class ProfileView(msgspec.Struct, frozen=True):
+    """A Struct, not a dataclass: made positionally, it costs a fraction of a frozen dataclass's
+    field-by-field setting, and a page makes a hundred."""
+
     id: str
     email: str | None
     phone_number: str | None
@@ -41,23 +45,23 @@ class ProfileView:
 def profile_view(
     row: AnyRow | ProfileRow, state: ProfileState | None = None, *, joined_at: datetime | None = None
 ) -> ProfileView:
-    """The view of a stored profile row."""
+    """The view of a stored profile row (made positionally: a page makes a hundred)."""
     return ProfileView(
-        id=row.id,
-        email=row.email,
-        phone_number=row.phone_number,
-        external_id=row.external_id,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        organization=row.organization,
-        locale=row.locale,
-        title=row.title,
-        image=row.image,
-        location={name: getattr(row, name) for name in LOCATION},
-        properties=msgspec.json.decode(row.properties or "{}"),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_event_at=row.last_event_at,
-        state=state,
-        joined_at=joined_at,
+        row.id,
+        row.email,
+        row.phone_number,
+        row.external_id,
+        row.first_name,
+        row.last_name,
+        row.organization,
+        row.locale,
+        row.title,
+        row.image,
+        dict(zip(LOCATION, _location(row), strict=True)),
+        _decode(row.properties or "{}"),
+        row.created_at,
+        row.updated_at,
+        row.last_event_at,
+        state,
+        joined_at,
     )
