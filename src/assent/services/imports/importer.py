@@ -314,7 +314,9 @@ def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
 # --- reading in parallel ---------------------------------------------------------------------
 
 
-Batch = tuple[datetime, list[Prepared | Rejected | Known], int]  # (time, validated rows, bytes of the file read)
+# (time, validated rows, bytes of the file read); a worker's rows stay packed until the writer takes
+# them, so that only the batch being written is ever held as objects (several times the packed size).
+Batch = tuple[datetime, list[Prepared | Rejected | Known] | bytes, int]
 
 
 # Worker processes pay for starting (each imports the application) only when this much of the file
@@ -342,6 +344,7 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterato
             prepared = prepare_chunk(first, plan, now, known)
             yield now, prepared, first.end
             mostly_unchanged = 2 * sum(isinstance(item, Known) for item in prepared) > len(prepared)
+            del prepared  # the writer has it; this generator lives as long as the import
             if not mostly_unchanged and source.size - first.end > WORKERS_FROM_BYTES:
                 workers = min(cpus, 4)
     if workers <= 0:
@@ -354,11 +357,11 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterato
         for chunk in chunks:
             now = utcnow()
             in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now), chunk.end))
-            if len(in_flight) > workers * 2:  # bounded: the file is never all in memory
+            if len(in_flight) > workers:  # bounded: the file is never all in memory
                 now, fut, end = in_flight.pop(0)
-                yield now, decode_results(fut.result()), end
+                yield now, fut.result(), end
         for now, fut, end in in_flight:
-            yield now, decode_results(fut.result()), end
+            yield now, fut.result(), end
 
 
 # --- writing (main process) ----------------------------------------------------------------
@@ -496,12 +499,15 @@ class _Writer:
         try:
             with bulk_connection(self.engine) as conn:
                 while (batch := self.queue.get()) is not None:
-                    now, prepared, read = batch
+                    now, packed, read = batch
+                    prepared = decode_results(packed) if isinstance(packed, bytes) else packed
+                    del batch, packed
                     with conn.begin():
                         _import_batch(conn, self.plan, now, prepared, self.report, self.rejects)
                     self.report.rows += len(prepared)
                     if self.progress:
                         self.progress(len(prepared), read)
+                    del prepared  # not held while the next batch is awaited
         except BaseException as e:  # noqa: BLE001 — handed to the importing thread, which raises it
             self.failure = e
 
@@ -575,6 +581,7 @@ def import_profiles(
             with _Writer(engine, plan, report, rejects, progress) as writer:
                 for batch in _prepared_batches(engine, source, plan):
                     writer.put(batch)
+                    del batch  # not held while the next one is worked out
         finally:
             rejects.close()
             if gc_was_enabled:
