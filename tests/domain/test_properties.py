@@ -36,6 +36,7 @@ from assent.domain import (
 )
 from assent.domain import transitions as t
 from assent.domain.decisions import DEFAULT_RULES, receive_flags
+from assent.domain.events import readdressed, readdresser
 
 START = datetime.now(UTC).replace(microsecond=0)
 LISTS = [None, "L1", "L2"]
@@ -367,5 +368,17 @@ def test_a_transitions_events_replayed_from_its_own_state_reach_what_folding_the
         if events:
             events.append(events[0])  # a changed list is folded again
             assert replay(events, before) == replay(list(events), before)
+
+    run(scenario, on_step=check)
+
+
+@SETTINGS
+@given(scenarios, st.sampled_from(EMAILS), st.sampled_from(PHONES))
+def test_readdressing_through_a_readdresser_equals_readdressing_each_time(scenario, email, phone):
+    # Bulk jobs readdress one profile's events for its alike profiles through readdresser, which
+    # works out once what readdressed works out per call.
+    def check(before, op, events, after, now, proof):
+        new = replace(before, email=email, phone_number=phone)
+        assert readdresser(events, before)(new) == readdressed(events, before, new)
 
     run(scenario, on_step=check)

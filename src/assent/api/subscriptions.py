@@ -3,6 +3,7 @@ answers 202, so a read right after it sees the change (Klaviyo's are eventually 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -185,7 +186,7 @@ def _list_id(relationships: JobRelationships | UnsetType) -> str | None:
 
 
 def _identifiers(
-    call: Call, region: str, i: int, attrs: SubscribeProfileAttributes | UnsubscribeProfileAttributes
+    call: Call, region: Callable[[], str], i: int, attrs: SubscribeProfileAttributes | UnsubscribeProfileAttributes
 ) -> tuple[str | None, str | None, bool]:
     """The item's email and phone, normalised; a bad phone beside an email is dropped (Klaviyo's
     partial failure); returns (email, phone, dropped)."""
@@ -199,7 +200,7 @@ def _identifiers(
     dropped = False
     if phone:
         try:
-            phone = normalize_phone(phone, region)
+            phone = normalize_phone(phone, region())
         except InvalidIdentifier as e:
             if email is None:
                 raise from_domain(e, base) from None
@@ -207,8 +208,17 @@ def _identifiers(
     return email, phone, dropped
 
 
-def _region(call: Call) -> str:
-    return get_account(call.engine, call.account_id).default_region
+def _region(call: Call) -> Callable[[], str]:
+    """The account's default region, read when a phone number first needs it (a job of emails
+    alone never reads the account)."""
+    found: list[str] = []
+
+    def region() -> str:
+        if not found:
+            found.append(get_account(call.engine, call.account_id).default_region)
+        return found[0]
+
+    return region
 
 
 def _done(dropped: bool) -> Response:

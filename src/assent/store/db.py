@@ -6,7 +6,7 @@ import fcntl
 import functools
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,6 +126,20 @@ def driver_connection(conn: Connection) -> Any:
     if raw is None:  # SQLAlchemy has none only for a closed or invalidated connection
         raise RuntimeError("the connection is closed or invalidated: no driver connection")
     return raw
+
+
+@functools.cache
+def _driver_sql(dialect: str, sql: str) -> str:
+    return sql if dialect == "sqlite" else sql.replace("?", "%s")
+
+
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """The rows of one small statement (written with `?` marks, no `%`) run on the bare driver in
+    `conn`'s transaction: a bulk job's fixed look-ups cost less so than through SQLAlchemy's
+    compiling and result processing. Values come back as the driver gives them."""
+    with driver_cursor(conn) as cur:
+        cur.execute(_driver_sql(conn.dialect.name, sql), params)
+        return cur.fetchall() if cur.description is not None else []
 
 
 @contextmanager

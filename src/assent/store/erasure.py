@@ -25,6 +25,7 @@ import msgspec
 from sqlalchemy import Connection, delete, func, or_, select, update
 
 from ..domain.profile import PROFILE_FIELDS
+from .db import driver_rows
 from .tables import (
     consent_events,
     erasure_tombstones,
@@ -82,8 +83,7 @@ def remove_tombstones(conn: Connection, account_id: str, digests: Iterable[str])
 
 def has_tombstones(conn: Connection, account_id: str) -> bool:
     """Whether the account has any tombstone (one index probe, however many it has)."""
-    t = erasure_tombstones
-    return conn.execute(select(t.c.digest).where(t.c.account_id == account_id).limit(1)).first() is not None
+    return bool(driver_rows(conn, "SELECT 1 FROM erasure_tombstones WHERE account_id = ? LIMIT 1", (account_id,)))
 
 
 def tombstone_count(conn: Connection, account_id: str) -> int:

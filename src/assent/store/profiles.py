@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import Connection, bindparam, exists, func, insert, select, text
 
 from . import bulk
 from .conditions import OPERATORS
-from .db import driver_connection
+from .db import driver_connection, driver_rows
 from .rows import AnyRow, AnySelect, SortKey
 from .tables import list_members, list_suppressions, lists, profiles, suppressions
 
@@ -42,7 +43,23 @@ def ids_matching(conn: Connection, account_id: str, field: str, values: Iterable
     values = list(set(values))
     if not values:
         return set()
-    return set(conn.execute(bulk.select_matching(conn, profiles, account_id, field, values, ("id",))).scalars())
+    sql, account_first = _ids_matching_sql(conn.dialect.name, field)
+    wanted = bulk.values_param(values)
+    return {r[0] for r in driver_rows(conn, sql, (account_id, wanted) if account_first else (wanted, account_id))}
+
+
+@functools.cache
+def _ids_matching_sql(dialect: str, field: str) -> tuple[str, bool]:
+    """ids_matching's statement for the bare driver (as bulk.matching_clause plans it), and
+    whether the account is its first parameter."""
+    column = profiles.c[field].name  # a column of the table, never text from outside
+    if dialect == "sqlite":
+        sql = (f"SELECT profiles.id FROM json_each(?) AS wanted CROSS JOIN profiles "
+               f"ON profiles.account_id = ? AND profiles.{column} = wanted.value")  # fmt: skip
+        return sql, False
+    sql = (f"SELECT id FROM profiles WHERE account_id = ? AND {column} = "
+           "ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(? AS jsonb))))")  # fmt: skip
+    return sql, True
 
 
 def get_many(conn: Connection, account_id: str, ids: Iterable[str]) -> list[AnyRow]:

@@ -104,6 +104,19 @@ def add_state_rows(
         )
 
 
+# Where each table's rows hold the profile id.
+_PROFILE_AT = {name: columns.index("profile_id") for name, columns in COLUMNS.items()}
+
+
+def add_rows_like(out: Rows, like: Rows, profile_id: str) -> None:
+    """Append `like` (another profile's rows, from add_state_rows) to `out` as this profile's: a
+    state with the very same parts has the same rows but for the profile id."""
+    for table, rows in like.items():
+        if rows:
+            i = _PROFILE_AT[table]
+            out[table] += [(*r[:i], profile_id, *r[i + 1 :]) for r in rows]
+
+
 def write(
     conn: Connection,
     account_id: str,

@@ -24,7 +24,7 @@ from ...domain import (
 )
 from ...domain import transitions as t
 from ...domain.erasure import ErasedIdentifier
-from ...domain.events import readdressed
+from ...domain.events import readdresser
 from ...store import ledger as ledger_store
 from ...store.db import read_transaction
 from ..lists.lists import load_list
@@ -121,7 +121,7 @@ def _work_out(
     batch = ProfileBatch(conn, account_id, rows)
     # A job's new profiles mostly do the same thing: each shape's change is worked out once, and
     # others of that shape take its events with their own addresses (they differ in nothing else).
-    shapes: dict[tuple[Any, ...], tuple[ProfileState, RowConsent]] = {}
+    shapes: dict[tuple[Any, ...], tuple[Callable[[ProfileState], list[ConsentEvent]], RowConsent]] = {}
     copied: dict[int, ConsentEvent] = {}  # id() of a copied event -> the event it was copied from
     for row, item in zip(rows, items, strict=True):
 
@@ -132,11 +132,11 @@ def _work_out(
                    state.phone_number is None)  # fmt: skip
             if (shape := shapes.get(key)) is None:
                 result = step(state, item, now, opt_in)
-                shapes[key] = (state, result)
+                shapes[key] = (readdresser(result.events, state), result)
                 return result
-            first, done = shape
+            readdress, done = shape
             end = done.state.evolve(email=state.email, phone_number=state.phone_number)
-            events = readdressed(done.events, first, state)
+            events = readdress(state)
             copied.update(zip(map(id, events), done.events, strict=True))
             return RowConsent(events, end, done.subscribed, done.pending)
 

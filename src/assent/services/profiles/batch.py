@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import msgspec
@@ -28,7 +29,9 @@ from ..shared.ids import new_id
 from ..shared.recorder import Recorded, Recorder
 
 BLANK: dict[str, Any] = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
+_NO_STATE = ProfileState()
 _encode_json = msgspec.json.Encoder().encode
+_profile_values = itemgetter(*PROFILE_FIELDS)
 
 
 @dataclass
@@ -120,8 +123,9 @@ def profile_row(
     import_events: int | None = None,
 ) -> tuple[Any, ...]:
     """The profile's row in bulk.PROFILE_ROW order."""
-    props = _encode_json(values["properties"]).decode()
-    return (account_id, profile_id, *(values[f] for f in PROFILE_FIELDS), props, created, now, import_digest,
+    properties = values["properties"]
+    props = _encode_json(properties).decode() if properties else "{}"
+    return (account_id, profile_id, *_profile_values(values), props, created, now, import_digest,
             import_events)  # fmt: skip
 
 
@@ -218,8 +222,8 @@ class ProfileBatch(Generic[R]):
 
         Raises DomainError (or NotFound) and leaves the batch untouched when the row cannot apply."""
         existing = self.match(row)
-        if existing is None:
-            p = _Profile(new_id(), dict(BLANK), now, True, ProfileState())
+        if existing is None:  # merged_values copies BLANK
+            p = _Profile(new_id(), BLANK, now, True, _NO_STATE)
         else:
             p = _Profile(
                 existing.id, existing.values, existing.created_at, existing.fresh, existing.state,
@@ -229,7 +233,7 @@ class ProfileBatch(Generic[R]):
         events: list[ConsentEvent] = []
         state = p.state
         if existing is None:
-            state = state.evolve(email=new_values["email"], phone_number=new_values["phone_number"])
+            state = ProfileState(email=new_values["email"], phone_number=new_values["phone_number"])
         else:
             # A new number resets SMS consent; a new address lifts the old one's bounces.
             for change, f in ((t.change_email, "email"), (t.change_phone_number, "phone_number")):
@@ -260,13 +264,15 @@ class ProfileBatch(Generic[R]):
         """The touched profiles' rows: inserts (bulk.PROFILE_ROW), updates (bulk.PROFILE_UPDATE then
         the key) and the ids of the new ones."""
         inserts, updates, fresh = [], [], []
+        dialect = self.conn.dialect.name
+        at = bulk.db_time(dialect, now)  # the driver's form, made once (not per row as it is written)
         for p in self.touched.values():
-            row = profile_row(self.account_id, p.id, p.values, p.created_at, now)
+            row = profile_row(self.account_id, p.id, p.values, bulk.db_time(dialect, p.created_at), at)
             if p.fresh:
                 inserts.append(row)
                 fresh.append(p.id)
             else:  # fields and properties, the import digest cleared, then the key
-                updates.append((*row[2:-4], now, None, None, self.account_id, p.id))
+                updates.append((*row[2:-4], at, None, None, self.account_id, p.id))
         return inserts, updates, fresh
 
     def write(self, recorder: Recorder, now: datetime) -> int:
@@ -293,10 +299,23 @@ class ProfileBatch(Generic[R]):
                 return [ledger.encode(account_id, profile_id, e) for e in events]
 
         recorded, rows = [], projection.empty_rows()
+        # Profiles whose states share every part (a job's new profiles that did the same) share
+        # their projection rows but for the profile id: each set of parts is turned into rows once.
+        # The states are all alive here, so the parts' ids are not reused.
+        alike: dict[tuple[int, ...], projection.Rows] = {}
         for p in self.touched.values():
             if p.events:
                 recorded.append(Recorded(p.id, p.state, p.events, encode(p.id, p.events)))
-                projection.add_state_rows(rows, account_id, p.id, p.state, lambda v: bulk.db_time(dialect, v))
+                s = p.state
+                parts = (id(s.consents), id(s.suppressions), id(s.list_suppressions), id(s.lists), id(s.pending))
+                like = alike.get(parts)
+                if like is None:
+                    like = alike[parts] = projection.empty_rows()
+                    projection.add_state_rows(like, account_id, p.id, s, lambda v: bulk.db_time(dialect, v))
+                    for table, table_rows in like.items():
+                        rows[table] += table_rows
+                else:
+                    projection.add_rows_like(rows, like, p.id)
         read = {p.id: p.updated_at for p in self.touched.values() if not p.fresh}
         return Prepared(inserts, updates, fresh, recorded, rows, read, seen_seq)
 

@@ -94,7 +94,7 @@ def enqueue(
     precomputed: Sequence[_Precomputed] = (),
 ) -> int:
     """Queue the events for the account's enabled webhooks; returns how many deliveries."""
-    hooks = [(row.id, frozenset(msgspec.json.decode(row.topics))) for row in store.enabled(conn, account_id)]
+    hooks = [(wid, frozenset(msgspec.json.decode(topics))) for wid, topics in store.enabled(conn, account_id)]
     if not hooks:
         return 0
     now = utcnow()
