@@ -25,6 +25,7 @@ SORT_SQL: dict[str, tuple[str, ...]] = {
     "updated": ("updated_at", "id"),
     "email": ("COALESCE(email, '')", "id"),
 }
+_UNREAD: Any = object()
 _TIME_SORTS = frozenset({"created", "updated"})  # whose first key is a time (ISO text in a cursor)
 
 
@@ -90,7 +91,19 @@ def page(
         cur.execute(sql, params)
         found = cur.fetchall()
     utc, make = driver_utc(dialect), ProfileRow._make
-    rows = [make((*fields, utc(created), utc(updated), utc(last))) for *fields, created, updated, last in found]
+    times: dict[Any, Any] = {None: None}  # each stored time read once per page: a page's often repeat
+    rows = []
+    for *fields, created, updated, last in found:
+        c = times.get(created, _UNREAD)
+        if c is _UNREAD:
+            c = times[created] = utc(created)
+        u = times.get(updated, _UNREAD)
+        if u is _UNREAD:
+            u = times[updated] = utc(updated)
+        t = times.get(last, _UNREAD)
+        if t is _UNREAD:
+            t = times[last] = utc(last)
+        rows.append(make((*fields, c, u, t)))
     return page_of(rows, limit, after is not None, before is not None, key)
 
 
