@@ -275,9 +275,26 @@ def next_target(url: str) -> str:
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
+class _Links(msgspec.Struct):
+    next: str | None = None
+
+
+class _Page(msgspec.Struct):
+    data: list[msgspec.Raw]  # checked as JSON, counted, not made into objects
+    links: _Links
+
+
+# What the walk reads of a page while it is timed: links.next and how many resources. Decoding the
+# whole page (a 1,000-event feed page is ~650 kB) cost the one client ~20x more, in series with
+# the server: it was most of the gap between the walk's wall time and the server's CPU time.
+_page_decode = msgspec.json.Decoder(_Page).decode
+
+
 async def page_all(client: Client, server: Server, first: str, name: str = "paging") -> tuple[Phase, list[bytes]]:
     """Follow links.next from `first` to the last page, one request at a time, as a sync job
-    would; returns the phase (items = resources) and every page's body."""
+    would; returns the phase (items = resources) and every page's body. The bodies are decoded
+    in full by the caller, after the walk: a sync job's own use of the documents is not the
+    server's cost (nor the floor's)."""
     phase, bodies = Phase(name), []
     cpu0, client0 = server.cpu_seconds(), time.process_time()
     target: str | None = first
@@ -291,9 +308,9 @@ async def page_all(client: Client, server: Server, first: str, name: str = "pagi
         if status != 200:
             break
         bodies.append(body)
-        doc = _decode(body)
-        phase.items += len(doc["data"])
-        target = next_target(doc["links"]["next"]) if doc["links"].get("next") else None
+        page = _page_decode(body)
+        phase.items += len(page.data)
+        target = next_target(page.links.next) if page.links.next else None
     phase.seconds = time.perf_counter() - started
     phase.server_cpu, phase.client_cpu = server.cpu_seconds() - cpu0, time.process_time() - client0
     return phase, bodies
