@@ -16,6 +16,11 @@ Prints the figures against the goals (counts <= 1 s on PostgreSQL, <= 2 s on SQL
 >= 200,000 profiles/s). Not a test: it asserts nothing.
 
     python bench/audience_bench.py [--profiles 1000000] [--db postgresql://127.0.0.1:5432/test] [--json]
+
+Seeding a million profiles takes minutes; `--reuse URL` keeps the seeded database for the next
+run instead: a SQLite URL (the file is made if missing) or the URL of an existing, empty or
+earlier seeded, PostgreSQL database. It is migrated, seeded only when it holds no bench account
+(with --profiles; a database seeded with another number is used as it is), and not dropped.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from assent.domain import Channel, Purpose, Via
 from assent.services.accounts import accounts
@@ -39,8 +45,9 @@ from assent.services.audiences import resolution as audiences
 from assent.services.audiences.resolution import AudienceQuery, Source
 from assent.store import bulk, projection
 from assent.store.audiences import raw_rows, whole_result
-from assent.store.db import read_transaction
+from assent.store.db import make_engine, read_transaction, upgrade
 from assent.store.tables import PROFILE_FIELDS, lists, profiles
+from assent.store.tables import accounts as account_table
 from decide_bench import LISTS, make_state
 from harness import assent_command
 from import_bench import Database
@@ -50,10 +57,29 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 COUNT_GOAL = {"sqlite": 2.0, "postgresql": 1.0}
 STREAM_GOAL = 200_000
 COUNTRIES = ["US", "US", "US", "DE", "FR", "GB", "CA", ""]
+ACCOUNT_NAME = "Bench audiences"
+
+
+class Reused(Database):
+    """An existing database given by URL (--reuse), migrated, kept after the run."""
+
+    def __init__(self, url: str) -> None:  # Database's fresh database is not made
+        self.server, self.url = url, url
+        self.name = None if make_url(url).get_backend_name() == "sqlite" else make_url(url).database
+        self.engine = make_engine(url)
+        upgrade(self.engine)
+
+    def drop(self) -> None:
+        self.engine.dispose()
+
+    def seeded(self) -> str | None:
+        """The bench account's id, if an earlier run seeded this database."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(account_table.c.id).where(account_table.c.name == ACCOUNT_NAME)).scalar()
 
 
 def populate(db: Database, n: int) -> str:
-    account_id = accounts.create_account(db.engine, "Bench audiences", "US").account.id
+    account_id = accounts.create_account(db.engine, ACCOUNT_NAME, "US").account.id
     dialect = db.engine.dialect.name
     rng = random.Random(10)
     columns = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
@@ -185,15 +211,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-export", action="store_true", help="skip the export subprocesses")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--reuse", metavar="URL", help="seed this database once and keep it (see above)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        db = Database(args.db, work, "audience")
+        db = Reused(args.reuse) if args.reuse else Database(args.db, work, "audience")
         backend = "sqlite" if db.is_sqlite else "postgresql"
         try:
             started = time.perf_counter()
-            account_id = populate(db, args.profiles)
+            found = db.seeded() if isinstance(db, Reused) else None
+            account_id = found or populate(db, args.profiles)
             build = time.perf_counter() - started
             everyone, in_list = (Source("all"),), (Source("list", LISTS[0]),)
             shapes = {

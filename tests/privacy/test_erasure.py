@@ -64,21 +64,29 @@ def _opted_out_person(engine, account_id: str) -> tuple[str, str, str]:
     proof = Proof(source="https://shop.example/signup", ip="203.0.113.77", user_agent="Mozilla/5.0 ErinPhone")
     consent.subscribe(engine, account_id, Locator("email", email), EMAIL, proof=proof)
     consent.subscribe(engine, account_id, Locator("phone_number", phone), SMS, proof=proof)
-    create_event(engine, account_id, NewEvent("Placed Order", {"note": "ring Erin Quill at the door"},
-                                              EventProfile(email=email), value=49.0))
+    create_event(
+        engine,
+        account_id,
+        NewEvent("Placed Order", {"note": "ring Erin Quill at the door"}, EventProfile(email=email), value=49.0),
+    )
     consent.unsubscribe(engine, account_id, Locator("email", email), Channel.EMAIL, proof=proof)
     return made.row.id, email, phone
 
 
 def test_erasure_removes_personal_data_from_every_table(engine, account_id):
-    hook, _ = endpoints.create(engine, account_id, name="crm", endpoint_url="https://crm.example/hook",
-                               topics=(consent_topic(False, Channel.EMAIL, Purpose.MARKETING), PROFILE_ERASED))
+    hook, _ = endpoints.create(
+        engine,
+        account_id,
+        name="crm",
+        endpoint_url="https://crm.example/hook",
+        topics=(consent_topic(False, Channel.EMAIL, Purpose.MARKETING), PROFILE_ERASED),
+    )
     doi = lists.create_list(engine, account_id, "Weekly", double_opt_in=True)
     profile_id, email, phone = _opted_out_person(engine, account_id)
     consent.subscribe(engine, account_id, Locator("email", email), EMAIL, list_id=doi.id)  # a confirmation email
     personal = (email, phone, "Quill", "203.0.113.77", "ErinPhone", "ring Erin")
     audiences.count(engine, account_id, AudienceQuery((Source("all"),), channel=Channel.SMS))  # keeps its place
-    assert "profile_places.place_key" in _mentions(engine, *personal)  # the test sees them before
+    assert "profile_places.given_phone_number" in _mentions(engine, *personal)  # the test sees them before
 
     done = erasure.erase(engine, account_id, Locator("email", email), actor="test")
 
@@ -87,10 +95,16 @@ def test_erasure_removes_personal_data_from_every_table(engine, account_id):
     with pytest.raises(NotFound):
         writes.update_profile(engine, account_id, profile_id, writes.ProfileInput(values={"first_name": "X"}))
     with engine.connect() as conn:
-        left = conn.execute(text("SELECT count(*) FROM consents WHERE account_id = :a AND profile_id = :p"),
-                            {"a": account_id, "p": profile_id}).scalar()
-        bodies = conn.execute(text("SELECT topic, payload FROM webhook_deliveries WHERE account_id = :a "
-                                   "AND webhook_id = :w ORDER BY seq"), {"a": account_id, "w": hook.id}).all()
+        left = conn.execute(
+            text("SELECT count(*) FROM consents WHERE account_id = :a AND profile_id = :p"),
+            {"a": account_id, "p": profile_id},
+        ).scalar()
+        bodies = conn.execute(
+            text(
+                "SELECT topic, payload FROM webhook_deliveries WHERE account_id = :a AND webhook_id = :w ORDER BY seq"
+            ),
+            {"a": account_id, "w": hook.id},
+        ).all()
     assert left == 0
     assert [b.topic for b in bodies][-1] == PROFILE_ERASED  # downstream systems are told to delete too
     assert f'"profile":{{"id":"{profile_id}"}}' in bodies[-1].payload
@@ -111,8 +125,9 @@ def test_erased_opted_out_person_is_not_reimported(engine, account_id, tmp_path)
     erasure.erase(engine, account_id, Locator("phone_number", phone), actor="test")
     path = tmp_path / "people.csv"
     path.write_text(f"email,first_name\n{email.upper()},Erin\nnew.person@example.com,Nia\n")
-    report = import_profiles(engine, path, ImportOptions(account_id=account_id, workers=0,
-                                                         rejects_path=str(tmp_path / "rejects.csv")))
+    report = import_profiles(
+        engine, path, ImportOptions(account_id=account_id, workers=0, rejects_path=str(tmp_path / "rejects.csv"))
+    )
     assert (report.created, report.rejected) == (1, 1)
     assert "erased" in (tmp_path / "rejects.csv").read_text()
     assert _mentions(engine, email) == []
@@ -122,8 +137,11 @@ def test_erased_opted_out_person_is_not_resubscribed_by_the_api(engine, account_
     _, email, phone = _opted_out_person(engine, account_id)
     erasure.erase(engine, account_id, Locator("email", email), actor="test")
     with pytest.raises(bulk_consent.ItemError) as refused:
-        bulk_consent.subscribe_profiles(engine, account_id, [
-            ConsentItem(None, "fine@example.com", None, tuple(EMAIL)), ConsentItem(None, email, None, tuple(EMAIL))])
+        bulk_consent.subscribe_profiles(
+            engine,
+            account_id,
+            [ConsentItem(None, "fine@example.com", None, tuple(EMAIL)), ConsentItem(None, email, None, tuple(EMAIL))],
+        )
     assert refused.value.code == "erased_identifier" and refused.value.field == "profiles.data.1.attributes.email"
     with pytest.raises(ErasedIdentifier):
         writes.create_profile(engine, account_id, writes.ProfileInput(values={"phone_number": phone}))

@@ -459,6 +459,13 @@ def whole_result(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
 
 
+def roomy(conn: Connection) -> None:
+    """PostgreSQL's default work_mem (4 MB) splits a hash of a million profiles' rows into batches
+    written to disk and back; an audience query gets room for its hashes in memory."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+
+
 @dataclass(frozen=True, slots=True)
 class CodeCount:
     code: str
@@ -469,7 +476,11 @@ class CodeCount:
 def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Rules) -> list[CodeCount]:
     """One row per code: EXCLUDED (removed by an exclusion), each allow code, each deny and defer
     code. `with_reason` counts a denied profile under each of its deny codes, a deferred one under
-    each of its defer codes (as decide() gives them: a denial has no deferrals)."""
+    each of its defer codes (as decide() gives them: a denial has no deferrals).
+
+    One pass over the candidates and one row of sums, a pair per code (as first code, and among
+    the reasons): no sort nor hash of a million rows by code. A profile whose code is none of the
+    codes the rules can give (an allow expression giving NULL) falls back to grouping by code."""
     where, excluded, source = _membership(rules, account_id, sources)
     columns = [e.label(f"d{i}") for i, (e, _) in enumerate(rules.denies)]
     columns += [e.label(f"e{i}") for i, (e, _) in enumerate(rules.defers)] + [rules.allow.label("a")]
@@ -483,29 +494,31 @@ def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Ru
     first = [reasons.c.x] if excluded is not None else []
     code = func.coalesce(*first, *(d for d, _ in denies), *(e for e, _ in defers), reasons.c.a)
     possible = rules.codes()
-    flags = [case((or_(*(d == c for d, can in denies if c in can)), 1), else_=0) for c in possible]
+    kept = reasons.c.x.is_(None) if excluded is not None else true()  # with_reason leaves the excluded out
+    flags = [and_(kept, or_(*(d == c for d, can in denies if c in can))) for c in possible]
     if defers:
         not_denied = and_(true(), *(d.is_(None) for d, _ in denies))
         later = rules.defer_codes()
-        flags += [case((and_(not_denied, or_(*(e == c for e, own in defers if own == c))), 1), else_=0) for c in later]
+        flags += [and_(kept, not_denied, or_(*(e == c for e, own in defers if own == c))) for c in later]
         possible = possible + later
-    rows = select(code.label("code"), *(f.label(f"f{i}") for i, f in enumerate(flags))).subquery("coded")
-    sums = (func.sum(rows.c[f"f{i}"]) for i in range(len(possible)))
-    stmt = select(rows.c.code, func.count(), *sums).group_by(rows.c.code)
+    named = list(dict.fromkeys([*([EXCLUDED] if excluded is not None else []), *possible, *sorted(rules.allow_codes)]))
+    coded = select(code.label("code"), *(f.label(f"f{i}") for i, f in enumerate(flags))).offset(0).subquery("coded")
+
+    def total(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    sums = [total(coded.c.code == c) for c in named] + [total(coded.c[f"f{i}"]) for i in range(len(possible))]
+    stmt = select(func.count(), *sums).select_from(coded)
     no_jit(conn)
-    out = []
-    for row in conn.execute(stmt):
-        counts = dict(zip(possible, row[2:], strict=True))
-        out.append((row[0], int(row[1]), {c: int(n or 0) for c, n in counts.items()}))
-    with_reason: dict[str, int] = {}
-    for c, _, counts in out:
-        if c == EXCLUDED:
-            continue
-        for name, n in counts.items():
-            with_reason[name] = with_reason.get(name, 0) + n
-    return [CodeCount(c, n, with_reason.get(c, 0)) for c, n, _ in out] + [
-        CodeCount(name, 0, n) for name, n in with_reason.items() if n and name not in {c for c, _, _ in out}
-    ]
+    roomy(conn)
+    row = conn.execute(stmt).one()
+    firsts = dict(zip(named, map(int, row[1 : 1 + len(named)]), strict=True))
+    with_reason = dict(zip(possible, map(int, row[1 + len(named) :]), strict=True))
+    if sum(firsts.values()) != row[0]:  # some profile's code is none of those named
+        grouped = select(coded.c.code, func.count()).group_by(coded.c.code)
+        firsts = {c: int(n) for c, n in conn.execute(grouped)}
+    out = [CodeCount(c, n, with_reason.get(c, 0)) for c, n in firsts.items() if n]
+    return out + [CodeCount(c, 0, n) for c, n in with_reason.items() if n and not firsts.get(c)]
 
 
 def allowed_rows(

@@ -3,8 +3,8 @@
 
 A place is worked out in Python (`domain.jurisdictions.place_of`: phone number regions and time
 zones need the `phonenumbers` data), from the profile's phone number, country, region and time
-zone; `place_key` keeps those four inputs, so a row that no longer matches its profile is seen as
-stale by a plain comparison in SQL and worked out again.
+zone; the place keeps those four inputs as it was given them (`given_*`), so a row that no longer
+matches its profile is seen as stale by comparing plain columns in SQL, and worked out again.
 """
 
 from __future__ import annotations
@@ -21,28 +21,15 @@ from ..domain.jurisdictions import Place
 from .tables import profile_places, profiles, zone_groups
 
 PLACE_INPUTS = ("phone_number", "country", "region", "timezone")
-_SEP = "\x1f"  # unit separator: never part of a phone number, and a country name holding it is no country
-
-
-def place_key(p: FromClause) -> ColumnElement[Any]:
-    """The profile's place inputs as one text, as `key_of` writes it (NULL and '' are alike: no
-    input means the same as an empty one to `place_of`)."""
-    parts: list[ColumnElement[Any]] = [func.coalesce(p.c[name], "") for name in PLACE_INPUTS]
-    key = parts[0]
-    for part in parts[1:]:
-        key = key + _SEP + part
-    return key
-
-
-def key_of(values: Sequence[str | None]) -> str:
-    return _SEP.join(v or "" for v in values)
+GIVEN = tuple(f"given_{name}" for name in PLACE_INPUTS)  # profile_places' copies of them
 
 
 def current(p: FromClause, account_id: str, alias: str = "pp") -> tuple[FromClause, ColumnElement[bool]]:
     """`profile_places` as `alias` and the join condition that finds the profile's row only while
     it is current."""
     pp = profile_places.alias(alias)
-    return pp, and_(pp.c.account_id == account_id, pp.c.profile_id == p.c.id, pp.c.place_key == place_key(p))
+    same = (pp.c[given].is_not_distinct_from(p.c[name]) for given, name in zip(GIVEN, PLACE_INPUTS, strict=True))
+    return pp, and_(pp.c.account_id == account_id, pp.c.profile_id == p.c.id, *same)
 
 
 def stale_count(conn: Connection, account_id: str) -> int:
@@ -76,20 +63,23 @@ def stale(conn: Connection, account_id: str, after: str, limit: int) -> list[tup
     return [tuple(r) for r in conn.execute(q)]
 
 
-def write(conn: Connection, account_id: str, rows: Sequence[tuple[str, str, Place]]) -> None:
-    """Store (profile id, key, place) rows, replacing the profiles' older ones, and the zone lists
-    they name."""
+def write(conn: Connection, account_id: str, rows: Sequence[tuple[str, Sequence[str | None], Place]]) -> None:
+    """Store (profile id, its PLACE_INPUTS, place) rows, replacing the profiles' older ones, and
+    the zone lists they name."""
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     t = profile_places
-    values = [dict(account_id=account_id, profile_id=pid, place_key=key, country=place.country,
-                   region=place.region, zones=place.zones) for pid, key, place in rows]  # fmt: skip
+    values = [
+        dict(account_id=account_id, profile_id=pid, country=place.country, region=place.region, zones=place.zones,
+             **dict(zip(GIVEN, given, strict=True)))
+        for pid, given, place in rows
+    ]  # fmt: skip
     stmt = dialect.insert(t)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[t.c.account_id, t.c.profile_id],
-            set_={c: stmt.excluded[c] for c in ("place_key", "country", "region", "zones")},
+            set_={c: stmt.excluded[c] for c in ("country", "region", "zones", *GIVEN)},
         ),
         values,
     )

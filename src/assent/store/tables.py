@@ -597,18 +597,22 @@ push_tokens = Table(
 
 # Where each profile is, as the jurisdiction packs read it (domain.jurisdictions.place_of): worked
 # out in Python from the profile's phone number, country, region and time zone, which SQL cannot
-# (phone number regions and time zones), and kept so the audience SQL can join it. `place_key`
-# holds those four inputs as they were: a row whose key no longer matches its profile is stale
-# and is worked out again before it is read (services/audiences/places.py).
+# (phone number regions and time zones), and kept so the audience SQL can join it. The `given_*`
+# columns hold those four inputs as they were: a row whose inputs no longer match its profile's is
+# stale and is worked out again before it is read (services/audiences/places.py). They are plain
+# columns, compared one by one, so the join builds no key per profile.
 profile_places = Table(
     "profile_places",
     metadata,
     Column("account_id", ID, nullable=False),
     Column("profile_id", ID, nullable=False),
-    Column("place_key", Text, nullable=False),
     Column("country", String(2)),
     Column("region", Text),
     Column("zones", Text),
+    Column("given_phone_number", Text),
+    Column("given_country", Text),
+    Column("given_region", Text),
+    Column("given_timezone", Text),
     PrimaryKeyConstraint("account_id", "profile_id"),
     sqlite_with_rowid=False,
 )

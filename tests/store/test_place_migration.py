@@ -1,0 +1,81 @@
+"""Migration 0017 moves a place's inputs from one key text to plain columns, set-based, on SQLite
+and PostgreSQL: a current place keeps its place and gets its profile's inputs, a stale one (its
+profile moved, or is gone) is dropped, to be worked out again."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from sqlalchemy import insert, select, text
+from sqlalchemy.engine import make_url
+
+from assent.services.accounts import accounts
+from assent.store.db import _alembic_config, database_url, make_engine, upgrade
+from assent.store.tables import profile_places, profiles
+from tests.conftest import BACKENDS, PG_ADMIN_URL, _admin_engine, _pg_available
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SEP = "\x1f"
+
+
+@pytest.fixture(params=BACKENDS)
+def old_db(request, tmp_path) -> Iterator[str]:
+    """A database at revision 0016, when a place kept its inputs as one key."""
+    if request.param == "sqlite":
+        url, drop = f"sqlite:///{tmp_path / 'old.db'}", None
+    else:
+        if (problem := _pg_available()) is not None:
+            pytest.skip(f"PostgreSQL is not reachable: {problem}")
+        drop = f"assent_test_old_{secrets.token_hex(4)}"
+        with _admin_engine().connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{drop}"'))
+        url = make_url(database_url(PG_ADMIN_URL)).set(database=drop).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        command.upgrade(_alembic_config(conn), "0016")
+        conn.commit()
+    engine.dispose()
+    yield url
+    if drop:
+        with _admin_engine().connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
+
+
+def test_current_places_keep_their_inputs_in_columns_and_stale_ones_go(old_db) -> None:
+    engine = make_engine(old_db)
+    a = accounts.create_account(engine, "A", "US").account.id
+    people = {
+        "P" * 26: ("+14155550100", "US", "CA", "America/Los_Angeles"),
+        "Q" * 26: (None, "DE", None, None),
+        "R" * 26: ("+33612345678", "FR", None, None),  # moved since its place was worked out
+    }
+    keys = {
+        "P" * 26: SEP.join(("+14155550100", "US", "CA", "America/Los_Angeles")),
+        "Q" * 26: SEP.join(("", "DE", "", "")),
+        "R" * 26: SEP.join(("+33612345678", "GB", "", "")),
+        "S" * 26: SEP.join(("", "US", "", "")),  # its profile is gone
+    }
+    with engine.begin() as conn:
+        for pid, (phone, country, region, zone) in people.items():
+            conn.execute(insert(profiles).values(account_id=a, id=pid, phone_number=phone, country=country,
+                                                 region=region, timezone=zone, properties="{}", created_at=NOW,
+                                                 updated_at=NOW))  # fmt: skip
+        for pid, key in keys.items():
+            conn.execute(text("INSERT INTO profile_places (account_id, profile_id, place_key, country, region, zones) "
+                              "VALUES (:a, :p, :k, :c, NULL, 'Europe/Berlin')"),
+                         {"a": a, "p": pid, "k": key, "c": key.split(SEP)[1]})  # fmt: skip
+    upgrade(engine)
+    pp = profile_places
+    with engine.connect() as conn:
+        rows = conn.execute(select(pp.c.profile_id, pp.c.country, pp.c.zones, pp.c.given_phone_number,
+                                   pp.c.given_country, pp.c.given_region, pp.c.given_timezone)
+                            .order_by(pp.c.profile_id)).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [
+        ("P" * 26, "US", "Europe/Berlin", *people["P" * 26]),
+        ("Q" * 26, "DE", "Europe/Berlin", *people["Q" * 26]),
+    ]
+    engine.dispose()
