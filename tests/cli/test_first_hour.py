@@ -161,7 +161,9 @@ def test_invite_links_start_with_the_base_url_given_and_a_malformed_one_is_refus
     again = _users("invite", *who, "--base-url", "http://127.0.0.1:8123/", "--json", db_url=db_url, env=CLI_ENV)
     assert again.returncode == 0 and again.stderr == ""
     assert json.loads(again.stdout)["invite_link"].startswith("http://127.0.0.1:8123/console/invite/")
-    public = _users("invite", *who, db_url=db_url, env={**CLI_ENV, "ASSENT_PUBLIC_URL": "https://consent.brand.example"})
+    public = _users(
+        "invite", *who, db_url=db_url, env={**CLI_ENV, "ASSENT_PUBLIC_URL": "https://consent.brand.example"}
+    )
     assert public.stderr == "" and "https://consent.brand.example/console/invite/" in public.stdout
 
 
@@ -253,6 +255,9 @@ def test_the_human_timeline_shows_what_each_event_changed_and_how(engine, accoun
     for detail in ("method: FORM", "detail: footer form", "source: signup form", f"list: {weekly}",
                    "consent text: v7", "message: msg-42", "their words: too many emails"):  # fmt: skip
         assert detail in out, (detail, out)
+    subscribed, unsubscribed = [line for line in out.splitlines() if "email/marketing" in line]
+    assert "consented at: " in subscribed and "unsubscribed at: " not in subscribed
+    assert "unsubscribed at: " in unsubscribed and "consented at: " not in unsubscribed
 
 
 def test_links_in_emails_start_with_the_address_serve_listens_on(tmp_path):

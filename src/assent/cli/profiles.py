@@ -225,6 +225,10 @@ def profiles_timeline(
         typer.echo(f"            {_event_details(e, statuses)}")
 
 
+# What an event's consent_timestamp is the time of: an opt-out was not a consent.
+_STATUS_AT = {"SUBSCRIBED": "consented at", "UNSUBSCRIBED": "unsubscribed at"}
+
+
 def _event_details(e: dict[str, Any], statuses: dict[tuple[str, str], str]) -> str:
     """What an event changed and how, in one line: channel/purpose from -> to, identifier old -> new,
     method, source, list, reason, message id and the rest of its record."""
@@ -247,7 +251,7 @@ def _event_details(e: dict[str, Any], statuses: dict[tuple[str, str], str]) -> s
         ("source", context.get("source")), ("message", context.get("message_id")),
         ("consent text", context.get("consent_text_version")), ("by", context.get("actor")),
         ("their words", context.get("reason")), ("note", context.get("note")),
-        ("consented at", e.get("consent_timestamp")),
+        (_STATUS_AT.get(e.get("status") or "", "status at"), e.get("consent_timestamp")),
     )  # fmt: skip
     parts += [f"{label}: {value}" for label, value in labels if value]
     flags = [name for name in ("double_optin", "historical_import", "timestamp_clamped") if e.get(name)]
