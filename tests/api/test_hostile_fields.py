@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +23,11 @@ from tests.api.test_hostile_input import _is_error_document, server_log  # noqa:
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 NOW = "2026-11-28T12:00:00+00:00"
 
+# A long string that does not compress: "x" * 70_000 shrinks to a few bytes in PostgreSQL, so it
+# passed where an index holds the value; this one (8,000 characters) does not fit an index entry.
+INCOMPRESSIBLE = base64.b64encode(hashlib.shake_256(b"hostile").digest(6000)).decode()
 HOSTILE: list[Any] = [
-    None, True, -1, 0, 10**40, -(10**40), 1.5, 1e308, "", " ", "x" * 70_000, "9999-99-99T99:99:99Z",
+    None, True, -1, 0, 10**40, -(10**40), 1.5, 1e308, "", " ", "x" * 70_000, INCOMPRESSIBLE, "9999-99-99T99:99:99Z",
     "0000-01-01T00:00:00Z", "-1", "' OR 1=1 --", "<script>alert(1)</script>", "\u202e\ufeff", [], [None],
     {}, {"type": None}, [[[[[]]]]], ["x"] * 1000,
 ]  # fmt: skip

@@ -4,6 +4,9 @@ item's pointer, nothing written), and SMS consent only for a number given in the
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from tests.api.test_subscriptions_api import PROFILES, accepted, error, member, subscribe, written
 
 SMS = {"sms": {"marketing": {"consent": "SUBSCRIBED"}}}
@@ -80,3 +83,30 @@ def test_a_bad_phone_beside_a_known_email_never_subscribes_the_stored_number(api
         assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/phone_number"
     assert written(api) == before
     assert _sms(api, "known@example.com") == "NEVER_SUBSCRIBED"
+
+
+def test_an_external_id_is_at_most_320_characters_everywhere_a_profile_is_written(api) -> None:
+    """A longer one was a 500 on PostgreSQL (its index entry did not fit); now a 400 naming it."""
+    noise = base64.b64encode(hashlib.shake_256(b"external id").digest(300)).decode()  # does not compress
+    longest, too_long = noise[:320], noise[:321]
+    r = api.post("/api/profiles", json={"data": {"type": "profile", "attributes": {"external_id": longest}}})
+    assert r.status_code == 201, r.text
+    assert len(_find(api, "external_id", longest)) == 1
+    event = {"properties": {}, "metric": {"data": {"type": "metric", "attributes": {"name": "Viewed"}}}}
+    refused = [
+        ("/api/profiles", {"data": {"type": "profile", "attributes": {"external_id": too_long}}}),
+        ("/api/profile-import", {"data": {"type": "profile", "attributes": {"external_id": too_long}}}),
+        ("/api/events", {"data": {"type": "event", "attributes": {
+            **event, "profile": {"data": {"type": "profile", "attributes": {"external_id": too_long}}}}}}),
+    ]  # fmt: skip
+    for path, body in refused:
+        r = api.post(path, json=body)
+        assert r.status_code == 400, (path, r.text)
+        (e,) = r.json()["errors"]
+        assert e["source"]["pointer"].endswith("/external_id"), (path, e)
+        assert "at most 320 characters" in e["detail"] and "321 characters" in e["detail"], (path, e)
+    p = _find(api, "external_id", longest)[0]
+    patch = {"data": {"type": "profile", "id": p["id"], "attributes": {"external_id": too_long}}}
+    r = api.patch(f"/api/profiles/{p['id']}", json=patch)
+    assert r.status_code == 400 and r.json()["errors"][0]["source"]["pointer"] == "/data/attributes/external_id"
+    assert len(_find(api, "external_id", longest)) == 1

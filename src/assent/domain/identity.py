@@ -167,3 +167,15 @@ def normalize_region(value: str, field: str = "default_region") -> str:
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidIdentifier(field, "is not a two-letter region code phonenumbers knows", value)
     return region
+
+
+# An external id is the brand's own key, kept as given; PostgreSQL indexes it per account, and an
+# index entry must fit in a third of a page (2,704 bytes), so a longer one was a 500 there.
+MAX_EXTERNAL_ID = 320
+
+
+def check_external_id(value: str, field: str = "external_id") -> str:
+    """An external id (already trimmed) as stored: refused when longer than MAX_EXTERNAL_ID."""
+    if len(value) > MAX_EXTERNAL_ID:
+        raise InvalidIdentifier(field, f"may be at most {MAX_EXTERNAL_ID} characters long", f"{len(value)} characters")
+    return value

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, Row
 
 from ...domain import DomainError, InvalidIdentifier, Policy, ProfileState, Proof
 from ...domain.channels import MIN_CONSENT_DATE
-from ...domain.identity import normalize_email, normalize_phone
+from ...domain.identity import check_external_id, normalize_email, normalize_phone
 from ...domain.profile import PROFILE_FIELDS
 from ...store import activity as store
 from ...store import profiles as profile_store
@@ -187,6 +187,8 @@ def _prepared(default_region: str, profile: EventProfile) -> tuple[ProfileItem, 
     phone = text_or_none(profile.phone_number)
     external_id = text_or_none(profile.external_id)
     profile_id = text_or_none(profile.id)
+    if external_id is not None:
+        external_id = check_external_id(external_id, "profile.external_id")
     if email is not None:
         email = normalize_email(email, "profile.email")
     if phone is not None:

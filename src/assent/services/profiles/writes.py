@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, Row
 from ...domain import DomainError, InvalidIdentifier, Proof, replay
 from ...domain import transitions as t
 from ...domain.events import NO_PROOF
-from ...domain.identity import normalize_email, normalize_phone
+from ...domain.identity import check_external_id, normalize_email, normalize_phone
 from ...domain.profile import PROFILE_FIELDS
 from ...store import profiles as profile_store
 from ...store import projection
@@ -80,6 +80,8 @@ def _normalized(account: Account, values: dict[str, Any]) -> tuple[dict[str, Any
             if "\x00" in value:
                 raise DomainError(name, "contains a NUL character")
             out[name] = value or None
+    if out.get("external_id") is not None:
+        out["external_id"] = check_external_id(out["external_id"])
     return out, tuple(dropped)
 
 
