@@ -13,6 +13,7 @@ from functools import partial
 import anyio.to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -63,11 +64,34 @@ class KeyCache:
         return key
 
 
+# scheme, Host header and server address -> the link base Starlette's request.url gives for them
+# (it depends on nothing else); a handful of entries in practice, cleared if a client varies them.
+_bases: dict[tuple[object, bytes | None, object], str] = {}
+
+
 def base_url(request: Request) -> str:
+    """Links' scheme, host and port: ASSENT_PUBLIC_URL, else the request's own, as request.url
+    makes it; worked out once per scheme, Host header and server address (parsing a whole URL per
+    request costs more than the rest of a small request's routing)."""
     configured = public_url()
     if configured:
         return configured
-    return f"{request.url.scheme}://{request.url.netloc}"
+    scope = request.scope
+    host = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value
+            break
+    key = (scope.get("scheme", "http"), host, scope.get("server"))
+    base = _bases.get(key)
+    if base is None:
+        headers = [] if host is None else [(b"host", host)]
+        url = URL(scope={"scheme": key[0], "server": key[2], "path": "/", "headers": headers})
+        base = f"{url.scheme}://{url.netloc}"
+        if len(_bases) >= 1024:
+            _bases.clear()
+        _bases[key] = base
+    return base
 
 
 class Api:

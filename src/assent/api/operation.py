@@ -3,6 +3,7 @@ The same table builds the routes and the OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,46 @@ class Operation:
     inline: Callable[[Request], bool] | None = None
 
 
+# A path (the router's decoded one) and a query string a self link is made of as they are, because
+# request.url would keep them so: printable ASCII, one leading slash, none of the characters it
+# escapes in a path, no '#' (where it would split the URL). Anything else goes through request.url.
+_PLAIN_PATH = re.compile(r'/(?!/)[!"$->@-\[\]-~]*')
+_PLAIN_QUERY = re.compile(rb'[!"$-~]*')
+# query string -> (the last value of each parameter, as request.query_params.get answers; the
+# query part of a self link, None if it is not plain). Clients repeat a few query strings; paging
+# cursors make new ones, so it is cleared when it grows.
+_queries: dict[bytes, tuple[dict[str, str], str | None]] = {}
+
+
+def _parsed(request: Request) -> tuple[dict[str, str], str | None]:
+    raw: bytes = request.scope["query_string"]
+    found = _queries.get(raw)
+    if found is None:
+        plain = _PLAIN_QUERY.fullmatch(raw) is not None
+        found = (dict(request.query_params), ("?" + raw.decode() if raw else "") if plain else None)
+        if len(_queries) >= 1024:
+            _queries.clear()
+        _queries[raw] = found
+    return found
+
+
+def query_values(request: Request) -> dict[str, str]:
+    """The request's query parameters, the last value of each name (as request.query_params.get
+    answers them), parsed once per query string rather than once per request."""
+    return _parsed(request)[0]
+
+
+def path_and_query(request: Request) -> str:
+    """The request's path and query string as request.url has them (its self link without the
+    scheme and host), made without parsing a URL when both are plain."""
+    tail = _parsed(request)[1]
+    path: str = request.scope["path"]
+    if tail is not None and _PLAIN_PATH.fullmatch(path) is not None:
+        return path + tail
+    url = request.url
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
 @dataclass(slots=True)
 class Call:
     """One request, authenticated, as a handler sees it."""
@@ -66,7 +107,7 @@ class Call:
         return self.key.account_id
 
     def query(self, name: str) -> str | None:
-        return self.request.query_params.get(name)
+        return query_values(self.request).get(name)
 
     def listed(self, name: str) -> list[str]:
         raw = self.query(name)
@@ -126,8 +167,7 @@ class Call:
         return f"{self.base_url}{path}{tail}"
 
     def self_link(self) -> str:
-        query = self.request.url.query
-        return f"{self.base_url}{self.request.url.path}" + (f"?{query}" if query else "")
+        return self.base_url + path_and_query(self.request)
 
     def page_links(self, page: PagePosition) -> dict[str, str]:
         """links.self, links.next and links.prev of a collection, as absolute URLs."""

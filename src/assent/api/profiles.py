@@ -278,6 +278,9 @@ def get_profile(call: Call) -> Response:
         call.engine, call.account_id, call.path["id"], subscriptions="subscriptions" in extra,
         with_lists="lists" in include,
     )  # fmt: skip
+    if not include and not call.fields("profile"):  # the whole resource, made as Structs
+        return json_response({"data": profile_documents.profile_resource(profile, call.base_url),
+                              "links": {"self": call.self_link()}})  # fmt: skip
     resource = profile_resource(profile, call.base_url)
     doc: dict[str, Any] = {"data": _shape(call, resource), "links": {"self": call.self_link()}}
     if include:
