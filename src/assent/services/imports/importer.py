@@ -400,14 +400,19 @@ def _import_batch(
     counts = Counter([r.email for r in good] + [r.phone_number for r in good] + [r.external_id for r in good])
     repeated = {v for v, n in counts.items() if n > 1 and v is not None}
     # A row naming an erased, opted-out person goes the careful way, which refuses it (privacy/tombstones.py).
-    erased = Tombstones(conn, plan.account_id, [(f, v) for r in good for f in IDENTIFIERS if (v := getattr(r, f))])
-    candidates = [
-        r
-        for r in good
-        if r.as_new is not None
-        and not (repeated and (r.email in repeated or r.phone_number in repeated or r.external_id in repeated))
-        and erased.first_erased((f, v) for f in IDENTIFIERS if (v := getattr(r, f))) is None
-    ]
+    # The pairs are made only when the account has a tombstone at all (most have none).
+    erased = Tombstones(conn, plan.account_id, ((f, v) for r in good for f in IDENTIFIERS if (v := getattr(r, f))))
+    candidates = [r for r in good if r.as_new is not None]
+    if repeated:
+        candidates = [
+            r
+            for r in candidates
+            if r.email not in repeated and r.phone_number not in repeated and r.external_id not in repeated
+        ]
+    if erased.erased:
+        candidates = [
+            r for r in candidates if erased.first_erased((f, v) for f in IDENTIFIERS if (v := getattr(r, f))) is None
+        ]
     fresh = [r.as_new for r in candidates if r.as_new is not None]  # all of them: the filter is for the type checker
     inserted = bulk.insert_new_profiles(
         conn, [n.profile for n in fresh], plan.account_id, [n.profile_id for n in fresh]

@@ -12,6 +12,7 @@ create, events) is refused with `erased_identifier`, and an opt-out of it is alr
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
@@ -40,11 +41,15 @@ class Tombstones:
 
     def __init__(self, conn: Connection, account_id: str, pairs: Iterable[Pair]) -> None:
         self.conn, self.account_id = conn, account_id
-        wanted = {(f, v) for f, v in pairs if f in TOMBSTONE_FIELDS and v}
         self.digests: dict[Pair, str] = {}
         self.erased: set[Pair] = set()
         self.lifted: set[str] = set()
-        if wanted and store.has_tombstones(conn, account_id):
+        pairs = iter(pairs)  # read only when the account has a tombstone: bulk paths pass a generator
+        first = next(pairs, None)
+        if first is None or not store.has_tombstones(conn, account_id):
+            return
+        wanted = {(f, v) for f, v in itertools.chain([first], pairs) if f in TOMBSTONE_FIELDS and v}
+        if wanted:
             key = erasure_key(conn)
             self.digests = {p: tombstone_digest(key, account_id, *p) for p in wanted}
             found = store.tombstoned(conn, account_id, self.digests.values())
