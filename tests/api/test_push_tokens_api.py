@@ -127,6 +127,39 @@ def test_push_token_responses_fit_klaviyos_schemas(api):
     assert set(sparse["attributes"]) == {"token", "platform"}
 
 
+def test_a_tokens_profile_links_are_served_and_the_sdk_reads_them(klaviyo, api):
+    email = address()
+    assert register(api, device(), email).status_code == 202
+    (token,) = tokens_of(api)
+    profile_id = token["relationships"]["profile"]["data"]["id"]
+    links = token["relationships"]["profile"]["links"]
+    related = api.get(links["related"], params={"additional-fields[profile]": "subscriptions"})
+    assert related.status_code == 200, related.text
+    assert related.json()["data"]["id"] == profile_id and related.json()["data"]["attributes"]["email"] == email
+    assert related.json()["data"]["attributes"]["subscriptions"]["mobile_push"]["marketing"]["consent"] == "SUBSCRIBED"
+    linkage = api.get(links["self"])
+    assert linkage.status_code == 200, linkage.text
+    assert linkage.json()["data"] == {"type": "profile", "id": profile_id}
+    assert klaviyo.Profiles.get_profile_for_push_token(token["id"]).data.attributes.email == email
+    assert klaviyo.Profiles.get_profile_id_for_push_token(token["id"]).data.id == profile_id
+    sparse = api.get(links["related"], params={"fields[profile]": "email"}).json()["data"]["attributes"]
+    assert sparse == {"email": email}
+
+
+def test_a_tokens_profile_refuses_unknown_ids_and_fields(api):
+    assert register(api, device(), address()).status_code == 202
+    (token,) = tokens_of(api)
+    for path in ("/api/push-tokens/nope/profile", "/api/push-tokens/nope/relationships/profile"):
+        assert api.get(path).status_code == 404, path
+    for path, name in ((f"/api/push-tokens/{token['id']}/profile", "fields[profile]"),
+                       ("/api/push-tokens", "fields[push-token]"),
+                       (f"/api/push-tokens/{token['id']}", "fields[push-token]")):  # fmt: skip
+        r = api.get(path, params={name: "nosuch"})
+        assert r.status_code == 400, (path, r.text)
+        error = r.json()["errors"][0]
+        assert error["source"]["parameter"] == name and "nosuch" in error["detail"]
+
+
 # --- consent follows the tokens ---------------------------------------------------------------
 
 
@@ -150,7 +183,9 @@ def test_push_consent_follows_authorized_tokens(server, api):
 
     events = push_events(server, api, email)
     assert [(e["metric"], e["method"]) for e in events] == [
-        ("Subscribed to Push Marketing", "PUSH_TOKEN"), ("Unsubscribed from Push Marketing", "PUSH_TOKEN")]
+        ("Subscribed to Push Marketing", "PUSH_TOKEN"),
+        ("Unsubscribed from Push Marketing", "PUSH_TOKEN"),
+    ]
     assert ledger_checks.verify(server.engine, api.account_id).ok
 
 
@@ -222,8 +257,10 @@ def test_a_profile_named_by_id_or_external_id_gets_the_token(api):
         ({"device_metadata": {"os_name": "beos"}}, "/data/attributes/device_metadata/os_name"),
         ({"device_metadata": {"app_name": "a" * 5000}}, "/data/attributes/device_metadata/app_name"),
         ({"profile": {"data": {"type": "profile", "attributes": {}}}}, "/data/attributes/profile/data"),
-        ({"profile": {"data": {"type": "profile", "attributes": {"email": "not-an-email"}}}},
-         "/data/attributes/profile/data/attributes/email"),
+        (
+            {"profile": {"data": {"type": "profile", "attributes": {"email": "not-an-email"}}}},
+            "/data/attributes/profile/data/attributes/email",
+        ),
         ({"profile": "someone"}, "/data/attributes/profile"),
     ],
 )

@@ -1,5 +1,6 @@
 """Klaviyo's push tokens: `POST /api/push-tokens` (create or update), `GET /api/push-tokens`,
-`GET /api/push-tokens/{id}`, `DELETE /api/push-tokens/{id}`. The bodies are Klaviyo's
+`GET /api/push-tokens/{id}`, `DELETE /api/push-tokens/{id}`, and the token's profile (`GET
+/api/push-tokens/{id}/profile` and `/relationships/profile`, where its links point). The bodies are Klaviyo's
 PushTokenCreateQuery; the public `/client/push-tokens` and `/client/push-token-unregister` take
 the same bodies and live in web/push_tokens.py. Push marketing consent follows the tokens."""
 
@@ -18,10 +19,15 @@ from ..wire.documents import json_response, no_content, sparse
 from ..wire.errors import ApiError
 from ..wire.push_tokens import PushTokenCreateQuery, answer, device_of, owner_of
 from .filters import FieldRule
+from .lists import PROFILE_FIELDS, _checked_fields
 from .operation import Call, Operation, Param
 from .resources import profile_resource
 
 # --- responses ------------------------------------------------------------------------------------
+
+
+TOKEN_FIELDS = ("created", "token", "enablement_status", "platform", "vendor", "background", "recorded_date",
+                "metadata")  # fmt: skip
 
 
 def token_resource(call: Call, token: PushToken) -> dict[str, Any]:
@@ -29,16 +35,19 @@ def token_resource(call: Call, token: PushToken) -> dict[str, Any]:
     return {
         "type": "push-token",
         "id": token.id,
-        "attributes": sparse({
-            "created": token.created.isoformat(),
-            "token": token.token,
-            "enablement_status": token.enablement_status.value,
-            "platform": token.platform.value,
-            "vendor": VENDOR_NAMES[token.vendor],
-            "background": token.background.value,
-            "recorded_date": token.recorded.isoformat(),
-            "metadata": token.metadata,
-        }, call.fields("push-token")),  # fmt: skip
+        "attributes": sparse(
+            {
+                "created": token.created.isoformat(),
+                "token": token.token,
+                "enablement_status": token.enablement_status.value,
+                "platform": token.platform.value,
+                "vendor": VENDOR_NAMES[token.vendor],
+                "background": token.background.value,
+                "recorded_date": token.recorded.isoformat(),
+                "metadata": token.metadata,
+            },
+            _checked_fields(call, "push-token", TOKEN_FIELDS),
+        ),
         "relationships": {
             "profile": {
                 "data": {"type": "profile", "id": token.profile_id},
@@ -100,16 +109,37 @@ def get_push_tokens(call: Call) -> Response:
     return json_response(doc)
 
 
-def get_push_token(call: Call) -> Response:
-    include = call.include(("profile",))
+def _token(call: Call) -> PushToken:
     try:
-        token = service.get(call.engine, call.account_id, call.path["id"])
+        return service.get(call.engine, call.account_id, call.path["id"])
     except DomainError:
         raise ApiError(404, "not_found", f"A push token with id {call.path['id']} does not exist.") from None
+
+
+def get_push_token(call: Call) -> Response:
+    include = call.include(("profile",))
+    token = _token(call)
     doc: dict[str, Any] = {"data": token_resource(call, token), "links": {"self": call.self_link()}}
     if include:
         doc["included"] = _included(call, [token])
     return json_response(doc)
+
+
+def get_profile_for_push_token(call: Call) -> Response:
+    fields = _checked_fields(call, "profile", PROFILE_FIELDS)
+    extra = call.additional_fields("profile", ("subscriptions",))
+    token = _token(call)
+    view, _ = profile_pages.one_profile(
+        call.engine, call.account_id, token.profile_id, subscriptions="subscriptions" in extra
+    )
+    resource = profile_resource(view, call.base_url)
+    resource["attributes"] = sparse(resource["attributes"], fields)
+    return json_response({"data": resource, "links": {"self": call.self_link()}})
+
+
+def get_profile_id_for_push_token(call: Call) -> Response:
+    token = _token(call)
+    return json_response({"data": {"type": "profile", "id": token.profile_id}, "links": {"self": call.self_link()}})
 
 
 def delete_push_token(call: Call) -> Response:
@@ -134,6 +164,13 @@ OPERATIONS = [
               params=(_FIELDS, _INCLUDE, Param("filter", "equals(profile.id,'…')")), tag="Push Tokens"),
     Operation("GET", "/api/push-tokens/{id}", "get_push_token", get_push_token, _READ, 10, 150,
               "One push token", params=(_FIELDS, _INCLUDE), tag="Push Tokens"),
+    Operation("GET", "/api/push-tokens/{id}/profile", "get_profile_for_push_token", get_profile_for_push_token,
+              _READ, 10, 150, "The profile a push token belongs to",
+              params=(Param("fields[profile]", "Profile attributes to return, comma separated."),
+                      Param("additional-fields[profile]", "subscriptions")), tag="Push Tokens"),
+    Operation("GET", "/api/push-tokens/{id}/relationships/profile", "get_profile_id_for_push_token",
+              get_profile_id_for_push_token, _READ, 10, 150, "The id of the profile a push token belongs to",
+              tag="Push Tokens"),
     Operation("DELETE", "/api/push-tokens/{id}", "delete_push_token", delete_push_token, _WRITE, 3, 60,
               "Delete a push token; push marketing consent follows", status=204, tag="Push Tokens"),
 ]  # fmt: skip
