@@ -255,6 +255,28 @@ def test_bad_rows_go_to_the_rejects_file_with_line_and_field_and_good_rows_land(
     _assert_consistent(engine, account_id)
 
 
+def test_a_row_with_an_external_id_too_long_to_keep_is_rejected_naming_it_and_the_rest_lands(
+    engine, account_id, tmp_path
+):
+    # Random hex does not compress: on PostgreSQL 3,200 characters of it overflow the
+    # (account_id, external_id) index entry, which stopped the whole import instead of one row.
+    long_id = os.urandom(1600).hex()
+    path = _csv(
+        tmp_path / "long.csv",
+        ["email", "external_id"],
+        ["long@example.com", long_id],  # line 2
+        ["ok@example.com", "ext-ok"],  # line 3
+    )
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, subscribe=EMAIL, rejects_path=str(rejects))
+    assert (report.rows, report.created, report.rejected) == (2, 1, 1)
+    found = _rejects(rejects)
+    assert found[2]["field"] == "external_id"
+    assert "at most" in found[2]["reason"]
+    assert _count(engine, "profiles", account_id, "AND email = :e", e="long@example.com") == 0
+    _assert_consistent(engine, account_id)
+
+
 def test_row_whose_identifiers_belong_to_two_profiles_is_rejected(engine, account_id, tmp_path):
     _run(
         engine,

@@ -15,7 +15,7 @@ from typing import IO, Any
 import msgspec
 
 from ...domain import Channel, DomainError
-from ...domain.identity import normalize_email, normalize_phone
+from ...domain.identity import check_external_id, normalize_email, normalize_phone
 from ...domain.profile import PROFILE_FIELDS
 from ...store.ledger import EncodedEvent
 from ..shared.clock import parse_time
@@ -116,6 +116,7 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
             raise DomainError("email", "a row needs an email, a phone_number or an external_id")
         email = normalize_email(email) if email else None
         phone = normalize_phone(phone, default_region) if phone else None
+        external_id = check_external_id(external_id) if external_id else None
         consent: dict[Channel, str] = {}
         for column, channel in CONSENT_COLUMNS.items():
             # Exports spell it "NEVER_SUBSCRIBED" or "Never Subscribed".
