@@ -4,7 +4,7 @@ with the bare driver pages, filters and fails as the SQLAlchemy read does, on bo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
@@ -15,8 +15,8 @@ from sqlalchemy.exc import DataError
 from assent.domain.events import stored_payload
 from assent.services.consent import feed
 from assent.services.consent.changes import Locator
-from assent.store import ledger
-from assent.store.db import read_transaction, write_transaction
+from assent.store import bulk, ledger
+from assent.store.db import postgres_utc, read_transaction, sqlite_utc, write_transaction
 from tests.domain.test_properties import run, scenarios
 
 _encode = msgspec.json.encode
@@ -45,6 +45,11 @@ def test_records_from_rows_are_the_general_paths_records_byte_for_byte(scenarios
     fast = feed.records(rows)
     assert fast == _general(rows)
     assert _encode(fast) == _encode(_general(rows))  # the same keys in the same order
+    # The rows as the bare drivers return them: occurred_at as SQLite's text, or in another zone.
+    as_text = [(*r[:2], bulk.db_time("sqlite", r[2]), *r[3:]) for r in rows]
+    assert _encode(feed.records(as_text, sqlite_utc)) == _encode(fast)
+    zoned = [(*r[:2], r[2].astimezone(timezone(timedelta(hours=-5))), *r[3:]) for r in rows]
+    assert _encode(feed.records(zoned, postgres_utc)) == _encode(fast)
     for (_, _, at, type, metric, payload, _), record in zip(rows, fast, strict=True):
         event = ledger.decode_columns(type, at, metric, payload, None)
         assert stored_payload(msgspec.json.decode(payload)) == event.payload()

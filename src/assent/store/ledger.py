@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeAlias, cast
@@ -221,7 +221,7 @@ def _page_sql(dialect: str, by_profile: bool, by_metric: bool, until: bool) -> s
     return f"SELECT {_ROW_COLUMNS} FROM consent_events WHERE {' AND '.join(where)} ORDER BY seq LIMIT {mark}"
 
 
-def page_rows(
+def page_driver_rows(
     conn: Connection,
     account_id: str,
     *,
@@ -230,9 +230,10 @@ def page_rows(
     profile_id: str | None = None,
     metric: str | None = None,
     until: datetime | None = None,
-) -> list[EventRow]:
-    """page_events' rows, undecoded, read with the bare driver on the primary key (or the profile
-    index): what the change feed shows needs no ConsentEvent, and a page of 1,000 costs SQLAlchemy
+) -> tuple[list[tuple[Any, ...]], Callable[[Any], datetime | None]]:
+    """page_events' rows as the bare driver returns them, read on the primary key (or the profile
+    index), with how to read their occurred_at (the third value) as an aware UTC time: the change
+    feed builds each record straight from these in one pass, and a page of 1,000 costs SQLAlchemy
     more than the scan."""
     dialect = conn.dialect.name
     params: list[Any] = [account_id, after_seq]
@@ -245,7 +246,23 @@ def page_rows(
     with driver_cursor(conn) as cur:
         cur.execute(sql, params)
         found = cur.fetchall()
-    utc = driver_utc(dialect)
+    return found, driver_utc(dialect)
+
+
+def page_rows(
+    conn: Connection,
+    account_id: str,
+    *,
+    after_seq: int = 0,
+    limit: int,
+    profile_id: str | None = None,
+    metric: str | None = None,
+    until: datetime | None = None,
+) -> list[EventRow]:
+    """page_driver_rows' rows with occurred_at read as an aware UTC time."""
+    found, utc = page_driver_rows(
+        conn, account_id, after_seq=after_seq, limit=limit, profile_id=profile_id, metric=metric, until=until
+    )
     times: dict[Any, datetime] = {}  # a page's events often share their time (one transaction's)
     out: list[EventRow] = []
     for seq, pid, at, type, metric_, payload, personal in found:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import Engine
@@ -32,19 +33,24 @@ def _record(row: ledger.EventRow) -> dict[str, Any]:
     return {"seq": seq, "profile_id": profile_id, **event_record(seq, event)}
 
 
-def records(rows: list[ledger.EventRow]) -> list[dict[str, Any]]:
-    """The feed's records of stored events: what _record makes, without decoding each event into
-    a ConsentEvent. A payload is put in order once per distinct text, as a record with every key in
-    place that each of its events copies and fills in (copying a dict costs a fraction of building
-    one), and a time is written once per distinct time: a page's events often share both. A row
-    the shortcut does not know (a field or value from_record would refuse, personal data that is
-    not an object) takes the general path, which says what is wrong; a property test holds the
-    two equal."""
+def _same(at: Any) -> Any:
+    return at
+
+
+def records(rows: Sequence[Sequence[Any]], utc: Callable[[Any], datetime | None] = _same) -> list[dict[str, Any]]:
+    """The feed's records of stored events, in one pass over the rows as the driver returns them
+    (`utc` reads a row's occurred_at as an aware UTC time; rows that already hold one need none):
+    what _record makes, without decoding each event into a ConsentEvent. A payload is put in order
+    once per distinct text, as a record with every key in place that each of its events copies and
+    fills in (copying a dict costs a fraction of building one), and a time is read and written once
+    per distinct stored value: a page's events often share both. A row the shortcut does not know
+    (a field or value from_record would refuse, personal data that is not an object) takes the
+    general path, which says what is wrong; a property test holds the two equal."""
     shapes: dict[str, dict[str, Any] | None] = {}
-    times: dict[datetime, str] = {}
-    out = []
-    for row in rows:
-        seq, profile_id, at, type, metric, text, personal_text = row
+    times: dict[Any, str] = {}
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for seq, profile_id, at, type, metric, text, personal_text in rows:
         shape = shapes.get(text, _UNSEEN)
         if shape is _UNSEEN:
             stored = _decode(text)
@@ -52,16 +58,17 @@ def records(rows: list[ledger.EventRow]) -> list[dict[str, Any]]:
             shape = shapes[text] = None if payload is None else {**_HEAD, **payload, "personal": None}
         personal = _decode(personal_text) if personal_text else {}
         if shape is None or type not in EVENT_TYPES or not isinstance(personal, dict):
-            out.append(_record(row))
+            when_at = cast(datetime, utc(at))  # occurred_at is NOT NULL
+            append(_record((seq, profile_id, when_at, type, metric, text, personal_text)))
             continue
         personal.pop("salt", None)  # it keeps the digest from confirming a guess; never shown
         when = times.get(at)
         if when is None:
-            when = times[at] = at.isoformat()
+            when = times[at] = cast(datetime, utc(at)).isoformat()
         record = shape.copy()
         record["seq"], record["profile_id"], record["occurred_at"] = seq, profile_id, when
         record["type"], record["metric"], record["personal"] = type, metric, personal
-        out.append(record)
+        append(record)
     return out
 
 
@@ -76,10 +83,10 @@ def feed(
 ) -> list[dict[str, Any]]:
     with read_transaction(engine) as conn:
         require_account(conn, account_id)
-        rows = ledger.page_rows(
+        rows, utc = ledger.page_driver_rows(
             conn, account_id, after_seq=after_seq, limit=limit, profile_id=profile_id, metric=metric
         )
-    return records(rows)
+    return records(rows, utc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,5 +106,7 @@ def profile_timeline(
         now = utcnow()
         at = now if as_of is None or as_of > now else as_of
         state = current_state(conn, account_id, row) if at is now else state_as_of(conn, account_id, row, at)
-        rows = ledger.page_rows(conn, account_id, after_seq=after_seq, limit=limit, profile_id=profile_id, until=as_of)
-    return Timeline(records(rows), at, state)
+        rows, utc = ledger.page_driver_rows(
+            conn, account_id, after_seq=after_seq, limit=limit, profile_id=profile_id, until=as_of
+        )
+    return Timeline(records(rows, utc), at, state)
