@@ -600,3 +600,28 @@ def test_another_accounts_events_metrics_and_profiles_stay_out_of_sight(server, 
     builtin = metric_id(api, SUBSCRIBED_EMAIL)
     assert events(other_api, f'?filter=equals(metric_id,"{builtin}")')["data"] == []
     assert "Viewed Product" not in {m["attributes"]["name"] for m in metrics(other_api)["data"]}
+
+
+def test_an_unknown_sparse_field_name_is_a_400_naming_its_parameter_and_known_ones_answer(api, timeline):
+    event_id, metric = timeline["events"][0]["id"], timeline["viewed"]
+    asked = [
+        ("/api/events", "fields[event]"),
+        ("/api/events?include=metric", "fields[metric]"),
+        ("/api/events?include=profile", "fields[profile]"),
+        (f"/api/events/{event_id}", "fields[event]"),
+        ("/api/metrics", "fields[metric]"),
+        (f"/api/metrics/{metric}", "fields[metric]"),
+    ]
+    for path, name in asked:
+        e = error_of(api.get(path, params={name: "datetime,nosuch"}))
+        assert (e["status"], e["source"]["parameter"]) == (400, name), (path, e)
+        assert "nosuch" in e["detail"]
+    # Every name the spec lists for them still answers, sparse.
+    sparse = {"fields[event]": "datetime,id", "include": "metric,profile", "fields[metric]": "name",
+              "fields[profile]": "email,location.city"}  # fmt: skip
+    doc = api.get("/api/events", params=sparse)
+    assert doc.status_code == 200, doc.text
+    body = doc.json()
+    assert set(body["data"][0]["attributes"]) == {"datetime"}
+    kinds = {i["type"]: set(i["attributes"]) for i in body["included"]}
+    assert kinds["metric"] == {"name"} and "email" in kinds["profile"]

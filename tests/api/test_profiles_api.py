@@ -311,6 +311,21 @@ def test_get_profile_bad_parameters_are_400_naming_them(api, params: dict, param
     assert e["source"]["parameter"] == parameter
 
 
+def test_an_unknown_profile_field_name_is_a_400_naming_fields_profile(api) -> None:
+    p = create(api, email="sparse@example.com", first_name="Ada")
+    for path in (f"/api/profiles/{p['id']}", "/api/profiles"):
+        e = error(api.get(path, params={"fields[profile]": "email,nosuch"}), 400)
+        assert e["source"]["parameter"] == "fields[profile]" and "nosuch" in e["detail"]
+    # The names Klaviyo's SDK may send, a dotted path under one included, still answer sparse.
+    names = "id,email,subscriptions.email.marketing.consent,predictive_analytics"
+    params = {"fields[profile]": names, "additional-fields[profile]": "subscriptions"}
+    r = api.get(f"/api/profiles/{p['id']}", params=params)
+    assert r.status_code == 200, r.text
+    attributes = r.json()["data"]["attributes"]
+    assert attributes["email"] == "sparse@example.com" and "first_name" not in attributes
+    assert attributes["subscriptions"]["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+
+
 def test_an_unknown_or_another_accounts_profile_is_404(api, other_api) -> None:
     theirs = create(other_api, email="theirs@example.com")
     for profile_id in ("01NOSUCHPROFILE0000000000", theirs["id"]):

@@ -221,10 +221,10 @@ def metric_resource(call: Call, m: Metric, fields: list[str] | None) -> dict[str
 def _included(call: Call, listing: EventListing, include: set[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if "metric" in include:
-        fields = call.fields("metric")
+        fields = call.checked_fields("metric", METRIC_FIELD_NAMES)
         out += [metric_resource(call, m, fields) for m in sorted(listing.metrics.values(), key=lambda m: m.id)]
     if "profile" in include:
-        fields = call.fields("profile")
+        fields = call.checked_fields("profile", EVENT_PROFILE_FIELD_NAMES)
         for row in sorted(listing.profiles, key=lambda r: r.id):
             resource = profile_resource(row, call.base_url)
             resource["attributes"] = sparse(resource["attributes"], fields)
@@ -242,6 +242,13 @@ EVENT_FILTERS = {
     "timestamp": FieldRule(_TIME_OPS, "number"),  # seconds since 1970, the same moment as datetime
 }
 EVENT_INCLUDES = ("metric", "profile")
+# What fields[event], fields[metric] and fields[profile] may name here, as the spec lists them.
+EVENT_FIELD_NAMES = ("datetime", "event_properties", "id", "timestamp", "uuid")
+METRIC_FIELD_NAMES = ("created", "id", "integration", "name", "updated")
+EVENT_PROFILE_FIELD_NAMES = (
+    "email", "phone_number", "external_id", "first_name", "last_name", "organization", "locale", "title", "image",
+    "created", "updated", "last_event_date", "location", "properties", "id",
+)  # fmt: skip
 _BAD_CURSOR = "page[cursor] is not a cursor this server gave out"
 
 
@@ -272,11 +279,19 @@ def _timeline_cursor(call: Call) -> tuple[tuple | None, tuple | None]:
     return (typed, None) if cursor.forward else (None, typed)
 
 
+def _check_fields(call: Call) -> None:
+    """An unknown name in fields[event], [metric] or [profile] is a 400 before anything is read."""
+    call.checked_fields("event", EVENT_FIELD_NAMES)
+    call.checked_fields("metric", METRIC_FIELD_NAMES)
+    call.checked_fields("profile", EVENT_PROFILE_FIELD_NAMES)
+
+
 def list_events(call: Call) -> Response:
     conditions = call.filter(EVENT_FILTERS)
     sort = call.sort(("datetime", "timestamp"), "datetime")
     size = call.page_size(200, 1000)
     include = call.include(EVENT_INCLUDES)
+    _check_fields(call)
     after, before = _timeline_cursor(call)
     query = events.EventQuery(
         metric_ids=tuple(str(c.value) for c in conditions if c.field == "metric_id"),
@@ -290,7 +305,7 @@ def list_events(call: Call) -> Response:
         include_profiles="profile" in include,
     )
     listing = events.list_events(call.engine, call.account_id, query)
-    fields = call.fields("event")
+    fields = call.checked_fields("event", EVENT_FIELD_NAMES)
     doc: dict[str, Any] = {
         "data": [event_resource(call, e, fields) for e in listing.events],
         "links": call.page_links(listing.page),
@@ -302,6 +317,7 @@ def list_events(call: Call) -> Response:
 
 def get_event(call: Call) -> Response:
     include = call.include(EVENT_INCLUDES)
+    _check_fields(call)
     try:
         listing = events.get_event(
             call.engine,
@@ -314,7 +330,8 @@ def get_event(call: Call) -> Response:
         raise ApiError(
             404, "not_found", f"An event with id {call.path['id']} does not exist.", pointer="/data/"
         ) from None
-    doc: dict[str, Any] = {"data": event_resource(call, listing.events[0], call.fields("event"))}
+    fields = call.checked_fields("event", EVENT_FIELD_NAMES)
+    doc: dict[str, Any] = {"data": event_resource(call, listing.events[0], fields)}
     if include:
         doc["included"] = _included(call, listing, include)
     doc["links"] = {"self": call.self_link()}
@@ -357,6 +374,7 @@ def _with_flows(resource: dict[str, Any], include: set[str]) -> dict[str, Any]:
 def list_metrics(call: Call) -> Response:
     conditions = call.filter(METRIC_FILTERS)
     include = call.include(METRIC_INCLUDES)
+    fields = call.checked_fields("metric", METRIC_FIELD_NAMES)
     after, before = _metrics_cursor(call)
     listing = metrics.list_metrics(
         call.engine,
@@ -366,7 +384,6 @@ def list_metrics(call: Call) -> Response:
         after=after,
         before=before,
     )
-    fields = call.fields("metric")
     doc: dict[str, Any] = {
         "data": [_with_flows(metric_resource(call, m, fields), include) for m in listing.metrics],
         "links": call.page_links(listing.page),
@@ -378,11 +395,12 @@ def list_metrics(call: Call) -> Response:
 
 def get_metric(call: Call) -> Response:
     include = call.include(METRIC_INCLUDES)
+    fields = call.checked_fields("metric", METRIC_FIELD_NAMES)
     try:
         metric = metrics.get_metric(call.engine, call.account_id, call.path["id"])
     except NotFound:
         raise not_found("metric", call.path["id"]) from None
-    doc: dict[str, Any] = {"data": _with_flows(metric_resource(call, metric, call.fields("metric")), include)}
+    doc: dict[str, Any] = {"data": _with_flows(metric_resource(call, metric, fields), include)}
     if include:
         doc["included"] = []
     doc["links"] = {"self": call.self_link()}

@@ -26,7 +26,6 @@ from .suppressions import (
     Status,
     actor,
     checked_cursor,
-    checked_fields,
     iso,
     linkage,
     own_job,
@@ -203,7 +202,7 @@ def list_resource(call: Call, item: MailingList, fields: list[str] | None) -> di
 
 
 def post_import(call: Call) -> Response:
-    fields = checked_fields(call, model.IMPORT, JOB_FIELDS)
+    fields = call.checked_fields(model.IMPORT, JOB_FIELDS)
     request = msgspec.to_builtins(call.body)
     try:
         job = queueing.queue_import(call.engine, call.account_id, request, actor=actor(call))
@@ -215,7 +214,7 @@ def post_import(call: Call) -> Response:
 
 
 def get_import_jobs(call: Call) -> Response:
-    fields = checked_fields(call, model.IMPORT, JOB_FIELDS)
+    fields = call.checked_fields(model.IMPORT, JOB_FIELDS)
     conditions = call.filter(JOB_FILTERS)
     sort = call.sort(("created_at",), "created_at")
     size = call.page_size(20, 100)
@@ -229,8 +228,8 @@ def get_import_jobs(call: Call) -> Response:
 
 
 def get_import_job(call: Call) -> Response:
-    fields = checked_fields(call, model.IMPORT, JOB_FIELDS)
-    list_fields = checked_fields(call, "list", LIST_FIELDS)
+    fields = call.checked_fields(model.IMPORT, JOB_FIELDS)
+    list_fields = call.checked_fields("list", LIST_FIELDS)
     include = call.include(("lists",))
     job = own_job(call, model.IMPORT, call.path["job_id"])
     doc: dict[str, Any] = {"data": job_resource(call, job, fields), "links": {"self": call.self_link()}}
@@ -241,7 +240,7 @@ def get_import_job(call: Call) -> Response:
 
 
 def get_job_lists(call: Call) -> Response:
-    list_fields = checked_fields(call, "list", LIST_FIELDS)
+    list_fields = call.checked_fields("list", LIST_FIELDS)
     job = own_job(call, model.IMPORT, call.path["id"])
     found = reading.job_lists(call.engine, call.account_id, model.IMPORT, job.id)
     return json_response({"data": [list_resource(call, item, list_fields) for item in found],
@@ -289,7 +288,7 @@ def get_job_profile_ids(call: Call) -> Response:
 
 
 def get_import_errors(call: Call) -> Response:
-    fields = checked_fields(call, "import-error", ERROR_FIELDS)
+    fields = call.checked_fields("import-error", ERROR_FIELDS)
     size = call.page_size(20, 100)
     cursor = checked_cursor(call, ("int",))
     job = own_job(call, model.IMPORT, call.path["id"])

@@ -173,15 +173,6 @@ def _cursor(call: Call) -> service.Cursor | None:
     return None if cursor is None else service.Cursor(cursor.after, cursor.before)
 
 
-def _checked_fields(call: Call, resource_type: str, allowed: tuple[str, ...]) -> list[str] | None:
-    fields = call.fields(resource_type)
-    name = f"fields[{resource_type}]"
-    unknown = sorted({f for f in fields or () if f.partition(".")[0] not in allowed})
-    if unknown:
-        raise invalid(f"{name} may name {', '.join(allowed)}; not {', '.join(unknown)}", parameter=name)
-    return fields
-
-
 def _links(call: Call, page: PagePosition) -> dict[str, str]:
     # The spec types `next` and `prev` as URIs, not nullable: at either end they are left out.
     return {k: v for k, v in call.page_links(page).items() if v is not None}
@@ -231,7 +222,7 @@ def _opt_in(value: str | None) -> OptInProcess | None:
 
 
 def get_lists(call: Call) -> Response:
-    fields = _checked_fields(call, "list", LIST_FIELDS)
+    fields = call.checked_fields("list", LIST_FIELDS)
     extra = call.additional_fields("list", ("profile_count",))
     include = call.include(LIST_INCLUDES)
     conditions = [(c.op, c.field, c.value) for c in call.filter(LIST_FILTERS)]
@@ -247,7 +238,7 @@ def get_lists(call: Call) -> Response:
 
 
 def create_list(call: Call) -> Response:
-    fields = _checked_fields(call, "list", LIST_FIELDS)
+    fields = call.checked_fields("list", LIST_FIELDS)
     attributes = call.body.data.attributes
     double = attributes.opt_in_process == OptInProcess.DOUBLE.value
     made = service.create_list(call.engine, call.account_id, attributes.name, double_opt_in=double)
@@ -259,7 +250,7 @@ def create_list(call: Call) -> Response:
 
 
 def get_list(call: Call) -> Response:
-    fields = _checked_fields(call, "list", LIST_FIELDS)
+    fields = call.checked_fields("list", LIST_FIELDS)
     extra = call.additional_fields("list", ("profile_count",))
     include = call.include(LIST_INCLUDES)
     list_id = call.path["id"]
@@ -270,7 +261,7 @@ def get_list(call: Call) -> Response:
 
 
 def update_list(call: Call) -> Response:
-    fields = _checked_fields(call, "list", LIST_FIELDS)
+    fields = call.checked_fields("list", LIST_FIELDS)
     list_id = call.path["id"]
     data = call.body.data
     if data.id != list_id:
@@ -303,7 +294,7 @@ def _member_page(call: Call, *, full: bool, with_states: bool = False) -> servic
 
 
 def get_profiles_for_list(call: Call) -> Response:
-    fields = _checked_fields(call, "profile", PROFILE_FIELDS)
+    fields = call.checked_fields("profile", PROFILE_FIELDS)
     extra = call.additional_fields("profile", ("subscriptions",))
     found = _member_page(call, full=True, with_states="subscriptions" in extra)
     data = []
@@ -341,7 +332,7 @@ def remove_profiles_from_list(call: Call) -> Response:
 
 
 def get_lists_for_profile(call: Call) -> Response:
-    fields = _checked_fields(call, "list", LIST_FIELDS[:-1])
+    fields = call.checked_fields("list", LIST_FIELDS[:-1])
     with _answers(call):
         found = service.profile_lists(call.engine, call.account_id, call.path["id"])
     return json_response(

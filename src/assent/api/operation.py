@@ -146,6 +146,16 @@ class Call:
     def fields(self, resource_type: str) -> list[str] | None:
         return self.listed(f"fields[{resource_type}]") or None
 
+    def checked_fields(self, resource_type: str, allowed: tuple[str, ...]) -> list[str] | None:
+        """`fields[resource_type]`, each name one of `allowed` or a dotted path under one; any other
+        is a 400 naming the parameter (an unknown name would otherwise give empty attributes)."""
+        fields = self.fields(resource_type)
+        name = f"fields[{resource_type}]"
+        unknown = sorted({f for f in fields or () if f not in allowed and f.partition(".")[0] not in allowed})
+        if unknown:
+            raise invalid(f"{name} may name {', '.join(allowed)}; not {', '.join(unknown)}", parameter=name)
+        return fields
+
     def additional_fields(self, resource_type: str, allowed: tuple[str, ...]) -> set[str]:
         name = f"additional-fields[{resource_type}]"
         asked = set(self.listed(name))

@@ -177,6 +177,11 @@ PROFILE_FILTERS = {
 }
 PROFILE_SORTS = ("id", "created", "updated", "email")
 ADDITIONAL = ("subscriptions", "predictive_analytics")
+# What fields[profile] may name (or a dotted path under): the spec's names for a profile.
+PROFILE_FIELD_NAMES = (
+    "email", "phone_number", "external_id", "first_name", "last_name", "organization", "locale", "title", "image",
+    "created", "updated", "last_event_date", "location", "properties", "subscriptions", "predictive_analytics", "id",
+)  # fmt: skip
 
 LIST_PARAMS = (
     Param("filter", 'e.g. equals(email,"a@example.com") or greater-than(updated,2026-01-01T00:00:00Z)'),
@@ -225,7 +230,7 @@ def _cursor(call: Call, sort: str) -> Cursor | None:
 
 
 def _shape(call: Call, resource: dict[str, Any]) -> dict[str, Any]:
-    fields = call.fields("profile")
+    fields = call.checked_fields("profile", PROFILE_FIELD_NAMES)
     if fields:
         resource["attributes"] = sparse(resource["attributes"], fields)
     return resource
@@ -239,6 +244,7 @@ def get_profiles(call: Call) -> Response:
     _check_suppression_filters(conditions)
     sort = call.sort(PROFILE_SORTS, "id")
     size = call.page_size(20, 100)
+    fields = call.checked_fields("profile", PROFILE_FIELD_NAMES)
     extra = call.additional_fields("profile", ADDITIONAL)
     include = call.include(("conversations", "push-tokens"))  # Assent has no conversations to include
     page, found = profile_pages.list_profiles(
@@ -246,7 +252,7 @@ def get_profiles(call: Call) -> Response:
         subscriptions="subscriptions" in extra,
     )  # fmt: skip
     data: list[Any]
-    if call.fields("profile"):
+    if fields:
         data = [_shape(call, profile_resource(p, call.base_url)) for p in found]
     else:  # the same document, made as Structs: a sync job's walk over every profile
         data = profile_documents.profile_resources(found, call.base_url)
@@ -272,13 +278,14 @@ def list_summary(call: Call, lst: MailingList) -> dict[str, Any]:
 
 
 def get_profile(call: Call) -> Response:
+    fields = call.checked_fields("profile", PROFILE_FIELD_NAMES)
     extra = call.additional_fields("profile", ADDITIONAL)
     include = call.include(("conversations", "lists", "push-tokens", "segments"))
     profile, lists = profile_pages.one_profile(
         call.engine, call.account_id, call.path["id"], subscriptions="subscriptions" in extra,
         with_lists="lists" in include,
     )  # fmt: skip
-    if not include and not call.fields("profile"):  # the whole resource, made as Structs
+    if not include and not fields:  # the whole resource, made as Structs
         return json_response({"data": profile_documents.profile_resource(profile, call.base_url),
                               "links": {"self": call.self_link()}})  # fmt: skip
     resource = profile_resource(profile, call.base_url)

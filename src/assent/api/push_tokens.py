@@ -19,7 +19,7 @@ from ..wire.documents import json_response, no_content, sparse
 from ..wire.errors import ApiError
 from ..wire.push_tokens import PushTokenCreateQuery, answer, device_of, owner_of
 from .filters import FieldRule
-from .lists import PROFILE_FIELDS, _checked_fields
+from .lists import PROFILE_FIELDS
 from .operation import Call, Operation, Param
 from .resources import profile_resource
 
@@ -46,7 +46,7 @@ def token_resource(call: Call, token: PushToken) -> dict[str, Any]:
                 "recorded_date": token.recorded.isoformat(),
                 "metadata": token.metadata,
             },
-            _checked_fields(call, "push-token", TOKEN_FIELDS),
+            call.checked_fields("push-token", TOKEN_FIELDS),
         ),
         "relationships": {
             "profile": {
@@ -126,7 +126,7 @@ def get_push_token(call: Call) -> Response:
 
 
 def get_profile_for_push_token(call: Call) -> Response:
-    fields = _checked_fields(call, "profile", PROFILE_FIELDS)
+    fields = call.checked_fields("profile", PROFILE_FIELDS)
     extra = call.additional_fields("profile", ("subscriptions",))
     token = _token(call)
     view, _ = profile_pages.one_profile(

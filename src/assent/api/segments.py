@@ -20,7 +20,7 @@ from ..services.shared.paging import PagePosition
 from ..wire.documents import json_response, no_content, sparse
 from ..wire.errors import ApiError, invalid, not_found
 from .filters import FieldRule
-from .lists import PROFILE_FIELDS, ListMemberIdentifier, _checked_fields
+from .lists import PROFILE_FIELDS, ListMemberIdentifier
 from .operation import Call, Operation, Param
 from .resources import profile_resource
 
@@ -201,7 +201,7 @@ def _with_included(document: dict[str, Any], include: Set[str]) -> dict[str, Any
 
 
 def get_segments(call: Call) -> Response:
-    fields = _checked_fields(call, "segment", SEGMENT_FIELDS)
+    fields = call.checked_fields("segment", SEGMENT_FIELDS)
     include = call.include(SEGMENT_INCLUDES)
     conditions = [(c.op, c.field, c.value) for c in call.filter(SEGMENT_FILTERS)]
     order = call.sort(SEGMENT_SORTS, "created")
@@ -216,14 +216,14 @@ def get_segments(call: Call) -> Response:
 
 
 def create_segment(call: Call) -> Response:
-    fields = _checked_fields(call, "segment", SEGMENT_FIELDS)
+    fields = call.checked_fields("segment", SEGMENT_FIELDS)
     a: SegmentCreateAttributes = call.body.data.attributes
     made = service.create_segment(call.engine, call.account_id, a.name, a.definition, bool(a.is_starred))
     return json_response({"data": _resource(call, made, fields), "links": {"self": _url(call, made.id)}}, status=201)
 
 
 def get_segment(call: Call) -> Response:
-    fields = _checked_fields(call, "segment", SEGMENT_FIELDS)
+    fields = call.checked_fields("segment", SEGMENT_FIELDS)
     extra = call.additional_fields("segment", ("profile_count",))
     include = call.include(SEGMENT_INCLUDES)
     with _answers(call):
@@ -233,7 +233,7 @@ def get_segment(call: Call) -> Response:
 
 
 def update_segment(call: Call) -> Response:
-    fields = _checked_fields(call, "segment", SEGMENT_FIELDS)
+    fields = call.checked_fields("segment", SEGMENT_FIELDS)
     segment_id = call.path["id"]
     data: SegmentPartialUpdateData = call.body.data
     if data.id != segment_id:
@@ -275,7 +275,7 @@ def _member_page(call: Call, *, full: bool, with_states: bool = False) -> servic
 
 
 def get_profiles_for_segment(call: Call) -> Response:
-    fields = _checked_fields(call, "profile", PROFILE_FIELDS)
+    fields = call.checked_fields("profile", PROFILE_FIELDS)
     extra = call.additional_fields("profile", ("subscriptions",))
     found = _member_page(call, full=True, with_states="subscriptions" in extra)
     data = []
@@ -299,7 +299,7 @@ def get_profile_ids_for_segment(call: Call) -> Response:
 
 
 def get_segments_for_profile(call: Call) -> Response:
-    fields = _checked_fields(call, "segment", SEGMENT_FIELDS)
+    fields = call.checked_fields("segment", SEGMENT_FIELDS)
     with _answers(call):
         found = service.profile_segments(call.engine, call.account_id, call.path["id"])
     return json_response({"data": [_resource(call, s, fields) for s in found], "links": {"self": call.self_link()}})
@@ -307,7 +307,7 @@ def get_segments_for_profile(call: Call) -> Response:
 
 def included_for_profile(call: Call, profile_id: str) -> list[dict[str, Any]]:
     """`include=segments` on GET /api/profiles/{id}: the segments the profile is in now."""
-    fields = _checked_fields(call, "segment", SEGMENT_FIELDS)
+    fields = call.checked_fields("segment", SEGMENT_FIELDS)
     with _answers(call):
         found = service.profile_segments(call.engine, call.account_id, profile_id)
     return [_resource(call, s, fields) for s in found]

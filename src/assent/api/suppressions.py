@@ -127,15 +127,6 @@ def actor(call: Call) -> str:
     return f"api_key:{call.key.id}"
 
 
-def checked_fields(call: Call, resource_type: str, allowed: tuple[str, ...]) -> list[str] | None:
-    fields = call.fields(resource_type)
-    name = f"fields[{resource_type}]"
-    unknown = sorted({f for f in fields or () if f not in allowed and f.partition(".")[0] not in allowed})
-    if unknown:
-        raise invalid(f"{name} may name {', '.join(allowed)}; not {', '.join(unknown)}", parameter=name)
-    return fields
-
-
 def checked_cursor(call: Call, shape: tuple[str, ...]) -> Cursor | None:
     """The page cursor, if it has the key this listing gives out: `shape` says each part's kind
     ("time", "text" or "int"). Another listing's cursor is a 400, not a server error."""
@@ -203,7 +194,7 @@ def job_resource(call: Call, job: Job, fields: list[str] | None) -> dict[str, An
 
 
 def _post(call: Call, kind: str) -> Response:
-    fields = checked_fields(call, kind, JOB_FIELDS)
+    fields = call.checked_fields(kind, JOB_FIELDS)
     request = msgspec.to_builtins(call.body)
     try:
         job = queueing.queue_suppression(call.engine, call.account_id, kind, request, actor=actor(call))
@@ -223,7 +214,7 @@ def post_unsuppress(call: Call) -> Response:
 
 
 def _get_jobs(call: Call, kind: str) -> Response:
-    fields = checked_fields(call, kind, JOB_FIELDS)
+    fields = call.checked_fields(kind, JOB_FIELDS)
     conditions = call.filter(JOB_FILTERS)
     sort = call.sort(("created",), "created")
     size = call.page_size(20, 100)
@@ -245,7 +236,7 @@ def own_job(call: Call, kind: str, job_id: str) -> Job:
 
 
 def _get_job(call: Call, kind: str) -> Response:
-    fields = checked_fields(call, kind, JOB_FIELDS)
+    fields = call.checked_fields(kind, JOB_FIELDS)
     job = own_job(call, kind, call.path["job_id"])
     return json_response({"data": job_resource(call, job, fields), "links": {"self": call.self_link()}})
 
