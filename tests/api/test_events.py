@@ -17,6 +17,7 @@ from assent.services.activity import metrics as activity
 from assent.services.consent import changes as consent
 from assent.store import profiles as profile_store
 from tests.api.conftest import make_client
+from tests.api.klaviyo_schema import assert_klaviyo_shape
 
 # Klaviyo's response schemas for these resources (from its OpenAPI spec, nullable written as a
 # type list), strict about keys: a key Klaviyo does not define is an error.
@@ -625,3 +626,28 @@ def test_an_unknown_sparse_field_name_is_a_400_naming_its_parameter_and_known_on
     assert set(body["data"][0]["attributes"]) == {"datetime"}
     kinds = {i["type"]: set(i["attributes"]) for i in body["included"]}
     assert kinds["metric"] == {"name"} and "email" in kinds["profile"]
+
+
+def test_an_events_relationship_links_answer_its_metric_and_profile_in_klaviyos_shapes(api, timeline):
+    event = timeline["events"][0]
+    metric_id = event["relationships"]["metric"]["data"]["id"]
+    profile_id = event["relationships"]["profile"]["data"]["id"]
+    for name, kind, want, related_op, id_op in (
+        ("metric", "metric", metric_id, "get_metric_for_event", "get_metric_id_for_event"),
+        ("profile", "profile", profile_id, "get_profile_for_event", "get_profile_id_for_event"),
+    ):
+        links = event["relationships"][name]["links"]
+        related = api.get(links["related"])
+        assert related.status_code == 200, related.text
+        assert_klaviyo_shape(related_op, related.json())
+        assert (related.json()["data"]["type"], related.json()["data"]["id"]) == (kind, want)
+        linkage = api.get(links["self"])
+        assert linkage.status_code == 200, linkage.text
+        assert_klaviyo_shape(id_op, linkage.json())
+        assert linkage.json()["data"] == {"type": kind, "id": want}
+    assert api.get(f"/api/events/{event['id']}/metric").json()["data"]["attributes"]["name"] == "Viewed Product"
+    profile = api.get(f"/api/events/{event['id']}/profile", params={"additional-fields[profile]": "subscriptions"})
+    assert profile.json()["data"]["attributes"]["email"] == "ada@example.com"
+    assert "subscriptions" in profile.json()["data"]["attributes"]
+    for tail in ("metric", "profile", "relationships/metric", "relationships/profile"):
+        assert error_of(api.get(f"/api/events/NOSUCHEVENT/{tail}"))["status"] == 404, tail

@@ -15,6 +15,7 @@ from ..domain import DomainError
 from ..services.activity import events, metrics
 from ..services.activity.events import Event, EventListing
 from ..services.activity.metrics import Metric
+from ..services.profiles import pages as profile_pages
 from ..services.shared.errors import NotFound
 from ..wire.documents import json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
@@ -315,27 +316,58 @@ def list_events(call: Call) -> Response:
     return json_response(doc)
 
 
-def get_event(call: Call) -> Response:
-    include = call.include(EVENT_INCLUDES)
-    _check_fields(call)
+def _the_event(call: Call, *, metric: bool = False, profile: bool = False) -> EventListing:
     try:
-        listing = events.get_event(
-            call.engine,
-            call.account_id,
-            call.path["id"],
-            include_metric="metric" in include,
-            include_profile="profile" in include,
+        return events.get_event(
+            call.engine, call.account_id, call.path["id"], include_metric=metric, include_profile=profile
         )
     except NotFound:
         raise ApiError(
             404, "not_found", f"An event with id {call.path['id']} does not exist.", pointer="/data/"
         ) from None
+
+
+def get_event(call: Call) -> Response:
+    include = call.include(EVENT_INCLUDES)
+    _check_fields(call)
+    listing = _the_event(call, metric="metric" in include, profile="profile" in include)
     fields = call.checked_fields("event", EVENT_FIELD_NAMES)
     doc: dict[str, Any] = {"data": event_resource(call, listing.events[0], fields)}
     if include:
         doc["included"] = _included(call, listing, include)
     doc["links"] = {"self": call.self_link()}
     return json_response(doc)
+
+
+def get_metric_for_event(call: Call) -> Response:
+    """`GET /api/events/{id}/metric`, where an event's metric relationship links."""
+    fields = call.checked_fields("metric", METRIC_FIELD_NAMES)
+    listing = _the_event(call, metric=True)
+    metric = listing.metrics[listing.events[0].metric_id]
+    return json_response({"data": metric_resource(call, metric, fields), "links": {"self": call.self_link()}})
+
+
+def get_metric_id_for_event(call: Call) -> Response:
+    event = _the_event(call).events[0]
+    return json_response({"data": {"type": "metric", "id": event.metric_id}, "links": {"self": call.self_link()}})
+
+
+def get_profile_for_event(call: Call) -> Response:
+    """`GET /api/events/{id}/profile`, where an event's profile relationship links."""
+    fields = call.checked_fields("profile", EVENT_PROFILE_FIELD_NAMES)
+    extra = call.additional_fields("profile", ("subscriptions", "predictive_analytics"))
+    event = _the_event(call).events[0]
+    view, _ = profile_pages.one_profile(
+        call.engine, call.account_id, event.profile_id, subscriptions="subscriptions" in extra
+    )
+    resource = profile_resource(view, call.base_url)
+    resource["attributes"] = sparse(resource["attributes"], fields)
+    return json_response({"data": resource, "links": {"self": call.self_link()}})
+
+
+def get_profile_id_for_event(call: Call) -> Response:
+    event = _the_event(call).events[0]
+    return json_response({"data": {"type": "profile", "id": event.profile_id}, "links": {"self": call.self_link()}})
 
 
 # --- metrics ------------------------------------------------------------------------------------
@@ -439,6 +471,24 @@ OPERATIONS: list[Operation] = [
             Param("fields[profile]", "Attributes of the included profile"),
         ),
         tag="Events",
+    ),
+    Operation(
+        "GET", "/api/events/{id}/metric", "get_metric_for_event", get_metric_for_event, ("events:read", "metrics:read"),
+        10, 150, "The metric of an event", params=(Param("fields[metric]", "Attributes to return"),), tag="Events",
+    ),
+    Operation(
+        "GET", "/api/events/{id}/relationships/metric", "get_metric_id_for_event", get_metric_id_for_event,
+        ("events:read", "metrics:read"), 10, 150, "The id of an event's metric", tag="Events",
+    ),
+    Operation(
+        "GET", "/api/events/{id}/profile", "get_profile_for_event", get_profile_for_event,
+        ("events:read", "profiles:read"), 10, 150, "The profile of an event",
+        params=(Param("fields[profile]", "Attributes to return"), Param("additional-fields[profile]", "subscriptions")),
+        tag="Events",
+    ),
+    Operation(
+        "GET", "/api/events/{id}/relationships/profile", "get_profile_id_for_event", get_profile_id_for_event,
+        ("events:read", "profiles:read"), 10, 150, "The id of an event's profile", tag="Events",
     ),
     Operation(
         "GET", "/api/metrics", "get_metrics", list_metrics, ("metrics:read",), 10, 150,
