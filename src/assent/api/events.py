@@ -15,12 +15,12 @@ from ..domain import DomainError
 from ..services.activity import events, metrics
 from ..services.activity.events import Event, EventListing
 from ..services.activity.metrics import Metric
-from ..services.profiles import pages as profile_pages
 from ..services.shared.errors import NotFound
 from ..wire.documents import json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
 from .filters import FieldRule
 from .operation import Call, Operation, Param
+from .related import linkage, related_profile
 from .resources import profile_resource
 
 # --- request body -------------------------------------------------------------------------------
@@ -348,26 +348,18 @@ def get_metric_for_event(call: Call) -> Response:
 
 
 def get_metric_id_for_event(call: Call) -> Response:
-    event = _the_event(call).events[0]
-    return json_response({"data": {"type": "metric", "id": event.metric_id}, "links": {"self": call.self_link()}})
+    return linkage(call, "metric", _the_event(call).events[0].metric_id)
 
 
 def get_profile_for_event(call: Call) -> Response:
     """`GET /api/events/{id}/profile`, where an event's profile relationship links."""
     fields = call.checked_fields("profile", EVENT_PROFILE_FIELD_NAMES)
     extra = call.additional_fields("profile", ("subscriptions", "predictive_analytics"))
-    event = _the_event(call).events[0]
-    view, _ = profile_pages.one_profile(
-        call.engine, call.account_id, event.profile_id, subscriptions="subscriptions" in extra
-    )
-    resource = profile_resource(view, call.base_url)
-    resource["attributes"] = sparse(resource["attributes"], fields)
-    return json_response({"data": resource, "links": {"self": call.self_link()}})
+    return related_profile(call, _the_event(call).events[0].profile_id, fields, extra)
 
 
 def get_profile_id_for_event(call: Call) -> Response:
-    event = _the_event(call).events[0]
-    return json_response({"data": {"type": "profile", "id": event.profile_id}, "links": {"self": call.self_link()}})
+    return linkage(call, "profile", _the_event(call).events[0].profile_id)
 
 
 # --- metrics ------------------------------------------------------------------------------------

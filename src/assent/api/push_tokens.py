@@ -21,6 +21,7 @@ from ..wire.push_tokens import PushTokenCreateQuery, answer, device_of, owner_of
 from .filters import FieldRule
 from .lists import PROFILE_FIELDS
 from .operation import Call, Operation, Param
+from .related import linkage, related_profile
 from .resources import profile_resource
 
 # --- responses ------------------------------------------------------------------------------------
@@ -128,18 +129,11 @@ def get_push_token(call: Call) -> Response:
 def get_profile_for_push_token(call: Call) -> Response:
     fields = call.checked_fields("profile", PROFILE_FIELDS)
     extra = call.additional_fields("profile", ("subscriptions",))
-    token = _token(call)
-    view, _ = profile_pages.one_profile(
-        call.engine, call.account_id, token.profile_id, subscriptions="subscriptions" in extra
-    )
-    resource = profile_resource(view, call.base_url)
-    resource["attributes"] = sparse(resource["attributes"], fields)
-    return json_response({"data": resource, "links": {"self": call.self_link()}})
+    return related_profile(call, _token(call).profile_id, fields, extra)
 
 
 def get_profile_id_for_push_token(call: Call) -> Response:
-    token = _token(call)
-    return json_response({"data": {"type": "profile", "id": token.profile_id}, "links": {"self": call.self_link()}})
+    return linkage(call, "profile", _token(call).profile_id)
 
 
 def delete_push_token(call: Call) -> Response:
