@@ -399,3 +399,22 @@ def test_a_count_of_one_takes_the_singular(db_url):
     everyone = '{"condition_groups": [{"conditions": [{"type": "profile-random-sample", "percentage": 100}]}]}'
     one = assent("segments", "count", "--account", account, "--definition", everyone, db=db_url, check=True)
     assert one.stdout == "1 profile\n"
+
+
+def test_serve_on_a_port_in_use_says_so_before_announcing_itself(tmp_path):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        argv = [ASSENT, "serve", "--db", f"sqlite:///{tmp_path / 'a.db'}", "--port", str(port)]
+        done = subprocess.run(argv, capture_output=True, text=True, env=CLI_ENV, timeout=120)
+    assert done.returncode == 1
+    assert "Assent API on" not in done.stdout
+    assert done.stderr.strip() == f"error: --port: port {port} on 127.0.0.1 is in use; choose another with --port"
+    assert not (tmp_path / "a.db").exists()  # refused before the database was made
+
+
+def test_serve_on_an_unknown_host_names_the_option(tmp_path):
+    argv = [ASSENT, "serve", "--db", f"sqlite:///{tmp_path / 'a.db'}", "--host", "no-such-host.invalid"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=CLI_ENV, timeout=120)
+    assert done.returncode == 1 and done.stderr.startswith("error: --host: cannot listen on 'no-such-host.invalid'")

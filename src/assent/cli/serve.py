@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
 
 from .. import config
+from ..domain.errors import DomainError
 from ..services.demo import account as demo
 from ..services.profiles.locator import Locator
 from ..services.shared import database
@@ -33,6 +36,7 @@ def serve_command(
     """Run the Klaviyo-compatible HTTP API (migrating the database first)."""
     from ..server import serve
 
+    check_listen(host, port)
     engine = open_engine(db, migrated=False)
     url = database.url(db)
     database.upgrade(engine)
@@ -45,6 +49,24 @@ def serve_command(
     warn_links()
     typer.echo(f"Assent API on {served}/api (OpenAPI: /api/openapi.json); Ctrl-C stops it")
     serve(url, host, port, workers)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on before migrating or printing anything: the
+    server would otherwise announce itself, then exit when its socket fails to bind."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise DomainError("--host", f"cannot listen on {host!r}: {e.strerror}") from None
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise DomainError("--port", f"port {port} on {host} is in use; choose another with --port") from None
+            raise DomainError("--host", f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 def _serve_demo(engine: Engine, served: str) -> None:
