@@ -347,6 +347,19 @@ def test_profiles_get_as_of_shows_the_state_at_that_instant(db_url, engine, acco
     assert (now["consent"], now["can_receive_email_marketing"]) == ("UNSUBSCRIBED", False)
 
 
+def test_profiles_get_shows_direct_mail_consent_beside_the_klaviyo_channels(db_url, engine, account_id):
+    """Postal has no place in Klaviyo's subscriptions block; the human form shows it from the state:
+    allowed until the person opts out, refused after."""
+    who = Locator("email", "mail@example.com")
+    consent.subscribe(engine, account_id, who, EMAIL_MARKETING)
+    before = assent("profiles", "get", "--account", account_id, "--email", "mail@example.com", db=db_url).stdout
+    assert re.search(r"\n  postal marketing\s+NEVER_SUBSCRIBED\s+can receive: true\n", before), before
+    consent.unsubscribe(engine, account_id, who, Channel.POSTAL)
+    after = assent("profiles", "get", "--account", account_id, "--email", "mail@example.com", db=db_url).stdout
+    assert re.search(r"\n  postal marketing\s+UNSUBSCRIBED\s+can receive: false", after), after
+    assert re.search(r"\n  email marketing\s+SUBSCRIBED\s+can receive: true", after)  # per channel (rule 1)
+
+
 def test_profiles_timeline_is_oldest_first_with_klaviyo_metric_names(db_url, engine, account_id):
     newsletter = lists.create_list(engine, account_id, "Newsletter").id
     who = Locator("email", "t@example.com")

@@ -157,11 +157,13 @@ def profiles_get(
     json: Json = False,
 ) -> None:
     """Show a profile: the Klaviyo profile resource with its subscriptions."""
-    from ..api.resources import get_profile_resource  # here: `assent profiles import` needs no API code
+    from ..api.resources import profile_resource  # here: `assent profiles import` needs no API code
+    from ..domain import Channel, Purpose
+    from ..domain.decisions import receive_flags
+    from ..services.profiles.reading import get_profile
 
-    resource = get_profile_resource(
-        open_engine(db), account, locator(id, email, phone, external_id), optional_time(as_of, "as_of")
-    )
+    view = get_profile(open_engine(db), account, locator(id, email, phone, external_id), optional_time(as_of, "as_of"))
+    resource = profile_resource(view)
     if json:
         emit_json({"data": resource})
         return
@@ -184,6 +186,15 @@ def profiles_get(
         since = f" since {block['consent_timestamp']}" if block.get("consent_timestamp") else ""
         method = f" via {block['method']}" if block.get("method") else ""
         typer.echo(f"  {label:<24} {block['consent']:<17} can receive: {str(block[can]).lower()}{since}{method}")
+    # Direct mail has no place in Klaviyo's subscriptions block: shown from the state itself.
+    if view.state is not None:
+        postal = view.state.consent(Channel.POSTAL, Purpose.MARKETING)
+        can = receive_flags(view.state)[(Channel.POSTAL, Purpose.MARKETING)]
+        since = f" since {postal.consent_timestamp.isoformat()}" if postal.consent_timestamp else ""
+        method = f" via {postal.method}" if postal.method else ""
+        typer.echo(
+            f"  {'postal marketing':<24} {postal.status.value:<17} can receive: {str(can).lower()}{since}{method}"
+        )
     for s in subs["email"]["marketing"]["suppression"]:
         typer.echo(f"  suppressed: {s['reason']} since {s['timestamp']}")
     for s in subs["email"]["marketing"]["list_suppressions"]:
