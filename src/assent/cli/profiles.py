@@ -189,7 +189,7 @@ def profiles_get(
     # Direct mail has no place in Klaviyo's subscriptions block: shown from the state itself.
     if view.state is not None:
         postal = view.state.consent(Channel.POSTAL, Purpose.MARKETING)
-        can = receive_flags(view.state)[(Channel.POSTAL, Purpose.MARKETING)]
+        reaches = receive_flags(view.state)[(Channel.POSTAL, Purpose.MARKETING)]
         since = f" since {postal.consent_timestamp.isoformat()}" if postal.consent_timestamp else ""
         method = f" via {postal.method}" if postal.method else ""
         typer.echo(
