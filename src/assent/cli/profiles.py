@@ -193,7 +193,7 @@ def profiles_get(
         since = f" since {postal.consent_timestamp.isoformat()}" if postal.consent_timestamp else ""
         method = f" via {postal.method}" if postal.method else ""
         typer.echo(
-            f"  {'postal marketing':<24} {postal.status.value:<17} can receive: {str(can).lower()}{since}{method}"
+            f"  {'postal marketing':<24} {postal.status.value:<17} can receive: {str(reaches).lower()}{since}{method}"
         )
     for s in subs["email"]["marketing"]["suppression"]:
         typer.echo(f"  suppressed: {s['reason']} since {s['timestamp']}")
