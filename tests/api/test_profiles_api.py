@@ -329,8 +329,11 @@ def test_an_unknown_profile_field_name_is_a_400_naming_fields_profile(api) -> No
 def test_an_unknown_or_another_accounts_profile_is_404(api, other_api) -> None:
     theirs = create(other_api, email="theirs@example.com")
     for profile_id in ("01NOSUCHPROFILE0000000000", theirs["id"]):
-        e = error(api.get(f"/api/profiles/{profile_id}"), 404)
-        assert e["code"] == "not_found"
+        for params in ({}, {"additional-fields[profile]": "subscriptions"}, {"include": "lists"}):
+            e = error(api.get(f"/api/profiles/{profile_id}", params=params), 404)
+            # Klaviyo's: the missing resource, not an attribute of it
+            assert e["code"] == "not_found" and e["source"] == {"pointer": "/data/"}, e
+            assert e["detail"] == f"A profile with id {profile_id} does not exist."
         error(patch(api, profile_id, {"first_name": "Mallory"}), 404)
         error(api.get(f"/api/profiles/{profile_id}/consent-events"), 404)
     assert get(other_api, theirs["id"])["attributes"]["first_name"] is None

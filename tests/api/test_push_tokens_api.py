@@ -153,11 +153,17 @@ def test_a_tokens_profile_refuses_unknown_ids_and_fields(api):
         assert api.get(path).status_code == 404, path
     for path, name in ((f"/api/push-tokens/{token['id']}/profile", "fields[profile]"),
                        ("/api/push-tokens", "fields[push-token]"),
-                       (f"/api/push-tokens/{token['id']}", "fields[push-token]")):  # fmt: skip
-        r = api.get(path, params={name: "nosuch"})
+                       (f"/api/push-tokens/{token['id']}", "fields[push-token]"),
+                       ("/api/push-tokens", "fields[profile]"),
+                       (f"/api/push-tokens/{token['id']}", "fields[profile]")):  # fmt: skip
+        r = api.get(path, params={name: "nosuch", "include": "profile"})
         assert r.status_code == 400, (path, r.text)
         error = r.json()["errors"][0]
         assert error["source"]["parameter"] == name and "nosuch" in error["detail"]
+    # a known name still shapes the included profile
+    r = api.get("/api/push-tokens", params={"fields[profile]": "email", "include": "profile"})
+    assert r.status_code == 200, r.text
+    assert set(r.json()["included"][0]["attributes"]) == {"email"}
 
 
 # --- consent follows the tokens ---------------------------------------------------------------

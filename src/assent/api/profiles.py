@@ -21,8 +21,9 @@ from ..services.profiles.writes import (
     upsert_profile,
 )
 from ..services.push import tokens as push_token_service
+from ..services.shared.errors import NotFound
 from ..wire.documents import json_response, sparse
-from ..wire.errors import ApiError, from_domain, invalid
+from ..wire.errors import ApiError, from_domain, invalid, not_found
 from . import profile_documents
 from .filters import FieldRule
 from .operation import Call, Operation, Param
@@ -281,10 +282,13 @@ def get_profile(call: Call) -> Response:
     fields = call.checked_fields("profile", PROFILE_FIELD_NAMES)
     extra = call.additional_fields("profile", ADDITIONAL)
     include = call.include(("conversations", "lists", "push-tokens", "segments"))
-    profile, lists = profile_pages.one_profile(
-        call.engine, call.account_id, call.path["id"], subscriptions="subscriptions" in extra,
-        with_lists="lists" in include,
-    )  # fmt: skip
+    try:
+        profile, lists = profile_pages.one_profile(
+            call.engine, call.account_id, call.path["id"], subscriptions="subscriptions" in extra,
+            with_lists="lists" in include,
+        )  # fmt: skip
+    except NotFound:  # Klaviyo points a missing profile at /data/, not at an attribute
+        raise not_found("profile", call.path["id"]) from None
     if not include and not fields:  # the whole resource, made as Structs
         return json_response({"data": profile_documents.profile_resource(profile, call.base_url),
                               "links": {"self": call.self_link()}})  # fmt: skip

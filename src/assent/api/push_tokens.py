@@ -62,12 +62,12 @@ def token_resource(call: Call, token: PushToken) -> dict[str, Any]:
     }
 
 
-def _included(call: Call, tokens: list[PushToken]) -> list[dict[str, Any]]:
+def _included(call: Call, tokens: list[PushToken], fields: list[str] | None) -> list[dict[str, Any]]:
     out = []
     for profile_id in dict.fromkeys(t.profile_id for t in tokens):
         view, _ = profile_pages.one_profile(call.engine, call.account_id, profile_id)
         resource = profile_resource(view, call.base_url)
-        resource["attributes"] = sparse(resource["attributes"], call.fields("profile"))
+        resource["attributes"] = sparse(resource["attributes"], fields)
         out.append(resource)
     return out
 
@@ -99,6 +99,7 @@ def get_push_tokens(call: Call) -> Response:
     conditions = [(c.op, c.field, c.value) for c in call.filter(FILTERS)]
     size = call.page_size(20, 100)
     include = call.include(("profile",))
+    fields = call.checked_fields("profile", PROFILE_FIELDS)
     cursor = call.cursor()
     found, page = service.page(
         call.engine, call.account_id, conditions, size=size,
@@ -106,7 +107,7 @@ def get_push_tokens(call: Call) -> Response:
     )  # fmt: skip
     doc: dict[str, Any] = {"data": [token_resource(call, t) for t in found], "links": call.page_links(page)}
     if include:
-        doc["included"] = _included(call, found)
+        doc["included"] = _included(call, found, fields)
     return json_response(doc)
 
 
@@ -119,10 +120,11 @@ def _token(call: Call) -> PushToken:
 
 def get_push_token(call: Call) -> Response:
     include = call.include(("profile",))
+    fields = call.checked_fields("profile", PROFILE_FIELDS)
     token = _token(call)
     doc: dict[str, Any] = {"data": token_resource(call, token), "links": {"self": call.self_link()}}
     if include:
-        doc["included"] = _included(call, [token])
+        doc["included"] = _included(call, [token], fields)
     return json_response(doc)
 
 
