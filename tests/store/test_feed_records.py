@@ -106,7 +106,8 @@ def test_the_bare_driver_reads_what_sqlalchemy_reads(engine, account_id):
     _history(engine, account_id)
     with read_transaction(engine) as conn:
         stored = ledger.page_events(conn, account_id, limit=100)
-        rows = ledger.page_rows(conn, account_id, limit=100)
+        found, utc = ledger.page_driver_rows(conn, account_id, limit=100)
+        rows = [(r[0], r[1], utc(r[2]), *r[3:]) for r in found]
         assert [(r[0], r[1], r[2]) for r in rows] == [(s.seq, s.profile_id, s.event.occurred_at) for s in stored]
         assert [ledger.decode_columns(r[3], r[2], *r[4:]) for r in rows] == [s.event for s in stored]
         assert all(r[2].utcoffset() == timedelta(0) for r in rows)
@@ -119,7 +120,7 @@ def test_the_bare_driver_reads_what_sqlalchemy_reads(engine, account_id):
             {"profile_id": p1, "until": until, "limit": 10},
             {"profile_id": "nobody", "limit": 10},
         ):
-            assert [r[0] for r in ledger.page_rows(conn, account_id, **kw)] == [
+            assert [r[0] for r in ledger.page_driver_rows(conn, account_id, **kw)[0]] == [
                 s.seq for s in ledger.page_events(conn, account_id, **kw)
             ]
     records = feed.feed(engine, account_id, after_seq=0, limit=100)

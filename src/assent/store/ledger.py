@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeAlias, cast
+from typing import Any, NamedTuple, TypeAlias
 
 import msgspec
 from sqlalchemy import Connection, or_, select
@@ -247,30 +247,6 @@ def page_driver_rows(
         cur.execute(sql, params)
         found = cur.fetchall()
     return found, driver_utc(dialect)
-
-
-def page_rows(
-    conn: Connection,
-    account_id: str,
-    *,
-    after_seq: int = 0,
-    limit: int,
-    profile_id: str | None = None,
-    metric: str | None = None,
-    until: datetime | None = None,
-) -> list[EventRow]:
-    """page_driver_rows' rows with occurred_at read as an aware UTC time."""
-    found, utc = page_driver_rows(
-        conn, account_id, after_seq=after_seq, limit=limit, profile_id=profile_id, metric=metric, until=until
-    )
-    times: dict[Any, datetime] = {}  # a page's events often share their time (one transaction's)
-    out: list[EventRow] = []
-    for seq, pid, at, type, metric_, payload, personal in found:
-        when = times.get(at)
-        if when is None:
-            when = times[at] = cast(datetime, utc(at))  # occurred_at is NOT NULL
-        out.append((seq, pid, when, type, metric_, payload, personal))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
