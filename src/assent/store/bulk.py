@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -16,28 +16,14 @@ from sqlalchemy import Connection, Table, TextualSelect, text
 
 from ..domain.profile import PROFILE_FIELDS
 from .db import driver_connection
+from .forms import PROFILE_ROW as PROFILE_ROW
+from .forms import SQLITE_FORMAT as SQLITE_FORMAT
+from .forms import DbTime as DbTime
+from .forms import copy_line as copy_line
+from .forms import db_time as db_time
+from .forms import ready_rows as ready_rows
+from .forms import sqlite_time
 from .tables import UTCDateTime, profiles
-
-# A time as a bulk path hands it to the driver: a datetime, or SQLite's text form of it.
-DbTime = datetime | str | None
-SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and reads back
-
-
-def sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime(SQLITE_FORMAT)
-
-
-@functools.lru_cache(maxsize=4096)
-def _sqlite_time_cached(value: datetime) -> str:
-    return sqlite_time(value)
-
-
-def db_time(dialect: str, value: datetime | None) -> DbTime:
-    """A timestamp as the driver will store it: SQLite's text form, or the datetime itself for
-    PostgreSQL. Bulk paths convert in worker processes so the writing process need not."""
-    if value is None or dialect != "sqlite":
-        return value
-    return _sqlite_time_cached(value)
 
 
 @functools.cache
@@ -98,11 +84,6 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         else:
             for row in rows:
                 copy.write_row(row)
-
-
-def ready_rows(dialect: str, rows: list[Any]) -> list[Any]:
-    """Rows (sequences) as insert_rows takes them fastest: COPY text lines for PostgreSQL, as they are for SQLite."""
-    return [copy_line(r) for r in rows] if dialect == "postgresql" else rows
 
 
 def update_rows(
@@ -224,32 +205,8 @@ def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile
     conn.execute(text(sql), {"account_id": account_id, "values": values_param(ids)})
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_line(row: Sequence[Any]) -> str:
-    """One row in PostgreSQL's COPY text format. Bulk paths format rows in worker processes, so
-    the writing process only streams text to the server."""
-    out = []
-    for v in row:
-        if v is None:
-            out.append("\\N")
-        elif isinstance(v, str):
-            out.append(v.translate(_COPY_ESCAPES) if ("\\" in v or "\t" in v or "\n" in v or "\r" in v) else v)
-        elif isinstance(v, bool):
-            out.append("t" if v else "f")
-        elif isinstance(v, datetime):
-            out.append(v.isoformat())
-        else:
-            out.append(str(v))
-    return "\t".join(out) + "\n"
-
-
 # --- profiles: the bulk writes the services make, by name -----------------------------------------
 
-# The values of a profile row, in this order, as insert_profiles and insert_new_profiles take them.
-PROFILE_ROW = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at", "import_digest",
-               "import_events")  # fmt: skip
 # The values update_profiles writes, in this order (then the row's account_id and id): a write of the
 # fields clears the import digest (None, None) unless an import sets it.
 PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at", "import_digest", "import_events")

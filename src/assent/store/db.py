@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ..config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, settings
+from .forms import DriverTarget
 
 if TYPE_CHECKING:  # annotations only: alembic is imported when a migration runs
     import sqlite3
@@ -118,6 +119,14 @@ def _require_sqlite_file(path: Path, setting: str) -> None:
         raise BadDatabaseUrl(f"{setting}: cannot read the database file {path}: {e.strerror}") from None
     if head and head != SQLITE_MAGIC:
         raise BadDatabaseUrl(f"{setting}: the file {path} is not a SQLite database")
+
+
+def driver_target(engine: Engine) -> DriverTarget:
+    """Where a process without SQLAlchemy reaches the engine's database (forms.held_digests)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return DriverTarget("sqlite", url.database or ":memory:")
+    return DriverTarget(url.get_backend_name(), url.set(drivername="postgresql").render_as_string(hide_password=False))
 
 
 def driver_connection(conn: Connection) -> Any:

@@ -11,11 +11,10 @@ events is caught too. Personal data sits in `personal`, covered only by `persona
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, TypeAlias
 
 import msgspec
 from sqlalchemy import Connection, or_, select
@@ -28,6 +27,9 @@ from ..domain.chain import link_hash as link_hash
 from ..domain.chain import personal_digest as personal_digest
 from . import bulk
 from .db import driver_cursor, driver_rows, driver_utc
+from .forms import EncodedEvent as EncodedEvent
+from .forms import encode as encode
+from .forms import encode_like as encode_like
 from .rows import AnyRow
 from .tables import accounts, consent_events
 
@@ -45,64 +47,6 @@ COLUMNS = (
     "hash",
 )
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
-
-
-class EncodedEvent(NamedTuple):
-    """An event in the ledger's canonical form, before it gets its place (seq) in the chain."""
-
-    occurred_at: Any  # a datetime, or already the driver's form of it (bulk.db_time)
-    type: str
-    metric: str | None
-    payload: str
-    personal: str | None
-    personal_digest: str
-    content_hash: str
-
-
-def encode(account_id: str, profile_id: str, e: ConsentEvent) -> EncodedEvent:
-    """Canonical text, salted personal digest and content hash: all that does not depend on the
-    event's place in the chain, so bulk paths work it out in worker processes."""
-    payload = _encode_sorted(e.payload()).decode()
-    return _encoded(account_id, profile_id, e.occurred_at, e.type.value, e.metric, payload, e.personal)
-
-
-def encode_like(account_id: str, profile_id: str, like: EncodedEvent, personal: Mapping[str, str]) -> EncodedEvent:
-    """The event `like` (encoded for another profile) as this profile's, with these personal data:
-    bulk paths encode an event once for all the profiles it happens to alike."""
-    return _encoded(account_id, profile_id, like.occurred_at, like.type, like.metric, like.payload, personal)
-
-
-def _encoded(
-    account_id: str,
-    profile_id: str,
-    occurred_at: Any,
-    type: str,
-    metric: str | None,
-    payload: str,
-    personal: Mapping[str, str],
-) -> EncodedEvent:
-    text = None
-    if personal:
-        # The salt keeps the digest from confirming a guessed address once the data is erased.
-        text = _encode_sorted({**personal, "salt": _salt()}).decode()
-    digest = personal_digest(text)
-    content = content_hash(account_id, profile_id, occurred_at, type, metric, payload, digest)
-    return EncodedEvent(occurred_at, type, metric, payload, text, digest, content)
-
-
-_SALTS: list[str] = []
-
-
-def _salt() -> str:
-    """Eight random bytes in hex, as secrets.token_hex(8) makes them, drawn from the OS a few
-    hundred at a time (a bulk job salts an event per profile; one system call each cost more than
-    the rest of the salting). list.pop hands each out once, whatever thread asks."""
-    while True:
-        try:
-            return _SALTS.pop()
-        except IndexError:
-            raw = os.urandom(8 * 256).hex()
-            _SALTS.extend(raw[i : i + 16] for i in range(0, len(raw), 16))
 
 
 class LedgerAppender:

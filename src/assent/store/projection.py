@@ -16,92 +16,17 @@ from ..domain.channels import SuppressionReason
 from ..domain.push_tokens import ACTIVE
 from ..domain.state import EMPTY
 from . import bulk
+from .forms import PROJECTION_COLUMNS
+from .forms import Rows as Rows
+from .forms import add_state_rows as add_state_rows
+from .forms import empty_rows as empty_rows
 from .tables import PROJECTION_TABLES, UTCDateTime
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "consents": (
-        "account_id",
-        "profile_id",
-        "channel",
-        "purpose",
-        "status",
-        "consent_timestamp",
-        "method",
-        "method_detail",
-        "custom_method_detail",
-        "double_optin",
-        "last_updated",
-    ),
-    "suppressions": ("account_id", "profile_id", "reason", "created_at"),
-    "list_suppressions": ("account_id", "profile_id", "list_id", "reason", "created_at"),
-    "list_members": ("account_id", "list_id", "profile_id", "joined_at"),
-    "pending_optins": (
-        "account_id",
-        "profile_id",
-        "channel",
-        "purpose",
-        "list_id",
-        "requested_at",
-        "method",
-        "method_detail",
-        "custom_method_detail",
-    ),
-}
-
-Rows = dict[str, list[tuple[Any, ...]]]
+COLUMNS = PROJECTION_COLUMNS
 # The projection's tables by name, as Rows keys them.
 TABLE_NAMES: tuple[str, ...] = tuple(str(t.name) for t in PROJECTION_TABLES)
-
-
-def empty_rows() -> Rows:
-    return {t.name: [] for t in PROJECTION_TABLES}
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def add_state_rows(
-    out: Rows, account_id: str, profile_id: str, state: ProfileState, time: Callable[[Any], Any] = _same
-) -> None:
-    """Append the rows that represent `state` to `out`, in COLUMNS order; `time` converts each
-    timestamp (bulk.db_time turns them into what the driver stores, ahead of the write)."""
-    for (channel, purpose), c in state.consents.items():
-        out["consents"].append(
-            (
-                account_id,
-                profile_id,
-                channel.value,
-                purpose.value,
-                c.status.value,
-                time(c.consent_timestamp),
-                c.method,
-                c.method_detail,
-                c.custom_method_detail,
-                c.double_optin,
-                time(c.last_updated),
-            )
-        )
-    for reason, at in state.suppressions.items():
-        out["suppressions"].append((account_id, profile_id, reason.value, time(at)))
-    for list_id, ls in state.list_suppressions.items():
-        out["list_suppressions"].append((account_id, profile_id, list_id, ls.reason, time(ls.timestamp)))
-    for list_id, joined in state.lists.items():
-        out["list_members"].append((account_id, list_id, profile_id, time(joined)))
-    for (channel, purpose, list_id), p in state.pending.items():
-        out["pending_optins"].append(
-            (
-                account_id,
-                profile_id,
-                channel.value,
-                purpose.value,
-                list_id,
-                time(p.requested_at),
-                p.method,
-                p.method_detail,
-                p.custom_method_detail,
-            )
-        )
+if tuple(COLUMNS) != TABLE_NAMES:  # forms keeps the names without the tables; they must agree
+    raise RuntimeError(f"forms.PROJECTION_COLUMNS names {tuple(COLUMNS)}, the schema {TABLE_NAMES}")
 
 
 # Where each table's rows hold the profile id.

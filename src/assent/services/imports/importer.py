@@ -30,41 +30,21 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, Engine
 
-from ...domain import (
-    Channel,
-    ConsentEvent,
-    DomainError,
-    MissingAddress,
-    OptInProcess,
-    ProfileState,
-    Proof,
-    Purpose,
-    replay,
-)
-from ...domain import transitions as t
+from ...domain import Channel, DomainError, OptInProcess, ProfileState, Proof, Purpose
 from ...domain.pack_rules import IMPLIED_METHODS
-from ...store import bulk, ledger, projection
+from ...store import bulk
 from ...store import profiles as profile_store
-from ...store.db import bulk_connection, make_engine, read_transaction
+from ...store.db import bulk_connection, driver_target, read_transaction
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
 from ..privacy.tombstones import Tombstones
-from ..profiles.batch import (
-    BLANK,
-    BatchReport,
-    ProfileBatch,
-    RowConsent,
-    merged_values,
-    profile_row,
-    row_consent,
-)
+from ..profiles.batch import BatchReport, ProfileBatch, RowConsent
 from ..shared.clock import utcnow
-from ..shared.ids import new_id
 from ..shared.recorder import WITHOUT_CONFIRMATIONS, Recorder
 from .encoding import codec_name
 from .headers import accepted_identifier_headers
@@ -72,18 +52,21 @@ from .rows import (
     IDENTIFIERS,
     ImportFile,
     Known,
-    NewProfile,
     Prepared,
-    RawChunk,
     Rejected,
     RejectsFile,
     decode_results,
     detect_format,
-    encode_results,
     prepare_row,
-    records,
-    row_digest,
 )
+from .work import ImportOptions as ImportOptions
+from .work import Plan as Plan
+from .work import ShapeKey as ShapeKey
+from .work import consent_events as consent_events
+from .work import plan_new as plan_new
+from .work import prepare_chunk as prepare_chunk
+from .work import prepare_chunk_packed, worker_start
+from .work import row_address as row_address
 
 SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
     "email": (Channel.EMAIL, Purpose.MARKETING),
@@ -107,140 +90,6 @@ def parse_subscribe(value: str | Sequence[str] | None) -> list[tuple[Channel, Pu
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class ImportOptions:
-    account_id: str
-    format: str | None = None  # csv or ndjson; guessed from the file name when None
-    subscribe: tuple[tuple[Channel, Purpose], ...] = ()
-    list_id: str | None = None
-    method: str = "MANUAL_IMPORT"
-    method_detail: str | None = None
-    consented_at: datetime | None = None
-    historical: bool = False
-    rejects_path: str | None = None
-    batch_size: int = 10_000
-    workers: int | None = None  # None: decide from the file size and the machine
-    encoding: str | None = None  # for lines that are not UTF-8 (or the file's, when not ASCII-based)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What the import does to every row: the options and what they resolve to; travels to the
-    workers with each chunk."""
-
-    options: ImportOptions
-    dialect: str  # the database's, so that workers hand over rows ready for its driver
-    default_region: str  # the account's, for phone numbers without a country code
-    opt_in: OptInProcess  # the list's, or single opt-in without a list
-    proof: Proof
-    database_url: str = ""  # where workers look up which rows' digests are stored
-    digest_seed: bytes | None = None  # None: this import keeps no digests (digest_seed)
-
-    @property
-    def account_id(self) -> str:
-        return self.options.account_id
-
-
-# --- what one row does (shared by the workers' speculation and the careful path) -------------
-
-
-def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime) -> RowConsent:
-    """The consent part of a row: its subscriptions, list membership and opt-outs."""
-    o = plan.options
-    events: list[ConsentEvent] = []
-    historical = o.historical or row.consented_at is not None
-    # Consent goes only to an address the row itself gives (never to one the profile had already):
-    # a row's own "SUBSCRIBED" without it is refused; --subscribe skips rows without it.
-    for ch, v in row.consent.items():
-        if v == "in" and row_address(row, ch) is None:
-            raise MissingAddress(
-                _ADDRESS_FIELD[ch],
-                f"{ch.value} consent needs the row's own {_ADDRESS_FIELD[ch]}; the row has none",
-            )
-    targets = [tg for tg in o.subscribe if tg[0] not in row.consent and row_address(row, tg[0]) is not None]
-    targets += [(ch, Purpose.MARKETING) for ch, v in row.consent.items() if v == "in"]
-    if targets:
-        evs = t.subscribe(
-            state,
-            targets,
-            now=now,
-            method=o.method,
-            method_detail=o.method_detail,
-            consented_at=(row.consented_at or o.consented_at) if historical else None,
-            historical_import=historical,
-            list_id=o.list_id,
-            opt_in_process=plan.opt_in,
-            proof=plan.proof,
-        )
-        events += evs
-        state = replay(evs, state)
-    if o.list_id is not None and not targets:
-        evs = t.add_to_list(state, o.list_id, now=now, proof=plan.proof)
-        events += evs
-        state = replay(evs, state)
-    for channel, v in row.consent.items():
-        if v == "out":
-            evs = t.unsubscribe(state, channel, now=now, method=o.method, proof=plan.proof)
-            events += evs
-            state = replay(evs, state)
-    return row_consent(events, state)
-
-
-_ADDRESS_FIELD = {Channel.EMAIL: "email", Channel.SMS: "phone_number", Channel.WHATSAPP: "phone_number"}
-
-
-def row_address(row: Prepared, channel: Channel) -> str | None:
-    """The address the row gives for `channel` (push has none: its consent is the device's)."""
-    field = _ADDRESS_FIELD.get(channel)
-    return getattr(row, field) if field else "push"
-
-
-class _Shape(NamedTuple):
-    """What a new profile's row does to consent, worked out once for every row of its shape."""
-
-    email: str | None  # the addresses of the row it was worked out for
-    phone_number: str | None
-    result: RowConsent
-    events: list[tuple[ledger.EncodedEvent, dict[str, str]]]  # each encoded, with its personal data
-
-
-# Rows that create a profile differ in what they do to consent only by their consent columns and
-# dates and by which addresses they give: the addresses' values go only into the events' personal data.
-ShapeKey = tuple[frozenset[tuple[Channel, str]], datetime | None, bool, bool]
-
-
-def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _Shape] | None = None) -> NewProfile:
-    """Everything the row writes if it creates a profile. `shapes` (kept by the caller for one `now`)
-    holds the consent worked out for each shape of row, so that rows of a known shape skip the
-    transitions and take their events from it, with their own addresses."""
-    values = merged_values(BLANK, row)
-    email, phone = values["email"], values["phone_number"]
-    profile_id = new_id()
-    key = (frozenset(row.consent.items()), row.consented_at, email is None, phone is None)
-    shape = shapes.get(key) if shapes is not None else None
-    if shape is None:
-        result = consent_events(ProfileState(email=email, phone_number=phone), row, plan, now)
-        encoded = [ledger.encode(plan.account_id, profile_id, e) for e in result.events]
-        if shapes is not None:
-            shape = shapes[key] = _Shape(email, phone, result, [(c, dict(e.personal)) for c, e in zip(
-                encoded, result.events, strict=True)])  # fmt: skip
-    else:
-        result = shape.result
-        own = {"email": (shape.email, email), "phone_number": (shape.phone_number, phone)}
-        encoded = []
-        for like, personal in shape.events:
-            mine = {k: (own[k][1] if k in own and v == own[k][0] else v) for k, v in personal.items()}
-            encoded.append(ledger.encode_like(plan.account_id, profile_id, like, mine))
-    rows = projection.empty_rows()
-    time = functools.partial(bulk.db_time, plan.dialect)
-    projection.add_state_rows(rows, plan.account_id, profile_id, result.state, time)
-    ready = {table: bulk.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
-    encoded = [e._replace(occurred_at=time(e.occurred_at)) for e in encoded]
-    stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, len(encoded))
-    [profile] = bulk.ready_rows(plan.dialect, [stored])
-    return NewProfile(profile_id, profile, encoded, ready, result.subscribed, result.pending)
-
-
 # Bumped when what a row does changes for the same file and options, so older digests stop matching.
 DIGEST_VERSION = 1
 
@@ -259,56 +108,11 @@ def digest_seed(source: ImportFile, options: ImportOptions, default_region: str,
     return hashlib.blake2b(msgspec.json.encode(what), digest_size=16).digest()
 
 
-Lookup = Callable[[list[str]], set[str]]  # which of these digests some profile holds
-
-
-def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime, known: Lookup) -> list[Prepared | Rejected | Known]:
-    """Parse and validate a chunk, and work out each valid row's writes as a new profile; a row
-    whose digest a profile holds is passed on as read (Known), to be checked, not worked out."""
-    parsed = list(records(chunk))
-    seed = plan.digest_seed
-    digests = [
-        row_digest(seed, record) if seed is not None and "__error__" not in record else None for _, record in parsed
-    ]
-    held = known([d for d in digests if d is not None]) if seed is not None else set()
-    out: list[Prepared | Rejected | Known] = []
-    shapes: dict[ShapeKey, _Shape] = {}
-    for (line, record), digest in zip(parsed, digests, strict=True):
-        if digest is not None and digest in held:
-            out.append(Known(line, digest, record))
-            continue
-        item = prepare_row(line, record, plan.default_region)
-        if isinstance(item, Prepared):
-            item.digest = digest
-            # A row that fails here meets the same error on the careful path, which rejects it.
-            with suppress(DomainError):
-                item.as_new = plan_new(item, plan, now, shapes)
-        out.append(item)
-    return out
-
-
 def _held_digests(engine: Engine, account_id: str, digests: list[str]) -> set[str]:
     if not digests:
         return set()
     with read_transaction(engine) as conn:
         return profile_store.imported_digests(conn, account_id, digests)
-
-
-_worker_engines: dict[str, Engine] = {}
-
-
-def _worker_start() -> None:
-    # Workers skip the cyclic collector for the reason import_profiles does.
-    gc.disable()
-
-
-def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
-    """prepare_chunk in a worker process, its result packed for the trip back."""
-    engine = _worker_engines.get(plan.database_url)
-    if engine is None:
-        engine = _worker_engines[plan.database_url] = make_engine(plan.database_url)
-    known = functools.partial(_held_digests, engine, plan.account_id)
-    return encode_results(prepare_chunk(chunk, plan, now, known))
 
 
 # --- reading in parallel ---------------------------------------------------------------------
@@ -352,7 +156,7 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterato
             now = utcnow()
             yield now, prepare_chunk(chunk, plan, now, known), chunk.end
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_start) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_start) as pool:
         in_flight: list[tuple[datetime, Future, int]] = []
         for chunk in chunks:
             now = utcnow()
@@ -571,7 +375,7 @@ def import_profiles(
             default_region=account.default_region,
             opt_in=opt_in,
             proof=Proof(source=options.method_detail or path.name, actor="import"),
-            database_url=engine.url.render_as_string(hide_password=False),
+            database=driver_target(engine),
             digest_seed=digest_seed(source, options, account.default_region, opt_in),
         )
         report = ImportReport(file=source.describe())

@@ -17,7 +17,7 @@ import msgspec
 from ...domain import Channel, DomainError
 from ...domain.identity import check_external_id, normalize_email, normalize_phone
 from ...domain.profile import PROFILE_FIELDS
-from ...store.ledger import EncodedEvent
+from ...store.forms import EncodedEvent
 from ..shared.clock import parse_time
 from .encoding import UNDECODABLE, bad_bytes, detect_encoding, shown, undecodable
 from .headers import IDENTIFIERS, ColumnMap, map_header

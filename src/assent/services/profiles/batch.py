@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from sqlalchemy import Connection
 
-from ...domain import ConsentEvent, ConsentStatus, EventType, ProfileState, Proof, replay
+from ...domain import ConsentEvent, ProfileState, Proof, replay
 from ...domain import transitions as t
 from ...domain.profile import PROFILE_FIELDS
 from ...store import bulk, ledger, projection
@@ -27,11 +26,14 @@ from ..privacy.tombstones import Tombstones
 from ..shared.errors import IdentityConflict, NotFound
 from ..shared.ids import new_id
 from ..shared.recorder import Recorded, Recorder
+from .values import BLANK as BLANK
+from .values import ProfileRow as ProfileRow
+from .values import RowConsent as RowConsent
+from .values import merged_values as merged_values
+from .values import profile_row as profile_row
+from .values import row_consent as row_consent
 
-BLANK: dict[str, Any] = {f: None for f in PROFILE_FIELDS} | {"properties": {}}
 _NO_STATE = ProfileState()
-_encode_json = msgspec.json.Encoder().encode
-_profile_values = itemgetter(*PROFILE_FIELDS)
 
 
 @dataclass
@@ -47,38 +49,6 @@ class BatchReport:
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
-
-
-class RowConsent(NamedTuple):
-    events: list[ConsentEvent]
-    state: ProfileState  # the state the events lead to
-    subscribed: bool  # consent was granted on some channel
-    pending: bool  # a double opt-in request was opened (pending is not consent)
-
-
-def row_consent(events: list[ConsentEvent], state: ProfileState) -> RowConsent:
-    subscribed = any(e.type is EventType.CONSENT_CHANGED and e.status is ConsentStatus.SUBSCRIBED for e in events)
-    pending = any(e.type is EventType.OPTIN_REQUESTED for e in events)
-    return RowConsent(events, state, subscribed, pending)
-
-
-class ProfileRow(Protocol):
-    """What a batch needs of a row: where it sits, how it names its profile, the fields it sets."""
-
-    @property
-    def line(self) -> int: ...
-    @property
-    def id(self) -> str | None: ...  # a stored profile's id, when the row names one
-    @property
-    def email(self) -> str | None: ...
-    @property
-    def phone_number(self) -> str | None: ...
-    @property
-    def external_id(self) -> str | None: ...
-    @property
-    def attributes(self) -> dict[str, Any]: ...  # profile fields, normalised
-    @property
-    def properties(self) -> dict[str, Any]: ...  # merged into the stored ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,34 +69,6 @@ R = TypeVar("R", bound=ProfileRow)
 
 # What a row does to consent, given the profile's state after its identifiers are applied.
 ConsentStep = Callable[[ProfileState, R], RowConsent]
-
-
-def merged_values(values: dict[str, Any], row: ProfileRow) -> dict[str, Any]:
-    """The profile's fields after the row: given values replace, absent ones leave fields alone."""
-    new = dict(values)
-    for f in IDENTIFIERS:
-        if (v := getattr(row, f)) is not None:
-            new[f] = v
-    new.update(row.attributes)
-    if row.properties:
-        new["properties"] = {**values["properties"], **row.properties}
-    return new
-
-
-def profile_row(
-    account_id: str,
-    profile_id: str,
-    values: dict[str, Any],
-    created: bulk.DbTime,
-    now: bulk.DbTime,
-    import_digest: str | None = None,
-    import_events: int | None = None,
-) -> tuple[Any, ...]:
-    """The profile's row in bulk.PROFILE_ROW order."""
-    properties = values["properties"]
-    props = _encode_json(properties).decode() if properties else "{}"
-    return (account_id, profile_id, *_profile_values(values), props, created, now, import_digest,
-            import_events)  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -1,0 +1,284 @@
+"""Rows in the form the drivers take, made without SQLAlchemy: timestamps as the driver stores them,
+PostgreSQL COPY lines, ledger events in canonical form, projection rows; and the one look-up an
+import's worker process makes, on the bare driver.
+
+The import's worker processes work rows out into these forms and import only this of the store
+(with the domain), so that each starts in a fraction of the time the whole store would take.
+`bulk`, `ledger` and `projection` offer the same names."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import msgspec
+
+from ..domain import ConsentEvent, ProfileState
+from ..domain.chain import content_hash, personal_digest
+from ..domain.profile import PROFILE_FIELDS
+
+# --- timestamps and COPY lines -------------------------------------------------------------------
+
+# A time as a bulk path hands it to the driver: a datetime, or SQLite's text form of it.
+DbTime = datetime | str | None
+SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and reads back
+
+
+def sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime(SQLITE_FORMAT)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sqlite_time_cached(value: datetime) -> str:
+    return sqlite_time(value)
+
+
+def db_time(dialect: str, value: datetime | None) -> DbTime:
+    """A timestamp as the driver will store it: SQLite's text form, or the datetime itself for
+    PostgreSQL. Bulk paths convert in worker processes so the writing process need not."""
+    if value is None or dialect != "sqlite":
+        return value
+    return _sqlite_time_cached(value)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_line(row: Sequence[Any]) -> str:
+    """One row in PostgreSQL's COPY text format. Bulk paths format rows in worker processes, so
+    the writing process only streams text to the server."""
+    out = []
+    for v in row:
+        if v is None:
+            out.append("\\N")
+        elif isinstance(v, str):
+            out.append(v.translate(_COPY_ESCAPES) if ("\\" in v or "\t" in v or "\n" in v or "\r" in v) else v)
+        elif isinstance(v, bool):
+            out.append("t" if v else "f")
+        elif isinstance(v, datetime):
+            out.append(v.isoformat())
+        else:
+            out.append(str(v))
+    return "\t".join(out) + "\n"
+
+
+def ready_rows(dialect: str, rows: list[Any]) -> list[Any]:
+    """Rows (sequences) as bulk.insert_rows takes them fastest: COPY text lines for PostgreSQL, as
+    they are for SQLite."""
+    return [copy_line(r) for r in rows] if dialect == "postgresql" else rows
+
+
+# The values of a profile row, in this order, as bulk.insert_profiles and insert_new_profiles take them.
+PROFILE_ROW = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at", "import_digest",
+               "import_events")  # fmt: skip
+
+
+# --- ledger events in canonical form -------------------------------------------------------------
+
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+class EncodedEvent(NamedTuple):
+    """An event in the ledger's canonical form, before it gets its place (seq) in the chain."""
+
+    occurred_at: Any  # a datetime, or already the driver's form of it (db_time)
+    type: str
+    metric: str | None
+    payload: str
+    personal: str | None
+    personal_digest: str
+    content_hash: str
+
+
+def encode(account_id: str, profile_id: str, e: ConsentEvent) -> EncodedEvent:
+    """Canonical text, salted personal digest and content hash: all that
+    does not depend on the event's place in the chain, so bulk paths work it out in worker processes."""
+    payload = _encode_sorted(e.payload()).decode()
+    return _encoded(account_id, profile_id, e.occurred_at, e.type.value, e.metric, payload, e.personal)
+
+
+def encode_like(account_id: str, profile_id: str, like: EncodedEvent, personal: Mapping[str, str]) -> EncodedEvent:
+    """The event `like` (encoded for another profile) as this profile's, with these personal data:
+    bulk paths encode an event once for all the profiles it happens to alike."""
+    return _encoded(account_id, profile_id, like.occurred_at, like.type, like.metric, like.payload, personal)
+
+
+def _encoded(
+    account_id: str,
+    profile_id: str,
+    occurred_at: Any,
+    type: str,
+    metric: str | None,
+    payload: str,
+    personal: Mapping[str, str],
+) -> EncodedEvent:
+    text = None
+    if personal:
+        # The salt keeps the digest from confirming a guessed address once the data is erased.
+        text = _encode_sorted({**personal, "salt": _salt()}).decode()
+    digest = personal_digest(text)
+    content = content_hash(account_id, profile_id, occurred_at, type, metric, payload, digest)
+    return EncodedEvent(occurred_at, type, metric, payload, text, digest, content)
+
+
+_SALTS: list[str] = []
+os.register_at_fork(after_in_child=_SALTS.clear)  # a forked child draws its own
+
+
+def _salt() -> str:
+    """Eight random bytes in hex, as secrets.token_hex(8) makes them, drawn from the OS a few
+    hundred at a time (a bulk job salts an event per profile; one system call each cost more than
+    the rest of the salting). list.pop hands each out once, whatever thread asks."""
+    while True:
+        try:
+            return _SALTS.pop()
+        except IndexError:
+            raw = os.urandom(8 * 256).hex()
+            _SALTS.extend(raw[i : i + 16] for i in range(0, len(raw), 16))
+
+
+# --- projection rows -----------------------------------------------------------------------------
+
+# The projection's tables and their columns, in the order of tables.PROJECTION_TABLES (projection
+# checks that they agree).
+PROJECTION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "consents": (
+        "account_id",
+        "profile_id",
+        "channel",
+        "purpose",
+        "status",
+        "consent_timestamp",
+        "method",
+        "method_detail",
+        "custom_method_detail",
+        "double_optin",
+        "last_updated",
+    ),
+    "suppressions": ("account_id", "profile_id", "reason", "created_at"),
+    "list_suppressions": ("account_id", "profile_id", "list_id", "reason", "created_at"),
+    "list_members": ("account_id", "list_id", "profile_id", "joined_at"),
+    "pending_optins": (
+        "account_id",
+        "profile_id",
+        "channel",
+        "purpose",
+        "list_id",
+        "requested_at",
+        "method",
+        "method_detail",
+        "custom_method_detail",
+    ),
+}
+
+Rows = dict[str, list[tuple[Any, ...]]]
+
+
+def empty_rows() -> Rows:
+    return {name: [] for name in PROJECTION_COLUMNS}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def add_state_rows(
+    out: Rows, account_id: str, profile_id: str, state: ProfileState, time: Callable[[Any], Any] = _same
+) -> None:
+    """Append the rows that represent `state` to `out`, in PROJECTION_COLUMNS order; `time` converts
+    each timestamp (db_time turns them into what the driver stores, ahead of the write)."""
+    for (channel, purpose), c in state.consents.items():
+        out["consents"].append(
+            (
+                account_id,
+                profile_id,
+                channel.value,
+                purpose.value,
+                c.status.value,
+                time(c.consent_timestamp),
+                c.method,
+                c.method_detail,
+                c.custom_method_detail,
+                c.double_optin,
+                time(c.last_updated),
+            )
+        )
+    for reason, at in state.suppressions.items():
+        out["suppressions"].append((account_id, profile_id, reason.value, time(at)))
+    for list_id, ls in state.list_suppressions.items():
+        out["list_suppressions"].append((account_id, profile_id, list_id, ls.reason, time(ls.timestamp)))
+    for list_id, joined in state.lists.items():
+        out["list_members"].append((account_id, list_id, profile_id, time(joined)))
+    for (channel, purpose, list_id), p in state.pending.items():
+        out["pending_optins"].append(
+            (
+                account_id,
+                profile_id,
+                channel.value,
+                purpose.value,
+                list_id,
+                time(p.requested_at),
+                p.method,
+                p.method_detail,
+                p.custom_method_detail,
+            )
+        )
+
+
+# --- the worker's look-up, on the bare driver ----------------------------------------------------
+
+
+class DriverTarget(NamedTuple):
+    """Where a process without SQLAlchemy connects: the dialect, and SQLite's file or PostgreSQL's
+    connection string (db.driver_target makes it from an engine)."""
+
+    dialect: str
+    dsn: str
+
+
+_connections: dict[DriverTarget, Any] = {}
+
+
+def _connection(target: DriverTarget) -> Any:
+    conn = _connections.get(target)
+    if conn is None:
+        if target.dialect == "sqlite":
+            import sqlite3
+
+            conn = sqlite3.connect(target.dsn, timeout=30, isolation_level=None, check_same_thread=False)
+        else:
+            import psycopg  # only a PostgreSQL import's workers load it
+
+            conn = psycopg.connect(target.dsn, autocommit=True)
+        _connections[target] = conn
+    return conn
+
+
+def held_digests(target: DriverTarget, account_id: str, digests: Sequence[str]) -> set[str]:
+    """The import digests some profile of the account holds, of these (a hint, as
+    profiles.imported_digests: unchanged_imports has the last word)."""
+    if not digests:
+        return set()
+    values = msgspec.json.encode(sorted(set(digests))).decode()
+    if target.dialect == "sqlite":
+        # The values outside, the index inside (as bulk.matching_clause).
+        sql = (
+            "SELECT profiles.import_digest FROM json_each(?) AS wanted CROSS JOIN profiles"
+            " ON profiles.account_id = ? AND profiles.import_digest = wanted.value"
+        )
+        params: tuple[Any, ...] = (values, account_id)
+    else:
+        sql = (
+            "SELECT import_digest FROM profiles WHERE account_id = %s AND import_digest"
+            " = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(%s AS jsonb))))"
+        )
+        params = (account_id, values)
+    cur = _connection(target).cursor()
+    try:
+        cur.execute(sql, params)
+        return {r[0] for r in cur.fetchall()}
+    finally:
+        cur.close()
