@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import DataError
 
+from assent.api import consent as consent_api
 from assent.domain.events import stored_payload
 from assent.services.consent import feed
 from assent.services.consent.changes import Locator
@@ -38,6 +39,24 @@ def _general(rows: list[ledger.EventRow]) -> list[dict]:
     return [feed._record(r) for r in rows]
 
 
+class _Call:
+    """What the feed's resources take from a request: its link base (one that JSON must escape)."""
+
+    def url(self, path: str) -> str:
+        return 'http://h\u00e9"st:80' + path
+
+
+def _resources(records: list[dict]) -> list[dict]:
+    """The consent-event resources of these records, as plain dicts."""
+    link = _Call().url("/api/consent-events/?filter=equals(seq,")
+    return [
+        {"type": "consent-event", "id": str(r["seq"]), "attributes": r,
+         "relationships": {"profile": {"data": {"type": "profile", "id": r["profile_id"]}}},
+         "links": {"self": f"{link}{r['seq']})"}}
+        for r in records
+    ]  # fmt: skip
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(scenarios, min_size=1, max_size=3))
 def test_records_from_rows_are_the_general_paths_records_byte_for_byte(scenarios_):
@@ -50,6 +69,7 @@ def test_records_from_rows_are_the_general_paths_records_byte_for_byte(scenarios
     assert _encode(feed.records(as_text, sqlite_utc)) == _encode(fast)
     zoned = [(*r[:2], r[2].astimezone(timezone(timedelta(hours=-5))), *r[3:]) for r in rows]
     assert _encode(feed.records(zoned, postgres_utc)) == _encode(fast)
+    assert _encode(consent_api._events(_Call(), feed.record_parts(rows))) == _encode(_resources(_general(rows)))
     for (_, _, at, type, metric, payload, _), record in zip(rows, fast, strict=True):
         event = ledger.decode_columns(type, at, metric, payload, None)
         assert stored_payload(msgspec.json.decode(payload)) == event.payload()
@@ -73,6 +93,8 @@ def test_rows_the_shortcut_does_not_know_take_the_general_path():
            '{"channel":"email","consent_timestamp":"2026-01-02T03:04:05Z","triggers_automation":true,'
            '"timestamp_clamped":false,"context":{}}', None)  # fmt: skip
     assert feed.records([ok, odd]) == _general([ok, odd])
+    parts = feed.record_parts([ok, odd])
+    assert _encode(consent_api._events(_Call(), parts)) == _encode(_resources(_general([ok, odd])))
     assert feed.records([odd])[0]["consent_timestamp"] == "2026-01-02T03:04:05+00:00"
     # What from_record refuses is refused the same way, whichever path reads it.
     for bad in (
@@ -124,7 +146,7 @@ def test_the_bare_driver_reads_what_sqlalchemy_reads(engine, account_id):
                 s.seq for s in ledger.page_events(conn, account_id, **kw)
             ]
     records = feed.feed(engine, account_id, after_seq=0, limit=100)
-    assert records == _general(rows)
+    assert [feed.as_record(p) for p in records] == _general(rows)
 
 
 def test_a_value_the_database_refuses_is_a_data_error(engine, account_id):
