@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -59,12 +60,15 @@ def either_page_or_api(api_handler: ExceptionHandler) -> ExceptionHandler:
 
 
 def create_app(
-    engine: Engine | None = None, *, url: str | None = None, limiter: RateLimiter | None = None
+    engine: Engine | None = None, *, url: str | None = None, limiter: RateLimiter | None = None, lean: bool = True
 ) -> Starlette:
+    """The app; `lean=False` leaves out the API's lean path (api.LeanReads), whose answers must be
+    the very answers of the general one (a property test compares the two)."""
     engine = engine or make_engine(url)
     require_migrated(engine)
     windows = shared_windows(engine)
-    routes = api.routes(engine, limiter or RateLimiter(windows=windows)) + web.routes(engine, windows)
+    served = api.make_api(engine, limiter or RateLimiter(windows=windows))
+    routes = api.routes(served) + web.routes(engine, windows)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -83,6 +87,7 @@ def create_app(
             **web.EXCEPTION_HANDLERS,
             Exception: api.SERVER_ERROR_HANDLER,
         },  # fmt: skip
+        middleware=[Middleware(api.LeanReads, api=served)] if lean else [],
         lifespan=lifespan,
     )
 

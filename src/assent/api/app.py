@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import public_url, settings
 from ..domain import DomainError
@@ -24,11 +26,11 @@ from ..services.accounts import accounts
 from ..services.accounts.accounts import ApiKey
 from ..services.shared import database
 from ..wire import bodies
-from ..wire.documents import error_response, json_response
+from ..wire.documents import MEDIA_TYPE, error_response, json_response
 from ..wire.errors import ApiError, from_domain, invalid
 from ..wire.ratelimit import NeedsClaim, RateLimiter
 from . import catalog
-from .operation import Call, Operation
+from .operation import Call, Lean, Operation, plain_path_and_query, query_values_of
 
 log = logging.getLogger("assent.api")
 
@@ -73,10 +75,14 @@ def base_url(request: Request) -> str:
     """Links' scheme, host and port: ASSENT_PUBLIC_URL, else the request's own, as request.url
     makes it; worked out once per scheme, Host header and server address (parsing a whole URL per
     request costs more than the rest of a small request's routing)."""
+    return scope_base_url(request.scope)
+
+
+def scope_base_url(scope: Scope) -> str:
+    """base_url of the request with this ASGI scope."""
     configured = public_url()
     if configured:
         return configured
-    scope = request.scope
     host = None
     for name, value in scope["headers"]:
         if name == b"host":
@@ -104,6 +110,8 @@ class Api:
         # The hop to a handler thread costs more than a single-row SQLite read.
         self.inline_reads = database.reads_in_microseconds(engine)
         self.operations = operations
+        # Per lean operation: query string -> its plan (None: the general path answers it).
+        self.plans: dict[str, dict[bytes, Any]] = {op.operation_id: {} for op in operations if op.lean is not None}
 
     async def authenticate(self, request: Request) -> ApiKey:
         header = request.headers.get("authorization", "")
@@ -161,22 +169,128 @@ class Api:
     def run(self, op: Operation, call: Call) -> Response:
         try:
             return op.handler(call)
-        except ApiError as e:
-            return error_response([e])
-        except DomainError as e:
-            return error_response([from_domain(e)])
-        except OperationalError as e:
-            if "locked" in str(e):  # SQLite's writer lock held past the busy timeout
-                return error_response(
-                    [ApiError(503, "busy", "The database is busy; retry.", headers={"Retry-After": "1"})]
-                )
-            raise
+        except (ApiError, DomainError, OperationalError) as e:
+            return failed(e)
+
+    async def lean(self, op: Operation, lean: Lean, scope: Scope, path: dict[str, str], send: Send) -> bool:
+        """Answer a plain GET as serve() would, without Starlette's Request and Response: True when
+        answered. Anything serve() would answer otherwise (no key, or one this process has not
+        looked up lately, a bad revision, a missing scope, a rate limit to ask the shared store
+        about or to refuse, a query the operation's plan leaves to the general path, an unplain
+        path or query) is left to it (False), before anything is counted."""
+        authorization = revision = None
+        for name, value in scope["headers"]:  # the first of each, as request.headers.get gives it
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == b"revision" and revision is None:
+                revision = value
+        if authorization is None or not revision or not _REVISION.match(revision.decode("latin-1")):
+            return False
+        scheme, _, secret = authorization.decode("latin-1").partition(" ")
+        secret = secret.strip()
+        if scheme != "Klaviyo-API-Key" or not secret:
+            return False
+        _, key = self.keys.cached(secret)
+        if key is None or not all(key.allows(s) for s in op.scopes):
+            return False
+        raw_query: bytes = scope["query_string"]
+        plans = self.plans[op.operation_id]
+        plan = plans.get(raw_query, _UNPLANNED)
+        if plan is _UNPLANNED:
+            plan = lean.plan(query_values_of(raw_query))
+            if len(plans) >= 1024:
+                plans.clear()
+            plans[raw_query] = plan
+        if plan is None:
+            return False
+        tail = plain_path_and_query(scope["path"], raw_query)
+        if tail is None:
+            return False
+        try:
+            allowance = self.limiter.hit(key.id, op.operation_id, op.burst, op.steady, scope=key.account_id,
+                                         block=False)  # fmt: skip
+        except (NeedsClaim, ApiError):  # neither counted the request: serve() asks again
+            return False
+        base = scope_base_url(scope)
+        response: Response | None = None
+        try:
+            if self.inline_reads:
+                body = lean.answer(self.engine, key, path, plan, base, base + tail)
+            else:
+                answer = partial(lean.answer, self.engine, key, path, plan, base, base + tail)
+                body = await anyio.to_thread.run_sync(answer, limiter=self.threads)
+        except (ApiError, DomainError, OperationalError) as e:
+            response = failed(e)
+        except DataError as e:
+            response = await _unstorable(Request(scope), e)
+        if response is not None:
+            if allowance is not None:
+                response.headers.update(allowance.headers())
+            await response(scope, _no_body, send)
+            return True
+        headers = [(b"content-length", str(len(body)).encode()), _CONTENT_TYPE]
+        if allowance is not None:
+            headers += [(k.lower().encode(), v.encode()) for k, v in allowance.headers().items()]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
 
     async def read_body(self, op: Operation, request: Request) -> object:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype and ctype not in _BODY_TYPES:
             raise ApiError(415, "unsupported_media_type", f"Send the body as application/vnd.api+json, not {ctype}.")
         return await bodies.read_document(request, MAX_BODY, op.body)
+
+
+def failed(e: Exception) -> Response:
+    """The error document of what a handler raised; re-raises what has none."""
+    if isinstance(e, ApiError):
+        return error_response([e])
+    if isinstance(e, DomainError):
+        return error_response([from_domain(e)])
+    if isinstance(e, OperationalError) and "locked" in str(e):  # SQLite's writer lock held past the busy timeout
+        return error_response([ApiError(503, "busy", "The database is busy; retry.", headers={"Retry-After": "1"})])
+    raise e
+
+
+_UNPLANNED = object()
+_CONTENT_TYPE = (b"content-type", MEDIA_TYPE.encode())
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class LeanReads:
+    """ASGI middleware in front of the router: the plain, successful requests of the operations
+    that have a lean way (Operation.lean; a client's poll of one profile is the busiest) answered
+    from the scope, skipping the router's walk over every route, Starlette's Request, Response and
+    exception layers; every other request, and every request it declines, goes on to the app.
+    It sits inside the app's server-error layer, so an unexpected error still gets the JSON:API
+    500. Its paths take ids of letters and digits only (any other id takes the router)."""
+
+    def __init__(self, app: ASGIApp, api: Api) -> None:
+        self.app = app
+        self.api = api
+        self.paths = [(_lean_path(op.path), op, op.lean) for op in api.operations if op.lean and op.method == "GET"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            path: str = scope["path"]
+            for pattern, op, lean in self.paths:
+                found = pattern.fullmatch(path)
+                if found is not None:
+                    if await self.api.lean(op, lean, scope, found.groupdict(), send):
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+def _lean_path(path: str) -> re.Pattern[str]:
+    """`path` with or without a trailing slash, each {parameter} letters and digits."""
+    pattern = re.escape(path).replace(r"\{", "{").replace(r"\}", "}")
+    return re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[0-9A-Za-z]{1,64})", pattern) + "/?")
 
 
 def _endpoint(api: Api, by_method: dict[str, Operation]) -> Callable:
@@ -215,11 +329,15 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response([ApiError(500, "error", "The server met an unexpected error.")])
 
 
-def routes(engine: Engine, limiter: RateLimiter) -> list[BaseRoute]:
+def make_api(engine: Engine, limiter: RateLimiter) -> Api:
+    """The Api that answers every catalog operation: its routes, and its LeanReads in front."""
+    return Api(engine, limiter, catalog.operations())
+
+
+def routes(api: Api) -> list[BaseRoute]:
     """The API's routes (every catalog operation, with and without a trailing slash, and the
     OpenAPI document), answered through one Api: authentication, limits, bodies, errors."""
-    operations = catalog.operations()
-    api = Api(engine, limiter, operations)
+    operations = api.operations
     grouped: dict[str, dict[str, Operation]] = defaultdict(dict)
     for op in operations:
         grouped[op.path][op.method] = op

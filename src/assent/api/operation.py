@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import Engine
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,6 +28,18 @@ class Param:
     name: str
     description: str
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True, slots=True)
+class Lean:
+    """How a GET operation answers its plain requests on the lean path: `plan` reads the query's
+    values (the last of each name) into what `answer` needs, or None where the general path must
+    answer (a 400 to give, or a case the lean path does not take); `answer` makes the 200's body
+    from (engine, key, path parameters, plan, link base, self link), raising what a handler raises
+    (an ApiError, a DomainError) to give an error document instead."""
+
+    plan: Callable[[dict[str, str]], Any]
+    answer: Callable[[Engine, ApiKey, dict[str, str], Any, str, str], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +62,9 @@ class Operation:
     # database reads in microseconds (SQLite's WAL readers never wait on a writer); e.g. a single
     # profile read, not one that also evaluates segments.
     inline: Callable[[Request], bool] | None = None
+    # A plain, successful GET answered without Starlette's router, Request and Response (see
+    # app.LeanReads); any other request to the operation takes the general path.
+    lean: Lean | None = None
 
 
 # A path (the router's decoded one) and a query string a self link is made of as they are, because
@@ -62,33 +78,51 @@ _PLAIN_QUERY = re.compile(rb'[!"$-~]*')
 _queries: dict[bytes, tuple[dict[str, str], str | None]] = {}
 
 
-def _parsed(request: Request) -> tuple[dict[str, str], str | None]:
-    raw: bytes = request.scope["query_string"]
+def _parsed(raw: bytes) -> tuple[dict[str, str], str | None]:
     found = _queries.get(raw)
     if found is None:
         plain = _PLAIN_QUERY.fullmatch(raw) is not None
-        found = (dict(request.query_params), ("?" + raw.decode() if raw else "") if plain else None)
+        found = (dict(QueryParams(raw)), ("?" + raw.decode() if raw else "") if plain else None)
         if len(_queries) >= 1024:
             _queries.clear()
         _queries[raw] = found
     return found
 
 
+def query_values_of(raw: bytes) -> dict[str, str]:
+    """query_values of a request with this raw query string."""
+    return _parsed(raw)[0]
+
+
 def query_values(request: Request) -> dict[str, str]:
     """The request's query parameters, the last value of each name (as request.query_params.get
     answers them), parsed once per query string rather than once per request."""
-    return _parsed(request)[0]
+    return _parsed(request.scope["query_string"])[0]
+
+
+def plain_path_and_query(path: str, raw_query: bytes) -> str | None:
+    """path_and_query of a request with this (decoded) path and raw query string when both are
+    plain, else None."""
+    tail = _parsed(raw_query)[1]
+    if tail is not None and _PLAIN_PATH.fullmatch(path) is not None:
+        return path + tail
+    return None
 
 
 def path_and_query(request: Request) -> str:
     """The request's path and query string as request.url has them (its self link without the
     scheme and host), made without parsing a URL when both are plain."""
-    tail = _parsed(request)[1]
-    path: str = request.scope["path"]
-    if tail is not None and _PLAIN_PATH.fullmatch(path) is not None:
-        return path + tail
+    plain = plain_path_and_query(request.scope["path"], request.scope["query_string"])
+    if plain is not None:
+        return plain
     url = request.url
     return url.path + (f"?{url.query}" if url.query else "")
+
+
+def listed(values: dict[str, str], name: str) -> list[str]:
+    """A comma-separated query parameter's values, blanks left out."""
+    raw = values.get(name)
+    return [v.strip() for v in raw.split(",") if v.strip()] if raw else []
 
 
 @dataclass(slots=True)
@@ -110,8 +144,7 @@ class Call:
         return query_values(self.request).get(name)
 
     def listed(self, name: str) -> list[str]:
-        raw = self.query(name)
-        return [v.strip() for v in raw.split(",") if v.strip()] if raw else []
+        return listed(query_values(self.request), name)
 
     def page_size(self, default: int, maximum: int) -> int:
         raw = self.query("page[size]")

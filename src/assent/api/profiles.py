@@ -7,11 +7,14 @@ from typing import Any, Literal
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
+from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..services.accounts.accounts import ApiKey
 from ..services.lists.lookup import MailingList
 from ..services.profiles import pages as profile_pages
+from ..services.profiles.views import ProfileView
 from ..services.profiles.writes import (
     DuplicateProfile,
     ProfileInput,
@@ -22,11 +25,11 @@ from ..services.profiles.writes import (
 )
 from ..services.push import tokens as push_token_service
 from ..services.shared.errors import NotFound
-from ..wire.documents import json_response, sparse
+from ..wire.documents import MEDIA_TYPE, encode, json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
 from . import profile_documents
 from .filters import FieldRule
-from .operation import Call, Operation, Param
+from .operation import Call, Lean, Operation, Param, listed
 from .paging import Cursor
 from .push_tokens import token_resource
 from .resources import profile_resource
@@ -278,20 +281,45 @@ def list_summary(call: Call, lst: MailingList) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _one_profile(engine: Engine, account_id: str, profile_id: str, subscriptions: bool, with_lists: bool = False
+                 ) -> tuple[ProfileView, list[MailingList]]:  # fmt: skip
+    try:
+        return profile_pages.one_profile(
+            engine, account_id, profile_id, subscriptions=subscriptions, with_lists=with_lists
+        )
+    except NotFound:  # Klaviyo points a missing profile at /data/, not at an attribute
+        raise not_found("profile", profile_id) from None
+
+
+def _whole_profile(engine: Engine, key: ApiKey, path: dict[str, str], subscriptions: bool, base: str,
+                   self_link: str) -> bytes:  # fmt: skip
+    """The body of GET /api/profiles/{id} with neither fields nor include: the whole resource,
+    made as Structs. The lean path's answer, and the general path's for the same request."""
+    profile, _ = _one_profile(engine, key.account_id, path["id"], subscriptions)
+    return encode({"data": profile_documents.profile_resource(profile, base), "links": {"self": self_link}})
+
+
+def _lean_plan(values: dict[str, str]) -> bool | None:
+    """Whether the plain request asks for subscriptions; None where it names fields or includes
+    anything, or where additional-fields needs its 400 (the general path answers those)."""
+    if listed(values, "fields[profile]") or listed(values, "include"):
+        return None
+    extra = listed(values, "additional-fields[profile]")
+    if not set(extra) <= set(ADDITIONAL):
+        return None
+    return "subscriptions" in extra
+
+
 def get_profile(call: Call) -> Response:
     fields = call.checked_fields("profile", PROFILE_FIELD_NAMES)
     extra = call.additional_fields("profile", ADDITIONAL)
     include = call.include(("conversations", "lists", "push-tokens", "segments"))
-    try:
-        profile, lists = profile_pages.one_profile(
-            call.engine, call.account_id, call.path["id"], subscriptions="subscriptions" in extra,
-            with_lists="lists" in include,
-        )  # fmt: skip
-    except NotFound:  # Klaviyo points a missing profile at /data/, not at an attribute
-        raise not_found("profile", call.path["id"]) from None
-    if not include and not fields:  # the whole resource, made as Structs
-        return json_response({"data": profile_documents.profile_resource(profile, call.base_url),
-                              "links": {"self": call.self_link()}})  # fmt: skip
+    if not include and not fields:
+        body = _whole_profile(call.engine, call.key, call.path, "subscriptions" in extra, call.base_url,
+                              call.self_link())  # fmt: skip
+        return Response(body, media_type=MEDIA_TYPE)
+    profile, lists = _one_profile(call.engine, call.account_id, call.path["id"], "subscriptions" in extra,
+                                  with_lists="lists" in include)  # fmt: skip
     resource = profile_resource(profile, call.base_url)
     doc: dict[str, Any] = {"data": _shape(call, resource), "links": {"self": call.self_link()}}
     if include:
@@ -363,7 +391,7 @@ OPERATIONS = [
               "Create a profile (409 duplicate_profile when an identifier is taken)", body=ProfileCreateQuery,
               status=201),
     Operation("GET", "/api/profiles/{id}", "get_profile", get_profile, ("profiles:read",), 75, 700,
-              "Get a profile", params=ONE_PARAMS, inline=_one_read),
+              "Get a profile", params=ONE_PARAMS, inline=_one_read, lean=Lean(_lean_plan, _whole_profile)),
     Operation("PATCH", "/api/profiles/{id}", "update_profile", patch_profile, ("profiles:write",), 75, 700,
               "Update a profile: named fields change, null clears, others stay", body=ProfilePartialUpdateQuery),
     Operation("POST", "/api/profile-import", "create_or_update_profile", post_profile_import, ("profiles:write",),

@@ -10,11 +10,11 @@ from starlette.responses import Response
 from .errors import ApiError
 
 MEDIA_TYPE = "application/vnd.api+json"
-_encode = msgspec.json.Encoder().encode
+encode = msgspec.json.Encoder().encode
 
 
 def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_encode(document), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return Response(encode(document), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def no_content(status: int = 202) -> Response:
