@@ -200,6 +200,28 @@ def test_second_file_updates_profiles_found_by_email_phone_or_external_id(engine
     assert (c["first_name"], c["organization"]) == ("Cat", "New Co")
 
 
+def test_a_file_of_new_rows_with_one_stored_profile_among_them_creates_the_new_and_updates_the_stored(
+    engine, account_id, tmp_path
+):
+    # The first batch of an import that has met no stored profile yet tries its new profiles in one
+    # go (PostgreSQL: COPY under a savepoint); one taken email sends it the careful way, whole.
+    header = ["email", "first_name"]
+    assert _run(engine, account_id, _csv(tmp_path / "seed.csv", header, ["kept@example.com", "Old"])).created == 1
+    path = _csv(
+        tmp_path / "mixed.csv",
+        header,
+        ["new1@example.com", "N1"],
+        ["kept@example.com", "New"],
+        ["new2@example.com", "N2"],
+    )
+    report = _run(engine, account_id, path, subscribe=EMAIL)
+    assert (report.created, report.updated, report.rejected, report.subscribed) == (2, 1, 0, 3)
+    assert _count(engine, "profiles", account_id) == 3
+    assert _profile(engine, account_id, email="kept@example.com")["first_name"] == "New"
+    assert _profile(engine, account_id, email="new2@example.com")["first_name"] == "N2"
+    assert ledger.verify(engine, account_id).ok
+
+
 def test_report_counts_created_updated_unchanged_subscribed_and_rejected(engine, account_id, tmp_path):
     header = ["email", "first_name", "email_consent"]
     _run(engine, account_id, _csv(tmp_path / "seed.csv", header, ["same@example.com", "S", ""],
@@ -693,6 +715,26 @@ def test_import_with_worker_processes_lands_the_same_as_in_process(engine, accou
         pooled_rows = sorted(map(tuple, conn.execute(text(query), {"a": account_id})))
         single_rows = sorted(map(tuple, conn.execute(text(query), {"a": other})))
     assert pooled_rows == single_rows and pooled_rows
+    _assert_consistent(engine, account_id)
+
+
+def test_workers_chosen_by_the_import_start_on_later_chunks_while_the_first_is_worked_out_here(
+    engine, account_id, tmp_path, monkeypatch
+):
+    # Workers are chosen (workers=None) for a file this size once the threshold is lowered; the first
+    # chunk is worked out in this process while they take the next ones, and a re-import of the same
+    # file (its first chunk all unchanged) starts none and finds every row unchanged.
+    monkeypatch.setattr(imports, "WORKERS_FROM_BYTES", 1000)
+    monkeypatch.setattr(imports.os, "cpu_count", lambda: 2)
+    path = synthetic.write_csv(tmp_path / "people.csv", 900, invalid_ratio=0.05, consent_mix=True)
+    other = accounts.create_account(engine, "Same file, one process", "US").account.id
+    chosen = _run(engine, account_id, path, workers=None, batch_size=200, rejects_path=str(tmp_path / "r1.csv"))
+    single = _run(engine, other, path, workers=0, batch_size=200, rejects_path=str(tmp_path / "r2.csv"))
+    assert chosen.as_dict() == single.as_dict()
+    assert (tmp_path / "r1.csv").read_text() == (tmp_path / "r2.csv").read_text()
+    again = _run(engine, account_id, path, workers=None, batch_size=200)
+    assert again.unchanged == chosen.created + chosen.updated > 0
+    assert (again.created, again.updated, again.events) == (0, 0, 0)
     _assert_consistent(engine, account_id)
 
 

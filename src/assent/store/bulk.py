@@ -125,18 +125,44 @@ def _stage(cur: Any, table: Table, purpose: str, columns: Sequence[str], rows: S
 
 
 def insert_absent(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Any], account_id: str, ids: Sequence[str]
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Any],
+    account_id: str,
+    ids: Sequence[str],
+    *,
+    likely_all: bool = False,
 ) -> set[str]:
     """Insert the rows whose unique keys are all free; returns the ids (fresh, one per row, in
     `ids`) of those inserted. The rest conflict with stored rows and are left to the caller.
 
     This spares a look-up per identifier before inserting: the unique indexes are probed once, by
     the insert itself. PostgreSQL copies into a staging table and inserts from it with
-    ON CONFLICT DO NOTHING; SQLite runs INSERT OR IGNORE and reads back which ids are there."""
+    ON CONFLICT DO NOTHING; SQLite runs INSERT OR IGNORE and reads back which ids are there.
+    With `likely_all` (the caller expects no conflict), PostgreSQL first copies the rows straight
+    into the table under a savepoint, which costs half as much when it holds, and falls back to
+    the staging table when a key is taken."""
     if not rows:
         return set()
     raw = driver_connection(conn)
     cols = ",".join(columns)
+    if likely_all and conn.dialect.name == "postgresql":
+        unique_violation = conn.dialect.dbapi.errors.UniqueViolation  # type: ignore[union-attr]
+        with raw.cursor() as cur:
+            cur.execute("SAVEPOINT insert_absent")
+            try:
+                with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+                    if isinstance(rows[0], str):
+                        copy.write("".join(rows))
+                    else:
+                        for row in rows:
+                            copy.write_row(row)
+            except unique_violation:
+                cur.execute("ROLLBACK TO SAVEPOINT insert_absent")
+            else:
+                cur.execute("RELEASE SAVEPOINT insert_absent")
+                return set(ids)
     if conn.dialect.name == "sqlite":
         null, rows = _unbound_nulls(_sqlite_ready(table, columns, rows))
         marks = ",".join("NULL" if z else "?" for z in null)
@@ -233,7 +259,9 @@ def write_profiles_unless_taken(conn: Connection, updates: Sequence[Sequence[Any
     return True
 
 
-def insert_new_profiles(conn: Connection, rows: Sequence[Any], account_id: str, ids: Sequence[str]) -> set[str]:
+def insert_new_profiles(
+    conn: Connection, rows: Sequence[Any], account_id: str, ids: Sequence[str], *, likely_all: bool = False
+) -> set[str]:
     """Insert the profiles (rows in PROFILE_ROW order, one per id) whose identifiers no stored
     profile has; returns the ids inserted (see insert_absent)."""
-    return insert_absent(conn, profiles, PROFILE_ROW, rows, account_id, ids)
+    return insert_absent(conn, profiles, PROFILE_ROW, rows, account_id, ids, likely_all=likely_all)

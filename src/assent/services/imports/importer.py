@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import itertools
 import os
 import queue
 import threading
@@ -53,6 +54,7 @@ from .rows import (
     ImportFile,
     Known,
     Prepared,
+    RawChunk,
     Rejected,
     RejectsFile,
     decode_results,
@@ -61,11 +63,11 @@ from .rows import (
 )
 from .work import ImportOptions as ImportOptions
 from .work import Plan as Plan
+from .work import ReadChunk, prepare_chunk_packed, read_chunk, work_out, worker_start
 from .work import ShapeKey as ShapeKey
 from .work import consent_events as consent_events
 from .work import plan_new as plan_new
 from .work import prepare_chunk as prepare_chunk
-from .work import prepare_chunk_packed, worker_start
 from .work import row_address as row_address
 
 SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
@@ -131,36 +133,51 @@ WORKERS_FROM_BYTES = 2_000_000
 def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterator[Batch]:
     """Validated batches in file order, from worker processes when that pays.
 
-    Without a number of workers given, the first batch is worked out here: if most of its rows are
-    unchanged (a re-import), the rest most likely is too, and costs too little to be worth workers."""
+    Without a number of workers given, the first chunk is read here first: if most of its rows are
+    unchanged (a re-import), the rest most likely is too, and costs too little to be worth workers.
+    Otherwise the workers start on the next chunks while this process works the first one out, so
+    that their start-up (each imports its modules) overlaps it."""
     options = plan.options
     workers = options.workers
     chunks = source.chunks(options.batch_size)
     known = functools.partial(_held_digests, engine, plan.account_id)
+    first: tuple[datetime, ReadChunk, int] | None = None
     if workers is None:
         cpus = os.cpu_count() or 1
         workers = 0
         if cpus > 1 and source.size > WORKERS_FROM_BYTES:
-            first = next(chunks, None)
-            if first is None:
+            chunk = next(chunks, None)
+            if chunk is None:
                 return
-            now = utcnow()
-            prepared = prepare_chunk(first, plan, now, known)
-            yield now, prepared, first.end
-            mostly_unchanged = 2 * sum(isinstance(item, Known) for item in prepared) > len(prepared)
-            del prepared  # the writer has it; this generator lives as long as the import
-            if not mostly_unchanged and source.size - first.end > WORKERS_FROM_BYTES:
+            read = read_chunk(chunk, plan, known)
+            first = (utcnow(), read, chunk.end)
+            mostly_unchanged = 2 * read.held_rows() > len(read.records)
+            if not mostly_unchanged and source.size - chunk.end > WORKERS_FROM_BYTES:
                 workers = min(cpus, 4)
     if workers <= 0:
+        if first is not None:
+            now, read, end = first
+            first = None  # this generator lives as long as the import: the chunk is not kept
+            yield now, work_out(read, plan, now), end
         for chunk in chunks:
             now = utcnow()
             yield now, prepare_chunk(chunk, plan, now, known), chunk.end
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_start) as pool:
         in_flight: list[tuple[datetime, Future, int]] = []
-        for chunk in chunks:
+
+        def submit(chunk: RawChunk) -> None:
             now = utcnow()
             in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now), chunk.end))
+
+        if first is not None:
+            for chunk in itertools.islice(chunks, workers):  # each submit starts a worker
+                submit(chunk)
+            now, read, end = first
+            first = None
+            yield now, work_out(read, plan, now), end
+        for chunk in chunks:
+            submit(chunk)
             if len(in_flight) > workers:  # bounded: the file is never all in memory
                 now, fut, end = in_flight.pop(0)
                 yield now, fut.result(), end
@@ -218,8 +235,10 @@ def _import_batch(
             r for r in candidates if erased.first_erased((f, v) for f in IDENTIFIERS if (v := getattr(r, f))) is None
         ]
     fresh = [r.as_new for r in candidates if r.as_new is not None]  # all of them: the filter is for the type checker
+    # While no row of the import has met a stored profile, its new ones most likely all are.
+    likely_all = not known and report.updated == 0 and report.unchanged == 0
     inserted = bulk.insert_new_profiles(
-        conn, [n.profile for n in fresh], plan.account_id, [n.profile_id for n in fresh]
+        conn, [n.profile for n in fresh], plan.account_id, [n.profile_id for n in fresh], likely_all=likely_all
     )
     careful = [r for r in good if r.as_new is None or r.as_new.profile_id not in inserted]
     batch = ProfileBatch(conn, plan.account_id, careful)

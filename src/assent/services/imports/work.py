@@ -32,7 +32,18 @@ from ...store import forms
 from ...store.forms import DriverTarget
 from ..profiles.values import BLANK, RowConsent, merged_values, profile_row, row_consent
 from ..shared.ids import new_id
-from .rows import Known, NewProfile, Prepared, RawChunk, Rejected, encode_results, prepare_row, records, row_digest
+from .rows import (
+    Known,
+    NewProfile,
+    Prepared,
+    RawChunk,
+    Record,
+    Rejected,
+    encode_results,
+    prepare_row,
+    records,
+    row_digest,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +180,36 @@ def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _S
 Lookup = Callable[[list[str]], set[str]]  # which of these digests some profile holds
 
 
-def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime, known: Lookup) -> list[Prepared | Rejected | Known]:
-    """Parse and validate a chunk, and work out each valid row's writes as a new profile; a row
-    whose digest a profile holds is passed on as read (Known), to be checked, not worked out."""
+class ReadChunk(NamedTuple):
+    """A chunk's records as read, each one's import digest (None when it has none) and which of
+    those digests a stored profile holds."""
+
+    records: list[Record]
+    digests: list[str | None]
+    held: set[str]
+
+    def held_rows(self) -> int:
+        return sum(d is not None and d in self.held for d in self.digests)
+
+
+def read_chunk(chunk: RawChunk, plan: Plan, known: Lookup) -> ReadChunk:
+    """Parse a chunk and look its rows' digests up: cheap, next to working the rows out."""
     parsed = list(records(chunk))
     seed = plan.digest_seed
     digests = [
         row_digest(seed, record) if seed is not None and "__error__" not in record else None for _, record in parsed
     ]
     held = known([d for d in digests if d is not None]) if seed is not None else set()
+    return ReadChunk(parsed, digests, held)
+
+
+def work_out(read: ReadChunk, plan: Plan, now: datetime) -> list[Prepared | Rejected | Known]:
+    """Validate a chunk read, and work out each valid row's writes as a new profile; a row whose
+    digest a profile holds is passed on as read (Known), to be checked, not worked out."""
     out: list[Prepared | Rejected | Known] = []
     shapes: dict[ShapeKey, _Shape] = {}
-    for (line, record), digest in zip(parsed, digests, strict=True):
+    held = read.held
+    for (line, record), digest in zip(read.records, read.digests, strict=True):
         if digest is not None and digest in held:
             out.append(Known(line, digest, record))
             continue
@@ -192,6 +221,11 @@ def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime, known: Lookup) -> 
                 item.as_new = plan_new(item, plan, now, shapes)
         out.append(item)
     return out
+
+
+def prepare_chunk(chunk: RawChunk, plan: Plan, now: datetime, known: Lookup) -> list[Prepared | Rejected | Known]:
+    """read_chunk, then work_out."""
+    return work_out(read_chunk(chunk, plan, known), plan, now)
 
 
 def worker_start() -> None:
