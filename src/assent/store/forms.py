@@ -19,6 +19,7 @@ import msgspec
 from ..domain import ConsentEvent, ProfileState
 from ..domain.chain import content_hash, personal_digest
 from ..domain.profile import PROFILE_FIELDS
+from ..domain.summary import MARKETING_CHANNELS, STATUS_COLUMNS, expiry_column, summarize
 
 # --- timestamps and COPY lines -------------------------------------------------------------------
 
@@ -172,6 +173,15 @@ PROJECTION_COLUMNS: dict[str, tuple[str, ...]] = {
         "method_detail",
         "custom_method_detail",
     ),
+    "consent_summaries": (
+        "account_id",
+        "profile_id",
+        *(name for _, _, name in STATUS_COLUMNS),
+        "email_unconfirmed",
+        *(expiry_column(c) for c in MARKETING_CHANNELS),
+        "suppressed",
+        "pending",
+    ),
 }
 
 Rows = dict[str, list[tuple[Any, ...]]]
@@ -224,6 +234,19 @@ def add_state_rows(
                 p.method,
                 p.method_detail,
                 p.custom_method_detail,
+            )
+        )
+    summary = summarize(state)
+    if summary is not None:
+        out["consent_summaries"].append(
+            (
+                account_id,
+                profile_id,
+                *summary.statuses,
+                summary.email_unconfirmed,
+                *(time(t) for t in summary.expires),
+                summary.suppressed,
+                summary.pending,
             )
         )
 

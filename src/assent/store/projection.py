@@ -1,4 +1,5 @@
-"""The current-state projection: ProfileState <-> rows of the five projection tables."""
+"""The current-state projection: ProfileState <-> rows of the projection tables (the five that
+hold the state, and the consent summary derived from it, domain/summary.py)."""
 
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from ..domain.profile import PROFILE_FIELDS
+from ..domain.summary import MARKETING_CHANNELS, STATUS_COLUMNS, expiry_column
 
 metadata = MetaData(
     naming_convention={
@@ -249,6 +250,23 @@ pending_optins = Table(
     sqlite_with_rowid=False,
 )
 
+# One row per profile with a consent, suppression or pending opt-in: what the audience rules read
+# of those three tables, digested (domain/summary.py), so a count joins one narrow row per profile.
+# Written with the projection, from the same states.
+consent_summaries = Table(
+    "consent_summaries",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("profile_id", ID, nullable=False),
+    *(Column(name, String(20)) for _, _, name in STATUS_COLUMNS),
+    Column("email_unconfirmed", Boolean, nullable=False),
+    *(Column(expiry_column(c), UTCDateTime) for c in MARKETING_CHANNELS),
+    Column("suppressed", Integer, nullable=False),
+    Column("pending", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "profile_id"),
+    sqlite_with_rowid=False,
+)
+
 # The ledger: append-only and hash-chained per account. `payload` is the canonical JSON text the
 # hash covers (kept as text: a JSONB column would reorder it); `personal` holds the personal data
 # apart, covered only through `personal_digest`, so erasing it keeps the chain verifiable.
@@ -272,7 +290,7 @@ consent_events = Table(
     sqlite_with_rowid=False,
 )
 
-PROJECTION_TABLES = (consents, suppressions, list_suppressions, list_members, pending_optins)
+PROJECTION_TABLES = (consents, suppressions, list_suppressions, list_members, pending_optins, consent_summaries)
 
 
 # Bulk jobs of the API (subscribe, suppress, import, ...): durable, so a restarted server resumes

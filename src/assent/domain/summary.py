@@ -1,0 +1,76 @@
+"""A profile's consent summary: what the audience rules read from its projection, digested.
+
+Counting an audience over a million profiles reads, per profile, its consent status for a few
+(channel, purpose) pairs, whether its email consent is confirmed, when an implied consent lapses,
+its global suppressions and whether a double opt-in is pending. The summary holds exactly those,
+one row per profile, written with the projection, so the database joins one narrow row per
+profile instead of grouping suppressions and probing consents and pending opt-ins per pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .channels import ALL_CHANNEL_PURPOSES, Channel, ConsentStatus, Purpose, SuppressionReason
+from .pack_rules import SOFT_OPT_IN, implied_consent_expires
+from .state import ProfileState
+
+# The summary's status columns, one per (channel, purpose): "email_marketing", "sms_transactional"...
+STATUS_COLUMNS: tuple[tuple[Channel, Purpose, str], ...] = tuple(
+    (c, p, f"{c.value}_{p.value}") for c, p in ALL_CHANNEL_PURPOSES
+)
+# The channels with a marketing purpose, each with an implied-consent expiry column.
+MARKETING_CHANNELS: tuple[Channel, ...] = tuple(c for c, p in ALL_CHANNEL_PURPOSES if p is Purpose.MARKETING)
+# Bit of each global suppression reason in `suppressed`, of each pair in `pending`.
+SUPPRESSION_BITS: dict[SuppressionReason, int] = {r: 1 << i for i, r in enumerate(SuppressionReason)}
+# Every channel and purpose has a bit: a pending row is read as it is stored, valid pair or not.
+PENDING_BITS: dict[tuple[Channel, Purpose], int] = {
+    (c, p): 1 << i for i, (c, p) in enumerate((c, p) for c in Channel for p in Purpose)
+}
+
+
+def status_column(channel: Channel, purpose: Purpose) -> str:
+    return f"{channel.value}_{purpose.value}"
+
+
+def expiry_column(channel: Channel) -> str:
+    return f"{channel.value}_implied_expires"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentSummary:
+    """`statuses`: the stored status per STATUS_COLUMNS (None: no consent row); `email_unconfirmed`:
+    email marketing SUBSCRIBED neither by double opt-in nor as a soft opt-in (double_optin_rule);
+    `expires`: per MARKETING_CHANNELS, when the marketing consent's implied basis lapses (None:
+    express or none); `suppressed`, `pending`: bitmasks of SUPPRESSION_BITS and PENDING_BITS (a
+    double opt-in pending for the pair, on any list or none)."""
+
+    statuses: tuple[str | None, ...]
+    email_unconfirmed: bool
+    expires: tuple[datetime | None, ...]
+    suppressed: int
+    pending: int
+
+
+def summarize(state: ProfileState) -> ConsentSummary | None:
+    """The state's summary; None when it has no consent, suppression nor pending opt-in (the
+    audience rules then read what they read of a profile with no row: never subscribed)."""
+    if not (state.consents or state.suppressions or state.pending):
+        return None
+    statuses = tuple(
+        None if (c := state.consents.get((ch, p))) is None else c.status.value for ch, p, _ in STATUS_COLUMNS
+    )
+    email = state.consent(Channel.EMAIL)
+    unconfirmed = email.status is ConsentStatus.SUBSCRIBED and email.method != SOFT_OPT_IN and not email.double_optin
+    expires = tuple(
+        None if (c := state.consents.get((ch, Purpose.MARKETING))) is None else implied_consent_expires(c)
+        for ch in MARKETING_CHANNELS
+    )
+    suppressed = 0
+    for reason in state.suppressions:
+        suppressed |= SUPPRESSION_BITS[reason]
+    pending = 0
+    for ch, p, _ in state.pending:
+        pending |= PENDING_BITS[(ch, p)]
+    return ConsentSummary(statuses, unconfirmed, expires, suppressed, pending)

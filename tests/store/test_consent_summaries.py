@@ -1,0 +1,189 @@
+"""The consent summary (domain/summary.py, the `consent_summaries` table): derived from the state
+in the domain, written with the projection, backfilled by migration 0018 from the projection tables,
+on SQLite and PostgreSQL. Whatever wrote them, the stored summaries equal the derivation from the
+stored projection."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic import command
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from assent.domain import (
+    ALL_CHANNEL_PURPOSES,
+    Channel,
+    ChannelConsent,
+    ConsentStatus,
+    ListSuppression,
+    PendingOptIn,
+    ProfileState,
+    Purpose,
+    SuppressionReason,
+)
+from assent.domain.pack_rules import CASL_IMPLIED_INQUIRY, CASL_IMPLIED_PURCHASE, SOFT_OPT_IN
+from assent.domain.summary import PENDING_BITS, SUPPRESSION_BITS, summarize
+from assent.services.accounts import accounts
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.lists import lists as list_service
+from assent.store import bulk, projection
+from assent.store.db import _alembic_config, database_url, make_engine, upgrade
+from assent.store.tables import PROJECTION_TABLES, consent_summaries, profiles
+from tests.conftest import BACKENDS, PG_ADMIN_URL, _admin_engine, _pg_available
+
+T0 = datetime(2024, 1, 31, 10, tzinfo=UTC)  # the 31st: adding months clamps the day
+METHODS = ["API", "FORM", SOFT_OPT_IN, CASL_IMPLIED_PURCHASE, CASL_IMPLIED_INQUIRY, None]
+LISTS = ["L1", "L2"]
+
+
+def random_state(rng: random.Random) -> ProfileState:
+    consents = {}
+    for pair in rng.sample(ALL_CHANNEL_PURPOSES, rng.randint(0, 4)):
+        at = rng.choice([None, T0, T0 - timedelta(days=rng.randint(0, 900)), datetime(2023, 2, 28, tzinfo=UTC)])
+        consents[pair] = ChannelConsent(rng.choice(list(ConsentStatus)), at, rng.choice(METHODS), None, None,
+                                        rng.choice([None, True, False]), T0)  # fmt: skip
+    reasons = rng.sample(list(SuppressionReason), rng.choice([0, 0, 1, 2]))
+    pending = {
+        (rng.choice(list(Channel)), rng.choice(list(Purpose)), rng.choice(["", *LISTS])): PendingOptIn(T0, "FORM")
+        for _ in range(rng.choice([0, 0, 1, 3]))
+    }
+    return ProfileState(
+        consents=consents,
+        suppressions=dict.fromkeys(reasons, T0),
+        list_suppressions={"L1": ListSuppression("UNSUBSCRIBE", T0)} if rng.random() < 0.1 else {},
+        lists={name: T0 for name in LISTS if rng.random() < 0.2},
+        pending=pending,
+    )
+
+
+def test_summary_holds_what_the_rules_read() -> None:
+    at = datetime(2024, 8, 31, tzinfo=UTC)
+    state = ProfileState(
+        consents={
+            (Channel.EMAIL, Purpose.MARKETING): ChannelConsent(ConsentStatus.SUBSCRIBED, at, "API", None, None, None),
+            (Channel.SMS, Purpose.MARKETING): ChannelConsent(ConsentStatus.SUBSCRIBED, at, CASL_IMPLIED_INQUIRY),
+        },
+        suppressions={SuppressionReason.HARD_BOUNCE: at, SuppressionReason.USER_SUPPRESSED: at},
+        pending={(Channel.SMS, Purpose.MARKETING, "L1"): PendingOptIn(at), (Channel.SMS, Purpose.MARKETING, ""):
+                 PendingOptIn(at)},
+    )  # fmt: skip
+    s = summarize(state)
+    assert s is not None
+    assert s.statuses[:3] == ("SUBSCRIBED", "SUBSCRIBED", None)
+    assert s.email_unconfirmed
+    assert s.expires[:2] == (None, datetime(2025, 2, 28, tzinfo=UTC))  # six months, the day clamped
+    assert s.suppressed == SUPPRESSION_BITS[SuppressionReason.HARD_BOUNCE] | SUPPRESSION_BITS[
+        SuppressionReason.USER_SUPPRESSED]  # fmt: skip
+    assert s.pending == PENDING_BITS[(Channel.SMS, Purpose.MARKETING)]
+    assert summarize(ProfileState(lists={"L1": at})) is None
+    soft = ChannelConsent(ConsentStatus.SUBSCRIBED, at, SOFT_OPT_IN, None, None, None)
+    confirmed = ChannelConsent(ConsentStatus.SUBSCRIBED, at, "FORM", None, None, True)
+    for c in (soft, confirmed):
+        summary = summarize(ProfileState(consents={(Channel.EMAIL, Purpose.MARKETING): c}))
+        assert summary is not None and not summary.email_unconfirmed
+
+
+def _stored(conn, account_id: str) -> set[tuple]:
+    return set(projection.stored_rows(conn, account_id)["consent_summaries"])
+
+
+def _derived(conn, account_id: str) -> set[tuple]:
+    """The summary rows derived in Python from the stored projection of every profile."""
+    ids = {pid: (None, None) for pid in conn.execute(select(profiles.c.id).where(profiles.c.account_id == account_id))
+           .scalars()}  # fmt: skip
+    for table in PROJECTION_TABLES:
+        ids.update({pid: (None, None) for pid in conn.execute(select(table.c.profile_id).where(
+            table.c.account_id == account_id)).scalars()})  # fmt: skip
+    rows = projection.empty_rows()
+    for pid, state in projection.load(conn, account_id, ids).items():
+        projection.add_state_rows(rows, account_id, pid, state)
+    return set(rows["consent_summaries"])
+
+
+def test_stored_summaries_equal_the_derivation_after_writes_through_the_services(engine, account_id) -> None:
+    rng = random.Random(18)
+    double = list_service.create_list(engine, account_id, "Double", double_opt_in=True).id
+    single = list_service.create_list(engine, account_id, "Single").id
+    people = [Locator("email", f"p{i}@example.com") for i in range(6)]
+    phones = [Locator("phone_number", f"+1415555010{i}") for i in range(4)]
+    for _ in range(60):
+        who = rng.choice(people + phones)
+        channel = Channel.EMAIL if who.field == "email" else rng.choice([Channel.SMS, Channel.WHATSAPP])
+        purpose = rng.choice([Purpose.MARKETING, Purpose.TRANSACTIONAL]) if channel is Channel.SMS else (
+            Purpose.MARKETING)  # fmt: skip
+        step = rng.randrange(6)
+        if step == 0:
+            consent.subscribe(engine, account_id, who, [(channel, purpose)], list_id=rng.choice([None, double, single]),
+                              method=rng.choice(["API", CASL_IMPLIED_PURCHASE, SOFT_OPT_IN]))  # fmt: skip
+        elif step == 1:
+            at = T0 - timedelta(days=rng.randint(0, 400))
+            consent.subscribe(engine, account_id, who, [(channel, purpose)], method=CASL_IMPLIED_INQUIRY,
+                              consented_at=at, historical_import=True)  # fmt: skip
+        elif step == 2:
+            consent.unsubscribe(engine, account_id, who, channel, purpose)
+        elif step == 3 and who.field == "email":
+            consent.suppress(engine, account_id, who, rng.choice(list(SuppressionReason)))
+        elif step == 4 and who.field == "email":
+            consent.unsuppress(engine, account_id, who)
+        elif step == 5 and rng.random() < 0.1:
+            list_service.delete_list(engine, account_id, double)
+            double = list_service.create_list(engine, account_id, "Double", double_opt_in=True).id
+    # Last, one of each kind the summary digests, so the comparison below covers them whatever came before.
+    consent.subscribe(engine, account_id, Locator("email", "new@example.com"), [(Channel.EMAIL, Purpose.MARKETING)],
+                      list_id=double)  # fmt: skip
+    consent.suppress(engine, account_id, people[0], SuppressionReason.HARD_BOUNCE)
+    with engine.connect() as conn:
+        stored = _stored(conn, account_id)
+        assert stored == _derived(conn, account_id)
+    assert any(r[-1] for r in stored) and any(r[-2] for r in stored)  # pending and suppressed were seen
+
+
+@pytest.fixture(params=BACKENDS)
+def old_db(request, tmp_path) -> Iterator[str]:
+    """A database at revision 0017, before the summaries."""
+    if request.param == "sqlite":
+        url, drop = f"sqlite:///{tmp_path / 'old.db'}", None
+    else:
+        if (problem := _pg_available()) is not None:
+            pytest.skip(f"PostgreSQL is not reachable: {problem}")
+        drop = f"assent_test_old_{secrets.token_hex(4)}"
+        with _admin_engine().connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{drop}"'))
+        url = make_url(database_url(PG_ADMIN_URL)).set(database=drop).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        command.upgrade(_alembic_config(conn), "0017")
+        conn.commit()
+    engine.dispose()
+    yield url
+    if drop:
+        with _admin_engine().connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
+
+
+def test_migration_backfills_the_summaries_as_the_domain_derives_them(old_db) -> None:
+    engine = make_engine(old_db)
+    a = accounts.create_account(engine, "A", "US").account.id
+    rng = random.Random(17)
+    rows = projection.empty_rows()
+    for i in range(400):
+        projection.add_state_rows(rows, a, f"P{i:025d}", random_state(rng))
+    want = set(rows.pop("consent_summaries"))
+    dialect = engine.dialect.name
+    with engine.begin() as conn:
+        for table in PROJECTION_TABLES:
+            if table.name in rows and rows[table.name]:
+                data = [tuple(bulk.db_time(dialect, v) if isinstance(v, datetime) else v for v in r)
+                        for r in rows[table.name]]  # fmt: skip
+                bulk.insert_rows(conn, table, projection.COLUMNS[table.name], bulk.ready_rows(dialect, data))
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert _stored(conn, a) == want
+        assert conn.execute(select(consent_summaries.c.profile_id).where(consent_summaries.c.account_id == a)).all()
+    engine.dispose()
