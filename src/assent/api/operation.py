@@ -60,7 +60,7 @@ class Operation:
     tag: str = "Profiles"
     # Whether this request may be answered on the event loop, without a handler thread, where the
     # database reads in microseconds (SQLite's WAL readers never wait on a writer); e.g. a single
-    # profile read, not one that also evaluates segments.
+    # profile read or a keyset page on an index, not one that also evaluates segments or may scan.
     inline: Callable[[Request], bool] | None = None
     # A plain, successful GET answered without Starlette's router, Request and Response (see
     # app.LeanReads); any other request to the operation takes the general path.

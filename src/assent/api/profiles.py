@@ -337,6 +337,13 @@ def _one_read(request: Request) -> bool:
     return b"include" not in request.scope["query_string"]
 
 
+def _walk(request: Request) -> bool:
+    """GET /api/profiles with no filter, sort or include: a sync job's walk, a keyset read of at
+    most 100 rows on the primary key and their projection rows on the profile index."""
+    query = request.scope["query_string"]
+    return b"filter" not in query and b"sort" not in query and b"include" not in query
+
+
 def _written(call: Call, written: Written, status: int) -> Response:
     profile, _ = profile_pages.one_profile(call.engine, call.account_id, written.row.id)
     resource = profile_resource(profile, call.base_url)
@@ -386,7 +393,7 @@ def post_profile_import(call: Call) -> Response:
 
 OPERATIONS = [
     Operation("GET", "/api/profiles", "get_profiles", get_profiles, ("profiles:read",), 75, 700,
-              "Get profiles", params=LIST_PARAMS),
+              "Get profiles", params=LIST_PARAMS, inline=_walk),
     Operation("POST", "/api/profiles", "create_profile", post_profile, ("profiles:write",), 75, 700,
               "Create a profile (409 duplicate_profile when an identifier is taken)", body=ProfileCreateQuery,
               status=201),
