@@ -251,6 +251,27 @@ def add_state_rows(
         )
 
 
+# A profile id that is none (no database keeps a NUL in text): rows made for it are any profile's
+# once with_profile puts the profile's id in its place.
+PLACEHOLDER = "\x00profile\x00"
+_PROFILE_AT = {name: columns.index("profile_id") for name, columns in PROJECTION_COLUMNS.items()}
+
+
+def with_profile(rows: Rows, profile_id: str) -> Rows:
+    """Rows made (add_state_rows, then ready_rows) for PLACEHOLDER, as this profile's: bulk paths
+    make the rows of a state once for all the profiles that reach the same one."""
+    out: Rows = {}
+    for table, table_rows in rows.items():
+        if not table_rows:
+            out[table] = []
+        elif isinstance(table_rows[0], str):  # COPY lines
+            out[table] = [line.replace(PLACEHOLDER, profile_id) for line in table_rows]
+        else:
+            i = _PROFILE_AT[table]
+            out[table] = [(*r[:i], profile_id, *r[i + 1 :]) for r in table_rows]
+    return out
+
+
 # --- the worker's look-up, on the bare driver ----------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import msgspec
 
@@ -105,6 +105,31 @@ def text_or_none(value: Any) -> str | None:
     return text or None
 
 
+class _Layout(NamedTuple):
+    """Which keys of a record are profile attributes (in ATTRIBUTE_FIELDS order) and which are
+    properties (in the record's order): the same for every row of a CSV file, so worked out once."""
+
+    attributes: tuple[str, ...]
+    properties: tuple[str, ...]
+
+
+_NOT_PROPERTIES = frozenset(PROFILE_FIELDS) | RESERVED
+_layouts: dict[tuple[Any, ...], _Layout] = {}
+
+
+def _layout(record: dict[str, Any]) -> _Layout:
+    keys = tuple(record)
+    found = _layouts.get(keys)
+    if found is None:
+        if len(_layouts) >= 1024:  # NDJSON lines may each have keys of their own
+            _layouts.clear()
+        found = _layouts[keys] = _Layout(
+            tuple(k for k in ATTRIBUTE_FIELDS if k in record),
+            tuple(k for k in keys if k is not None and k not in _NOT_PROPERTIES),
+        )
+    return found
+
+
 def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepared | Rejected:
     if "__error__" in record:
         return Rejected(line, record.get("__field__", "row"), record["__error__"], record.get("__raw__"))
@@ -131,7 +156,8 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
                 raise DomainError(column, "must be SUBSCRIBED, UNSUBSCRIBED, NEVER_SUBSCRIBED, true or false", value)
         consented = text_or_none(record.get("consented_at"))
         consented_at = parse_time(consented, "consented_at") if consented else None
-        attributes = {k: v for k in ATTRIBUTE_FIELDS if (v := text_or_none(record.get(k))) is not None}
+        layout = _layout(record)
+        attributes = {k: v for k in layout.attributes if (v := text_or_none(record[k])) is not None}
         for k, v in (("external_id", external_id), *attributes.items()):
             if v is not None and "\x00" in v:  # no database keeps a NUL in a text column
                 raise DomainError(k, "contains a NUL character", v)
@@ -139,10 +165,9 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
         nested = record.get("properties")
         if isinstance(nested, dict):
             properties.update(nested)
-        for k, v in record.items():
-            if k in PROFILE_FIELDS or k in RESERVED or k is None or v is None or v == "":
-                continue
-            properties[k] = v
+        for k in layout.properties:
+            if (v := record[k]) is not None and v != "":
+                properties[k] = v
         return Prepared(line, email, phone, external_id, attributes, properties, consent, consented_at)
     except DomainError as e:
         return Rejected(line, e.field, str(e), record)

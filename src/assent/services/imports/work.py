@@ -138,6 +138,7 @@ class _Shape(NamedTuple):
     phone_number: str | None
     result: RowConsent
     events: list[tuple[forms.EncodedEvent, dict[str, str]]]  # each encoded, with its personal data
+    projection: forms.Rows  # the projection rows, ready for the driver, for the profile id PLACEHOLDER
 
 
 # Rows that create a profile differ in what they do to consent only by their consent columns and
@@ -154,24 +155,26 @@ def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _S
     profile_id = new_id()
     key = (frozenset(row.consent.items()), row.consented_at, email is None, phone is None)
     shape = shapes.get(key) if shapes is not None else None
+    time = functools.partial(forms.db_time, plan.dialect)
     if shape is None:
         result = consent_events(ProfileState(email=email, phone_number=phone), row, plan, now)
         encoded = [forms.encode(plan.account_id, profile_id, e) for e in result.events]
+        rows = forms.empty_rows()
+        forms.add_state_rows(rows, plan.account_id, forms.PLACEHOLDER, result.state, time)
+        like_rows = {table: forms.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
         if shapes is not None:
             shape = shapes[key] = _Shape(email, phone, result, [(c, dict(e.personal)) for c, e in zip(
-                encoded, result.events, strict=True)])  # fmt: skip
+                encoded, result.events, strict=True)], like_rows)  # fmt: skip
     else:
-        result = shape.result
+        result, like_rows = shape.result, shape.projection
         own = {"email": (shape.email, email), "phone_number": (shape.phone_number, phone)}
         encoded = []
         for like, personal in shape.events:
             mine = {k: (own[k][1] if k in own and v == own[k][0] else v) for k, v in personal.items()}
             encoded.append(forms.encode_like(plan.account_id, profile_id, like, mine))
-    rows = forms.empty_rows()
-    time = functools.partial(forms.db_time, plan.dialect)
-    forms.add_state_rows(rows, plan.account_id, profile_id, result.state, time)
-    ready = {table: forms.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
-    encoded = [e._replace(occurred_at=time(e.occurred_at)) for e in encoded]
+    # A profile's projection rows are its shape's, but for its id.
+    ready = forms.with_profile(like_rows, profile_id)
+    encoded = [forms.EncodedEvent(time(e.occurred_at), *e[1:]) for e in encoded]
     stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, len(encoded))
     [profile] = forms.ready_rows(plan.dialect, [stored])
     return NewProfile(profile_id, profile, encoded, ready, result.subscribed, result.pending)
