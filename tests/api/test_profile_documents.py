@@ -6,7 +6,7 @@ addresses, odd text."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 from hypothesis import HealthCheck, given, settings
@@ -77,3 +77,12 @@ def sharing(draw) -> list[ProfileView]:
 def test_a_block_made_once_for_states_sharing_parts_is_each_profiles_own(rows):
     fast = profile_documents.profile_resources(rows, "http://127.0.0.1:8000")
     assert _encode(fast) == _encode([profile_resource(r, "http://127.0.0.1:8000") for r in rows])
+
+
+def test_a_time_is_written_in_its_own_zone_whatever_was_written_before() -> None:
+    """The remembered UTC texts are not handed to an equal time in another zone."""
+    utc = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
+    assert profile_documents._iso(utc) == "2026-01-02T03:04:05.600000+00:00"
+    other = utc.astimezone(timezone(timedelta(hours=2)))
+    assert other == utc and profile_documents._iso(other) == "2026-01-02T05:04:05.600000+02:00"
+    assert profile_documents._iso(utc) == "2026-01-02T03:04:05.600000+00:00"

@@ -89,6 +89,12 @@ def test_every_part_of_the_state_reads_as_sqlalchemy_reads_it(engine, account_id
     assert found is not None
     view = profile_view(*found)
     assert view == _sqlalchemy_read(engine, account_id, pid)
+
+    async def on_the_event_loop():  # the server's inline read, on the connection it keeps
+        return profile_read.get(engine, account_id, pid, with_state=True)
+
+    on_loop = asyncio.run(on_the_event_loop())
+    assert on_loop is not None and profile_view(*on_loop) == view
     assert view.state is not None
     assert view.state.push_tokens == 2
     assert view.state.consents[(Channel.SMS, Purpose.MARKETING)].double_optin is True

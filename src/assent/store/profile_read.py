@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
@@ -76,9 +76,15 @@ def _dialect(name: str) -> _Dialect:
     return _Dialect(sqlite, profile_sql, projection.one_profile_sql(bind))
 
 
+@functools.lru_cache(maxsize=4096)
+def _sqlite_text_time(value: str) -> datetime:
+    # SQLite holds UTC times as naive ISO text (see tables.UTCDateTime). A profile's times are often
+    # one and the same (created, updated, its consents' times): each is parsed once.
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 def _sqlite_time(value: str | None) -> datetime | None:
-    # SQLite holds UTC times as naive ISO text (see tables.UTCDateTime).
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return None if value is None else _sqlite_text_time(value)
 
 
 def _pg_time(value: datetime | None) -> datetime | None:
@@ -157,20 +163,46 @@ def get(
 ) -> tuple[ProfileRow, ProfileState | None] | None:
     """The profile's row, and its state when asked; None when the account has no such profile."""
     d = _dialect(engine.dialect.name)
-    time = _sqlite_time if d.sqlite else _pg_time
     params = {"account_id": account_id, "profile_id": profile_id}
-    with _driver_read(engine) as cur:
-        cur.execute(d.profile_sql, params)
-        found = cur.fetchone()
-        if found is None:
-            return None
-        *fields, created, updated, last_event = found
-        row = ProfileRow._make((*fields, time(created), time(updated), time(last_event)))
-        if not with_state:
-            return row, None
-        cur.execute(d.state_sql, params)
-        rows = [
-            (kind, pid, a, b, c, time(t1), time(t2), e, f, g, None if h is None else bool(h))
-            for kind, pid, a, b, c, t1, t2, e, f, g, h in cur.fetchall()
-        ]
+    if d.sqlite and _on_event_loop():
+        pooled, _ = _sqlite_connection(engine)
+        cur = pooled.driver_connection.cursor()  # type: ignore[union-attr]
+        try:  # one read transaction: one snapshot for both statements
+            cur.execute("BEGIN DEFERRED")
+            try:
+                found = _read(cur, d, params, with_state, _sqlite_time)
+            finally:
+                cur.execute("COMMIT")
+        except engine.dialect.loaded_dbapi.Error as e:
+            _drop_kept()
+            raise DBAPIError.instance(None, None, e, engine.dialect.loaded_dbapi.Error) from e
+        finally:
+            cur.close()
+    else:
+        with _driver_read(engine) as cur:
+            found = _read(cur, d, params, with_state, _sqlite_time if d.sqlite else _pg_time)
+    if found is None:
+        return None
+    row, rows = found
+    if rows is None:
+        return row, None
     return row, projection.states(rows, {row.id: (row.email, row.phone_number)})[row.id]
+
+
+def _read(
+    cur: Any, d: _Dialect, params: dict[str, str], with_state: bool, time: Callable[[Any], datetime | None]
+) -> tuple[ProfileRow, list[tuple[Any, ...]] | None] | None:
+    cur.execute(d.profile_sql, params)
+    found = cur.fetchone()
+    if found is None:
+        return None
+    *fields, created, updated, last_event = found
+    row = ProfileRow._make((*fields, time(created), time(updated), time(last_event)))
+    if not with_state:
+        return row, None
+    cur.execute(d.state_sql, params)
+    rows = [
+        (kind, pid, a, b, c, time(t1), time(t2), e, f, g, None if h is None else bool(h))
+        for kind, pid, a, b, c, t1, t2, e, f, g, h in cur.fetchall()
+    ]
+    return row, rows
