@@ -76,10 +76,8 @@ def test_every_part_of_the_state_reads_as_sqlalchemy_reads_it(engine, account_id
         lists={"01LIST00000000000000000002": T1},
         pending={(Channel.EMAIL, Purpose.MARKETING, "01LIST00000000000000000003"): PendingOptIn(T2, "FORM", "f", None)},
     )
-    rows = projection.empty_rows()
-    projection.add_state_rows(rows, account_id, pid, state)
     with write_transaction(engine) as conn:
-        projection.insert(conn, rows)
+        projection.write(conn, account_id, {pid: state})  # in place of the email consent it had
         _token(conn, account_id, pid, 1, "AUTHORIZED")
         _token(conn, account_id, pid, 2, "AUTHORIZED")
         _token(conn, account_id, pid, 3, "DENIED")
