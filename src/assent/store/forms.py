@@ -283,31 +283,36 @@ class DriverTarget(NamedTuple):
     dsn: str
 
 
+def connect(target: DriverTarget) -> Any:
+    """A new bare driver connection (autocommit; on SQLite, the driver's small default page cache:
+    a look-up's pages need not stay in this process)."""
+    if target.dialect == "sqlite":
+        import sqlite3
+
+        return sqlite3.connect(target.dsn, timeout=30, isolation_level=None, check_same_thread=False)
+    import psycopg  # only a PostgreSQL import loads it here
+
+    return psycopg.connect(target.dsn, autocommit=True)
+
+
 _connections: dict[DriverTarget, Any] = {}
 
 
-def _connection(target: DriverTarget) -> Any:
+def process_connection(target: DriverTarget) -> Any:
+    """One connection per target for the life of the process (a worker's, which ends with its pool)."""
     conn = _connections.get(target)
     if conn is None:
-        if target.dialect == "sqlite":
-            import sqlite3
-
-            conn = sqlite3.connect(target.dsn, timeout=30, isolation_level=None, check_same_thread=False)
-        else:
-            import psycopg  # only a PostgreSQL import's workers load it
-
-            conn = psycopg.connect(target.dsn, autocommit=True)
-        _connections[target] = conn
+        conn = _connections[target] = connect(target)
     return conn
 
 
-def held_digests(target: DriverTarget, account_id: str, digests: Sequence[str]) -> set[str]:
-    """The import digests some profile of the account holds, of these (a hint, as
-    profiles.imported_digests: unchanged_imports has the last word)."""
+def held_digests(conn: Any, dialect: str, account_id: str, digests: Sequence[str]) -> set[str]:
+    """The import digests some profile of the account holds, of these, looked up on `conn`, a bare
+    connection (a hint: profiles.unchanged_imports, in the writing transaction, has the last word)."""
     if not digests:
         return set()
     values = msgspec.json.encode(sorted(set(digests))).decode()
-    if target.dialect == "sqlite":
+    if dialect == "sqlite":
         # The values outside, the index inside (as bulk.matching_clause).
         sql = (
             "SELECT profiles.import_digest FROM json_each(?) AS wanted CROSS JOIN profiles"
@@ -320,7 +325,7 @@ def held_digests(target: DriverTarget, account_id: str, digests: Sequence[str]) 
             " = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(%s AS jsonb))))"
         )
         params = (account_id, values)
-    cur = _connection(target).cursor()
+    cur = conn.cursor()
     try:
         cur.execute(sql, params)
         return {r[0] for r in cur.fetchall()}

@@ -92,15 +92,6 @@ def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict[
 # --- import digests: an import row a profile took and has not changed since --------------------
 
 
-def imported_digests(conn: Connection, account_id: str, digests: Iterable[str]) -> set[str]:
-    """The digests some profile of the account holds (a hint: unchanged_imports has the last word)."""
-    values = list(set(digests))
-    if not values:
-        return set()
-    q = bulk.select_matching(conn, profiles, account_id, "import_digest", values, ("import_digest",))
-    return set(conn.execute(q).scalars())
-
-
 def unchanged_imports(conn: Connection, account_id: str, digests: Iterable[str]) -> dict[str, str]:
     """digest -> profile id, for the digests held by a profile that has had no ledger event since it
     took that row (its fields cannot have changed: every other write clears the digest)."""

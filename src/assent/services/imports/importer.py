@@ -26,7 +26,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from multiprocessing import get_context
@@ -38,9 +38,9 @@ from sqlalchemy import Connection, Engine
 
 from ...domain import Channel, DomainError, OptInProcess, ProfileState, Proof, Purpose
 from ...domain.pack_rules import IMPLIED_METHODS
-from ...store import bulk
+from ...store import bulk, forms
 from ...store import profiles as profile_store
-from ...store.db import bulk_connection, driver_target, read_transaction
+from ...store.db import bulk_connection, driver_target, read_transaction, small_page_cache
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
 from ..privacy.tombstones import Tombstones
@@ -62,8 +62,8 @@ from .rows import (
     prepare_row,
 )
 from .work import ImportOptions as ImportOptions
+from .work import Lookup, ReadChunk, prepare_chunk_packed, read_chunk, work_out, worker_start
 from .work import Plan as Plan
-from .work import ReadChunk, prepare_chunk_packed, read_chunk, work_out, worker_start
 from .work import ShapeKey as ShapeKey
 from .work import consent_events as consent_events
 from .work import plan_new as plan_new
@@ -110,13 +110,6 @@ def digest_seed(source: ImportFile, options: ImportOptions, default_region: str,
     return hashlib.blake2b(msgspec.json.encode(what), digest_size=16).digest()
 
 
-def _held_digests(engine: Engine, account_id: str, digests: list[str]) -> set[str]:
-    if not digests:
-        return set()
-    with read_transaction(engine) as conn:
-        return profile_store.imported_digests(conn, account_id, digests)
-
-
 # --- reading in parallel ---------------------------------------------------------------------
 
 
@@ -131,6 +124,24 @@ WORKERS_FROM_BYTES = 2_000_000
 
 
 def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterator[Batch]:
+    """Validated batches in file order (_batches). Digests are looked up on a bare connection of the
+    import's own, as workers do: cheaper than through SQLAlchemy, and with SQLite's small default
+    page cache the digest index's pages are not kept in this process as well as in the writer's."""
+    if plan.database is None:
+        raise ValueError("the plan names no database")
+    raw = forms.connect(plan.database)
+    try:
+        yield from _batches(source, plan, functools.partial(forms.held_digests, raw, plan.dialect, plan.account_id))
+    finally:
+        raw.close()
+
+
+def _first_batch(first: tuple[datetime, ReadChunk, int], plan: Plan) -> Batch:
+    now, read, end = first
+    return now, work_out(read, plan, now), end
+
+
+def _batches(source: ImportFile, plan: Plan, known: Lookup) -> Iterator[Batch]:
     """Validated batches in file order, from worker processes when that pays.
 
     Without a number of workers given, the first chunk is read here first: if most of its rows are
@@ -140,7 +151,6 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterato
     options = plan.options
     workers = options.workers
     chunks = source.chunks(options.batch_size)
-    known = functools.partial(_held_digests, engine, plan.account_id)
     first: tuple[datetime, ReadChunk, int] | None = None
     if workers is None:
         cpus = os.cpu_count() or 1
@@ -156,9 +166,8 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterato
                 workers = min(cpus, 4)
     if workers <= 0:
         if first is not None:
-            now, read, end = first
+            yield _first_batch(first, plan)
             first = None  # this generator lives as long as the import: the chunk is not kept
-            yield now, work_out(read, plan, now), end
         for chunk in chunks:
             now = utcnow()
             yield now, prepare_chunk(chunk, plan, now, known), chunk.end
@@ -173,9 +182,8 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterato
         if first is not None:
             for chunk in itertools.islice(chunks, workers):  # each submit starts a worker
                 submit(chunk)
-            now, read, end = first
+            yield _first_batch(first, plan)
             first = None
-            yield now, work_out(read, plan, now), end
         for chunk in chunks:
             submit(chunk)
             if len(in_flight) > workers:  # bounded: the file is never all in memory
@@ -325,11 +333,17 @@ class _Writer:
 
     def _run(self) -> None:
         try:
-            with bulk_connection(self.engine) as conn:
+            with bulk_connection(self.engine) as conn, ExitStack() as small:
+                shrunk = False
                 while (batch := self.queue.get()) is not None:
                     now, packed, read = batch
                     prepared = decode_results(packed) if isinstance(packed, bytes) else packed
                     del batch, packed
+                    if not shrunk and 2 * sum(isinstance(i, Known) for i in prepared) > len(prepared):
+                        # A re-import mostly reads (digests, event counts), each page once: a large page
+                        # cache would only keep them all in this process.
+                        small.enter_context(small_page_cache(conn))
+                        shrunk = True
                     with conn.begin():
                         _import_batch(conn, self.plan, now, prepared, self.report, self.rejects)
                     self.report.rows += len(prepared)

@@ -240,5 +240,6 @@ def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
     """prepare_chunk in a worker process, its result packed for the trip back."""
     if plan.database is None:
         raise ValueError("a worker needs the plan's database to look up digests")
-    known = functools.partial(forms.held_digests, plan.database, plan.account_id)
+    raw = forms.process_connection(plan.database)
+    known = functools.partial(forms.held_digests, raw, plan.dialect, plan.account_id)
     return encode_results(prepare_chunk(chunk, plan, now, known))
