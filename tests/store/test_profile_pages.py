@@ -70,6 +70,14 @@ def test_raw_pages_are_the_keyset_pages(engine, account_id, sort, descending):
         states = profile_pages.states(conn, account_id, walked)
         assert states == projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in walked})
         assert any(s.consents for s in states.values()) and any(s.suppressions for s in states.values())
+    # The walk reads the same page and states in one bare-driver transaction.
+    walk = profile_pages.walk(engine, account_id, sort, descending=descending, limit=2, after=first.last, before=None,
+                              key=key, with_states=True)  # fmt: skip
+    assert walk is not None
+    with read_transaction(engine) as conn:
+        second = raw(after=first.last)
+        assert _summary(walk[0]) == _summary(second)
+        assert walk[1] == profile_pages.states(conn, account_id, second.rows)
 
 
 def test_an_unknown_account_is_not_found_on_the_bare_driver_paths(engine, account_id):

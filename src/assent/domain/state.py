@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from .channels import Channel, ConsentStatus, Purpose, SuppressionReason
 
@@ -95,6 +95,21 @@ class ProfileState:
             get("push_tokens", self.push_tokens),
         )
 
+    def readdressed(self, email: str | None, phone_number: str | None) -> ProfileState:
+        """This state with these addresses: what profiles whose projection rows are alike share
+        (a page of profiles makes a hundred). Set slot by slot, at half the cost of the frozen
+        dataclass's __init__, which sets each field through object.__setattr__."""
+        new: ProfileState = _new(ProfileState)
+        _set_consents(new, self.consents)
+        _set_suppressions(new, self.suppressions)
+        _set_list_suppressions(new, self.list_suppressions)
+        _set_lists(new, self.lists)
+        _set_pending(new, self.pending)
+        _set_email(new, email)
+        _set_phone_number(new, phone_number)
+        _set_push_tokens(new, self.push_tokens)
+        return new
+
     def consent(self, channel: Channel, purpose: Purpose = Purpose.MARKETING) -> ChannelConsent:
         return self.consents.get((channel, purpose), NEVER_SUBSCRIBED)
 
@@ -125,3 +140,10 @@ class ProfileState:
             dict(self.lists),
             dict(self.pending),
         )
+
+
+# ProfileState's slots, set directly (readdressed): the frozen dataclass refuses attribute setting.
+_new = object.__new__
+_SLOTS = ("consents", "suppressions", "list_suppressions", "lists", "pending", "email", "phone_number", "push_tokens")
+(_set_consents, _set_suppressions, _set_list_suppressions, _set_lists, _set_pending, _set_email, _set_phone_number,
+ _set_push_tokens) = (cast(Any, ProfileState.__dict__[name]).__set__ for name in _SLOTS)  # fmt: skip

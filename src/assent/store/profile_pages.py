@@ -11,11 +11,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
+
 from ..domain import ProfileState
 from . import bulk, projection
 from .db import driver_cursor, driver_utc
 from .paging import Page, page_of
-from .profile_read import COLUMNS, ProfileRow
+from .profile_read import COLUMNS, ProfileRow, driver_read
 from .rows import SortKey
 
 # Each listing sort's columns, as SQL; the last one is unique (store.profiles.SORT_COLUMNS).
@@ -79,7 +81,21 @@ def page(
     """store.paging.page of every profile of the account in the order of `sort` (a key of
     SORT_SQL): the same rows, the same neighbours. `after` and `before` are sort keys with times
     as a cursor carries them (times as ISO text)."""
-    dialect = conn.dialect.name
+    with driver_cursor(conn) as cur:
+        return _page(cur, conn.dialect.name, account_id, sort, descending, limit, after, before, key)
+
+
+def _page(
+    cur: Any,
+    dialect: str,
+    account_id: str,
+    sort: str,
+    descending: bool,
+    limit: int,
+    after: Sequence[Any] | None,
+    before: Sequence[Any] | None,
+    key: Callable[[Any], SortKey],
+) -> Page[ProfileRow]:
     sql = _page_sql(dialect, sort, descending, after is not None, before is not None)
     params: list[Any] = [account_id]
     if after is not None:
@@ -87,9 +103,8 @@ def page(
     if before is not None:
         params += _bound(dialect, sort, before)
     params.append(limit + 1)
-    with driver_cursor(conn) as cur:
-        cur.execute(sql, params)
-        found = cur.fetchall()
+    cur.execute(sql, params)
+    found = cur.fetchall()
     utc, make = driver_utc(dialect), ProfileRow._make
     times: dict[Any, Any] = {None: None}  # each stored time read once per page: a page's often repeat
     rows = []
@@ -125,11 +140,16 @@ def states(conn: Any, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, 
     built from a state can be made once per page for the states sharing parts)."""
     if not rows:
         return {}
-    dialect = conn.dialect.name
-    params = {"values": bulk.values_param([r.id for r in rows]), "account_id": account_id}
     with driver_cursor(conn) as cur:
-        cur.execute(_states_sql(dialect), params)
-        found = cur.fetchall()
+        return _states(cur, conn.dialect.name, account_id, rows)
+
+
+def _states(cur: Any, dialect: str, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, ProfileState]:
+    if not rows:
+        return {}
+    params = {"values": bulk.values_param([r.id for r in rows]), "account_id": account_id}
+    cur.execute(_states_sql(dialect), params)
+    found = cur.fetchall()
     mine: dict[str, list[tuple[Any, ...]]] = {}
     for row in found:
         of = mine.get(row[1])
@@ -151,8 +171,30 @@ def states(conn: Any, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, 
             ]
             out[r.id] = made[parts] = projection.states(typed, {r.id: (r.email, r.phone_number)})[r.id]
         else:
-            out[r.id] = ProfileState(
-                shared.consents, shared.suppressions, shared.list_suppressions, shared.lists, shared.pending,
-                r.email, r.phone_number, shared.push_tokens,
-            )  # fmt: skip
+            out[r.id] = shared.readdressed(r.email, r.phone_number)
     return out
+
+
+def walk(
+    engine: Engine,
+    account_id: str,
+    sort: str,
+    *,
+    descending: bool,
+    limit: int,
+    after: Sequence[Any] | None,
+    before: Sequence[Any] | None,
+    key: Callable[[Any], SortKey],
+    with_states: bool,
+) -> tuple[Page[ProfileRow], dict[str, ProfileState]] | None:
+    """page() and, when asked, states() of its rows, in one read transaction on the bare driver's
+    connection (on the event loop's thread, the one it keeps: a SQLAlchemy transaction costs more
+    than the account check does); None when there is no such account."""
+    dialect = engine.dialect.name
+    mark = "?" if dialect == "sqlite" else "%s"
+    with driver_read(engine) as cur:
+        cur.execute(f"SELECT 1 FROM accounts WHERE id = {mark}", (account_id,))
+        if cur.fetchone() is None:
+            return None
+        found = _page(cur, dialect, account_id, sort, descending, limit, after, before, key)
+        return found, _states(cur, dialect, account_id, found.rows) if with_states else {}

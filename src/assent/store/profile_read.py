@@ -129,7 +129,7 @@ def _drop_kept() -> None:
 
 
 @contextmanager
-def _driver_read(engine: Engine) -> Iterator[Any]:
+def driver_read(engine: Engine) -> Iterator[Any]:
     """A DB-API cursor in one read transaction (one snapshot for both statements); a driver error
     comes out as SQLAlchemy's (a DataError stays a DataError), as from any other read."""
     sqlite = engine.dialect.name == "sqlite"
@@ -179,7 +179,7 @@ def get(
         finally:
             cur.close()
     else:
-        with _driver_read(engine) as cur:
+        with driver_read(engine) as cur:
             found = _read(cur, d, params, with_state, _sqlite_time if d.sqlite else _pg_time)
     if found is None:
         return None

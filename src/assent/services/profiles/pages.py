@@ -12,7 +12,7 @@ from ...domain.identity import normalize_email, normalize_phone
 from ...store import paging, profile_pages, profile_read, projection
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
-from ..accounts.accounts import Account, load_account, require_account
+from ..accounts.accounts import Account, load_account
 from ..lists.lookup import MailingList, mailing_list
 from ..shared.errors import NotFound
 from ..shared.paging import Position, position
@@ -51,15 +51,16 @@ def list_profiles(
 ) -> tuple[Position, list[ProfileView]]:
     """One page of the account's profiles; `cursor` has .after/.before sort keys (or is None)."""
     after, before = (cursor.after, cursor.before) if cursor else (None, None)
+    if not conditions:  # every profile: the bare driver's keyset scan (a sync job's walk)
+        walked = profile_pages.walk(
+            engine, account_id, sort, descending=descending, limit=size, after=after, before=before,
+            key=profile_store.sort_key(sort), with_states=subscriptions,
+        )  # fmt: skip
+        if walked is None:
+            raise NotFound("account", "no such account", account_id)  # as require_account says it
+        raw, states = walked
+        return position(raw), [profile_view(r, states.get(r.id)) for r in raw.rows]
     with read_transaction(engine) as conn:
-        if not conditions:  # every profile: the bare driver's keyset scan (a sync job's walk)
-            require_account(conn, account_id)
-            raw = profile_pages.page(
-                conn, account_id, sort, descending=descending, limit=size, after=after, before=before,
-                key=profile_store.sort_key(sort),
-            )  # fmt: skip
-            states = profile_pages.states(conn, account_id, raw.rows) if subscriptions else {}
-            return position(raw), [profile_view(r, states.get(r.id)) for r in raw.rows]
         account = load_account(conn, account_id)
         conditions = [_Condition(c.op, c.field, _normalized_value(account, c.field, c.value)) for c in conditions]
         query = profile_store.listing(account_id, conditions)
