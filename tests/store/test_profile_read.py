@@ -88,11 +88,19 @@ def test_every_part_of_the_state_reads_as_sqlalchemy_reads_it(engine, account_id
     view = profile_view(*found)
     assert view == _sqlalchemy_read(engine, account_id, pid)
 
-    async def on_the_event_loop():  # the server's inline read, on the connection it keeps
-        return profile_read.get(engine, account_id, pid, with_state=True)
+    async def on_the_event_loop():  # the server's inline read, on the connection it keeps (on SQLite, one statement)
+        return [
+            profile_read.get(engine, account_id, pid, with_state=True),
+            profile_read.get(engine, account_id, pid, with_state=False),
+            profile_read.get(engine, account_id, "01NOSUCHPROFILE00000000000", with_state=True),
+            profile_read.get(engine, account_id, "01NOSUCHPROFILE00000000000", with_state=False),
+            profile_read.get(engine, "01OTHERACCOUNT000000000000", pid, with_state=True),
+        ]
 
-    on_loop = asyncio.run(on_the_event_loop())
-    assert on_loop is not None and profile_view(*on_loop) == view
+    with_state, alone, *none = asyncio.run(on_the_event_loop())
+    assert with_state is not None and profile_view(*with_state) == view
+    assert alone is not None and alone[1] is None and profile_view(alone[0]) == profile_view(found[0])
+    assert none == [None, None, None]
     assert view.state is not None
     assert view.state.push_tokens == 2
     assert view.state.consents[(Channel.SMS, Purpose.MARKETING)].double_optin is True

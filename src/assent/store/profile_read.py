@@ -60,6 +60,9 @@ class _Dialect(NamedTuple):
     sqlite: bool
     profile_sql: str
     state_sql: str
+    # SQLite: the profile's row ('profile', then COLUMNS) and its state's rows (the state statement's
+    # columns, padded with NULLs) in one statement, so one snapshot without a BEGIN and a COMMIT.
+    both_sql: str
 
 
 @functools.cache
@@ -73,7 +76,13 @@ def _dialect(name: str) -> _Dialect:
         f"SELECT {', '.join(COLUMNS)} FROM profiles "
         f"WHERE account_id = {bind('account_id')} AND id = {bind('profile_id')}"
     )
-    return _Dialect(sqlite, profile_sql, projection.one_profile_sql(bind))
+    state_sql = projection.one_profile_sql(bind)
+    pad = ", NULL" * (1 + len(COLUMNS) - _STATE_WIDTH)
+    both_sql = f"SELECT 'profile', {profile_sql[7:]} UNION ALL {state_sql.replace(' FROM ', f'{pad} FROM ')}"
+    return _Dialect(sqlite, profile_sql, state_sql, both_sql)
+
+
+_STATE_WIDTH = 11  # (kind, profile_id, text, text, text, time, time, text, text, text, bool)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -167,17 +176,15 @@ def get(
     if d.sqlite and _on_event_loop():
         pooled, _ = _sqlite_connection(engine)
         cur = pooled.driver_connection.cursor()  # type: ignore[union-attr]
-        try:  # one read transaction: one snapshot for both statements
-            cur.execute("BEGIN DEFERRED")
-            try:
-                found = _read(cur, d, params, with_state, _sqlite_time)
-            finally:
-                cur.execute("COMMIT")
+        try:
+            cur.execute(d.both_sql if with_state else d.profile_sql, params)
+            fetched = cur.fetchall()
         except engine.dialect.loaded_dbapi.Error as e:
             _drop_kept()
             raise DBAPIError.instance(None, None, e, engine.dialect.loaded_dbapi.Error) from e
         finally:
             cur.close()
+        found = _split(fetched, with_state)
     else:
         with driver_read(engine) as cur:
             found = _read(cur, d, params, with_state, _sqlite_time if d.sqlite else _pg_time)
@@ -189,6 +196,28 @@ def get(
     return row, projection.states(rows, {row.id: (row.email, row.phone_number)})[row.id]
 
 
+def _split(fetched: list[tuple[Any, ...]], with_state: bool) -> tuple[ProfileRow, list[tuple[Any, ...]] | None] | None:
+    """_read's answer from the rows of the SQLite statement: both_sql's, or profile_sql's alone."""
+    if not with_state:
+        return None if not fetched else (_profile_row(fetched[0], _sqlite_time), None)
+    profile = None
+    rows = []
+    for r in fetched:
+        if r[0] == "profile":
+            profile = _profile_row(r[1:], _sqlite_time)
+        else:
+            kind, pid, a, b, c, t1, t2, e, f, g, h = r[:_STATE_WIDTH]
+            rows.append(
+                (kind, pid, a, b, c, _sqlite_time(t1), _sqlite_time(t2), e, f, g, None if h is None else bool(h))
+            )
+    return None if profile is None else (profile, rows)
+
+
+def _profile_row(found: tuple[Any, ...], time: Callable[[Any], datetime | None]) -> ProfileRow:
+    *fields, created, updated, last_event = found
+    return ProfileRow._make((*fields, time(created), time(updated), time(last_event)))
+
+
 def _read(
     cur: Any, d: _Dialect, params: dict[str, str], with_state: bool, time: Callable[[Any], datetime | None]
 ) -> tuple[ProfileRow, list[tuple[Any, ...]] | None] | None:
@@ -196,8 +225,7 @@ def _read(
     found = cur.fetchone()
     if found is None:
         return None
-    *fields, created, updated, last_event = found
-    row = ProfileRow._make((*fields, time(created), time(updated), time(last_event)))
+    row = _profile_row(found, time)
     if not with_state:
         return row, None
     cur.execute(d.state_sql, params)
