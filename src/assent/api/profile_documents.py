@@ -2,8 +2,9 @@
 dicts, key for key and byte for byte once encoded, made for a page of profiles at a fraction of the
 cost. Struct fields are encoded in declaration order, which is the dicts' key order; a field left
 UNSET is left out, as the dicts leave the key out. Blocks every profile without a consent on a
-channel shares (all but the `can_receive_*` flag is fixed) are made once. A property test holds
-the two builders equal on random profiles and states.
+channel shares (all but the `can_receive_*` flag is fixed) are made once, and a page's profiles
+whose states share their parts share one subscriptions block, encoded once (msgspec.Raw). A
+property test holds the two builders equal on random profiles and states.
 
 The Structs are not tracked by the garbage collector (gc=False): they never form a cycle, and a
 page of 100 profiles makes well over a thousand of them."""
@@ -15,7 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from msgspec import UNSET, Struct, UnsetType, field
+from msgspec import UNSET, Raw, Struct, UnsetType, field
+from msgspec.json import encode as _encode
 
 from ..domain import Channel, ChannelConsent, ProfileState, Purpose
 from ..domain.decisions import receive_flags
@@ -140,7 +142,7 @@ class _ProfileAttributes(Struct, gc=False):
     last_event_date: str | None
     location: dict[str, Any]
     properties: Any
-    subscriptions: Subscriptions | UnsetType = UNSET
+    subscriptions: Subscriptions | Raw | UnsetType = UNSET  # Raw: a block shared by a page's profiles, encoded
 
 
 class _RelationshipLinks(Struct, gc=False):
@@ -233,10 +235,10 @@ def subscriptions(state: ProfileState, iso: Iso = _iso) -> Subscriptions:
 
 
 def profile_resource(
-    row: ProfileView, base: str, iso: Iso = _iso, made: Callable[[ProfileState], Subscriptions] | None = None
+    row: ProfileView, base: str, iso: Iso = _iso, made: Callable[[ProfileState], Subscriptions | Raw] | None = None
 ) -> ProfileResource:
     """resources.profile_resource(row, base) as Structs; `made` makes the subscriptions block."""
-    subscribed: Subscriptions | UnsetType = UNSET
+    subscribed: Subscriptions | Raw | UnsetType = UNSET
     if row.state is not None:
         subscribed = subscriptions(row.state, iso) if made is None else made(row.state)
     attributes = _ProfileAttributes(
@@ -274,7 +276,7 @@ def profile_resources(rows: list[ProfileView], base: str) -> list[ProfileResourc
 
     blocks: dict[tuple[int, int, int, bool, bool, int], Any] = {}
 
-    def made(state: ProfileState) -> Subscriptions:
+    def made(state: ProfileState) -> Subscriptions | Raw:
         # Keys of ids are sound while the page's states live, which they do for this call.
         key = (
             id(state.consents), id(state.suppressions), id(state.list_suppressions),
@@ -282,8 +284,12 @@ def profile_resources(rows: list[ProfileView], base: str) -> list[ProfileResourc
         )  # fmt: skip
         block = blocks.get(key)
         if block is None:
-            block = subscriptions(state, iso)
-            blocks[key] = _OWN if any(k in state.consents for k in _WHATSAPP) else block
+            fresh = subscriptions(state, iso)
+            if any(k in state.consents for k in _WHATSAPP):
+                blocks[key] = _OWN
+                return fresh
+            # Encoded once: the profiles sharing it copy its bytes instead of encoding it again.
+            block = blocks[key] = Raw(_encode(fresh))
             return block
         return subscriptions(state, iso) if block is _OWN else block
 
