@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from threading import Barrier
 
+from hypothesis import HealthCheck, given, settings
 from sqlalchemy import insert
 
 from assent.domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState, Purpose
@@ -19,6 +20,7 @@ from assent.store import profile_read, projection
 from assent.store import profiles as profile_store
 from assent.store.db import read_transaction, write_transaction
 from assent.store.tables import push_tokens
+from tests.domain.test_properties import run, scenarios
 
 EMAIL_MARKETING = [(Channel.EMAIL, Purpose.MARKETING)]
 T1 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -174,3 +176,21 @@ def test_the_event_loop_thread_keeps_one_connection_between_reads(engine, accoun
 
     kept = asyncio.run(two_reads())
     assert kept == (1 if engine.dialect.name == "sqlite" else 0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenarios)
+def test_random_states_read_on_the_event_loop_as_sqlalchemy_reads_them(engine, account_id, scenario):
+    """The server's inline read (on SQLite, one UNION ALL statement) on random states: every
+    channel and purpose, suppressions, list suppressions, memberships, pending opt-ins."""
+    pid = _profile(engine, account_id, "random@example.com")
+    state = run(scenario)[1]
+    with write_transaction(engine) as conn:
+        projection.write(conn, account_id, {pid: state})
+
+    async def on_the_event_loop():
+        return profile_read.get(engine, account_id, pid, with_state=True)
+
+    found = asyncio.run(on_the_event_loop())
+    assert found is not None
+    assert profile_view(*found) == _sqlalchemy_read(engine, account_id, pid)
