@@ -738,27 +738,6 @@ def test_workers_chosen_by_the_import_start_on_later_chunks_while_the_first_is_w
     _assert_consistent(engine, account_id)
 
 
-def test_a_small_page_cache_lasts_only_its_block_and_a_reimport_leaves_the_connections_as_they_were(
-    engine, account_id, tmp_path
-):
-    from assent.store.db import bulk_connection, small_page_cache
-
-    def cache_size(conn) -> int | None:
-        return conn.exec_driver_sql("PRAGMA cache_size").scalar() if engine.dialect.name == "sqlite" else None
-
-    with bulk_connection(engine) as conn:
-        before = cache_size(conn)
-        with small_page_cache(conn, 1024):
-            assert cache_size(conn) == (-1024 if before is not None else None)
-        assert cache_size(conn) == before
-    path = synthetic.write_csv(tmp_path / "people.csv", 300)
-    _run(engine, account_id, path, subscribe=EMAIL, batch_size=100)
-    again = _run(engine, account_id, path, subscribe=EMAIL, batch_size=100)  # shrinks the writer's cache
-    assert again.unchanged > 0 and again.events == 0
-    with bulk_connection(engine) as conn:
-        assert cache_size(conn) == before
-
-
 KILLABLE_IMPORT = textwrap.dedent(
     """
     import sys

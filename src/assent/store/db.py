@@ -272,23 +272,6 @@ def bulk_connection(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def small_page_cache(conn: Connection, kib: int = 8192) -> Iterator[None]:
-    """On SQLite, a page cache of `kib` KiB on this connection for a while (each connection has a
-    large one of its own): for a long job that reads many pages once, whose cache would otherwise
-    grow to hold them all in this process. Nothing on PostgreSQL."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    raw = driver_connection(conn)
-    before = raw.execute("PRAGMA cache_size").fetchone()[0]
-    raw.execute(f"PRAGMA cache_size=-{int(kib)}")
-    try:
-        yield
-    finally:
-        raw.execute(f"PRAGMA cache_size={int(before)}")
-
-
-@contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin():
         yield conn

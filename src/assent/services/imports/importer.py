@@ -26,7 +26,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from multiprocessing import get_context
@@ -40,7 +40,7 @@ from ...domain import Channel, DomainError, OptInProcess, ProfileState, Proof, P
 from ...domain.pack_rules import IMPLIED_METHODS
 from ...store import bulk, forms
 from ...store import profiles as profile_store
-from ...store.db import bulk_connection, driver_target, read_transaction, small_page_cache
+from ...store.db import bulk_connection, driver_target, read_transaction
 from ..accounts.accounts import load_account
 from ..lists.lists import load_list
 from ..privacy.tombstones import Tombstones
@@ -333,17 +333,11 @@ class _Writer:
 
     def _run(self) -> None:
         try:
-            with bulk_connection(self.engine) as conn, ExitStack() as small:
-                shrunk = False
+            with bulk_connection(self.engine) as conn:
                 while (batch := self.queue.get()) is not None:
                     now, packed, read = batch
                     prepared = decode_results(packed) if isinstance(packed, bytes) else packed
                     del batch, packed
-                    if not shrunk and 2 * sum(isinstance(i, Known) for i in prepared) > len(prepared):
-                        # A re-import mostly reads (digests, event counts), each page once: a large page
-                        # cache would only keep them all in this process.
-                        small.enter_context(small_page_cache(conn))
-                        shrunk = True
                     with conn.begin():
                         _import_batch(conn, self.plan, now, prepared, self.report, self.rejects)
                     self.report.rows += len(prepared)
