@@ -19,10 +19,10 @@ from .db import driver_connection
 from .forms import PROFILE_ROW as PROFILE_ROW
 from .forms import SQLITE_FORMAT as SQLITE_FORMAT
 from .forms import DbTime as DbTime
+from .forms import cached_sqlite_time
 from .forms import copy_line as copy_line
 from .forms import db_time as db_time
 from .forms import ready_rows as ready_rows
-from .forms import sqlite_time
 from .tables import UTCDateTime, profiles
 
 
@@ -31,40 +31,25 @@ def _datetime_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ..
     return tuple(i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime))
 
 
-def _sqlite_ready(table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
-    """Timestamps in SQLite's stored text form (rows that have them already are passed as they are)."""
-    positions = _datetime_positions(table, tuple(columns))
-    if not positions:
-        return rows
-    cache: dict[datetime, str] = {}
-
-    def convert(row: Sequence[Any]) -> Sequence[Any]:
-        out: list[Any] | None = None
-        for i in positions:
-            v = row[i]
-            if isinstance(v, datetime):
-                s = cache.get(v)
-                if s is None:
-                    s = cache[v] = sqlite_time(v)
-                if out is None:
-                    out = list(row)
-                out[i] = s
-        return row if out is None else out
-
-    return [convert(r) for r in rows]
-
-
-def _unbound_nulls(rows: Sequence[Sequence[Any]]) -> tuple[tuple[bool, ...], Sequence[Sequence[Any]]]:
-    """Which positions hold None in every row, and the rows without those positions: a statement
-    writes NULL there itself. Python's sqlite3 binds a None several times slower than a string
-    (it looks for an adapter first), and a profile row is mostly None."""
-    columns = list(zip(*rows, strict=True))
+def _sqlite_rows(
+    table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> tuple[tuple[bool, ...], Sequence[Sequence[Any]]]:
+    """The rows as SQLite's executemany takes them fastest: timestamps in SQLite's stored text form
+    (rows worked out ahead have them already), and without the positions that hold None in every
+    row, which the statement writes as NULL itself (the flags say which). Python's sqlite3 binds a
+    None several times slower than a string (it looks for an adapter first), and a profile row is
+    mostly None. The work goes column by column, in the interpreter's C loops, not row by row."""
     n = len(rows)
-    null = tuple(c.count(None) == n for c in columns)
-    if not any(null):
-        return null, rows
-    kept = [c for c, z in zip(columns, null, strict=True) if not z]
-    return null, list(zip(*kept, strict=True)) if kept else [()] * n
+    cols = list(zip(*rows, strict=True))
+    for i in _datetime_positions(table, tuple(columns)):
+        col = cols[i]
+        if any(issubclass(k, datetime) for k in set(map(type, col))):
+            cols[i] = tuple(cached_sqlite_time(v) if isinstance(v, datetime) else v for v in col)
+    null = tuple(c.count(None) == n for c in cols)
+    kept = [c for c, z in zip(cols, null, strict=True) if not z]
+    if not kept:
+        return null, [()] * n
+    return null, list(zip(*kept, strict=True))
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Any]) -> None:
@@ -74,7 +59,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         return
     raw = driver_connection(conn)
     if conn.dialect.name == "sqlite":
-        null, rows = _unbound_nulls(_sqlite_ready(table, columns, rows))
+        null, rows = _sqlite_rows(table, columns, rows)
         marks = ",".join("NULL" if z else "?" for z in null)
         raw.executemany(f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", rows)
         return
@@ -97,7 +82,7 @@ def update_rows(
         return
     raw = driver_connection(conn)
     if conn.dialect.name == "sqlite":
-        null, rows = _unbound_nulls(_sqlite_ready(table, (*columns, *key), rows))
+        null, rows = _sqlite_rows(table, (*columns, *key), rows)
         sets = ",".join(f"{c}={'NULL' if z else '?'}" for c, z in zip(columns, null, strict=False))
         where = " AND ".join(f"{k}={'NULL' if z else '?'}" for k, z in zip(key, null[len(columns) :], strict=True))
         raw.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
@@ -164,7 +149,7 @@ def insert_absent(
                 cur.execute("RELEASE SAVEPOINT insert_absent")
                 return set(ids)
     if conn.dialect.name == "sqlite":
-        null, rows = _unbound_nulls(_sqlite_ready(table, columns, rows))
+        null, rows = _sqlite_rows(table, columns, rows)
         marks = ",".join("NULL" if z else "?" for z in null)
         raw.executemany(f"INSERT OR IGNORE INTO {table.name} ({cols}) VALUES ({marks})", rows)
         sql = (

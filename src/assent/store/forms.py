@@ -33,7 +33,7 @@ def sqlite_time(value: datetime) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _sqlite_time_cached(value: datetime) -> str:
+def cached_sqlite_time(value: datetime) -> str:
     return sqlite_time(value)
 
 
@@ -42,7 +42,7 @@ def db_time(dialect: str, value: datetime | None) -> DbTime:
     PostgreSQL. Bulk paths convert in worker processes so the writing process need not."""
     if value is None or dialect != "sqlite":
         return value
-    return _sqlite_time_cached(value)
+    return cached_sqlite_time(value)
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
