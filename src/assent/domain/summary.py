@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .channels import ALL_CHANNEL_PURPOSES, Channel, ConsentStatus, Purpose, SuppressionReason
-from .pack_rules import SOFT_OPT_IN, implied_consent_expires
+from .pack_rules import IMPLIED_METHODS, SOFT_OPT_IN, implied_consent_expires
 from .state import ProfileState
 
 # The summary's status columns, one per (channel, purpose): "email_marketing", "sms_transactional"...
@@ -53,24 +53,32 @@ class ConsentSummary:
     pending: int
 
 
+_STATUS_AT = {(c, p): i for i, (c, p, _) in enumerate(STATUS_COLUMNS)}
+_EXPIRY_AT = {c: i for i, c in enumerate(MARKETING_CHANNELS)}
+
+
 def summarize(state: ProfileState) -> ConsentSummary | None:
     """The state's summary; None when it has no consent, suppression nor pending opt-in (the
-    audience rules then read what they read of a profile with no row: never subscribed)."""
+    audience rules then read what they read of a profile with no row: never subscribed). It goes
+    over the state's own rows (a profile has a few), not over every pair: it runs per profile
+    written, imports included."""
     if not (state.consents or state.suppressions or state.pending):
         return None
-    statuses = tuple(
-        None if (c := state.consents.get((ch, p))) is None else c.status.value for ch, p, _ in STATUS_COLUMNS
-    )
-    email = state.consent(Channel.EMAIL)
-    unconfirmed = email.status is ConsentStatus.SUBSCRIBED and email.method != SOFT_OPT_IN and not email.double_optin
-    expires = tuple(
-        None if (c := state.consents.get((ch, Purpose.MARKETING))) is None else implied_consent_expires(c)
-        for ch in MARKETING_CHANNELS
-    )
+    statuses: list[str | None] = [None] * len(STATUS_COLUMNS)
+    expires: list[datetime | None] = [None] * len(MARKETING_CHANNELS)
+    unconfirmed = False
+    for key, c in state.consents.items():
+        statuses[_STATUS_AT[key]] = c.status.value
+        channel, purpose = key
+        if purpose is Purpose.MARKETING:
+            if channel is Channel.EMAIL:
+                unconfirmed = c.status is ConsentStatus.SUBSCRIBED and c.method != SOFT_OPT_IN and not c.double_optin
+            if c.method in IMPLIED_METHODS:
+                expires[_EXPIRY_AT[channel]] = implied_consent_expires(c)
     suppressed = 0
     for reason in state.suppressions:
         suppressed |= SUPPRESSION_BITS[reason]
     pending = 0
     for ch, p, _ in state.pending:
         pending |= PENDING_BITS[(ch, p)]
-    return ConsentSummary(statuses, unconfirmed, expires, suppressed, pending)
+    return ConsentSummary(tuple(statuses), unconfirmed, tuple(expires), suppressed, pending)

@@ -19,7 +19,7 @@ import msgspec
 from ..domain import ConsentEvent, ProfileState
 from ..domain.chain import content_hash, personal_digest
 from ..domain.profile import PROFILE_FIELDS
-from ..domain.summary import MARKETING_CHANNELS, STATUS_COLUMNS, expiry_column, summarize
+from ..domain.summary import MARKETING_CHANNELS, STATUS_COLUMNS, ConsentSummary, expiry_column, summarize
 
 # --- timestamps and COPY lines -------------------------------------------------------------------
 
@@ -195,6 +195,22 @@ def _same(value: Any) -> Any:
     return value
 
 
+# The last state's parts and their summary: bulk paths write many profiles whose states share the
+# very same parts (one worked-out state per shape of row), and summarize once for them all. One
+# tuple, read and replaced whole, so threads never pair one state's parts with another's summary.
+_LAST_SUMMARY: tuple[Any, Any, Any, ConsentSummary | None] = (None, None, None, None)
+
+
+def _summary(state: ProfileState) -> ConsentSummary | None:
+    global _LAST_SUMMARY
+    consents, suppressions, pending, summary = _LAST_SUMMARY
+    if consents is state.consents and suppressions is state.suppressions and pending is state.pending:
+        return summary
+    summary = summarize(state)
+    _LAST_SUMMARY = (state.consents, state.suppressions, state.pending, summary)
+    return summary
+
+
 def add_state_rows(
     out: Rows, account_id: str, profile_id: str, state: ProfileState, time: Callable[[Any], Any] = _same
 ) -> None:
@@ -236,7 +252,7 @@ def add_state_rows(
                 p.custom_method_detail,
             )
         )
-    summary = summarize(state)
+    summary = _summary(state)
     if summary is not None:
         out["consent_summaries"].append(
             (
