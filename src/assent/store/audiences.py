@@ -26,6 +26,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -39,11 +40,20 @@ from ..domain import Channel, ConsentStatus, Purpose, Reason, Send, SuppressionR
 from ..domain.audiences import CONSENT_REGION_NAMES, MARKETING, POSTAL_FIELDS, AdConsent, ExportReason
 from ..domain.decisions import TRANSACTIONAL_EMAIL_BLOCKERS
 from ..domain.jurisdictions import COUNTRY_PACKS, QUIET_HOURS, Pack
-from ..domain.pack_rules import EXPLICIT_PACKS, IMPLIED_MONTHS, SOFT_OPT_IN, expired_ranges, next_allowed
+from ..domain.pack_rules import EXPLICIT_PACKS, next_allowed
+from ..domain.summary import PENDING_BITS, SUPPRESSION_BITS, expiry_column, status_column
 from . import places, push_tokens
 from .db import driver_connection
 from .rows import AnySelect
-from .tables import consents, list_members, list_suppressions, message_sends, pending_optins, profiles, suppressions
+from .tables import (
+    consent_summaries,
+    consents,
+    list_members,
+    list_suppressions,
+    message_sends,
+    pending_optins,
+    profiles,
+)
 
 SUB, UNSUB = ConsentStatus.SUBSCRIBED.value, ConsentStatus.UNSUBSCRIBED.value
 NEVER = ConsentStatus.NEVER_SUBSCRIBED.value
@@ -136,7 +146,19 @@ class Rules:
         return self.joined[alias]
 
 
+def summary(rules: Rules, account_id: str) -> FromClause:
+    """The profile's consent summary (domain/summary.py), joined once: the statuses, flags and
+    expiries the rules read, one narrow row per profile (none: never subscribed, nothing else)."""
+    cs = consent_summaries.alias("cs")
+    return rules.join("cs", cs, and_(cs.c.account_id == account_id, cs.c.profile_id == rules.p.c.id))
+
+
+def _bit(mask: ColumnElement[Any], bit: int) -> ColumnElement[bool]:
+    return func.coalesce(mask, 0).op("&")(bit) != 0
+
+
 def consent_row(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> FromClause:
+    """The stored consent row itself (its method, times...), for what the summary does not hold."""
     p = rules.p
     name = f"c_{channel.value}_{purpose.value}"
     c = consents.alias(name)
@@ -146,7 +168,13 @@ def consent_row(rules: Rules, account_id: str, channel: Channel, purpose: Purpos
 
 
 def _status(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[str]:
-    return func.coalesce(consent_row(rules, account_id, channel, purpose).c.status, NEVER)
+    return func.coalesce(summary(rules, account_id).c[status_column(channel, purpose)], NEVER)
+
+
+def _pending(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[bool]:
+    """A double opt-in for (channel, purpose) is pending, on any list or none (pending() reads
+    the rows themselves, for one list)."""
+    return _bit(summary(rules, account_id).c.pending, PENDING_BITS[(channel, purpose)])
 
 
 def pending(p: FromClause, account_id: str, channel: Channel, purpose: Purpose, list_id: str | None = None
@@ -175,12 +203,9 @@ def _address(rules: Rules, send: Send) -> None:
 
 
 def suppression_flags(rules: Rules, account_id: str, reasons: Sequence[SuppressionReason]) -> dict[str, Any]:
-    """Join each profile's global suppressions as one row of 0/1 flags, one per reason."""
-    s = suppressions
-    flags = (func.max(case((s.c.reason == r.value, 1), else_=0)).label(r.value.lower()) for r in reasons)
-    agg = select(s.c.profile_id, *flags).where(s.c.account_id == account_id).group_by(s.c.profile_id).subquery("sup")
-    rules.source = rules.source.outerjoin(agg, agg.c.profile_id == rules.p.c.id)
-    return {r.value: func.coalesce(agg.c[r.value.lower()], 0) == 1 for r in reasons}
+    """Whether the profile has each global suppression reason (its bit in the summary)."""
+    mask = summary(rules, account_id).c.suppressed
+    return {r.value: _bit(mask, SUPPRESSION_BITS[r]) for r in reasons}
 
 
 def _suppression(rules: Rules, account_id: str, send: Send) -> None:
@@ -196,7 +221,7 @@ def _suppression(rules: Rules, account_id: str, send: Send) -> None:
 
 
 def _why_not(rules: Rules, account_id: str, status: ColumnElement[str], channel: Channel, purpose: Purpose) -> Code:
-    waiting = pending(rules.p, account_id, channel, purpose)
+    waiting = _pending(rules, account_id, channel, purpose)
     return case(
         (status == UNSUB, literal(Reason.UNSUBSCRIBED.value)),
         (waiting, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
@@ -299,14 +324,9 @@ def _packs_hold(rules: Rules, account_id: str, send: Send, packs: frozenset[Pack
     return _place(rules, account_id).c.country.in_(countries)
 
 
-def _implied_expired(c: FromClause, now: datetime) -> ColumnElement[bool]:
-    """The consent row was recorded on an implied basis that has lapsed by `now` (CASL)."""
-    ts, lapsed = c.c.consent_timestamp, []
-    for months in sorted(set(IMPLIED_MONTHS.values())):
-        methods = sorted(m for m, n in IMPLIED_MONTHS.items() if n == months)
-        before, ranges = expired_ranges(now, months)
-        lapsed.append(and_(c.c.method.in_(methods), or_(ts < before, *(ts.between(lo, hi) for lo, hi in ranges))))
-    return or_(*lapsed)
+def _implied_expired(rules: Rules, account_id: str, channel: Channel, now: datetime) -> ColumnElement[bool]:
+    """The channel's marketing consent was recorded on an implied basis that has lapsed by `now` (CASL)."""
+    return summary(rules, account_id).c[expiry_column(channel)] <= now
 
 
 def quiet_groups(now: datetime, zone_groups: Sequence[str]) -> dict[str, list[str]]:
@@ -326,21 +346,19 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
         rules.denies.insert(0, (case((_place(rules, account_id).c.profile_id.is_(None), literal(UNPLACED)),
                                      else_=null()), (UNPLACED,)))  # fmt: skip
     if ch is Channel.EMAIL and purpose is Purpose.MARKETING:
-        c = consent_row(rules, account_id, ch, purpose)
-        status = func.coalesce(c.c.status, NEVER)
+        status = _status(rules, account_id, ch, purpose)
         hold = _packs_hold(rules, account_id, send, EXPLICIT_PACKS)
         if hold is not None:
             rules.when(and_(hold, status == NEVER), Reason.EXPLICIT_CONSENT_REQUIRED.value)
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.UWG}))
         if hold is not None:
-            unconfirmed = and_(status == SUB, func.coalesce(c.c.method, "") != SOFT_OPT_IN,
-                               c.c.double_optin.is_not(True))  # fmt: skip
+            unconfirmed = summary(rules, account_id).c.email_unconfirmed.is_(True)
             rules.when(and_(hold, unconfirmed), Reason.DOUBLE_OPTIN_REQUIRED.value)
     if purpose is Purpose.MARKETING:
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.CASL}))
         if hold is not None:
-            c = consent_row(rules, account_id, ch, purpose)
-            lapsed = and_(hold, c.c.status == SUB, _implied_expired(c, send.now))
+            status = _status(rules, account_id, ch, purpose)
+            lapsed = and_(hold, status == SUB, _implied_expired(rules, account_id, ch, send.now))
             rules.when(lapsed, Reason.IMPLIED_CONSENT_EXPIRED.value)
     if ch is Channel.SMS and purpose is Purpose.MARKETING:
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.TCPA}))
@@ -486,6 +504,8 @@ def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Ru
     columns += [e.label(f"e{i}") for i, (e, _) in enumerate(rules.defers)] + [rules.allow.label("a")]
     if excluded is not None:
         columns.append(case((excluded, literal(EXCLUDED)), else_=null()).label("x"))
+    if conn.dialect.name == "postgresql":
+        return _count_grouped(conn, rules, columns, source, where, excluded is not None)
     # OFFSET 0 keeps the subquery whole, so each rule's expression is worked out once per profile
     # and the code and the per-code flags below read its result, rather than repeat it.
     reasons = select(*columns).select_from(source).where(*where).offset(0).subquery("reasons")
@@ -518,6 +538,45 @@ def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Ru
         grouped = select(coded.c.code, func.count()).group_by(coded.c.code)
         firsts = {c: int(n) for c, n in conn.execute(grouped)}
     out = [CodeCount(c, n, with_reason.get(c, 0)) for c, n in firsts.items() if n]
+    return out + [CodeCount(c, 0, n) for c, n in with_reason.items() if n and not firsts.get(c)]
+
+
+def _count_grouped(
+    conn: Connection, rules: Rules, columns: list[Any], source: FromClause, where: list[Any], excluding: bool
+) -> list[CodeCount]:
+    """count_by_code on PostgreSQL: the profiles grouped by their rules' results (a few dozen
+    combinations), the codes and counts worked out from those groups here. The parallel workers
+    evaluate the rules; the leader only hashes each profile's results into its group, where a
+    subquery kept whole (OFFSET 0) left it a CASE per code and per flag for every profile."""
+    n_denies, n_defers = len(rules.denies), len(rules.defers)
+    keys: list[ColumnElement[Any]] = [literal_column(str(i + 1)) for i in range(len(columns))]
+    stmt = select(*columns, func.count()).select_from(source).where(*where).group_by(*keys)
+    no_jit(conn)
+    roomy(conn)
+    # The planner takes each rule's result to be as varied as the unique columns it reads (one
+    # group per profile) and would sort every profile by them; hashing keeps the few groups there are.
+    conn.exec_driver_sql("SET LOCAL enable_sort = off")
+    firsts: dict[str, int] = {}
+    with_reason: dict[str, int] = dict.fromkeys([*rules.codes(), *rules.defer_codes()], 0)
+    for row in conn.execute(stmt):
+        n = int(row[-1])
+        denies, defers = row[:n_denies], row[n_denies : n_denies + n_defers]
+        allow = row[n_denies + n_defers]
+        x = row[n_denies + n_defers + 1] if excluding else None
+        code = next((c for c in (x, *denies, *defers) if c is not None), allow)
+        firsts[code] = firsts.get(code, 0) + n
+        if x is not None:
+            continue
+        held = {c for c in denies if c is not None}
+        if not held:
+            held = {c for c in defers if c is not None}
+        for c in held:
+            with_reason[c] = with_reason.get(c, 0) + n
+    named = [EXCLUDED, *with_reason, *sorted(rules.allow_codes)]  # count_by_code's order
+    order = {c: i for i, c in enumerate(named)}
+    out = [
+        CodeCount(c, firsts[c], with_reason.get(c, 0)) for c in sorted(firsts, key=lambda c: order.get(c, len(order)))
+    ]
     return out + [CodeCount(c, 0, n) for c, n in with_reason.items() if n and not firsts.get(c)]
 
 
