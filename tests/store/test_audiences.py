@@ -9,6 +9,7 @@ allowed set the database gives are what decide() gives profile by profile.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,6 +33,7 @@ from assent.domain import (
     decide,
 )
 from assent.domain.audiences import AdConsent, ad_basis, ad_reasons, postal_reasons
+from assent.domain.jurisdictions import locate
 from assent.services.accounts import accounts
 from assent.services.accounts import settings as settings_service
 from assent.services.audiences import exports as audience_exports
@@ -122,7 +124,9 @@ def expected(states: dict[str, ProfileState], include: list[str], exclude: list[
         if any(ids[name] in state.lists for name in exclude):
             codes["EXCLUDED"] += 1
             continue
-        d = decide(state, send)
+        # The account works out each profile's jurisdiction from what it knows of the person (here
+        # the phone number's country and area code: TCPA's quiet hours for US numbers), as the SQL does.
+        d = decide(state, replace(send, recipient=locate(None, None, None, state.phone_number)))
         codes[d.reasons[0]] += 1
         if d.allowed:
             allowed.add(pid)
@@ -152,17 +156,36 @@ def test_audience_sql_equals_decide_per_profile(engine, population, include, exc
     send_ = Send(channel, result.at, purpose, via, q.list_id, Policy(explicit))
     codes, with_reason, allowed = expected(states, include, exclude, send_, ids)
 
-    got = Counter({r.code: r.count for r in [*result.allowed_by, *result.denied_by] if r.count})
+    got = Counter({r.code: r.count for r in [*result.allowed_by, *result.denied_by, *result.deferred_by] if r.count})
     assert got == +Counter({k: v for k, v in codes.items() if k != "EXCLUDED"})
     assert result.excluded == codes["EXCLUDED"]
     assert result.candidates == sum(codes.values())
     assert result.allowed == len(allowed)
-    assert {r.code: r.with_reason for r in result.denied_by if r.with_reason} == dict(with_reason)
+    not_allowed = [*result.denied_by, *result.deferred_by]
+    assert {r.code: r.with_reason for r in not_allowed if r.with_reason} == dict(with_reason)
     streamed = [row[0] for row in audiences.allowed(engine, account_id, q)]
     assert streamed == sorted(allowed)
     half = len(streamed) // 2
     if half:  # resuming after an id gives the rest
         assert [row[0] for row in audiences.allowed(engine, account_id, q, after=streamed[half - 1])] == streamed[half:]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize(("hour", "code"), [(10, "QUIET_HOURS"), (20, "SUBSCRIBED")])
+def test_audience_sql_equals_decide_for_a_us_number_by_night_and_by_day(engine, hour, code):
+    """A San Francisco number subscribed to SMS marketing: at 2-3 a.m. there TCPA's quiet hours
+    defer it, at noon it may be sent to; decide(), given where the number places the person,
+    agrees at either hour, whatever the hour the test runs at."""
+    subscribed = ChannelConsent(ConsentStatus.SUBSCRIBED, T0, "API", None, None, False, T0)
+    person = ProfileState(consents={(Channel.SMS, Purpose.MARKETING): subscribed}, phone_number=True)
+    account_id, ids, states_ = _write(engine, [person], False)
+    at = (datetime.now(UTC) + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    q = AudienceQuery((Source("all"),), channel=Channel.SMS, purpose=Purpose.MARKETING, at=at)
+    result = audiences.count(engine, account_id, q)
+    codes, _, allowed = expected(states_, ["all"], [], Send(Channel.SMS, at, Purpose.MARKETING), ids)
+    assert codes == Counter({code: 1})
+    assert _codes(result) == codes
+    assert [row[0] for row in audiences.allowed(engine, account_id, q)] == sorted(allowed)
 
 
 def test_audience_in_the_past_is_refused(engine, account_id):
@@ -181,7 +204,7 @@ places = st.fixed_dictionaries(
 
 
 def _codes(result) -> Counter:
-    return Counter({r.code: r.count for r in [*result.allowed_by, *result.denied_by] if r.count})
+    return Counter({r.code: r.count for r in [*result.allowed_by, *result.denied_by, *result.deferred_by] if r.count})
 
 
 @pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
