@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from assent.services.accounts import accounts
-from assent.store.db import database_url, make_engine, upgrade
+from assent.store.db import _alembic_config, database_url, make_engine, upgrade
 
 PG_ADMIN_URL = os.environ.get("ASSENT_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgres"]
@@ -33,6 +36,32 @@ def _pg_available() -> str | None:
         return None
     except Exception as e:  # noqa: BLE001 — any failure to connect means "not available"
         return str(e).strip().splitlines()[0]
+
+
+@contextmanager
+def database_at(backend: str, tmp_path: Path, revision: str) -> Iterator[str]:
+    """The URL of a new database migrated only up to `revision` (to test a later migration's
+    upgrade of what it holds), dropped afterwards on PostgreSQL."""
+    if backend == "sqlite":
+        url, drop = f"sqlite:///{tmp_path / 'old.db'}", None
+    else:
+        if (problem := _pg_available()) is not None:
+            pytest.skip(f"PostgreSQL is not reachable: {problem}")
+        drop = f"assent_test_old_{secrets.token_hex(4)}"
+        with _admin_engine().connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{drop}"'))
+        url = make_url(database_url(PG_ADMIN_URL)).set(database=drop).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        command.upgrade(_alembic_config(conn), revision)
+        conn.commit()
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        if drop:
+            with _admin_engine().connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

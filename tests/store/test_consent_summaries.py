@@ -6,14 +6,11 @@ stored projection."""
 from __future__ import annotations
 
 import random
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic import command
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from assent.domain import (
     ALL_CHANNEL_PURPOSES,
@@ -33,9 +30,9 @@ from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.lists import lists as list_service
 from assent.store import bulk, projection
-from assent.store.db import _alembic_config, database_url, make_engine, upgrade
+from assent.store.db import make_engine, upgrade
 from assent.store.tables import PROJECTION_TABLES, consent_summaries, profiles
-from tests.conftest import BACKENDS, PG_ADMIN_URL, _admin_engine, _pg_available
+from tests.conftest import BACKENDS, database_at
 
 T0 = datetime(2024, 1, 31, 10, tzinfo=UTC)  # the 31st: adding months clamps the day
 METHODS = ["API", "FORM", SOFT_OPT_IN, CASL_IMPLIED_PURCHASE, CASL_IMPLIED_INQUIRY, None]
@@ -147,24 +144,8 @@ def test_stored_summaries_equal_the_derivation_after_writes_through_the_services
 @pytest.fixture(params=BACKENDS)
 def old_db(request, tmp_path) -> Iterator[str]:
     """A database at revision 0017, before the summaries."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{tmp_path / 'old.db'}", None
-    else:
-        if (problem := _pg_available()) is not None:
-            pytest.skip(f"PostgreSQL is not reachable: {problem}")
-        drop = f"assent_test_old_{secrets.token_hex(4)}"
-        with _admin_engine().connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{drop}"'))
-        url = make_url(database_url(PG_ADMIN_URL)).set(database=drop).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        command.upgrade(_alembic_config(conn), "0017")
-        conn.commit()
-    engine.dispose()
-    yield url
-    if drop:
-        with _admin_engine().connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
+    with database_at(request.param, tmp_path, "0017") as url:
+        yield url
 
 
 def test_migration_backfills_the_summaries_as_the_domain_derives_them(old_db) -> None:

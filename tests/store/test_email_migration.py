@@ -5,22 +5,19 @@ PostgreSQL; where two profiles of an account would collide it refuses, changing 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
-from sqlalchemy import insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select
 
 from assent.services.accounts import accounts
 from assent.services.profiles.reading import email_duplicates
-from assent.store.db import _alembic_config, current_revision, database_url, make_engine, upgrade
+from assent.store.db import current_revision, make_engine, upgrade
 from assent.store.profiles import EmailCollisions
 from assent.store.tables import outbox, profiles
 from tests.cli.test_cli import assent
-from tests.conftest import BACKENDS, PG_ADMIN_URL, _admin_engine, _pg_available
+from tests.conftest import BACKENDS, database_at
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -28,26 +25,8 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture(params=BACKENDS)
 def old_db(request, tmp_path) -> Iterator[str]:
     """A database at revision 0004, before emails were canonical."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        drop = None
-    else:
-        if (problem := _pg_available()) is not None:
-            pytest.skip(f"PostgreSQL is not reachable: {problem}")
-        name = f"assent_test_old_{secrets.token_hex(4)}"
-        with _admin_engine().connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(database_url(PG_ADMIN_URL)).set(database=name).render_as_string(hide_password=False)
-        drop = name
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        command.upgrade(_alembic_config(conn), "0004")
-        conn.commit()
-    engine.dispose()
-    yield url
-    if drop:
-        with _admin_engine().connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
+    with database_at(request.param, tmp_path, "0004") as url:
+        yield url
 
 
 def _profile(conn, account_id: str, profile_id: str, email: str | None, phone: str | None = None) -> None:

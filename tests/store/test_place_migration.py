@@ -4,19 +4,16 @@ profile moved, or is gone) is dropped, to be worked out again."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
 from sqlalchemy import insert, select, text
-from sqlalchemy.engine import make_url
 
 from assent.services.accounts import accounts
-from assent.store.db import _alembic_config, database_url, make_engine, upgrade
+from assent.store.db import make_engine, upgrade
 from assent.store.tables import profile_places, profiles
-from tests.conftest import BACKENDS, PG_ADMIN_URL, _admin_engine, _pg_available
+from tests.conftest import BACKENDS, database_at
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SEP = "\x1f"
@@ -25,24 +22,8 @@ SEP = "\x1f"
 @pytest.fixture(params=BACKENDS)
 def old_db(request, tmp_path) -> Iterator[str]:
     """A database at revision 0016, when a place kept its inputs as one key."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{tmp_path / 'old.db'}", None
-    else:
-        if (problem := _pg_available()) is not None:
-            pytest.skip(f"PostgreSQL is not reachable: {problem}")
-        drop = f"assent_test_old_{secrets.token_hex(4)}"
-        with _admin_engine().connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{drop}"'))
-        url = make_url(database_url(PG_ADMIN_URL)).set(database=drop).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        command.upgrade(_alembic_config(conn), "0016")
-        conn.commit()
-    engine.dispose()
-    yield url
-    if drop:
-        with _admin_engine().connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
+    with database_at(request.param, tmp_path, "0016") as url:
+        yield url
 
 
 def test_current_places_keep_their_inputs_in_columns_and_stale_ones_go(old_db) -> None:
