@@ -86,3 +86,10 @@ def test_a_time_is_written_in_its_own_zone_whatever_was_written_before() -> None
     other = utc.astimezone(timezone(timedelta(hours=2)))
     assert other == utc and profile_documents._iso(other) == "2026-01-02T05:04:05.600000+02:00"
     assert profile_documents._iso(utc) == "2026-01-02T03:04:05.600000+00:00"
+
+
+def test_a_location_dict_holds_every_location_field_in_order() -> None:
+    from assent.services.profiles.views import _location_dict
+
+    values = tuple(f"v{i}" for i in range(len(LOCATION)))
+    assert list(_location_dict(values).items()) == list(zip(LOCATION, values, strict=True))

@@ -19,6 +19,14 @@ _location = attrgetter(*LOCATION)  # a row's LOCATION fields as a tuple, in one 
 _decode = msgspec.json.decode
 
 
+def _location_dict(where: tuple[Any, ...]) -> dict[str, Any]:
+    """LOCATION's fields as a dict, in LOCATION's order: a dict display costs a third of zipping
+    the names (a page makes a hundred)."""
+    address1, address2, city, country, latitude, longitude, region, zip_, timezone, ip = where
+    return {"address1": address1, "address2": address2, "city": city, "country": country, "latitude": latitude,
+            "longitude": longitude, "region": region, "zip": zip_, "timezone": timezone, "ip": ip}  # fmt: skip
+
+
 class ProfileView(msgspec.Struct, frozen=True):
     """A Struct, not a dataclass: made positionally, it costs a fraction of a frozen dataclass's
     field-by-field setting, and a page makes a hundred."""
@@ -57,7 +65,7 @@ def profile_view(
         row.locale,
         row.title,
         row.image,
-        dict(zip(LOCATION, _location(row), strict=True)),
+        _location_dict(_location(row)),
         _decode(row.properties or "{}"),
         row.created_at,
         row.updated_at,
