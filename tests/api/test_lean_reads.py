@@ -4,7 +4,9 @@ existing, unknown, another account's and odd ids, with and without a trailing sl
 fields, include and additional-fields, repeated and escaped; good, unknown, revoked, unscoped,
 malformed and missing keys; good, bad and missing revision headers; and rate limits that run out.
 Each request is sent twice, so the second finds the key remembered and takes the lean path where
-it can. Status, headers and body must match (error ids aside: each error gets a new one)."""
+it can. Status, headers and body must match (error ids aside: each error gets a new one). The same
+holds for the walk over every profile (GET /api/profiles): random page sizes, cursors good, stale
+and forged, filters, sorts, includes, fields, additional-fields and unknown parameters, links and all."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from assent.api.paging import write_cursor
 from assent.domain import Channel, Purpose, SuppressionReason
 from assent.server import create_app
 from assent.services.accounts import accounts
@@ -142,6 +145,51 @@ def test_the_lean_path_answers_as_the_general_one(world, pick, slash, pairs, esc
     assert lean == general
 
 
+_page_values = {
+    "page[size]": ["1", "2", "3", "100", "0", "101", "x", " 2", ""],
+    "page[cursor]": ["", "nosuch", "=nosuch", "n", "p"],  # n and p: a cursor from one of the ids
+    "additional-fields[profile]": ["subscriptions", "", "predictive_analytics", "nosuch"],
+    "fields[profile]": ["email", "subscriptions.email.marketing", "", "id,location", "nosuch"],
+    "filter": ['equals(email,"sub@example.com")', ""],
+    "sort": ["-id", ""],
+    "include": ["", "push-tokens"],
+    "other": ["1", "a b"],
+}
+_cursor_params = st.tuples(st.integers(0, 10), st.sampled_from(["n", "p", "n2", "url"]))
+page_params = st.lists(
+    st.sampled_from(list(_page_values)).flatmap(lambda k: st.tuples(st.just(k), st.sampled_from(_page_values[k]))),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from(["", "/"]), page_params, _cursor_params, st.booleans(),
+    st.sampled_from(["full"] * 6 + ["reader", "lists only", "theirs", "revoked", "missing"]),
+    st.sampled_from([REVISION] * 6 + ["bad", None]),
+)  # fmt: skip
+def test_the_lean_walk_answers_as_the_general_one(world, slash, pairs, cursor, escape, key, revision) -> None:
+    pick, form = cursor
+    after = sorted(world.ids)[pick % len(world.ids)]
+    made = {
+        "n": write_cursor("n", [after]),
+        "p": write_cursor("p", [after]),
+        "n2": write_cursor("n", [after, after]),  # a cursor of another sort
+        "url": f"http://testserver/api/profiles?page%5Bcursor%5D={write_cursor('n', [after])}",
+    }[form]
+    pairs = [(k, made if k == "page[cursor]" and v in ("n", "p") else v) for k, v in pairs]
+    url = f"/api/profiles{slash}" + (f"?{_query(pairs, escape)}" if pairs else "")
+    headers = {"Accept": "application/vnd.api+json"}
+    secret = world.keys[key]
+    if secret is not None:
+        headers["Authorization"] = f"Klaviyo-API-Key {secret}"
+    if revision is not None:
+        headers["revision"] = revision
+    NOW[0] += 0.01
+    lean, general = asyncio.run(_both(world, "GET", url, headers))
+    assert lean == general
+
+
 def test_the_lean_path_answers_the_plain_request(world) -> None:
     """The common request does take the lean path (the comparison above would pass without it)."""
     app = create_app(world.engine, limiter=RateLimiter(scale=0))
@@ -164,3 +212,37 @@ def test_the_lean_path_answers_the_plain_request(world) -> None:
 
     assert asyncio.run(thrice()) == [200, 200, 200]
     assert served == [False, True, True]  # the first finds the key unknown
+
+
+def test_the_lean_walk_pages_through_every_profile(world) -> None:
+    """A sync job's walk following links.next takes the lean path on every page after the first
+    (which finds the key unknown) and reads every profile of the account once, as the general
+    path's walk does."""
+    app = create_app(world.engine, limiter=RateLimiter(scale=0))
+    app.middleware_stack = app.build_middleware_stack()
+    lean_reads = app.middleware_stack.app
+    served = []
+    original = lean_reads.api.lean
+
+    async def spy(*args: Any) -> bool:
+        served.append(answered := await original(*args))
+        return answered
+
+    lean_reads.api.lean = spy
+    headers = {"Authorization": f"Klaviyo-API-Key {world.keys['reader']}", "revision": REVISION}
+    first = "/api/profiles?page%5Bsize%5D=1&additional-fields%5Bprofile%5D=subscriptions&fields%5Bprofile%5D=email"
+
+    async def walk(app: Any) -> list[Any]:
+        pages, url = [], first
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            while url:
+                response = await client.get(url, headers=headers)
+                assert response.status_code == 200
+                pages.append(response.json())
+                url = pages[-1]["links"].get("next")
+        return pages
+
+    pages = asyncio.run(walk(app))
+    assert [p["data"][0]["id"] for p in pages] == sorted(world.ids[:4])
+    assert served == [False, True, True, True]
+    assert pages == asyncio.run(walk(create_app(world.engine, limiter=RateLimiter(scale=0), lean=False)))

@@ -264,9 +264,10 @@ async def _no_body() -> Message:
 
 class LeanReads:
     """ASGI middleware in front of the router: the plain, successful requests of the operations
-    that have a lean way (Operation.lean; a client's poll of one profile is the busiest) answered
-    from the scope, skipping the router's walk over every route, Starlette's Request, Response and
-    exception layers; every other request, and every request it declines, goes on to the app.
+    that have a lean way (Operation.lean: a client's poll of one profile and a sync job's walk over
+    every profile are the busiest) answered from the scope, skipping the router's walk over every
+    route, Starlette's Request, Response and exception layers; every other request, and every
+    request it declines, goes on to the app.
     It sits inside the app's server-error layer, so an unexpected error still gets the JSON:API
     500. Its paths take ids of letters and digits only (any other id takes the router)."""
 

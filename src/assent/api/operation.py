@@ -214,16 +214,22 @@ class Call:
 
     def page_links(self, page: PagePosition) -> dict[str, str]:
         """links.self, links.next and links.prev of a collection, as absolute URLs."""
-        params = [(k, v) for k, v in self.request.query_params.multi_items() if k != "page[cursor]"]
-        path = f"{self.base_url}{self.request.url.path}"
+        url = f"{self.base_url}{self.request.url.path}"
+        return page_links(url, self.request.query_params.multi_items(), self.self_link(), page)
 
-        def link(cursor: str) -> str:
-            return f"{path}?{urlencode([*params, ('page[cursor]', cursor)])}"
 
-        # At the ends `next`/`prev` are left out: Klaviyo's schema types them as strings, not null.
-        links = {"self": self.self_link()}
-        if page.has_next and page.last:
-            links["next"] = link(paging.write_cursor("n", page.last))
-        if page.has_prev and page.first:
-            links["prev"] = link(paging.write_cursor("p", page.first))
-        return links
+def page_links(url: str, params: list[tuple[str, str]], self_link: str, page: PagePosition) -> dict[str, str]:
+    """links.self, links.next and links.prev of a collection page at `url` (scheme, host and path)
+    asked with query parameters `params` (every one, in order, repeated ones too)."""
+    kept = [(k, v) for k, v in params if k != "page[cursor]"]
+
+    def link(cursor: str) -> str:
+        return f"{url}?{urlencode([*kept, ('page[cursor]', cursor)])}"
+
+    # At the ends `next`/`prev` are left out: Klaviyo's schema types them as strings, not null.
+    links = {"self": self_link}
+    if page.has_next and page.last:
+        links["next"] = link(paging.write_cursor("n", page.last))
+    if page.has_prev and page.first:
+        links["prev"] = link(paging.write_cursor("p", page.first))
+    return links

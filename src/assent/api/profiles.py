@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 from sqlalchemy import Engine
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,8 +31,8 @@ from ..wire.documents import MEDIA_TYPE, encode, json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
 from . import profile_documents
 from .filters import FieldRule
-from .operation import Call, Lean, Operation, Param, listed
-from .paging import Cursor
+from .operation import Call, Lean, Operation, Param, listed, page_links
+from .paging import Cursor, read_cursor
 from .push_tokens import token_resource
 from .resources import profile_resource
 from .segments import included_for_profile
@@ -218,7 +220,10 @@ def _check_suppression_filters(conditions: list) -> None:
 def _cursor(call: Call, sort: str) -> Cursor | None:
     """The cursor, if its key has the form this listing gives out for `sort`: a forged or stale
     one (say from another sort) is the client's error, not a failed query."""
-    cursor = call.cursor()
+    return _checked_cursor(call.cursor(), sort)
+
+
+def _checked_cursor(cursor: Cursor | None, sort: str) -> Cursor | None:
     if cursor is None:
         return None
     key = cursor.key
@@ -264,6 +269,64 @@ def get_profiles(call: Call) -> Response:
     if "push-tokens" in include:
         doc["included"] = _push_tokens(call, [p.id for p in found])
     return json_response(doc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """A plain page of the walk over every profile, as the lean path plans it."""
+
+    size: int
+    fields: list[str] | None
+    subscriptions: bool
+    cursor: Cursor | None
+
+
+def _walk_plan(values: dict[str, str]) -> _Walk | None:
+    """GET /api/profiles with no filter, sort or include, and page[size], fields,
+    additional-fields and page[cursor] that get_profiles takes; None for anything else (the
+    general path answers it, with its 400 where there is one)."""
+    if "filter" in values or "sort" in values or "include" in values:
+        return None
+    raw = values.get("page[size]")
+    size = 20
+    if raw is not None:
+        try:
+            size = int(raw)
+        except ValueError:
+            return None
+        if not 1 <= size <= 100:
+            return None
+    fields = listed(values, "fields[profile]") or None
+    if fields and any(f not in PROFILE_FIELD_NAMES and f.partition(".")[0] not in PROFILE_FIELD_NAMES for f in fields):
+        return None
+    extra = listed(values, "additional-fields[profile]")
+    if not set(extra) <= set(ADDITIONAL):
+        return None
+    try:
+        cursor = _checked_cursor(read_cursor(values.get("page[cursor]")), "id")
+    except ApiError:
+        return None
+    return _Walk(size, fields, "subscriptions" in extra, cursor)
+
+
+def _walk_page(engine: Engine, key: ApiKey, path: dict[str, str], plan: _Walk, base: str, self_link: str) -> bytes:
+    """The body of a plain GET /api/profiles page (see _walk_plan): the lean path's answer. Its
+    links are get_profiles' own, made from the self link's path and query rather than request.url."""
+    page, found = profile_pages.list_profiles(
+        engine, key.account_id, [], "id", False, plan.cursor, plan.size, subscriptions=plan.subscriptions
+    )
+    data: list[Any]
+    if plan.fields:
+        data = []
+        for p in found:
+            resource = profile_resource(p, base)
+            resource["attributes"] = sparse(resource["attributes"], plan.fields)
+            data.append(resource)
+    else:
+        data = profile_documents.profile_resources(found, base)
+    where, _, query = self_link[len(base) :].partition("?")
+    links = page_links(base + where, QueryParams(query).multi_items(), self_link, page)
+    return encode({"data": data, "links": links})
 
 
 def _push_tokens(call: Call, profile_ids: list[str]) -> list[dict[str, Any]]:
@@ -393,7 +456,7 @@ def post_profile_import(call: Call) -> Response:
 
 OPERATIONS = [
     Operation("GET", "/api/profiles", "get_profiles", get_profiles, ("profiles:read",), 75, 700,
-              "Get profiles", params=LIST_PARAMS, inline=_walk),
+              "Get profiles", params=LIST_PARAMS, inline=_walk, lean=Lean(_walk_plan, _walk_page)),
     Operation("POST", "/api/profiles", "create_profile", post_profile, ("profiles:write",), 75, 700,
               "Create a profile (409 duplicate_profile when an identifier is taken)", body=ProfileCreateQuery,
               status=201),
