@@ -190,12 +190,12 @@ def test_the_lean_walk_answers_as_the_general_one(world, slash, pairs, cursor, e
     assert lean == general
 
 
-def test_the_lean_path_answers_the_plain_request(world) -> None:
-    """The common request does take the lean path (the comparison above would pass without it)."""
+def _watched_app(world) -> tuple[Any, list[bool]]:
+    """The app, and the list to which each request the lean path looks at adds whether it answered."""
     app = create_app(world.engine, limiter=RateLimiter(scale=0))
     app.middleware_stack = app.build_middleware_stack()
     lean_reads = app.middleware_stack.app
-    served = []
+    served: list[bool] = []
     original = lean_reads.api.lean
 
     async def spy(*args: Any) -> bool:
@@ -203,6 +203,12 @@ def test_the_lean_path_answers_the_plain_request(world) -> None:
         return answered
 
     lean_reads.api.lean = spy
+    return app, served
+
+
+def test_the_lean_path_answers_the_plain_request(world) -> None:
+    """The common request does take the lean path (the comparison above would pass without it)."""
+    app, served = _watched_app(world)
     headers = {"Authorization": f"Klaviyo-API-Key {world.keys['reader']}", "revision": REVISION}
     url = f"/api/profiles/{world.ids[1]}/?additional-fields%5Bprofile%5D=subscriptions"
 
@@ -218,17 +224,7 @@ def test_the_lean_walk_pages_through_every_profile(world) -> None:
     """A sync job's walk following links.next takes the lean path on every page after the first
     (which finds the key unknown) and reads every profile of the account once, as the general
     path's walk does."""
-    app = create_app(world.engine, limiter=RateLimiter(scale=0))
-    app.middleware_stack = app.build_middleware_stack()
-    lean_reads = app.middleware_stack.app
-    served = []
-    original = lean_reads.api.lean
-
-    async def spy(*args: Any) -> bool:
-        served.append(answered := await original(*args))
-        return answered
-
-    lean_reads.api.lean = spy
+    app, served = _watched_app(world)
     headers = {"Authorization": f"Klaviyo-API-Key {world.keys['reader']}", "revision": REVISION}
     first = "/api/profiles?page%5Bsize%5D=1&additional-fields%5Bprofile%5D=subscriptions&fields%5Bprofile%5D=email"
 
