@@ -40,6 +40,8 @@ def test_version_prints_the_package_version():
         ("/var/lib/assent.db", "is not a database URL"),
         ("mysql://root@127.0.0.1/assent", "has an unknown scheme 'mysql'"),
         ("postgresql+psycopg2://127.0.0.1/x", "names the driver 'psycopg2'"),
+        # A scheme SQLAlchemy has no dialect for: refused before it is asked to load one.
+        ("garbage://host/db", "has an unknown scheme 'garbage'"),
     ],
 )
 def test_a_bad_database_url_is_one_line_naming_the_setting_and_the_accepted_forms(url, problem, tmp_path):

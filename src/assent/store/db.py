@@ -62,10 +62,12 @@ def checked_url(url: str | None = None, setting: str = "--db") -> URL:
     except ArgumentError:
         problem = "is not a database URL"
     else:
-        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+        # The backend first: naming no driver, an unknown scheme would make SQLAlchemy load a
+        # dialect plugin to find its default driver, and fail with a traceback.
+        backend = parsed.get_backend_name()
         if backend not in _DRIVERS:
             problem = f"has an unknown scheme {parsed.drivername!r}"
-        elif driver not in _DRIVERS[backend]:
+        elif (driver := parsed.get_driver_name()) not in _DRIVERS[backend]:
             problem = f"names the driver {driver!r}, which Assent does not use"
         elif backend == "sqlite" and not parsed.database:
             problem = "names no file"
