@@ -28,7 +28,7 @@ from ...domain.events import readdresser
 from ...store import ledger as ledger_store
 from ...store.db import read_transaction
 from ..lists.lists import load_list
-from ..profiles.batch import BatchReport, Encoder, ProfileBatch, ProfileItem, RowConsent, Stale, row_consent
+from ..profiles.batch import BLANK, BatchReport, Encoder, ProfileBatch, ProfileItem, RowConsent, Stale, row_consent
 from ..shared.clock import utcnow
 from ..shared.errors import NotFound
 from ..shared.recorder import recording
@@ -124,6 +124,19 @@ def _work_out(
     shapes: dict[tuple[Any, ...], tuple[Callable[[ProfileState], list[ConsentEvent]], RowConsent]] = {}
     copied: dict[int, ConsentEvent] = {}  # id() of a copied event -> the event it was copied from
     for row, item in zip(rows, items, strict=True):
+        email, phone = item.email, item.phone_number
+        if item.profile_id is None and batch.unknown(email, phone):
+            # A new profile of a shape done already: its row goes straight in, with the shape's
+            # change readdressed, as batch.apply and consent() below would make it.
+            key = (item.targets, tuple(item.consented_at.items()), True, email is None, phone is None)
+            if (shape := shapes.get(key)) is not None:
+                readdress, done = shape
+                end = done.state.evolve(email=email, phone_number=phone)
+                events = readdress(end)
+                copied.update(zip(map(id, events), done.events, strict=True))
+                values = {**BLANK, "email": email, "phone_number": phone}
+                batch.add_new(values, end, events, now, report, subscribed=done.subscribed, pending=done.pending)
+                continue
 
         def consent(state: ProfileState, _row: ProfileItem, item: ConsentItem = item) -> RowConsent:
             if not _blank(state):

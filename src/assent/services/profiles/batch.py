@@ -202,6 +202,32 @@ class ProfileBatch(Generic[R]):
             report.updated += 1
         return p.id
 
+    def unknown(self, email: str | None, phone_number: str | None) -> bool:
+        """Whether a row that names a profile by these identifiers alone (no id, no external id)
+        makes a new one: no stored or earlier profile of the batch has either, and neither is erased."""
+        by = self.by
+        if (email is not None and email in by["email"]) or (
+            phone_number is not None and phone_number in by["phone_number"]
+        ):
+            return False
+        erased = self.tombstones.erased
+        return not erased or (("email", email) not in erased and ("phone_number", phone_number) not in erased)
+
+    def add_new(
+        self, values: dict[str, Any], state: ProfileState, events: list[ConsentEvent], now: datetime,
+        report: BatchReport, *, subscribed: bool, pending: bool,
+    ) -> str:  # fmt: skip
+        """A new profile whose row `unknown` let through and whose consent change is worked out
+        already (`values` as merged_values gives them for the row): what apply does for such a row,
+        without matching, merging or checking it again. Returns the profile's id."""
+        p = _Profile(new_id(), values, now, True, state, events)
+        self._index(p)
+        self.touched[p.id] = p
+        report.created += 1
+        report.subscribed += subscribed
+        report.pending += pending
+        return p.id
+
     def _profile_rows(self, now: datetime) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
         """The touched profiles' rows: inserts (bulk.PROFILE_ROW), updates (bulk.PROFILE_UPDATE then
         the key) and the ids of the new ones."""
