@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from assent.api import profile_documents
 from assent.api.resources import profile_resource
-from assent.services.profiles.views import LOCATION, ProfileView
+from assent.domain import ProfileState
+from assent.services.profiles.views import LOCATION, ProfileRow, ProfileView, profile_view
 from tests.domain.test_properties import run, scenarios
 
 _encode = msgspec.json.encode
@@ -93,3 +94,46 @@ def test_a_location_dict_holds_every_location_field_in_order() -> None:
 
     values = tuple(f"v{i}" for i in range(len(LOCATION)))
     assert list(_location_dict(values).items()) == list(zip(LOCATION, values, strict=True))
+
+
+ids = st.one_of(
+    st.text(alphabet="0123456789ABCDEFGHJKMNPQRSTVWXYZ", min_size=26, max_size=26),
+    st.text(min_size=1, max_size=8),  # odd ids: escaped in the links as the encoder escapes
+)
+
+
+@st.composite
+def stored(draw) -> tuple[ProfileRow, ProfileState | None]:
+    """A stored profile row (properties as stored JSON text) and its state, or none."""
+    view = draw(views())
+    location = view.location
+    values = {**{f: getattr(view, f) for f in ProfileRow._fields if hasattr(view, f)}, **location}
+    values.update(id=draw(ids), properties=msgspec.json.encode(view.properties).decode(),
+                  last_event_at=view.last_event_at)  # fmt: skip
+    return ProfileRow(**values), view.state
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(stored(), min_size=1, max_size=4, unique_by=lambda pair: pair[0].id),  # a page's ids are distinct
+    st.sampled_from(["http://127.0.0.1:8000", "https://x.example", 'http://odd"\\host']),
+)
+def test_the_resource_made_from_stored_rows_is_the_dict_resource_byte_for_byte(pairs, base):
+    rows = [row for row, _ in pairs]
+    states = {row.id: state for row, state in pairs if state is not None}
+    fast = profile_documents.row_resources(rows, states, base)
+    assert _encode(fast) == _encode([profile_resource(profile_view(r, states.get(r.id)), base) for r in rows])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sharing())
+def test_a_block_made_once_from_stored_rows_is_each_profiles_own(views_):
+    views_ = [msgspec.structs.replace(v, id=f"{n:026d}") for n, v in enumerate(views_)]  # a page's ids are distinct
+    rows = [
+        ProfileRow(**{**{f: getattr(v, f) for f in ProfileRow._fields if hasattr(v, f)}, **v.location,
+                      "properties": msgspec.json.encode(v.properties).decode(), "last_event_at": v.last_event_at})
+        for v in views_
+    ]  # fmt: skip
+    states = {r.id: v.state for r, v in zip(rows, views_, strict=True) if v.state is not None}
+    fast = profile_documents.row_resources(rows, states, "http://127.0.0.1:8000")
+    assert _encode(fast) == _encode([profile_resource(v, "http://127.0.0.1:8000") for v in views_])

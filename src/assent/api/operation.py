@@ -3,6 +3,7 @@ The same table builds the routes and the OpenAPI document."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -233,3 +234,28 @@ def page_links(url: str, params: list[tuple[str, str]], self_link: str, page: Pa
     if page.has_prev and page.first:
         links["prev"] = link(paging.write_cursor("p", page.first))
     return links
+
+
+def query_page_links(url: str, query: str, self_link: str, page: PagePosition) -> dict[str, str]:
+    """page_links of a page asked with the query string `query`: what the links share is worked out
+    once per url and query (parsing and encoding the query costs more than a page's cursors)."""
+    # Each page's query differs by its cursor alone: the cursor's parameter is left out of the key.
+    rest = "&".join(p for p in query.split("&") if not p.startswith(_CURSOR_PARAMETERS))
+    prefix = _link_prefix(url, rest)
+    links = {"self": self_link}
+    if page.has_next and page.last:
+        links["next"] = prefix + urlencode([("page[cursor]", paging.write_cursor("n", page.last))])
+    if page.has_prev and page.first:
+        links["prev"] = prefix + urlencode([("page[cursor]", paging.write_cursor("p", page.first))])
+    return links
+
+
+_CURSOR_PARAMETERS = ("page%5Bcursor%5D=", "page[cursor]=")
+
+
+@functools.lru_cache(maxsize=1024)
+def _link_prefix(url: str, query: str) -> str:
+    """What page_links' next and prev links start with, for a page at `url` asked with `query`: the
+    query's parameters but the cursor, encoded, then the cursor's (urlencode joins pairs with &)."""
+    kept = urlencode([(k, v) for k, v in QueryParams(query).multi_items() if k != "page[cursor]"])
+    return f"{url}?{kept}&" if kept else f"{url}?"

@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from msgspec import UNSET, Raw, Struct, UnsetType, field
+from msgspec.json import decode as _decode
 from msgspec.json import encode as _encode
 
 from ..domain import Channel, ChannelConsent, ProfileState, Purpose
 from ..domain.decisions import receive_flags
 from ..domain.state import NEVER_SUBSCRIBED
-from ..services.profiles.views import ProfileView
+from ..services.profiles.views import ProfileRow, ProfileView
 
 _NEVER = NEVER_SUBSCRIBED.status.value
 
@@ -257,13 +258,9 @@ def profile_resource(
 _OWN = object()  # a block that shows the profile's phone number: made for each profile
 
 
-def profile_resources(rows: list[ProfileView], base: str) -> list[ProfileResource]:
-    """A page's resources. Each time is written once per page: a profile's created and updated
-    times, and its consents' times, are often one and the same (datetime.isoformat costs several
-    times a look-up). The subscriptions block is made once per page for states that share their
-    parts (the very consent, suppression and list-suppression mappings, as a page read gives
-    profiles with the same projection rows), the same addresses present or not and the same number
-    of devices: all the block reads, but for the phone number a WhatsApp consent shows."""
+def _page_makers() -> tuple[Iso, Callable[[ProfileState], Subscriptions | Raw]]:
+    """A page's time writer and subscriptions-block maker (see profile_resources)."""
+
     written: dict[datetime, str] = {}
 
     def iso(value: datetime | None) -> str | None:
@@ -293,4 +290,94 @@ def profile_resources(rows: list[ProfileView], base: str) -> list[ProfileResourc
             return block
         return subscriptions(state, iso) if block is _OWN else block
 
+    return iso, made
+
+
+def profile_resources(rows: list[ProfileView], base: str) -> list[ProfileResource]:
+    """A page's resources. Each time is written once per page: a profile's created and updated
+    times, and its consents' times, are often one and the same (datetime.isoformat costs several
+    times a look-up). The subscriptions block is made once per page for states that share their
+    parts (the very consent, suppression and list-suppression mappings, as a page read gives
+    profiles with the same projection rows), the same addresses present or not and the same number
+    of devices: all the block reads, but for the phone number a WhatsApp consent shows."""
+    iso, made = _page_makers()
     return [profile_resource(row, base, iso, made) for row in rows]
+
+
+class _Location(Struct, gc=False):
+    """ProfileView.location's dict as a Struct: the same keys in the same order (LOCATION's)."""
+
+    address1: str | None
+    address2: str | None
+    city: str | None
+    country: str | None
+    latitude: str | None
+    longitude: str | None
+    region: str | None
+    zip: str | None
+    timezone: str | None
+    ip: str | None
+
+
+class _RowAttributes(Struct, gc=False):
+    email: str | None
+    phone_number: str | None
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    organization: str | None
+    locale: str | None
+    title: str | None
+    image: str | None
+    created: str | None
+    updated: str | None
+    last_event_date: str | None
+    location: _Location
+    properties: Any
+    subscriptions: Subscriptions | Raw | UnsetType = UNSET
+
+
+class _RowResource(Struct, gc=False):
+    type: str
+    id: str
+    attributes: _RowAttributes
+    relationships: Raw  # ProfileResource's relationships, written as text: they vary by the id alone
+    links: _SelfLink
+
+
+def _relationships(me: str) -> Raw:
+    """ProfileResource's relationships for `me`, the JSON-escaped self link (…/api/profiles/<id>/)."""
+    return Raw(
+        f'{{"lists":{{"links":{{"self":"{me}relationships/lists/","related":"{me}lists/"}}}},'
+        f'"segments":{{"links":{{"self":"{me}relationships/segments/","related":"{me}segments/"}}}}}}'
+    )
+
+
+def _json_text(value: str) -> str:
+    """`value` as it stands between the quotes of a JSON string, escaped as the encoder escapes."""
+    return _encode(value).decode()[1:-1]
+
+
+def row_resources(rows: list[ProfileRow], states: dict[str, ProfileState], base: str) -> list[_RowResource]:
+    """profile_resources of the views of `rows` (with their states in `states`, none when it has
+    no entry), made straight from the stored rows: no view, location dict or relationship Structs
+    per profile. The same bytes once encoded (a property test holds it); the subscriptions block
+    is made and shared as profile_resources makes it."""
+    iso, made = _page_makers()
+    prefix = f"{base}/api/profiles/"
+    escaped_prefix = _json_text(prefix)
+    out = []
+    for (pid, email, phone_number, external_id, first_name, last_name, organization, title, locale, image, address1,
+         address2, city, region, zip_, country, timezone, latitude, longitude, ip, properties, created, updated,
+         last_event) in rows:  # fmt: skip
+        state = states.get(pid)
+        attributes = _RowAttributes(
+            email, phone_number, external_id, first_name, last_name, organization, locale, title, image,
+            iso(created), iso(updated), iso(last_event),
+            _Location(address1, address2, city, country, latitude, longitude, region, zip_, timezone, ip),
+            _decode(properties or "{}"), UNSET if state is None else made(state),
+        )  # fmt: skip
+        me = prefix + pid + "/"
+        escaped = escaped_prefix + (pid if pid.isascii() and pid.isalnum() else _json_text(pid)) + "/"
+        out.append(_RowResource("profile", pid, attributes, _relationships(escaped), _SelfLink(me)))
+    return out

@@ -9,7 +9,6 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 from sqlalchemy import Engine
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,7 +30,7 @@ from ..wire.documents import MEDIA_TYPE, encode, json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
 from . import profile_documents
 from .filters import FieldRule
-from .operation import Call, Lean, Operation, Param, listed, page_links
+from .operation import Call, Lean, Operation, Param, listed, query_page_links
 from .paging import Cursor, read_cursor
 from .push_tokens import token_resource
 from .resources import profile_resource
@@ -312,20 +311,23 @@ def _walk_plan(values: dict[str, str]) -> _Walk | None:
 def _walk_page(engine: Engine, key: ApiKey, path: dict[str, str], plan: _Walk, base: str, self_link: str) -> bytes:
     """The body of a plain GET /api/profiles page (see _walk_plan): the lean path's answer. Its
     links are get_profiles' own, made from the self link's path and query rather than request.url."""
-    page, found = profile_pages.list_profiles(
-        engine, key.account_id, [], "id", False, plan.cursor, plan.size, subscriptions=plan.subscriptions
-    )
     data: list[Any]
     if plan.fields:
+        page, found = profile_pages.list_profiles(
+            engine, key.account_id, [], "id", False, plan.cursor, plan.size, subscriptions=plan.subscriptions
+        )
         data = []
         for p in found:
             resource = profile_resource(p, base)
             resource["attributes"] = sparse(resource["attributes"], plan.fields)
             data.append(resource)
-    else:
-        data = profile_documents.profile_resources(found, base)
+    else:  # the whole resources, straight from the stored rows
+        page, rows, states = profile_pages.walk_profiles(
+            engine, key.account_id, "id", False, plan.cursor, plan.size, subscriptions=plan.subscriptions
+        )
+        data = profile_documents.row_resources(rows, states, base)
     where, _, query = self_link[len(base) :].partition("?")
-    links = page_links(base + where, QueryParams(query).multi_items(), self_link, page)
+    links = query_page_links(base + where, query, self_link, page)
     return encode({"data": data, "links": links})
 
 

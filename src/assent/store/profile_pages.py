@@ -28,6 +28,8 @@ SORT_SQL: dict[str, tuple[str, ...]] = {
     "email": ("COALESCE(email, '')", "id"),
 }
 _UNREAD: Any = object()
+_TIMES = COLUMNS.index("created_at")  # the columns from here on are times (created, updated, last event)
+_new = tuple.__new__
 _TIME_SORTS = frozenset({"created", "updated"})  # whose first key is a time (ISO text in a cursor)
 
 
@@ -105,10 +107,11 @@ def _page(
     params.append(limit + 1)
     cur.execute(sql, params)
     found = cur.fetchall()
-    utc, make = driver_utc(dialect), ProfileRow._make
+    utc = driver_utc(dialect)
     times: dict[Any, Any] = {None: None}  # each stored time read once per page: a page's often repeat
     rows = []
-    for *fields, created, updated, last in found:
+    for row in found:
+        created, updated, last = row[_TIMES:]
         c = times.get(created, _UNREAD)
         if c is _UNREAD:
             c = times[created] = utc(created)
@@ -118,18 +121,18 @@ def _page(
         t = times.get(last, _UNREAD)
         if t is _UNREAD:
             t = times[last] = utc(last)
-        rows.append(make((*fields, c, u, t)))
+        rows.append(_new(ProfileRow, row[:_TIMES] + (c, u, t)))  # ProfileRow._make, without its checks
     return page_of(rows, limit, after is not None, before is not None, key)
 
 
 @functools.cache
-def _states_sql(dialect: str) -> str:
-    named = projection.load_sql(dialect)
-    return (
-        named
-        if dialect == "sqlite"
-        else named.replace(":values", "%(values)s").replace(":account_id", "%(account_id)s")
-    )
+def _states_sql(dialect: str, contiguous: bool) -> str:
+    named = projection.range_sql(dialect) if contiguous else projection.load_sql(dialect)
+    if dialect == "sqlite":
+        return named
+    for name in ("values", "account_id", "first", "last"):
+        named = named.replace(f":{name}", f"%({name})s")
+    return named
 
 
 def states(conn: Any, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, ProfileState]:
@@ -141,14 +144,22 @@ def states(conn: Any, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, 
     if not rows:
         return {}
     with driver_cursor(conn) as cur:
-        return _states(cur, conn.dialect.name, account_id, rows)
+        return _states(cur, conn.dialect.name, account_id, rows, None)
 
 
-def _states(cur: Any, dialect: str, account_id: str, rows: Sequence[ProfileRow]) -> dict[str, ProfileState]:
+def _states(
+    cur: Any, dialect: str, account_id: str, rows: Sequence[ProfileRow], id_range: tuple[str, str] | None
+) -> dict[str, ProfileState]:
+    """states() on a cursor. `id_range` (least, greatest in the database's order) when `rows` are
+    every profile of the account whose id lies in it (a page in id order, read in the same
+    transaction): their projection rows are then read as one range of ids."""
     if not rows:
         return {}
-    params = {"values": bulk.values_param([r.id for r in rows]), "account_id": account_id}
-    cur.execute(_states_sql(dialect), params)
+    if id_range is not None:
+        params = {"first": id_range[0], "last": id_range[1], "account_id": account_id}
+    else:
+        params = {"values": bulk.values_param([r.id for r in rows]), "account_id": account_id}
+    cur.execute(_states_sql(dialect, id_range is not None), params)
     found = cur.fetchall()
     mine: dict[str, list[tuple[Any, ...]]] = {}
     for row in found:
@@ -197,4 +208,9 @@ def walk(
         if cur.fetchone() is None:
             return None
         found = _page(cur, dialect, account_id, sort, descending, limit, after, before, key)
-        return found, _states(cur, dialect, account_id, found.rows) if with_states else {}
+        rows = found.rows
+        if not with_states or not rows:
+            return found, {}
+        # A page in id order holds every profile of the account between its first and last ids.
+        ends = (rows[-1].id, rows[0].id) if descending else (rows[0].id, rows[-1].id)
+        return found, _states(cur, dialect, account_id, rows, ends if sort == "id" else None)

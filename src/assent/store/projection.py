@@ -114,6 +114,22 @@ def load_sql(dialect: str) -> str:
     return " UNION ALL ".join(selects)
 
 
+@functools.cache
+def range_sql(dialect: str) -> str:
+    """load_sql's statement for the profiles whose ids lie between :first and :last (inclusive)
+    rather than those in a list: one range scan of each table's (account_id, profile_id) index
+    instead of a probe per profile. For a page of every profile of the account in id order, the
+    range holds that page's profiles and no other (read in the same transaction)."""
+    selects = []
+    for table, columns in _PARTS.items():
+        cols = ", ".join(f"{table}.{c}" if c else _NULLS[kind] for c, kind in zip(columns, _SHAPE, strict=True))
+        selects.append(
+            f"SELECT '{table}', {table}.profile_id, {cols} FROM {table} WHERE {table}.account_id = :account_id "
+            f"AND {table}.profile_id >= :first AND {table}.profile_id <= :last"
+        )
+    return " UNION ALL ".join(selects)
+
+
 def load(
     conn: Connection, account_id: str, identities: Mapping[str, tuple[str | None, str | None]]
 ) -> dict[str, ProfileState]:

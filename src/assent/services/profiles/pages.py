@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ...domain import DomainError
+from ...domain import DomainError, ProfileState
 from ...domain.identity import normalize_email, normalize_phone
 from ...store import paging, profile_pages, profile_read, projection
 from ...store import profiles as profile_store
@@ -16,7 +16,7 @@ from ..accounts.accounts import Account, load_account
 from ..lists.lookup import MailingList, mailing_list
 from ..shared.errors import NotFound
 from ..shared.paging import Position, position
-from .views import ProfileView, profile_view
+from .views import ProfileRow, ProfileView, profile_view
 
 
 def _normalized_value(account: Account, field: str, value: Any) -> Any:
@@ -50,16 +50,12 @@ def list_profiles(
     subscriptions: bool,
 ) -> tuple[Position, list[ProfileView]]:
     """One page of the account's profiles; `cursor` has .after/.before sort keys (or is None)."""
+    if not conditions:
+        at, rows, states = walk_profiles(
+            engine, account_id, sort, descending, cursor, size, subscriptions=subscriptions
+        )
+        return at, [profile_view(r, states.get(r.id)) for r in rows]
     after, before = (cursor.after, cursor.before) if cursor else (None, None)
-    if not conditions:  # every profile: the bare driver's keyset scan (a sync job's walk)
-        walked = profile_pages.walk(
-            engine, account_id, sort, descending=descending, limit=size, after=after, before=before,
-            key=profile_store.sort_key(sort), with_states=subscriptions,
-        )  # fmt: skip
-        if walked is None:
-            raise NotFound("account", "no such account", account_id)  # as require_account says it
-        raw, states = walked
-        return position(raw), [profile_view(r, states.get(r.id)) for r in raw.rows]
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
         conditions = [_Condition(c.op, c.field, _normalized_value(account, c.field, c.value)) for c in conditions]
@@ -75,6 +71,23 @@ def list_profiles(
             else {}
         )
         return position(page), [profile_view(r, states.get(r.id)) for r in page.rows]
+
+
+def walk_profiles(
+    engine: Engine, account_id: str, sort: str, descending: bool, cursor: Any, size: int, *, subscriptions: bool
+) -> tuple[Position, list[ProfileRow], dict[str, ProfileState]]:
+    """list_profiles with no filter (a sync job's walk over every profile, the bare driver's keyset
+    scan), before views are made: the page's stored rows and, when asked, their states by profile
+    id (for a document built straight from the rows)."""
+    after, before = (cursor.after, cursor.before) if cursor else (None, None)
+    walked = profile_pages.walk(
+        engine, account_id, sort, descending=descending, limit=size, after=after, before=before,
+        key=profile_store.sort_key(sort), with_states=subscriptions,
+    )  # fmt: skip
+    if walked is None:
+        raise NotFound("account", "no such account", account_id)  # as require_account says it
+    raw, states = walked
+    return position(raw), raw.rows, states
 
 
 def one_profile(

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from ...domain import ProfileState
-from ...store.profile_read import ProfileRow
+from ...store.profile_read import ProfileRow as ProfileRow  # a stored row, as a page of them is handed up
 from ...store.rows import AnyRow
 
 LOCATION = ("address1", "address2", "city", "country", "latitude", "longitude", "region", "zip", "timezone", "ip")
