@@ -140,9 +140,8 @@ def _stored(engine, account_id: str) -> dict[str, Any]:
     tables = {}
     for table, table_rows in rows.items():
         at = projection.COLUMNS[table].index("profile_id")
-        tables[table] = sorted(
-            (repr((*r[1:at], names[r[at]], *r[at + 1 :])) for r in table_rows)  # account_id first, then the rest
-        )
+        # Every row without its account id (its first column), its profile named.
+        tables[table] = sorted(repr((*r[1:at], names[r[at]], *r[at + 1 :])) for r in table_rows)
     profiles = sorted(repr((r.email, r.phone_number, str(r.created_at), str(r.updated_at))) for r in found)
     return {"events": events, "projection": tables, "profiles": profiles}
 

@@ -44,7 +44,10 @@ def _sqlite_rows(
     for i in _datetime_positions(table, tuple(columns)):
         col = cols[i]
         if any(issubclass(k, datetime) for k in set(map(type, col))):
-            cols[i] = tuple(cached_sqlite_time(v) if isinstance(v, datetime) else v for v in col)
+            # Each distinct time converted once (a batch's rows share a few), then looked up in a C
+            # loop: anything else (None, text made ahead) is its own default.
+            text = {v: cached_sqlite_time(v) for v in set(col) if isinstance(v, datetime)}
+            cols[i] = tuple(map(text.get, col, col))
     null = tuple(c.count(None) == n for c in cols)
     kept = [c for c, z in zip(cols, null, strict=True) if not z]
     if not kept:

@@ -131,7 +131,7 @@ def _work_out(
             key = (item.targets, tuple(item.consented_at.items()), True, email is None, phone is None)
             if (shape := shapes.get(key)) is not None:
                 readdress, done = shape
-                end = done.state.evolve(email=email, phone_number=phone)
+                end = done.state.readdressed(email, phone)
                 events = readdress(end)
                 copied.update(zip(map(id, events), done.events, strict=True))
                 values = {**BLANK, "email": email, "phone_number": phone}
