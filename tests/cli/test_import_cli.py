@@ -10,6 +10,7 @@ import os
 import pty
 import re
 import subprocess
+import sys
 import threading
 
 from assent.api.resources import get_profile_resource
@@ -140,3 +141,32 @@ def test_profiles_import_progress_bar_shows_bytes_percentage_and_time_left_and_j
     assert "100%" in screen
     assert re.search(r"\d:\d\d:\d\d", screen)  # the time left
     assert "3,000 rows" in screen
+
+
+# What a file import never uses, and so never loads: profile reads, the list use cases, worker
+# processes (a small file is worked out in process), signature checks.
+NOT_LOADED_BY_AN_IMPORT = (
+    "assent.services.profiles.reading",
+    "assent.services.activity.sends",
+    "assent.services.lists.lists",
+    "concurrent.futures.process",
+    "cryptography",
+)
+
+
+def test_profiles_import_of_a_small_file_loads_nothing_it_does_not_use(db_url, engine, account_id, tmp_path):
+    people = tmp_path / "people.csv"
+    people.write_text("email,email_consent\nann@example.com,SUBSCRIBED\n")
+    code = (
+        "import sys; from assent.cli import main; sys.argv = ['assent', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(' '.join(sys.modules), file=sys.stderr)"
+    )
+    argv = ["profiles", "import", str(people), "--account", account_id, "--json", "--db", db_url]
+    env = {k: v for k, v in os.environ.items() if k != "ASSENT_DATABASE_URL"}
+    run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(run.stdout)["created"] == 1
+    loaded = set(run.stderr.split())
+    assert not {m for m in NOT_LOADED_BY_AN_IMPORT if m in loaded}
+    ann = get_profile_resource(engine, account_id, Locator("email", "ann@example.com"))["attributes"]
+    assert ann["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"

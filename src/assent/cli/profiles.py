@@ -10,7 +10,6 @@ import typer
 
 from ..domain import DomainError
 from ..services.imports import importer as imports
-from ..services.profiles import reading as profiles
 from ..services.shared.database import open_engine
 from .common import (
     AccountId,
@@ -205,6 +204,8 @@ def profiles_get(
 @command
 def profiles_duplicates(account: AccountId, db: Db = None, json: Json = False) -> None:
     """Profiles whose emails are one address once lowercased (they stop `db upgrade`); reads only."""
+    from ..services.profiles import reading as profiles  # here: `assent profiles import` reads no profile
+
     found = profiles.email_duplicates(open_engine(db, migrated=False, create=False), account)
     data = [{"email": d.email, "profile_ids": d.profile_ids} for d in found]
     lines = [f"{d.email}: profiles {', '.join(d.profile_ids)}" for d in found]
@@ -225,6 +226,8 @@ def profiles_timeline(
     json: Json = False,
 ) -> None:
     """The consent events of one profile, oldest first."""
+    from ..services.profiles import reading as profiles
+
     profile_id, events = profiles.timeline(open_engine(db), account, locator(id, email, phone, external_id))
     if json:
         emit_json({"profile_id": profile_id, "events": events})

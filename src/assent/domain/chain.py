@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .errors import DomainError
 
@@ -132,6 +130,10 @@ def _b64(value: str, what: str) -> bytes:
 
 def signature_problem(cp: Checkpoint) -> str | None:
     """Why the checkpoint's signature does not hold, or None when it does (by its own key)."""
+    # Imported here: every bulk write hashes the chain, few verify a signature.
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         raw = _b64(cp.public_key, "public_key")
         signature = _b64(cp.signature, "signature")

@@ -13,11 +13,11 @@ from email.utils import formataddr
 
 from sqlalchemy import Connection
 
+from ...config import settings as config_settings
 from ...domain import Channel, ConsentEvent, EventType, ProfileState, Purpose
 from ..accounts import settings
 from ..accounts.accounts import load_account
 from ..lists.lookup import MailingList, load_list
-from ..profiles.reading import public_url
 from ..shared import outbox, tokens
 from ..shared.ids import new_id
 
@@ -42,7 +42,7 @@ class Composer:
     def __init__(self, conn: Connection, account_id: str, base_url: str | None) -> None:
         self.conn = conn
         self.account_id = account_id
-        self.base = (base_url or public_url()).rstrip("/")
+        self.base = (base_url or config_settings().link_base).rstrip("/")
         account = load_account(conn, account_id)
         self.look = settings.look(conn, account_id, account.name)
         self.brand, self.postal_address = self.look.brand, self.look.postal_address

@@ -25,13 +25,11 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import Connection, Engine
@@ -42,7 +40,7 @@ from ...store import bulk, forms
 from ...store import profiles as profile_store
 from ...store.db import bulk_connection, driver_target, read_transaction
 from ..accounts.accounts import load_account
-from ..lists.lists import load_list
+from ..lists.lookup import load_list
 from ..privacy.tombstones import Tombstones
 from ..profiles.batch import BatchReport, ProfileBatch, RowConsent
 from ..shared.clock import utcnow
@@ -69,6 +67,9 @@ from .work import consent_events as consent_events
 from .work import plan_new as plan_new
 from .work import prepare_chunk as prepare_chunk
 from .work import row_address as row_address
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 SUBSCRIBE_CHOICES: dict[str, tuple[Channel, Purpose]] = {
     "email": (Channel.EMAIL, Purpose.MARKETING),
@@ -172,6 +173,10 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup) -> Iterator[Batch]:
             now = utcnow()
             yield now, prepare_chunk(chunk, plan, now, known), chunk.end
         return
+    # Imported only when workers start: a small file or a re-import never pays for loading them.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_start) as pool:
         in_flight: list[tuple[datetime, Future, int]] = []
 
