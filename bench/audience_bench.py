@@ -44,7 +44,7 @@ from assent.services.accounts import accounts
 from assent.services.audiences import resolution as audiences
 from assent.services.audiences.resolution import AudienceQuery, Source
 from assent.store import bulk, projection
-from assent.store.audiences import raw_rows, whole_result
+from assent.store.audiences import roomy, streamed_rows
 from assent.store.db import make_engine, read_transaction, upgrade
 from assent.store.tables import PROFILE_FIELDS, lists, profiles
 from assent.store.tables import accounts as account_table
@@ -174,8 +174,8 @@ def floors(db: Database, account_id: str, repeat: int) -> dict[str, dict[str, fl
 
     def read() -> int:
         with read_transaction(db.engine) as conn:
-            whole_result(conn)
-            return sum(1 for _ in raw_rows(conn, ids.order_by(profiles.c.id), "floor"))
+            roomy(conn)
+            return sum(1 for _ in streamed_rows(conn, ids.order_by(profiles.c.id)))
 
     out = {}
     for name, fn in (("scan", count), ("read", read)):

@@ -171,6 +171,26 @@ def test_audience_sql_equals_decide_per_profile(engine, population, include, exc
 
 
 @pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+def test_the_stream_works_out_the_places_it_finds_missing_or_stale(engine):
+    """An email campaign's stream reads each profile's place (explicit consent in the EU). With no
+    place worked out yet, and again after a German profile in the middle moved to the US, the stream
+    stops at the first such profile, works the places out and carries on after the last row it gave:
+    the rows are those decide() allows on the current places, each once, in id order."""
+    never = ProfileState(email=True)  # never subscribed to email: allowed in the US, not in Germany
+    places = [{"country": "DE"} if i == 3 else {} for i in range(6)]
+    account_id, _, states_ = _write(engine, [never] * 6, False, places)
+    q = AudienceQuery((Source("all"),))
+    order = sorted(states_)
+    german = list(states_)[3]
+    assert [row[0] for row in audiences.allowed(engine, account_id, q)] == [p for p in order if p != german]
+    with write_transaction(engine) as conn:
+        moved = profiles.c.account_id == account_id, profiles.c.id == german
+        conn.execute(update(profiles).where(*moved).values(country="US"))
+    assert [row[0] for row in audiences.allowed(engine, account_id, q)] == order
+    assert [row[0] for row in audiences.allowed(engine, account_id, q, after=order[1])] == order[2:]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 @pytest.mark.parametrize(("hour", "code"), [(10, "QUIET_HOURS"), (20, "SUBSCRIBED")])
 def test_audience_sql_equals_decide_for_a_us_number_by_night_and_by_day(engine, hour, code):
     """A San Francisco number subscribed to SMS marketing: at 2-3 a.m. there TCPA's quiet hours

@@ -181,18 +181,22 @@ def allowed(engine: Engine, account_id: str, q: AudienceQuery, after: str | None
             columns: Sequence[str] = ADDRESS_FIELDS, rulebook: Rulebook = send_rulebook,
             ) -> Iterator[Sequence[object]]:  # fmt: skip
     """The allowed profiles' id and addresses (or other profile `columns`, id first), in id
-    order, after the id `after` (to resume), read in one snapshot a batch at a time."""
-    with read_transaction(engine) as conn:
-        account = load_account(conn, account_id)
-        placed = rulebook is send_rulebook and store.needs_places(_send(conn, account, q, utcnow()))
-    if placed:  # before the snapshot: a profile unplaced in it (moved meanwhile) is left out
-        places.refresh(engine, account_id)
+    order, after the id `after` (to resume), read in one snapshot a batch at a time. Should the
+    stream meet a profile whose place is missing or stale (it moved, or is new), the places are
+    worked out again and the stream carries on after the last row given, in a new snapshot; past
+    PLACE_PASSES such profiles are left out."""
     _segment_places(engine, account_id, q)
-    with read_transaction(engine) as conn:
-        account = load_account(conn, account_id)
-        send = _send(conn, account, q, utcnow())
-        if q.list_id is not None:
-            load_list(conn, account_id, q.list_id)
-        sources = _sources(conn, account_id, q)
-        rules = rulebook(conn, account, send)
-        yield from store.allowed_rows(conn, account_id, sources, rules, columns, after)
+    for attempt in range(PLACE_PASSES):
+        with read_transaction(engine) as conn:
+            account = load_account(conn, account_id)
+            send = _send(conn, account, q, utcnow())
+            if q.list_id is not None:
+                load_list(conn, account_id, q.list_id)
+            sources = _sources(conn, account_id, q)
+            rules = rulebook(conn, account, send)
+            stop = attempt < PLACE_PASSES - 1
+            resume = yield from store.allowed_rows(conn, account_id, sources, rules, columns, after, stop_unplaced=stop)
+        if resume is None:
+            return
+        after = resume
+        places.refresh(engine, account_id)
