@@ -133,7 +133,7 @@ def export(
     output_file(output, "output")
     q = query(lists, segments, everyone, exclude_lists, exclude_segments, channel, purpose, via, send_list, at)
     with RowProgress(f"exporting ({fmt.name})") as progress:
-        report = audience_exports.export(open_engine(db), account, q, fmt, output, progress,
+        report = audience_exports.export(open_engine(db, one_pass=True), account, q, fmt, output, progress,
                                          lambda c, done: progress.start(c.allowed, done))  # fmt: skip
     c = report.audience
     if json:

@@ -90,8 +90,16 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(url.database)
 
 
-def make_engine(url: str | None = None, create: bool = True, setting: str = "--db") -> Engine:
-    """An engine for the URL; with create=False a missing SQLite file is an error, not made."""
+PAGE_CACHE_KIB = 131_072  # SQLite's page cache per connection: the pages a server reads again and again
+ONE_PASS_CACHE_KIB = 8_192  # for a process that reads each page about once (an export)
+
+
+def make_engine(
+    url: str | None = None, create: bool = True, setting: str = "--db", page_cache_kib: int = PAGE_CACHE_KIB
+) -> Engine:
+    """An engine for the URL; with create=False a missing SQLite file is an error, not made.
+    `page_cache_kib` bounds each SQLite connection's page cache, which a pass over a large
+    database fills: it is most of such a process's peak memory."""
     parsed = checked_url(url, setting)
     path = sqlite_file(parsed)
     if path is not None:
@@ -101,7 +109,7 @@ def make_engine(url: str | None = None, create: bool = True, setting: str = "--d
         path.parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, page_cache_kib)
         return engine
     try:
         return create_engine(parsed, pool_pre_ping=True)
@@ -194,7 +202,7 @@ def driver_utc(dialect: str) -> Callable[[Any], datetime | None]:
     return sqlite_utc if dialect == "sqlite" else postgres_utc
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, page_cache_kib: int) -> None:
     database = engine.url.database
     lock_path = f"{database}.writer-lock" if database and database != ":memory:" else None
 
@@ -206,7 +214,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA cache_size=-131072")
+        cur.execute(f"PRAGMA cache_size=-{int(page_cache_kib)}")
         cur.close()
 
     # BEGIN and COMMIT go straight to the driver: through SQLAlchemy's execution path they cost

@@ -14,10 +14,13 @@ from ...store.profiles import EmailCollisions
 SETUP_ERRORS: tuple[type[Exception], ...] = (store.NotMigrated, store.BadDatabaseUrl, EmailCollisions)
 
 
-def open_engine(url: str | None, migrated: bool = True, create: bool | None = None) -> Engine:
+def open_engine(url: str | None, migrated: bool = True, create: bool | None = None, one_pass: bool = False) -> Engine:
     """The database engine; a command that needs the schema (or only reads) never creates a
-    missing SQLite file."""
-    engine = store.make_engine(url, create=not migrated if create is None else create)
+    missing SQLite file. A `one_pass` command reads each row about once (an export): SQLite's
+    page cache is kept small for it, where a large one would only add pages never read again to
+    its peak memory (128 MB of its 190 MB exporting a million profiles)."""
+    cache = store.ONE_PASS_CACHE_KIB if one_pass else store.PAGE_CACHE_KIB
+    engine = store.make_engine(url, create=not migrated if create is None else create, page_cache_kib=cache)
     if migrated:
         store.require_migrated(engine)
     return engine
