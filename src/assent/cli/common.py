@@ -34,6 +34,20 @@ PurposeOpt = Annotated[
     str | None, typer.Option("--purpose", help="marketing (default), transactional, conversational.")
 ]
 ListOpt = Annotated[str | None, typer.Option("--list", help="List id.")]
+MAX_POLL_SECONDS = 3600.0
+
+
+def _poll_seconds(value: float) -> float:
+    # A float option's range lets NaN through (every comparison with it is false); sleep() does not.
+    if not 0 < value <= MAX_POLL_SECONDS:
+        raise typer.BadParameter(f"must be a number of seconds above 0 and at most {MAX_POLL_SECONDS:g}")
+    return value
+
+
+Poll = Annotated[
+    float,
+    typer.Option("--poll", help="With --follow: seconds between looks at the ledger.", callback=_poll_seconds),
+]
 BaseUrl = Annotated[
     str | None,
     typer.Option(

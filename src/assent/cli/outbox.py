@@ -14,7 +14,7 @@ from .common import Db, Json, command, show
 @command
 def outbox_command(
     account: Annotated[str | None, typer.Option("--account", help="Only this account's messages.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many, newest first.", min=1)] = 20,
+    limit: Annotated[int, typer.Option("--limit", help="How many, newest first.", min=1, max=10_000)] = 20,
     db: Db = None,
     json: Json = False,
 ) -> None:

@@ -54,7 +54,9 @@ def profiles_import(
     rejects: Annotated[
         str | None, typer.Option("--rejects", help="Write rejected rows here, with line and reason.")
     ] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Validation processes (default: automatic).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Validation processes (default: automatic).", min=0, max=64)
+    ] = None,
     encoding: Annotated[
         str | None,
         typer.Option(

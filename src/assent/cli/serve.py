@@ -98,7 +98,9 @@ def _serve_demo(engine: Engine, served: str) -> None:
 
 @command
 def demo_command(
-    profiles_count: Annotated[int, typer.Option("--profiles", help="How many synthetic profiles.")] = 5000,
+    profiles_count: Annotated[
+        int, typer.Option("--profiles", help="How many synthetic profiles.", min=1, max=1_000_000)
+    ] = 5000,
     db: Db = None,
     json: Json = False,
 ) -> None:

@@ -10,7 +10,7 @@ from ..domain.stream import BrokerUnavailable
 from ..integrations.nats_stream import JetStreamPublisher
 from ..services.outbound import stream
 from ..services.shared.database import open_engine
-from .common import AccountId, Db, Json, command, emit_json, show
+from .common import AccountId, Db, Json, Poll, command, emit_json, show
 from .sync import stopper
 
 
@@ -32,10 +32,8 @@ def stream_command(
             "--stream", help="JetStream stream to create when none covers the subject (default: ASSENT_<ACCOUNT_ID>)."
         ),
     ] = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Keep running: publish new events as they commit.")
-    ] = False,
-    poll: Annotated[float, typer.Option("--poll", help="With --follow: seconds between looks at the ledger.")] = 0.2,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep running: publish new events as they commit.")] = False,
+    poll: Poll = 0.2,
     db: Db = None,
     json: Json = False,
 ) -> None:

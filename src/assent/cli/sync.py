@@ -11,7 +11,7 @@ from ..domain.mirror import TargetUnavailable, parse_tables
 from ..integrations.sync_target import target_for
 from ..services.outbound import sync
 from ..services.shared.database import open_engine
-from .common import AccountId, Db, Json, command, emit_json, show
+from .common import AccountId, Db, Json, Poll, command, emit_json, show
 from .progress import progress_bar
 
 To = Annotated[
@@ -71,7 +71,7 @@ def sync_command(
     verify: Annotated[
         bool, typer.Option("--verify", help="Bring the target up to date, then compare it row by row with Assent.")
     ] = False,
-    poll: Annotated[float, typer.Option("--poll", help="With --follow: seconds between looks at the ledger.")] = 0.2,
+    poll: Poll = 0.2,
     db: Db = None,
     json: Json = False,
 ) -> None:

@@ -25,6 +25,9 @@ class Setting:
     help: str
     secret: bool = False  # never shown back in full
     choices: tuple[str, ...] = ()  # the values it may take, when they are few
+    # A whole-number setting's range: beyond it a day count overflows a timedelta, a month count
+    # goes before year 1, and the link expiry or erasure cutoff built from it fails.
+    bounds: tuple[int, int] | None = None
 
 
 SETTINGS = {
@@ -35,7 +38,7 @@ SETTINGS = {
         Setting("postal_address", "", "The brand's postal address, shown on pages and in emails (CAN-SPAM)"),
         Setting("brand_logo_url", "", "An https:// address of the brand's logo, shown at the top of the public pages"),
         Setting("brand_color", "", "The brand's colour as #RRGGBB, for the buttons and links of the public pages"),
-        Setting("doi_token_days", "7", "Days a double opt-in confirmation link stays valid"),
+        Setting("doi_token_days", "7", "Days a double opt-in confirmation link stays valid", bounds=(1, 365)),
         Setting("sms_number", "", "The SMS number (E.164) inbound texts are sent to; routes them to this account"),
         Setting("sms_join_keyword", "JOIN", "Keyword that subscribes a number to SMS marketing"),
         Setting("sms_reply_stop", "You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
@@ -51,7 +54,7 @@ SETTINGS = {
         Setting("sendgrid_public_key", "",
                 "SendGrid event webhook verification key (base64): when set, signatures are checked", True),
         Setting("ses_topic_arn", "", "The SNS topic ARN of SES notifications: when set, other topics are refused"),
-        Setting("soft_bounce_limit", "7", "Consecutive soft bounces that suppress an address"),
+        Setting("soft_bounce_limit", "7", "Consecutive soft bounces that suppress an address", bounds=(1, 1000)),
         Setting("signup_consent_text", "",
                 "The consent wording of the brand's signup form, shown when a form post must be corrected "
                 "(without it the page asks for no phone number); a stored signup_consent_text_version replaces it"),
@@ -71,7 +74,7 @@ SETTINGS = {
         Setting("retention_months", "0",
                 "Erase the personal data of profiles inactive (no edit, event or consent change) for this many "
                 "months, daily while a server runs or when `assent profiles retention` runs (0: keep them); an "
-                "opt-out is kept as a tombstone"),
+                "opt-out is kept as a tombstone", bounds=(0, 1200)),
     )
 }  # fmt: skip
 
@@ -105,18 +108,30 @@ def get(conn: Connection, account_id: str, name: str) -> str:
 
 
 def get_int(conn: Connection, account_id: str, name: str) -> int:
+    """The setting as a number; its default when what is stored is not one in its range (stored
+    before set_value checked the range)."""
+    setting = SETTINGS[name]
     try:
-        return int(get(conn, account_id, name))
+        value = int(get(conn, account_id, name))
     except ValueError:
-        return int(SETTINGS[name].default)
+        return int(setting.default)
+    if setting.bounds is not None and not setting.bounds[0] <= value <= setting.bounds[1]:
+        return int(setting.default)
+    return value
 
 
 def _normalized(conn: Connection, account: Account, name: str, value: str) -> str:
     """`value` as stored, checked (DomainError naming the setting)."""
     setting = _check(name)
     value = value.strip()
-    if setting.default.isdigit() and not value.isdigit():
-        raise DomainError(name, "must be a whole number", value)
+    # ASCII digits only: str.isdigit() also takes "²" and other digits int() cannot read.
+    if setting.default.isdigit() and not (value.isascii() and value.isdigit()):
+        raise DomainError(name, "must be a whole number", value[:40])
+    if setting.bounds is not None:
+        low, high = setting.bounds
+        # Counted in digits first: int() refuses a text of thousands of them with its own error.
+        if len(value.lstrip("0")) > len(str(high)) or not low <= int(value) <= high:
+            raise DomainError(name, f"must be from {low} to {high}", value[:40])
     if setting.choices and value not in setting.choices:
         raise DomainError(name, f"must be one of {', '.join(setting.choices)}", value)
     if name == "sms_number" and value:  # stored as inbound webhooks name it: E.164

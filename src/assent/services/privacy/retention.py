@@ -51,8 +51,9 @@ class RetentionPlan:
 
 def plan(engine: Engine, account_id: str, *, months: int | None = None, now: datetime | None = None) -> RetentionPlan:
     """How many profiles the account's retention (or `months`) would erase now: the dry run."""
-    if months is not None and months < 0:
-        raise DomainError("months", "must be 0 or more", months)
+    low, high = settings.SETTINGS["retention_months"].bounds or (0, 0)
+    if months is not None and not low <= months <= high:
+        raise DomainError("months", f"must be from {low} to {high}", months)
     with read_transaction(engine) as conn:
         load_account(conn, account_id)
         months = settings.get_int(conn, account_id, "retention_months") if months is None else months
