@@ -86,7 +86,7 @@ def test_erasure_removes_personal_data_from_every_table(engine, account_id):
     consent.subscribe(engine, account_id, Locator("email", email), EMAIL, list_id=doi.id)  # a confirmation email
     personal = (email, phone, "Quill", "203.0.113.77", "ErinPhone", "ring Erin")
     audiences.count(engine, account_id, AudienceQuery((Source("all"),), channel=Channel.SMS))  # keeps its place
-    assert "profile_places.given_phone_number" in _mentions(engine, *personal)  # the test sees them before
+    assert "profiles.placed_phone_number" in _mentions(engine, *personal)  # the test sees them before
 
     done = erasure.erase(engine, account_id, Locator("email", email), actor="test")
 

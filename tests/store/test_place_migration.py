@@ -1,6 +1,7 @@
 """Migration 0017 moves a place's inputs from one key text to plain columns, set-based, on SQLite
 and PostgreSQL: a current place keeps its place and gets its profile's inputs, a stale one (its
-profile moved, or is gone) is dropped, to be worked out again."""
+profile moved, or is gone) is dropped, to be worked out again. Migration 0019 then moves the
+places kept into their profiles' rows."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import insert, select, text
 
 from assent.services.accounts import accounts
 from assent.store.db import make_engine, upgrade
-from assent.store.tables import profile_places, profiles
+from assent.store.tables import profiles
 from tests.conftest import BACKENDS, database_at
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,13 +51,16 @@ def test_current_places_keep_their_inputs_in_columns_and_stale_ones_go(old_db) -
                               "VALUES (:a, :p, :k, :c, NULL, 'Europe/Berlin')"),
                          {"a": a, "p": pid, "k": key, "c": key.split(SEP)[1]})  # fmt: skip
     upgrade(engine)
-    pp = profile_places
+    p = profiles
     with engine.connect() as conn:
-        rows = conn.execute(select(pp.c.profile_id, pp.c.country, pp.c.zones, pp.c.given_phone_number,
-                                   pp.c.given_country, pp.c.given_region, pp.c.given_timezone)
-                            .order_by(pp.c.profile_id)).all()  # fmt: skip
+        rows = conn.execute(select(p.c.id, p.c.placed, p.c.place_country, p.c.place_zones, p.c.placed_phone_number,
+                                   p.c.placed_country, p.c.placed_region, p.c.placed_timezone)
+                            .order_by(p.c.id)).all()  # fmt: skip
     assert [tuple(r) for r in rows] == [
-        ("P" * 26, "US", "Europe/Berlin", *people["P" * 26]),
-        ("Q" * 26, "DE", "Europe/Berlin", *people["Q" * 26]),
+        ("P" * 26, True, "US", "Europe/Berlin", *people["P" * 26]),
+        ("Q" * 26, True, "DE", "Europe/Berlin", *people["Q" * 26]),
+        ("R" * 26, None, None, None, None, None, None, None),  # moved: to be placed again
     ]
+    with engine.connect() as conn:
+        assert "profile_places" not in conn.dialect.get_table_names(conn)
     engine.dispose()

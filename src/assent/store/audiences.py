@@ -310,18 +310,13 @@ def needs_places(send: Send) -> bool:
     return configured is None or (send.channel is Channel.SMS and Pack.TCPA in configured)
 
 
-def _place(rules: Rules, account_id: str) -> FromClause:
-    pp, on = places.current(rules.p, account_id)
-    return rules.join("pp", pp, on)
-
-
 def _packs_hold(rules: Rules, account_id: str, send: Send, packs: frozenset[Pack]) -> ColumnElement[bool] | None:
     """SQL for "one of `packs` applies to the profile" (pack_rules._packs); None when none can."""
     configured = send.policy.jurisdictions
     if configured is not None:
         return true() if set(configured) & packs else None
     countries = sorted(c for c, held in COUNTRY_PACKS.items() if held & packs)
-    return _place(rules, account_id).c.country.in_(countries)
+    return rules.p.c.place_country.in_(countries)
 
 
 def _implied_expired(rules: Rules, account_id: str, channel: Channel, now: datetime) -> ColumnElement[bool]:
@@ -343,8 +338,7 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
     consent expiry (denials), then quiet hours and frequency caps (deferrals)."""
     ch, purpose = send.channel, send.purpose
     if needs_places(send):
-        rules.denies.insert(0, (case((_place(rules, account_id).c.profile_id.is_(None), literal(UNPLACED)),
-                                     else_=null()), (UNPLACED,)))  # fmt: skip
+        rules.denies.insert(0, (case((~places.current(rules.p), literal(UNPLACED)), else_=null()), (UNPLACED,)))
     if ch is Channel.EMAIL and purpose is Purpose.MARKETING:
         status = _status(rules, account_id, ch, purpose)
         hold = _packs_hold(rules, account_id, send, EXPLICIT_PACKS)
@@ -363,15 +357,15 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
     if ch is Channel.SMS and purpose is Purpose.MARKETING:
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.TCPA}))
         if hold is not None:
-            pp = _place(rules, account_id)
+            p = rules.p
             states = sorted(k.removeprefix("US-") for k in QUIET_HOURS if k != "US")
             outside = []
             for key, groups in quiet_groups(send.now, zone_groups).items():
                 if not groups:
                     continue
-                own = or_(pp.c.region.is_(None), pp.c.region.not_in(states)) if key == "US" else (
-                    pp.c.region == key.removeprefix("US-"))  # fmt: skip
-                outside.append(and_(own, pp.c.zones.in_(groups)))
+                own = or_(p.c.place_region.is_(None), p.c.place_region.not_in(states)) if key == "US" else (
+                    p.c.place_region == key.removeprefix("US-"))  # fmt: skip
+                outside.append(and_(own, p.c.place_zones.in_(groups)))
             if outside:
                 rules.defer(and_(hold, or_(*outside)), Reason.QUIET_HOURS.value)
     caps = [cap for cap in send.policy.frequency_caps if cap.channel is ch and cap.purpose is purpose]

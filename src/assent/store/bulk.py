@@ -75,12 +75,19 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
 
 
 def update_rows(
-    conn: Connection, table: Table, key: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: Connection,
+    table: Table,
+    key: Sequence[str],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    purpose: str = "update",
 ) -> None:
     """Update `columns` of the rows named by `key`; each tuple is the new values then the key values.
 
     SQLite runs one prepared UPDATE per row through `executemany`; PostgreSQL copies the rows into
-    a temporary staging table and updates them in one set-based statement."""
+    a temporary staging table and updates them in one set-based statement. The staging table is
+    kept per session and named by `purpose`: a caller writing other columns of the same table
+    names its own."""
     if not rows:
         return
     raw = driver_connection(conn)
@@ -91,7 +98,7 @@ def update_rows(
         raw.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
         return
     with raw.cursor() as cur:
-        stage = _stage(cur, table, "update", [*columns, *key], rows)
+        stage = _stage(cur, table, purpose, [*columns, *key], rows)
         sets = ",".join(f"{c}=s.{c}" for c in columns)
         where = " AND ".join(f"t.{k}=s.{k}" for k in key)
         cur.execute(f"UPDATE {table.name} AS t SET {sets} FROM {stage} AS s WHERE {where}")

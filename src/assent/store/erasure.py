@@ -3,12 +3,12 @@ the tombstones that outlive it.
 
 What goes, per table (the consent projection is emptied by the recorder, from the ledger's
 `profile.erased` event):
-- `profiles`: the row (identifiers, names, location, properties);
+- `profiles`: the row (identifiers, names, location and the place worked out from it, properties);
 - `consent_events`: `personal` (addresses, IP, user agent) set to NULL. The hash chain covers only
   its digest, so the chain still verifies; the non-personal payload stays as the record;
 - `events` (activity): `properties` emptied; metric, time and value stay for the account's totals;
-- `message_sends`, `soft_bounces`, `job_profiles`, `profile_places`, `push_tokens` (device tokens and
-  metadata): the profile's rows;
+- `message_sends`, `soft_bounces`, `job_profiles`, `push_tokens` (device tokens and metadata): the
+  profile's rows;
 - `outbox`: messages addressed to the person's email or number;
 - `webhook_deliveries`: queued bodies about the profile keep their event but lose its addresses;
 - `jobs`, `job_errors`: in finished jobs' stored requests, the items naming the person have their
@@ -35,7 +35,6 @@ from .tables import (
     jobs,
     message_sends,
     outbox,
-    profile_places,
     profiles,
     push_tokens,
     soft_bounces,
@@ -112,7 +111,7 @@ def erase_profile(conn: Connection, account_id: str, profile_id: str, identifier
     done["events"] = conn.execute(
         update(events).where(by_profile(events), events.c.properties != "{}").values(properties="{}")
     ).rowcount
-    for table in (message_sends, soft_bounces, job_profiles, profile_places, push_tokens):
+    for table in (message_sends, soft_bounces, job_profiles, push_tokens):
         done[table.name] = conn.execute(delete(table).where(by_profile(table))).rowcount
     done["outbox"] = (
         conn.execute(delete(outbox).where(outbox.c.account_id == account_id, outbox.c.recipient.in_(ids))).rowcount

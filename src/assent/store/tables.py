@@ -162,6 +162,17 @@ profiles = Table(
     # Every other write of the profile's fields clears it.
     Column("import_digest", String(32)),
     Column("import_events", Integer),
+    # Where the profile is as the jurisdiction packs read it (store/places.py): worked out in Python
+    # from the four inputs, kept beside them with the inputs as they were then (`placed_*`), so the
+    # audience SQL reads it in the profile's own row and sees it is stale by comparing columns.
+    Column("placed", Boolean),
+    Column("place_country", String(2)),
+    Column("place_region", Text),
+    Column("place_zones", Text),
+    Column("placed_phone_number", Text),
+    Column("placed_country", Text),
+    Column("placed_region", Text),
+    Column("placed_timezone", Text),
     PrimaryKeyConstraint("account_id", "id"),
     UniqueConstraint("account_id", "email"),
     UniqueConstraint("account_id", "phone_number"),
@@ -613,29 +624,7 @@ push_tokens = Table(
     sqlite_with_rowid=False,
 )
 
-# Where each profile is, as the jurisdiction packs read it (domain.jurisdictions.place_of): worked
-# out in Python from the profile's phone number, country, region and time zone, which SQL cannot
-# (phone number regions and time zones), and kept so the audience SQL can join it. The `given_*`
-# columns hold those four inputs as they were: a row whose inputs no longer match its profile's is
-# stale and is worked out again before it is read (services/audiences/places.py). They are plain
-# columns, compared one by one, so the join builds no key per profile.
-profile_places = Table(
-    "profile_places",
-    metadata,
-    Column("account_id", ID, nullable=False),
-    Column("profile_id", ID, nullable=False),
-    Column("country", String(2)),
-    Column("region", Text),
-    Column("zones", Text),
-    Column("given_phone_number", Text),
-    Column("given_country", Text),
-    Column("given_region", Text),
-    Column("given_timezone", Text),
-    PrimaryKeyConstraint("account_id", "profile_id"),
-    sqlite_with_rowid=False,
-)
-
-# Every `profile_places.zones` value there is (a handful of zone lists): quiet hours are worked out
+# Every `profiles.place_zones` value there is (a handful of zone lists): quiet hours are worked out
 # for each once per query, then compared by value.
 zone_groups = Table(
     "zone_groups",

@@ -34,8 +34,6 @@ def _refresh(engine: Engine, account_id: str) -> int:
     after, done, place_of = "", 0, PlaceMemo()
     while True:
         with write_transaction(engine) as conn:
-            if not done:
-                store.forget_gone(conn, account_id)
             rows = store.stale(conn, account_id, after, BATCH)
             # r: id, phone_number, country, region, timezone (store.PLACE_INPUTS)
             store.write(conn, account_id, [(r[0], r[1:], place_of(r[2], r[3], r[4], r[1])) for r in rows])
