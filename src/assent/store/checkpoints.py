@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from .ledger import of_profile
 from .rows import AnyRow
 from .tables import accounts, consent_events, ledger_checkpoints
 
@@ -53,5 +54,5 @@ def head(conn: Connection, account_id: str) -> tuple[int, str] | None:
 def profile_rows(conn: Connection, account_id: str, profile_id: str) -> list[AnyRow]:
     """One profile's events, in seq order, as stored (for its consent proofs)."""
     t = consent_events
-    q = select(t).where(t.c.account_id == account_id, t.c.profile_id == profile_id).order_by(t.c.seq)
+    q = select(t).where(*of_profile(account_id, profile_id)).order_by(t.c.seq)
     return list(conn.execute(q))

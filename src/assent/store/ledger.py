@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import msgspec
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import ColumnElement, Connection, or_, select
 from sqlalchemy.exc import NoResultFound
 
 from ..domain import ConsentEvent, EventType
@@ -122,6 +122,14 @@ def decode_encoded(e: EncodedEvent) -> ConsentEvent:
     return ConsentEvent.from_record(e.type, occurred_at, e.metric, msgspec.json.decode(e.payload), personal)
 
 
+def of_profile(account_id: str, profile_id: str) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of one profile's events. `seq > 0` holds for every event; it is there for
+    SQLite's planner, which without statistics read (account_id, profile_id) through the primary
+    key, the account's whole ledger, rather than the profile index (seq is its third column)."""
+    t = consent_events
+    return t.c.account_id == account_id, t.c.profile_id == profile_id, t.c.seq > 0
+
+
 def events(
     conn: Connection,
     account_id: str,
@@ -130,9 +138,11 @@ def events(
 ) -> Iterator[StoredEvent]:
     """The account's events (or one profile's) in seq order, or grouped by profile, each in seq order."""
     t = consent_events
-    q = select(t).where(t.c.account_id == account_id)
-    if profile_id is not None:
-        q = q.where(t.c.profile_id == profile_id)
+    q = (
+        select(t).where(*of_profile(account_id, profile_id))
+        if profile_id is not None
+        else select(t).where(t.c.account_id == account_id)
+    )
     q = q.order_by(t.c.profile_id, t.c.seq) if by_profile else q.order_by(t.c.seq)
     # Per statement: Connection.execution_options() would stream every later statement of the transaction too.
     for row in conn.execute(q, execution_options={"yield_per": 5000}):

@@ -298,6 +298,7 @@ consent_events = Table(
     PrimaryKeyConstraint("account_id", "seq"),
     Index("ix_consent_events_profile", "account_id", "profile_id", "seq"),
     Index("ix_consent_events_time", "account_id", "occurred_at"),  # the console's analytics by period
+    Index("ix_consent_events_metric", "account_id", "metric", "seq"),  # the change feed by metric
     sqlite_with_rowid=False,
 )
 
