@@ -23,6 +23,9 @@ HUGE = "9" * 23
         (("sync", "--account", "A", "--to", "sqlite:///mirror.db", "--follow", "--poll", "nan"), "--poll"),
         (("sync", "--account", "A", "--to", "sqlite:///mirror.db", "--follow", "--poll", "-1"), "--poll"),
         (("stream", "--account", "A", "--to", "nats://127.0.0.1:1", "--follow", "--poll", "inf"), "--poll"),
+        (("webhooks", "deliver", "--interval", "inf"), "--interval"),  # sleep() overflowed after the first round
+        (("webhooks", "deliver", "--interval", "nan"), "--interval"),
+        (("webhooks", "deliver", "--interval", "0.01"), "--interval"),
     ],
 )
 def test_an_out_of_range_number_option_is_a_usage_error_naming_it_not_a_traceback(args, option, tmp_path):

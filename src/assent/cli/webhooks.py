@@ -10,7 +10,7 @@ import typer
 from ..integrations import webhook_sender
 from ..services.shared.database import open_engine
 from ..services.webhooks import delivery, endpoints
-from .common import AccountId, Db, Json, command, show
+from .common import MAX_POLL_SECONDS, AccountId, Db, Json, command, show
 
 app = typer.Typer(
     help="Webhooks: consent changes sent to your endpoints, signed (Standard Webhooks).", no_args_is_help=True
@@ -80,12 +80,20 @@ def webhooks_delete(
     show(json, {"deleted": webhook_id}, f"webhook {webhook_id} deleted")
 
 
+def _interval_seconds(value: float) -> float:
+    # A float option's range lets inf through, and sleep() overflows on it after the first round.
+    if not 0.1 <= value <= MAX_POLL_SECONDS:
+        raise typer.BadParameter(f"must be a number of seconds from 0.1 to {MAX_POLL_SECONDS:g}")
+    return value
+
+
 @app.command("deliver")
 @command
 def webhooks_deliver(
     once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
     interval: Annotated[
-        float, typer.Option("--interval", help="Seconds between rounds (without --once).", min=0.1)
+        float,
+        typer.Option("--interval", help="Seconds between rounds (without --once).", callback=_interval_seconds),
     ] = 2.0,
     db: Db = None,
     json: Json = False,
