@@ -33,7 +33,7 @@ def test_profiles_import_prints_the_column_mapping_before_importing_and_in_json(
         "Klaviyo ID -> ignored (not imported)",
         "Tier -> properties['Tier']",
     ]
-    assert lines[6].startswith("1 rows: 1 created")  # the mapping comes before the counts
+    assert lines[6].startswith("1 row: 1 created")  # the mapping comes before the counts
 
     as_json = json.loads(
         assent("profiles", "import", str(people), "--account", account_id, "--json", db=db_url, check=True).stdout

@@ -14,7 +14,7 @@ from ..services.audiences import exports as audience_exports
 from ..services.audiences import resolution as audiences
 from ..services.audiences.resolution import AudienceCount, AudienceQuery, Source
 from ..services.shared.database import open_engine
-from .common import AccountId, ChannelOpt, Db, Json, PurposeOpt, command, emit_json, optional_time, output_file
+from .common import AccountId, ChannelOpt, Db, Json, PurposeOpt, command, counted, emit_json, optional_time, output_file
 from .progress import RowProgress
 
 app = typer.Typer(help="Audiences: who may be sent a message, who may not and why; exports.", no_args_is_help=True)
@@ -141,7 +141,7 @@ def export(
                    "resumed": report.resumed, **as_json(c)})  # fmt: skip
         return
     resumed = f" ({report.resumed:,} of them by an earlier run)" if report.resumed else ""
-    typer.echo(f"wrote {report.written:,} profiles to {report.path}{resumed}")
+    typer.echo(f"wrote {counted(report.written, 'profile')} to {report.path}{resumed}")
     typer.echo(f"left out {c.denied + c.excluded:,} of {c.candidates:,} ({c.excluded:,} by an exclusion)")
     for r in c.denied_by:
         typer.echo(f"  {r.code:<40} {r.count:>10,}")

@@ -21,6 +21,7 @@ from .common import (
     Json,
     ListOpt,
     command,
+    counted,
     emit_json,
     locator,
     optional_time,
@@ -101,8 +102,8 @@ def profiles_import(
     first = [f"  line {x.line}: {x.reason}" for x in r.first_rejected]
     all_rejected = r.rows > 0 and r.rejected == r.rows
     summary = (
-        f"{r.rows} rows: {r.created} created, {r.updated} updated, {r.unchanged} unchanged, {r.subscribed} subscribed, "
-        f"{r.pending} pending double opt-in, {r.rejected} rejected; {r.events} ledger events"
+        f"{counted(r.rows, 'row')}: {r.created} created, {r.updated} updated, {r.unchanged} unchanged, "
+        f"{r.subscribed} subscribed, {r.pending} pending double opt-in, {r.rejected} rejected; {r.events} ledger events"
     )
     where = [f"rejected rows are in {rejects}"] if r.rejected and rejects else []
     if r.rejected and not rejects:
