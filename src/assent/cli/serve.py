@@ -47,7 +47,8 @@ def serve_command(
         _serve_demo(engine, served)
     engine.dispose()
     warn_links()
-    typer.echo(f"Assent API on {served}/api (OpenAPI: /api/openapi.json); Ctrl-C stops it")
+    # /api alone is no endpoint (a 404), so name the paths a newcomer can open.
+    typer.echo(f"Assent on {served}: API {served}/api/openapi.json, console {served}/console; Ctrl-C stops it")
     serve(url, host, port, workers)
 
 
