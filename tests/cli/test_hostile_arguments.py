@@ -20,6 +20,7 @@ HUGE = "9" * 23
         (("outbox", "--limit", HUGE), "--limit"),
         (("profiles", "import", "--account", "A", "--workers", HUGE, "rows.csv"), "--workers"),
         (("demo", "--profiles", "-5"), "--profiles"),
+        (("serve", "--workers", HUGE), "--workers"),  # uvicorn started processes until the machine gave out
         (("sync", "--account", "A", "--to", "sqlite:///mirror.db", "--follow", "--poll", "nan"), "--poll"),
         (("sync", "--account", "A", "--to", "sqlite:///mirror.db", "--follow", "--poll", "-1"), "--poll"),
         (("stream", "--account", "A", "--to", "nats://127.0.0.1:1", "--follow", "--poll", "inf"), "--poll"),

@@ -25,7 +25,7 @@ def serve_command(
     db: Db = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = config.DEFAULT_HOST,
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = config.DEFAULT_PORT,
-    workers: Annotated[int, typer.Option("--workers", help="Server processes.", min=1)] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes.", min=1, max=64)] = 1,
     demo_account: Annotated[
         bool,
         typer.Option(
