@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -49,7 +48,7 @@ from assent.store.db import make_engine, read_transaction, upgrade
 from assent.store.tables import PROFILE_FIELDS, lists, profiles
 from assent.store.tables import accounts as account_table
 from decide_bench import LISTS, make_state
-from harness import assent_command
+from harness import assent_command, run_measured
 from import_bench import Database
 
 CHUNK = 100_000
@@ -189,18 +188,12 @@ def export(db: Database, account_id: str, fmt: str, out: Path) -> dict[str, Any]
     of the same process without the file): wall and CPU seconds, peak RSS."""
     what = ["count"] if fmt == "count" else ["export", "--format", fmt, "--output", str(out)]
     cmd = [assent_command(), "audience", *what, "--account", account_id, "--all", "--db", db.url, "--json"]
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - started
-        stdout.seek(0), stderr.seek(0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"export failed: {stderr.read().decode()[-2000:]}")
-        report = json.loads(stdout.read())
-    rows, cpu = report.get("written") or 0, usage.ru_utime + usage.ru_stime
+    run = run_measured(cmd)
+    if run.exit_code != 0:
+        raise RuntimeError(f"export failed: {run.stderr.decode()[-2000:]}")
+    rows, cpu, elapsed = json.loads(run.stdout).get("written") or 0, run.cpu_seconds, run.seconds
     return {"format": fmt, "seconds": round(elapsed, 2), "cpu_seconds": round(cpu, 2),
-            "peak_rss_mb": usage.ru_maxrss // 1024, "rows": rows, "rows_per_s": round(rows / elapsed),
+            "peak_rss_mb": run.peak_rss_mb, "rows": rows, "rows_per_s": round(rows / elapsed),
             "rows_per_cpu_s": round(rows / cpu) if cpu else None}  # fmt: skip
 
 

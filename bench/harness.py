@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -107,6 +108,41 @@ Client = RawClient | HttpxClient
 
 def assent_command() -> str:
     return shutil.which("assent", path=str(Path(sys.executable).parent)) or "assent"
+
+
+# Started from a small process, a command's peak RSS is its own: a child spawned by a large
+# process (vfork, or fork then exec) starts its peak at its parent's, which wait4 then reports.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}")
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    exit_code: int
+    seconds: float  # wall
+    cpu_seconds: float  # the command's and its children's, user and system
+    peak_rss_mb: int  # the command's own peak (or its largest child's)
+    stdout: bytes
+    stderr: bytes
+
+
+def run_measured(cmd: list[str]) -> Measured:
+    """Run `cmd` and measure its wall time, CPU time and peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "usage"
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        started = time.perf_counter()
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            subprocess.run([sys.executable, "-c", _LAUNCHER, str(result), *cmd], stdout=stdout, stderr=stderr,
+                           check=True)  # fmt: skip
+        elapsed = time.perf_counter() - started
+        code, cpu, rss_kb = result.read_text().split()
+        return Measured(int(code), elapsed, float(cpu), int(rss_kb) // 1024, out.read_bytes(), err.read_bytes())
 
 
 def run_json(*args: str) -> Any:

@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +29,7 @@ from sqlalchemy.engine import make_url
 from assent.services.accounts import accounts
 from assent.services.demo import synthetic
 from assent.store.db import database_url, make_engine, upgrade
+from harness import assent_command, run_measured
 
 # Every table the import writes rows to for this file (the consent summary is a projection table too).
 TABLES = ("profiles", "consents", "consent_summaries", "consent_events")
@@ -68,20 +65,12 @@ class Database:
 def run_import(db: Database, account_id: str, csv_path: Path, rejects: Path) -> tuple[float, dict, int, float]:
     """Wall seconds, the import's own report, the command's peak RSS in MB and its CPU seconds (with
     its worker processes'; not the PostgreSQL server's)."""
-    assent = shutil.which("assent", path=str(Path(sys.executable).parent)) or "assent"
-    cmd = [assent, "profiles", "import", str(csv_path), "--account", account_id, "--subscribe", "email",
+    cmd = [assent_command(), "profiles", "import", str(csv_path), "--account", account_id, "--subscribe", "email",
            "--rejects", str(rejects), "--db", db.url, "--json"]  # fmt: skip
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4 gives this child's own peak RSS
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        elapsed = time.perf_counter() - started
-        out.seek(0), err.seek(0)
-        if proc.returncode != 0:
-            raise RuntimeError(f"import failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-        report = json.loads(out.read())
-    return elapsed, report, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
+    run = run_measured(cmd)
+    if run.exit_code != 0:
+        raise RuntimeError(f"import failed ({run.exit_code}): {run.stderr.decode()[-2000:]}")
+    return run.seconds, json.loads(run.stdout), run.peak_rss_mb, run.cpu_seconds
 
 
 def final_rows(db: Database) -> dict[str, tuple[list[str], list[tuple]]]:
@@ -156,8 +145,6 @@ def main() -> None:
             seconds, report, rss, cpu = run_import(assent_db, account, csv_path, work / "rejects.csv")
             again = None
             if not args.no_reimport:
-                # Before this process reads every row back: a child started with vfork takes its
-                # parent's peak RSS as its own starting peak, which wait4 would then report.
                 again = run_import(assent_db, account, csv_path, work / "rejects-again.csv")
             rows = final_rows(assent_db)
             # The floor database needs the same account row the ledger's head points at.
