@@ -128,6 +128,21 @@ class Subscriptions(Struct, gc=False):
     whatsapp: _WhatsAppGroup
 
 
+class _Location(Struct, gc=False):
+    """ProfileView.location's dict as a Struct: the same keys in the same order (LOCATION's)."""
+
+    address1: str | None
+    address2: str | None
+    city: str | None
+    country: str | None
+    latitude: str | None
+    longitude: str | None
+    region: str | None
+    zip: str | None
+    timezone: str | None
+    ip: str | None
+
+
 class _ProfileAttributes(Struct, gc=False):
     email: str | None
     phone_number: str | None
@@ -141,7 +156,7 @@ class _ProfileAttributes(Struct, gc=False):
     created: str | None
     updated: str | None
     last_event_date: str | None
-    location: dict[str, Any]
+    location: dict[str, Any] | _Location  # _Location: made straight from a page's rows
     properties: Any
     subscriptions: Subscriptions | Raw | UnsetType = UNSET  # Raw: a block shared by a page's profiles, encoded
 
@@ -304,43 +319,10 @@ def profile_resources(rows: list[ProfileView], base: str) -> list[ProfileResourc
     return [profile_resource(row, base, iso, made) for row in rows]
 
 
-class _Location(Struct, gc=False):
-    """ProfileView.location's dict as a Struct: the same keys in the same order (LOCATION's)."""
-
-    address1: str | None
-    address2: str | None
-    city: str | None
-    country: str | None
-    latitude: str | None
-    longitude: str | None
-    region: str | None
-    zip: str | None
-    timezone: str | None
-    ip: str | None
-
-
-class _RowAttributes(Struct, gc=False):
-    email: str | None
-    phone_number: str | None
-    external_id: str | None
-    first_name: str | None
-    last_name: str | None
-    organization: str | None
-    locale: str | None
-    title: str | None
-    image: str | None
-    created: str | None
-    updated: str | None
-    last_event_date: str | None
-    location: _Location
-    properties: Any
-    subscriptions: Subscriptions | Raw | UnsetType = UNSET
-
-
 class _RowResource(Struct, gc=False):
     type: str
     id: str
-    attributes: _RowAttributes
+    attributes: _ProfileAttributes
     relationships: Raw  # ProfileResource's relationships, written as text: they vary by the id alone
     links: _SelfLink
 
@@ -371,7 +353,7 @@ def row_resources(rows: list[ProfileRow], states: dict[str, ProfileState], base:
          address2, city, region, zip_, country, timezone, latitude, longitude, ip, properties, created, updated,
          last_event) in rows:  # fmt: skip
         state = states.get(pid)
-        attributes = _RowAttributes(
+        attributes = _ProfileAttributes(
             email, phone_number, external_id, first_name, last_name, organization, locale, title, image,
             iso(created), iso(updated), iso(last_event),
             _Location(address1, address2, city, country, latitude, longitude, region, zip_, timezone, ip),

@@ -102,16 +102,20 @@ def _load_statement(dialect: str) -> TextualSelect:
     )  # fmt: skip
 
 
-def load_sql(dialect: str) -> str:
-    """The UNION ALL statement of the projection and push tokens of the profiles whose ids are the
-    JSON array :values, in SQLAlchemy's named binds (:values, :account_id)."""
+def _union(tail: Callable[[str], str]) -> str:
+    """The UNION ALL of every projection table's rows (and push tokens') in one shape: the table's
+    name, the profile id, then its columns in _SHAPE; `tail(table)` writes the FROM and WHERE."""
     selects = []
     for table, columns in _PARTS.items():
         cols = ", ".join(f"{table}.{c}" if c else _NULLS[kind] for c, kind in zip(columns, _SHAPE, strict=True))
-        selects.append(
-            f"SELECT '{table}', {table}.profile_id, {cols} {bulk.matching_clause(dialect, table, 'profile_id')}"
-        )
+        selects.append(f"SELECT '{table}', {table}.profile_id, {cols} {tail(table)}")
     return " UNION ALL ".join(selects)
+
+
+def load_sql(dialect: str) -> str:
+    """The UNION ALL statement of the projection and push tokens of the profiles whose ids are the
+    JSON array :values, in SQLAlchemy's named binds (:values, :account_id)."""
+    return _union(lambda table: bulk.matching_clause(dialect, table, "profile_id"))
 
 
 @functools.cache
@@ -120,14 +124,12 @@ def range_sql(dialect: str) -> str:
     rather than those in a list: one range scan of each table's (account_id, profile_id) index
     instead of a probe per profile. For a page of every profile of the account in id order, the
     range holds that page's profiles and no other (read in the same transaction)."""
-    selects = []
-    for table, columns in _PARTS.items():
-        cols = ", ".join(f"{table}.{c}" if c else _NULLS[kind] for c, kind in zip(columns, _SHAPE, strict=True))
-        selects.append(
-            f"SELECT '{table}', {table}.profile_id, {cols} FROM {table} WHERE {table}.account_id = :account_id "
+    return _union(
+        lambda table: (
+            f"FROM {table} WHERE {table}.account_id = :account_id "
             f"AND {table}.profile_id >= :first AND {table}.profile_id <= :last"
         )
-    return " UNION ALL ".join(selects)
+    )
 
 
 def load(
@@ -201,14 +203,7 @@ def one_profile_sql(placeholder: Callable[[str], str]) -> str:
     """The UNION ALL statement for one profile, for the raw driver: `placeholder(name)` writes the
     driver's bind of :account_id and :profile_id (each table's rows found on its profile index)."""
     account, profile = placeholder("account_id"), placeholder("profile_id")
-    selects = []
-    for table, columns in _PARTS.items():
-        cols = ", ".join(f"{table}.{c}" if c else _NULLS[kind] for c, kind in zip(columns, _SHAPE, strict=True))
-        selects.append(
-            f"SELECT '{table}', {table}.profile_id, {cols} FROM {table} "
-            f"WHERE {table}.account_id = {account} AND {table}.profile_id = {profile}"
-        )
-    return " UNION ALL ".join(selects)
+    return _union(lambda table: f"FROM {table} WHERE {table}.account_id = {account} AND {table}.profile_id = {profile}")
 
 
 def stored_rows(conn: Connection, account_id: str) -> Rows:

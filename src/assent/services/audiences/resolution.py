@@ -142,16 +142,23 @@ def _segment_places(engine: Engine, account_id: str, q: AudienceQuery) -> None:
         segments.refresh_places(engine, account_id, named)
 
 
+def _prepare(
+    conn: Connection, account_id: str, q: AudienceQuery, rulebook: Rulebook
+) -> tuple[Send, store.Sources, store.Rules]:
+    """The send, the sources and the rules of `q`, read in the caller's snapshot (the list checked)."""
+    account = load_account(conn, account_id)
+    send = _send(conn, account, q, utcnow())
+    if q.list_id is not None:
+        load_list(conn, account_id, q.list_id)
+    return send, _sources(conn, account_id, q), rulebook(conn, account, send)
+
+
 def count(engine: Engine, account_id: str, q: AudienceQuery, rulebook: Rulebook = send_rulebook) -> AudienceCount:
     _segment_places(engine, account_id, q)
     for _ in range(PLACE_PASSES):
         with read_transaction(engine) as conn:
-            account = load_account(conn, account_id)
-            send = _send(conn, account, q, utcnow())
-            if q.list_id is not None:
-                load_list(conn, account_id, q.list_id)
-            sources = _sources(conn, account_id, q)
-            rows = store.count_by_code(conn, account_id, sources, rulebook(conn, account, send))
+            send, sources, rules = _prepare(conn, account_id, q, rulebook)
+            rows = store.count_by_code(conn, account_id, sources, rules)
         if not any(r.code == store.UNPLACED for r in rows):
             break
         places.refresh(engine, account_id)
@@ -188,12 +195,7 @@ def allowed(engine: Engine, account_id: str, q: AudienceQuery, after: str | None
     _segment_places(engine, account_id, q)
     for attempt in range(PLACE_PASSES):
         with read_transaction(engine) as conn:
-            account = load_account(conn, account_id)
-            send = _send(conn, account, q, utcnow())
-            if q.list_id is not None:
-                load_list(conn, account_id, q.list_id)
-            sources = _sources(conn, account_id, q)
-            rules = rulebook(conn, account, send)
+            _, sources, rules = _prepare(conn, account_id, q, rulebook)
             stop = attempt < PLACE_PASSES - 1
             resume = yield from store.allowed_rows(conn, account_id, sources, rules, columns, after, stop_unplaced=stop)
         if resume is None:
