@@ -446,6 +446,20 @@ def test_an_unchanged_row_after_another_row_of_its_profile_in_the_batch_still_ap
     _assert_consistent(engine, account_id)
 
 
+def test_an_unchanged_row_after_a_row_of_its_profile_in_an_earlier_batch_still_applies_in_file_order(
+    engine, account_id, tmp_path
+):
+    header = ["email", "phone_number", "first_name"]
+    _run(engine, account_id, _csv(tmp_path / "a.csv", header, ["a@example.com", "+14155550171", "Ada"]))
+    # One row a batch: the second batch's digests may be looked up before the first batch is written,
+    # when the second row was still unchanged; it must still put the name back after the first row.
+    rows = [["", "+14155550171", "Bo"], ["a@example.com", "+14155550171", "Ada"]] * 3
+    report = _run(engine, account_id, _csv(tmp_path / "b.csv", header, *rows), batch_size=1)
+    assert (report.updated, report.unchanged) == (6, 0)
+    assert _profile(engine, account_id, email="a@example.com")["first_name"] == "Ada"
+    _assert_consistent(engine, account_id)
+
+
 def test_a_reimport_with_worker_processes_finds_unchanged_rows_the_same_way(engine, account_id, tmp_path):
     path = synthetic.write_csv(tmp_path / "people.csv", 300)
     first = _run(engine, account_id, path, subscribe=EMAIL, workers=2, batch_size=100)
@@ -483,11 +497,12 @@ def test_a_batch_that_fails_to_write_stops_the_import_with_its_error_and_earlier
     path = _csv(tmp_path / "p.csv", ["email"], *[[f"p{i}@example.com"] for i in range(30)])
     real, written = imports._import_batch, []
 
-    def failing_third(conn, plan, now, prepared, report, rejects):
+    def failing_third(conn, plan, now, prepared, report, rejects, *rest):
         if len(written) == 2:
             raise RuntimeError("disk full")
-        real(conn, plan, now, prepared, report, rejects)
+        touched = real(conn, plan, now, prepared, report, rejects, *rest)
         written.append(len(prepared))
+        return touched
 
     monkeypatch.setattr(imports, "_import_batch", failing_third)
     with pytest.raises(RuntimeError, match="disk full"):

@@ -132,7 +132,7 @@ def _require_sqlite_file(path: Path, setting: str) -> None:
 
 
 def driver_target(engine: Engine) -> DriverTarget:
-    """Where a process without SQLAlchemy reaches the engine's database (forms.held_digests)."""
+    """Where a process without SQLAlchemy reaches the engine's database (forms.unchanged_digests)."""
     url = engine.url
     if url.get_backend_name() == "sqlite":
         return DriverTarget("sqlite", url.database or ":memory:")

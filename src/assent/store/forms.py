@@ -322,28 +322,40 @@ def process_connection(target: DriverTarget) -> Any:
     return conn
 
 
-def held_digests(conn: Any, dialect: str, account_id: str, digests: Sequence[str]) -> set[str]:
-    """The import digests some profile of the account holds, of these, looked up on `conn`, a bare
-    connection (a hint: profiles.unchanged_imports, in the writing transaction, has the last word)."""
+# A profile took its import row and has had no ledger event since: every other write of its fields
+# clears its digest, but consent changes leave the profile row alone, so its events are counted.
+_NO_EVENT_SINCE = (
+    "profiles.import_events = (SELECT count(*) FROM consent_events"
+    " WHERE consent_events.account_id = profiles.account_id AND consent_events.profile_id = profiles.id)"
+)
+
+
+def unchanged_digests(conn: Any, dialect: str, account_id: str, digests: Sequence[str]) -> dict[str, str]:
+    """digest -> profile id, for those of these import digests held by a profile of the account that
+    has had no ledger event since it took that row, looked up on `conn`, a bare connection (one
+    statement: one consistent snapshot; see importer._import_batch for why it needs no second look)."""
     if not digests:
-        return set()
+        return {}
     values = msgspec.json.encode(sorted(set(digests))).decode()
     if dialect == "sqlite":
-        # The values outside, the index inside (as bulk.matching_clause).
+        # The values outside, the index inside (as bulk.matching_clause); the index named: with the
+        # correlated count beside it, SQLite's planner would scan the account's profiles.
         sql = (
-            "SELECT profiles.import_digest FROM json_each(?) AS wanted CROSS JOIN profiles"
-            " ON profiles.account_id = ? AND profiles.import_digest = wanted.value"
+            "SELECT profiles.import_digest, profiles.id FROM json_each(?) AS wanted CROSS JOIN profiles"
+            " INDEXED BY ix_profiles_import_digest ON profiles.account_id = ?"
+            f" AND profiles.import_digest = wanted.value WHERE {_NO_EVENT_SINCE}"
         )
         params: tuple[Any, ...] = (values, account_id)
     else:
         sql = (
-            "SELECT import_digest FROM profiles WHERE account_id = %s AND import_digest"
-            " = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(%s AS jsonb))))"
+            "SELECT profiles.import_digest, profiles.id FROM profiles WHERE profiles.account_id = %s AND"
+            " profiles.import_digest = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(%s AS jsonb))))"
+            f" AND {_NO_EVENT_SINCE}"
         )
         params = (account_id, values)
     cur = conn.cursor()
     try:
         cur.execute(sql, params)
-        return {r[0] for r in cur.fetchall()}
+        return dict(cur.fetchall())
     finally:
         cur.close()

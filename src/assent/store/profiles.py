@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, insert, select, text, update
 
-from . import bulk
+from . import bulk, forms
 from .conditions import OPERATORS
 from .db import driver_connection, driver_rows
 from .rows import AnyRow, AnySelect, SortKey
@@ -94,31 +94,10 @@ def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict[
 
 def unchanged_imports(conn: Connection, account_id: str, digests: Iterable[str]) -> dict[str, str]:
     """digest -> profile id, for the digests held by a profile that has had no ledger event since it
-    took that row (its fields cannot have changed: every other write clears the digest)."""
-    values = list(set(digests))
-    if not values:
-        return {}
-    same_count = (
-        "profiles.import_events = (SELECT count(*) FROM consent_events"
-        " WHERE consent_events.account_id = profiles.account_id AND consent_events.profile_id = profiles.id)"
-    )
-    # On the bare driver: a re-import makes this look-up for every row of the file, and through
-    # SQLAlchemy's result rows it cost twice what the query itself does.
-    if conn.dialect.name == "sqlite":
-        # Named index: with the correlated count beside it, SQLite's planner would scan the account's profiles.
-        sql = (
-            "SELECT profiles.import_digest, profiles.id FROM json_each(?) AS wanted CROSS JOIN profiles"
-            " INDEXED BY ix_profiles_import_digest ON profiles.account_id = ?"
-            f" AND profiles.import_digest = wanted.value WHERE {same_count}"
-        )
-        params: tuple[str, str] = (bulk.values_param(values), account_id)
-    else:
-        sql = (
-            "SELECT profiles.import_digest, profiles.id FROM profiles WHERE profiles.account_id = ? AND"
-            f" profiles.import_digest = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(? AS jsonb)))) AND {same_count}"
-        )
-        params = (account_id, bulk.values_param(values))
-    return dict(driver_rows(conn, sql, params))
+    took that row (its fields cannot have changed: every other write clears the digest), looked up in
+    `conn`'s transaction, on the bare driver (through SQLAlchemy's result rows it cost twice what the
+    query itself does)."""
+    return forms.unchanged_digests(driver_connection(conn), conn.dialect.name, account_id, list(digests))
 
 
 def set_import_digests(conn: Connection, account_id: str, digests: Mapping[str, str]) -> None:

@@ -24,7 +24,7 @@ import os
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -114,9 +114,10 @@ def digest_seed(source: ImportFile, options: ImportOptions, default_region: str,
 # --- reading in parallel ---------------------------------------------------------------------
 
 
-# (time, validated rows, bytes of the file read); a worker's rows stay packed until the writer takes
-# them, so that only the batch being written is ever held as objects (several times the packed size).
-Batch = tuple[datetime, list[Prepared | Rejected | Known] | bytes, int]
+# (time, validated rows, bytes of the file read, batches written before its digests were looked up);
+# a worker's rows stay packed until the writer takes them, so that only the batch being written is
+# ever held as objects (several times the packed size).
+Batch = tuple[datetime, list[Prepared | Rejected | Known] | bytes, int, int]
 
 
 # Worker processes pay for starting (each imports the application) only when this much of the file
@@ -124,7 +125,7 @@ Batch = tuple[datetime, list[Prepared | Rejected | Known] | bytes, int]
 WORKERS_FROM_BYTES = 2_000_000
 
 
-def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterator[Batch]:
+def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: Callable[[], int]) -> Iterator[Batch]:
     """Validated batches in file order (_batches). Digests are looked up on a bare connection of the
     import's own, as workers do: cheaper than through SQLAlchemy, and with SQLite's small default
     page cache the digest index's pages are not kept in this process as well as in the writer's."""
@@ -132,27 +133,31 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan) -> Iterato
         raise ValueError("the plan names no database")
     raw = forms.connect(plan.database)
     try:
-        yield from _batches(source, plan, functools.partial(forms.held_digests, raw, plan.dialect, plan.account_id))
+        known = functools.partial(forms.unchanged_digests, raw, plan.dialect, plan.account_id)
+        yield from _batches(source, plan, known, written)
     finally:
         raw.close()
 
 
-def _first_batch(first: tuple[datetime, ReadChunk, int], plan: Plan) -> Batch:
-    now, read, end = first
-    return now, work_out(read, plan, now), end
+def _first_batch(first: tuple[datetime, ReadChunk, int, int], plan: Plan) -> Batch:
+    now, read, end, seen = first
+    return now, work_out(read, plan, now), end, seen
 
 
-def _batches(source: ImportFile, plan: Plan, known: Lookup) -> Iterator[Batch]:
+def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[], int]) -> Iterator[Batch]:
     """Validated batches in file order, from worker processes when that pays.
 
     Without a number of workers given, the first chunk is read here first: if most of its rows are
     unchanged (a re-import), the rest most likely is too, and costs too little to be worth workers.
     Otherwise the workers start on the next chunks while this process works the first one out, so
-    that their start-up (each imports its modules) overlaps it."""
+    that their start-up (each imports its modules) overlaps it.
+
+    Each batch carries `written()` as it was before its digests were looked up (when its chunk was
+    handed out): the batches the writer had committed by then, which that look-up saw."""
     options = plan.options
     workers = options.workers
     chunks = source.chunks(options.batch_size)
-    first: tuple[datetime, ReadChunk, int] | None = None
+    first: tuple[datetime, ReadChunk, int, int] | None = None
     if workers is None:
         cpus = os.cpu_count() or 1
         workers = 0
@@ -160,8 +165,9 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup) -> Iterator[Batch]:
             chunk = next(chunks, None)
             if chunk is None:
                 return
+            seen = written()
             read = read_chunk(chunk, plan, known)
-            first = (utcnow(), read, chunk.end)
+            first = (utcnow(), read, chunk.end, seen)
             mostly_unchanged = 2 * read.held_rows() > len(read.records)
             if not mostly_unchanged and source.size - chunk.end > WORKERS_FROM_BYTES:
                 workers = min(cpus, 4)
@@ -170,19 +176,19 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup) -> Iterator[Batch]:
             yield _first_batch(first, plan)
             first = None  # this generator lives as long as the import: the chunk is not kept
         for chunk in chunks:
-            now = utcnow()
-            yield now, prepare_chunk(chunk, plan, now, known), chunk.end
+            now, seen = utcnow(), written()
+            yield now, prepare_chunk(chunk, plan, now, known), chunk.end, seen
         return
     # Imported only when workers start: a small file or a re-import never pays for loading them.
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_start) as pool:
-        in_flight: list[tuple[datetime, Future, int]] = []
+        in_flight: list[tuple[datetime, Future, int, int]] = []
 
         def submit(chunk: RawChunk) -> None:
-            now = utcnow()
-            in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now), chunk.end))
+            now, seen = utcnow(), written()
+            in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now), chunk.end, seen))
 
         if first is not None:
             for chunk in itertools.islice(chunks, workers):  # each submit starts a worker
@@ -192,10 +198,10 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup) -> Iterator[Batch]:
         for chunk in chunks:
             submit(chunk)
             if len(in_flight) > workers:  # bounded: the file is never all in memory
-                now, fut, end = in_flight.pop(0)
-                yield now, fut.result(), end
-        for now, fut, end in in_flight:
-            yield now, fut.result(), end
+                now, fut, end, seen = in_flight.pop(0)
+                yield now, fut.result(), end, seen
+        for now, fut, end, seen in in_flight:
+            yield now, fut.result(), end, seen
 
 
 # --- writing (main process) ----------------------------------------------------------------
@@ -208,20 +214,29 @@ def _import_batch(
     prepared: list[Prepared | Rejected | Known],
     report: BatchReport,
     rejects: RejectsFile,
-) -> None:
-    """One batch, inside the caller's transaction."""
+    stale: Set[str] = frozenset(),
+) -> set[str]:
+    """One batch, inside the caller's transaction; returns the ids of the profiles it looked up or
+    created on the careful way (those it may have written).
+
+    Its Known rows were found unchanged when the batch was read, in one snapshot (one statement),
+    and are taken as unchanged without a second look-up: a write by anyone else since then can be
+    ordered after the row, which changed nothing then. Only this import's own later rows must come
+    after it; `stale` names the profiles of the batches written after that look-up, whose rows are
+    looked up again here."""
     # First: it takes the account's write lock. A file import sends no confirmation emails: rows
     # joining a double opt-in list stay pending, as they always have; its changes do go to webhooks.
     recorder = Recorder(conn, plan.account_id, hooks=WITHOUT_CONFIRMATIONS)
     good: list[Prepared] = []
     rejected: list[Rejected] = []  # written in line order once the batch is done, wherever each was caught
     known = [item for item in prepared if isinstance(item, Known)]
-    # A row whose profile took it and has not changed since would change nothing: it costs this look-up.
-    unchanged = profile_store.unchanged_imports(conn, plan.account_id, [k.digest for k in known])
+    again = [k.digest for k in known if k.profile_id in stale]
+    unchanged = profile_store.unchanged_imports(conn, plan.account_id, again) if again else {}
     held: dict[str, list[Known]] = {}  # profile id -> its unchanged rows
     for item in prepared:
         if isinstance(item, Known):
-            if (pid := unchanged.get(item.digest)) is not None:
+            pid = unchanged.get(item.digest) if item.profile_id in stale else item.profile_id
+            if pid is not None:
                 held.setdefault(pid, []).append(item)
                 continue
             item = _prepare_known(item, plan)  # the profile changed since: the row goes the careful way
@@ -291,6 +306,7 @@ def _import_batch(
     report.rejected += len(rejected)
     for item in sorted(rejected, key=lambda r: r.line):
         rejects.write(item)
+    return set(batch.by["id"])
 
 
 def _prepare_known(k: Known, plan: Plan) -> Prepared | Rejected:
@@ -316,6 +332,8 @@ class _Writer:
         self.engine, self.plan, self.report, self.rejects, self.progress = engine, plan, report, rejects, progress
         self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
+        self.written = 0  # batches committed (read from the reading thread: see _batches)
+        self.touched: dict[int, set[str]] = {}  # batch number -> the profiles it may have written
         self.thread = threading.Thread(target=self._run, name="assent-import-writer", daemon=True)
 
     def __enter__(self) -> _Writer:
@@ -340,11 +358,17 @@ class _Writer:
         try:
             with bulk_connection(self.engine) as conn:
                 while (batch := self.queue.get()) is not None:
-                    now, packed, read = batch
+                    now, packed, read, seen = batch
                     prepared = decode_results(packed) if isinstance(packed, bytes) else packed
                     del batch, packed
+                    # Batches are read in order, so no later one saw fewer batches written than this one.
+                    for number in [n for n in self.touched if n < seen]:
+                        del self.touched[number]
+                    stale = set().union(*self.touched.values())
                     with conn.begin():
-                        _import_batch(conn, self.plan, now, prepared, self.report, self.rejects)
+                        touched = _import_batch(conn, self.plan, now, prepared, self.report, self.rejects, stale)
+                    self.touched[self.written] = touched
+                    self.written += 1
                     self.report.rows += len(prepared)
                     if self.progress:
                         self.progress(len(prepared), read)
@@ -420,7 +444,7 @@ def import_profiles(
         gc.disable()
         try:
             with _Writer(engine, plan, report, rejects, progress) as writer:
-                for batch in _prepared_batches(engine, source, plan):
+                for batch in _prepared_batches(engine, source, plan, lambda: writer.written):
                     writer.put(batch)
                     del batch  # not held while the next one is worked out
         finally:

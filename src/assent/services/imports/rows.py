@@ -77,12 +77,14 @@ class Rejected(msgspec.Struct, array_like=True, tag="r"):
 
 
 class Known(msgspec.Struct, array_like=True, tag="k"):
-    """A row whose digest a stored profile holds: most likely it changes nothing, so it was neither
-    validated nor worked out; the writing process checks the digest still holds (or prepares it)."""
+    """A row whose digest a stored profile held, with no ledger event since, when the row was read:
+    it changes nothing, so it was neither validated nor worked out. The writing process takes it as
+    unchanged unless the import itself wrote that profile after the look-up (then it checks again)."""
 
     line: int
     digest: str
     record: dict[str, Any]
+    profile_id: str  # the profile that holds the digest
 
 
 # Workers send their results as MessagePack: several times cheaper than pickling objects.

@@ -180,16 +180,16 @@ def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _S
     return NewProfile(profile_id, profile, encoded, ready, result.subscribed, result.pending)
 
 
-Lookup = Callable[[list[str]], set[str]]  # which of these digests some profile holds
+Lookup = Callable[[list[str]], dict[str, str]]  # digest -> the profile it leaves unchanged (forms.unchanged_digests)
 
 
 class ReadChunk(NamedTuple):
-    """A chunk's records as read, each one's import digest (None when it has none) and which of
-    those digests a stored profile holds."""
+    """A chunk's records as read, each one's import digest (None when it has none) and, for those
+    digests a stored profile holds with no ledger event since, that profile's id."""
 
     records: list[Record]
     digests: list[str | None]
-    held: set[str]
+    held: dict[str, str]
 
     def held_rows(self) -> int:
         return sum(d is not None and d in self.held for d in self.digests)
@@ -202,7 +202,7 @@ def read_chunk(chunk: RawChunk, plan: Plan, known: Lookup) -> ReadChunk:
     digests = [
         row_digest(seed, record) if seed is not None and "__error__" not in record else None for _, record in parsed
     ]
-    held = known([d for d in digests if d is not None]) if seed is not None else set()
+    held = known([d for d in digests if d is not None]) if seed is not None else {}
     return ReadChunk(parsed, digests, held)
 
 
@@ -213,8 +213,8 @@ def work_out(read: ReadChunk, plan: Plan, now: datetime) -> list[Prepared | Reje
     shapes: dict[ShapeKey, _Shape] = {}
     held = read.held
     for (line, record), digest in zip(read.records, read.digests, strict=True):
-        if digest is not None and digest in held:
-            out.append(Known(line, digest, record))
+        if digest is not None and (profile_id := held.get(digest)) is not None:
+            out.append(Known(line, digest, record, profile_id))
             continue
         item = prepare_row(line, record, plan.default_region)
         if isinstance(item, Prepared):
@@ -241,5 +241,5 @@ def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
     if plan.database is None:
         raise ValueError("a worker needs the plan's database to look up digests")
     raw = forms.process_connection(plan.database)
-    known = functools.partial(forms.held_digests, raw, plan.dialect, plan.account_id)
+    known = functools.partial(forms.unchanged_digests, raw, plan.dialect, plan.account_id)
     return encode_results(prepare_chunk(chunk, plan, now, known))
