@@ -50,24 +50,26 @@ def _module(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _service_imports(path: Path, modules: set[str]) -> tuple[set[str], list[str]]:
-    """The services modules `path` imports at module level, and any package import made inside a function."""
+def _service_imports(path: Path, modules: set[str]) -> tuple[set[str], dict[str, set[str]]]:
+    """The services modules `path` imports at module level, and those it imports inside a function
+    (by where: file and line)."""
     tree = ast.parse(path.read_text())
     package = _module(path) if path.name == "__init__.py" else _module(path).rpartition(".")[0]
-    top: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.level > 0:
-            base = package.split(".")
-            base = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
-            for alias in node.names:
-                top.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
-    inner = []
+
+    def imported(node: ast.ImportFrom) -> set[str]:
+        base = package.split(".")
+        base = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+        found = {f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names}
+        return {m for m in found if m in modules and m.startswith("assent.services.")}
+
+    top = set().union(*(imported(n) for n in tree.body if isinstance(n, ast.ImportFrom) and n.level > 0))
+    inner = {}
     for fn in ast.walk(tree):
         if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
             for node in ast.walk(fn):
                 if isinstance(node, ast.ImportFrom) and node.level > 0:
-                    inner.append(f"{path.relative_to(SRC / 'services')}:{node.lineno}")
-    return {m for m in top if m in modules and m.startswith("assent.services.")}, inner
+                    inner[f"{path.relative_to(SRC / 'services')}:{node.lineno}"] = imported(node)
+    return top, inner
 
 
 def test_services_import_each_other_without_cycles_or_imports_inside_functions() -> None:
@@ -76,10 +78,14 @@ def test_services_import_each_other_without_cycles_or_imports_inside_functions()
     graph, inner = {}, []
     for path in paths:
         top, late = _service_imports(path, modules)
+        # The recorder's hooks load their modules when they first have work (a command that writes
+        # no event, or sends no confirmation, never pays for them): still edges, so not a dodged cycle.
+        if path == SRC / "services" / "shared" / "recorder.py":
+            top |= set().union(*late.values())
+            late = {}
         graph[_module(path)] = top
         inner += late
-    # An optional dependency loaded on first use is not a dodged cycle.
-    assert [i for i in inner if not i.startswith("shared/ratelimits.py:")] == []
+    assert inner == []
     done: set[str] = set()
 
     def visit(module: str, path: list[str]) -> None:

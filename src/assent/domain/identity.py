@@ -14,7 +14,6 @@ import re
 from typing import Any
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
 from .errors import InvalidIdentifier
 
@@ -48,6 +47,10 @@ def normalize_email(value: str, field: str = "email") -> str:
     fast = _fast_email(text)
     if fast is not None:
         return fast
+    # Imported here: most addresses take the fast path, and loading email-validator (its regular
+    # expressions) is a sizeable share of a short command's start-up.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(text, check_deliverability=False).normalized.lower()
     except EmailNotValidError as e:
@@ -56,6 +59,8 @@ def normalize_email(value: str, field: str = "email") -> str:
 
 def slow_normalize_email(value: str) -> str:
     """email-validator alone (then lowercased); the reference the fast path is tested against."""
+    from email_validator import validate_email
+
     return validate_email(value.strip(), check_deliverability=False).normalized.lower()
 
 

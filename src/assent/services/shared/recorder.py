@@ -24,11 +24,10 @@ from ...domain import ConsentEvent, ProfileState
 from ...store import projection
 from ...store.db import write_transaction
 from ...store.ledger import EncodedEvent, LedgerAppender
-from ..consent import confirmations
-from ..webhooks import delivery as webhook_delivery
-from ..webhooks import queue as webhook_queue
-from . import outbox
 from .errors import NotFound
+
+# The hooks' modules are imported when a hook first has work: a command that writes no event (a
+# re-import of an unchanged file), or sends no confirmation (any file import), never loads them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +74,34 @@ class Hook:
 def _queue_confirmations(conn: Connection, written: Written) -> bool:
     # An email double opt-in request gets its confirmation email in the same transaction, so it
     # is sent only if the request commits.
+    from ..consent import confirmations
+
     changes = [(r.profile_id, r.state, r.events) for r in written.recorded]
     return bool(changes) and confirmations.queue(conn, written.account_id, changes) > 0
+
+
+def _wake_outbox() -> None:
+    from . import outbox
+
+    outbox.wake()
 
 
 def _queue_webhooks(conn: Connection, written: Written) -> bool:
     # Each event is queued for every enabled webhook of its topic, in the same transaction, so a
     # delivery exists exactly when its event does.
+    from ..webhooks import queue as webhook_queue
+
     return webhook_queue.enqueue(conn, written.account_id, written.first_seq, written.recorded, written.precomputed) > 0
 
 
-CONFIRMATIONS = Hook("confirmations", _queue_confirmations, outbox.wake)  # the outbox sends them once committed
-WEBHOOKS = Hook("webhooks", _queue_webhooks, webhook_delivery.wake)  # so do the webhook deliverers
+def _wake_webhook_deliverers() -> None:
+    from ..webhooks import delivery
+
+    delivery.wake()
+
+
+CONFIRMATIONS = Hook("confirmations", _queue_confirmations, _wake_outbox)  # the outbox sends them once committed
+WEBHOOKS = Hook("webhooks", _queue_webhooks, _wake_webhook_deliverers)  # so do the webhook deliverers
 
 # Every hook, in the order they run.
 HOOKS: tuple[Hook, ...] = (CONFIRMATIONS, WEBHOOKS)
