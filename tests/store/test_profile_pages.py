@@ -119,3 +119,51 @@ def test_profiles_with_the_same_projection_rows_share_one_states_parts(engine, a
     assert by_email["a@example.com"].consents is by_email["b@example.com"].consents
     assert by_email["a@example.com"].email == "a@example.com" and by_email["b@example.com"].email == "b@example.com"
     assert by_email["a@example.com"].consents is not by_email["c@example.com"].consents
+
+
+def test_rows_and_states_keep_every_value_as_stored(engine, account_id):
+    """On SQLite the bare driver reads a profile, and each projection row, as one JSON array's
+    text: awkward text (quotes, backslashes, control characters, other scripts), every kind of
+    projection row, both flags and missing values come back as the general path reads them."""
+    from datetime import UTC, datetime
+
+    from assent.domain import ChannelConsent, ConsentStatus, ListSuppression, PendingOptIn, ProfileState
+
+    odd = 'Zoë "Q" \\ \t\n\x01\x1f\x7f Ω 日本 🙂 </script> \u2028'
+    values = {"external_id": "odd", "first_name": odd, "last_name": "", "city": odd}
+    create_profile(engine, account_id, ProfileInput(values=values, properties={"k": odd, "n": 1.5, "big": 10**30}))
+    create_profile(engine, account_id, ProfileInput(values={"external_id": "plain"}))
+    at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    subscribed, unsubscribed = ConsentStatus.SUBSCRIBED, ConsentStatus.UNSUBSCRIBED
+    state = ProfileState(
+        consents={
+            (Channel.EMAIL, Purpose.MARKETING): ChannelConsent(subscribed, at, "FORM", odd, None, True, at),
+            (Channel.SMS, Purpose.MARKETING): ChannelConsent(unsubscribed, at, None, None, "x", False, at),
+            (Channel.PUSH, Purpose.MARKETING): ChannelConsent(subscribed, None, None, None, None, None, at),
+        },
+        suppressions={SuppressionReason.HARD_BOUNCE: at},
+        list_suppressions={"L1": ListSuppression(odd, at)},
+        lists={"L2": at},
+        pending={(Channel.EMAIL, Purpose.MARKETING, "L2"): PendingOptIn(at, "API", odd, None)},
+    )
+    with write_transaction(engine) as conn:
+        pid = profile_store.find(conn, account_id, "external_id", "odd").id
+        projection.write(conn, account_id, {pid: state})
+    key = profile_store.sort_key("id")
+    with read_transaction(engine) as conn:
+        general = paging.page(conn, profile_store.listing(account_id, []), profile_store.SORT_COLUMNS["id"],
+                              descending=False, limit=10, key=key)  # fmt: skip
+        rows = profile_pages.page(conn, account_id, "id", descending=False, limit=10, key=key).rows
+        columns = profile_pages.COLUMNS[1:]
+        assert [tuple(r) for r in rows] == [(r.id, *(getattr(r, c) for c in columns)) for r in general.rows]
+        names = [r.first_name for r in rows if r.first_name]
+        assert len(names) == 1 and all(c in names[0] for c in '"\\\t\n\x01\x7fΩ🙂')
+        states = profile_pages.states(conn, account_id, rows)
+        assert states == projection.load(conn, account_id, {r.id: (r.email, r.phone_number) for r in rows})
+        mine = states[pid]
+        assert mine.consents[(Channel.EMAIL, Purpose.MARKETING)].double_optin is True
+        assert mine.consents[(Channel.SMS, Purpose.MARKETING)].double_optin is False
+        assert mine.list_suppressions["L1"].reason == odd and mine.lists == {"L2": at} and len(mine.pending) == 1
+    walked = profile_pages.walk(engine, account_id, "id", descending=False, limit=10, after=None, before=None, key=key,
+                                with_states=True)  # fmt: skip
+    assert walked is not None and walked[1] == states

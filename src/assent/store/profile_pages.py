@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from msgspec.json import decode as _decode
 from sqlalchemy import Engine
 
 from ..domain import ProfileState
@@ -56,7 +57,9 @@ def _page_sql(dialect: str, sort: str, descending: bool, after: bool, before: bo
         where.append(_beyond(columns, not descending, mark)[0])
     order_desc = descending != before
     order = ", ".join(f"{c} DESC" if order_desc else c for c in columns)
-    return f"SELECT {', '.join(COLUMNS)} FROM profiles WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {mark}"
+    # On SQLite a row is one JSON array's text (see _states_sql): one column read, not 24.
+    selected = f"json_array({', '.join(COLUMNS)})" if dialect == "sqlite" else ", ".join(COLUMNS)
+    return f"SELECT {selected} FROM profiles WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {mark}"
 
 
 def _bound(dialect: str, sort: str, key: Sequence[Any]) -> list[Any]:
@@ -107,6 +110,8 @@ def _page(
     params.append(limit + 1)
     cur.execute(sql, params)
     found = cur.fetchall()
+    if dialect == "sqlite":
+        found = [_decode(text) for (text,) in found]
     utc = driver_utc(dialect)
     times: dict[Any, Any] = {None: None}  # each stored time read once per page: a page's often repeat
     rows = []
@@ -121,15 +126,19 @@ def _page(
         t = times.get(last, _UNREAD)
         if t is _UNREAD:
             t = times[last] = utc(last)
-        rows.append(_new(ProfileRow, row[:_TIMES] + (c, u, t)))  # ProfileRow._make, without its checks
+        rows.append(_new(ProfileRow, (*row[:_TIMES], c, u, t)))  # ProfileRow._make, without its checks
     return page_of(rows, limit, after is not None, before is not None, key)
 
 
 @functools.cache
 def _states_sql(dialect: str, contiguous: bool) -> str:
-    named = projection.range_sql(dialect) if contiguous else projection.load_sql(dialect)
+    """The projection's statement for the bare driver. On SQLite its rows are packed (the profile
+    id, then the rest as one JSON array's text): the sqlite3 module lets go of the GIL and SQLite
+    takes its mutex for every column it reads, which cost more than the array's text and its
+    decoding, and a page's alike rows are found alike by their text, decoded once."""
     if dialect == "sqlite":
-        return named
+        return projection.range_sql(dialect, True) if contiguous else projection.load_sql(dialect, True)
+    named = projection.range_sql(dialect) if contiguous else projection.load_sql(dialect)
     for name in ("values", "account_id", "first", "last"):
         named = named.replace(f":{name}", f"%({name})s")
     return named
@@ -161,24 +170,26 @@ def _states(
         params = {"values": bulk.values_param([r.id for r in rows]), "account_id": account_id}
     cur.execute(_states_sql(dialect, id_range is not None), params)
     found = cur.fetchall()
-    mine: dict[str, list[tuple[Any, ...]]] = {}
+    packed = dialect == "sqlite"
+    pid_at = 0 if packed else 1
+    mine: dict[str, list[Any]] = {}
     for row in found:
-        of = mine.get(row[1])
+        of = mine.get(row[pid_at])
         if of is None:
-            mine[row[1]] = [row]
+            mine[row[pid_at]] = [row[1] if packed else row[:1] + row[2:]]  # the row without the profile id
         else:
-            of.append(row)
+            of.append(row[1] if packed else row[:1] + row[2:])
     utc = driver_utc(dialect)
     made: dict[tuple[Any, ...], ProfileState] = {}
     out: dict[str, ProfileState] = {}
     for r in rows:
-        own = mine.get(r.id, ())
-        parts = tuple([row[:1] + row[2:] for row in own])  # the rows without the profile id
+        own = mine.get(r.id)
+        parts = () if own is None else tuple(own)
         shared = made.get(parts)
         if shared is None:
             typed = [
-                (kind, pid, a, b, c, utc(t1), utc(t2), d, e, f, None if g is None else bool(g))
-                for kind, pid, a, b, c, t1, t2, d, e, f, g in own
+                (kind, r.id, a, b, c, utc(t1), utc(t2), d, e, f, None if g is None else bool(g))
+                for kind, a, b, c, t1, t2, d, e, f, g in (map(_decode, parts) if packed else parts)
             ]
             out[r.id] = made[parts] = projection.states(typed, {r.id: (r.email, r.phone_number)})[r.id]
         else:

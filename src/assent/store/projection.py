@@ -102,33 +102,39 @@ def _load_statement(dialect: str) -> TextualSelect:
     )  # fmt: skip
 
 
-def _union(tail: Callable[[str], str]) -> str:
+def _union(tail: Callable[[str], str], packed: bool = False) -> str:
     """The UNION ALL of every projection table's rows (and push tokens') in one shape: the table's
-    name, the profile id, then its columns in _SHAPE; `tail(table)` writes the FROM and WHERE."""
+    name, the profile id, then its columns in _SHAPE; `tail(table)` writes the FROM and WHERE.
+    `packed` (SQLite): each row is the profile id and the rest as one JSON array's text instead."""
     selects = []
     for table, columns in _PARTS.items():
         cols = ", ".join(f"{table}.{c}" if c else _NULLS[kind] for c, kind in zip(columns, _SHAPE, strict=True))
-        selects.append(f"SELECT '{table}', {table}.profile_id, {cols} {tail(table)}")
+        if packed:
+            selects.append(f"SELECT {table}.profile_id, json_array('{table}', {cols}) {tail(table)}")
+        else:
+            selects.append(f"SELECT '{table}', {table}.profile_id, {cols} {tail(table)}")
     return " UNION ALL ".join(selects)
 
 
-def load_sql(dialect: str) -> str:
+def load_sql(dialect: str, packed: bool = False) -> str:
     """The UNION ALL statement of the projection and push tokens of the profiles whose ids are the
-    JSON array :values, in SQLAlchemy's named binds (:values, :account_id)."""
-    return _union(lambda table: bulk.matching_clause(dialect, table, "profile_id"))
+    JSON array :values, in SQLAlchemy's named binds (:values, :account_id); `packed` as range_sql."""
+    return _union(lambda table: bulk.matching_clause(dialect, table, "profile_id"), packed)
 
 
 @functools.cache
-def range_sql(dialect: str) -> str:
+def range_sql(dialect: str, packed: bool = False) -> str:
     """load_sql's statement for the profiles whose ids lie between :first and :last (inclusive)
     rather than those in a list: one range scan of each table's (account_id, profile_id) index
     instead of a probe per profile. For a page of every profile of the account in id order, the
-    range holds that page's profiles and no other (read in the same transaction)."""
+    range holds that page's profiles and no other (read in the same transaction). `packed`
+    (SQLite only): rows of (profile id, a JSON array of the rest), as _union packs them."""
     return _union(
         lambda table: (
             f"FROM {table} WHERE {table}.account_id = :account_id "
             f"AND {table}.profile_id >= :first AND {table}.profile_id <= :last"
-        )
+        ),
+        packed,
     )
 
 
