@@ -273,10 +273,14 @@ def profile_resource(
 _OWN = object()  # a block that shows the profile's phone number: made for each profile
 
 
-def _page_makers() -> tuple[Iso, Callable[[ProfileState], Subscriptions | Raw]]:
-    """A page's time writer and subscriptions-block maker (see profile_resources)."""
+def _page_makers(
+    written: dict[datetime, str] | None = None,
+) -> tuple[Iso, Callable[[ProfileState], Subscriptions | Raw]]:
+    """A page's time writer and subscriptions-block maker (see profile_resources); `written`, when
+    given, is where the writer keeps the texts it wrote (by time)."""
 
-    written: dict[datetime, str] = {}
+    if written is None:
+        written = {}
 
     def iso(value: datetime | None) -> str | None:
         if value is None:
@@ -327,14 +331,6 @@ class _RowResource(Struct, gc=False):
     links: _SelfLink
 
 
-def _relationships(me: str) -> Raw:
-    """ProfileResource's relationships for `me`, the JSON-escaped self link (…/api/profiles/<id>/)."""
-    return Raw(
-        f'{{"lists":{{"links":{{"self":"{me}relationships/lists/","related":"{me}lists/"}}}},'
-        f'"segments":{{"links":{{"self":"{me}relationships/segments/","related":"{me}segments/"}}}}}}'
-    )
-
-
 def _json_text(value: str) -> str:
     """`value` as it stands between the quotes of a JSON string, escaped as the encoder escapes."""
     return _encode(value).decode()[1:-1]
@@ -345,7 +341,9 @@ def row_resources(rows: list[ProfileRow], states: dict[str, ProfileState], base:
     no entry), made straight from the stored rows: no view, location dict or relationship Structs
     per profile. The same bytes once encoded (a property test holds it); the subscriptions block
     is made and shared as profile_resources makes it."""
-    iso, made = _page_makers()
+    written: dict[datetime, str] = {}
+    iso, made = _page_makers(written)
+    known = written.get  # a time written already (the loop looks it up without a call of iso)
     prefix = f"{base}/api/profiles/"
     escaped_prefix = _json_text(prefix)
     out = []
@@ -355,11 +353,17 @@ def row_resources(rows: list[ProfileRow], states: dict[str, ProfileState], base:
         state = states.get(pid)
         attributes = _ProfileAttributes(
             email, phone_number, external_id, first_name, last_name, organization, locale, title, image,
-            iso(created), iso(updated), iso(last_event),
+            known(created) or iso(created), known(updated) or iso(updated),
+            None if last_event is None else known(last_event) or iso(last_event),
             _Location(address1, address2, city, country, latitude, longitude, region, zip_, timezone, ip),
             _decode(properties or "{}"), UNSET if state is None else made(state),
         )  # fmt: skip
         me = prefix + pid + "/"
         escaped = escaped_prefix + (pid if pid.isascii() and pid.isalnum() else _json_text(pid)) + "/"
-        out.append(_RowResource("profile", pid, attributes, _relationships(escaped), _SelfLink(me)))
+        # ProfileResource's relationships for the JSON-escaped self link (…/api/profiles/<id>/), as text
+        relationships = Raw(
+            f'{{"lists":{{"links":{{"self":"{escaped}relationships/lists/","related":"{escaped}lists/"}}}},'
+            f'"segments":{{"links":{{"self":"{escaped}relationships/segments/","related":"{escaped}segments/"}}}}}}'
+        )
+        out.append(_RowResource("profile", pid, attributes, relationships, _SelfLink(me)))
     return out
