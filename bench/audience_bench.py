@@ -39,10 +39,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from assent.domain import Channel, Purpose, Via
+from assent.domain.summary import SUMMARY_COLUMNS
 from assent.services.accounts import accounts
 from assent.services.audiences import resolution as audiences
 from assent.services.audiences.resolution import AudienceQuery, Source
-from assent.store import bulk, projection
+from assent.store import bulk, forms, projection
 from assent.store.audiences import roomy, streamed_rows
 from assent.store.db import make_engine, read_transaction, upgrade
 from assent.store.tables import PROFILE_FIELDS, lists, profiles
@@ -81,7 +82,7 @@ def populate(db: Database, n: int) -> str:
     account_id = accounts.create_account(db.engine, ACCOUNT_NAME, "US").account.id
     dialect = db.engine.dialect.name
     rng = random.Random(10)
-    columns = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at")
+    columns = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at", *SUMMARY_COLUMNS)
     with db.engine.begin() as conn:
         now = bulk.db_time(dialect, T0)
         lrows = [(account_id, name, name, "single_opt_in", now, now) for name in LISTS]
@@ -93,13 +94,17 @@ def populate(db: Database, n: int) -> str:
         for i in range(start, min(n, start + CHUNK)):
             state = make_state(rng, i)
             pid = f"P{i:025d}"
-            projection.add_state_rows(rows, account_id, pid, state, lambda v: bulk.db_time(dialect, v))
+            own = projection.empty_rows()
+            projection.add_state_rows(own, account_id, pid, state, lambda v: bulk.db_time(dialect, v))
+            summary = forms.take_summary(own)  # written in the profile's row, as the import writes it
+            for table, table_rows in own.items():
+                rows[table] += table_rows
             fields = dict.fromkeys(PROFILE_FIELDS)
             fields.update(email=state.email, phone_number=state.phone_number, first_name="Ada", last_name=f"L{i}",
                           country=rng.choice(COUNTRIES))  # fmt: skip
             if rng.random() < 0.9:
                 fields.update(address1=f"{i} Main St", city="Springfield", zip=f"{i % 99999:05d}")
-            prows.append((account_id, pid, *fields.values(), "{}", now, now))
+            prows.append((account_id, pid, *fields.values(), "{}", now, now, *summary))
         with db.engine.begin() as conn:
             bulk.insert_rows(conn, profiles, columns, bulk.ready_rows(dialect, prows))
             for table in projection.PROJECTION_TABLES:

@@ -33,7 +33,6 @@ from assent.services.activity.metrics import builtin_metric_id
 from assent.store import projection
 from assent.store.tables import (
     consent_events,
-    consent_summaries,
     consents,
     events,
     list_members,
@@ -197,12 +196,10 @@ def write_population(conn: Connection, account_id: str, population: list[Snapsho
                     method=po.method,
                 )
             )
-        # The consent summary the projection writes beside those tables (domain/summary.py).
+        # The consent summary the projection writes into the profile's row (domain/summary.py).
         summary = projection.empty_rows()
         projection.add_state_rows(summary, account_id, p.id, s)
-        columns = projection.COLUMNS["consent_summaries"]
-        for row in summary["consent_summaries"]:
-            conn.execute(insert(consent_summaries).values(dict(zip(columns, row, strict=True))))
+        projection.write_summaries(conn, summary[projection.SUMMARY])
         sends = [dict(account_id=account_id, profile_id=p.id, channel=ch.value, purpose=pu.value, message_id=f"m{i}",
                       sent_at=at, recorded_at=NOW) for i, ((ch, pu), at) in
                  enumerate((key, at) for key, ats in p.sends.items() for at in ats)]  # fmt: skip

@@ -34,12 +34,14 @@ from assent.domain import (
 )
 from assent.domain.audiences import AdConsent, ad_basis, ad_reasons, postal_reasons
 from assent.domain.jurisdictions import locate
+from assent.domain.pack_rules import FrequencyCap
 from assent.services.accounts import accounts
 from assent.services.accounts import settings as settings_service
 from assent.services.audiences import exports as audience_exports
 from assent.services.audiences import resolution as audiences
 from assent.services.audiences.resolution import AudienceQuery, Source
 from assent.services.shared.ids import new_id
+from assent.store import audiences as store
 from assent.store import projection
 from assent.store.db import write_transaction
 from assent.store.tables import accounts as accounts_table
@@ -265,3 +267,32 @@ def test_ad_and_postal_exports_equal_their_domain_rules(engine, population, poli
     assert _codes(postal) == +expect
     got = [r[0] for r in audiences.allowed(engine, account_id, q, rulebook=audience_exports.FORMATS["postal"].rulebook)]
     assert got == sorted(allowed)
+
+
+@pytest.mark.parametrize("channel, purpose", SENDABLE)
+@pytest.mark.parametrize("via", list(Via))
+@pytest.mark.parametrize("list_id", [None, "L1"])
+def test_every_send_is_counted_by_its_facts(channel, purpose, via, list_id):
+    """Every input the rules read of a profile goes through a fact, so PostgreSQL groups the
+    profiles by their facts and works each rule out once per group (store.by_facts): a rule
+    reading a profile's column directly would make the count fall back to working the rules out
+    per profile. Packs from the profiles' countries, and a frequency cap, included."""
+    caps = (FrequencyCap(channel, purpose, 2, timedelta(days=7)),)
+    policy = Policy(jurisdictions=None, frequency_caps=caps)
+    send = Send(channel, T0, purpose, via=via, list_id=list_id, policy=policy)
+    rules = store.send_rules("A", send, ["America/New_York", "America/Chicago,America/Denver"])
+    sources = store.Sources([store.list_source("A", "L2")], [store.list_source("A", "L1")])
+    where, excluded, source = store._membership(rules, "A", sources)
+    columns = [e for e, _ in rules.denies] + [e for e, _ in rules.defers] + [rules.allow]
+    assert store.by_facts(rules, columns, source, where, [excluded]) is not None
+    # a rule reading a column that is no fact is noticed
+    columns.append(rules.p.c.email.is_(None))
+    assert store.by_facts(rules, columns, source, where, [excluded]) is None
+
+
+@pytest.mark.parametrize("rules", [store.ad_rules("A", "DE", policy) for policy in AdConsent] + [
+    store.postal_rules("A", Send(Channel.POSTAL, T0, Purpose.MARKETING, via=Via.CAMPAIGN))])  # fmt: skip
+def test_the_export_rules_are_counted_by_their_facts(rules):
+    where, excluded, source = store._membership(rules, "A", store.Sources(everyone=True))
+    columns = [e for e, _ in rules.denies] + [e for e, _ in rules.defers] + [rules.allow]
+    assert excluded is None and store.by_facts(rules, columns, source, where) is not None

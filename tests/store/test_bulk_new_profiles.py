@@ -139,9 +139,12 @@ def _stored(engine, account_id: str) -> dict[str, Any]:
         rows = projection.stored_rows(conn, account_id)
     tables = {}
     for table, table_rows in rows.items():
-        at = projection.COLUMNS[table].index("profile_id")
-        # Every row without its account id (its first column), its profile named.
-        tables[table] = sorted(repr((*r[1:at], names[r[at]], *r[at + 1 :])) for r in table_rows)
+        columns = projection.COLUMNS[table]
+        at, account_at = columns.index("profile_id"), columns.index("account_id")
+        # Every row without its account id, its profile named.
+        tables[table] = sorted(
+            repr(tuple(names[v] if i == at else v for i, v in enumerate(r) if i != account_at)) for r in table_rows
+        )
     profiles = sorted(repr((r.email, r.phone_number, str(r.created_at), str(r.updated_at))) for r in found)
     return {"events": events, "projection": tables, "profiles": profiles}
 

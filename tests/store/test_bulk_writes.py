@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from assent.domain.profile import PROFILE_FIELDS
 from assent.store import bulk
 from assent.store.db import write_transaction
 from assent.store.tables import profiles
@@ -54,7 +55,8 @@ def test_updates_clear_and_set_whichever_columns_are_none(engine, account_id):
 
     def update(pid: str, **values) -> tuple:
         row = _row(account_id, pid, **values)
-        return (*row[2:-4], NOW, None, None, account_id, pid)
+        fields_and_properties = row[2 : 3 + len(PROFILE_FIELDS)]
+        return (*fields_and_properties, NOW, None, None, account_id, pid)
 
     with write_transaction(engine) as conn:
         # first_name None in every row (cleared in both), city None in one only

@@ -3,22 +3,25 @@
 Counting an audience over a million profiles reads, per profile, its consent status for a few
 (channel, purpose) pairs, whether its email consent is confirmed, when an implied consent lapses,
 its global suppressions and whether a double opt-in is pending. The summary holds exactly those,
-one row per profile, written with the projection, so the database joins one narrow row per
-profile instead of grouping suppressions and probing consents and pending opt-ins per pair.
+in the profile's own row (its `consent_*` columns), written with the projection, so the database
+reads one row per profile instead of grouping suppressions and probing consents and pending
+opt-ins per pair, or joining a second row per profile.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from .channels import ALL_CHANNEL_PURPOSES, Channel, ConsentStatus, Purpose, SuppressionReason
 from .pack_rules import IMPLIED_METHODS, SOFT_OPT_IN, implied_consent_expires
 from .state import ProfileState
 
-# The summary's status columns, one per (channel, purpose): "email_marketing", "sms_transactional"...
+# The summary's status columns, one per (channel, purpose): "consent_email_marketing"...
 STATUS_COLUMNS: tuple[tuple[Channel, Purpose, str], ...] = tuple(
-    (c, p, f"{c.value}_{p.value}") for c, p in ALL_CHANNEL_PURPOSES
+    (c, p, f"consent_{c.value}_{p.value}") for c, p in ALL_CHANNEL_PURPOSES
 )
 # The channels with a marketing purpose, each with an implied-consent expiry column.
 MARKETING_CHANNELS: tuple[Channel, ...] = tuple(c for c, p in ALL_CHANNEL_PURPOSES if p is Purpose.MARKETING)
@@ -31,11 +34,24 @@ PENDING_BITS: dict[tuple[Channel, Purpose], int] = {
 
 
 def status_column(channel: Channel, purpose: Purpose) -> str:
-    return f"{channel.value}_{purpose.value}"
+    return f"consent_{channel.value}_{purpose.value}"
 
 
 def expiry_column(channel: Channel) -> str:
-    return f"{channel.value}_implied_expires"
+    return f"consent_{channel.value}_implied_expires"
+
+
+UNCONFIRMED_COLUMN = "consent_email_unconfirmed"
+SUPPRESSED_COLUMN = "consent_suppressed"
+PENDING_COLUMN = "consent_pending"
+# Every column of the summary, in the order of ConsentSummary.values(); all NULL: no summary.
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    *(name for _, _, name in STATUS_COLUMNS),
+    UNCONFIRMED_COLUMN,
+    *(expiry_column(c) for c in MARKETING_CHANNELS),
+    SUPPRESSED_COLUMN,
+    PENDING_COLUMN,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,13 @@ class ConsentSummary:
     suppressed: int
     pending: int
 
+    def values(self, time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
+        """The summary in SUMMARY_COLUMNS order, its times through `time` (the stored form)."""
+        return (*self.statuses, self.email_unconfirmed, *(time(t) for t in self.expires), self.suppressed,
+                self.pending)  # fmt: skip
+
+
+NO_SUMMARY: tuple[None, ...] = (None,) * len(SUMMARY_COLUMNS)  # a profile with no consent, suppression nor pending
 
 _STATUS_AT = {(c, p): i for i, (c, p, _) in enumerate(STATUS_COLUMNS)}
 _EXPIRY_AT = {c: i for i, c in enumerate(MARKETING_CHANNELS)}

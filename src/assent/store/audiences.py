@@ -8,6 +8,11 @@ when none denies, the consent rule's basis for sending is its allow code. The co
 that one column, and the allowed profiles are those whose code is an allow code, so the answer
 is `decide()` run per profile without loading a profile into Python
 (tests/store/test_audiences.py holds them equal on random populations).
+
+The rules read a profile only through its facts (Rules.fact): its consent summary's columns, its
+place, whether it has an address, is on the list... each with a few values. On PostgreSQL a count
+groups the candidates by their facts (a few hundred groups, hashed in parallel) and works every
+rule out once per group; SQLite, which groups by sorting, counts in one pass instead.
 """
 
 from __future__ import annotations
@@ -33,20 +38,28 @@ from sqlalchemy import (
     true,
     union,
 )
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
+from sqlalchemy.sql.visitors import ExternallyTraversible, iterate, replacement_traverse
 
 from ..domain import Channel, ConsentStatus, Purpose, Reason, Send, SuppressionReason, Via
 from ..domain.audiences import CONSENT_REGION_NAMES, MARKETING, POSTAL_FIELDS, AdConsent, ExportReason
 from ..domain.decisions import TRANSACTIONAL_EMAIL_BLOCKERS
 from ..domain.jurisdictions import COUNTRY_PACKS, QUIET_HOURS, Pack
 from ..domain.pack_rules import EXPLICIT_PACKS, next_allowed
-from ..domain.summary import PENDING_BITS, SUPPRESSION_BITS, expiry_column, status_column
+from ..domain.summary import (
+    PENDING_BITS,
+    PENDING_COLUMN,
+    SUPPRESSED_COLUMN,
+    SUPPRESSION_BITS,
+    UNCONFIRMED_COLUMN,
+    expiry_column,
+    status_column,
+)
 from . import places, push_tokens
 from .db import driver_connection
 from .rows import AnySelect
 from .tables import (
-    consent_summaries,
     consents,
     list_members,
     list_suppressions,
@@ -112,6 +125,14 @@ class Rules:
     allow: Code = field(default_factory=null)
     allow_codes: frozenset[str] = ALLOW_CODES
     joined: dict[str, FromClause] = field(default_factory=dict)  # the tables joined once, by alias
+    facts: dict[int, ColumnElement[Any]] = field(default_factory=dict)  # the inputs read per profile, by id()
+
+    def fact(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+        """`expr` (returned as it is), marked as one of the few-valued inputs the rules read of a
+        profile: a count can group the profiles by their facts, then work the rules out once per
+        group (see _count_grouped)."""
+        self.facts.setdefault(id(expr), expr)
+        return expr
 
     def deny(self, expr: Code, *possible: str) -> None:
         self.denies.append((expr, possible))
@@ -146,11 +167,10 @@ class Rules:
         return self.joined[alias]
 
 
-def summary(rules: Rules, account_id: str) -> FromClause:
-    """The profile's consent summary (domain/summary.py), joined once: the statuses, flags and
-    expiries the rules read, one narrow row per profile (none: never subscribed, nothing else)."""
-    cs = consent_summaries.alias("cs")
-    return rules.join("cs", cs, and_(cs.c.account_id == account_id, cs.c.profile_id == rules.p.c.id))
+def summary(rules: Rules, name: str) -> ColumnElement[Any]:
+    """A column of the profile's consent summary (domain/summary.py), in its own row: the
+    statuses, flags and expiries the rules read (all NULL: never subscribed, nothing else)."""
+    return rules.fact(rules.p.c[name])
 
 
 def _bit(mask: ColumnElement[Any], bit: int) -> ColumnElement[bool]:
@@ -168,13 +188,13 @@ def consent_row(rules: Rules, account_id: str, channel: Channel, purpose: Purpos
 
 
 def _status(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[str]:
-    return func.coalesce(summary(rules, account_id).c[status_column(channel, purpose)], NEVER)
+    return func.coalesce(summary(rules, status_column(channel, purpose)), NEVER)
 
 
 def _pending(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[bool]:
     """A double opt-in for (channel, purpose) is pending, on any list or none (pending() reads
     the rows themselves, for one list)."""
-    return _bit(summary(rules, account_id).c.pending, PENDING_BITS[(channel, purpose)])
+    return _bit(summary(rules, PENDING_COLUMN), PENDING_BITS[(channel, purpose)])
 
 
 def pending(p: FromClause, account_id: str, channel: Channel, purpose: Purpose, list_id: str | None = None
@@ -199,12 +219,12 @@ def address_column(p: FromClause, channel: Channel) -> ColumnElement[Any] | None
 def _address(rules: Rules, send: Send) -> None:
     column = address_column(rules.p, send.channel)
     if column is not None:
-        rules.when(column.is_(None), Reason.NO_ADDRESS.value)
+        rules.when(rules.fact(column.is_(None)), Reason.NO_ADDRESS.value)
 
 
 def suppression_flags(rules: Rules, account_id: str, reasons: Sequence[SuppressionReason]) -> dict[str, Any]:
     """Whether the profile has each global suppression reason (its bit in the summary)."""
-    mask = summary(rules, account_id).c.suppressed
+    mask = summary(rules, SUPPRESSED_COLUMN)
     return {r.value: _bit(mask, SUPPRESSION_BITS[r]) for r in reasons}
 
 
@@ -270,23 +290,28 @@ def _consent(rules: Rules, account_id: str, send: Send) -> None:
 
 def _push_device(rules: Rules, account_id: str, send: Send) -> None:
     if send.channel is Channel.PUSH:
-        rules.when(~push_tokens.has_active(account_id, rules.p.c.id), Reason.NO_PUSH_TOKEN.value)
+        rules.when(~rules.fact(push_tokens.has_active(account_id, rules.p.c.id)), Reason.NO_PUSH_TOKEN.value)
 
 
 def _list(rules: Rules, account_id: str, send: Send) -> None:
     if send.list_id is None or send.purpose is not Purpose.MARKETING:
         return
     p, lid = rules.p, send.list_id
-    ls = list_suppressions.alias("ls")
-    lm = list_members.alias("lm")
-    rules.source = rules.source.outerjoin(
-        ls, and_(ls.c.account_id == account_id, ls.c.profile_id == p.c.id, ls.c.list_id == lid)
-    ).outerjoin(lm, and_(lm.c.account_id == account_id, lm.c.profile_id == p.c.id, lm.c.list_id == lid))
-    rules.when(ls.c.profile_id.is_not(None), Reason.LIST_SUPPRESSED.value)
-    waiting = pending(p, account_id, send.channel, Purpose.MARKETING, lid)
+    ls, lm, po = list_suppressions.alias("ls"), list_members.alias("lm"), pending_optins.alias("po")
+    # Outer joins (each at most one row per profile: the tables' keys), not an EXISTS per profile,
+    # which PostgreSQL would not run in a parallel worker.
+    waits = and_(po.c.account_id == account_id, po.c.profile_id == p.c.id, po.c.channel == send.channel.value,
+                 po.c.purpose == Purpose.MARKETING.value, po.c.list_id == lid)  # fmt: skip
+    rules.source = (
+        rules.source.outerjoin(ls, and_(ls.c.account_id == account_id, ls.c.profile_id == p.c.id, ls.c.list_id == lid))
+        .outerjoin(lm, and_(lm.c.account_id == account_id, lm.c.profile_id == p.c.id, lm.c.list_id == lid))
+        .outerjoin(po, waits)
+    )
+    rules.when(rules.fact(ls.c.profile_id.is_not(None)), Reason.LIST_SUPPRESSED.value)
+    waiting = rules.fact(po.c.profile_id.is_not(None))
     rules.deny(
         case(
-            (lm.c.profile_id.is_not(None), null()),
+            (rules.fact(lm.c.profile_id.is_not(None)), null()),
             (waiting, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
             else_=literal(Reason.NOT_IN_LIST.value),
         ),
@@ -316,12 +341,12 @@ def _packs_hold(rules: Rules, account_id: str, send: Send, packs: frozenset[Pack
     if configured is not None:
         return true() if set(configured) & packs else None
     countries = sorted(c for c, held in COUNTRY_PACKS.items() if held & packs)
-    return rules.p.c.place_country.in_(countries)
+    return rules.fact(rules.p.c.place_country).in_(countries)
 
 
 def _implied_expired(rules: Rules, account_id: str, channel: Channel, now: datetime) -> ColumnElement[bool]:
     """The channel's marketing consent was recorded on an implied basis that has lapsed by `now` (CASL)."""
-    return summary(rules, account_id).c[expiry_column(channel)] <= now
+    return rules.fact(rules.p.c[expiry_column(channel)] <= now)
 
 
 def quiet_groups(now: datetime, zone_groups: Sequence[str]) -> dict[str, list[str]]:
@@ -338,7 +363,8 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
     consent expiry (denials), then quiet hours and frequency caps (deferrals)."""
     ch, purpose = send.channel, send.purpose
     if needs_places(send):
-        rules.denies.insert(0, (case((~places.current(rules.p), literal(UNPLACED)), else_=null()), (UNPLACED,)))
+        placed = rules.fact(places.current(rules.p))
+        rules.denies.insert(0, (case((~placed, literal(UNPLACED)), else_=null()), (UNPLACED,)))
     if ch is Channel.EMAIL and purpose is Purpose.MARKETING:
         status = _status(rules, account_id, ch, purpose)
         hold = _packs_hold(rules, account_id, send, EXPLICIT_PACKS)
@@ -346,7 +372,7 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
             rules.when(and_(hold, status == NEVER), Reason.EXPLICIT_CONSENT_REQUIRED.value)
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.UWG}))
         if hold is not None:
-            unconfirmed = summary(rules, account_id).c.email_unconfirmed.is_(True)
+            unconfirmed = summary(rules, UNCONFIRMED_COLUMN).is_(True)
             rules.when(and_(hold, unconfirmed), Reason.DOUBLE_OPTIN_REQUIRED.value)
     if purpose is Purpose.MARKETING:
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.CASL}))
@@ -357,15 +383,15 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
     if ch is Channel.SMS and purpose is Purpose.MARKETING:
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.TCPA}))
         if hold is not None:
-            p = rules.p
+            region, zones = rules.fact(rules.p.c.place_region), rules.fact(rules.p.c.place_zones)
             states = sorted(k.removeprefix("US-") for k in QUIET_HOURS if k != "US")
             outside = []
             for key, groups in quiet_groups(send.now, zone_groups).items():
                 if not groups:
                     continue
-                own = or_(p.c.place_region.is_(None), p.c.place_region.not_in(states)) if key == "US" else (
-                    p.c.place_region == key.removeprefix("US-"))  # fmt: skip
-                outside.append(and_(own, p.c.place_zones.in_(groups)))
+                own = or_(region.is_(None), region.not_in(states)) if key == "US" else (
+                    region == key.removeprefix("US-"))  # fmt: skip
+                outside.append(and_(own, zones.in_(groups)))
             if outside:
                 rules.defer(and_(hold, or_(*outside)), Reason.QUIET_HOURS.value)
     caps = [cap for cap in send.policy.frequency_caps if cap.channel is ch and cap.purpose is purpose]
@@ -382,7 +408,7 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
         )  # fmt: skip
         rules.join("sends", agg, agg.c.profile_id == rules.p.c.id)
         full = or_(*(func.coalesce(agg.c[f"n{i}"], 0) >= cap.limit for i, cap in enumerate(caps)))
-        rules.defer(full, Reason.FREQUENCY_CAP.value)
+        rules.defer(rules.fact(full), Reason.FREQUENCY_CAP.value)
 
 
 def base(account_id: str) -> Rules:
@@ -408,7 +434,7 @@ def ad_rules(account_id: str, default_region: str, policy: AdConsent) -> Rules:
     """domain.audiences.ad_reasons as SQL (and ad_basis as the allow code)."""
     rules = base(account_id)
     p = rules.p
-    rules.when(and_(p.c.email.is_(None), p.c.phone_number.is_(None)), Reason.NO_ADDRESS.value)
+    rules.when(rules.fact(and_(p.c.email.is_(None), p.c.phone_number.is_(None))), Reason.NO_ADDRESS.value)
     spam = suppression_flags(rules, account_id, [SuppressionReason.SPAM_COMPLAINT])
     rules.when(spam[SuppressionReason.SPAM_COMPLAINT.value], Reason.SUPPRESSED_SPAM_COMPLAINT.value)
     statuses = [_status(rules, account_id, c, purpose) for c, purpose in MARKETING]
@@ -419,7 +445,8 @@ def ad_rules(account_id: str, default_region: str, policy: AdConsent) -> Rules:
     else:
         given = func.nullif(func.trim(p.c.country), "")
         region = func.upper(func.trim(func.coalesce(given, default_region)))
-        rules.when(and_(~consented, region.in_(sorted(CONSENT_REGION_NAMES))), ExportReason.NO_AD_CONSENT.value)
+        in_region = rules.fact(region.in_(sorted(CONSENT_REGION_NAMES)))
+        rules.when(and_(~consented, in_region), ExportReason.NO_AD_CONSENT.value)
     rules.allow = case((consented, literal(Reason.SUBSCRIBED.value)), else_=literal(Reason.NOT_OPTED_OUT.value))
     return rules
 
@@ -429,7 +456,7 @@ def postal_rules(account_id: str, send: Send) -> Rules:
     rules = send_rules(account_id, send)
     p = rules.p
     blank = or_(*(func.coalesce(func.trim(p.c[f]), "") == "" for f in POSTAL_FIELDS))
-    rules.when(blank, ExportReason.INCOMPLETE_ADDRESS.value)
+    rules.when(rules.fact(blank), ExportReason.INCOMPLETE_ADDRESS.value)
     return rules
 
 
@@ -491,7 +518,7 @@ def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Ru
     if excluded is not None:
         columns.append(case((excluded, literal(EXCLUDED)), else_=null()).label("x"))
     if conn.dialect.name == "postgresql":
-        return _count_grouped(conn, rules, columns, source, where, excluded is not None)
+        return _count_grouped(conn, rules, columns, source, where, excluded)
     # OFFSET 0 keeps the subquery whole, so each rule's expression is worked out once per profile
     # and the code and the per-code flags below read its result, rather than repeat it.
     reasons = select(*columns).select_from(source).where(*where).offset(0).subquery("reasons")
@@ -534,20 +561,50 @@ def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Ru
     return out + [CodeCount(c, 0, n) for c, n in with_reason.items() if n and not firsts.get(c)]
 
 
+def by_facts(rules: Rules, columns: Sequence[ColumnElement[Any]], source: FromClause, where: Sequence[Any],
+             more: Sequence[ColumnElement[Any]] = ()) -> AnySelect | None:  # fmt: skip
+    """`columns` (expressions of the rules) and a count, one row per group of the candidates that
+    share every fact (Rules.fact, and the facts `more`): the profiles are grouped by the few-valued
+    inputs the rules read, and each rule is worked out once per group, not once per profile. None
+    when some column reads a profile other than through a fact (it cannot be worked out per group)."""
+    facts = [*rules.facts.values(), *more]
+    keys: list[ColumnElement[Any]] = [literal_column(str(i + 1)) for i in range(len(facts))]
+    groups = (
+        select(*(f.label(f"f{i}") for i, f in enumerate(facts)), func.count().label("n"))
+        .select_from(source)
+        .where(*where)
+        .group_by(*keys)
+        .subquery("groups")
+    )
+    by_id: dict[int, ExternallyTraversible] = {id(f): groups.c[f"f{i}"] for i, f in enumerate(facts)}
+
+    def grouped(element: ExternallyTraversible, **kw: Any) -> ExternallyTraversible | None:
+        return by_id.get(id(element))
+
+    worked_out = [replacement_traverse(c, {}, grouped) for c in columns]
+    for c in worked_out:
+        if any(isinstance(e, ColumnClause) and e.table is not None and e.table is not groups for e in iterate(c)):
+            return None
+    return select(*worked_out, groups.c.n).select_from(groups)
+
+
 def _count_grouped(
-    conn: Connection, rules: Rules, columns: list[Any], source: FromClause, where: list[Any], excluding: bool
+    conn: Connection, rules: Rules, columns: list[Any], source: FromClause, where: list[Any], excluded: Any
 ) -> list[CodeCount]:
-    """count_by_code on PostgreSQL: the profiles grouped by their rules' results (a few dozen
-    combinations), the codes and counts worked out from those groups here. The parallel workers
-    evaluate the rules; the leader only hashes each profile's results into its group, where a
-    subquery kept whole (OFFSET 0) left it a CASE per code and per flag for every profile."""
+    """count_by_code on PostgreSQL: the profiles grouped by their facts (by_facts: a few hundred
+    groups, hashed by the parallel workers, each evaluating a few cheap expressions per profile),
+    the rules worked out per group, the codes and counts worked out from those groups here. Rules
+    that read a profile other than through its facts are grouped by their results instead."""
     n_denies, n_defers = len(rules.denies), len(rules.defers)
-    keys: list[ColumnElement[Any]] = [literal_column(str(i + 1)) for i in range(len(columns))]
-    stmt = select(*columns, func.count()).select_from(source).where(*where).group_by(*keys)
+    excluding = excluded is not None
+    stmt = by_facts(rules, columns, source, where, [excluded] if excluding else [])
+    if stmt is None:
+        keys: list[ColumnElement[Any]] = [literal_column(str(i + 1)) for i in range(len(columns))]
+        stmt = select(*columns, func.count()).select_from(source).where(*where).group_by(*keys)
     no_jit(conn)
     roomy(conn)
-    # The planner takes each rule's result to be as varied as the unique columns it reads (one
-    # group per profile) and would sort every profile by them; hashing keeps the few groups there are.
+    # The planner takes a rule's result to be as varied as the unique columns it reads (one group
+    # per profile) and would sort every profile by them; hashing keeps the few groups there are.
     conn.exec_driver_sql("SET LOCAL enable_sort = off")
     firsts: dict[str, int] = {}
     with_reason: dict[str, int] = dict.fromkeys([*rules.codes(), *rules.defer_codes()], 0)

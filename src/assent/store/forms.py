@@ -19,7 +19,7 @@ import msgspec
 from ..domain import ConsentEvent, ProfileState
 from ..domain.chain import content_hash, personal_digest
 from ..domain.profile import PROFILE_FIELDS
-from ..domain.summary import MARKETING_CHANNELS, STATUS_COLUMNS, ConsentSummary, expiry_column, summarize
+from ..domain.summary import NO_SUMMARY, SUMMARY_COLUMNS, ConsentSummary, summarize
 
 # --- timestamps and COPY lines -------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ def ready_rows(dialect: str, rows: list[Any]) -> list[Any]:
 
 # The values of a profile row, in this order, as bulk.insert_profiles and insert_new_profiles take them.
 PROFILE_ROW = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at", "import_digest",
-               "import_events")  # fmt: skip
+               "import_events", *SUMMARY_COLUMNS)  # fmt: skip
 
 
 # --- ledger events in canonical form -------------------------------------------------------------
@@ -143,8 +143,10 @@ def _salt() -> str:
 
 # --- projection rows -----------------------------------------------------------------------------
 
+SUMMARY = "summary"
+
 # The projection's tables and their columns, in the order of tables.PROJECTION_TABLES (projection
-# checks that they agree).
+# checks that they agree), then the consent summary's values.
 PROJECTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "consents": (
         "account_id",
@@ -173,15 +175,9 @@ PROJECTION_COLUMNS: dict[str, tuple[str, ...]] = {
         "method_detail",
         "custom_method_detail",
     ),
-    "consent_summaries": (
-        "account_id",
-        "profile_id",
-        *(name for _, _, name in STATUS_COLUMNS),
-        "email_unconfirmed",
-        *(expiry_column(c) for c in MARKETING_CHANNELS),
-        "suppressed",
-        "pending",
-    ),
+    # Not a table: the profile's consent summary, written into its own row (profiles' SUMMARY_COLUMNS)
+    # by an update keyed on the last two, or in the row itself as a new profile is inserted.
+    SUMMARY: (*SUMMARY_COLUMNS, "account_id", "profile_id"),
 }
 
 Rows = dict[str, list[tuple[Any, ...]]]
@@ -254,17 +250,14 @@ def add_state_rows(
         )
     summary = _summary(state)
     if summary is not None:
-        out["consent_summaries"].append(
-            (
-                account_id,
-                profile_id,
-                *summary.statuses,
-                summary.email_unconfirmed,
-                *(time(t) for t in summary.expires),
-                summary.suppressed,
-                summary.pending,
-            )
-        )
+        out[SUMMARY].append((*summary.values(time), account_id, profile_id))
+
+
+def take_summary(rows: Rows) -> tuple[Any, ...]:
+    """The values of the one profile's summary in `rows` (NO_SUMMARY if it has none), taken out of
+    them: a new profile's row carries them as it is inserted, with no update after."""
+    taken, rows[SUMMARY] = rows[SUMMARY], []
+    return tuple(taken[0][:-2]) if taken else NO_SUMMARY
 
 
 # A profile id that is none (no database keeps a NUL in text): rows made for it are any profile's

@@ -1,5 +1,6 @@
 """The current-state projection: ProfileState <-> rows of the projection tables (the five that
-hold the state, and the consent summary derived from it, domain/summary.py)."""
+hold the state), and the consent summary derived from it (domain/summary.py), which lives in the
+profile's own row."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Text, column, delete, select, text
+from sqlalchemy import Boolean, Connection, Text, column, delete, select, text, update
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
@@ -16,17 +17,19 @@ from ..domain import Channel, ChannelConsent, ConsentStatus, ListSuppression, Pe
 from ..domain.channels import SuppressionReason
 from ..domain.push_tokens import ACTIVE
 from ..domain.state import EMPTY
+from ..domain.summary import NO_SUMMARY, SUMMARY_COLUMNS, SUPPRESSED_COLUMN
 from . import bulk
 from .forms import PROJECTION_COLUMNS
+from .forms import SUMMARY as SUMMARY
 from .forms import Rows as Rows
 from .forms import add_state_rows as add_state_rows
 from .forms import empty_rows as empty_rows
-from .tables import PROJECTION_TABLES, UTCDateTime
+from .tables import PROJECTION_TABLES, UTCDateTime, profiles
 
 COLUMNS = PROJECTION_COLUMNS
-# The projection's tables by name, as Rows keys them.
+# The projection's tables by name, as Rows keys them (then SUMMARY).
 TABLE_NAMES: tuple[str, ...] = tuple(str(t.name) for t in PROJECTION_TABLES)
-if tuple(COLUMNS) != TABLE_NAMES:  # forms keeps the names without the tables; they must agree
+if tuple(COLUMNS) != (*TABLE_NAMES, SUMMARY):  # forms keeps the names without the tables; they must agree
     raise RuntimeError(f"forms.PROJECTION_COLUMNS names {tuple(COLUMNS)}, the schema {TABLE_NAMES}")
 
 
@@ -60,13 +63,31 @@ def write(
         rows = empty_rows()
         for pid, state in states.items():
             add_state_rows(rows, account_id, pid, state)
-    insert(conn, rows)
+    # A stored profile whose state now has no summary has its old one cleared.
+    summarized = _summarized(rows[SUMMARY])
+    cleared = [(*NO_SUMMARY, account_id, pid) for pid in stale if pid not in summarized]
+    insert(conn, {**rows, SUMMARY: [*rows[SUMMARY], *cleared]} if cleared else rows)
 
 
 def insert(conn: Connection, rows: Rows) -> None:
-    """Insert prepared projection rows (of profiles that have none stored yet)."""
+    """Insert prepared projection rows (of profiles that have none stored yet), and write the
+    summaries among them into their profiles' rows."""
     for table in PROJECTION_TABLES:
         bulk.insert_rows(conn, table, COLUMNS[table.name], rows[table.name])
+    write_summaries(conn, rows[SUMMARY])
+
+
+def write_summaries(conn: Connection, rows: Sequence[Any]) -> None:
+    """Write consent summaries (rows in COLUMNS[SUMMARY] order, or COPY lines of them) into their
+    profiles' rows."""
+    bulk.update_rows(conn, profiles, ("account_id", "id"), SUMMARY_COLUMNS, rows, purpose="summary")
+
+
+def _summarized(rows: Sequence[Any]) -> set[str]:
+    """The profile ids of summary rows: each row's last value, or a COPY line's last field."""
+    if rows and isinstance(rows[0], str):
+        return {line.rstrip("\n").rsplit("\t", 1)[1] for line in rows}
+    return {r[-1] for r in rows}
 
 
 # The five tables, and the profiles' push tokens, read in one UNION ALL statement (one round trip,
@@ -213,11 +234,17 @@ def one_profile_sql(placeholder: Callable[[str], str]) -> str:
 
 
 def stored_rows(conn: Connection, account_id: str) -> Rows:
-    """Every projection row of the account, as typed tuples in COLUMNS order."""
+    """Every projection row of the account, as typed tuples in COLUMNS order (the profiles with a
+    summary for SUMMARY)."""
     out = empty_rows()
     for table in PROJECTION_TABLES:
         cols = [table.c[name] for name in COLUMNS[table.name]]
         out[table.name] = [tuple(r) for r in conn.execute(select(*cols).where(table.c.account_id == account_id))]
+    p = profiles
+    summarized = select(*(p.c[name] for name in SUMMARY_COLUMNS), p.c.account_id, p.c.id).where(
+        p.c.account_id == account_id, p.c[SUPPRESSED_COLUMN].is_not(None)
+    )
+    out[SUMMARY] = [tuple(r) for r in conn.execute(summarized)]
     return out
 
 
@@ -225,4 +252,10 @@ def replace_all(conn: Connection, account_id: str, rows: Rows) -> None:
     """Swap the account's whole projection for `rows`."""
     for table in PROJECTION_TABLES:
         conn.execute(delete(table).where(table.c.account_id == account_id))
+    p = profiles
+    conn.execute(
+        update(p)
+        .where(p.c.account_id == account_id, p.c[SUPPRESSED_COLUMN].is_not(None))
+        .values(dict.fromkeys(SUMMARY_COLUMNS))
+    )
     insert(conn, rows)

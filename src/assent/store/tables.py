@@ -31,7 +31,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from ..domain.profile import PROFILE_FIELDS
-from ..domain.summary import MARKETING_CHANNELS, STATUS_COLUMNS, expiry_column
+from ..domain.summary import (
+    MARKETING_CHANNELS,
+    PENDING_COLUMN,
+    STATUS_COLUMNS,
+    SUPPRESSED_COLUMN,
+    UNCONFIRMED_COLUMN,
+    expiry_column,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -173,6 +180,14 @@ profiles = Table(
     Column("placed_country", Text),
     Column("placed_region", Text),
     Column("placed_timezone", Text),
+    # The consent summary (domain/summary.py): what the audience rules read of the profile's
+    # consents, suppressions and pending opt-ins, digested and written with the projection, so a
+    # count reads it in the profile's own row. All NULL when the profile has none of them.
+    *(Column(name, String(20)) for _, _, name in STATUS_COLUMNS),
+    Column(UNCONFIRMED_COLUMN, Boolean),
+    *(Column(expiry_column(c), UTCDateTime) for c in MARKETING_CHANNELS),
+    Column(SUPPRESSED_COLUMN, Integer),
+    Column(PENDING_COLUMN, Integer),
     PrimaryKeyConstraint("account_id", "id"),
     UniqueConstraint("account_id", "email"),
     UniqueConstraint("account_id", "phone_number"),
@@ -261,23 +276,6 @@ pending_optins = Table(
     sqlite_with_rowid=False,
 )
 
-# One row per profile with a consent, suppression or pending opt-in: what the audience rules read
-# of those three tables, digested (domain/summary.py), so a count joins one narrow row per profile.
-# Written with the projection, from the same states.
-consent_summaries = Table(
-    "consent_summaries",
-    metadata,
-    Column("account_id", ID, nullable=False),
-    Column("profile_id", ID, nullable=False),
-    *(Column(name, String(20)) for _, _, name in STATUS_COLUMNS),
-    Column("email_unconfirmed", Boolean, nullable=False),
-    *(Column(expiry_column(c), UTCDateTime) for c in MARKETING_CHANNELS),
-    Column("suppressed", Integer, nullable=False),
-    Column("pending", Integer, nullable=False),
-    PrimaryKeyConstraint("account_id", "profile_id"),
-    sqlite_with_rowid=False,
-)
-
 # The ledger: append-only and hash-chained per account. `payload` is the canonical JSON text the
 # hash covers (kept as text: a JSONB column would reorder it); `personal` holds the personal data
 # apart, covered only through `personal_digest`, so erasing it keeps the chain verifiable.
@@ -302,7 +300,7 @@ consent_events = Table(
     sqlite_with_rowid=False,
 )
 
-PROJECTION_TABLES = (consents, suppressions, list_suppressions, list_members, pending_optins, consent_summaries)
+PROJECTION_TABLES = (consents, suppressions, list_suppressions, list_members, pending_optins)
 
 
 # Bulk jobs of the API (subscribe, suppress, import, ...): durable, so a restarted server resumes

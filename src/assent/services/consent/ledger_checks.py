@@ -61,7 +61,8 @@ def rebuild(
             fresh, n_events, n_profiles = _replayed_rows(conn, account_id, progress)
             stored = projection.stored_rows(conn, account_id)
         differences = []
-        for name in projection.TABLE_NAMES:  # plain str: SQLAlchemy's quoted_name does not encode to JSON
+        # plain str: SQLAlchemy's quoted_name does not encode to JSON
+        for name in (*projection.TABLE_NAMES, projection.SUMMARY):
             want, have = set(fresh[name]), set(stored[name])
             differences += [Difference(name, r, "missing") for r in sorted(want - have, key=repr)]
             differences += [Difference(name, r, "extra") for r in sorted(have - want, key=repr)]

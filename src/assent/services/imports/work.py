@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ...domain import (
     Channel,
@@ -139,6 +139,7 @@ class _Shape(NamedTuple):
     result: RowConsent
     events: list[tuple[forms.EncodedEvent, dict[str, str]]]  # each encoded, with its personal data
     projection: forms.Rows  # the projection rows, ready for the driver, for the profile id PLACEHOLDER
+    summary: tuple[Any, ...]  # the consent summary's values, which go into the profile's row
 
 
 # Rows that create a profile differ in what they do to consent only by their consent columns and
@@ -161,12 +162,13 @@ def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _S
         encoded = [forms.encode(plan.account_id, profile_id, e) for e in result.events]
         rows = forms.empty_rows()
         forms.add_state_rows(rows, plan.account_id, forms.PLACEHOLDER, result.state, time)
+        summary = forms.take_summary(rows)
         like_rows = {table: forms.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
         if shapes is not None:
             shape = shapes[key] = _Shape(email, phone, result, [(c, dict(e.personal)) for c, e in zip(
-                encoded, result.events, strict=True)], like_rows)  # fmt: skip
+                encoded, result.events, strict=True)], like_rows, summary)  # fmt: skip
     else:
-        result, like_rows = shape.result, shape.projection
+        result, like_rows, summary = shape.result, shape.projection, shape.summary
         own = {"email": (shape.email, email), "phone_number": (shape.phone_number, phone)}
         encoded = []
         for like, personal in shape.events:
@@ -175,7 +177,7 @@ def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _S
     # A profile's projection rows are its shape's, but for its id.
     ready = forms.with_profile(like_rows, profile_id)
     encoded = [forms.EncodedEvent(time(e.occurred_at), *e[1:]) for e in encoded]
-    stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, len(encoded))
+    stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, len(encoded), summary)
     [profile] = forms.ready_rows(plan.dialect, [stored])
     return NewProfile(profile_id, profile, encoded, ready, result.subscribed, result.pending)
 

@@ -19,8 +19,10 @@ from sqlalchemy import Connection
 from ...domain import ConsentEvent, ProfileState, Proof, replay
 from ...domain import transitions as t
 from ...domain.profile import PROFILE_FIELDS
+from ...domain.summary import SUMMARY_COLUMNS
 from ...store import bulk, ledger, projection
 from ...store import profiles as profile_store
+from ...store.forms import SUMMARY
 from ..imports.rows import IDENTIFIERS, NewProfile
 from ..privacy.tombstones import Tombstones
 from ..shared.errors import IdentityConflict, NotFound
@@ -240,7 +242,7 @@ class ProfileBatch(Generic[R]):
                 inserts.append(row)
                 fresh.append(p.id)
             else:  # fields and properties, the import digest cleared, then the key
-                updates.append((*row[2:-4], at, None, None, self.account_id, p.id))
+                updates.append((*row[2:_PROPERTIES_END], at, None, None, self.account_id, p.id))
         return inserts, updates, fresh
 
     def write(self, recorder: Recorder, now: datetime) -> int:
@@ -285,7 +287,7 @@ class ProfileBatch(Generic[R]):
                 else:
                     projection.add_rows_like(rows, like, p.id)
         read = {p.id: p.updated_at for p in self.touched.values() if not p.fresh}
-        return Prepared(inserts, updates, fresh, recorded, rows, read, seen_seq)
+        return Prepared(_with_summaries(inserts, rows), updates, fresh, recorded, rows, read, seen_seq)
 
     def write_prepared(self, recorder: Recorder, prepared: Prepared) -> int:
         """Write what prepare() worked out, once the recorder holds the account's ledger head;
@@ -306,6 +308,27 @@ class ProfileBatch(Generic[R]):
 
 
 Encoder = Callable[[str, Sequence[ConsentEvent]], list[ledger.EncodedEvent]]
+
+# Where a profile row's properties end (account id, id, the fields, properties) and its summary begins.
+_PROPERTIES_END = 3 + len(PROFILE_FIELDS)
+_SUMMARY_AT = len(bulk.PROFILE_ROW) - len(SUMMARY_COLUMNS)
+
+
+def _with_summaries(inserts: list[tuple[Any, ...]], rows: projection.Rows) -> list[tuple[Any, ...]]:
+    """The new profiles' rows with their consent summaries in them, taken out of the projection's
+    `rows`: inserted with the row, a summary needs no update of it after."""
+    if not inserts or not rows[SUMMARY]:
+        return inserts
+    new = {r[1]: i for i, r in enumerate(inserts)}
+    out, kept = list(inserts), []
+    for r in rows[SUMMARY]:
+        i = new.get(r[-1])
+        if i is None:
+            kept.append(r)
+        else:
+            out[i] = (*out[i][:_SUMMARY_AT], *r[:-2])
+    rows[SUMMARY] = kept
+    return out
 
 
 class Stale(Exception):

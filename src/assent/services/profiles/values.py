@@ -10,6 +10,7 @@ import msgspec
 
 from ...domain import ConsentEvent, ConsentStatus, EventType, ProfileState
 from ...domain.profile import PROFILE_FIELDS
+from ...domain.summary import NO_SUMMARY
 from ...store.forms import DbTime
 from ..imports.headers import IDENTIFIERS
 
@@ -70,9 +71,11 @@ def profile_row(
     now: DbTime,
     import_digest: str | None = None,
     import_events: int | None = None,
+    summary: tuple[Any, ...] = NO_SUMMARY,
 ) -> tuple[Any, ...]:
-    """The profile's row in forms.PROFILE_ROW order."""
+    """The profile's row in forms.PROFILE_ROW order; `summary`: its consent summary's values
+    (forms.take_summary), when the row is inserted with them."""
     properties = values["properties"]
     props = _encode_json(properties).decode() if properties else "{}"
     return (account_id, profile_id, *_profile_values(values), props, created, now, import_digest,
-            import_events)  # fmt: skip
+            import_events, *summary)  # fmt: skip
