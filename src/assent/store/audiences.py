@@ -18,7 +18,7 @@ rule out once per group; SQLite, which groups by sorting, counts in one pass ins
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -102,11 +102,13 @@ def list_source(account_id: str, list_id: str) -> AnySelect:
 @dataclass(frozen=True, slots=True)
 class Sources:
     """Profile-id selects (one column each): the audience is the union of `include` less the
-    union of `exclude`. `everyone` stands for all the account's profiles and needs no select."""
+    union of `exclude`. `everyone` stands for all the account's profiles and needs no select;
+    `within`, when given, keeps only the candidates also in its union."""
 
     include: Sequence[AnySelect] = ()
     exclude: Sequence[AnySelect] = ()
     everyone: bool = False
+    within: Sequence[AnySelect] = ()
 
 
 # --- the rules as SQL ------------------------------------------------------------------------------
@@ -472,8 +474,9 @@ def _membership(rules: Rules, account_id: str, sources: Sources) -> tuple[list[C
     # `id >= ''` makes SQLite range-scan the primary key (the whole row) rather than an index on
     # (account_id, time) and a lookup of every row's addresses in the table.
     where: list[ColumnElement[bool]] = [p.c.account_id == account_id, p.c.id >= ""]
-    if not sources.everyone:
-        where.append(p.c.id.in_(union(*sources.include) if len(sources.include) > 1 else sources.include[0]))
+    for selects in (() if sources.everyone else sources.include, sources.within):
+        if selects:
+            where.append(p.c.id.in_(union(*selects) if len(selects) > 1 else selects[0]))
     excluded: Any = None
     source = rules.source
     if sources.exclude:
@@ -512,6 +515,8 @@ def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Ru
     One pass over the candidates and one row of counts, a pair per code (as first code, and among
     the reasons): no sort nor hash of a million rows by code. A profile whose code is none of the
     codes the rules can give (an allow expression giving NULL) falls back to grouping by code."""
+    if sources.exclude and conn.dialect.name == "sqlite":
+        return _count_less_excluded(conn, account_id, sources, rules)
     where, excluded, source = _membership(rules, account_id, sources)
     columns = [e.label(f"d{i}") for i, (e, _) in enumerate(rules.denies)]
     columns += [e.label(f"e{i}") for i, (e, _) in enumerate(rules.defers)] + [rules.allow.label("a")]
@@ -519,31 +524,30 @@ def count_by_code(conn: Connection, account_id: str, sources: Sources, rules: Ru
         columns.append(case((excluded, literal(EXCLUDED)), else_=null()).label("x"))
     if conn.dialect.name == "postgresql":
         return _count_grouped(conn, rules, columns, source, where, excluded)
-    # OFFSET 0 keeps the subquery whole, so each rule's expression is worked out once per profile
-    # and the code and the per-code flags below read its result, rather than repeat it.
+    # SQLite, with no exclusion (above). OFFSET 0 keeps the subquery whole, so each rule's
+    # expression is worked out once per profile and the code and the per-code flags below read its
+    # result, rather than repeat it.
     reasons = select(*columns).select_from(source).where(*where).offset(0).subquery("reasons")
     denies = [(reasons.c[f"d{i}"], possible) for i, (_, possible) in enumerate(rules.denies)]
     defers = [(reasons.c[f"e{i}"], c) for i, (_, c) in enumerate(rules.defers)]
-    first = [reasons.c.x] if excluded is not None else []
-    code = func.coalesce(*first, *(d for d, _ in denies), *(e for e, _ in defers), reasons.c.a)
+    code = func.coalesce(*(d for d, _ in denies), *(e for e, _ in defers), reasons.c.a)
     possible = rules.codes()
-    kept = reasons.c.x.is_(None) if excluded is not None else true()  # with_reason leaves the excluded out
     # A code only one rule can give, and that rule no other, is among a profile's reasons when that
     # rule's column is not NULL: counted by count(column), with no flag worked out per profile.
     flags: list[ColumnElement[Any]] = []
     for c in possible:
         givers = [(d, can) for d, can in denies if c in can]
-        if excluded is None and len(givers) == 1 and givers[0][1] == (c,):
+        if len(givers) == 1 and givers[0][1] == (c,):
             flags.append(givers[0][0])
         else:
-            flags.append(case((and_(kept, or_(*(d == c for d, _ in givers))), 1), else_=null()))
+            flags.append(case((or_(*(d == c for d, _ in givers)), 1), else_=null()))
     if defers:
         not_denied = and_(true(), *(d.is_(None) for d, _ in denies))
         later = rules.defer_codes()
-        flags += [case((and_(kept, not_denied, or_(*(e == c for e, own in defers if own == c))), 1), else_=null())
+        flags += [case((and_(not_denied, or_(*(e == c for e, own in defers if own == c))), 1), else_=null())
                   for c in later]  # fmt: skip
         possible = possible + later
-    named = list(dict.fromkeys([*([EXCLUDED] if excluded is not None else []), *possible, *sorted(rules.allow_codes)]))
+    named = list(dict.fromkeys([*possible, *sorted(rules.allow_codes)]))
     coded = select(code.label("code"), *(f.label(f"f{i}") for i, f in enumerate(flags))).offset(0).subquery("coded")
     # count() of a CASE without ELSE: the cheapest aggregate step SQLite has (no sum's type checks)
     first_counts = [func.count(case((coded.c.code == c, 1), else_=null())) for c in named]
@@ -586,6 +590,21 @@ def by_facts(rules: Rules, columns: Sequence[ColumnElement[Any]], source: FromCl
         if any(isinstance(e, ColumnClause) and e.table is not None and e.table is not groups for e in iterate(c)):
             return None
     return select(*worked_out, groups.c.n).select_from(groups)
+
+
+def _count_less_excluded(conn: Connection, account_id: str, sources: Sources, rules: Rules) -> list[CodeCount]:
+    """count_by_code on SQLite with exclusions: the counts of every candidate less the counts of
+    the candidates an exclusion holds (EXCLUDED), two passes in the read transaction's snapshot.
+    Probing the exclusion for each of a million candidates cost more than a second pass over
+    the excluded alone (which SQLite reads by their ids)."""
+    kept = replace(sources, exclude=())
+    whole = count_by_code(conn, account_id, kept, rules)
+    held = {r.code: r for r in count_by_code(conn, account_id, replace(kept, within=sources.exclude), rules)}
+    out = [CodeCount(EXCLUDED, sum(r.count for r in held.values()), 0)]
+    for r in whole:
+        less = held.get(r.code, CodeCount(r.code, 0, 0))
+        out.append(CodeCount(r.code, r.count - less.count, r.with_reason - less.with_reason))
+    return [r for r in out if r.count or r.with_reason]
 
 
 def _count_grouped(
