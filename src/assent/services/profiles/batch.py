@@ -247,14 +247,15 @@ class ProfileBatch(Generic[R]):
 
     def write(self, recorder: Recorder, now: datetime) -> int:
         """Write the batch's profiles, then hand its events to the recorder; returns the number of
-        ledger events."""
-        inserts, updates, fresh = self._profile_rows(now)
+        ledger events. The batch is worked out as prepare() does (new profiles' rows carry their
+        consent summaries), here under the recorder's lock."""
+        prepared = self.prepare(now, recorder.seq)
         # Identifiers may move between profiles within a batch: updates free them before inserts.
-        bulk.update_profiles(self.conn, updates)
-        bulk.insert_profiles(self.conn, inserts)
+        bulk.update_profiles(self.conn, prepared.updates)
+        bulk.insert_profiles(self.conn, prepared.inserts)
         self.tombstones.write()
         return recorder.record(
-            [Recorded(p.id, p.state, p.events) for p in self.touched.values()], fresh=fresh, precomputed=self.new_rows
+            prepared.recorded, fresh=prepared.fresh, precomputed=self.new_rows, projection_rows=prepared.rows
         )
 
     def prepare(self, now: datetime, seen_seq: int, encode: Encoder | None = None) -> Prepared:
