@@ -176,3 +176,24 @@ def test_migration_backfills_the_summaries_as_the_domain_derives_them(old_db) ->
         assert "consent_summaries" not in sa.inspect(conn).get_table_names()
     assert len(want) > 100  # most of the random states have a summary, some have none
     engine.dispose()
+
+
+def test_a_summary_update_stays_on_its_page_on_postgresql(engine, account_id) -> None:
+    """The profiles' pages keep room (fillfactor, migration 0022), so writing a changed summary
+    into profiles' rows is a heap-only update: no new entry in any of the table's indexes."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage setting")
+    people = [Locator("email", f"hot{i}@example.com") for i in range(40)]
+    for who in people:
+        consent.subscribe(engine, account_id, who, [(Channel.EMAIL, Purpose.MARKETING)])
+    with engine.begin() as conn:
+        ids = conn.execute(select(profiles.c.id).where(profiles.c.account_id == account_id)).scalars().all()
+        rows = projection.empty_rows()
+        for pid in ids:
+            state = ProfileState(suppressions={SuppressionReason.USER_SUPPRESSED: T0})
+            projection.add_state_rows(rows, account_id, pid, state)
+        projection.write_summaries(conn, rows[projection.SUMMARY])
+        hot = conn.exec_driver_sql("SELECT pg_stat_get_xact_tuples_hot_updated('profiles'::regclass)").scalar()
+        options = conn.exec_driver_sql("SELECT reloptions FROM pg_class WHERE relname = 'profiles'").scalar()
+    assert "fillfactor=85" in options
+    assert len(ids) == 40 and hot > 0  # as long as a page has room (15% of it: a few rows' versions)

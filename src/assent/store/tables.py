@@ -203,6 +203,9 @@ profiles = Table(
         sqlite_where=text("import_digest IS NOT NULL"),
         postgresql_where=text("import_digest IS NOT NULL"),
     ),
+    # Room in each page for a row's next version (migration 0022): a consent change updates the
+    # row's summary in place, with no new index entries.
+    postgresql_with={"fillfactor": 85},
     sqlite_with_rowid=False,
 )
 
