@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from assent.domain.profile import PROFILE_FIELDS
+from assent.domain.summary import NO_SUMMARY
 from assent.store import bulk
 from assent.store.db import write_transaction
 from assent.store.tables import profiles
@@ -56,7 +57,7 @@ def test_updates_clear_and_set_whichever_columns_are_none(engine, account_id):
     def update(pid: str, **values) -> tuple:
         row = _row(account_id, pid, **values)
         fields_and_properties = row[2 : 3 + len(PROFILE_FIELDS)]
-        return (*fields_and_properties, NOW, None, None, account_id, pid)
+        return (*fields_and_properties, NOW, None, None, *NO_SUMMARY, account_id, pid)
 
     with write_transaction(engine) as conn:
         # first_name None in every row (cleared in both), city None in one only

@@ -15,6 +15,7 @@ import msgspec
 from sqlalchemy import Connection, Table, TextualSelect, text
 
 from ..domain.profile import PROFILE_FIELDS
+from ..domain.summary import SUMMARY_COLUMNS
 from .db import driver_connection
 from .forms import PROFILE_ROW as PROFILE_ROW
 from .forms import SQLITE_FORMAT as SQLITE_FORMAT
@@ -230,7 +231,7 @@ def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile
 
 # The values update_profiles writes, in this order (then the row's account_id and id): a write of the
 # fields clears the import digest (None, None) unless an import sets it.
-PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at", "import_digest", "import_events")
+PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at", "import_digest", "import_events", *SUMMARY_COLUMNS)
 
 
 def insert_profiles(conn: Connection, rows: Sequence[Any]) -> None:

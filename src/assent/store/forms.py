@@ -207,6 +207,12 @@ def _summary(state: ProfileState) -> ConsentSummary | None:
     return summary
 
 
+def summary_values(state: ProfileState, time: Callable[[Any], Any] = _same) -> tuple[Any, ...]:
+    """The state's consent summary in SUMMARY_COLUMNS order (NO_SUMMARY: it has none)."""
+    summary = _summary(state)
+    return NO_SUMMARY if summary is None else summary.values(time)
+
+
 def add_state_rows(
     out: Rows, account_id: str, profile_id: str, state: ProfileState, time: Callable[[Any], Any] = _same
 ) -> None:

@@ -5,7 +5,7 @@ profile's own row."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -52,9 +52,11 @@ def write(
     states: Mapping[str, ProfileState],
     fresh: Iterable[str] = (),
     rows: Rows | None = None,
+    summarized: Collection[str] = (),
 ) -> None:
     """Replace the stored projection of each profile in `states` (profiles in `fresh` have none yet);
-    `rows`, when given, are those states' rows already (add_state_rows), made ahead of the write."""
+    `rows`, when given, are those states' rows already (add_state_rows), made ahead of the write;
+    the profiles in `summarized` had their summaries written with their rows (none in `rows`)."""
     fresh = set(fresh)
     stale = [pid for pid in states if pid not in fresh]
     for table in PROJECTION_TABLES:
@@ -64,8 +66,8 @@ def write(
         for pid, state in states.items():
             add_state_rows(rows, account_id, pid, state)
     # A stored profile whose state now has no summary has its old one cleared.
-    summarized = _summarized(rows[SUMMARY])
-    cleared = [(*NO_SUMMARY, account_id, pid) for pid in stale if pid not in summarized]
+    done = _profile_ids(rows[SUMMARY]) | set(summarized)
+    cleared = [(*NO_SUMMARY, account_id, pid) for pid in stale if pid not in done]
     insert(conn, {**rows, SUMMARY: [*rows[SUMMARY], *cleared]} if cleared else rows)
 
 
@@ -83,7 +85,7 @@ def write_summaries(conn: Connection, rows: Sequence[Any]) -> None:
     bulk.update_rows(conn, profiles, ("account_id", "id"), SUMMARY_COLUMNS, rows, purpose="summary")
 
 
-def _summarized(rows: Sequence[Any]) -> set[str]:
+def _profile_ids(rows: Sequence[Any]) -> set[str]:
     """The profile ids of summary rows: each row's last value, or a COPY line's last field."""
     if rows and isinstance(rows[0], str):
         return {line.rstrip("\n").rsplit("\t", 1)[1] for line in rows}

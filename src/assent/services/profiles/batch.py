@@ -8,7 +8,8 @@ the row's own consent change — and writes profiles, ledger events and projecti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -20,7 +21,7 @@ from ...domain import ConsentEvent, ProfileState, Proof, replay
 from ...domain import transitions as t
 from ...domain.profile import PROFILE_FIELDS
 from ...domain.summary import SUMMARY_COLUMNS
-from ...store import bulk, ledger, projection
+from ...store import bulk, forms, ledger, projection
 from ...store import profiles as profile_store
 from ...store.forms import SUMMARY
 from ..imports.rows import IDENTIFIERS, NewProfile
@@ -236,13 +237,15 @@ class ProfileBatch(Generic[R]):
         inserts, updates, fresh = [], [], []
         dialect = self.conn.dialect.name
         at = bulk.db_time(dialect, now)  # the driver's form, made once (not per row as it is written)
+        time = functools.partial(bulk.db_time, dialect)
         for p in self.touched.values():
             row = profile_row(self.account_id, p.id, p.values, bulk.db_time(dialect, p.created_at), at)
             if p.fresh:
                 inserts.append(row)
                 fresh.append(p.id)
-            else:  # fields and properties, the import digest cleared, then the key
-                updates.append((*row[2:_PROPERTIES_END], at, None, None, self.account_id, p.id))
+            else:  # fields and properties, the import digest cleared, the summary, then the key
+                summary = forms.summary_values(p.state, time)
+                updates.append((*row[2:_PROPERTIES_END], at, None, None, *summary, self.account_id, p.id))
         return inserts, updates, fresh
 
     def write(self, recorder: Recorder, now: datetime) -> int:
@@ -255,8 +258,9 @@ class ProfileBatch(Generic[R]):
         bulk.insert_profiles(self.conn, prepared.inserts)
         self.tombstones.write()
         return recorder.record(
-            prepared.recorded, fresh=prepared.fresh, precomputed=self.new_rows, projection_rows=prepared.rows
-        )
+            prepared.recorded, fresh=prepared.fresh, precomputed=self.new_rows, projection_rows=prepared.rows,
+            summarized=prepared.read,
+        )  # fmt: skip
 
     def prepare(self, now: datetime, seen_seq: int, encode: Encoder | None = None) -> Prepared:
         """Everything the batch will write, worked out before the account's ledger is locked: profile
@@ -288,7 +292,7 @@ class ProfileBatch(Generic[R]):
                 else:
                     projection.add_rows_like(rows, like, p.id)
         read = {p.id: p.updated_at for p in self.touched.values() if not p.fresh}
-        return Prepared(_with_summaries(inserts, rows), updates, fresh, recorded, rows, read, seen_seq)
+        return Prepared(_with_summaries(inserts, read, rows), updates, fresh, recorded, rows, read, seen_seq)
 
     def write_prepared(self, recorder: Recorder, prepared: Prepared) -> int:
         """Write what prepare() worked out, once the recorder holds the account's ledger head;
@@ -305,7 +309,8 @@ class ProfileBatch(Generic[R]):
         if not bulk.write_profiles_unless_taken(conn, prepared.updates, prepared.inserts):
             raise Stale("an identifier was taken since it was looked up")
         self.tombstones.write()
-        return recorder.record(prepared.recorded, fresh=prepared.fresh, projection_rows=prepared.rows)
+        return recorder.record(prepared.recorded, fresh=prepared.fresh, projection_rows=prepared.rows,
+                               summarized=prepared.read)  # fmt: skip
 
 
 Encoder = Callable[[str, Sequence[ConsentEvent]], list[ledger.EncodedEvent]]
@@ -315,19 +320,23 @@ _PROPERTIES_END = 3 + len(PROFILE_FIELDS)
 _SUMMARY_AT = len(bulk.PROFILE_ROW) - len(SUMMARY_COLUMNS)
 
 
-def _with_summaries(inserts: list[tuple[Any, ...]], rows: projection.Rows) -> list[tuple[Any, ...]]:
+def _with_summaries(
+    inserts: list[tuple[Any, ...]], updated: Collection[str], rows: projection.Rows
+) -> list[tuple[Any, ...]]:
     """The new profiles' rows with their consent summaries in them, taken out of the projection's
-    `rows`: inserted with the row, a summary needs no update of it after."""
-    if not inserts or not rows[SUMMARY]:
+    `rows` with those of the `updated` profiles (whose update rows carry theirs): written with
+    the row, a summary needs no second write of it."""
+    if not rows[SUMMARY]:
         return inserts
     new = {r[1]: i for i, r in enumerate(inserts)}
-    out, kept = list(inserts), []
+    out = list(inserts)
+    kept = []
     for r in rows[SUMMARY]:
         i = new.get(r[-1])
-        if i is None:
-            kept.append(r)
-        else:
+        if i is not None:
             out[i] = (*out[i][:_SUMMARY_AT], *r[:-2])
+        elif r[-1] not in updated:
+            kept.append(r)
     rows[SUMMARY] = kept
     return out
 

@@ -138,13 +138,15 @@ class Recorder:
         fresh: Collection[str] = (),
         precomputed: Sequence[Precomputed] = (),
         projection_rows: projection.Rows | None = None,
+        summarized: Collection[str] = (),
     ) -> int:
         """Append the changes' events (in order) to the ledger, replace their profiles' projection
         and run the hooks' in-transaction part; returns how many events were written.
 
         The profiles rows themselves are the caller's (they exist before this is called); `fresh`
         names profiles created in this transaction, which have no projection to replace yet;
-        `projection_rows`, when given, are the recorded states' projection rows, made ahead."""
+        `projection_rows`, when given, are the recorded states' projection rows, made ahead;
+        `summarized` names profiles whose consent summaries the caller wrote with their rows."""
         recorded = [c for c in changes if c.events]
         first_seq = self._ledger.seq + 1
         for c in recorded:
@@ -158,7 +160,12 @@ class Recorder:
                 self._ledger.add_encoded(p.profile_id, e)
         written = self._ledger.flush()
         projection.write(
-            self.conn, self.account_id, {c.profile_id: c.state for c in recorded}, fresh=fresh, rows=projection_rows
+            self.conn,
+            self.account_id,
+            {c.profile_id: c.state for c in recorded},
+            fresh=fresh,
+            rows=projection_rows,
+            summarized=summarized,
         )
         if precomputed:
             rows = projection.empty_rows()
