@@ -71,3 +71,12 @@ def test_segments_create_refuses_an_unsupported_condition_naming_it(db_url, engi
     result = assent("segments", "create", "Near", "--account", account_id, "--definition", bad, db=db_url)
     assert_one_line_error(result, "definition.condition_groups.0.conditions.0.type", "profile-postal-code-distance")
     assert assent_json("segments", "list", "--account", account_id, db=db_url) == []
+
+
+def test_a_definition_nested_too_deep_to_read_is_one_line_naming_it(db_url, account_id, tmp_path):
+    deep = '{"condition_groups":' + "[" * 5000 + "]" * 5000 + "}"
+    (tmp_path / "deep.json").write_text(deep)
+    for given in (deep, f"@{tmp_path / 'deep.json'}"):
+        result = assent("segments", "count", "--account", account_id, "--definition", given, db=db_url)
+        assert_one_line_error(result, "definition", "too deep")
+        assert "[[[[" not in result.stderr

@@ -39,6 +39,8 @@ def _definition(value: str) -> dict[str, Any]:
         parsed = msgspec.json.decode(text)
     except msgspec.DecodeError as e:
         raise DomainError("definition", f"is not JSON: {e}") from None
+    except RecursionError:  # msgspec gives up on very deep nesting, before any check of ours could
+        raise DomainError("definition", "nests objects and arrays too deep to read") from None
     if isinstance(parsed, dict) and "condition_groups" not in parsed and "definition" in parsed:
         parsed = parsed["definition"]  # a whole segment's attributes
     if not isinstance(parsed, dict):
