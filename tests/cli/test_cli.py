@@ -110,6 +110,7 @@ def test_db_upgrade_creates_the_schema_and_running_it_again_changes_nothing(empt
     first = assent("db", "upgrade", "--json", db=empty_db_url, check=True)
     created = json.loads(first.stdout)
     assert created["from"] is None and created["to"]
+    assert "+" not in created["database"].split("://")[0]  # the URL as written, not SQLAlchemy's driver name
     again = assent("db", "upgrade", db=empty_db_url, check=True)
     assert f"schema at revision {created['to']}" in again.stdout
     assert "was" not in again.stdout  # nothing to migrate the second time

@@ -16,7 +16,7 @@ app = typer.Typer(help="The database schema.", no_args_is_help=True)
 def db_upgrade(db: Db = None, json: Json = False) -> None:
     """Create or migrate the schema to the newest revision."""
     before, after = database.upgrade(open_engine(db, migrated=False))
-    was = "" if before == after else f" (was {before})"
+    was = "" if before == after else f" (was {before})" if before else " (a new database)"
     show(
         json,
         {"database": database.shown_url(db), "from": before, "to": after},

@@ -37,8 +37,10 @@ def url(given: str | None) -> str:
 
 
 def shown_url(given: str | None) -> str:
-    """The URL in use with its password hidden, to print."""
-    return make_url(store.database_url(given)).render_as_string(hide_password=True)
+    """The URL in use with its password hidden, to print: as a user writes it, without the name
+    of the driver Assent connects through (postgresql://, not postgresql+psycopg://)."""
+    url = make_url(store.database_url(given))
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
 
 
 def reads_in_microseconds(engine: Engine) -> bool:
