@@ -517,7 +517,7 @@ def test_ledger_rebuild_check_reports_differences_and_rebuild_repairs_them(db_ur
         db=db_url,
     )
     assert matches.returncode == 0
-    assert matches.stdout == "projection matches the ledger (3 events, 3 profiles)\n"
+    assert matches.stdout == "projection matches the ledger (3 events of 3 profiles with consent history)\n"
     assert human.returncode == 1
     assert "1 differences" in human.stdout and "missing in consents" in human.stdout and pid in human.stdout
     assert as_json.returncode == 1
@@ -529,7 +529,7 @@ def test_ledger_rebuild_check_reports_differences_and_rebuild_repairs_them(db_ur
     assert ledger.rebuild(engine, damaged, check=True).differences
 
     repaired = assent("ledger", "rebuild", "--account", damaged, db=db_url, check=True)
-    assert repaired.stdout == "projection rebuilt from 3 events (3 profiles)\n"
+    assert repaired.stdout == "projection rebuilt from 3 events (3 profiles with consent history)\n"
     assert ledger.rebuild(engine, damaged, check=True).differences == []
     r1 = get_profile_resource(engine, damaged, Locator("email", "damaged1@example.com"))["attributes"]
     assert r1["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"

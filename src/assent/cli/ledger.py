@@ -148,8 +148,14 @@ def ledger_rebuild(
         for d in result.differences[:50]:
             typer.echo(f"  {d.side} in {d.table}: {tuple(str(v) for v in d.row)}")
     elif check:
-        typer.echo(f"projection matches the ledger ({result.events} events, {result.profiles} profiles)")
+        typer.echo(
+            f"projection matches the ledger ({counted(result.events, 'event')} of "
+            f"{counted(result.profiles, 'profile')} with consent history)"
+        )
     else:
-        typer.echo(f"projection rebuilt from {result.events} events ({result.profiles} profiles)")
+        typer.echo(
+            f"projection rebuilt from {counted(result.events, 'event')} "
+            f"({counted(result.profiles, 'profile')} with consent history)"
+        )
     if result.differences:
         raise typer.Exit(1)
