@@ -19,6 +19,7 @@ HUGE = "9" * 23
     [
         (("outbox", "--limit", HUGE), "--limit"),
         (("profiles", "import", "--account", "A", "--workers", HUGE, "rows.csv"), "--workers"),
+        (("profiles", "import", "--account", "A", "--workers", "0", "rows.csv"), "--workers"),  # as serve refuses 0
         (("demo", "--profiles", "-5"), "--profiles"),
         (("serve", "--workers", HUGE), "--workers"),  # uvicorn started processes until the machine gave out
         (("sync", "--account", "A", "--to", "sqlite:///mirror.db", "--follow", "--poll", "nan"), "--poll"),

@@ -170,3 +170,17 @@ def test_profiles_import_of_a_small_file_loads_nothing_it_does_not_use(db_url, e
     assert not {m for m in NOT_LOADED_BY_AN_IMPORT if m in loaded}
     ann = get_profile_resource(engine, account_id, Locator("email", "ann@example.com"))["attributes"]
     assert ann["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
+
+
+def test_profiles_import_of_a_deeply_nested_line_rejects_it_and_imports_the_rest(db_url, engine, account_id, tmp_path):
+    people = tmp_path / "deep.ndjson"
+    deep = '{"a":' * 2000 + "1" + "}" * 2000  # stopped the whole import with a RecursionError
+    people.write_text(f'{{"email":"ok@example.com"}}\n{{"email":"x@example.com","properties":{deep}}}\n')
+    rejects = tmp_path / "rejects.ndjson"
+    result = assent("profiles", "import", str(people), "--account", account_id, "--rejects", str(rejects), db=db_url)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "1 created" in result.stdout and "1 rejected" in result.stdout
+    assert "line 2: properties: nests objects and arrays more than 64 deep" in result.stdout
+    [found] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert (found["line"], found["field"]) == (2, "properties")
+    assert get_profile_resource(engine, account_id, Locator("email", "ok@example.com"))["attributes"]["email"]

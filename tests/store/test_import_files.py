@@ -17,6 +17,7 @@ from assent.services.consent.changes import Locator
 from assent.services.imports.encoding import detect_encoding
 from assent.services.imports.headers import FIELDS, HEADER_ALIASES, IGNORED_HEADERS, header_key, map_header
 from assent.services.imports.importer import ImportOptions, import_profiles
+from assent.services.shared.nesting import MAX_DEPTH
 
 EMAIL = ((Channel.EMAIL, Purpose.MARKETING),)
 
@@ -319,3 +320,100 @@ def test_the_rejects_file_is_in_line_order(engine, account_id, tmp_path):
     assert report.rejected == 4
     assert [int(r["line"]) for r in _rejects(rejects)] == [2, 3, 5, 6]
     assert [r.line for r in report.first_rejected] == [2, 3, 5, 6]
+
+
+# --- hostile rows --------------------------------------------------------------------------------
+
+
+def _nested(depth: int) -> str:
+    """A JSON object nesting `depth` objects (itself included)."""
+    return '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+def test_ndjson_nesting_deeper_than_the_api_takes_rejects_the_line_naming_the_key(engine, account_id, tmp_path):
+    path = tmp_path / "deep.ndjson"
+    lines = [
+        '{"email": "ok@example.com"}',
+        f'{{"email": "at-limit@example.com", "properties": {_nested(MAX_DEPTH - 1)}}}',  # the line is MAX_DEPTH deep
+        f'{{"email": "x@example.com", "properties": {_nested(MAX_DEPTH)}}}',
+        f'{{"email": "y@example.com", "prefs": [{_nested(900)}]}}',  # accepted before, though the API refuses it
+        f'{{"email": "z@example.com", "properties": {_nested(2000)}}}',  # a RecursionError stopped the import
+        '{"email": "after@example.com", "note": "{[{[ brackets in a string do not nest"}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    rejects = tmp_path / "rejects.ndjson"
+    report = _run(engine, account_id, path, rejects_path=str(rejects))
+    assert (report.created, report.rejected) == (3, 3)
+    found = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["line"], r["field"]) for r in found] == [(3, "properties"), (4, "prefs"), (5, "properties")]
+    deeper = f"properties: nests objects and arrays more than {MAX_DEPTH} deep (the API refuses deeper)"
+    assert found[0]["reason"] == deeper
+    assert found[2]["row"]["value"] == lines[4]  # the line as read, to fix and import again
+    assert _profile(engine, account_id, email="after@example.com")["properties"]["note"].startswith("{[{[")
+    assert _count(engine, account_id) == 3
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker"])
+def test_latitude_and_longitude_must_be_degrees_in_range(engine, account_id, tmp_path, workers):
+    path = tmp_path / "places.csv"
+    path.write_text(
+        "email,latitude,longitude\n"
+        "a@example.com,abc,1.5\n"
+        "b@example.com,2.5,xyz\n"
+        "c@example.com,90.5,0\n"
+        "d@example.com,0,-180.01\n"
+        "e@example.com,nan,1\n"
+        "f@example.com, 51.5 ,-0.12\n"
+        "g@example.com,,\n"
+    )
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, rejects_path=str(rejects), workers=workers)
+    assert (report.created, report.rejected) == (2, 5)
+    found = _rejects(rejects)
+    assert [(r["line"], r["field"]) for r in found] == [
+        ("2", "latitude"), ("3", "longitude"), ("4", "latitude"), ("5", "longitude"), ("6", "latitude"),
+    ]  # fmt: skip
+    assert found[0]["reason"] == "latitude: must be a number of decimal degrees (got 'abc')"
+    assert "between -90 and 90" in found[2]["reason"]
+    location = _profile(engine, account_id, email="f@example.com")["location"]
+    assert (location["latitude"], location["longitude"]) == ("51.5", "-0.12")
+    assert _profile(engine, account_id, email="g@example.com")["location"]["latitude"] is None
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_rejected_whole(engine, account_id, tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "email,first_name\n"
+        "ann@example.com,Ann\n"
+        "dupe@example.com,a,extra,cells\n"  # an unquoted comma would shift the cells after it
+        'bob@example.com,"Bob, Jr."\n'
+        "cy@example.com,Cy,,\n"  # empty cells past the header (a trailing delimiter) lose nothing
+    )
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, rejects_path=str(rejects))
+    assert (report.created, report.rejected) == (3, 1)
+    [found] = _rejects(rejects)
+    assert (found["line"], found["field"]) == ("3", "row")
+    assert found["reason"].startswith("4 cells, the header has 2: a comma inside a cell must be quoted")
+    assert json.loads(found["row"]) == {"cells": ["dupe@example.com", "a", "extra", "cells"]}
+    assert _profile(engine, account_id, email="bob@example.com")["first_name"] == "Bob, Jr."
+
+
+def test_messages_quote_at_most_a_short_prefix_of_the_input(engine, account_id, tmp_path):
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(0x80, 0x100)) * 8 + b"\n")  # 1 KB that is no text
+    with pytest.raises(DomainError) as e:
+        _run(engine, account_id, binary)
+    assert e.value.field == "file" and "…" in str(e.value) and len(str(e.value)) < 600, str(e.value)
+    headers = tmp_path / "headers.csv"
+    headers.write_text("x" * 2000 + ",name\n")
+    with pytest.raises(DomainError) as e:
+        _run(engine, account_id, headers)
+    assert "x" * 80 + "…" in str(e.value) and "x" * 81 not in str(e.value)
+    cell = tmp_path / "cell.csv"
+    cell.write_bytes(b"email,first_name\nann@example.com," + b"\xff" * 1000 + b"\n")
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, cell, rejects_path=str(rejects))
+    assert report.rejected == 1 and len(report.first_rejected[0].reason) < 600
+    assert json.loads(_rejects(rejects)[0]["row"])["first_name"] == "\\xff" * 1000  # the rejects file keeps it whole
+    assert _count(engine, account_id) == 0

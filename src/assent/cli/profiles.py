@@ -56,7 +56,7 @@ def profiles_import(
         str | None, typer.Option("--rejects", help="Write rejected rows here, with line and reason.")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Validation processes (default: automatic).", min=0, max=64)
+        int | None, typer.Option("--workers", help="Validation processes (default: automatic).", min=1, max=64)
     ] = None,
     encoding: Annotated[
         str | None,

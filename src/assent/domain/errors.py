@@ -18,6 +18,11 @@ class DomainError(ValueError):
         super().__init__(f"{field}: {message}" + ("" if value is None else f" (got {value!r})"))
 
 
+def excerpt(text: str, most: int = 80) -> str:
+    """The start of `text` for a message that quotes input: at most `most` characters, then an ellipsis."""
+    return text if len(text) <= most else text[:most] + "…"
+
+
 class InvalidIdentifier(DomainError):
     code = "invalid_identifier"
 

@@ -15,14 +15,11 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
+from ..services.shared.nesting import MAX_DEPTH as MAX_DEPTH
+from ..services.shared.nesting import too_deep as too_deep
 from .errors import ApiError, from_validation, invalid
 
 log = logging.getLogger("assent.api.bodies")
-
-MAX_DEPTH = 64  # objects and arrays inside one another; a Klaviyo document needs about ten
-_OPENS = (ord("["), ord("{"))
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_CHUNK = 4096
 
 
 async def read_limited(request: Request, limit: int) -> bytes | None:
@@ -38,28 +35,6 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
-    """Whether the JSON text nests objects and arrays more than `limit` deep, in linear time with
-    no recursion. Brackets inside strings do not count: escaped backslashes and quotes are removed
-    first, so the remaining quotes delimit the strings."""
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False
-    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
-    depth = 0
-    for start in range(0, len(brackets), _CHUNK):
-        chunk = brackets[start : start + _CHUNK]
-        opens = chunk.count(b"[") + chunk.count(b"{")
-        if depth + opens <= limit:  # cannot pass the limit inside this chunk
-            depth += 2 * opens - len(chunk)
-            continue
-        for c in chunk:
-            depth += 1 if c in _OPENS else -1
-            if depth > limit:
-                return True
-    return False
 
 
 def nul_pointer(value: Any, at: str = "") -> str | None:

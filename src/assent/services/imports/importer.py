@@ -35,6 +35,7 @@ import msgspec
 from sqlalchemy import Connection, Engine
 
 from ...domain import Channel, DomainError, OptInProcess, ProfileState, Proof, Purpose
+from ...domain.errors import excerpt
 from ...domain.pack_rules import IMPLIED_METHODS
 from ...store import bulk, forms
 from ...store import profiles as profile_store
@@ -391,7 +392,7 @@ class ImportReport(BatchReport):
 def _require_identifier_column(source: ImportFile) -> None:
     if source.columns is None or source.columns.has_identifier():
         return
-    seen = ", ".join(repr(c.header) for c in source.columns.columns)
+    seen = ", ".join(repr(excerpt(c.header)) for c in source.columns.columns)
     raise DomainError(
         "file",
         f"no column is an email, phone_number or external_id, so no row could be matched to a profile; "

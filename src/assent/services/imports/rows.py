@@ -15,10 +15,12 @@ from typing import IO, Any, NamedTuple
 import msgspec
 
 from ...domain import Channel, DomainError
+from ...domain.errors import excerpt
 from ...domain.identity import check_external_id, normalize_email, normalize_phone
-from ...domain.profile import PROFILE_FIELDS
+from ...domain.profile import COORDINATE_BOUNDS, PROFILE_FIELDS, check_coordinate
 from ...store.forms import EncodedEvent
 from ..shared.clock import parse_time
+from ..shared.nesting import MAX_DEPTH, deepest_key, too_deep
 from .encoding import UNDECODABLE, bad_bytes, detect_encoding, shown, undecodable
 from .headers import IDENTIFIERS, ColumnMap, map_header
 
@@ -113,6 +115,7 @@ class _Layout(NamedTuple):
 
     attributes: tuple[str, ...]
     properties: tuple[str, ...]
+    coordinates: tuple[str, ...]  # latitude and longitude, those the record has: checked as numbers
 
 
 _NOT_PROPERTIES = frozenset(PROFILE_FIELDS) | RESERVED
@@ -128,6 +131,7 @@ def _layout(record: dict[str, Any]) -> _Layout:
         found = _layouts[keys] = _Layout(
             tuple(k for k in ATTRIBUTE_FIELDS if k in record),
             tuple(k for k in keys if k is not None and k not in _NOT_PROPERTIES),
+            tuple(k for k in COORDINATE_BOUNDS if k in record),
         )
     return found
 
@@ -163,6 +167,9 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
         for k, v in (("external_id", external_id), *attributes.items()):
             if v is not None and "\x00" in v:  # no database keeps a NUL in a text column
                 raise DomainError(k, "contains a NUL character", v)
+        for k in layout.coordinates:
+            if (v := attributes.get(k)) is not None:
+                check_coordinate(k, v)
         properties: dict[str, Any] = {}
         nested = record.get("properties")
         if isinstance(nested, dict):
@@ -282,7 +289,7 @@ class ImportFile:
                 "file",
                 f"the header (line {self.line_no}) is not {self.encoding.tried} text (bytes {bad_bytes(text)}); "
                 "give the file's encoding with --encoding",
-                shown(text.strip()),
+                excerpt(shown(text.strip())),
             )
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter), None)
         if not header or not any(h.strip() for h in header):
@@ -343,7 +350,7 @@ class ImportFile:
 
 def _undecodable_error(key: str, text: str, encoding: str) -> str:
     return (
-        f'{key}: bytes {bad_bytes(text)} are not {encoding} text (in "{shown(text).strip()}"); '
+        f'{key}: bytes {bad_bytes(text)} are not {encoding} text (in "{excerpt(shown(text).strip())}"); '
         "give the file's encoding with --encoding"
     )
 
@@ -356,11 +363,35 @@ def _undecodable_row(chunk: RawChunk, row: list[str]) -> dict[str, Any] | None:
     return None
 
 
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _too_many_cells(chunk: RawChunk, row: list[str]) -> dict[str, Any]:
+    """A CSV row with more (non-empty) cells than the header has columns: an unquoted delimiter
+    inside a cell shifts every cell after it, so no cell of it can be trusted."""
+    delimiter = _DELIMITER_NAMES.get(chunk.delimiter, repr(chunk.delimiter))
+    error = (
+        f"{len(row)} cells, the header has {len(chunk.header)}: a {delimiter} inside a cell must be quoted, "
+        "else it shifts the cells after it"
+    )
+    return {"__error__": error, "__raw__": {"cells": row}}
+
+
+def _too_deep_line(raw: str) -> dict[str, Any]:
+    """An NDJSON line nesting deeper than the API takes, refused before a parser recurses into it;
+    the reason names the key whose value nests so (`properties`, or a key that would be a property)."""
+    key = deepest_key(raw)
+    field = "row" if key is None else excerpt(key)
+    error = f"{field}: nests objects and arrays more than {MAX_DEPTH} deep (the API refuses deeper)"
+    return {"__error__": error, "__field__": field, "__raw__": raw.strip()}
+
+
 def records(chunk: RawChunk) -> Iterator[Record]:
     """The chunk's rows with their line numbers; a line that can't be read becomes an error row."""
     if chunk.fmt == "csv":
         reader = csv.reader(io.StringIO(chunk.text, newline=""), delimiter=chunk.delimiter)
         some_ignored = None in chunk.header
+        width = len(chunk.header)
         while True:
             try:
                 row = next(reader)
@@ -374,6 +405,9 @@ def records(chunk: RawChunk) -> Iterator[Record]:
                 if chunk.marked and (bad := _undecodable_row(chunk, row)) is not None:
                     yield line, bad
                     continue
+                if len(row) > width and any(c.strip() for c in row[width:]):
+                    yield line, _too_many_cells(chunk, row)
+                    continue
                 # Keys are the header's names, None for ignored columns (popped just below).
                 record: dict[Any, str] = dict(zip(chunk.header, row, strict=False))
                 if some_ignored:
@@ -386,10 +420,16 @@ def records(chunk: RawChunk) -> Iterator[Record]:
         if chunk.marked and undecodable(raw):
             yield n, {"__error__": _undecodable_error("row", raw, chunk.encoding), "__raw__": shown(raw.strip())}
             continue
+        # Bounded before msgspec recurses into it, as the API bounds a body (one count when shallow).
+        if raw.count("{") + raw.count("[") > MAX_DEPTH and too_deep(raw.encode("utf-8", "surrogatepass")):
+            yield n, _too_deep_line(raw)
+            continue
         try:
             record = decoder.decode(raw)
         except msgspec.DecodeError as e:
             record = {"__error__": f"not valid JSON: {e}", "__raw__": raw.strip()}
+        except RecursionError:  # unreachable after too_deep(); kept so no line can stop the import
+            record = _too_deep_line(raw)
         if not isinstance(record, dict):
             record = {"__error__": "not a JSON object", "__raw__": record}
         yield n, record
