@@ -417,3 +417,26 @@ def test_messages_quote_at_most_a_short_prefix_of_the_input(engine, account_id, 
     assert report.rejected == 1 and len(report.first_rejected[0].reason) < 600
     assert json.loads(_rejects(rejects)[0]["row"])["first_name"] == "\\xff" * 1000  # the rejects file keeps it whole
     assert _count(engine, account_id) == 0
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker"])
+def test_rows_rejected_while_writing_keep_every_cell_as_read(engine, account_id, tmp_path, workers):
+    seed = tmp_path / "seed.csv"
+    seed.write_text("email,phone_number\nalice@example.com,+14155550199\n")
+    _run(engine, account_id, seed)
+    path = tmp_path / "people.csv"
+    header = ["email", "phone_number", "email_consent", "sms_consent", "consented_at", "First Name", "tier"]
+    rows = [
+        ["frank@example.com", "+14155550199", "SUBSCRIBED", "SUBSCRIBED", "", "Frank", "gold"],  # Alice's number
+        ["sms@example.com", "", "", "SUBSCRIBED", "", "Sam", "silver"],  # sms consent without a number
+        ["future@example.com", "", "SUBSCRIBED", "", "2999-01-01", "Fay", ""],  # a consent date to come
+        ["ok@example.com", "", "SUBSCRIBED", "", "", "Ok", "gold"],
+    ]
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, rejects_path=str(rejects), workers=workers)
+    assert (report.created, report.rejected) == (1, 3)
+    found = _rejects(rejects)
+    assert [r["line"] for r in found] == ["2", "3", "4"]
+    keys = ["email", "phone_number", "email_consent", "sms_consent", "consented_at", "first_name", "tier"]
+    assert [json.loads(r["row"]) for r in found] == [dict(zip(keys, row, strict=True)) for row in rows[:3]]

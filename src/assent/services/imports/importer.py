@@ -59,6 +59,7 @@ from .rows import (
     decode_results,
     detect_format,
     prepare_row,
+    records,
 )
 from .work import ImportOptions as ImportOptions
 from .work import Lookup, ReadChunk, prepare_chunk_packed, read_chunk, work_out, worker_start
@@ -115,10 +116,11 @@ def digest_seed(source: ImportFile, options: ImportOptions, default_region: str,
 # --- reading in parallel ---------------------------------------------------------------------
 
 
-# (time, validated rows, bytes of the file read, batches written before its digests were looked up);
-# a worker's rows stay packed until the writer takes them, so that only the batch being written is
-# ever held as objects (several times the packed size).
-Batch = tuple[datetime, list[Prepared | Rejected | Known] | bytes, int, int]
+# (time, validated rows, the chunk they were read from, batches written before its digests were
+# looked up); a worker's rows stay packed until the writer takes them, so that only the batch being
+# written is ever held as objects (several times the packed size). The chunk, as text, gives the
+# rows rejected while writing their cells as read (_import_batch) and the bytes read (its end).
+Batch = tuple[datetime, list[Prepared | Rejected | Known] | bytes, RawChunk, int]
 
 
 # Worker processes pay for starting (each imports the application) only when this much of the file
@@ -140,9 +142,9 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: C
         raw.close()
 
 
-def _first_batch(first: tuple[datetime, ReadChunk, int, int], plan: Plan) -> Batch:
-    now, read, end, seen = first
-    return now, work_out(read, plan, now), end, seen
+def _first_batch(first: tuple[datetime, ReadChunk, RawChunk, int], plan: Plan) -> Batch:
+    now, read, chunk, seen = first
+    return now, work_out(read, plan, now), chunk, seen
 
 
 def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[], int]) -> Iterator[Batch]:
@@ -158,7 +160,7 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
     options = plan.options
     workers = options.workers
     chunks = source.chunks(options.batch_size)
-    first: tuple[datetime, ReadChunk, int, int] | None = None
+    first: tuple[datetime, ReadChunk, RawChunk, int] | None = None
     if workers is None:
         cpus = os.cpu_count() or 1
         workers = 0
@@ -168,7 +170,7 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
                 return
             seen = written()
             read = read_chunk(chunk, plan, known)
-            first = (utcnow(), read, chunk.end, seen)
+            first = (utcnow(), read, chunk, seen)
             mostly_unchanged = 2 * read.held_rows() > len(read.records)
             if not mostly_unchanged and source.size - chunk.end > WORKERS_FROM_BYTES:
                 workers = min(cpus, 4)
@@ -178,18 +180,18 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
             first = None  # this generator lives as long as the import: the chunk is not kept
         for chunk in chunks:
             now, seen = utcnow(), written()
-            yield now, prepare_chunk(chunk, plan, now, known), chunk.end, seen
+            yield now, prepare_chunk(chunk, plan, now, known), chunk, seen
         return
     # Imported only when workers start: a small file or a re-import never pays for loading them.
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_start) as pool:
-        in_flight: list[tuple[datetime, Future, int, int]] = []
+        in_flight: list[tuple[datetime, Future, RawChunk, int]] = []
 
         def submit(chunk: RawChunk) -> None:
             now, seen = utcnow(), written()
-            in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now), chunk.end, seen))
+            in_flight.append((now, pool.submit(prepare_chunk_packed, chunk, plan, now), chunk, seen))
 
         if first is not None:
             for chunk in itertools.islice(chunks, workers):  # each submit starts a worker
@@ -199,10 +201,10 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
         for chunk in chunks:
             submit(chunk)
             if len(in_flight) > workers:  # bounded: the file is never all in memory
-                now, fut, end, seen = in_flight.pop(0)
-                yield now, fut.result(), end, seen
-        for now, fut, end, seen in in_flight:
-            yield now, fut.result(), end, seen
+                now, fut, chunk, seen = in_flight.pop(0)
+                yield now, fut.result(), chunk, seen
+        for now, fut, chunk, seen in in_flight:
+            yield now, fut.result(), chunk, seen
 
 
 # --- writing (main process) ----------------------------------------------------------------
@@ -216,6 +218,7 @@ def _import_batch(
     report: BatchReport,
     rejects: RejectsFile,
     stale: Set[str] = frozenset(),
+    chunk: RawChunk | None = None,
 ) -> set[str]:
     """One batch, inside the caller's transaction; returns the ids of the profiles it looked up or
     created on the careful way (those it may have written).
@@ -224,7 +227,8 @@ def _import_batch(
     and are taken as unchanged without a second look-up: a write by anyone else since then can be
     ordered after the row, which changed nothing then. Only this import's own later rows must come
     after it; `stale` names the profiles of the batches written after that look-up, whose rows are
-    looked up again here."""
+    looked up again here. A row rejected here is written to the rejects file with its cells as read
+    from `chunk` (the batch's text, parsed again only then), so that it can be fixed and imported again."""
     # First: it takes the account's write lock. A file import sends no confirmation emails: rows
     # joining a double opt-in list stay pending, as they always have; its changes do go to webhooks.
     recorder = Recorder(conn, plan.account_id, hooks=WITHOUT_CONFIRMATIONS)
@@ -286,6 +290,7 @@ def _import_batch(
         return consent_events(state, row, plan, now)
 
     digests: dict[str, str] = {}  # profile id -> the digest of the last row it took (careful way)
+    late: list[Rejected] = []  # rows rejected here, whose `raw` is the validated row until replaced below
     for row in good:
         if row.as_new is not None and row.as_new.profile_id in inserted:
             batch.new_rows.append(row.as_new)
@@ -296,7 +301,7 @@ def _import_batch(
         try:
             pid = batch.apply(row, consent, now, plan.proof, report)
         except DomainError as e:
-            rejected.append(Rejected(row.line, e.field, str(e), row.raw()))
+            late.append(Rejected(row.line, e.field, str(e), row.raw()))
             continue
         if row.digest is not None:
             digests[pid] = row.digest
@@ -304,6 +309,12 @@ def _import_batch(
             digests.pop(pid, None)
     report.events += batch.write(recorder, now)
     profile_store.set_import_digests(conn, plan.account_id, digests)
+    if late and chunk is not None:
+        lines = {r.line for r in late}
+        as_read = {line: record for line, record in records(chunk) if line in lines}
+        for r in late:
+            r.raw = as_read.get(r.line, r.raw)
+    rejected += late
     report.rejected += len(rejected)
     for item in sorted(rejected, key=lambda r: r.line):
         rejects.write(item)
@@ -359,7 +370,7 @@ class _Writer:
         try:
             with bulk_connection(self.engine) as conn:
                 while (batch := self.queue.get()) is not None:
-                    now, packed, read, seen = batch
+                    now, packed, chunk, seen = batch
                     prepared = decode_results(packed) if isinstance(packed, bytes) else packed
                     del batch, packed
                     # Batches are read in order, so no later one saw fewer batches written than this one.
@@ -367,13 +378,13 @@ class _Writer:
                         del self.touched[number]
                     stale = set().union(*self.touched.values())
                     with conn.begin():
-                        touched = _import_batch(conn, self.plan, now, prepared, self.report, self.rejects, stale)
+                        touched = _import_batch(conn, self.plan, now, prepared, self.report, self.rejects, stale, chunk)
                     self.touched[self.written] = touched
                     self.written += 1
                     self.report.rows += len(prepared)
                     if self.progress:
-                        self.progress(len(prepared), read)
-                    del prepared  # not held while the next batch is awaited
+                        self.progress(len(prepared), chunk.end)
+                    del prepared, chunk  # not held while the next batch is awaited
         except BaseException as e:  # noqa: BLE001 — handed to the importing thread, which raises it
             self.failure = e
 
