@@ -446,3 +446,14 @@ def test_a_job_survives_a_server_restart_and_completes_once(quiet_engine):
         stop_server(uv, thread)
     assert (done["status"], done["completed_count"], done["failed_count"]) == ("complete", n, 0)
     assert ledger_count(engine, new.account.id) == counted(engine, profiles, new.account.id) == n
+
+
+def test_a_location_that_is_not_degrees_becomes_an_import_error_naming_it(server, api):
+    bad = [profile(email="far@example.com", location={"latitude": "abc"}),
+           profile(email="off@example.com", location={"longitude": "181"})]  # fmt: skip
+    job = run_import(api, [profile(email="near@example.com", location={"latitude": "48.85"}), *bad])
+    assert (job["attributes"]["completed_count"], job["attributes"]["failed_count"]) == (1, 2)
+    errors = api.get(f"{JOBS}/{job['id']}/import-errors").json()["data"]
+    details = [e["attributes"]["detail"] for e in errors]
+    assert details[0].startswith("location.latitude") and "abc" in details[0]
+    assert details[1].startswith("location.longitude") and "181" in details[1]

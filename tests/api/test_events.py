@@ -651,3 +651,12 @@ def test_an_events_relationship_links_answer_its_metric_and_profile_in_klaviyos_
     assert "subscriptions" in profile.json()["data"]["attributes"]
     for tail in ("metric", "profile", "relationships/metric", "relationships/profile"):
         assert error_of(api.get(f"/api/events/NOSUCHEVENT/{tail}"))["status"] == 404, tail
+
+
+def test_an_event_s_profile_location_that_is_not_degrees_is_a_400_naming_it(server, api):
+    for location, name in (({"latitude": "abc"}, "latitude"), ({"longitude": 181}, "longitude")):
+        attributes = {"email": "far@example.com", "location": location}
+        response = api.post("/api/events", json=event_body(profile={"type": "profile", "attributes": attributes}))
+        assert response.status_code == 400, response.text
+        assert name in error_of(response)["source"]["pointer"]
+    assert events(api)["data"] == []
