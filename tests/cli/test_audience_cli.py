@@ -180,14 +180,20 @@ def test_an_interrupted_export_resumes_where_it_stopped(db_url, engine, account_
     assert again["resumed"] == 0 and out.read_text() == clean.read_text()
 
 
-def test_audience_of_a_list(db_url, engine, account_id, people) -> None:
+def test_audience_of_a_list(db_url, engine, account_id, people, tmp_path) -> None:
     vip = lists.create_list(engine, account_id, "VIP")
     lists.add_members(engine, account_id, vip.id, [people["us_sub"], people["spam"]])
     out = assent_json("audience", "count", "--account", account_id, "--list", vip.id, "--send-list", vip.id,
                       db=db_url)  # fmt: skip
     assert (out["candidates"], out["allowed"]) == (2, 1)
     result = assent("audience", "count", "--account", account_id, "--list", "NOSUCH", db=db_url)
-    assert_one_line_error(result, "list", "NOSUCH")
+    assert_one_line_error(result, "--list", "NOSUCH")
+    # a list that names nothing is reported under the option that gave it
+    for options, named in ((["--all", "--exclude-list", "NOPE"], "--exclude-list"),
+                           (["--list", vip.id, "--send-list", "NOPE"], "--send-list")):  # fmt: skip
+        for command in (["count"], ["export", "--output", str(tmp_path / "out.ndjson")]):
+            result = assent("audience", *command, "--account", account_id, *options, db=db_url)
+            assert_one_line_error(result, f"error: {named}: ", "NOPE")
 
 
 EMAIL_SUBSCRIBED = {

@@ -131,11 +131,8 @@ def _query(a: AudienceAttributes) -> AudienceQuery:
 
 def _pointer(q: AudienceQuery, e: NotFound) -> str:
     """Where in the body the id that names nothing is."""
-    for name, sources in (("include", q.include), ("exclude", q.exclude)):
-        for i, s in enumerate(sources):
-            if s.id == e.value:
-                return f"{_BASE}/{name}/{i}/id"
-    return f"{_BASE}/list_id"
+    name, i, _ = audiences.where_named(q, e.value)
+    return f"{_BASE}/{name}" if i is None else f"{_BASE}/{name}/{i}/id"
 
 
 def _attributes(a: AudienceAttributes, q: AudienceQuery, c: AudienceCount) -> dict[str, Any]:

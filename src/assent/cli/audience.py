@@ -3,6 +3,8 @@ rest, and the file of those who may (addresses, ad audiences, direct mail)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +16,7 @@ from ..services.audiences import exports as audience_exports
 from ..services.audiences import resolution as audiences
 from ..services.audiences.resolution import AudienceCount, AudienceQuery, Source
 from ..services.shared.database import open_engine
+from ..services.shared.errors import NotFound
 from .common import AccountId, ChannelOpt, Db, Json, PurposeOpt, command, counted, emit_json, optional_time, output_file
 from .progress import RowProgress
 
@@ -50,6 +53,17 @@ def query(lists: list[str] | None, segments: list[str] | None, everyone: bool, e
         raise DomainError("via", "must be campaign or flow", via) from None
     return AudienceQuery(tuple(include), tuple(exclude), ch, parse_send_purpose(ch, purpose), via_value, send_list,
                          optional_time(at, "at"))  # fmt: skip
+
+
+@contextmanager
+def naming_options(q: AudienceQuery) -> Iterator[None]:
+    """A list or segment that names nothing is reported under the option that gave it."""
+    try:
+        yield
+    except NotFound as e:
+        name, _, kind = audiences.where_named(q, e.value)
+        option = "--send-list" if kind is None else f"--{kind}" if name == "include" else f"--exclude-{kind}"
+        raise NotFound(option, e.message, e.value) from None
 
 
 def as_json(c: AudienceCount) -> dict[str, Any]:
@@ -97,7 +111,8 @@ def count(
     """How many may be sent this message, and how many may not, by reason (each profile counted
     under its first reason, as decide() orders them)."""
     q = query(lists, segments, everyone, exclude_lists, exclude_segments, channel, purpose, via, send_list, at)
-    result = audiences.count(open_engine(db), account, q)
+    with naming_options(q):
+        result = audiences.count(open_engine(db), account, q)
     if json:
         emit_json(as_json(result))
     else:
@@ -132,7 +147,7 @@ def export(
     fmt = audience_exports.parse_format(format)
     output_file(output, "output")
     q = query(lists, segments, everyone, exclude_lists, exclude_segments, channel, purpose, via, send_list, at)
-    with RowProgress(f"exporting ({fmt.name})") as progress:
+    with naming_options(q), RowProgress(f"exporting ({fmt.name})") as progress:
         report = audience_exports.export(open_engine(db, one_pass=True), account, q, fmt, output, progress,
                                          lambda c, done: progress.start(c.allowed, done))  # fmt: skip
     c = report.audience

@@ -69,6 +69,16 @@ class AudienceCount:
     deferred_by: list[ReasonCount] = field(default_factory=list)
 
 
+def where_named(q: AudienceQuery, missing: object) -> tuple[str, int | None, str | None]:
+    """Where the query names the id `missing` (of a NotFound): ("include" or "exclude", the
+    source's index, its kind), or ("list_id", None, None) for the list the send goes out for."""
+    for name, sources in (("include", q.include), ("exclude", q.exclude)):
+        for i, s in enumerate(sources):
+            if s.id == missing:
+                return name, i, s.kind
+    return "list_id", None, None
+
+
 # A source kind -> the select of its members' ids. Segments plug in here as one more kind.
 SourceResolver = Callable[[Connection, str, str | None], AnySelect]
 
