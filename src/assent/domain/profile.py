@@ -4,6 +4,8 @@ flattened), in the order the store's profile rows carry them. `properties` (free
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import DomainError, excerpt
 
@@ -42,3 +44,14 @@ def check_coordinate(field: str, text: str) -> str:
     if not -bound <= float(text) <= bound:
         raise DomainError(field, f"must be between -{bound:g} and {bound:g} degrees", excerpt(text))
     return text
+
+
+def check_coordinates(values: Mapping[str, Any], named: str = "") -> None:
+    """check_coordinate for the latitude and longitude among `values` (absent or None: not given),
+    the field named as the caller's input names it: `named` (say "location.") then the name."""
+    for name in COORDINATE_BOUNDS:
+        if (text := values.get(name)) is not None:
+            try:
+                check_coordinate(name, text)
+            except DomainError as e:
+                raise DomainError(f"{named}{name}", e.message, e.value) from None

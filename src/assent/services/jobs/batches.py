@@ -29,7 +29,7 @@ from sqlalchemy import Engine, Row
 from ...domain import DomainError, ProfileState, Proof, SuppressionReason, replay
 from ...domain import transitions as t
 from ...domain.identity import normalize_email, normalize_phone
-from ...domain.profile import COORDINATE_BOUNDS, check_coordinate
+from ...domain.profile import check_coordinates
 from ...store import erasure as erasure_store
 from ...store import jobs as store
 from ...store import lists as list_store
@@ -156,12 +156,7 @@ def import_row(index: int, item: Any, default_region: str) -> ProfileItem:
     for name, value in (("external_id", external_id), *attributes.items()):
         if value is not None and "\x00" in value:  # no database keeps a NUL in a text column
             raise DomainError(name, "contains a NUL character")
-    for name in COORDINATE_BOUNDS:  # degrees in range, as the profile endpoints and file imports check
-        if attributes.get(name) is not None:
-            try:
-                check_coordinate(name, attributes[name])
-            except DomainError as e:  # named where the item has it
-                raise DomainError(f"location.{name}", e.message, e.value) from None
+    check_coordinates(attributes, "location.")  # degrees in range, as the profile endpoints and file imports check
     properties = attrs.get("properties")
     properties = properties if isinstance(properties, dict) else {}
     return ProfileItem(index, email, phone, external_id, attributes, properties, id=profile_id)

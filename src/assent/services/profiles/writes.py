@@ -16,7 +16,7 @@ from ...domain import DomainError, InvalidIdentifier, Proof, replay
 from ...domain import transitions as t
 from ...domain.events import NO_PROOF
 from ...domain.identity import check_external_id, normalize_email, normalize_phone
-from ...domain.profile import COORDINATE_BOUNDS, PROFILE_FIELDS, check_coordinate
+from ...domain.profile import PROFILE_FIELDS, check_coordinates
 from ...store import profiles as profile_store
 from ...store import projection
 from ..accounts.accounts import Account, load_account
@@ -82,12 +82,7 @@ def _normalized(account: Account, values: dict[str, Any]) -> tuple[dict[str, Any
             out[name] = value or None
     if out.get("external_id") is not None:
         out["external_id"] = check_external_id(out["external_id"])
-    for name in COORDINATE_BOUNDS:  # as an import checks them: degrees, in range
-        if out.get(name) is not None:
-            try:
-                out[name] = check_coordinate(name, out[name])
-            except DomainError as e:  # named where the API's body has it
-                raise DomainError(f"location.{name}", e.message, e.value) from None
+    check_coordinates(out, "location.")  # degrees in range, as imports check; named as the API body has them
     return out, tuple(dropped)
 
 
