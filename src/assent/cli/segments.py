@@ -13,6 +13,7 @@ import typer
 from ..domain import DomainError
 from ..services.lists import segments
 from ..services.shared.database import open_engine
+from ..services.shared.nesting import MAX_DEPTH, too_deep
 from .common import AccountId, Db, Json, command, counted, output_file, show
 from .progress import progress_bar
 
@@ -35,12 +36,12 @@ def _definition(value: str) -> dict[str, Any]:
             text = Path(value[1:]).read_text()
         except OSError as e:
             raise DomainError("definition", f"cannot read {value[1:]}: {e.strerror}") from None
+    if too_deep(text.encode()):  # as the API bounds a body, before the parser recurses
+        raise DomainError("definition", f"nests objects and arrays too deep (more than {MAX_DEPTH} levels)")
     try:
         parsed = msgspec.json.decode(text)
     except msgspec.DecodeError as e:
         raise DomainError("definition", f"is not JSON: {e}") from None
-    except RecursionError:  # msgspec gives up on very deep nesting, before any check of ours could
-        raise DomainError("definition", "nests objects and arrays too deep to read") from None
     if isinstance(parsed, dict) and "condition_groups" not in parsed and "definition" in parsed:
         parsed = parsed["definition"]  # a whole segment's attributes
     if not isinstance(parsed, dict):
