@@ -189,11 +189,11 @@ def consent_row(rules: Rules, account_id: str, channel: Channel, purpose: Purpos
     return rules.join(name, c, on)
 
 
-def _status(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[str]:
+def _status(rules: Rules, channel: Channel, purpose: Purpose) -> ColumnElement[str]:
     return func.coalesce(summary(rules, status_column(channel, purpose)), NEVER)
 
 
-def _pending(rules: Rules, account_id: str, channel: Channel, purpose: Purpose) -> ColumnElement[bool]:
+def _pending(rules: Rules, channel: Channel, purpose: Purpose) -> ColumnElement[bool]:
     """A double opt-in for (channel, purpose) is pending, on any list or none (pending() reads
     the rows themselves, for one list)."""
     return _bit(summary(rules, PENDING_COLUMN), PENDING_BITS[(channel, purpose)])
@@ -224,7 +224,7 @@ def _address(rules: Rules, send: Send) -> None:
         rules.when(rules.fact(column.is_(None)), Reason.NO_ADDRESS.value)
 
 
-def suppression_flags(rules: Rules, account_id: str, reasons: Sequence[SuppressionReason]) -> dict[str, Any]:
+def suppression_flags(rules: Rules, reasons: Sequence[SuppressionReason]) -> dict[str, Any]:
     """Whether the profile has each global suppression reason (its bit in the summary)."""
     mask = summary(rules, SUPPRESSED_COLUMN)
     return {r.value: _bit(mask, SUPPRESSION_BITS[r]) for r in reasons}
@@ -237,13 +237,13 @@ def _suppression(rules: Rules, account_id: str, send: Send) -> None:
     if send.purpose is Purpose.TRANSACTIONAL:
         blocking &= TRANSACTIONAL_EMAIL_BLOCKERS
     ordered = sorted(blocking)
-    flags = suppression_flags(rules, account_id, ordered)
+    flags = suppression_flags(rules, ordered)
     for reason in ordered:
         rules.when(flags[reason.value], f"SUPPRESSED_{reason.value}")
 
 
-def _why_not(rules: Rules, account_id: str, status: ColumnElement[str], channel: Channel, purpose: Purpose) -> Code:
-    waiting = _pending(rules, account_id, channel, purpose)
+def _why_not(rules: Rules, status: ColumnElement[str], channel: Channel, purpose: Purpose) -> Code:
+    waiting = _pending(rules, channel, purpose)
     return case(
         (status == UNSUB, literal(Reason.UNSUBSCRIBED.value)),
         (waiting, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
@@ -260,33 +260,33 @@ def _consent(rules: Rules, account_id: str, send: Send) -> None:
         if purpose is Purpose.TRANSACTIONAL:
             rules.allow = literal(Reason.TRANSACTIONAL_EXEMPT.value)
             return
-        status = _status(rules, account_id, ch, Purpose.MARKETING)
+        status = _status(rules, ch, Purpose.MARKETING)
         rules.when(status == UNSUB, Reason.UNSUBSCRIBED.value)
         if send.via is Via.CAMPAIGN and send.policy.email_campaigns_require_explicit_consent:
-            rules.deny(case((status != SUB, _why_not(rules, account_id, status, ch, purpose)), else_=null()), *_WHY_NOT)
+            rules.deny(case((status != SUB, _why_not(rules, status, ch, purpose)), else_=null()), *_WHY_NOT)
         rules.allow = case((status == SUB, literal(Reason.SUBSCRIBED.value)), else_=literal(Reason.NOT_OPTED_OUT.value))
         return
     if ch is Channel.POSTAL:
-        status = _status(rules, account_id, ch, purpose)
+        status = _status(rules, ch, purpose)
         rules.when(status == UNSUB, Reason.UNSUBSCRIBED.value)
         rules.allow = case((status == SUB, literal(Reason.SUBSCRIBED.value)), else_=literal(Reason.NOT_OPTED_OUT.value))
         return
-    status = _status(rules, account_id, ch, purpose)
+    status = _status(rules, ch, purpose)
     allow: Code = case((status == SUB, literal(Reason.SUBSCRIBED.value)), else_=null())
     whens: list[tuple[ColumnElement[bool], Code]] = [(status == SUB, null())]
     possible = list(_WHY_NOT)
     if ch is Channel.SMS and purpose is Purpose.TRANSACTIONAL:
-        marketing = _status(rules, account_id, ch, Purpose.MARKETING)
+        marketing = _status(rules, ch, Purpose.MARKETING)
         whens.append((marketing == SUB, null()))
         allow = case(
             (status == SUB, literal(Reason.SUBSCRIBED.value)),
             else_=literal(Reason.MARKETING_CONSENT_COVERS_TRANSACTIONAL.value),
         )
     elif ch is Channel.SMS:
-        transactional = _status(rules, account_id, ch, Purpose.TRANSACTIONAL)
+        transactional = _status(rules, ch, Purpose.TRANSACTIONAL)
         whens.append((transactional == SUB, literal(Reason.TRANSACTIONAL_CONSENT_ONLY.value)))
         possible.insert(0, Reason.TRANSACTIONAL_CONSENT_ONLY.value)
-    rules.deny(case(*whens, else_=_why_not(rules, account_id, status, ch, purpose)), *possible)
+    rules.deny(case(*whens, else_=_why_not(rules, status, ch, purpose)), *possible)
     rules.allow = allow
 
 
@@ -346,7 +346,7 @@ def _packs_hold(rules: Rules, account_id: str, send: Send, packs: frozenset[Pack
     return rules.fact(rules.p.c.place_country).in_(countries)
 
 
-def _implied_expired(rules: Rules, account_id: str, channel: Channel, now: datetime) -> ColumnElement[bool]:
+def _implied_expired(rules: Rules, channel: Channel, now: datetime) -> ColumnElement[bool]:
     """The channel's marketing consent was recorded on an implied basis that has lapsed by `now` (CASL)."""
     return rules.fact(rules.p.c[expiry_column(channel)] <= now)
 
@@ -368,7 +368,7 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
         placed = rules.fact(places.current(rules.p))
         rules.denies.insert(0, (case((~placed, literal(UNPLACED)), else_=null()), (UNPLACED,)))
     if ch is Channel.EMAIL and purpose is Purpose.MARKETING:
-        status = _status(rules, account_id, ch, purpose)
+        status = _status(rules, ch, purpose)
         hold = _packs_hold(rules, account_id, send, EXPLICIT_PACKS)
         if hold is not None:
             rules.when(and_(hold, status == NEVER), Reason.EXPLICIT_CONSENT_REQUIRED.value)
@@ -379,8 +379,8 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
     if purpose is Purpose.MARKETING:
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.CASL}))
         if hold is not None:
-            status = _status(rules, account_id, ch, purpose)
-            lapsed = and_(hold, status == SUB, _implied_expired(rules, account_id, ch, send.now))
+            status = _status(rules, ch, purpose)
+            lapsed = and_(hold, status == SUB, _implied_expired(rules, ch, send.now))
             rules.when(lapsed, Reason.IMPLIED_CONSENT_EXPIRED.value)
     if ch is Channel.SMS and purpose is Purpose.MARKETING:
         hold = _packs_hold(rules, account_id, send, frozenset({Pack.TCPA}))
@@ -437,9 +437,9 @@ def ad_rules(account_id: str, default_region: str, policy: AdConsent) -> Rules:
     rules = base(account_id)
     p = rules.p
     rules.when(rules.fact(and_(p.c.email.is_(None), p.c.phone_number.is_(None))), Reason.NO_ADDRESS.value)
-    spam = suppression_flags(rules, account_id, [SuppressionReason.SPAM_COMPLAINT])
+    spam = suppression_flags(rules, [SuppressionReason.SPAM_COMPLAINT])
     rules.when(spam[SuppressionReason.SPAM_COMPLAINT.value], Reason.SUPPRESSED_SPAM_COMPLAINT.value)
-    statuses = [_status(rules, account_id, c, purpose) for c, purpose in MARKETING]
+    statuses = [_status(rules, c, purpose) for c, purpose in MARKETING]
     consented = or_(*(s == SUB for s in statuses))
     rules.when(and_(~consented, or_(*(s == UNSUB for s in statuses))), Reason.UNSUBSCRIBED.value)
     if policy is AdConsent.EXPLICIT:
