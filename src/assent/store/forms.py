@@ -323,6 +323,20 @@ def process_connection(target: DriverTarget) -> Any:
 
 # A profile took its import row and has had no ledger event since: every other write of its fields
 # clears its digest, but consent changes leave the profile row alone, so its events are counted.
+def pg_wanted(values: str = ":values", account_id: str = ":account_id") -> str:
+    """PostgreSQL: the JSON array `values` (a bind) as rows `wanted(account_id, value)`, to be joined
+    on the table's (account_id, column) index: one index probe per value, whatever the planner's
+    statistics say. As `account_id = :a AND column = ANY(array)` the plan rested on the account's
+    estimated size, and for an account grown since the last ANALYZE (a new one: "1 row") PostgreSQL
+    read all its rows through another account-led index instead. OFFSET 0 keeps the subquery whole,
+    so the account stays a join key rather than a constant the estimate would apply to again. A JSON
+    text parameter costs the driver far less to send than a 10,000-element array parameter."""
+    return (
+        f"(SELECT CAST({account_id} AS text) AS account_id, value"
+        f" FROM jsonb_array_elements_text(CAST({values} AS jsonb)) AS value OFFSET 0) AS wanted"
+    )
+
+
 _NO_EVENT_SINCE = (
     "profiles.import_events = (SELECT count(*) FROM consent_events"
     " WHERE consent_events.account_id = profiles.account_id AND consent_events.profile_id = profiles.id)"
@@ -347,9 +361,9 @@ def unchanged_digests(conn: Any, dialect: str, account_id: str, digests: Sequenc
         params: tuple[Any, ...] = (values, account_id)
     else:
         sql = (
-            "SELECT profiles.import_digest, profiles.id FROM profiles WHERE profiles.account_id = %s AND"
-            " profiles.import_digest = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(%s AS jsonb))))"
-            f" AND {_NO_EVENT_SINCE}"
+            f"SELECT profiles.import_digest, profiles.id FROM {pg_wanted('%s', '%s')} JOIN profiles"
+            " ON profiles.account_id = wanted.account_id AND profiles.import_digest = wanted.value"
+            f" WHERE {_NO_EVENT_SINCE}"
         )
         params = (account_id, values)
     cur = conn.cursor()

@@ -51,14 +51,14 @@ def ids_matching(conn: Connection, account_id: str, field: str, values: Iterable
 @functools.cache
 def _ids_matching_sql(dialect: str, field: str) -> tuple[str, bool]:
     """ids_matching's statement for the bare driver (as bulk.matching_clause plans it), and
-    whether the account is its first parameter."""
+    whether the account is its first parameter (else the JSON array of values is)."""
     column = profiles.c[field].name  # a column of the table, never text from outside
     if dialect == "sqlite":
         sql = (f"SELECT profiles.id FROM json_each(?) AS wanted CROSS JOIN profiles "
                f"ON profiles.account_id = ? AND profiles.{column} = wanted.value")  # fmt: skip
         return sql, False
-    sql = (f"SELECT id FROM profiles WHERE account_id = ? AND {column} = "
-           "ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(? AS jsonb))))")  # fmt: skip
+    sql = (f"SELECT profiles.id FROM {bulk.pg_wanted('?', '?')} JOIN profiles "
+           f"ON profiles.account_id = wanted.account_id AND profiles.{column} = wanted.value")  # fmt: skip
     return sql, True
 
 

@@ -1,0 +1,62 @@
+"""A batch's look-ups (profiles by email, phone number or id; a projection's rows by profile) probe
+the (account_id, column) index once per value, however stale the planner's statistics are. On
+PostgreSQL an account grown since the last ANALYZE (a new account: "1 row" by the statistics) had
+its look-ups planned as a read of all the account's rows through another index, filtered: every
+bulk subscribe job of a new account on a busy server read every profile the account had."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, text
+
+from assent.domain import Channel, Purpose
+from assent.services.accounts import accounts
+from assent.services.consent.bulk import ConsentItem, subscribe_profiles
+from assent.store import bulk, profiles
+from assent.store.db import driver_rows
+from assent.store.tables import consents
+from assent.store.tables import profiles as profiles_table
+
+EMAIL = ((Channel.EMAIL, Purpose.MARKETING),)
+
+
+def _grow(engine, account_id: str, n: int) -> list[str]:
+    """n profiles in the account, three of them subscribed through a job, the rest bare rows."""
+    emails = [f"p{i}@example.com" for i in range(n)]
+    subscribe_profiles(engine, account_id, [ConsentItem(None, e, None, EMAIL) for e in emails[:3]])
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [{"account_id": account_id, "id": f"{account_id[:10]}{i:016d}", "email": e, "properties": "{}",
+             "created_at": now, "updated_at": now} for i, e in enumerate(emails[3:])]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(profiles_table), rows)
+    return emails
+
+
+def _plan(conn, sql: str, params) -> str:
+    if conn.dialect.name == "sqlite":
+        return "\n".join(str(r[3]) for r in driver_rows(conn, "EXPLAIN QUERY PLAN " + sql, params))
+    return "\n".join(str(r[0]) for r in driver_rows(conn, "EXPLAIN " + sql, params))
+
+
+def test_lookups_probe_the_index_for_an_account_grown_since_analyze(engine, account_id):
+    _grow(engine, account_id, 20_000)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE"))
+    grown = accounts.create_account(engine, "Grown since ANALYZE").account.id
+    emails = _grow(engine, grown, 20_000)
+    wanted = emails[:3]
+    with engine.connect() as conn:
+        sql, account_first = profiles._ids_matching_sql(conn.dialect.name, "email")
+        values = bulk.values_param(wanted)
+        plan = _plan(conn, sql, (grown, values) if account_first else (values, grown))
+        ids = profiles.ids_matching(conn, grown, "email", wanted)
+        by_id = conn.execute(bulk.select_matching(conn, consents, grown, "profile_id", sorted(ids)))
+        assert len({r.profile_id for r in by_id}) == 3
+    assert len(ids) == 3
+    if engine.dialect.name == "postgresql":
+        assert "uq_profiles_account_id_email" in plan, plan
+        assert "Filter" not in plan, plan  # the email is an index condition, not a filter on an account scan
+    else:
+        assert "USING INDEX" in plan and "email" in plan, plan
