@@ -25,3 +25,11 @@ def test_ulid_encoding_matches_the_reference_implementation():
         ms, rand = value >> 80, value & ((1 << 80) - 1)
         encoded = ids._time_part(ms) + "".join(ids._PAIRS[(rand >> s) & 1023] for s in range(70, -1, -10))
         assert encoded == str(ULID.from_bytes(raw))
+        # The random parts new_id hands out, encoded many at a time
+        assert ids._time_part(ms) + ids._random_parts(raw[6:])[0] == encoded
+
+
+def test_random_parts_are_encoded_many_at_a_time_as_one_by_one():
+    raw = os.urandom(10 * 40)
+    one_by_one = [ids._random_parts(raw[i : i + 10])[0] for i in range(0, len(raw), 10)]
+    assert ids._random_parts(raw) == one_by_one

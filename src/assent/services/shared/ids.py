@@ -4,6 +4,7 @@ encoding goes ten bits at a time through a table."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import time
@@ -17,27 +18,30 @@ def _time_part(ms: int) -> str:
     return "".join(_PAIRS[(ms >> shift) & 1023] for shift in (40, 30, 20, 10, 0))  # 50 bits: 2 zero, then ms
 
 
-# Random parts drawn from the OS a few hundred at a time: one system call per id cost more than the
-# rest of making it, and each call lets go of the interpreter lock, so a bulk job making ids beside a
-# busy writer thread waited to get it back every time. list.pop hands each out once, whatever thread
-# asks; a forked child starts with none, so it never repeats its parent's.
-_RANDOM: list[int] = []
+# Random parts drawn from the OS a few hundred at a time and encoded in one base32 call: one
+# system call per id cost more than the rest of making it, and each call lets go of the interpreter
+# lock, so a bulk job making ids beside a busy writer thread waited to get it back every time.
+# Standard base32 turns 10 bytes into 16 characters, 5 bits each in order, as Crockford's does; only
+# the alphabet differs. list.pop hands each part out once, whatever thread asks; a forked child
+# starts with none, so it never repeats its parent's.
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
+_RANDOM: list[str] = []
 os.register_at_fork(after_in_child=_RANDOM.clear)
 
 
-def _random80() -> int:
+def _random_parts(raw: bytes) -> list[str]:
+    """Each 10 bytes of `raw` as an id's random part: 16 Crockford base32 characters."""
+    text = base64.b32encode(raw).translate(_TO_CROCKFORD).decode()
+    return [text[i : i + 16] for i in range(0, len(text), 16)]
+
+
+def _random80() -> str:
     while True:
         try:
             return _RANDOM.pop()
         except IndexError:
-            raw = os.urandom(10 * 256)
-            _RANDOM.extend(int.from_bytes(raw[i : i + 10], "big") for i in range(0, len(raw), 10))
+            _RANDOM.extend(_random_parts(os.urandom(10 * 256)))
 
 
 def new_id() -> str:
-    r = _random80()
-    p = _PAIRS
-    return _time_part(time.time_ns() // 1_000_000) + "".join(
-        (p[r >> 70], p[(r >> 60) & 1023], p[(r >> 50) & 1023], p[(r >> 40) & 1023],
-         p[(r >> 30) & 1023], p[(r >> 20) & 1023], p[(r >> 10) & 1023], p[r & 1023])
-    )  # fmt: skip
+    return _time_part(time.time_ns() // 1_000_000) + _random80()

@@ -8,7 +8,7 @@ import re
 
 MAX_DEPTH = 64  # objects and arrays inside one another; a Klaviyo document needs about ten
 _OPENS = (ord("["), ord("{"))
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'[]{}"')
 _CHUNK = 4096
 
 
@@ -18,8 +18,29 @@ def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     first, so the remaining quotes delimit the strings."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
-    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # Only quotes and brackets, with the quotes that touch dropped in pairs: a string holding no
+    # bracket, or the end of one string and the start of the next with no bracket between them.
+    # Either way no bracket changes sides, and the quotes left still alternate open and close.
+    marks = raw.translate(None, _NOT_MARKS).replace(b'""', b"")
+    brackets = b"".join(marks.split(b'"')[::2]) if b'"' in marks else marks
+    return _deeper_than(brackets, limit)
+
+
+def _deeper_than(brackets: bytes, limit: int) -> bool:
+    """Whether the brackets nest more than `limit` deep. Each pass drops the innermost pairs, "{}"
+    then "[]", so it lowers well-formed nesting by two levels at most: brackets gone within
+    limit // 2 passes nest no deeper than `limit` (a JSON document's usual case, in a few passes
+    at the speed of bytes.replace). Otherwise they are counted one by one."""
+    rest = brackets
+    for _ in range(limit // 2):
+        shorter = rest.replace(b"{}", b"").replace(b"[]", b"")
+        if not shorter:
+            return False
+        if len(shorter) == len(rest):
+            break  # nothing pairs any more: mismatched brackets, counted below
+        rest = shorter
     depth = 0
     for start in range(0, len(brackets), _CHUNK):
         chunk = brackets[start : start + _CHUNK]
