@@ -163,20 +163,32 @@ class SubscriptionDeleteJobCreateQuery(Struct):
 _PURPOSES = {"marketing": Purpose.MARKETING, "transactional": Purpose.TRANSACTIONAL,
              "conversational": Purpose.CONVERSATIONAL}  # fmt: skip
 _CHANNELS = {"email": Channel.EMAIL, "sms": Channel.SMS, "whatsapp": Channel.WHATSAPP, "push": Channel.PUSH}
+# For each channel's name: (purpose's name, target, where it sits under subscriptions) for each purpose.
+_TARGETS = [
+    (c_name, [(p_name, (channel, purpose), f"{c_name}/{p_name}") for p_name, purpose in _PURPOSES.items()])
+    for c_name, channel in _CHANNELS.items()
+]
 
 
-def _targets(subscriptions: Struct, pointer: str) -> list[tuple[tuple[Channel, Purpose], Any, str]]:
-    """(target, its parameters, its pointer) for every channel and purpose the body names."""
+def _targets(subscriptions: Struct) -> list[tuple[tuple[Channel, Purpose], Any, str]]:
+    """(target, its parameters, where it sits under `subscriptions`) for every channel and purpose
+    the body names."""
     out = []
-    for channel_name, channel in _CHANNELS.items():
+    for channel_name, purposes in _TARGETS:
         block = getattr(subscriptions, channel_name)
         if block is UNSET:
             continue
-        for purpose_name, purpose in _PURPOSES.items():
+        for purpose_name, target, where in purposes:
             params = getattr(block, purpose_name, UNSET)
             if params is not UNSET:
-                out.append(((channel, purpose), params, f"{pointer}/{channel_name}/{purpose_name}"))
+                out.append((target, params, where))
     return out
+
+
+def _at(i: int, tail: str = "") -> str:
+    """The pointer of the job's i-th profile's attributes (and `tail` within them): written out
+    only for an error, not for each profile of a thousand."""
+    return f"/data/attributes/profiles/data/{i}/attributes{tail}"
 
 
 def _list_id(relationships: JobRelationships | UnsetType) -> str | None:
@@ -190,20 +202,19 @@ def _identifiers(
 ) -> tuple[str | None, str | None, bool]:
     """The item's email and phone, normalised; a bad phone beside an email is dropped (Klaviyo's
     partial failure); returns (email, phone, dropped)."""
-    base = f"/data/attributes/profiles/data/{i}/attributes"
     email = attrs.email if isinstance(attrs.email, str) and attrs.email.strip() else None
     phone = attrs.phone_number if isinstance(attrs.phone_number, str) and attrs.phone_number.strip() else None
     try:
         email = normalize_email(email) if email else None
     except DomainError as e:
-        raise from_domain(e, base) from None
+        raise from_domain(e, _at(i)) from None
     dropped = False
     if phone:
         try:
             phone = normalize_phone(phone, region())
         except InvalidIdentifier as e:
             if email is None:
-                raise from_domain(e, base) from None
+                raise from_domain(e, _at(i)) from None
             phone, dropped = None, True
     return email, phone, dropped
 
@@ -259,12 +270,10 @@ def post_subscribe(call: Call) -> Response:
         any_dropped |= dropped
         profile_id = p.id if isinstance(p.id, str) else None
         if email is None and phone is None and profile_id is None:
-            raise invalid("a profile needs an email, a phone_number or an id",
-                          pointer=f"/data/attributes/profiles/data/{i}/attributes")  # fmt: skip
-        targets = _targets(p.attributes.subscriptions, f"/data/attributes/profiles/data/{i}/attributes/subscriptions")
+            raise invalid("a profile needs an email, a phone_number or an id", pointer=_at(i))
+        targets = _targets(p.attributes.subscriptions)
         if not targets:
-            raise invalid("name at least one channel to subscribe",
-                          pointer=f"/data/attributes/profiles/data/{i}/attributes/subscriptions")  # fmt: skip
+            raise invalid("name at least one channel to subscribe", pointer=_at(i, "/subscriptions"))
         if dropped:
             # The number given is not valid: SMS and WhatsApp consent is refused (never given to a
             # number the profile had already); the other channels go ahead, as Klaviyo does.
@@ -272,20 +281,19 @@ def post_subscribe(call: Call) -> Response:
             if not targets:
                 raise invalid(
                     "phone_number is not a valid phone number, and SMS and WhatsApp consent need one given in "
-                    "the same request", pointer=f"/data/attributes/profiles/data/{i}/attributes/phone_number",
+                    "the same request", pointer=_at(i, "/phone_number"),
                 )  # fmt: skip
         consented_at = {}
-        for target, params, pointer in targets:
+        for target, params, where in targets:
             if isinstance(params.consented_at, datetime):
                 if not historical:
-                    raise invalid(
-                        "consented_at is accepted only with historical_import", pointer=f"{pointer}/consented_at"
-                    )
+                    raise invalid("consented_at is accepted only with historical_import",
+                                  pointer=_at(i, f"/subscriptions/{where}/consented_at"))  # fmt: skip
                 at = params.consented_at
                 consented_at[target] = at if at.tzinfo else at.replace(tzinfo=UTC)  # naive is UTC, as Klaviyo reads it
             elif historical:
                 raise invalid("historical_import needs consented_at on every channel subscribed",
-                              pointer=f"{pointer}/consented_at")  # fmt: skip
+                              pointer=_at(i, f"/subscriptions/{where}/consented_at"))  # fmt: skip
         items.append(ConsentItem(profile_id, email, phone, tuple(t for t, _, _ in targets), consented_at))
     custom_source = attrs.custom_source if isinstance(attrs.custom_source, str) else None
     _run(call, lambda: bulk_consent.subscribe_profiles(
@@ -306,12 +314,10 @@ def post_unsubscribe(call: Call) -> Response:
         email, phone, dropped = _identifiers(call, region, i, p.attributes)
         any_dropped |= dropped
         if email is None and phone is None:
-            raise invalid("a profile needs an email or a phone_number",
-                          pointer=f"/data/attributes/profiles/data/{i}/attributes")  # fmt: skip
-        targets = _targets(p.attributes.subscriptions, f"/data/attributes/profiles/data/{i}/attributes/subscriptions")
+            raise invalid("a profile needs an email or a phone_number", pointer=_at(i))
+        targets = _targets(p.attributes.subscriptions)
         if not targets:
-            raise invalid("name at least one channel to unsubscribe",
-                          pointer=f"/data/attributes/profiles/data/{i}/attributes/subscriptions")  # fmt: skip
+            raise invalid("name at least one channel to unsubscribe", pointer=_at(i, "/subscriptions"))
         items.append(ConsentItem(None, email, phone, tuple(t for t, _, _ in targets)))
     _run(call, lambda: bulk_consent.unsubscribe_profiles(
         call.engine, call.account_id, items, list_id=_list_id(body.data.relationships), proof=_proof(call),
