@@ -84,6 +84,36 @@ def test_a_job_is_worked_out_again_when_its_new_profile_was_created_in_between(e
     _consistent(engine, account_id)
 
 
+def test_an_identifier_taken_in_between_fails_the_first_write_whole_and_the_job_is_redone(
+    engine, account_id, monkeypatch
+):
+    # The profile made in between writes no ledger event, so only the unique index sees it: the
+    # job's first write (profiles, events, projection, sent with the commit on PostgreSQL) fails
+    # as a whole, and the job is worked out again under the lock.
+    landed = _between(
+        monkeypatch,
+        lambda: profile_writes.create_profile(
+            engine, account_id, profile_writes.ProfileInput({"email": "taken@example.com"})
+        ),
+    )
+    redone: list[int] = []
+    write = ProfileBatch.write
+
+    def counted(self, *args, **kwargs):
+        redone.append(1)
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProfileBatch, "write", counted)
+    items = [ConsentItem(None, e, None, (EMAIL_M,)) for e in ("other@example.com", "taken@example.com")]
+    report = subscribe_profiles(engine, account_id, items)
+    assert landed and redone == [1]
+    assert (report.created, report.updated, report.events) == (1, 1, 2)
+    assert _count(engine, account_id, "taken@example.com") == _count(engine, account_id, "other@example.com") == 1
+    assert _status(engine, account_id, "taken@example.com") is ConsentStatus.SUBSCRIBED
+    assert _status(engine, account_id, "other@example.com") is ConsentStatus.SUBSCRIBED
+    _consistent(engine, account_id)
+
+
 def test_an_edit_in_between_without_an_event_is_not_written_over(engine, account_id, monkeypatch):
     made = profile_writes.create_profile(
         engine, account_id, profile_writes.ProfileInput({"email": "p@example.com", "first_name": "Ann"})

@@ -161,6 +161,63 @@ def driver_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[
         return cur.fetchall() if cur.description is not None else []
 
 
+def pipelined(conn: Connection) -> bool:
+    """Whether statements on `conn` are being queued in a PostgreSQL pipeline (see pipeline())."""
+    return conn.dialect.name != "sqlite" and bool(driver_connection(conn).pgconn.pipeline_status)
+
+
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the raw-driver statements made in the block are sent together, and their
+    results come back together at its end (or when one is first read, or at commit_now()): one
+    round trip for many statements. Only the raw-driver paths that say they can be pipelined may
+    run in it (later(), send(), the bulk writes); SQLAlchemy's statements and driver_rows read
+    results as they go and cannot. SQLite: nothing changes (statements run as they are made)."""
+    if conn.dialect.name == "sqlite":
+        yield
+        return
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with driver_connection(conn).pipeline():
+            yield
+    except dbapi.Error as e:
+        raise DBAPIError.instance(None, None, e, dbapi.Error) from e
+
+
+def later(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Callable[[], list[tuple[Any, ...]]]:
+    """One small statement (as driver_rows takes it) whose rows are wanted later: in a pipeline it is
+    sent now and read when the returned function is called (at the latest when the pipeline ends);
+    otherwise it runs now. Either way the function returns its rows, as driver_rows would."""
+    if not pipelined(conn):
+        rows = driver_rows(conn, sql, params)
+        return lambda: rows
+    cur = driver_connection(conn).cursor()
+    cur.execute(_driver_sql(conn.dialect.name, sql), params)
+
+    def rows_of() -> list[tuple[Any, ...]]:
+        try:
+            return cur.fetchall()  # type: ignore[no-any-return]
+        finally:
+            cur.close()
+
+    return rows_of
+
+
+def send(conn: Connection, sql: str, params: Sequence[Any] = ()) -> None:
+    """One statement that returns nothing (as driver_rows takes it), on the bare driver: in a
+    pipeline it is only queued (an error comes out when the pipeline is synced)."""
+    with driver_cursor(conn) as cur:
+        cur.execute(_driver_sql(conn.dialect.name, sql), params)
+
+
+def commit_now(conn: Connection) -> None:
+    """PostgreSQL, in a pipeline: commit `conn`'s transaction with what is queued, in the same flush
+    (the transaction's owner then finds nothing left to commit). Elsewhere nothing: the owner
+    commits as usual."""
+    if pipelined(conn):
+        driver_connection(conn).commit()
+
+
 @contextmanager
 def driver_cursor(conn: Connection) -> Iterator[Any]:
     """A DB-API cursor on `conn`'s driver connection, inside its transaction, for the raw-driver

@@ -26,7 +26,7 @@ from ..domain.chain import content_hash as content_hash
 from ..domain.chain import link_hash as link_hash
 from ..domain.chain import personal_digest as personal_digest
 from . import bulk
-from .db import driver_cursor, driver_rows, driver_utc
+from .db import driver_cursor, driver_rows, driver_utc, later, pipelined, send
 from .forms import EncodedEvent as EncodedEvent
 from .forms import encode as encode
 from .forms import encode_like as encode_like
@@ -53,18 +53,32 @@ class LedgerAppender:
     """Appends events of one account within the caller's transaction.
 
     Creating it locks the account's ledger head (SELECT … FOR UPDATE on PostgreSQL; SQLite write
-    transactions are already exclusive), so appends of one account never interleave."""
+    transactions are already exclusive), so appends of one account never interleave. In a
+    pipeline (db.pipeline) the lock is only sent: statements made next go out with it, and the
+    head is read by load(), which the owner calls before adding anything."""
 
     def __init__(self, conn: Connection, account_id: str) -> None:
         self.conn = conn
         self.account_id = account_id
         lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
-        found = driver_rows(conn, f"SELECT ledger_seq, ledger_head FROM accounts WHERE id = ?{lock}", (account_id,))
+        self._found: Callable[[], list[tuple[Any, ...]]] | None = later(
+            conn, f"SELECT ledger_seq, ledger_head FROM accounts WHERE id = ?{lock}", (account_id,)
+        )
+        self.seq: int = 0
+        self.head: str = ""
+        self.rows: list[tuple[Any, ...]] = []
+        if not pipelined(conn):
+            self.load()
+
+    def load(self) -> None:
+        """Read the locked head (once); NoResultFound when there is no such account."""
+        if self._found is None:
+            return
+        found, self._found = self._found(), None
         if len(found) != 1:
             raise NoResultFound("no such account")
-        self.seq: int = int(found[0][0])
-        self.head: str = found[0][1]
-        self.rows: list[tuple[Any, ...]] = []
+        self.seq = int(found[0][0])
+        self.head = found[0][1]
 
     def add(self, profile_id: str, events: Sequence[ConsentEvent]) -> None:
         for e in events:
@@ -85,7 +99,7 @@ class LedgerAppender:
         if n:
             bulk.insert_rows(self.conn, consent_events, COLUMNS, self.rows)
             sql = "UPDATE accounts SET ledger_seq = ?, ledger_head = ? WHERE id = ?"
-            driver_rows(self.conn, sql, (self.seq, self.head, self.account_id))
+            send(self.conn, sql, (self.seq, self.head, self.account_id))  # it may be pipelined
             self.rows = []
         return n
 
@@ -257,6 +271,20 @@ def changed_since(conn: Connection, account_id: str, seq: int, profile_ids: Iter
         concerns = or_(concerns, t.c.profile_id.in_(ids))
     q = select(t.c.seq).where(t.c.account_id == account_id, t.c.seq > seq, concerns).limit(1)
     return conn.execute(q).first() is not None
+
+
+def changed_since_later(conn: Connection, account_id: str, seq: int, profile_ids: Iterable[str]) -> Callable[[], bool]:
+    """changed_since, asked later: in a pipeline (db.pipeline) sent now, with what else is queued,
+    and answered when the returned function is called; otherwise asked when it is called."""
+    if not pipelined(conn):
+        ids = list(profile_ids)
+        return lambda: changed_since(conn, account_id, seq, ids)
+    sql = (
+        "SELECT seq FROM consent_events WHERE account_id = ? AND seq > ?"
+        " AND (type = ? OR profile_id = ANY(CAST(? AS text[]))) LIMIT 1"
+    )
+    found = later(conn, sql, (account_id, seq, EventType.PROFILE_ERASED.value, list(profile_ids)))
+    return lambda: bool(found())
 
 
 def head_seq(conn: Connection, account_id: str) -> int | None:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, exists, func, insert, select, text
 
 from . import bulk, forms
 from .conditions import OPERATORS
-from .db import driver_connection, driver_rows
+from .db import driver_connection, driver_rows, later, pipelined, postgres_utc
 from .rows import AnyRow, AnySelect, SortKey
 from .tables import list_members, list_suppressions, lists, profiles, suppressions
 
@@ -74,6 +74,20 @@ def updated_at_of(conn: Connection, account_id: str, ids: Iterable[str]) -> dict
         return {}
     q = bulk.select_matching(conn, profiles, account_id, "id", ids, ("id", "updated_at"))
     return {r.id: r.updated_at for r in conn.execute(q)}
+
+
+def updated_at_later(conn: Connection, account_id: str, ids: Iterable[str]) -> Callable[[], dict[str, Any]]:
+    """updated_at_of, asked later: in a pipeline (db.pipeline) sent now, with what else is queued,
+    and answered when the returned function is called; otherwise asked when it is called."""
+    ids = list(ids)
+    if not pipelined(conn) or not ids:
+        return lambda: updated_at_of(conn, account_id, ids)
+    sql = (
+        f"SELECT profiles.id, profiles.updated_at FROM {forms.pg_wanted('?', '?')} JOIN profiles"
+        " ON profiles.account_id = wanted.account_id AND profiles.id = wanted.value"
+    )
+    found = later(conn, sql, (account_id, bulk.values_param(ids)))
+    return lambda: {pid: postgres_utc(at) for pid, at in found()}
 
 
 def insert_one(conn: Connection, values: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ naming the profile, and nothing is written."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,7 +92,8 @@ def _run(
         batch, report, encode = _work_out(conn, account_id, items, list_id, step, now, proof, skip_erased)
         prepared = batch.prepare(now, seen, encode)
     try:
-        with recording(engine, account_id) as recorder:
+        # The look-ups that must follow the lock go out with it (one round trip on PostgreSQL).
+        with recording(engine, account_id, ahead=functools.partial(batch.look_ahead, prepared)) as recorder:
             report.events = batch.write_prepared(recorder, prepared)
         return report
     except Stale:

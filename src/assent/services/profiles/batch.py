@@ -294,23 +294,38 @@ class ProfileBatch(Generic[R]):
         read = {p.id: p.updated_at for p in self.touched.values() if not p.fresh}
         return Prepared(_with_summaries(inserts, read, rows), updates, fresh, recorded, rows, read, seen_seq)
 
+    def look_ahead(self, prepared: Prepared, conn: Connection) -> Checks:
+        """The look-ups write_prepared() makes once the account's ledger is locked, made on `conn`
+        (as Recorder's `ahead`: on PostgreSQL they go out with the lock, in one round trip)."""
+        updated_at = profile_store.updated_at_later(conn, self.account_id, prepared.read)
+        changed = ledger.changed_since_later(conn, self.account_id, prepared.seen_seq, prepared.read)
+        return Checks(updated_at, changed)
+
     def write_prepared(self, recorder: Recorder, prepared: Prepared) -> int:
-        """Write what prepare() worked out, once the recorder holds the account's ledger head;
-        returns the number of ledger events. Raises Stale (the caller rolls back) when a write since
-        changed what the batch read: a profile it changes (its row or its events), an identifier it
-        gives a profile (taken since, or erased)."""
+        """Write what prepare() worked out, once the recorder holds the account's ledger head, and
+        commit; returns the number of ledger events. Raises Stale (the caller's transaction rolls
+        back) when a write since changed what the batch read: a profile it changes (its row or its
+        events), an identifier it gives a profile (taken since, or erased). The recorder's `ahead`,
+        when it is look_ahead(prepared)'s, has made the look-ups already."""
         conn = recorder.conn
-        if prepared.read and profile_store.updated_at_of(conn, self.account_id, prepared.read) != prepared.read:
+        checks = recorder.ahead if isinstance(recorder.ahead, Checks) else self.look_ahead(prepared, conn)
+        if prepared.read and checks.updated_at() != prepared.read:
             raise Stale("a profile changed since it was read")
-        if recorder.seq != prepared.seen_seq and ledger.changed_since(
-            conn, self.account_id, prepared.seen_seq, prepared.read
-        ):
+        if recorder.seq != prepared.seen_seq and checks.changed():
             raise Stale("a profile's consent changed since it was read")
-        if not bulk.write_profiles_unless_taken(conn, prepared.updates, prepared.inserts):
-            raise Stale("an identifier was taken since it was looked up")
         self.tombstones.write()
-        return recorder.record(prepared.recorded, fresh=prepared.fresh, projection_rows=prepared.rows,
-                               summarized=prepared.read)  # fmt: skip
+        try:
+            # The profiles are written first, in the recorder's flush (one round trip with the
+            # ledger, the projection and the commit on PostgreSQL): updates free identifiers
+            # before inserts take them.
+            return recorder.record(
+                prepared.recorded, fresh=prepared.fresh, projection_rows=prepared.rows, summarized=prepared.read,
+                first=lambda: bulk.write_profiles(conn, prepared.updates, prepared.inserts), commit=True,
+            )  # fmt: skip
+        except Exception as e:
+            if bulk.identifier_taken(conn, e):
+                raise Stale("an identifier was taken since it was looked up") from None
+            raise
 
 
 Encoder = Callable[[str, Sequence[ConsentEvent]], list[ledger.EncodedEvent]]
@@ -339,6 +354,15 @@ def _with_summaries(
             kept.append(r)
     rows[SUMMARY] = kept
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """write_prepared's look-ups, asked already or to be asked: when the batch's stored profiles
+    were last changed, and whether a ledger event since the batch read concerns them."""
+
+    updated_at: Callable[[], dict[str, Any]]
+    changed: Callable[[], bool]
 
 
 class Stale(Exception):

@@ -13,7 +13,7 @@ other module touches the ledger's appender (tests/web/test_recorder.py checks it
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from sqlalchemy.exc import NoResultFound
 
 from ...domain import ConsentEvent, ProfileState
 from ...store import projection
-from ...store.db import write_transaction
+from ...store.db import commit_now, pipeline, write_transaction
 from ...store.ledger import EncodedEvent, LedgerAppender
 from .errors import NotFound
 
@@ -116,9 +116,22 @@ class Recorder:
     first in a transaction: appends of one account never interleave, and what is read afterwards
     cannot change underneath. `hooks` are the registered ones unless a use case says otherwise."""
 
-    def __init__(self, conn: Connection, account_id: str, *, hooks: Sequence[Hook] = HOOKS) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        account_id: str,
+        *,
+        hooks: Sequence[Hook] = HOOKS,
+        ahead: Callable[[Connection], Any] | None = None,
+    ) -> None:
+        # `ahead(conn)` makes the caller's look-ups that must follow the lock (db.later and the
+        # store's *_later functions): on PostgreSQL they go out in one round trip with the lock,
+        # and what it returns is kept as `self.ahead`.
         try:
-            self._ledger = LedgerAppender(conn, account_id)
+            with pipeline(conn) if ahead is not None else nullcontext():
+                self._ledger = LedgerAppender(conn, account_id)
+                self.ahead = ahead(conn) if ahead is not None else None
+            self._ledger.load()
         except NoResultFound:
             raise NotFound("account", "no such account", account_id) from None
         self.conn = conn
@@ -139,14 +152,24 @@ class Recorder:
         precomputed: Sequence[Precomputed] = (),
         projection_rows: projection.Rows | None = None,
         summarized: Collection[str] = (),
+        first: Callable[[], None] | None = None,
+        commit: bool = False,
     ) -> int:
         """Append the changes' events (in order) to the ledger, replace their profiles' projection
         and run the hooks' in-transaction part; returns how many events were written.
 
-        The profiles rows themselves are the caller's (they exist before this is called); `fresh`
-        names profiles created in this transaction, which have no projection to replace yet;
-        `projection_rows`, when given, are the recorded states' projection rows, made ahead;
-        `summarized` names profiles whose consent summaries the caller wrote with their rows."""
+        The profiles rows themselves are the caller's (they exist before this is called, or
+        `first` writes them, before anything else); `fresh` names profiles created in this
+        transaction, which have no projection to replace yet; `projection_rows`, when given, are
+        the recorded states' projection rows, made ahead; `summarized` names profiles whose
+        consent summaries the caller wrote with their rows.
+
+        With `commit`, the transaction is committed here (its owner then has nothing left to
+        commit, and nothing more may be written in it). On PostgreSQL the writes are then sent
+        with the COMMIT in one round trip (db.pipeline), so the account's lock is held for that
+        one round trip; the hooks' in-transaction part runs first (it reads as it goes), before
+        any of this call's writes is sent. An error of any write (a unique key taken by `first`'s
+        rows) comes out of this call, and the transaction is rolled back by its owner."""
         recorded = [c for c in changes if c.events]
         first_seq = self._ledger.seq + 1
         for c in recorded:
@@ -158,27 +181,38 @@ class Recorder:
         for p in precomputed:
             for e in p.events:
                 self._ledger.add_encoded(p.profile_id, e)
-        written = self._ledger.flush()
-        projection.write(
-            self.conn,
-            self.account_id,
-            {c.profile_id: c.state for c in recorded},
-            fresh=fresh,
-            rows=projection_rows,
-            summarized=summarized,
-        )
-        if precomputed:
-            rows = projection.empty_rows()
-            for p in precomputed:
-                for table, table_rows in p.projection.items():
-                    rows[table] += table_rows
-            projection.insert(self.conn, rows)
-        if written:
-            batch = Written(self.account_id, first_seq, recorded, precomputed)
-            for hook in self._hooks:
-                if hook.in_transaction(self.conn, batch) and hook not in self._pending:
-                    self._pending.append(hook)
+        batch = Written(self.account_id, first_seq, recorded, precomputed)
+        pipelined = commit and self.conn.dialect.name != "sqlite"
+        if pipelined and self._ledger.rows:
+            self._run_hooks(batch)
+        with pipeline(self.conn) if pipelined else nullcontext():
+            if first is not None:
+                first()
+            written = self._ledger.flush()
+            projection.write(
+                self.conn,
+                self.account_id,
+                {c.profile_id: c.state for c in recorded},
+                fresh=fresh,
+                rows=projection_rows,
+                summarized=summarized,
+            )
+            if precomputed:
+                rows = projection.empty_rows()
+                for p in precomputed:
+                    for table, table_rows in p.projection.items():
+                        rows[table] += table_rows
+                projection.insert(self.conn, rows)
+            if commit:
+                commit_now(self.conn)
+        if written and not pipelined:
+            self._run_hooks(batch)
         return written
+
+    def _run_hooks(self, batch: Written) -> None:
+        for hook in self._hooks:
+            if hook.in_transaction(self.conn, batch) and hook not in self._pending:
+                self._pending.append(hook)
 
     def committed(self) -> None:
         """Run the after-commit part of the hooks that had work; the transaction's owner calls it."""
@@ -188,10 +222,16 @@ class Recorder:
 
 
 @contextmanager
-def recording(engine: Engine, account_id: str, *, hooks: Sequence[Hook] = HOOKS) -> Iterator[Recorder]:
-    """A write transaction with the account's recorder; after-commit hooks run once it commits
-    (never when it rolls back)."""
+def recording(
+    engine: Engine,
+    account_id: str,
+    *,
+    hooks: Sequence[Hook] = HOOKS,
+    ahead: Callable[[Connection], Any] | None = None,
+) -> Iterator[Recorder]:
+    """A write transaction with the account's recorder (`ahead` as Recorder takes it); after-commit
+    hooks run once it commits (never when it rolls back)."""
     with write_transaction(engine) as conn:
-        recorder = Recorder(conn, account_id, hooks=hooks)
+        recorder = Recorder(conn, account_id, hooks=hooks, ahead=ahead)
         yield recorder
     recorder.committed()
