@@ -253,3 +253,30 @@ def test_signatures_match_the_specifications_test_vector():
         "webhook-timestamp": "1614265330",
         "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
     }
+
+
+def test_a_bulk_jobs_events_are_queued_for_the_webhooks_enabled_when_it_writes(engine, account_id, receiver):
+    # A bulk job looks the enabled webhooks up with the ledger lock (on PostgreSQL in the lock's
+    # round trip): one made after the job was worked out, before it locked, still gets its events.
+    from assent.services.consent.bulk import ConsentItem, subscribe_profiles
+    from assent.services.profiles.batch import ProfileBatch
+
+    made: list[str] = []
+    prepare = ProfileBatch.prepare
+
+    def prepare_then_make(self, *args, **kwargs):
+        prepared = prepare(self, *args, **kwargs)
+        if not made:
+            made.append(_webhook(engine, account_id, receiver.url)[0])
+        return prepared
+
+    items = [ConsentItem(None, f"bulk{i}@example.com", None, tuple(EMAIL)) for i in range(3)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ProfileBatch, "prepare", prepare_then_make)
+        report = subscribe_profiles(engine, account_id, items)
+    assert report.events == 3
+    assert endpoints.get(engine, account_id, made[0], with_queue=True).queued == 3
+    other = _webhook(engine, account_id, receiver.url, topics=(UNSUBSCRIBED,))[0]
+    subscribe_profiles(engine, account_id, [ConsentItem(None, "late@example.com", None, tuple(EMAIL))])
+    assert endpoints.get(engine, account_id, made[0], with_queue=True).queued == 4
+    assert endpoints.get(engine, account_id, other, with_queue=True).queued == 0

@@ -193,12 +193,15 @@ def later(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Callable[[]
         return lambda: rows
     cur = driver_connection(conn).cursor()
     cur.execute(_driver_sql(conn.dialect.name, sql), params)
+    found: list[list[tuple[Any, ...]]] = []
 
     def rows_of() -> list[tuple[Any, ...]]:
-        try:
-            return cur.fetchall()  # type: ignore[no-any-return]
-        finally:
-            cur.close()
+        if not found:  # read once; the answer is kept
+            try:
+                found.append(cur.fetchall())
+            finally:
+                cur.close()
+        return found[0]
 
     return rows_of
 

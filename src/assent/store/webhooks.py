@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
 
 from . import bulk
-from .db import driver_rows
+from .db import driver_rows, later
 from .rows import AnyRow
 from .tables import webhook_deliveries as deliveries
 from .tables import webhooks
@@ -57,6 +57,12 @@ def enabled(conn: Connection, account_id: str) -> list[tuple[str, str]]:
     write asks, so it is one bare-driver statement."""
     sql = "SELECT id, topics FROM webhooks WHERE account_id = ? AND enabled"
     return [(wid, topics) for wid, topics in driver_rows(conn, sql, (account_id,))]
+
+
+def enabled_later(conn: Connection, account_id: str) -> Callable[[], list[tuple[str, str]]]:
+    """enabled(), asked later (db.later): in a pipeline it goes out with what else is queued."""
+    found = later(conn, "SELECT id, topics FROM webhooks WHERE account_id = ? AND enabled", (account_id,))
+    return lambda: [(wid, topics) for wid, topics in found()]
 
 
 def enqueue(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -12,9 +12,9 @@ other module touches the ledger's appender (tests/web/test_recorder.py checks it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
@@ -59,6 +59,8 @@ class Written:
     first_seq: int
     recorded: Sequence[Recorded]
     precomputed: Sequence[Precomputed]
+    # Hooks' look-ups made with the lock (Hook.ahead), by hook name: each answers when called.
+    looked_up: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,10 @@ class Hook:
     name: str
     in_transaction: Callable[[Connection, Written], bool]
     after_commit: Callable[[], None]
+    # A look-up `in_transaction` needs, made with the account's lock when a Recorder sends its
+    # look-ups with the lock (its `ahead`; on PostgreSQL in the lock's round trip): given the
+    # connection and account, it returns what answers it (db.later), found in Written.looked_up.
+    ahead: Callable[[Connection, str], Callable[[], Any]] | None = None
 
 
 def _queue_confirmations(conn: Connection, written: Written) -> bool:
@@ -91,7 +97,18 @@ def _queue_webhooks(conn: Connection, written: Written) -> bool:
     # delivery exists exactly when its event does.
     from ..webhooks import queue as webhook_queue
 
-    return webhook_queue.enqueue(conn, written.account_id, written.first_seq, written.recorded, written.precomputed) > 0
+    looked_up = written.looked_up.get(WEBHOOKS.name)
+    enabled = looked_up() if looked_up is not None else None
+    queued = webhook_queue.enqueue(
+        conn, written.account_id, written.first_seq, written.recorded, written.precomputed, enabled
+    )
+    return queued > 0
+
+
+def _enabled_webhooks(conn: Connection, account_id: str) -> Callable[[], Any]:
+    from ...store import webhooks as webhook_store
+
+    return webhook_store.enabled_later(conn, account_id)
 
 
 def _wake_webhook_deliverers() -> None:
@@ -101,7 +118,9 @@ def _wake_webhook_deliverers() -> None:
 
 
 CONFIRMATIONS = Hook("confirmations", _queue_confirmations, _wake_outbox)  # the outbox sends them once committed
-WEBHOOKS = Hook("webhooks", _queue_webhooks, _wake_webhook_deliverers)  # so do the webhook deliverers
+# The webhook deliverers send theirs once committed; the enabled webhooks are looked up with the lock
+# when the recorder sends look-ups with it.
+WEBHOOKS = Hook("webhooks", _queue_webhooks, _wake_webhook_deliverers, ahead=_enabled_webhooks)
 
 # Every hook, in the order they run.
 HOOKS: tuple[Hook, ...] = (CONFIRMATIONS, WEBHOOKS)
@@ -131,6 +150,11 @@ class Recorder:
             with pipeline(conn) if ahead is not None else nullcontext():
                 self._ledger = LedgerAppender(conn, account_id)
                 self.ahead = ahead(conn) if ahead is not None else None
+                # The hooks' look-ups go with the caller's (only then: an ordinary write that
+                # records nothing asks nothing).
+                self._looked_up = {
+                    h.name: h.ahead(conn, account_id) for h in hooks if ahead is not None and h.ahead is not None
+                }
             self._ledger.load()
         except NoResultFound:
             raise NotFound("account", "no such account", account_id) from None
@@ -181,7 +205,7 @@ class Recorder:
         for p in precomputed:
             for e in p.events:
                 self._ledger.add_encoded(p.profile_id, e)
-        batch = Written(self.account_id, first_seq, recorded, precomputed)
+        batch = Written(self.account_id, first_seq, recorded, precomputed, self._looked_up)
         pipelined = commit and self.conn.dialect.name != "sqlite"
         if pipelined and self._ledger.rows:
             self._run_hooks(batch)

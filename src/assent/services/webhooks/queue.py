@@ -92,9 +92,13 @@ def enqueue(
     first_seq: int,
     recorded: Sequence[_Recorded],
     precomputed: Sequence[_Precomputed] = (),
+    enabled: Sequence[tuple[str, str]] | None = None,
 ) -> int:
-    """Queue the events for the account's enabled webhooks; returns how many deliveries."""
-    hooks = [(wid, frozenset(msgspec.json.decode(topics))) for wid, topics in store.enabled(conn, account_id)]
+    """Queue the events for the account's enabled webhooks (`enabled`, when the caller looked them
+    up already in this transaction, as store.enabled gives them); returns how many deliveries."""
+    if enabled is None:
+        enabled = store.enabled(conn, account_id)
+    hooks = [(wid, frozenset(msgspec.json.decode(topics))) for wid, topics in enabled]
     if not hooks:
         return 0
     now = utcnow()
