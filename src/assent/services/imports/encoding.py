@@ -45,10 +45,18 @@ def bad_bytes(text: str, most: int = 4) -> str:
 
 def codec_name(name: str) -> str:
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name).name
+        "".encode(codec)  # a codec that is no text encoding (rot13, base64...) refuses str
     except LookupError:
         message = "is not a known text encoding (e.g. utf-8, cp1252, latin-1, utf-16)"
         raise DomainError("encoding", message, name) from None
+    try:  # bytes that don't decode are marked, never lost: a codec that cannot mark them is refused
+        b"\xff\xfe\xfd".decode(codec, UNDECODABLE)
+    except UnicodeError:
+        raise DomainError(
+            "encoding", "is not an encoding files are read in (e.g. utf-8, cp1252, utf-16)", name
+        ) from None
+    return codec
 
 
 def _ascii_compatible(codec: str) -> bool:
@@ -97,11 +105,19 @@ def detect_encoding(head: bytes, requested: str | None = None) -> Encoding:
     for bom, codec in _BOMS:
         if head.startswith(bom):
             return Encoding(codec, fallback if codec == "utf-8" else None, bom=len(bom))
+    sample = head[: min(len(head), 64) & ~1]
+    big_endian = len(sample) >= 4 and not any(sample[0::2]) and all(sample[1::2])
+    if wanted in ("utf-16", "utf-32"):
+        # These read their byte order from a mark the file does not have: its NUL bytes tell it,
+        # else little-endian, as Windows writes them.
+        if wanted == "utf-32":
+            quads = head[: min(len(head), 64) & ~3]
+            big_endian = len(quads) >= 4 and not any(quads[0::4]) and all(quads[3::4])
+        return Encoding(f"{wanted}-{'be' if big_endian else 'le'}")
     if wanted and not _ascii_compatible(wanted):
         return Encoding(wanted)  # UTF-16 without a mark, EBCDIC...: only the user can say
-    sample = head[: min(len(head), 64) & ~1]
     if len(sample) >= 4 and not any(sample[1::2]) and all(sample[0::2]):
         return Encoding("utf-16-le")
-    if len(sample) >= 4 and not any(sample[0::2]) and all(sample[1::2]):
+    if big_endian:
         return Encoding("utf-16-be")
     return Encoding("utf-8", fallback)
