@@ -214,11 +214,12 @@ def send(conn: Connection, sql: str, params: Sequence[Any] = ()) -> None:
 
 
 def commit_now(conn: Connection) -> None:
-    """PostgreSQL, in a pipeline: commit `conn`'s transaction with what is queued, in the same flush
-    (the transaction's owner then finds nothing left to commit). Elsewhere nothing: the owner
-    commits as usual."""
+    """PostgreSQL, in a pipeline: COMMIT `conn`'s transaction after what is queued, in the same flush,
+    which the pipeline's end sends (the transaction's owner then finds nothing left to commit). It
+    is queued as a statement: the driver's commit() would sync the pipeline itself, and its end
+    would then sync again, a round trip more. Elsewhere nothing: the owner commits as usual."""
     if pipelined(conn):
-        driver_connection(conn).commit()
+        send(conn, "COMMIT")
 
 
 @contextmanager
