@@ -84,3 +84,18 @@ def test_jurisdictions_setting_is_set_read_back_and_checked_by_the_cli(db_url, e
     bad = assent("settings", "set", "--account", account_id, "frequency_caps", "email=lots", db=db_url)
     assert_one_line_error(bad, "frequency_caps")
     assert assent_json("settings", "list", "--account", account_id, db=db_url)["jurisdictions"] == "GDPR,UWG"
+
+
+def test_a_method_is_read_whatever_its_case_and_an_unknown_one_is_refused_naming_it(db_url, engine, account_id):
+    _profile(engine, account_id, email="ca@example.ca", country="CA")
+    bought = (utcnow() - timedelta(days=800)).replace(microsecond=0)  # lapsed 24 months after
+    sub = ("consent", "subscribe", "--account", account_id, "--email", "ca@example.ca", "--channel", "email")
+    for typo in ("CASL_IMPLIED_PURCHASES", "SOFT_OPTIN", "WHATEVER <script>"):
+        assert_one_line_error(assent(*sub, "--method", typo, db=db_url), "method: is not a consent method")
+        imported = assent("profiles", "import", "--account", account_id, "--method", typo, "rows.csv", db=db_url)
+        assert_one_line_error(imported, "method: is not a consent method")
+    # Lower case is the implied basis it names: it lapses, rather than reading as explicit consent.
+    assent(*sub, "--method", "casl_implied_purchase", "--consented-at", bought.isoformat(), "--historical",
+           db=db_url, check=True)  # fmt: skip
+    d = assent_json(*_decide(db_url, account_id, "--email", "ca@example.ca")[:-1], db=db_url)
+    assert (d["verdict"], d["reasons"]) == ("DENY", ["IMPLIED_CONSENT_EXPIRED"])

@@ -8,6 +8,7 @@ import typer
 
 from ..domain import Channel, DomainError, Proof
 from ..domain.channels import parse_channel, parse_purpose, parse_suppression_reason
+from ..domain.methods import parse_method
 from ..services.consent import changes as consent
 from ..services.shared.database import open_engine
 from .common import (
@@ -76,7 +77,7 @@ def consent_subscribe(
         locator(id, email, phone),
         [(ch, parse_purpose(ch, purpose))],
         list_id=list_id,
-        method=method,
+        method=parse_method(method, "method"),
         method_detail=method_detail,
         custom_source=custom_source,
         consented_at=optional_time(consented_at, "consented_at"),
@@ -113,7 +114,7 @@ def consent_unsubscribe(
         ch,
         parse_purpose(ch, purpose),
         list_id=list_id,
-        method=method,
+        method=parse_method(method, "method"),
         method_detail=method_detail,
         proof=Proof(actor="cli", note=reason),
     )

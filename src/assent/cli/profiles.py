@@ -9,6 +9,7 @@ import msgspec
 import typer
 
 from ..domain import DomainError
+from ..domain.methods import parse_method
 from ..services.imports import importer as imports
 from ..services.shared.database import open_engine
 from .common import (
@@ -76,7 +77,7 @@ def profiles_import(
         format=format,
         subscribe=tuple(imports.parse_subscribe(subscribe)),
         list_id=list_id,
-        method=method,
+        method=parse_method(method, "method"),
         method_detail=method_detail,
         consented_at=optional_time(consented_at, "consented_at"),
         historical=historical,
