@@ -46,6 +46,20 @@ def add_rows_like(out: Rows, like: Rows, profile_id: str) -> None:
             out[table] += [(*r[:i], profile_id, *r[i + 1 :]) for r in rows]
 
 
+def split_off(rows: Rows, profile_ids: Collection[str]) -> tuple[Rows, Rows]:
+    """`rows` (add_state_rows') as (those of the profiles named, the others); summaries stay with
+    the others."""
+    taken, kept = empty_rows(), empty_rows()
+    for table, table_rows in rows.items():
+        if table == SUMMARY:
+            kept[table] = table_rows
+            continue
+        i = _PROFILE_AT[table]
+        for r in table_rows:
+            (taken if r[i] in profile_ids else kept)[table].append(r)
+    return taken, kept
+
+
 def write(
     conn: Connection,
     account_id: str,

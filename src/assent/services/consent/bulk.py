@@ -27,6 +27,7 @@ from ...domain import transitions as t
 from ...domain.erasure import ErasedIdentifier
 from ...domain.events import readdresser
 from ...store import ledger as ledger_store
+from ...store import projection
 from ...store.db import read_transaction
 from ..lists.lists import load_list
 from ..profiles.batch import BLANK, BatchReport, Encoder, ProfileBatch, ProfileItem, RowConsent, Stale, row_consent
@@ -91,9 +92,14 @@ def _run(
             raise NotFound("account", "no such account", account_id)
         batch, report, encode = _work_out(conn, account_id, items, list_id, step, now, proof, skip_erased)
         prepared = batch.prepare(now, seen, encode)
+    # The new profiles' projection rows are written ahead of the lock, and the look-ups that must
+    # follow the lock go out with it (one round trip on PostgreSQL).
+    early, prepared = batch.early(prepared)
     try:
-        # The look-ups that must follow the lock go out with it (one round trip on PostgreSQL).
-        with recording(engine, account_id, ahead=functools.partial(batch.look_ahead, prepared)) as recorder:
+        with recording(
+            engine, account_id, ahead=functools.partial(batch.look_ahead, prepared),
+            before_lock=functools.partial(projection.insert, rows=early),
+        ) as recorder:  # fmt: skip
             report.events = batch.write_prepared(recorder, prepared)
         return report
     except Stale:

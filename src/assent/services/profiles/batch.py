@@ -8,6 +8,7 @@ the row's own consent change — and writes profiles, ledger events and projecti
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -293,6 +294,13 @@ class ProfileBatch(Generic[R]):
                     projection.add_rows_like(rows, like, p.id)
         read = {p.id: p.updated_at for p in self.touched.values() if not p.fresh}
         return Prepared(_with_summaries(inserts, read, rows), updates, fresh, recorded, rows, read, seen_seq)
+
+    @staticmethod
+    def early(prepared: Prepared) -> tuple[projection.Rows, Prepared]:
+        """The projection rows of the batch's new profiles, which may be written before the account's
+        ledger is locked (no other write can know those profiles yet), and the batch without them."""
+        fresh, rest = projection.split_off(prepared.rows, set(prepared.fresh))
+        return fresh, dataclasses.replace(prepared, rows=rest)
 
     def look_ahead(self, prepared: Prepared, conn: Connection) -> Checks:
         """The look-ups write_prepared() makes once the account's ledger is locked, made on `conn`

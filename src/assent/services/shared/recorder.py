@@ -142,12 +142,17 @@ class Recorder:
         *,
         hooks: Sequence[Hook] = HOOKS,
         ahead: Callable[[Connection], Any] | None = None,
+        before_lock: Callable[[Connection], None] | None = None,
     ) -> None:
         # `ahead(conn)` makes the caller's look-ups that must follow the lock (db.later and the
         # store's *_later functions): on PostgreSQL they go out in one round trip with the lock,
-        # and what it returns is kept as `self.ahead`.
+        # and what it returns is kept as `self.ahead`. `before_lock(conn)` writes what needs no
+        # lock (rows nobody else can touch yet) in the same transaction, sent in that round trip
+        # ahead of the lock: the lock is not held while the server writes them.
         try:
             with pipeline(conn) if ahead is not None else nullcontext():
+                if before_lock is not None:
+                    before_lock(conn)
                 self._ledger = LedgerAppender(conn, account_id)
                 self.ahead = ahead(conn) if ahead is not None else None
                 # The hooks' look-ups go with the caller's (only then: an ordinary write that
@@ -252,10 +257,11 @@ def recording(
     *,
     hooks: Sequence[Hook] = HOOKS,
     ahead: Callable[[Connection], Any] | None = None,
+    before_lock: Callable[[Connection], None] | None = None,
 ) -> Iterator[Recorder]:
-    """A write transaction with the account's recorder (`ahead` as Recorder takes it); after-commit
-    hooks run once it commits (never when it rolls back)."""
+    """A write transaction with the account's recorder (`ahead` and `before_lock` as Recorder takes
+    them); after-commit hooks run once it commits (never when it rolls back)."""
     with write_transaction(engine) as conn:
-        recorder = Recorder(conn, account_id, hooks=hooks, ahead=ahead)
+        recorder = Recorder(conn, account_id, hooks=hooks, ahead=ahead, before_lock=before_lock)
         yield recorder
     recorder.committed()
