@@ -222,7 +222,7 @@ _AT = f"{PROFILES}/0/attributes/subscriptions/email/marketing/consented_at"
                 ],
                 historical_import=True,
             ),
-            f"{PROFILES}/0/attributes/consented_at",
+            _AT,
         ),
         (
             lambda: job(
@@ -321,6 +321,29 @@ def test_bad_subscribe_jobs_are_400_naming_the_profile(api, profiles: list, poin
     e = error(subscribe(api, profiles), 400)
     assert e["source"]["pointer"] == pointer
     assert written(api) == before
+
+
+@pytest.mark.parametrize(
+    ("channels", "pointer"),
+    [
+        ({"email": {"marketing": {"consent": "SUBSCRIBED"}}, "sms": {"marketting": {"consent": "SUBSCRIBED"}}},
+         "sms/marketting"),
+        ({"email": {"marketing": {"consent": "SUBSCRIBED"}}, "smss": {"marketing": {"consent": "SUBSCRIBED"}}},
+         "smss"),
+        ({"fax": {"marketing": {"consent": "SUBSCRIBED"}}}, "fax"),
+    ],
+    ids=["misspelt-purpose", "misspelt-channel", "unknown-channel"],
+)  # fmt: skip
+def test_a_misspelt_channel_or_purpose_fails_the_job_naming_it(api, channels, pointer) -> None:
+    # Ignoring it would answer 202 while the consent the client asked for is not recorded.
+    before = written(api)
+    e = error(subscribe(api, [member("typo@example.com", "+14155550123", channels)]), 400)
+    assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/subscriptions/{pointer}"
+    assert pointer.rsplit("/", 1)[-1] in e["detail"]
+    assert written(api) == before
+    leaving = {k: {p: {"consent": "UNSUBSCRIBED"} for p in v} for k, v in channels.items()}
+    e = error(unsubscribe(api, [leaver("typo@example.com", "+14155550123", leaving)]), 400)
+    assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/subscriptions/{pointer}"
 
 
 def test_one_bad_profile_fails_the_whole_job(api) -> None:

@@ -15,6 +15,7 @@ from ..domain.identity import normalize_email, normalize_phone
 from ..services.accounts.accounts import get_account
 from ..services.consent import bulk as bulk_consent
 from ..services.consent.bulk import ConsentItem
+from ..services.shared.clock import utcnow
 from ..services.shared.errors import NotFound
 from ..wire.documents import no_content
 from ..wire.errors import from_domain, invalid
@@ -33,59 +34,59 @@ class UnsubscriptionParameters(Struct):
     consent: Literal["UNSUBSCRIBED"]
 
 
-class EmailSubscription(Struct):
+class EmailSubscription(Struct, forbid_unknown_fields=True):
     marketing: SubscriptionParameters | UnsetType = UNSET
     open_tracking: dict[str, Any] | UnsetType = UNSET  # accepted; Assent keeps no tracking consent yet
     click_tracking: dict[str, Any] | UnsetType = UNSET
 
 
-class SmsSubscription(Struct):
+class SmsSubscription(Struct, forbid_unknown_fields=True):
     marketing: SubscriptionParameters | UnsetType = UNSET
     transactional: SubscriptionParameters | UnsetType = UNSET
 
 
-class WhatsAppSubscription(Struct):
+class WhatsAppSubscription(Struct, forbid_unknown_fields=True):
     marketing: SubscriptionParameters | UnsetType = UNSET
     transactional: SubscriptionParameters | UnsetType = UNSET
     conversational: SubscriptionParameters | UnsetType = UNSET
 
 
-class PushSubscription(Struct):
+class PushSubscription(Struct, forbid_unknown_fields=True):
     marketing: SubscriptionParameters
     tokens: list[dict[str, Any]] | UnsetType = UNSET
     anonymous_id: str | UnsetType = UNSET
 
 
-class SubscriptionChannels(Struct):
+class SubscriptionChannels(Struct, forbid_unknown_fields=True):
     email: EmailSubscription | UnsetType = UNSET
     sms: SmsSubscription | UnsetType = UNSET
     whatsapp: WhatsAppSubscription | UnsetType = UNSET
     push: PushSubscription | UnsetType = UNSET
 
 
-class EmailUnsubscription(Struct):
+class EmailUnsubscription(Struct, forbid_unknown_fields=True):
     marketing: UnsubscriptionParameters | UnsetType = UNSET
     open_tracking: dict[str, Any] | UnsetType = UNSET
     click_tracking: dict[str, Any] | UnsetType = UNSET
 
 
-class SmsUnsubscription(Struct):
+class SmsUnsubscription(Struct, forbid_unknown_fields=True):
     marketing: UnsubscriptionParameters | UnsetType = UNSET
     transactional: UnsubscriptionParameters | UnsetType = UNSET
 
 
-class WhatsAppUnsubscription(Struct):
+class WhatsAppUnsubscription(Struct, forbid_unknown_fields=True):
     marketing: UnsubscriptionParameters | UnsetType = UNSET
     transactional: UnsubscriptionParameters | UnsetType = UNSET
     conversational: UnsubscriptionParameters | UnsetType = UNSET
 
 
-class PushUnsubscription(Struct):
+class PushUnsubscription(Struct, forbid_unknown_fields=True):
     marketing: UnsubscriptionParameters
     tokens: list[dict[str, Any]] | UnsetType = UNSET
 
 
-class UnsubscriptionChannels(Struct):
+class UnsubscriptionChannels(Struct, forbid_unknown_fields=True):
     email: EmailUnsubscription | UnsetType = UNSET
     sms: SmsUnsubscription | UnsetType = UNSET
     whatsapp: WhatsAppUnsubscription | UnsetType = UNSET
@@ -263,6 +264,7 @@ def post_subscribe(call: Call) -> Response:
     if not 1 <= len(profiles) <= 1000:
         raise invalid("a job subscribes 1 to 1000 profiles", pointer="/data/attributes/profiles/data")
     historical = attrs.historical_import is True
+    now = utcnow()
     region = _region(call)
     items, any_dropped = [], False
     for i, p in enumerate(profiles):
@@ -290,7 +292,11 @@ def post_subscribe(call: Call) -> Response:
                     raise invalid("consented_at is accepted only with historical_import",
                                   pointer=_at(i, f"/subscriptions/{where}/consented_at"))  # fmt: skip
                 at = params.consented_at
-                consented_at[target] = at if at.tzinfo else at.replace(tzinfo=UTC)  # naive is UTC, as Klaviyo reads it
+                at = at if at.tzinfo else at.replace(tzinfo=UTC)  # naive is UTC, as Klaviyo reads it
+                if at > now:  # as the transition refuses it, but pointing at the date given
+                    raise invalid("consented_at must be in the past for a historical import",
+                                  pointer=_at(i, f"/subscriptions/{where}/consented_at"))  # fmt: skip
+                consented_at[target] = at
             elif historical:
                 raise invalid("historical_import needs consented_at on every channel subscribed",
                               pointer=_at(i, f"/subscriptions/{where}/consented_at"))  # fmt: skip

@@ -102,4 +102,11 @@ def from_validation(e: msgspec.ValidationError) -> ApiError:
     text, _, path = message.rpartition(" - at `")
     if not text:
         return invalid(message, pointer="/")
-    return invalid(f"{text} at {path.rstrip('`')}", pointer=pointer_of(path.rstrip("`")))
+    pointer = pointer_of(path.rstrip("`"))
+    unknown = _UNKNOWN_FIELD.fullmatch(text)
+    if unknown is not None:  # point at the key itself: a misspelt channel or purpose is named
+        pointer = f"{pointer.rstrip('/')}/{unknown.group(1).replace('~', '~0').replace('/', '~1')}"
+    return invalid(f"{text} at {path.rstrip('`')}", pointer=pointer)
+
+
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`", re.DOTALL)
