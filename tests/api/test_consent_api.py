@@ -176,6 +176,10 @@ def test_the_feed_filters_by_profile_metric_and_seq(api, history) -> None:
         ({"filter": "less-than(seq,10)"}, "filter"),
         ({"filter": "equals(channel,'email')"}, "filter"),
         ({"filter": "greater-than(seq,99999999999999999999999)"}, "filter"),
+        # Parameters the feed does not take: ignored, sort=-seq gave the oldest events first.
+        ({"sort": "-seq"}, "sort"),
+        ({"fields[consent-event]": "seq"}, "fields[consent-event]"),
+        ({"include": "profile"}, "include"),
     ],
 )
 def test_bad_feed_parameters_are_400_naming_them(api, history, params: dict, parameter: str) -> None:
@@ -235,6 +239,8 @@ def test_bad_timeline_requests(api, other_api, history) -> None:
     assert e["source"]["parameter"] == "as_of"
     e = error(api.get(f"/api/profiles/{b}/consent-events", params={"page[size]": "-1"}), 400)
     assert e["source"]["parameter"] == "page[size]"
+    e = error(api.get(f"/api/profiles/{b}/consent-events", params={"sort": "-seq"}), 400)
+    assert e["source"]["parameter"] == "sort"
     error(api.get("/api/profiles/01NOSUCHPROFILE0000000000/consent-events"), 404)
     error(other_api.get(f"/api/profiles/{b}/consent-events"), 404)
 

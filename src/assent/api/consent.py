@@ -177,6 +177,7 @@ FEED_PARAMS = (
     Param("page[size]", "1 to 1000, default 100", {"type": "integer", "minimum": 1, "maximum": 1000}),
     Param("page[cursor]", "from links.next"),
 )
+TIMELINE_PARAMS = (Param("as_of", "ISO 8601 time: events up to it and the state then"), *FEED_PARAMS[1:])
 
 
 def _feed_page(call: Call, records: list[consent_feed.RecordParts], size: int) -> dict[str, Any]:
@@ -231,6 +232,7 @@ def _checked_seq(value: object) -> int:
 def get_consent_events(call: Call) -> Response:
     """The account's ledger in seq order: a lossless change feed (every opt-in, opt-out and
     suppression), resumable from the last seq seen."""
+    call.only(FEED_PARAMS)
     conditions = call.filter(FEED_FILTERS)
     size = call.page_size(100, 1000)
     after = _after(call, conditions)
@@ -254,6 +256,7 @@ def _walk(request: Request) -> bool:
 def get_profile_consent_events(call: Call) -> Response:
     """One profile's consent timeline; with `as_of`, the events up to then and the state they
     left (`meta.subscriptions`)."""
+    call.only(TIMELINE_PARAMS)
     raw = call.query("as_of")
     as_of = None
     if raw:
@@ -301,10 +304,7 @@ OPERATIONS = [
               inline=_walk),
     Operation("GET", "/api/profiles/{id}/consent-events", "get_profile_consent_events", get_profile_consent_events,
               ("profiles:read",), 75, 700, "A profile's consent timeline, and its state as of a time",
-              params=(Param("as_of", "ISO 8601 time: events up to it and the state then"),
-                      Param("page[size]", "1 to 1000, default 100",
-                            {"type": "integer", "minimum": 1, "maximum": 1000}),
-                      Param("page[cursor]", "from links.next")), tag="Assent"),
+              params=TIMELINE_PARAMS, tag="Assent"),
     Operation("GET", "/api/ledger/verify", "verify_ledger", get_ledger_verify, ("profiles:read",), 1, 15,
               "Walk the account's hash chain and report the first broken event", tag="Assent"),
 ]  # fmt: skip

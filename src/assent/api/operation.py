@@ -147,6 +147,15 @@ class Call:
     def listed(self, name: str) -> list[str]:
         return listed(query_values(self.request), name)
 
+    def only(self, params: tuple[Param, ...]) -> None:
+        """Refuse a query parameter the listing does not take (400 naming it): ignored, `sort=-seq`
+        would give the oldest events to a client that asked for the newest."""
+        known = {p.name for p in params}
+        for name in query_values(self.request):
+            if name not in known:
+                takes = ", ".join(sorted(known))
+                raise invalid(f"{name} is not a parameter of this listing; it takes {takes}", parameter=name)
+
     def page_size(self, default: int, maximum: int) -> int:
         raw = self.query("page[size]")
         if raw is None:
