@@ -151,6 +151,20 @@ def test_the_feed_pages_forward_and_resumes_after_a_seq(api, history) -> None:
     assert [e["attributes"]["type"] for e in new] == ["consent.changed", "suppression.added"]
 
 
+@pytest.mark.parametrize(
+    ("path", "expression", "expected"),
+    [
+        ("/api/consent-events", "greater-than(seq,abc)", "'seq' needs a number, unquoted, e.g. greater-than(seq,5)"),
+        ("/api/consent-events", 'greater-than(seq,"5")', "'seq' needs a number, unquoted, e.g. greater-than(seq,5)"),
+        ("/api/profiles", "greater-than(created,notadate)", "e.g. greater-than(created,2023-03-01T00:00:00Z)"),
+    ],
+)
+def test_a_filter_hint_fits_the_field_type(api, path: str, expression: str, expected: str) -> None:
+    e = error(api.get(path, params={"filter": expression}), 400)
+    assert expected in e["detail"] and "put strings in quotes" not in e["detail"]
+    assert e["source"] == {"parameter": "filter"}
+
+
 def test_the_feed_filters_by_profile_metric_and_seq(api, history) -> None:
     b = profile_id(api, "b@example.com")
     everything = feed(api, **{"page[size]": "1000"})["data"]

@@ -355,10 +355,11 @@ def test_check_wrong_operator_lists_the_operators() -> None:
         ('any(id,["a",1])', "'id' needs a quoted string such as \"value\"; got 1"),
         (
             'greater-than(created,"yesterday")',
-            "'created' needs an ISO-8601 datetime such as 2023-03-01T00:00:00Z; got 'yesterday'",
+            "'created' needs an ISO 8601 date or datetime, e.g. greater-than(created,2023-03-01T00:00:00Z); "
+            "got 'yesterday'",
         ),
-        ("greater-than(created,1677628800)", "'created' needs an ISO-8601 datetime"),
-        ('greater-than(created,"20230301")', "'created' needs an ISO-8601 datetime"),
+        ("greater-than(created,1677628800)", "'created' needs an ISO 8601 date or datetime"),
+        ('greater-than(created,"20230301")', "'created' needs an ISO 8601 date or datetime"),
     ],
 )
 def test_check_value_errors_on_profiles(text: str, expected: str) -> None:
@@ -370,10 +371,10 @@ def test_check_value_errors_on_profiles(text: str, expected: str) -> None:
     [
         (f'equals({REASON},"SPAM")', f"'{REASON}' must be one of: HARD_BOUNCE, UNSUBSCRIBE; got 'SPAM'"),
         (f'any({REASON},["UNSUBSCRIBE","spam"])', f"'{REASON}' must be one of: HARD_BOUNCE, UNSUBSCRIBE; got 'spam'"),
-        ('equals(is_active,"true")', "'is_active' needs true or false; got 'true'"),
-        ("equals(is_active,1)", "'is_active' needs true or false; got 1"),
-        ('equals(count,"3")', "'count' needs a number; got '3'"),
-        ("equals(count,true)", "'count' needs a number; got True"),
+        ('equals(is_active,"true")', "'is_active' needs true or false, unquoted, e.g. equals(is_active,true)"),
+        ("equals(is_active,1)", "'is_active' needs true or false, unquoted, e.g. equals(is_active,true); got 1"),
+        ('equals(count,"3")', "'count' needs a number, unquoted, e.g. equals(count,5); got '3'"),
+        ("equals(count,true)", "'count' needs a number, unquoted, e.g. equals(count,5); got True"),
         ('contains-any(tags,"x")', "'contains-any' on 'tags' needs a list of values"),
         ('contains-all(tags,"x")', "'contains-all' on 'tags' needs a list of values"),
         ('contains(tags,["x"])', "'contains' on 'tags' takes a single value, not a list"),
@@ -383,6 +384,30 @@ def test_check_value_errors_on_profiles(text: str, expected: str) -> None:
 )
 def test_check_value_errors_by_kind(text: str, expected: str) -> None:
     assert expected in check_error(text, OTHER)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The hint for an unquoted word fits its field: quoting a number or a date is no fix.
+        ("greater-than(count,abc)", "'count' needs a number, unquoted, e.g. greater-than(count,5); got unquoted 'abc'"),
+        ('greater-than(count,"5")', "'count' needs a number, unquoted, e.g. greater-than(count,5); got '5'"),
+        (
+            "greater-or-equal(updated,notadate)",
+            "'updated' needs an ISO 8601 date or datetime, e.g. greater-or-equal(updated,2023-03-01T00:00:00Z); "
+            "got unquoted 'notadate' at character 25",
+        ),
+        ("any(updated,[2023-03-01,soon])", "e.g. any(updated,[2023-03-01T00:00:00Z]); got unquoted 'soon'"),
+        ("equals(is_active,yes)", "'is_active' needs true or false, unquoted, e.g. equals(is_active,true)"),
+        (f"equals({REASON},SPAM)", f'HARD_BOUNCE, UNSUBSCRIBE, in quotes, e.g. equals({REASON},"HARD_BOUNCE")'),
+        ("equals(name,Jo)", "unquoted value 'Jo' at character 12; put strings in quotes, e.g. \"Jo\""),
+        ("equals(nope,Jo)", "unquoted value 'Jo' at character 12; put strings in quotes"),
+    ],
+)
+def test_unquoted_value_hint_fits_the_field_kind(text: str, expected: str) -> None:
+    with pytest.raises(FilterError) as caught:
+        check_filter(parse_filter(text, OTHER), OTHER)
+    assert expected in caught.value.detail
 
 
 def test_check_passes_each_kind() -> None:

@@ -93,20 +93,25 @@ def parse_datetime(text: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def parse_filter(text: str) -> list[Condition]:
-    """Parse an already URL-decoded `filter=` value into a flat list of ANDed conditions."""
+def parse_filter(text: str, allowed: Mapping[str, FieldRule] | None = None) -> list[Condition]:
+    """Parse an already URL-decoded `filter=` value into a flat list of ANDed conditions.
+
+    `allowed`, the endpoint's field table, only shapes hints: an unquoted word is then explained by
+    what its field takes (a number, a datetime, true or false) rather than always as a missing quote.
+    """
     if not text.strip():
         raise FilterError("the filter is empty")
-    conditions = _Parser(text).filter()
+    conditions = _Parser(text, allowed or {}).filter()
     if len(conditions) > MAX_CONDITIONS:
         raise FilterError(f"a filter may have at most {MAX_CONDITIONS} conditions; this one has {len(conditions)}")
     return conditions
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, allowed: Mapping[str, FieldRule]) -> None:
         self.text = text
         self.pos = 0
+        self.allowed = allowed
 
     def filter(self) -> list[Condition]:
         conditions = self._expressions(depth=0)
@@ -150,11 +155,11 @@ class _Parser:
         if not field:
             self._fail(f"expected a field name after '{op}('")
         self._expect(",", "after the field name")
-        value = self._value(in_list=False)
+        value = self._value(op, field, in_list=False)
         self._expect(")", f"after the value of '{op}({field},...'")
         return [Condition(op, field, value)]
 
-    def _value(self, *, in_list: bool) -> object:
+    def _value(self, op: str, field: str, *, in_list: bool) -> object:
         self._skip_ws()
         char = self._peek()
         if char in ("'", '"'):
@@ -162,8 +167,8 @@ class _Parser:
         if char == "[":
             if in_list:
                 self._fail("lists cannot be nested")
-            return self._list()
-        return self._bare()
+            return self._list(op, field)
+        return self._bare(op, field)
 
     def _string(self) -> str:
         start, quote = self.pos, self.text[self.pos]
@@ -182,7 +187,7 @@ class _Parser:
             i += 1
         self._fail("unterminated string", start)
 
-    def _list(self) -> list[object]:
+    def _list(self, op: str, field: str) -> list[object]:
         start = self.pos
         self.pos += 1
         items: list[object] = []
@@ -190,7 +195,7 @@ class _Parser:
         if self._accept("]"):
             return items
         while True:
-            items.append(self._value(in_list=True))
+            items.append(self._value(op, field, in_list=True))
             if len(items) > MAX_LIST:
                 self._fail(f"a list may hold at most {MAX_LIST} values", start)
             if self._accept("]"):
@@ -198,7 +203,7 @@ class _Parser:
             if not self._accept(","):
                 self._fail("expected ',' or ']'", hint=f"the list opened at character {start} is not closed")
 
-    def _bare(self) -> object:
+    def _bare(self, op: str, field: str) -> object:
         start = self.pos
         end = _BARE_END.search(self.text, start)
         self.pos = end.start() if end else len(self.text)
@@ -217,6 +222,9 @@ class _Parser:
             return int(token)
         if _FLOAT.fullmatch(token):
             return float(token)
+        rule = self.allowed.get(field)
+        if rule is not None and rule.kind != "string":
+            self._fail(f"{field!r} {_needs(op, field, rule)}; got unquoted {token!r}", start)
         self._fail(f"unquoted value {token!r}", start, hint=f'put strings in quotes, e.g. "{token}"')
 
     def _name(self) -> str:
@@ -266,23 +274,38 @@ def check_filter(conditions: list[Condition], allowed: Mapping[str, FieldRule]) 
                 raise FilterError(f"{op!r} on {field!r} needs a list of values, e.g. {op}({field},[...])")
             if not value:
                 raise FilterError(f"{op!r} on {field!r} needs at least one value")
-            value = [_coerce(field, rule, item) for item in value]
+            value = [_coerce(op, field, rule, item) for item in value]
         elif isinstance(value, list):
             raise FilterError(f"{op!r} on {field!r} takes a single value, not a list")
         else:
-            value = _coerce(field, rule, value)
+            value = _coerce(op, field, rule, value)
         checked.append(Condition(op, field, value))
     return checked
 
 
-def _coerce(field: str, rule: FieldRule, value: object) -> object:
+def _needs(op: str, field: str, rule: FieldRule) -> str:
+    """What a field of a non-string kind takes, with an example written the way the grammar wants it."""
+    example = {"number": "5", "datetime": "2023-03-01T00:00:00Z", "boolean": "true"}.get(rule.kind)
+    if op in LIST_OPERATORS and example:
+        example = f"[{example}]"
+    if rule.kind == "number":
+        return f"needs a number, unquoted, e.g. {op}({field},{example})"
+    if rule.kind == "datetime":
+        return f"needs an ISO 8601 date or datetime, e.g. {op}({field},{example})"
+    if rule.kind == "boolean":
+        return f"needs true or false, unquoted, e.g. {op}({field},{example})"
+    first = sorted(rule.choices)[0]
+    return f'must be one of: {", ".join(sorted(rule.choices))}, in quotes, e.g. {op}({field},"{first}")'
+
+
+def _coerce(op: str, field: str, rule: FieldRule, value: object) -> object:
     shown = value.isoformat() if isinstance(value, datetime) else repr(value)
     if rule.kind == "datetime":
         if isinstance(value, datetime):
             return value
         if isinstance(value, str) and (moment := parse_datetime(value)) is not None:
             return moment
-        raise FilterError(f"{field!r} needs an ISO-8601 datetime such as 2023-03-01T00:00:00Z; got {shown}")
+        raise FilterError(f"{field!r} {_needs(op, field, rule)}; got {shown}")
     if rule.kind in ("string", "enum"):
         if not isinstance(value, str):
             raise FilterError(f'{field!r} needs a quoted string such as "value"; got {shown}')
@@ -291,11 +314,11 @@ def _coerce(field: str, rule: FieldRule, value: object) -> object:
         return value
     if rule.kind == "boolean":
         if not isinstance(value, bool):
-            raise FilterError(f"{field!r} needs true or false; got {shown}")
+            raise FilterError(f"{field!r} {_needs(op, field, rule)}; got {shown}")
         return value
     # number; bool is an int subclass, so it is ruled out explicitly
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FilterError(f"{field!r} needs a number; got {shown}")
+        raise FilterError(f"{field!r} {_needs(op, field, rule)}; got {shown}")
     return value
 
 

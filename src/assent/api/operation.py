@@ -176,7 +176,7 @@ class Call:
         if raw is None:
             return []
         try:
-            return check_filter(parse_filter(raw), allowed)
+            return check_filter(parse_filter(raw, allowed), allowed)
         except FilterError as e:
             raise invalid(e.detail, parameter="filter") from None
 
