@@ -413,6 +413,41 @@ def test_a_digest_does_not_hold_once_the_profiles_consent_changed_so_the_row_app
     _assert_consistent(engine, account_id)
 
 
+@pytest.mark.parametrize("since", ["its own event", "another profile's event"])
+@pytest.mark.parametrize("took", ["created", "created after a stored profile's row", "updated"])
+def test_an_unchanged_row_is_skipped_only_while_its_profile_has_had_no_ledger_event_since_it_took_the_row(
+    engine, account_id, tmp_path, took, since
+):
+    # The event since is a list's: a membership change leaves the profile's row (and digest) alone.
+    newsletter = lists.create_list(engine, account_id, "Newsletter").id
+    options = {"subscribe": EMAIL, "list_id": newsletter}
+    _run(engine, account_id, _csv(tmp_path / "other.csv", ["email"], ["other@example.com"]), **options)
+    rows = [["y@example.com", "Y"]]
+    if took == "created after a stored profile's row":
+        # s's row, first in the batch, was worked out as a new profile's (with its events), but s is
+        # stored and on the list already: the row writes nothing, and y's events come sooner.
+        _run(engine, account_id, _csv(tmp_path / "s.csv", ["email"], ["s@example.com"]), **options)
+        rows.insert(0, ["s@example.com", ""])
+    elif took == "updated":
+        _run(engine, account_id, _csv(tmp_path / "y.csv", ["email"], ["y@example.com"]))
+    path = _csv(tmp_path / "p.csv", ["email", "first_name"], *rows)
+    first = _run(engine, account_id, path, **options)
+    assert (first.created, first.updated, first.unchanged) == (int(took != "updated"), int(took == "updated"),
+                                                               len(rows) - 1)  # fmt: skip
+
+    # The account's very next event, the first seq past the batch's.
+    whose = "y@example.com" if since == "its own event" else "other@example.com"
+    assert lists.remove_members(engine, account_id, newsletter, [_profile_id(engine, account_id, whose)]) == 1
+    again = _run(engine, account_id, path, **options)
+    y = _profile_id(engine, account_id, "y@example.com")
+    if since == "its own event":  # the row applies again
+        assert (again.unchanged, again.updated) == (len(rows) - 1, 1) and again.events > 0
+        assert [m.id for m in lists.profile_lists(engine, account_id, y)] == [newsletter]
+        again = _run(engine, account_id, path, **options)  # and then holds again
+    assert (again.unchanged, again.updated, again.events) == (len(rows), 0, 0)
+    _assert_consistent(engine, account_id)
+
+
 def test_a_digest_does_not_hold_once_the_profiles_fields_were_edited(engine, account_id, tmp_path):
     path = _csv(tmp_path / "p.csv", ["email", "first_name"], ["a@example.com", "Ada"])
     _run(engine, account_id, path)

@@ -262,7 +262,7 @@ def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile
 
 # The values update_profiles writes, in this order (then the row's account_id and id): a write of the
 # fields clears the import digest (None, None) unless an import sets it.
-PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at", "import_digest", "import_events", *SUMMARY_COLUMNS)
+PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at", "import_digest", "import_seq", *SUMMARY_COLUMNS)
 
 
 def insert_profiles(conn: Connection, rows: Sequence[Any]) -> None:

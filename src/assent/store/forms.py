@@ -74,7 +74,25 @@ def ready_rows(dialect: str, rows: list[Any]) -> list[Any]:
 
 # The values of a profile row, in this order, as bulk.insert_profiles and insert_new_profiles take them.
 PROFILE_ROW = ("account_id", "id", *PROFILE_FIELDS, "properties", "created_at", "updated_at", "import_digest",
-               "import_events", *SUMMARY_COLUMNS)  # fmt: skip
+               "import_seq", *SUMMARY_COLUMNS)  # fmt: skip
+
+# A new profile's import_seq in its row while it is worked out ahead: the ledger seq of its last
+# event is known only to the writer, which puts it in its place (with_import_seq) before the insert.
+# Written as it is in a COPY line (no character there needs escaping); no stored value holds a NUL.
+IMPORT_SEQ = "\x00import_seq\x00"
+_IMPORT_SEQ_AT = PROFILE_ROW.index("import_seq")
+
+
+def with_import_seq(row: Any, seq: int) -> Any:
+    """A profile row (PROFILE_ROW order, or its COPY line) with `seq` in place of IMPORT_SEQ; a row
+    without it (it keeps no digest) as it is. The placeholder is looked for from the end: it comes
+    after every field a file gives."""
+    if isinstance(row, str):
+        head, found, tail = row.rpartition(IMPORT_SEQ)
+        return f"{head}{seq}{tail}" if found else row
+    if row[_IMPORT_SEQ_AT] != IMPORT_SEQ:
+        return row
+    return (*row[:_IMPORT_SEQ_AT], seq, *row[_IMPORT_SEQ_AT + 1 :])
 
 
 # --- ledger events in canonical form -------------------------------------------------------------
@@ -321,8 +339,6 @@ def process_connection(target: DriverTarget) -> Any:
     return conn
 
 
-# A profile took its import row and has had no ledger event since: every other write of its fields
-# clears its digest, but consent changes leave the profile row alone, so its events are counted.
 def pg_wanted(values: str = ":values", account_id: str = ":account_id") -> str:
     """PostgreSQL: the JSON array `values` (a bind) as rows `wanted(account_id, value)`, to be joined
     on the table's (account_id, column) index: one index probe per value, whatever the planner's
@@ -337,9 +353,16 @@ def pg_wanted(values: str = ":values", account_id: str = ":account_id") -> str:
     )
 
 
+# A profile took its import row and has had no ledger event since: every other write of its fields
+# clears its digest, but not every ledger write touches its row (a list's members change without),
+# so its ledger is asked for an event past the seq kept with the digest. On the (account_id,
+# profile_id, seq) index that probe finds no entry when the digest holds, and so reads no table
+# page: a count of the profile's events (as it was first told) read them all, and on PostgreSQL,
+# until VACUUM has set the visibility map after a large import, fetched each one's heap page.
 _NO_EVENT_SINCE = (
-    "profiles.import_events = (SELECT count(*) FROM consent_events"
-    " WHERE consent_events.account_id = profiles.account_id AND consent_events.profile_id = profiles.id)"
+    "profiles.import_seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM consent_events"
+    " WHERE consent_events.account_id = profiles.account_id AND consent_events.profile_id = profiles.id"
+    " AND consent_events.seq > profiles.import_seq)"
 )
 
 
@@ -352,7 +375,7 @@ def unchanged_digests(conn: Any, dialect: str, account_id: str, digests: Sequenc
     values = msgspec.json.encode(sorted(set(digests))).decode()
     if dialect == "sqlite":
         # The values outside, the index inside (as bulk.matching_clause); the index named: with the
-        # correlated count beside it, SQLite's planner would scan the account's profiles.
+        # correlated probe beside it, SQLite's planner would scan the account's profiles.
         sql = (
             "SELECT profiles.import_digest, profiles.id FROM json_each(?) AS wanted CROSS JOIN profiles"
             " INDEXED BY ix_profiles_import_digest ON profiles.account_id = ?"

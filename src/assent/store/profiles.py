@@ -99,7 +99,7 @@ def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict[
     conn.execute(
         update(profiles)
         .where(profiles.c.account_id == account_id, profiles.c.id == profile_id)
-        .values(**values, import_digest=None, import_events=None)
+        .values(**values, import_digest=None, import_seq=None)
     )
 
 
@@ -114,21 +114,16 @@ def unchanged_imports(conn: Connection, account_id: str, digests: Iterable[str])
     return forms.unchanged_digests(driver_connection(conn), conn.dialect.name, account_id, list(digests))
 
 
-def set_import_digests(conn: Connection, account_id: str, digests: Mapping[str, str]) -> None:
-    """Record, for each profile id, the digest of the import row it has just taken, with its count
-    of ledger events now (call after the row's events are written)."""
+def set_import_digests(conn: Connection, account_id: str, digests: Mapping[str, str], seq: int) -> None:
+    """Record, for each profile id, the digest of the import row it has just taken, with `seq`: the
+    account's ledger seq once the row's events are written (none of the profile's events has passed
+    it; any written after will)."""
     if not digests:
         return
     raw = driver_connection(conn)
-    count = (
-        "(SELECT count(*) FROM consent_events WHERE consent_events.account_id = profiles.account_id"
-        " AND consent_events.profile_id = profiles.id)"
-    )
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    sql = (
-        f"UPDATE profiles SET import_digest = {mark}, import_events = {count} WHERE account_id = {mark} AND id = {mark}"
-    )
-    rows = [(digest, account_id, pid) for pid, digest in digests.items()]
+    sql = f"UPDATE profiles SET import_digest = {mark}, import_seq = {mark} WHERE account_id = {mark} AND id = {mark}"
+    rows = [(digest, seq, account_id, pid) for pid, digest in digests.items()]
     if conn.dialect.name == "sqlite":
         raw.executemany(sql, rows)
     else:

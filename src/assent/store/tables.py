@@ -164,11 +164,13 @@ profiles = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_event_at", UTCDateTime),
-    # The digest of the import row (file row and options) the profile last took, and how many ledger
-    # events it had then: while it has no more, that row would change nothing (services/imports).
-    # Every other write of the profile's fields clears it.
+    # The digest of the import row (file row and options) the profile last took, and a seq of the
+    # account's ledger that none of the profile's events had passed then (that of its last event,
+    # or the head once the row's batch was appended): while no event of the profile has a higher
+    # one, that row would change nothing (services/imports). Every other write of the profile's
+    # fields clears both.
     Column("import_digest", String(32)),
-    Column("import_events", Integer),
+    Column("import_seq", BigInteger),
     # Where the profile is as the jurisdiction packs read it (store/places.py): worked out in Python
     # from the four inputs, kept beside them with the inputs as they were then (`placed_*`), so the
     # audience SQL reads it in the profile's own row and sees it is stale by comparing columns.

@@ -270,11 +270,21 @@ def _import_batch(
     fresh = [r.as_new for r in candidates if r.as_new is not None]  # all of them: the filter is for the type checker
     # While no row of the import has met a stored profile, its new ones most likely all are.
     likely_all = not known and report.updated == 0 and report.unchanged == 0
-    inserted = bulk.insert_new_profiles(
-        conn, [n.profile for n in fresh], plan.account_id, [n.profile_id for n in fresh], likely_all=likely_all
-    )
+    # The recorder appends the new profiles' events first, in this order, after the head it locked:
+    # each row gets the seq of its profile's last event, as it will be if every one is inserted.
+    seq, profile_rows = recorder.seq, []
+    for n in fresh:
+        seq += len(n.events)
+        profile_rows.append(forms.with_import_seq(n.profile, seq))
+    ids = [n.profile_id for n in fresh]
+    inserted = bulk.insert_new_profiles(conn, profile_rows, plan.account_id, ids, likely_all=likely_all)
+    del profile_rows
+    # Otherwise the events of those not inserted never come, and those of the rest come sooner than
+    # their rows say: their digests are recorded again below, with the head after the batch.
+    all_inserted = len(inserted) == len(fresh)
     careful = [r for r in good if r.as_new is None or r.as_new.profile_id not in inserted]
     batch = ProfileBatch(conn, plan.account_id, careful)
+    batch.new_rows = [n for n in fresh if n.profile_id in inserted]  # in the order their seqs were counted
     # An unchanged row of a profile that another row of the batch names is applied too, in its place.
     for pid in [pid for pid in held if pid in batch.by["id"]]:
         for k in held.pop(pid):
@@ -293,10 +303,11 @@ def _import_batch(
     late: list[Rejected] = []  # rows rejected here, whose `raw` is the validated row until replaced below
     for row in good:
         if row.as_new is not None and row.as_new.profile_id in inserted:
-            batch.new_rows.append(row.as_new)
             report.created += 1
             report.subscribed += row.as_new.subscribed
             report.pending += row.as_new.pending
+            if not all_inserted and row.digest is not None:
+                digests[row.as_new.profile_id] = row.digest
             continue
         try:
             pid = batch.apply(row, consent, now, plan.proof, report)
@@ -308,7 +319,7 @@ def _import_batch(
         else:
             digests.pop(pid, None)
     report.events += batch.write(recorder, now)
-    profile_store.set_import_digests(conn, plan.account_id, digests)
+    profile_store.set_import_digests(conn, plan.account_id, digests, recorder.seq)
     if late and chunk is not None:
         lines = {r.line for r in late}
         as_read = {line: record for line, record in records(chunk) if line in lines}

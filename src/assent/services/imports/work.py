@@ -177,7 +177,8 @@ def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _S
     # A profile's projection rows are its shape's, but for its id.
     ready = forms.with_profile(like_rows, profile_id)
     encoded = [forms.EncodedEvent(time(e.occurred_at), *e[1:]) for e in encoded]
-    stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, len(encoded), summary)
+    import_seq = forms.IMPORT_SEQ if row.digest is not None else None  # the writer knows it (with_import_seq)
+    stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, import_seq, summary)
     [profile] = forms.ready_rows(plan.dialect, [stored])
     return NewProfile(profile_id, profile, encoded, ready, result.subscribed, result.pending)
 

@@ -111,6 +111,8 @@ class ProfileBatch(Generic[R]):
             values["properties"] = msgspec.json.decode(row.properties or "{}")
             self._index(_Profile(pid, values, row.created_at, False, states[pid], updated_at=row.updated_at))
         self.touched: dict[str, _Profile] = {}
+        # New profiles the caller inserted, worked out ahead (a file import's): their events are
+        # appended first, in this order (Recorder.record).
         self.new_rows: list[NewProfile] = []
 
     def _index(self, p: _Profile) -> None:

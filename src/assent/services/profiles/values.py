@@ -70,12 +70,13 @@ def profile_row(
     created: DbTime,
     now: DbTime,
     import_digest: str | None = None,
-    import_events: int | None = None,
+    import_seq: int | str | None = None,
     summary: tuple[Any, ...] = NO_SUMMARY,
 ) -> tuple[Any, ...]:
     """The profile's row in forms.PROFILE_ROW order; `summary`: its consent summary's values
-    (forms.take_summary), when the row is inserted with them."""
+    (forms.take_summary), when the row is inserted with them; `import_seq`: forms.IMPORT_SEQ in a
+    row worked out ahead, which the writer replaces."""
     properties = values["properties"]
     props = _encode_json(properties).decode() if properties else "{}"
     return (account_id, profile_id, *_profile_values(values), props, created, now, import_digest,
-            import_events, *summary)  # fmt: skip
+            import_seq, *summary)  # fmt: skip

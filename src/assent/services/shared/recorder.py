@@ -52,7 +52,7 @@ class Precomputed(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What one record() call appended: `recorded`'s events, in order, then `precomputed`'s, with
+    """What one record() call appended: `precomputed`'s events, in order, then `recorded`'s, with
     ledger seqs from `first_seq` on."""
 
     account_id: str
@@ -198,18 +198,22 @@ class Recorder:
         with the COMMIT in one round trip (db.pipeline), so the account's lock is held for that
         one round trip; the hooks' in-transaction part runs first (it reads as it goes), before
         any of this call's writes is sent. An error of any write (a unique key taken by `first`'s
-        rows) comes out of this call, and the transaction is rolled back by its owner."""
+        rows) comes out of this call, and the transaction is rolled back by its owner.
+
+        `precomputed`'s events come first, in order, from `seq` + 1 on: a caller that inserted
+        those profiles' rows in this transaction knows each one's last seq as it wrote them (a file
+        import keeps it with the row's digest)."""
         recorded = [c for c in changes if c.events]
         first_seq = self._ledger.seq + 1
+        for p in precomputed:
+            for e in p.events:
+                self._ledger.add_encoded(p.profile_id, e)
         for c in recorded:
             if c.encoded is None:
                 self._ledger.add(c.profile_id, c.events)
             else:
                 for e in c.encoded:
                     self._ledger.add_encoded(c.profile_id, e)
-        for p in precomputed:
-            for e in p.events:
-                self._ledger.add_encoded(p.profile_id, e)
         batch = Written(self.account_id, first_seq, recorded, precomputed, self._looked_up)
         pipelined = commit and self.conn.dialect.name != "sqlite"
         if pipelined and self._ledger.rows:

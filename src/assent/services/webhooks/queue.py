@@ -74,15 +74,15 @@ def _events(
 ) -> Iterator[tuple[int, str, ConsentEvent, dict[str, str]]]:
     # In the order the recorder appended them, so each gets its seq.
     seq = first_seq
-    for r in recorded:
-        who = _identifiers(r.state.email, r.state.phone_number)
-        for e in r.events:
-            yield seq, r.profile_id, e, who
-            seq += 1
     for p in precomputed:
         for encoded in p.events:
             e = ledger.decode_encoded(encoded)
             yield seq, p.profile_id, e, _identifiers(e.personal.get("email"), e.personal.get("phone_number"))
+            seq += 1
+    for r in recorded:
+        who = _identifiers(r.state.email, r.state.phone_number)
+        for e in r.events:
+            yield seq, r.profile_id, e, who
             seq += 1
 
 
