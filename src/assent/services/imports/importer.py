@@ -62,7 +62,16 @@ from .rows import (
     records,
 )
 from .work import ImportOptions as ImportOptions
-from .work import Lookup, ReadChunk, prepare_chunk_packed, read_chunk, work_out, worker_start
+from .work import (
+    Lookup,
+    ReadChunk,
+    look_up,
+    parse_chunk,
+    prepare_chunk_packed,
+    read_chunk,
+    work_out,
+    worker_start,
+)
 from .work import Plan as Plan
 from .work import ShapeKey as ShapeKey
 from .work import consent_events as consent_events
@@ -147,6 +156,34 @@ def _first_batch(first: tuple[datetime, ReadChunk, RawChunk, int], plan: Plan) -
     return now, work_out(read, plan, now), chunk, seen
 
 
+def _looked_up_ahead(
+    chunks: Iterator[RawChunk], plan: Plan, known: Lookup, written: Callable[[], int]
+) -> Iterator[Batch]:
+    """Batches worked out in this process, in file order, each chunk's digests looked up in a thread
+    of their own while this one parses the next chunk and works out the one before: the look-up is
+    mostly waiting for the database (the driver lets go of the interpreter meanwhile), and most of
+    a re-import's time. One look-up at a time, on the one connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assent-import-lookup") as lookups:
+        ahead: tuple[datetime, Future[ReadChunk], RawChunk, int] | None = None
+        for chunk in chunks:
+            read = parse_chunk(chunk, plan)
+            now, seen = utcnow(), written()  # before the look-up starts, as _batches says
+            looking = lookups.submit(look_up, read, plan, known)
+            del read
+            if ahead is not None:
+                yield _worked_out(ahead, plan)
+            ahead = (now, looking, chunk, seen)
+        if ahead is not None:
+            yield _worked_out(ahead, plan)
+
+
+def _worked_out(ahead: tuple[datetime, Future[ReadChunk], RawChunk, int], plan: Plan) -> Batch:
+    now, looking, chunk, seen = ahead
+    return now, work_out(looking.result(), plan, now), chunk, seen
+
+
 def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[], int]) -> Iterator[Batch]:
     """Validated batches in file order, from worker processes when that pays.
 
@@ -178,9 +215,7 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
         if first is not None:
             yield _first_batch(first, plan)
             first = None  # this generator lives as long as the import: the chunk is not kept
-        for chunk in chunks:
-            now, seen = utcnow(), written()
-            yield now, prepare_chunk(chunk, plan, now, known), chunk, seen
+        yield from _looked_up_ahead(chunks, plan, known, written)
         return
     # Imported only when workers start: a small file or a re-import never pays for loading them.
     from concurrent.futures import ProcessPoolExecutor

@@ -200,13 +200,24 @@ class ReadChunk(NamedTuple):
 
 def read_chunk(chunk: RawChunk, plan: Plan, known: Lookup) -> ReadChunk:
     """Parse a chunk and look its rows' digests up: cheap, next to working the rows out."""
+    return look_up(parse_chunk(chunk, plan), plan, known)
+
+
+def parse_chunk(chunk: RawChunk, plan: Plan) -> ReadChunk:
+    """A chunk's records and their digests, not looked up yet (none held)."""
     parsed = list(records(chunk))
     seed = plan.digest_seed
     digests = [
         row_digest(seed, record) if seed is not None and "__error__" not in record else None for _, record in parsed
     ]
-    held = known([d for d in digests if d is not None]) if seed is not None else {}
-    return ReadChunk(parsed, digests, held)
+    return ReadChunk(parsed, digests, {})
+
+
+def look_up(read: ReadChunk, plan: Plan, known: Lookup) -> ReadChunk:
+    """A parsed chunk with the profiles its digests leave unchanged: one statement (see parse_chunk)."""
+    if plan.digest_seed is None:
+        return read
+    return read._replace(held=known([d for d in read.digests if d is not None]))
 
 
 def work_out(read: ReadChunk, plan: Plan, now: datetime) -> list[Prepared | Rejected | Known]:
