@@ -41,10 +41,21 @@ def _modules_after(*args: str) -> set[str]:
 
 
 def test_help_imports_no_command_module_and_a_command_only_its_own():
-    assert _modules_after("--help") == set()
+    assert _modules_after("--help") == {"assent.cli.root"}  # the top-level group, and no command
     loaded = _modules_after("profiles", "import", "--help")
     assert "assent.cli.profiles" in loaded
     assert not loaded & {f"assent.cli.{m}" for m in ("audience", "segments", "serve", "sync", "stream", "webhooks")}
+
+
+def test_the_package_loads_nothing_until_main_runs():
+    """An import's worker processes run the `assent` script again as their parent's main module
+    (multiprocessing's spawn), which imports `main`: that must not load typer or any command."""
+    code = "import sys; from assent.cli import main; print(' '.join(sys.modules))"
+    loaded = set(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    )
+    assert not {m for m in loaded if m.split(".")[0] in ("typer", "click", "pydantic", "sqlalchemy")}
+    assert not {m for m in loaded if m.startswith("assent.cli.")}
 
 
 def _leaves(name: str, command) -> list[tuple[str, object]]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .channels import ALL_CHANNEL_PURPOSES, Channel, ConsentStatus, Purpose, SuppressionReason
-from .pack_rules import IMPLIED_METHODS, SOFT_OPT_IN, implied_consent_expires
+from .implied import IMPLIED_METHODS, SOFT_OPT_IN, implied_consent_expires
 from .state import ProfileState
 
 # The summary's status columns, one per (channel, purpose): "consent_email_marketing"...

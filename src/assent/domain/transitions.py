@@ -33,7 +33,7 @@ from .channels import (
 )
 from .errors import DomainError, MissingAddress, NothingPending
 from .events import NO_PROOF, ConsentEvent, Emitted, EventType, Proof, apply
-from .pack_rules import IMPLIED_METHODS
+from .implied import IMPLIED_METHODS
 from .push_tokens import PUSH_TOKEN_METHOD
 from .state import ChannelConsent, ProfileState
 

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine
 
 from ...domain import Channel, DomainError, OptInProcess, ProfileState, Proof, Purpose
 from ...domain.errors import excerpt
-from ...domain.pack_rules import IMPLIED_METHODS
+from ...domain.implied import IMPLIED_METHODS
 from ...store import bulk, forms
 from ...store import profiles as profile_store
 from ...store.db import bulk_connection, driver_target, read_transaction
