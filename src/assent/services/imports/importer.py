@@ -136,6 +136,9 @@ Batch = tuple[datetime, list[Prepared | Rejected | Known] | bytes, RawChunk, int
 # is left to work out after the first batch.
 WORKERS_FROM_BYTES = 2_000_000
 
+# The first chunk of a file is this many times smaller than a batch; each next one twice as large.
+RAMP_FROM = 8
+
 
 def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: Callable[[], int]) -> Iterator[Batch]:
     """Validated batches in file order (_batches). Digests are looked up on a bare connection of the
@@ -196,7 +199,9 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
     handed out): the batches the writer had committed by then, which that look-up saw."""
     options = plan.options
     workers = options.workers
-    chunks = source.chunks(options.batch_size)
+    # The first batches are smaller (RAMP_FROM): the writer starts on the first one sooner, and the
+    # workers' first results come back sooner, while the later, full-sized batches are worked out.
+    chunks = source.chunks(options.batch_size, start=options.batch_size // RAMP_FROM)
     first: tuple[datetime, ReadChunk, RawChunk, int] | None = None
     if workers is None:
         cpus = os.cpu_count() or 1

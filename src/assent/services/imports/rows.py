@@ -318,8 +318,9 @@ class ImportFile:
                     return line.decode(fallback)
             return line.decode(codec, UNDECODABLE)
 
-    def chunks(self, size: int) -> Iterator[RawChunk]:
-        """The rest of the file in chunks of about `size` records, cut only between records.
+    def chunks(self, size: int, start: int | None = None) -> Iterator[RawChunk]:
+        """The rest of the file in chunks of about `size` records, cut only between records; with
+        `start`, the first chunk has about that many and each next one twice as many, up to `size`.
 
         Cutting needs no parsing: in CSV a line ends a record when the quotes seen so far are balanced
         (quotes inside fields are doubled), and NDJSON has one record per line. Workers do the parsing."""
@@ -328,6 +329,7 @@ class ImportFile:
         lines: list[Any] = []
         line_no = self.line_no
         first, records, quotes = line_no + 1, 0, 0
+        wanted = min(size, max(1, start)) if start is not None else size
         for line in self._lines:
             line_no += 1
             lines.append(line)
@@ -336,9 +338,10 @@ class ImportFile:
                 if quotes % 2:
                     continue  # inside a quoted field that goes on on the next line
             records += 1
-            if records >= size:
+            if records >= wanted:
                 yield self._chunk(header, first, lines)
                 lines, first, records, quotes = [], line_no + 1, 0, 0
+                wanted = min(size, 2 * wanted)
         self.line_no = line_no
         if lines:
             yield self._chunk(header, first, lines)
