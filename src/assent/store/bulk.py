@@ -50,7 +50,9 @@ def _sqlite_rows(
             # loop: anything else (None, text made ahead) is its own default.
             text = {v: cached_sqlite_time(v) for v in set(col) if isinstance(v, datetime)}
             cols[i] = tuple(map(text.get, col, col))
-    null = tuple(c.count(None) == n for c in cols)
+    # any() stops at a column's first value (most columns have one in their first row); only a
+    # column of nothing but falsy values is counted (tuple.count compares each value with None).
+    null = tuple(not any(c) and c.count(None) == n for c in cols)
     kept = [c for c, z in zip(cols, null, strict=True) if not z]
     if not kept:
         return null, [()] * n
