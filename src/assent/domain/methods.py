@@ -10,7 +10,7 @@ never expires, and a typo such as SOFT_OPTIN as another method altogether."""
 from __future__ import annotations
 
 from .errors import DomainError
-from .pack_rules import IMPLIED_METHODS, SOFT_OPT_IN
+from .implied import IMPLIED_METHODS, SOFT_OPT_IN
 
 # Klaviyo's subscribe and unsubscribe methods (its segment filters' vocabulary, upper case), then
 # the ones the decision rules read.
