@@ -16,6 +16,7 @@ import pytest
 
 from assent.api.profiles import PROFILE_FILTERS, PROFILE_SORTS
 from assent.domain import SuppressionReason
+from assent.domain.profile import MAX_TEXT
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.lists.lists import create_list
@@ -480,6 +481,21 @@ def test_profile_import_refusals_write_nothing(api) -> None:
     e = error(api.post("/api/profile-import", json={"data": {"type": "profile", "attributes": 3}}), 400)
     assert e["source"]["pointer"] == "/data/attributes"
     assert state(api) == before
+
+
+def test_a_profile_text_field_longer_than_it_takes_is_400_pointing_at_it_and_nothing_is_written(api) -> None:
+    before = listed(api)
+    upsert = profile_doc(email="long@example.com", first_name="N" * 1_000_000)
+    e = error(api.post("/api/profile-import", json=upsert), 400)
+    assert e["source"] == {"pointer": "/data/attributes/first_name"}
+    assert e["detail"] == f"first_name: may be at most {MAX_TEXT} characters long (got '1000000 characters')"
+    e = error(api.post("/api/profiles", json=profile_doc(email="long@example.com", image="i" * 2001)), 400)
+    assert e["source"] == {"pointer": "/data/attributes/image"}
+    assert listed(api) == before
+    p = create(api, email="long@example.com", first_name="N" * MAX_TEXT)  # at the bound
+    e = error(patch(api, p["id"], {"location": {"city": "C" * (MAX_TEXT + 1)}}), 400)
+    assert e["source"] == {"pointer": "/data/attributes/location/city"}
+    assert get(api, p["id"])["attributes"]["location"]["city"] is None
 
 
 # --- listing: filters -------------------------------------------------------------------------

@@ -897,10 +897,16 @@ def test_a_nul_character_in_a_field_rejects_the_row_and_the_rest_lands(engine, a
     assert (rejected["line"], rejected["field"]) == ("3", "first_name")
 
 
-def test_an_oversized_csv_cell_rejects_its_row_and_the_rest_lands(engine, account_id, tmp_path):
-    path = _csv(tmp_path / "big.csv", ["email", "note"], ["big@example.com", "x" * 200_000], ["ok@example.com", "fine"])
+def test_a_csv_cell_over_pythons_default_size_is_read_whole_and_checked_as_its_field(engine, account_id, tmp_path):
+    # 200,000 characters is over csv's default field_size_limit (131,072): once a row lost its cells to it.
+    header = ["email", "note", "last_name"]
+    path = _csv(
+        tmp_path / "big.csv", header, ["big@example.com", "x" * 200_000, "B"], ["long@example.com", "y", "L" * 200_000]
+    )
     rejects = tmp_path / "rejects.csv"
     report = _run(engine, account_id, path, rejects_path=str(rejects))
     assert (report.created, report.rejected) == (1, 1)
     [rejected] = list(csv.DictReader(rejects.open()))
-    assert rejected["line"] == "2" and "unreadable CSV" in rejected["reason"]
+    assert (rejected["line"], rejected["field"]) == ("3", "last_name")
+    assert json.loads(rejected["row"]) == {"email": "long@example.com", "note": "y", "last_name": "L" * 200_000}
+    assert _profile(engine, account_id, email="big@example.com")["properties"]["note"] == "x" * 200_000

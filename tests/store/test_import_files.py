@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from assent.api.resources import get_profile_resource
 from assent.domain import Channel, DomainError, Purpose
+from assent.domain.profile import MAX_TEXT
 from assent.services.consent.changes import Locator
 from assent.services.imports.encoding import detect_encoding
 from assent.services.imports.headers import FIELDS, HEADER_ALIASES, IGNORED_HEADERS, header_key, map_header
@@ -440,3 +441,41 @@ def test_rows_rejected_while_writing_keep_every_cell_as_read(engine, account_id,
     assert [r["line"] for r in found] == ["2", "3", "4"]
     keys = ["email", "phone_number", "email_consent", "sms_consent", "consented_at", "first_name", "tier"]
     assert [json.loads(r["row"]) for r in found] == [dict(zip(keys, row, strict=True)) for row in rows[:3]]
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker"])
+def test_a_cell_longer_than_its_field_takes_rejects_its_row_naming_the_column_and_keeping_its_cells(
+    engine, account_id, tmp_path, workers
+):
+    # 200,000 characters: more than Python's csv reads in one cell by default (131,072).
+    huge, long_city, note = "N" * 200_000, "C" * (MAX_TEXT + 1), "p" * 150_000
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "email,first_name,city,note\n"
+        f"huge@example.com,{huge},Paris,x\n"
+        f"far@example.com,Ann,{long_city},x\n"
+        f"ok@example.com,{'O' * MAX_TEXT},Rome,{note}\n"  # at the bound; a property has no bound
+    )
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, rejects_path=str(rejects), workers=workers)
+    assert (report.created, report.rejected) == (1, 2)
+    found = _rejects(rejects)
+    assert [(r["line"], r["field"]) for r in found] == [("2", "first_name"), ("3", "city")]
+    assert found[0]["reason"] == f"first_name: may be at most {MAX_TEXT} characters long (got '200000 characters')"
+    cells = [json.loads(r["row"]) for r in found]
+    assert cells[0] == {"email": "huge@example.com", "first_name": huge, "city": "Paris", "note": "x"}
+    assert cells[1]["city"] == long_city
+    ok = _profile(engine, account_id, email="ok@example.com")
+    assert (ok["first_name"], ok["properties"]["note"]) == ("O" * MAX_TEXT, note)
+    assert _count(engine, account_id) == 1
+
+
+def test_an_ndjson_line_with_a_field_longer_than_it_takes_is_rejected_naming_it(engine, account_id, tmp_path):
+    path = tmp_path / "people.ndjson"
+    lines = [{"email": "a@example.com", "title": "t" * (MAX_TEXT + 1)}, {"email": "b@example.com", "image": "i" * 2001}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rejects = tmp_path / "rejects.ndjson"
+    report = _run(engine, account_id, path, rejects_path=str(rejects))
+    assert (report.created, report.rejected) == (0, 2)
+    found = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["field"], r["row"]) for r in found] == [("title", lines[0]), ("image", lines[1])]

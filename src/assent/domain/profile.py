@@ -31,6 +31,47 @@ PROFILE_FIELDS = (
     "ip",
 )
 
+LOCATION_FIELDS = (
+    "address1",
+    "address2",
+    "city",
+    "region",
+    "zip",
+    "country",
+    "timezone",
+    "latitude",
+    "longitude",
+    "ip",
+)
+
+# The longest text each profile field keeps, in characters. The columns are unbounded text, so
+# without a bound a megabyte name was stored and sent back on every read of the profile. 255 is
+# generous for a name, an address line, a title or an organization, and covers every locale tag,
+# time zone name, IP address and coordinate; the image is a URL, bounded as webhook URLs are. The
+# identifiers have bounds of their own: email (320, the address's limit) and external_id.
+MAX_TEXT = 255
+MAX_IMAGE = 2_000
+_IDENTIFIERS = ("email", "phone_number", "external_id")
+TEXT_LIMITS = {name: MAX_IMAGE if name == "image" else MAX_TEXT for name in PROFILE_FIELDS if name not in _IDENTIFIERS}
+
+
+def check_length(field: str, text: str, named: str = "") -> str:
+    """A profile field's text as given, refused when longer than its bound (TEXT_LIMITS); the
+    error names the field as the caller's input does (`named`, say "location.", then the name)."""
+    limit = TEXT_LIMITS.get(field)
+    if limit is not None and len(text) > limit:
+        raise DomainError(f"{named}{field}", f"may be at most {limit} characters long", f"{len(text)} characters")
+    return text
+
+
+def check_lengths(values: Mapping[str, Any], named: str = "", location: str = "") -> None:
+    """check_length for every text among `values`: a location field is named `named` + `location`
+    + its name (the API nests them under "location"), any other `named` + its name."""
+    for name, text in values.items():
+        if isinstance(text, str) and len(text) > MAX_TEXT:  # the common case stops here
+            check_length(name, text, named + (location if name in LOCATION_FIELDS else ""))
+
+
 # Decimal degrees, as Klaviyo's location gives them (a number, or its text).
 _DEGREES = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 COORDINATE_BOUNDS = {"latitude": 90.0, "longitude": 180.0}

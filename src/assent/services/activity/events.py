@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Row
 from ...domain import DomainError, InvalidIdentifier, Policy, ProfileState, Proof
 from ...domain.channels import MIN_CONSENT_DATE
 from ...domain.identity import check_external_id, normalize_email, normalize_phone
-from ...domain.profile import PROFILE_FIELDS, check_coordinates
+from ...domain.profile import PROFILE_FIELDS, check_coordinates, check_lengths
 from ...store import activity as store
 from ...store import profiles as profile_store
 from ...store.db import read_transaction
@@ -211,6 +211,7 @@ def _prepared(default_region: str, profile: EventProfile) -> tuple[ProfileItem, 
     for name, value in (("external_id", external_id), *attributes.items()):
         if value is not None and "\x00" in value:  # no database keeps a NUL in a text column
             raise DomainError(f"profile.{name}", "contains a NUL character")
+    check_lengths(attributes, "profile.")  # bounded, as the profile endpoints and imports check
     check_coordinates(attributes, "profile.")  # degrees in range, as the profile endpoints and imports check
     row = ProfileItem(0, email, phone, external_id, attributes, dict(profile.properties), id=profile_id)
     return row, tuple(dropped)

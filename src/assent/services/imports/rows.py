@@ -17,7 +17,7 @@ import msgspec
 from ...domain import Channel, DomainError
 from ...domain.errors import excerpt
 from ...domain.identity import check_external_id, normalize_email, normalize_phone
-from ...domain.profile import COORDINATE_BOUNDS, PROFILE_FIELDS, check_coordinate
+from ...domain.profile import COORDINATE_BOUNDS, PROFILE_FIELDS, check_coordinate, check_lengths
 from ...store.forms import EncodedEvent
 from ..shared.clock import parse_time
 from ..shared.nesting import MAX_DEPTH, deepest_key, too_deep
@@ -167,6 +167,7 @@ def prepare_row(line: int, record: dict[str, Any], default_region: str) -> Prepa
         for k, v in (("external_id", external_id), *attributes.items()):
             if v is not None and "\x00" in v:  # no database keeps a NUL in a text column
                 raise DomainError(k, "contains a NUL character", v)
+        check_lengths(attributes)  # a longer cell rejects its row, naming the column
         for k in layout.coordinates:
             if (v := attributes.get(k)) is not None:
                 check_coordinate(k, v)
@@ -206,9 +207,18 @@ DELIMITERS = ",;\t|"
 _EXCEL_SEP = re.compile(r"sep=(.)\r?\n?", re.IGNORECASE)  # Excel's "sep=;" first line
 
 
+def csv_reader(text: str, delimiter: str) -> Any:  # a csv reader; typeshed names its type privately
+    """csv.reader over `text`, its cell size limit (131,072 characters by default) raised to the
+    text's length: no cell can then be too large to read, so an oversized cell reaches the checks
+    that name its column (check_lengths), and its row's cells are kept with the rejection."""
+    if len(text) > csv.field_size_limit():
+        csv.field_size_limit(len(text))
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
 def sniff_delimiter(header: str) -> str:
     """The delimiter that splits the header line into the most columns (a comma when none does)."""
-    counts = [(len(next(csv.reader(io.StringIO(header, newline=""), delimiter=d), [])), d) for d in DELIMITERS]
+    counts = [(len(next(csv_reader(header, d), [])), d) for d in DELIMITERS]
     best = max(n for n, _ in counts)
     return next(d for n, d in counts if n == best) if best > 1 else ","
 
@@ -291,7 +301,7 @@ class ImportFile:
                 "give the file's encoding with --encoding",
                 excerpt(shown(text.strip())),
             )
-        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter), None)
+        header = next(csv_reader(text, self.delimiter), None)
         if not header or not any(h.strip() for h in header):
             raise DomainError("file", "the CSV file has no header row", str(self.path))
         self.columns = map_header(header)
@@ -392,7 +402,7 @@ def _too_deep_line(raw: str) -> dict[str, Any]:
 def records(chunk: RawChunk) -> Iterator[Record]:
     """The chunk's rows with their line numbers; a line that can't be read becomes an error row."""
     if chunk.fmt == "csv":
-        reader = csv.reader(io.StringIO(chunk.text, newline=""), delimiter=chunk.delimiter)
+        reader = csv_reader(chunk.text, chunk.delimiter)
         some_ignored = None in chunk.header
         width = len(chunk.header)
         while True:
@@ -400,7 +410,7 @@ def records(chunk: RawChunk) -> Iterator[Record]:
                 row = next(reader)
             except StopIteration:
                 return
-            except csv.Error as e:  # e.g. a cell over the size limit: that row is rejected, the rest goes on
+            except csv.Error as e:  # no cell is over the size limit (csv_reader); anything else rejects the row
                 yield chunk.first_line + reader.line_num - 1, {"__error__": f"unreadable CSV: {e}"}
                 continue
             if any(row):

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, Row
 from ...domain import DomainError, ProfileState, Proof, SuppressionReason, replay
 from ...domain import transitions as t
 from ...domain.identity import normalize_email, normalize_phone
-from ...domain.profile import check_coordinates
+from ...domain.profile import check_coordinates, check_lengths
 from ...store import erasure as erasure_store
 from ...store import jobs as store
 from ...store import lists as list_store
@@ -156,6 +156,7 @@ def import_row(index: int, item: Any, default_region: str) -> ProfileItem:
     for name, value in (("external_id", external_id), *attributes.items()):
         if value is not None and "\x00" in value:  # no database keeps a NUL in a text column
             raise DomainError(name, "contains a NUL character")
+    check_lengths(attributes, location="location.")  # bounded, as the profile endpoints and file imports check
     check_coordinates(attributes, "location.")  # degrees in range, as the profile endpoints and file imports check
     properties = attrs.get("properties")
     properties = properties if isinstance(properties, dict) else {}

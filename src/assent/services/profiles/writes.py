@@ -16,7 +16,7 @@ from ...domain import DomainError, InvalidIdentifier, Proof, replay
 from ...domain import transitions as t
 from ...domain.events import NO_PROOF
 from ...domain.identity import check_external_id, normalize_email, normalize_phone
-from ...domain.profile import PROFILE_FIELDS, check_coordinates
+from ...domain.profile import PROFILE_FIELDS, check_coordinates, check_lengths
 from ...store import profiles as profile_store
 from ...store import projection
 from ..accounts.accounts import Account, load_account
@@ -82,6 +82,7 @@ def _normalized(account: Account, values: dict[str, Any]) -> tuple[dict[str, Any
             out[name] = value or None
     if out.get("external_id") is not None:
         out["external_id"] = check_external_id(out["external_id"])
+    check_lengths(out, location="location.")  # as imports and jobs check; named as the API body has them
     check_coordinates(out, "location.")  # degrees in range, as imports check; named as the API body has them
     return out, tuple(dropped)
 
