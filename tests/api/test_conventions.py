@@ -439,6 +439,20 @@ def test_every_operation_on_another_accounts_id_is_404_and_changes_nothing(serve
     assert r.json()["data"]["attributes"]["email"] == SECRET_EMAIL
 
 
+def test_an_unknown_id_in_the_path_is_404_with_the_path_parameter_as_its_source(api) -> None:
+    """The id is a path parameter (JSON:API source.parameter), not a place in a body."""
+    sources = {}
+    for op in catalog.operations():
+        if _PARAM.findall(op.path) != ["id"]:
+            continue
+        r = api.request(op.method, path_of(op, PROBE_ID), json=body_for(op, PROBE_ID))
+        e = error(r, 404)
+        sources[op.operation_id] = e.get("source")
+    assert {"get_profile", "update_profile", "get_segment", "get_event"} <= sources.keys()
+    wrong = {op: source for op, source in sources.items() if source != {"parameter": "id"}}
+    assert wrong == {}, sorted(wrong.items())
+
+
 def test_no_listing_shows_another_accounts_data(server, api, other_api) -> None:
     known = _seed(server, other_api)
     api.post("/api/profiles", json={"data": {"type": "profile", "attributes": {"email": "mine@example.com"}}})

@@ -336,10 +336,11 @@ def test_an_unknown_or_another_accounts_profile_is_404(api, other_api) -> None:
     for profile_id in ("01NOSUCHPROFILE0000000000", theirs["id"]):
         for params in ({}, {"additional-fields[profile]": "subscriptions"}, {"include": "lists"}):
             e = error(api.get(f"/api/profiles/{profile_id}", params=params), 404)
-            # Klaviyo's: the missing resource, not an attribute of it
-            assert e["code"] == "not_found" and e["source"] == {"pointer": "/data/"}, e
+            # the missing resource's id, a path parameter: not an attribute, nor a place in a body
+            assert e["code"] == "not_found" and e["source"] == {"parameter": "id"}, e
             assert e["detail"] == f"A profile with id {profile_id} does not exist."
-        error(patch(api, profile_id, {"first_name": "Mallory"}), 404)
+        e = error(patch(api, profile_id, {"first_name": "Mallory"}), 404)
+        assert e["source"] == {"parameter": "id"} and e["detail"] == f"A profile with id {profile_id} does not exist."
         error(api.get(f"/api/profiles/{profile_id}/consent-events"), 404)
     assert get(other_api, theirs["id"])["attributes"]["first_name"] is None
     assert theirs["id"] not in ids(api)
@@ -399,6 +400,7 @@ def test_bad_patches_are_refused_and_write_nothing(api) -> None:
     assert e["source"]["pointer"] == "/data/id"
     e = error(patch(api, p["id"], {"email": "taken@example.com", "first_name": "X"}), 409)
     assert (e["code"], e["meta"]["duplicate_profile_id"]) == ("duplicate_profile", taken["id"])
+    assert e["source"] == {"pointer": "/data/attributes/email"}
     e = error(patch(api, p["id"], {"email": None}), 400)  # the last identifier cannot go
     assert e["source"]["pointer"] == "/data/attributes/email"
     e = error(patch(api, p["id"], {"email": "nope", "first_name": "X"}), 400)
@@ -441,6 +443,19 @@ def test_a_phone_change_resets_sms_consent(api) -> None:
     assert marketing(api, p["id"])["consent"] == "SUBSCRIBED"  # email consent stays with the person
 
 
+@pytest.mark.parametrize("identifier", ["email", "phone_number", "external_id"])
+def test_an_edit_to_another_profiles_identifier_is_409_naming_that_identifier(api, identifier: str) -> None:
+    values = {"email": "held@example.com", "phone_number": "+14155550112", "external_id": "ext-held"}
+    holder = create(api, **{identifier: values[identifier]})
+    p = create(api, email="editor@example.com", external_id="ext-editor")
+    before = state(api)
+    e = error(patch(api, p["id"], {identifier: values[identifier]}), 409)
+    assert (e["code"], e["meta"]["duplicate_profile_id"]) == ("duplicate_profile", holder["id"])
+    assert e["source"] == {"pointer": f"/data/attributes/{identifier}"}
+    assert e["detail"] == f"Another profile ({holder['id']}) already has this {identifier}."
+    assert state(api) == before
+
+
 # --- create or update -------------------------------------------------------------------------
 
 
@@ -472,10 +487,10 @@ def test_profile_import_refusals_write_nothing(api) -> None:
     create(api, email="b@example.com")
     before = state(api)
     unknown = {"data": {"type": "profile", "id": "01NOSUCHPROFILE0000000000", "attributes": {"title": "x"}}}
-    error(api.post("/api/profile-import", json=unknown), 404)
+    assert error(api.post("/api/profile-import", json=unknown), 404)["source"] == {"pointer": "/data/id"}
     steal = {"data": {"type": "profile", "id": a["id"], "attributes": {"email": "b@example.com"}}}
     e = error(api.post("/api/profile-import", json=steal), 409)
-    assert e["code"] == "duplicate_profile"
+    assert e["code"] == "duplicate_profile" and e["source"] == {"pointer": "/data/attributes/email"}
     e = error(api.post("/api/profile-import", json=profile_doc(first_name="nobody")), 400)
     assert e["source"]["pointer"] == "/data/attributes/email"
     e = error(api.post("/api/profile-import", json={"data": {"type": "profile", "attributes": 3}}), 400)

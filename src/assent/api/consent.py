@@ -18,9 +18,10 @@ from ..services.consent import feed as consent_feed
 from ..services.consent import ledger_checks as ledger_service
 from ..services.consent.changes import LOCATORS, Locator
 from ..services.profiles.reading import DecisionRequest, ProfileDecision, decide_many
+from ..services.shared.errors import NotFound
 from ..services.shared.paging import Position
 from ..wire.documents import json_response
-from ..wire.errors import from_domain, invalid
+from ..wire.errors import from_domain, invalid, not_found
 from ..wire.linkage import ProfileLocator
 from .filters import FieldRule
 from .operation import Call, Operation, Param
@@ -267,9 +268,14 @@ def get_profile_consent_events(call: Call) -> Response:
         as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     size = call.page_size(100, 1000)
     after = _after(call, [])
-    timeline = consent_feed.profile_timeline(
-        call.engine, call.account_id, call.path["id"], after_seq=after, limit=size, as_of=as_of
-    )
+    try:
+        timeline = consent_feed.profile_timeline(
+            call.engine, call.account_id, call.path["id"], after_seq=after, limit=size, as_of=as_of
+        )
+    except NotFound as e:
+        if e.field != "id":
+            raise
+        raise not_found("profile", call.path["id"]) from None
     doc = _feed_page(call, timeline.events, size)
     doc["meta"].update(as_of=timeline.as_of.isoformat(), subscriptions=subscriptions(timeline.state))
     return json_response(doc)

@@ -323,7 +323,7 @@ def _the_event(call: Call, *, metric: bool = False, profile: bool = False) -> Ev
         )
     except NotFound:
         raise ApiError(
-            404, "not_found", f"An event with id {call.path['id']} does not exist.", pointer="/data/"
+            404, "not_found", f"An event with id {call.path['id']} does not exist.", parameter="id"
         ) from None
 
 

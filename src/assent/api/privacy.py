@@ -15,8 +15,9 @@ from starlette.responses import Response
 from ..domain import DomainError
 from ..services.privacy import access, erasure
 from ..services.profiles.locator import Locator
+from ..services.shared.errors import NotFound
 from ..wire.documents import json_response, no_content
-from ..wire.errors import from_domain, invalid
+from ..wire.errors import from_domain, invalid, not_found
 from .operation import Call, Operation
 from .resources import profile_resource
 
@@ -138,7 +139,12 @@ def data_export_resource(x: access.DataExport, base: str | None = None) -> dict[
 
 
 def get_data_export(call: Call) -> Response:
-    export = access.export_data(call.engine, call.account_id, Locator("id", call.path["id"]))
+    try:
+        export = access.export_data(call.engine, call.account_id, Locator("id", call.path["id"]))
+    except NotFound as e:
+        if e.field != "id":
+            raise
+        raise not_found("profile", call.path["id"]) from None
     return json_response({"data": data_export_resource(export, call.base_url), "links": {"self": call.self_link()}})
 
 

@@ -416,11 +416,18 @@ def _written(call: Call, written: Written, status: int) -> Response:
     return json_response({"data": resource, "links": {"self": resource["links"]["self"]}}, status, headers)
 
 
-def _duplicate(e: DuplicateProfile) -> ApiError:
+def _duplicate(e: DuplicateProfile, *, named: bool = True) -> ApiError:
+    """409 duplicate_profile with the holder's id in meta, as Klaviyo answers. An edit (PATCH, or
+    profile-import updating a profile) names the identifier another profile holds; create keeps
+    Klaviyo's own document, pointing at the attributes with Klaviyo's wording."""
     error = from_domain(e)
-    error.pointer = "/data/attributes"
-    error.detail = e.message
     error.meta = {"duplicate_profile_id": e.profile_id}
+    if named:
+        error.pointer = f"/data/attributes/{e.identifier}"
+        error.detail = f"Another profile ({e.profile_id}) already has this {e.identifier}."
+    else:
+        error.pointer = "/data/attributes"
+        error.detail = e.message
     return error
 
 
@@ -429,7 +436,7 @@ def post_profile(call: Call) -> Response:
     try:
         written = create_profile(call.engine, call.account_id, profile_input(body.data.attributes, body.data.meta))
     except DuplicateProfile as e:
-        raise _duplicate(e) from None
+        raise _duplicate(e, named=False) from None
     return _written(call, written, 201)
 
 
@@ -440,6 +447,10 @@ def patch_profile(call: Call) -> Response:
     inp = profile_input(body.data.attributes, body.data.meta)
     try:
         written = update_profile(call.engine, call.account_id, call.path["id"], inp)
+    except NotFound as e:
+        if e.field != "id":
+            raise
+        raise not_found("profile", call.path["id"]) from None
     except DuplicateProfile as e:
         raise _duplicate(e) from None
     return _written(call, written, 200)
@@ -451,6 +462,10 @@ def post_profile_import(call: Call) -> Response:
     inp = profile_input(body.data.attributes, body.data.meta)
     try:
         written = upsert_profile(call.engine, call.account_id, profile_id, inp)
+    except NotFound as e:
+        if e.field != "id" or profile_id is None:
+            raise
+        raise not_found("profile", profile_id, pointer="/data/id") from None
     except DuplicateProfile as e:
         raise _duplicate(e) from None
     return _written(call, written, 201 if written.created else 200)

@@ -16,7 +16,7 @@ from ..services.profiles import pages as profile_pages
 from ..services.push import tokens as service
 from ..services.push.tokens import PushToken
 from ..wire.documents import json_response, no_content, sparse
-from ..wire.errors import ApiError
+from ..wire.errors import not_found
 from ..wire.push_tokens import PushTokenCreateQuery, answer, device_of, owner_of
 from .filters import FieldRule
 from .lists import PROFILE_FIELDS
@@ -115,7 +115,7 @@ def _token(call: Call) -> PushToken:
     try:
         return service.get(call.engine, call.account_id, call.path["id"])
     except DomainError:
-        raise ApiError(404, "not_found", f"A push token with id {call.path['id']} does not exist.") from None
+        raise not_found("push token", call.path["id"]) from None
 
 
 def get_push_token(call: Call) -> Response:
@@ -143,7 +143,7 @@ def delete_push_token(call: Call) -> Response:
         service.delete(call.engine, call.account_id, call.path["id"],
                        proof=Proof(source="push tokens API", actor=f"api key {call.key.id}"))  # fmt: skip
     except DomainError:
-        raise ApiError(404, "not_found", f"A push token with id {call.path['id']} does not exist.") from None
+        raise not_found("push token", call.path["id"]) from None
     return no_content(204)
 
 

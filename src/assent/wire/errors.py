@@ -72,8 +72,12 @@ def invalid(detail: str, *, pointer: str | None = None, parameter: str | None = 
     return ApiError(400, "invalid", detail, pointer=pointer, parameter=parameter)
 
 
-def not_found(what: str, value: str) -> ApiError:
-    return ApiError(404, "not_found", f"A {what} with id {value} does not exist.", pointer="/data/")
+def not_found(what: str, value: str, *, pointer: str | None = None) -> ApiError:
+    """A missing resource: by default its id came in the URL's path, so the source is that path
+    parameter, `id` (JSON:API's source.parameter), not a place in a body; an id a body gave is
+    pointed at with `pointer` (say /data/id)."""
+    parameter = None if pointer is not None else "id"
+    return ApiError(404, "not_found", f"A {what} with id {value} does not exist.", pointer=pointer, parameter=parameter)
 
 
 def from_domain(e: DomainError, base: str = "/data/attributes") -> ApiError:

@@ -34,9 +34,10 @@ _encode_json = msgspec.json.Encoder().encode
 class DuplicateProfile(Conflict):
     code = "duplicate_profile"
 
-    def __init__(self, profile_id: str) -> None:
+    def __init__(self, profile_id: str, identifier: str) -> None:
         super().__init__("data", "A profile already exists with one of these identifiers.")
         self.profile_id = profile_id
+        self.identifier = identifier  # the field whose value the other profile holds
 
 
 @dataclass(slots=True)
@@ -105,12 +106,14 @@ def _properties(stored: dict[str, Any], inp: ProfileInput) -> dict[str, Any]:
     return props
 
 
-def _duplicate(conn: Connection, account_id: str, values: dict[str, Any], own_id: str | None) -> str | None:
+def _duplicate(
+    conn: Connection, account_id: str, values: dict[str, Any], own_id: str | None
+) -> DuplicateProfile | None:
     for name in IDENTIFIERS:
         if values.get(name) is not None:
             row = profile_store.find(conn, account_id, name, values[name])
             if row is not None and row.id != own_id:
-                return row.id
+                return DuplicateProfile(row.id, name)
     return None
 
 
@@ -125,7 +128,7 @@ def _create(conn: Connection, account: Account, inp: ProfileInput, values: dict[
         raise DomainError("email", "a profile needs an email, a phone_number or an external_id")
     duplicate = _duplicate(conn, account.id, values, None)
     if duplicate is not None:
-        raise DuplicateProfile(duplicate)
+        raise duplicate
     _refuse_erased(conn, account.id, values, {})
     profile_id = new_id()
     row = {f: values.get(f) for f in PROFILE_FIELDS}
@@ -156,7 +159,7 @@ def _update(
         raise DomainError("email", "a profile keeps at least one of email, phone_number and external_id")
     duplicate = _duplicate(conn, account.id, values, row.id)
     if duplicate is not None:
-        raise DuplicateProfile(duplicate)
+        raise duplicate
     _refuse_erased(conn, account.id, values, {f: getattr(row, f) for f in IDENTIFIERS})
     props = _properties(msgspec.json.decode(row.properties or "{}"), inp)
     changes = {f: v for f, v in merged.items() if v != getattr(row, f)}
