@@ -479,3 +479,31 @@ def test_an_ndjson_line_with_a_field_longer_than_it_takes_is_rejected_naming_it(
     assert (report.created, report.rejected) == (0, 2)
     found = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert [(r["field"], r["row"]) for r in found] == [("title", lines[0]), ("image", lines[1])]
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker"])
+def test_a_csv_rejects_file_fixed_is_imported_again_as_it_is(engine, account_id, tmp_path, workers):
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "Email,First Name,Email Marketing Consent,Tier\n"
+        "ann@example.com,Ann,SUBSCRIBED,gold\n"
+        "bob@example,Bob,SUBSCRIBED,silver\n"  # a typo in the address
+        'cy@example.com,"Cy, ""the"" third",NOPE,bronze\n'  # an unknown consent word
+        "dee@example.com,Dee,,gold,extra\n"  # a cell too many: only the original file can say where
+    )
+    rejects = tmp_path / "rejects.csv"
+    report = _run(engine, account_id, path, rejects_path=str(rejects), workers=workers)
+    assert (report.created, report.rejected) == (1, 3)
+    fixed = rejects.read_text().replace("bob@example", "bob@example.com").replace("NOPE", "SUBSCRIBED")
+    rejects.write_text(fixed)
+    again = tmp_path / "again.csv"
+    report = _run(engine, account_id, rejects, rejects_path=str(again), workers=workers, subscribe=EMAIL)
+    assert (report.created, report.rejected, report.file["rejects"]) == (2, 1, True)
+    bob = _profile(engine, account_id, email="bob@example.com")
+    assert (bob["first_name"], bob["properties"]) == ("Bob", {"Tier": "silver"})
+    cy = _profile(engine, account_id, email="cy@example.com")
+    assert cy["first_name"] == 'Cy, "the" third'
+    assert cy["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
+    [still] = _rejects(again)
+    assert (still["line"], still["field"]) == ("4", "row") and "fix it in the original file" in still["reason"]
+    assert json.loads(still["row"]) == {"cells": ["dee@example.com", "Dee", "", "gold", "extra"]}

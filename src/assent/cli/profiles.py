@@ -133,6 +133,8 @@ def _file_lines(described: dict[str, Any]) -> list[str]:
     delimiter = d.get("delimiter")
     how = [d["format"].upper(), d["encoding"], *([f"{_DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated"]
                                                  if delimiter else [])]  # fmt: skip
+    if d.get("rejects"):
+        how.append("a rejects file: each line's row column is read")
     lines = [f"reading {d['file']}: {', '.join(how)}"]
     columns = d.get("columns", [])
     width = max((len(c["header"]) for c in columns), default=0)

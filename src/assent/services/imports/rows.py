@@ -204,6 +204,9 @@ class RawChunk(msgspec.Struct, array_like=True):
 
 
 DELIMITERS = ",;\t|"
+# The header of a CSV rejects file (RejectsFile): importing one reads each row's `row` cell, the
+# rejected row as read (a JSON object keyed as an NDJSON line is), so it can be fixed and imported again.
+REJECTS_HEADER = ["line", "field", "reason", "row"]
 _EXCEL_SEP = re.compile(r"sep=(.)\r?\n?", re.IGNORECASE)  # Excel's "sep=;" first line
 
 
@@ -242,6 +245,7 @@ class ImportFile:
         self.size = path.stat().st_size
         self.delimiter = ","
         self.columns: ColumnMap | None = None
+        self.of_rejects = False  # a CSV rejects file: its rows are read from their `row` cells
         self.line_no = 0
         self._file = path.open("rb")
         try:
@@ -270,6 +274,9 @@ class ImportFile:
     def describe(self) -> dict[str, Any]:
         """How the file is read, for the user: encoding, and for CSV the delimiter and each column's field."""
         out: dict[str, Any] = {"file": self.path.name, "format": self.fmt, "encoding": self.encoding.label}
+        if self.of_rejects:
+            out["delimiter"] = self.delimiter
+            out["rejects"] = True  # the rows are the `row` cells of an earlier import's rejects
         if self.columns is not None:
             out["delimiter"] = self.delimiter
             out["columns"] = [c.as_dict() for c in self.columns.columns]
@@ -304,6 +311,9 @@ class ImportFile:
         header = next(csv_reader(text, self.delimiter), None)
         if not header or not any(h.strip() for h in header):
             raise DomainError("file", "the CSV file has no header row", str(self.path))
+        if [h.strip().lower() for h in header] == REJECTS_HEADER:
+            self.of_rejects = True
+            return
         self.columns = map_header(header)
 
     def _decode(self, lines: list[Any]) -> tuple[str, bool]:
@@ -334,7 +344,7 @@ class ImportFile:
 
         Cutting needs no parsing: in CSV a line ends a record when the quotes seen so far are balanced
         (quotes inside fields are doubled), and NDJSON has one record per line. Workers do the parsing."""
-        is_csv, quote = self.fmt == "csv", self._quote
+        is_csv, quote = self.fmt == "csv", self._quote  # a rejects file is CSV too
         header = self.columns.keys if self.columns is not None else []
         lines: list[Any] = []
         line_no = self.line_no
@@ -358,7 +368,8 @@ class ImportFile:
 
     def _chunk(self, header: list[str | None], first: int, lines: list[Any]) -> RawChunk:
         text, marked = self._decode(lines)
-        return RawChunk(self.fmt, header, first, text, self.delimiter, self.encoding.tried, marked, self._file.tell())
+        fmt = "rejects" if self.of_rejects else self.fmt
+        return RawChunk(fmt, header, first, text, self.delimiter, self.encoding.tried, marked, self._file.tell())
 
 
 def _undecodable_error(key: str, text: str, encoding: str) -> str:
@@ -399,8 +410,32 @@ def _too_deep_line(raw: str) -> dict[str, Any]:
     return {"__error__": error, "__field__": field, "__raw__": raw.strip()}
 
 
+def _rejected_rows(chunk: RawChunk) -> Iterator[Record]:
+    """The rows of a CSV rejects file, each the JSON object in its `row` cell; a row kept in another
+    shape (cells that did not fit the header, a line that could not be read) says to fix the original."""
+    reader = csv_reader(chunk.text, chunk.delimiter)
+    for row in reader:
+        if not any(row):
+            continue
+        line = chunk.first_line + reader.line_num - 1
+        cell = row[3] if len(row) > 3 else ""
+        try:
+            record = msgspec.json.decode(cell)
+        except msgspec.DecodeError as e:
+            yield line, {"__error__": f"row: not a JSON object ({e})", "__raw__": cell}
+            continue
+        if not isinstance(record, dict) or set(record) in ({"cells"}, {"value"}):
+            error = "row: the row could not be read as columns; fix it in the original file and import that"
+            yield line, {"__error__": error, "__raw__": record}
+            continue
+        yield line, record
+
+
 def records(chunk: RawChunk) -> Iterator[Record]:
     """The chunk's rows with their line numbers; a line that can't be read becomes an error row."""
+    if chunk.fmt == "rejects":
+        yield from _rejected_rows(chunk)
+        return
     if chunk.fmt == "csv":
         reader = csv_reader(chunk.text, chunk.delimiter)
         some_ignored = None in chunk.header
