@@ -457,3 +457,14 @@ def test_a_location_that_is_not_degrees_becomes_an_import_error_naming_it(server
     details = [e["attributes"]["detail"] for e in errors]
     assert details[0].startswith("location.latitude") and "abc" in details[0]
     assert details[1].startswith("location.longitude") and "181" in details[1]
+
+
+def test_a_profile_field_longer_than_it_takes_becomes_an_import_error_naming_it(server, api):
+    bad = [profile(email="long@example.com", first_name="N" * 100_000),
+           profile(email="far@example.com", location={"city": "C" * 256})]  # fmt: skip
+    job = run_import(api, [profile(email="fits@example.com", first_name="N" * 255), *bad])
+    assert (job["attributes"]["completed_count"], job["attributes"]["failed_count"]) == (1, 2)
+    errors = api.get(f"{JOBS}/{job['id']}/import-errors").json()["data"]
+    details = [e["attributes"]["detail"] for e in errors]
+    assert details[0] == "first_name: may be at most 255 characters long (got '100000 characters')"
+    assert details[1].startswith("location.city: may be at most 255 characters long")

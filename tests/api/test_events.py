@@ -660,3 +660,11 @@ def test_an_event_s_profile_location_that_is_not_degrees_is_a_400_naming_it(serv
         assert response.status_code == 400, response.text
         assert name in error_of(response)["source"]["pointer"]
     assert events(api)["data"] == []
+
+
+def test_an_event_s_profile_field_longer_than_it_takes_is_a_400_naming_it(server, api):
+    attributes = {"email": "long@example.com", "first_name": "N" * 100_000}
+    response = api.post("/api/events", json=event_body(profile={"type": "profile", "attributes": attributes}))
+    assert response.status_code == 400, response.text
+    assert error_of(response)["source"]["pointer"].endswith("/first_name")
+    assert events(api)["data"] == []
