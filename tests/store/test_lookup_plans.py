@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import insert, text
 
 from assent.domain import Channel, Purpose
 from assent.services.accounts import accounts
 from assent.services.consent.bulk import ConsentItem, subscribe_profiles
+from assent.services.imports import importer
 from assent.store import bulk, profiles
 from assent.store.db import driver_rows
 from assent.store.tables import consents
@@ -60,3 +62,20 @@ def test_lookups_probe_the_index_for_an_account_grown_since_analyze(engine, acco
         assert "Filter" not in plan, plan  # the email is an index condition, not a filter on an account scan
     else:
         assert "USING INDEX" in plan and "email" in plan, plan
+
+
+def test_a_large_import_refreshes_the_planners_statistics_on_postgresql(engine, account_id, tmp_path, monkeypatch):
+    # Until autovacuum gets to them (never, where it is off) the statistics describe the tables
+    # before the load, and a re-import's "no ledger event since" look-up was planned on an index
+    # that read every later event of the account for each row.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's plans are fixed by the statements themselves")
+    monkeypatch.setattr(importer, "ANALYZE_AFTER", 2)
+    path = tmp_path / "people.csv"
+    path.write_text("email\n" + "".join(f"p{i}@example.com\n" for i in range(3)))
+    importer.import_profiles(engine, path, importer.ImportOptions(account_id=account_id, workers=0))
+    with engine.connect() as conn:
+        analyzed = conn.execute(
+            text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname")
+        ).scalars()
+        assert {"consent_events", "profiles"} <= set(analyzed)

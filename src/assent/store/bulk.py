@@ -260,6 +260,17 @@ def delete_for_profiles(conn: Connection, table: Table, account_id: str, profile
     send(conn, sql, (account_id, values_param(ids)))  # on the bare driver: it may be pipelined
 
 
+def analyze_after_load(conn: Connection) -> None:
+    """PostgreSQL: refresh the planner's statistics of the tables a bulk load grows, as its manual
+    advises after one. Until autovacuum gets to them (or never, where it is off) the statistics
+    still describe the tables before the load, and the correlated look-ups of the next load (a
+    re-import's "no ledger event since") were planned on an index that reads every later event of
+    the account for each row: 25 s instead of a second for 20,000 rows. SQLite: nothing (its plans
+    are fixed by the statements themselves)."""
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql("ANALYZE profiles, consent_events")
+
+
 # --- profiles: the bulk writes the services make, by name -----------------------------------------
 
 # The values update_profiles writes, in this order (then the row's account_id and id): a write of the

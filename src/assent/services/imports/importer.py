@@ -458,6 +458,9 @@ class _Writer:
             self.failure = e
 
 
+ANALYZE_AFTER = 10_000  # profiles created or changed: past this, an import refreshes the planner's statistics
+
+
 @dataclass
 class ImportReport(BatchReport):
     """The counts, how the file was read, and the first rejected rows (to show on screen)."""
@@ -533,4 +536,7 @@ def import_profiles(
             if gc_was_enabled:
                 gc.enable()
         report.first_rejected = rejects.first
+    if report.created + report.updated >= ANALYZE_AFTER:
+        with bulk_connection(engine) as conn, conn.begin():
+            bulk.analyze_after_load(conn)
     return report
