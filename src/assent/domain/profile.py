@@ -9,6 +9,10 @@ from typing import Any
 
 from .errors import DomainError, excerpt
 
+# Klaviyo's location, flattened: the last of a profile's fields.
+LOCATION_FIELDS = (
+    "address1", "address2", "city", "region", "zip", "country", "timezone", "latitude", "longitude", "ip"
+)  # fmt: skip
 PROFILE_FIELDS = (
     "email",
     "phone_number",
@@ -19,29 +23,7 @@ PROFILE_FIELDS = (
     "title",
     "locale",
     "image",
-    "address1",
-    "address2",
-    "city",
-    "region",
-    "zip",
-    "country",
-    "timezone",
-    "latitude",
-    "longitude",
-    "ip",
-)
-
-LOCATION_FIELDS = (
-    "address1",
-    "address2",
-    "city",
-    "region",
-    "zip",
-    "country",
-    "timezone",
-    "latitude",
-    "longitude",
-    "ip",
+    *LOCATION_FIELDS,
 )
 
 # The longest text each profile field keeps, in characters. The columns are unbounded text, so
