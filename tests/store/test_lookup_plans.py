@@ -15,8 +15,8 @@ from assent.domain import Channel, Purpose
 from assent.services.accounts import accounts
 from assent.services.consent.bulk import ConsentItem, subscribe_profiles
 from assent.services.imports import importer
-from assent.store import bulk, profiles
-from assent.store.db import driver_rows
+from assent.store import bulk, forms, ledger, profiles
+from assent.store.db import driver_rows, driver_target
 from assent.store.tables import consents
 from assent.store.tables import profiles as profiles_table
 
@@ -79,3 +79,43 @@ def test_a_large_import_refreshes_the_planners_statistics_on_postgresql(engine, 
             text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname")
         ).scalars()
         assert {"consent_events", "profiles"} <= set(analyzed)
+
+
+@pytest.mark.parametrize("asked", [0, 3], ids=["no-profiles", "three-profiles"])
+def test_the_changed_since_probe_reads_only_the_events_since(engine, account_id, asked):
+    # What a write worked out before the ledger lock asks once it holds it: an event since of its
+    # profiles, or an erasure. Unordered with LIMIT 1, PostgreSQL read a new account's whole ledger
+    # on its time index (estimated "1 row"), every job, and a job's profiles found none.
+    _grow(engine, account_id, 2_000)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE"))
+    grown = accounts.create_account(engine, "Grown since ANALYZE").account.id
+    emails = [f"q{i}@example.com" for i in range(600)]
+    subscribe_profiles(engine, grown, [ConsentItem(None, e, None, EMAIL) for e in emails])
+    with engine.connect() as conn:
+        ids = sorted(profiles.ids_matching(conn, grown, "email", emails[:asked]))
+        head = ledger.head_seq(conn, grown)
+        sql, params = ledger._changed_since(conn.dialect.name, grown, head - 10, ids)
+        plan = _plan(conn, sql, params)
+        assert ledger.changed_since(conn, grown, head - 10, ids) is False  # the 10 events since are others'
+        assert ledger.changed_since(conn, grown, 0, ids) is (asked > 0)
+    if engine.dialect.name == "postgresql":
+        assert ("ix_consent_events_erasures" if not asked else "pk_consent_events") in plan, plan
+        assert "Sort" not in plan, plan
+    else:
+        assert "PRIMARY KEY" in plan and "seq>?" in plan, plan
+
+
+def test_postgresql_plans_each_statement_for_the_tables_as_they_are(engine):
+    # A generic plan kept by a connection for a statement it prepared is the plan for the table's
+    # size then: a look-up planned on a small table stayed a scan of it as it grew.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite plans each statement as it prepares it")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+    bare = forms.connect(driver_target(engine))
+    try:
+        assert bare.execute("SHOW plan_cache_mode").fetchone()[0] == "force_custom_plan"
+    finally:
+        bare.close()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ..config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, settings
-from .forms import DriverTarget
+from .forms import PG_SESSION, DriverTarget
 
 if TYPE_CHECKING:  # annotations only: alembic is imported when a migration runs
     import sqlite3
@@ -112,9 +112,20 @@ def make_engine(
         _configure_sqlite(engine, page_cache_kib)
         return engine
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True)
     except ImportError as e:
         raise BadDatabaseUrl(f"{setting}: the driver for {parsed.drivername} is not installed ({e})") from None
+    _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # a session setting, outside any transaction
+        dbapi_connection.execute(PG_SESSION)
+        dbapi_connection.autocommit = autocommit
 
 
 def _require_sqlite_file(path: Path, setting: str) -> None:

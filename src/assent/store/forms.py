@@ -308,6 +308,15 @@ def with_profile(rows: Rows, profile_id: str) -> Rows:
 # --- the worker's look-up, on the bare driver ----------------------------------------------------
 
 
+# Every PostgreSQL session plans each statement for the values it is given and the tables' sizes
+# now. The driver prepares a statement it has run five times, and PostgreSQL would then keep one
+# generic plan for it for the connection's life: planned while an account (or the database) was
+# small, a look-up of 100 emails stayed a scan of the whole table, and the ledger's "anything
+# since" probe a scan of the whole ledger, however far they grew since. Planning costs tens of
+# microseconds a statement.
+PG_SESSION = "SET plan_cache_mode = force_custom_plan"
+
+
 class DriverTarget(NamedTuple):
     """Where a process without SQLAlchemy connects: the dialect, and SQLite's file or PostgreSQL's
     connection string (db.driver_target makes it from an engine)."""
@@ -325,7 +334,9 @@ def connect(target: DriverTarget) -> Any:
         return sqlite3.connect(target.dsn, timeout=30, isolation_level=None, check_same_thread=False)
     import psycopg  # only a PostgreSQL import loads it here
 
-    return psycopg.connect(target.dsn, autocommit=True)
+    conn = psycopg.connect(target.dsn, autocommit=True)
+    conn.execute(PG_SESSION)
+    return conn
 
 
 _connections: dict[DriverTarget, Any] = {}

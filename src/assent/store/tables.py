@@ -302,6 +302,14 @@ consent_events = Table(
     Index("ix_consent_events_profile", "account_id", "profile_id", "seq"),
     Index("ix_consent_events_time", "account_id", "occurred_at"),  # the console's analytics by period
     Index("ix_consent_events_metric", "account_id", "metric", "seq"),  # the change feed by metric
+    # Erasures since a seq: what a write worked out before the ledger lock asks once it has it.
+    Index(
+        "ix_consent_events_erasures",
+        "account_id",
+        "seq",
+        postgresql_where=text("type = 'profile.erased'"),
+        sqlite_where=text("type = 'profile.erased'"),
+    ),  # fmt: skip
     sqlite_with_rowid=False,
 )
 
