@@ -29,9 +29,22 @@ from ...domain.events import readdresser
 from ...store import ledger as ledger_store
 from ...store import projection
 from ...store.db import read_transaction
+from ..imports.rows import IDENTIFIERS
 from ..lists.lists import load_list
-from ..profiles.batch import BLANK, BatchReport, Encoder, ProfileBatch, ProfileItem, RowConsent, Stale, row_consent
+from ..profiles.batch import (
+    BLANK,
+    BatchReport,
+    Encoder,
+    Prepared,
+    ProfileBatch,
+    ProfileItem,
+    RowConsent,
+    Stale,
+    merge_prepared,
+    row_consent,
+)
 from ..shared.clock import utcnow
+from ..shared.combining import Combiner
 from ..shared.errors import NotFound
 from ..shared.recorder import recording
 
@@ -83,8 +96,9 @@ def _run(
 ) -> BatchReport:
     """Work the job out from what is stored, then lock the account's ledger only to append it:
     several server processes work jobs out at once, and appends of one account stay in one chain.
-    When a write that came in between changed what the job read, it is worked out again under
-    the lock."""
+    Jobs of the account that reach the lock together in this process are appended together (one
+    lock, one commit: services/shared/combining.py). When a write that came in between changed what
+    the job read, it is worked out again under the lock."""
     now = utcnow()
     with read_transaction(engine) as conn:
         seen = ledger_store.head_seq(conn, account_id)  # first: whatever is read next is at least as new
@@ -92,22 +106,83 @@ def _run(
             raise NotFound("account", "no such account", account_id)
         batch, report, encode = _work_out(conn, account_id, items, list_id, step, now, proof, skip_erased)
         prepared = batch.prepare(now, seen, encode)
-    # The new profiles' projection rows are written ahead of the lock, and the look-ups that must
-    # follow the lock go out with it (one round trip on PostgreSQL).
-    early, prepared = batch.early(prepared)
+
+    def again() -> BatchReport:
+        with recording(engine, account_id) as recorder:
+            batch, redone, _ = _work_out(recorder.conn, account_id, items, list_id, step, now, proof, skip_erased)
+            redone.events = batch.write(recorder, now)
+        return redone
+
+    job = _Job(engine, account_id, batch, prepared, report, again, _touches(batch))
+    return _JOBS.write((engine, account_id), job)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A job worked out ahead of the lock, waiting to be appended."""
+
+    engine: Engine
+    account_id: str
+    batch: ProfileBatch[ProfileItem]
+    prepared: Prepared
+    report: BatchReport
+    again: Callable[[], BatchReport]  # the job worked out again under the lock, and written
+    touches: frozenset[tuple[str, Any]]  # the profiles it writes and the identifiers they end with
+
+
+def _touches(batch: ProfileBatch[ProfileItem]) -> frozenset[tuple[str, Any]]:
+    """The profiles a job writes and the identifiers they end with."""
+    out: set[tuple[str, Any]] = set()
+    for p in batch.touched.values():
+        out.add(("id", p.id))
+        out.update((f, v) for f in IDENTIFIERS if (v := p.values.get(f)) is not None)
+    return frozenset(out)
+
+
+def _write_prepared(engine: Engine, account_id: str, lead: ProfileBatch[ProfileItem], prepared: Prepared) -> int:
+    """Append what was worked out ahead; Stale when something it read has changed since. The new
+    profiles' projection rows are written ahead of the lock, and the look-ups that must follow the
+    lock go out with it (one round trip on PostgreSQL)."""
+    early, prepared = lead.early(prepared)
+    with recording(
+        engine, account_id, ahead=functools.partial(lead.look_ahead, prepared),
+        before_lock=functools.partial(projection.insert, rows=early),
+    ) as recorder:  # fmt: skip
+        return lead.write_prepared(recorder, prepared)
+
+
+def _write_job(job: _Job) -> BatchReport:
     try:
-        with recording(
-            engine, account_id, ahead=functools.partial(batch.look_ahead, prepared),
-            before_lock=functools.partial(projection.insert, rows=early),
-        ) as recorder:  # fmt: skip
-            report.events = batch.write_prepared(recorder, prepared)
-        return report
+        job.report.events = _write_prepared(job.engine, job.account_id, job.batch, job.prepared)
+        return job.report
     except Stale:
-        pass
-    with recording(engine, account_id) as recorder:
-        batch, report, _ = _work_out(recorder.conn, account_id, items, list_id, step, now, proof, skip_erased)
-        report.events = batch.write(recorder, now)
-    return report
+        return job.again()
+
+
+def _write_jobs(jobs: Sequence[_Job]) -> list[BatchReport]:
+    """Several jobs of one account as one append (Stale, or any error, and each is written alone)."""
+    _write_prepared(jobs[0].engine, jobs[0].account_id, jobs[0].batch, merge_prepared([j.prepared for j in jobs]))
+    for j in jobs:
+        j.report.events = sum(len(r.events) for r in j.prepared.recorded)
+    return [j.report for j in jobs]
+
+
+# A group stays within Klaviyo's largest job (1,000 profiles) a few times over.
+GROUP_PROFILES = 4_000
+
+
+def _joins(group: Sequence[_Job], job: _Job) -> bool:
+    """Whether `job` may be appended with `group`: none of them touches a profile or an identifier
+    another does (each was worked out without the others' changes), none lifts a tombstone (its
+    batch writes that itself), and the whole stays small."""
+    if job.batch.tombstones.lifted or any(j.batch.tombstones.lifted for j in group):
+        return False
+    if sum(len(j.batch.touched) for j in group) + len(job.batch.touched) > GROUP_PROFILES:
+        return False
+    return not any(j.touches & job.touches for j in group)
+
+
+_JOBS: Combiner[_Job, BatchReport] = Combiner(_write_job, _write_jobs, _joins)
 
 
 def _work_out(

@@ -390,3 +390,21 @@ class Prepared:
     rows: projection.Rows
     read: dict[str, datetime | None]  # stored profiles it changes: when each was last changed, as read
     seen_seq: int
+
+
+def merge_prepared(parts: Sequence[Prepared]) -> Prepared:
+    """Several batches' writes as one (of batches that touch no profile or identifier in common), in
+    order: written under one lock, checked against the earliest seq any of them read at."""
+    rows = projection.empty_rows()
+    for p in parts:
+        for table, table_rows in p.rows.items():
+            rows[table] += table_rows
+    return Prepared(
+        [r for p in parts for r in p.inserts],
+        [r for p in parts for r in p.updates],
+        [i for p in parts for i in p.fresh],
+        [r for p in parts for r in p.recorded],
+        rows,
+        {k: v for p in parts for k, v in p.read.items()},
+        min(p.seen_seq for p in parts),
+    )
