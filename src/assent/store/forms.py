@@ -384,25 +384,28 @@ def unchanged_digests(conn: Any, dialect: str, account_id: str, digests: Sequenc
     if not digests:
         return {}
     values = msgspec.json.encode(sorted(set(digests))).decode()
+    params = (values, account_id) if dialect == "sqlite" else (account_id, values)
+    cur = conn.cursor()
+    try:
+        cur.execute(unchanged_digests_sql(dialect), params)
+        return dict(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def unchanged_digests_sql(dialect: str) -> str:
+    """unchanged_digests' statement; its parameters are the JSON array of digests, then the account
+    (SQLite), or the account, then the array (PostgreSQL)."""
     if dialect == "sqlite":
         # The values outside, the index inside (as bulk.matching_clause); the index named: with the
         # correlated probe beside it, SQLite's planner would scan the account's profiles.
-        sql = (
+        return (
             "SELECT profiles.import_digest, profiles.id FROM json_each(?) AS wanted CROSS JOIN profiles"
             " INDEXED BY ix_profiles_import_digest ON profiles.account_id = ?"
             f" AND profiles.import_digest = wanted.value WHERE {_NO_EVENT_SINCE}"
         )
-        params: tuple[Any, ...] = (values, account_id)
-    else:
-        sql = (
-            f"SELECT profiles.import_digest, profiles.id FROM {pg_wanted('%s', '%s')} JOIN profiles"
-            " ON profiles.account_id = wanted.account_id AND profiles.import_digest = wanted.value"
-            f" WHERE {_NO_EVENT_SINCE}"
-        )
-        params = (account_id, values)
-    cur = conn.cursor()
-    try:
-        cur.execute(sql, params)
-        return dict(cur.fetchall())
-    finally:
-        cur.close()
+    return (
+        f"SELECT profiles.import_digest, profiles.id FROM {pg_wanted('%s', '%s')} JOIN profiles"
+        " ON profiles.account_id = wanted.account_id AND profiles.import_digest = wanted.value"
+        f" WHERE {_NO_EVENT_SINCE}"
+    )
