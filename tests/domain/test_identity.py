@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from email_validator import EmailNotValidError
 from hypothesis import HealthCheck, example, given, settings
@@ -194,6 +196,27 @@ def test_fast_email_path_never_accepts_what_email_validator_refuses_and_agrees_o
     fast = identity._fast_email(value)
     if fast is not None:
         assert _slow(value) == fast
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(email_like)
+@example("bulk.123@example.com")
+@example("Foo.Bar+tag@GMail.COM")
+@example("a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + "." + "e" * 57 + ".com")
+def test_fast_email_path_takes_every_plain_address_email_validator_takes(value):
+    # Plain: ASCII atext and dots in a local part of 64 characters at most (email-validator takes
+    # longer ones; the fast path leaves them to it), a domain of letters, digits, dots and hyphens
+    # with no "--", and an alphabetic top-level label of two letters or more.
+    slow = _slow(value)
+    local, _, domain = value.rpartition("@")
+    tld = domain.rpartition(".")[2]
+    plain = (_PLAIN.fullmatch(value) is not None and len(local) <= 64 and "--" not in domain and tld.isalpha()
+             and len(tld) >= 2)  # fmt: skip
+    if slow is not None and plain:
+        assert identity._fast_email(value) == slow
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

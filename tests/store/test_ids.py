@@ -2,6 +2,7 @@
 
 import os
 import time
+from collections import Counter
 
 from ulid import ULID
 
@@ -25,11 +26,22 @@ def test_ulid_encoding_matches_the_reference_implementation():
         ms, rand = value >> 80, value & ((1 << 80) - 1)
         encoded = ids._time_part(ms) + "".join(ids._PAIRS[(rand >> s) & 1023] for s in range(70, -1, -10))
         assert encoded == str(ULID.from_bytes(raw))
-        # The random parts new_id hands out, encoded many at a time
-        assert ids._time_part(ms) + ids._random_parts(raw[6:])[0] == encoded
+        # The random part new_id hands out: a character for each of 16 bytes, its low five bits.
+        drawn = os.urandom(16)
+        bits = 0
+        for b in drawn:
+            bits = bits << 5 | (b & 31)
+        reference = ULID.from_bytes(((ms << 80) | bits).to_bytes(16, "big"))
+        assert ids._time_part(ms) + ids._random_parts(drawn)[0] == str(reference)
 
 
 def test_random_parts_are_encoded_many_at_a_time_as_one_by_one():
-    raw = os.urandom(10 * 40)
-    one_by_one = [ids._random_parts(raw[i : i + 10])[0] for i in range(0, len(raw), 10)]
+    raw = os.urandom(16 * 40)
+    one_by_one = [ids._random_parts(raw[i : i + 16])[0] for i in range(0, len(raw), 16)]
     assert ids._random_parts(raw) == one_by_one
+
+
+def test_each_random_character_is_uniform_over_the_alphabet():
+    # Every byte value once: each of the 32 characters comes from exactly 8 of them.
+    drawn = "".join(ids._random_parts(bytes(range(256))))
+    assert Counter(drawn) == {c: 8 for c in ids._CROCKFORD}
