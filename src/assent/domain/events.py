@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .channels import Channel, ConsentStatus, Purpose, SuppressionReason
+from .slots import maker
 from .state import ChannelConsent, ListSuppression, PendingOptIn, ProfileState, _empty
 
 
@@ -134,6 +135,9 @@ _PAYLOAD_FIELDS = tuple((f.name, f.default) for f in fields(ConsentEvent) if f.n
 _FIELD_NAMES = tuple(f.name for f in fields(ConsentEvent))
 _field_values = attrgetter(*_FIELD_NAMES)
 _PERSONAL_AT = _FIELD_NAMES.index("personal")
+# ConsentEvent(*values) at a fraction of the cost (domain.slots): events readdressed for a bulk
+# job's alike profiles, one or more for each profile.
+_event = maker(ConsentEvent)
 _ADDRESSES = ("email", "phone_number")
 
 
@@ -147,7 +151,7 @@ def readdressed(events: Iterable[ConsentEvent], old: ProfileState, new: ProfileS
         values[_PERSONAL_AT] = MappingProxyType(
             {k: (swap[k][1] if k in swap and v == swap[k][0] else v) for k, v in e.personal.items()}
         )
-        out.append(ConsentEvent(*values))
+        out.append(_event(*values))
     return out
 
 
@@ -166,7 +170,7 @@ def readdresser(events: Iterable[ConsentEvent], old: ProfileState) -> Callable[[
         for values, recipe in plans:
             values = values.copy()
             values[_PERSONAL_AT] = MappingProxyType({k: getattr(new, k) if swap else v for k, swap, v in recipe})
-            out.append(ConsentEvent(*values))
+            out.append(_event(*values))
         return out
 
     return readdress

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from ..domain import ConsentEvent, ProfileState
-from ..domain.chain import content_hash, personal_digest
+from ..domain.chain import content_hash, content_hasher, personal_digest
 from ..domain.profile import PROFILE_FIELDS
 from ..domain.summary import NO_SUMMARY, SUMMARY_COLUMNS, ConsentSummary, summarize
 
@@ -125,6 +126,21 @@ def encode_like(account_id: str, profile_id: str, like: EncodedEvent, personal: 
     return _encoded(account_id, profile_id, like.occurred_at, like.type, like.metric, like.payload, personal)
 
 
+def encoder_like(account_id: str, like: EncodedEvent) -> Callable[[str, Mapping[str, str]], EncodedEvent]:
+    """`lambda profile_id, personal: encode_like(account_id, profile_id, like, personal)`, with
+    what does not depend on the profile worked out once (chain.content_hasher): a bulk job encodes
+    one event for each of its alike profiles."""
+    occurred_at, type, metric, payload = like.occurred_at, like.type, like.metric, like.payload
+    hasher = content_hasher(account_id, occurred_at, type, metric, payload)
+
+    def encode(profile_id: str, personal: Mapping[str, str]) -> EncodedEvent:
+        text = _personal_text(personal, _salt()) if personal else None
+        digest = personal_digest(text)
+        return _new_encoded((occurred_at, type, metric, payload, text, digest, hasher(profile_id, digest)))
+
+    return encode
+
+
 def _encoded(
     account_id: str,
     profile_id: str,
@@ -134,13 +150,29 @@ def _encoded(
     payload: str,
     personal: Mapping[str, str],
 ) -> EncodedEvent:
-    text = None
-    if personal:
-        # The salt keeps the digest from confirming a guessed address once the data is erased.
-        text = _encode_sorted({**personal, "salt": _salt()}).decode()
+    # The salt keeps the digest from confirming a guessed address once the data is erased.
+    text = _personal_text(personal, _salt()) if personal else None
     digest = personal_digest(text)
     content = content_hash(account_id, profile_id, occurred_at, type, metric, payload, digest)
-    return EncodedEvent(occurred_at, type, metric, payload, text, digest, content)
+    return _new_encoded((occurred_at, type, metric, payload, text, digest, content))
+
+
+_new_encoded = EncodedEvent._make  # tuple.__new__ in C, not the namedtuple's __new__ in Python
+
+# A JSON string's text that msgspec writes as it is, between its quotes: no control character, quote
+# or backslash (which it escapes), no lone surrogate (which it refuses). Anything else, UTF-8 as is.
+_VERBATIM = re.compile(r'[^\x00-\x1f"\\\ud800-\udfff]*').fullmatch
+
+
+def _personal_text(personal: Mapping[str, str], salt: str) -> str:
+    """`personal` with the salt, in canonical form (msgspec, keys sorted). One address, the usual
+    case, is written straight in; its key sorts before "salt" and neither needs escaping there.
+    A property test holds the two equal."""
+    if len(personal) == 1:
+        for key, value in personal.items():
+            if type(key) is str and type(value) is str and key < "salt" and _VERBATIM(key) and _VERBATIM(value):
+                return f'{{"{key}":"{value}","salt":"{salt}"}}'
+    return _encode_sorted({**personal, "salt": salt}).decode()
 
 
 _SALTS: list[str] = []

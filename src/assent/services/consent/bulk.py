@@ -5,7 +5,7 @@ naming the profile, and nothing is written."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,8 +26,9 @@ from ...domain import (
 from ...domain import transitions as t
 from ...domain.erasure import ErasedIdentifier
 from ...domain.events import readdresser
+from ...domain.slots import maker
+from ...store import forms, projection
 from ...store import ledger as ledger_store
-from ...store import projection
 from ...store.db import read_transaction
 from ..imports.rows import IDENTIFIERS
 from ..lists.lists import load_list
@@ -49,6 +50,7 @@ from ..shared.errors import NotFound
 from ..shared.recorder import recording
 
 Target = tuple[Channel, Purpose]
+_item = maker(ProfileItem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +202,8 @@ def _work_out(
     found the account (its ledger head)."""
     report = BatchReport(rows=len(items))
     opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
-    rows = [ProfileItem(i, item.email, item.phone_number, id=item.profile_id) for i, item in enumerate(items)]
+    # ProfileItem(i, email, phone_number, id=profile_id), made as domain.slots.maker makes it.
+    rows = [_item(i, item.email, item.phone_number, None, {}, {}, item.profile_id) for i, item in enumerate(items)]
     batch = ProfileBatch(conn, account_id, rows)
     # A job's new profiles mostly do the same thing: each shape's change is worked out once, and
     # others of that shape take its events with their own addresses (they differ in nothing else).
@@ -244,7 +247,8 @@ def _work_out(
             report.unchanged += 1  # an erased person's opt-out is held by the tombstone already
         except DomainError as e:
             raise ItemError(row.line, e) from None
-    templates: dict[int, ledger_store.EncodedEvent] = {}
+    # For each event copied from: its encoding as another profile's (forms.encoder_like).
+    templates: dict[int, Callable[[str, Mapping[str, str]], ledger_store.EncodedEvent]] = {}
 
     def encode(profile_id: str, events: Sequence[ConsentEvent]) -> list[ledger_store.EncodedEvent]:
         out = []
@@ -255,8 +259,10 @@ def _work_out(
                 continue
             like = templates.get(id(original))
             if like is None:
-                like = templates[id(original)] = ledger_store.encode(account_id, profile_id, original)
-            out.append(ledger_store.encode_like(account_id, profile_id, like, e.personal))
+                like = templates[id(original)] = forms.encoder_like(
+                    account_id, ledger_store.encode(account_id, profile_id, original)
+                )
+            out.append(like(profile_id, e.personal))
         return out
 
     return batch, report, encode
