@@ -46,6 +46,22 @@ def add_rows_like(out: Rows, like: Rows, profile_id: str) -> None:
             out[table] += [(*r[:i], profile_id, *r[i + 1 :]) for r in rows]
 
 
+def rows_adder(out: Rows, like: Rows) -> Callable[[str], None]:
+    """`lambda profile_id: add_rows_like(out, like, profile_id)`, with `like`'s rows cut around their
+    profile id once: a bulk job adds one state's rows for each of its alike profiles."""
+    parts = [
+        (out[table].append, r[: _PROFILE_AT[table]], r[_PROFILE_AT[table] + 1 :])
+        for table, rows in like.items()
+        for r in rows
+    ]
+
+    def add(profile_id: str) -> None:
+        for append, head, tail in parts:
+            append((*head, profile_id, *tail))
+
+    return add
+
+
 def split_off(rows: Rows, profile_ids: Collection[str]) -> tuple[Rows, Rows]:
     """`rows` (add_state_rows') as (those of the profiles named, the others); summaries stay with
     the others."""

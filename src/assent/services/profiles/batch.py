@@ -280,20 +280,21 @@ class ProfileBatch(Generic[R]):
         # Profiles whose states share every part (a job's new profiles that did the same) share
         # their projection rows but for the profile id: each set of parts is turned into rows once.
         # The states are all alive here, so the parts' ids are not reused.
-        alike: dict[tuple[int, ...], projection.Rows] = {}
+        alike: dict[tuple[int, ...], Callable[[str], None]] = {}  # parts -> projection.rows_adder
         for p in self.touched.values():
             if p.events:
                 recorded.append(Recorded(p.id, p.state, p.events, encode(p.id, p.events)))
                 s = p.state
                 parts = (id(s.consents), id(s.suppressions), id(s.list_suppressions), id(s.lists), id(s.pending))
-                like = alike.get(parts)
-                if like is None:
-                    like = alike[parts] = projection.empty_rows()
+                add_like = alike.get(parts)
+                if add_like is None:
+                    like = projection.empty_rows()
                     projection.add_state_rows(like, account_id, p.id, s, lambda v: bulk.db_time(dialect, v))
                     for table, table_rows in like.items():
                         rows[table] += table_rows
+                    alike[parts] = projection.rows_adder(rows, like)
                 else:
-                    projection.add_rows_like(rows, like, p.id)
+                    add_like(p.id)
         read = {p.id: p.updated_at for p in self.touched.values() if not p.fresh}
         return Prepared(_with_summaries(inserts, read, rows), updates, fresh, recorded, rows, read, seen_seq)
 
