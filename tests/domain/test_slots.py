@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assent.domain import Channel, ConsentEvent, ConsentStatus, Purpose
+from assent.domain import Channel, ConsentEvent, ConsentStatus, ProfileState, Purpose
 from assent.domain.events import EventType
 from assent.domain.slots import maker
 from assent.services.consent.bulk import ConsentItem
 from assent.services.profiles.batch import ProfileItem
+from assent.services.shared.recorder import Recorded
 
 texts = st.none() | st.text(max_size=8)
 events = st.builds(
@@ -55,6 +56,12 @@ def test_made_items_equal_those_their_init_makes(line, email, phone, profile_id)
     assert maker(ConsentItem)(profile_id, email, phone, targets, at) == ConsentItem(
         profile_id, email, phone, targets, at
     )
+
+
+@given(events, texts)
+def test_a_made_recorded_equals_the_one_its_init_makes(event, profile_id):
+    state = ProfileState(email=profile_id)
+    assert maker(Recorded)(profile_id, state, [event], None) == Recorded(profile_id, state, [event], None)
 
 
 def test_a_made_instance_stays_frozen():

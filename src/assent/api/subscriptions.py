@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from ..domain import Channel, DomainError, InvalidIdentifier, Proof, Purpose
 from ..domain.identity import normalize_email, normalize_phone
+from ..domain.slots import maker
 from ..services.accounts.accounts import get_account
 from ..services.consent import bulk as bulk_consent
 from ..services.consent.bulk import ConsentItem
@@ -161,6 +162,8 @@ class SubscriptionDeleteJobCreateQuery(Struct):
 
 # --- turning a body into consent items --------------------------------------------------------
 
+# ConsentItem(...), one per profile of a job of up to a thousand, made as domain.slots makes it.
+_item = maker(ConsentItem)
 _PURPOSES = {"marketing": Purpose.MARKETING, "transactional": Purpose.TRANSACTIONAL,
              "conversational": Purpose.CONVERSATIONAL}  # fmt: skip
 _CHANNELS = {"email": Channel.EMAIL, "sms": Channel.SMS, "whatsapp": Channel.WHATSAPP, "push": Channel.PUSH}
@@ -317,7 +320,7 @@ def post_subscribe(call: Call) -> Response:
             elif historical:
                 raise invalid("historical_import needs consented_at on every channel subscribed",
                               pointer=_at(i, f"/subscriptions/{where}/consented_at"))  # fmt: skip
-        items.append(ConsentItem(profile_id, email, phone, tuple([x[0] for x in targets]), consented_at))
+        items.append(_item(profile_id, email, phone, tuple([x[0] for x in targets]), consented_at))
     custom_source = attrs.custom_source if isinstance(attrs.custom_source, str) else None
     _run(call, lambda: bulk_consent.subscribe_profiles(
         call.engine, call.account_id, items, list_id=_list_id(body.data.relationships),

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from ...domain import ConsentEvent, ProfileState, Proof, replay
 from ...domain import transitions as t
 from ...domain.profile import PROFILE_FIELDS
+from ...domain.slots import maker
 from ...domain.summary import SUMMARY_COLUMNS
 from ...store import bulk, forms, ledger, projection
 from ...store import profiles as profile_store
@@ -38,6 +39,7 @@ from .values import profile_row as profile_row
 from .values import row_consent as row_consent
 
 _NO_STATE = ProfileState()
+_recorded = maker(Recorded)  # Recorded(...), one per changed profile, made as domain.slots makes it
 
 
 @dataclass
@@ -283,7 +285,7 @@ class ProfileBatch(Generic[R]):
         alike: dict[tuple[int, ...], Callable[[str], None]] = {}  # parts -> projection.rows_adder
         for p in self.touched.values():
             if p.events:
-                recorded.append(Recorded(p.id, p.state, p.events, encode(p.id, p.events)))
+                recorded.append(_recorded(p.id, p.state, p.events, encode(p.id, p.events)))
                 s = p.state
                 parts = (id(s.consents), id(s.suppressions), id(s.list_suppressions), id(s.lists), id(s.pending))
                 add_like = alike.get(parts)
