@@ -220,7 +220,8 @@ def _work_out(
                 end = done.state.readdressed(email, phone)
                 events = readdress(end)
                 copied.update(zip(map(id, events), done.events, strict=True))
-                values = {**BLANK, "email": email, "phone_number": phone}
+                values = BLANK.copy()  # {**BLANK, "email": email, "phone_number": phone}, copied in C
+                values["email"], values["phone_number"] = email, phone
                 batch.add_new(values, end, events, now, report, subscribed=done.subscribed, pending=done.pending)
                 continue
 
