@@ -36,6 +36,8 @@ _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 @given(st.dictionaries(texts, texts, max_size=3), st.text("0123456789abcdef", min_size=16, max_size=16))
 @example({"email": "bulk.1@example.com"}, "0123456789abcdef")
+@example({"phone_number": "+14155550100"}, "0123456789abcdef")
+@example({"email": "\u00e9lodie@example.fr"}, "0123456789abcdef")
 @example({"salt": "mine"}, "0123456789abcdef")
 @example({"email": 'a"b@example.com'}, "0123456789abcdef")
 def test_personal_text_is_the_canonical_encoding_of_personal_with_its_salt(personal, salt):

@@ -157,20 +157,24 @@ def _encoded(
     return _new_encoded((occurred_at, type, metric, payload, text, digest, content))
 
 
-_new_encoded = EncodedEvent._make  # tuple.__new__ in C, not the namedtuple's __new__ in Python
+# EncodedEvent(*values), by tuple.__new__ in C (the namedtuple's __new__ and _make are Python).
+_new_encoded = functools.partial(tuple.__new__, EncodedEvent)
 
 # A JSON string's text that msgspec writes as it is, between its quotes: no control character, quote
 # or backslash (which it escapes), no lone surrogate (which it refuses). Anything else, UTF-8 as is.
 _VERBATIM = re.compile(r'[^\x00-\x1f"\\\ud800-\udfff]*').fullmatch
 
 
+_ADDRESS_KEYS = frozenset(("email", "phone_number"))  # each sorts before "salt" and is written as it is
+
+
 def _personal_text(personal: Mapping[str, str], salt: str) -> str:
     """`personal` with the salt, in canonical form (msgspec, keys sorted). One address, the usual
-    case, is written straight in; its key sorts before "salt" and neither needs escaping there.
+    case, is written straight in when it needs no escaping.
     A property test holds the two equal."""
     if len(personal) == 1:
         for key, value in personal.items():
-            if type(key) is str and type(value) is str and key < "salt" and _VERBATIM(key) and _VERBATIM(value):
+            if key in _ADDRESS_KEYS and type(value) is str and _VERBATIM(value):
                 return f'{{"{key}":"{value}","salt":"{salt}"}}'
     return _encode_sorted({**personal, "salt": salt}).decode()
 
