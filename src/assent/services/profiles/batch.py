@@ -97,8 +97,8 @@ class ProfileBatch(Generic[R]):
         # A batch of the person's own new explicit consent (a signup form, an SMS keyword) may bring
         # back an erased identifier when it subscribes; every other batch is refused one.
         self.new_consent = new_consent
-        self.tombstones = Tombstones(
-            conn, account_id, [(f, v) for r in rows for f in IDENTIFIERS if (v := getattr(r, f)) is not None]
+        self.tombstones = Tombstones(  # a generator: read past its first only when the account has a tombstone
+            conn, account_id, ((f, v) for r in rows for f in IDENTIFIERS if (v := getattr(r, f)) is not None)
         )
         self.by: dict[str, dict[str, _Profile]] = {f: {} for f in ("id", *IDENTIFIERS)}
         ids = {r.id for r in rows if r.id is not None}
