@@ -25,6 +25,7 @@ from assent.services.consent import ledger_checks as ledger
 from assent.services.consent.changes import Locator
 from assent.services.demo import synthetic
 from assent.services.imports import importer as imports
+from assent.services.imports import rows as import_rows
 from assent.services.imports.importer import ImportOptions, import_profiles
 from assent.services.imports.rows import prepare_row
 from assent.services.lists import lists
@@ -906,7 +907,54 @@ def test_a_csv_cell_over_pythons_default_size_is_read_whole_and_checked_as_its_f
     rejects = tmp_path / "rejects.csv"
     report = _run(engine, account_id, path, rejects_path=str(rejects))
     assert (report.created, report.rejected) == (1, 1)
+    csv.field_size_limit(1 << 20)  # this test's own reader of the rejects file
     [rejected] = list(csv.DictReader(rejects.open()))
     assert (rejected["line"], rejected["field"]) == ("3", "last_name")
     assert json.loads(rejected["row"]) == {"email": "long@example.com", "note": "y", "last_name": "L" * 200_000}
     assert _profile(engine, account_id, email="big@example.com")["properties"]["note"] == "x" * 200_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a@example.com,Ada,x\nb@example.com,Bob,y\n",
+        "a@example.com,Ada,x\r\nb@example.com,Bob,y\r\n",  # CRLF
+        "a@example.com,Ada\n\n,,\n , ,\nb@example.com,,\n",  # blank, empty-celled and spaces-only rows
+        "a@example.com,Ada,x,,\nb@example.com,Bob,y,extra\nc@example.com",  # trailing empty cells, one too many, no end
+        "a@example.com,Ada,x,\n" * 3 + "\u00e9t\u00e9@example.com,\u00c9lodie,z",
+    ],
+    ids=["lf", "crlf", "blank-rows", "extra-cells", "non-ascii"],
+)
+def test_a_csv_chunk_without_quotes_is_read_by_lines_as_the_csv_module_reads_it(text):
+    # Without quotes, NUL or a lone CR every line is one row, split at the delimiter: cheaper than
+    # the csv module, and it must read the same cells on the same line numbers (and so give the
+    # same digests), whatever falls back to the module (a quote in another chunk of the same file).
+    chunk = import_rows.RawChunk("csv", ["email", None, "note"], 7, text, ",")
+    by_lines = list(import_rows.csv_cells(chunk))
+    assert by_lines == list(import_rows._csv_module_cells(chunk))
+    assert [line for line, _ in by_lines] == [
+        n for n, raw in enumerate(text.split("\n"), start=7) if raw.rstrip("\r").replace(",", "")
+    ]
+    assert list(import_rows.records(chunk)) == [
+        (
+            line,
+            row if isinstance(row, dict) else {"email": row[0], "note": row[2]} if len(row) > 2 else {"email": row[0]},
+        )
+        for line, row in by_lines
+    ]
+
+
+def test_a_csv_chunk_with_a_quote_is_read_by_the_csv_module():
+    chunk = import_rows.RawChunk("csv", ["email", "note"], 2, 'a@example.com,"two\nlines"\nb@example.com,x\n', ",")
+    assert list(import_rows.csv_cells(chunk)) == [(3, ["a@example.com", "two\nlines"]), (4, ["b@example.com", "x"])]
+
+
+def test_a_reimported_csv_row_is_unchanged_whether_or_not_its_chunk_has_quotes(engine, account_id, tmp_path):
+    # A row's digest is its cells: the same when its chunk is split by lines or read by the csv module.
+    plain = tmp_path / "plain.csv"
+    plain.write_text("email,first_name\nada@example.com,Ada\nbob@example.com,Bob\n")
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('email,first_name\nada@example.com,Ada\n"bob@example.com",Bob\n')
+    assert _run(engine, account_id, plain).created == 2
+    again = _run(engine, account_id, quoted)
+    assert (again.unchanged, again.events, again.updated) == (2, 0, 0)

@@ -56,6 +56,7 @@ from .rows import (
     RawChunk,
     Rejected,
     RejectsFile,
+    as_record,
     decode_results,
     detect_format,
     prepare_row,
@@ -104,8 +105,9 @@ def parse_subscribe(value: str | Sequence[str] | None) -> list[tuple[Channel, Pu
     return out
 
 
-# Bumped when what a row does changes for the same file and options, so older digests stop matching.
-DIGEST_VERSION = 1
+# Bumped when what a row does changes for the same file and options, or how a row is digested, so
+# older digests stop matching. 2: a CSV row is digested as its cells, not as its record.
+DIGEST_VERSION = 2
 
 
 def digest_seed(source: ImportFile, options: ImportOptions, default_region: str, opt_in: OptInProcess) -> bytes | None:
@@ -286,7 +288,7 @@ def _import_batch(
             if pid is not None:
                 held.setdefault(pid, []).append(item)
                 continue
-            item = _prepare_known(item, plan)  # the profile changed since: the row goes the careful way
+            item = _prepare_known(item, plan, chunk)  # the profile changed since: the row goes the careful way
         if isinstance(item, Rejected):
             rejected.append(item)
         else:
@@ -330,7 +332,7 @@ def _import_batch(
     # An unchanged row of a profile that another row of the batch names is applied too, in its place.
     for pid in [pid for pid in held if pid in batch.by["id"]]:
         for k in held.pop(pid):
-            item = _prepare_known(k, plan)
+            item = _prepare_known(k, plan, chunk)
             if isinstance(item, Rejected):
                 rejected.append(item)
             else:
@@ -374,8 +376,9 @@ def _import_batch(
     return set(batch.by["id"])
 
 
-def _prepare_known(k: Known, plan: Plan) -> Prepared | Rejected:
-    item = prepare_row(k.line, k.record, plan.default_region)
+def _prepare_known(k: Known, plan: Plan, chunk: RawChunk | None) -> Prepared | Rejected:
+    record = as_record(chunk.header if chunk is not None else [], k.record) if isinstance(k.record, list) else k.record
+    item = prepare_row(k.line, record, plan.default_region)
     if isinstance(item, Prepared):
         item.digest = k.digest
     return item

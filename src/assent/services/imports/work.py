@@ -33,12 +33,14 @@ from ...store.forms import DriverTarget
 from ..profiles.values import BLANK, RowConsent, merged_values, profile_row, row_consent
 from ..shared.ids import new_id
 from .rows import (
+    Cells,
     Known,
     NewProfile,
     Prepared,
     RawChunk,
-    Record,
     Rejected,
+    as_record,
+    csv_cells,
     encode_results,
     prepare_row,
     records,
@@ -187,12 +189,14 @@ Lookup = Callable[[list[str]], dict[str, str]]  # digest -> the profile it leave
 
 
 class ReadChunk(NamedTuple):
-    """A chunk's records as read, each one's import digest (None when it has none) and, for those
-    digests a stored profile holds with no ledger event since, that profile's id."""
+    """A chunk's rows as read (a CSV row's cells, made its record only when it is worked out), each
+    one's import digest (None when it has none) and, for those digests a stored profile holds with
+    no ledger event since, that profile's id."""
 
-    records: list[Record]
+    records: list[Cells]
     digests: list[str | None]
     held: dict[str, str]
+    header: list[str | None]  # the CSV chunk's (as_record)
 
     def held_rows(self) -> int:
         return sum(d is not None and d in self.held for d in self.digests)
@@ -204,13 +208,15 @@ def read_chunk(chunk: RawChunk, plan: Plan, known: Lookup) -> ReadChunk:
 
 
 def parse_chunk(chunk: RawChunk, plan: Plan) -> ReadChunk:
-    """A chunk's records and their digests, not looked up yet (none held)."""
-    parsed = list(records(chunk))
+    """A chunk's rows and their digests, not looked up yet (none held). A CSV row is kept as its
+    cells: a re-import's rows, found unchanged, are never made records."""
+    parsed: list[Cells] = list(csv_cells(chunk)) if chunk.fmt == "csv" else list(records(chunk))
     seed = plan.digest_seed
     digests = [
-        row_digest(seed, record) if seed is not None and "__error__" not in record else None for _, record in parsed
+        row_digest(seed, row) if seed is not None and (isinstance(row, list) or "__error__" not in row) else None
+        for _, row in parsed
     ]
-    return ReadChunk(parsed, digests, {})
+    return ReadChunk(parsed, digests, {}, chunk.header)
 
 
 def look_up(read: ReadChunk, plan: Plan, known: Lookup) -> ReadChunk:
@@ -226,11 +232,12 @@ def work_out(read: ReadChunk, plan: Plan, now: datetime) -> list[Prepared | Reje
     out: list[Prepared | Rejected | Known] = []
     shapes: dict[ShapeKey, _Shape] = {}
     held = read.held
-    for (line, record), digest in zip(read.records, read.digests, strict=True):
+    header = read.header
+    for (line, row), digest in zip(read.records, read.digests, strict=True):
         if digest is not None and (profile_id := held.get(digest)) is not None:
-            out.append(Known(line, digest, record, profile_id))
+            out.append(Known(line, digest, row, profile_id))
             continue
-        item = prepare_row(line, record, plan.default_region)
+        item = prepare_row(line, as_record(header, row) if isinstance(row, list) else row, plan.default_region)
         if isinstance(item, Prepared):
             item.digest = digest
             # A row that fails here meets the same error on the careful path, which rejects it.
