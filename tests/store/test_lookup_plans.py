@@ -16,7 +16,7 @@ from assent.services.accounts import accounts
 from assent.services.consent.bulk import ConsentItem, subscribe_profiles
 from assent.services.imports import importer
 from assent.store import bulk, forms, ledger, profiles
-from assent.store.db import driver_rows, driver_target, make_engine
+from assent.store.db import driver_connection, driver_rows, driver_target, make_engine
 from assent.store.tables import consents
 from assent.store.tables import profiles as profiles_table
 from tests.conftest import database_at
@@ -114,6 +114,27 @@ def test_a_large_imports_statistics_plan_the_next_imports_lookup_on_each_profile
             assert bounds == bulk.ANALYZE_STATISTICS_TARGET + 1  # sampled at the low target, not the default 100
         finally:
             engine.dispose()
+
+
+def test_a_reimports_lookup_reads_only_indexes(engine, account_id, tmp_path):
+    # Each row's digest, then the seq kept with it, then the profile's ledger past that seq: all of it
+    # in indexes (migration 0025 put the seq in the digest's), none of it in the profiles' rows.
+    path = tmp_path / "people.csv"
+    path.write_text("email\n" + "".join(f"p{i}@example.com\n" for i in range(50)))
+    importer.import_profiles(engine, path, importer.ImportOptions(account_id=account_id, subscribe=EMAIL, workers=0))
+    with engine.connect() as conn:
+        digests = (
+            conn.execute(text("SELECT import_digest FROM profiles WHERE account_id = :a"), {"a": account_id})
+            .scalars()
+            .all()
+        )
+        values, dialect = bulk.values_param(digests), conn.dialect.name
+        params = (values, account_id) if dialect == "sqlite" else (account_id, values)
+        plan = _plan(conn, forms.unchanged_digests_sql(dialect), params)
+        assert len(forms.unchanged_digests(driver_connection(conn), dialect, account_id, digests)) == 50
+    if engine.dialect.name == "sqlite":  # PostgreSQL fetches the rows' table pages until VACUUM sets the visibility map
+        assert "USING COVERING INDEX ix_profiles_import_digest" in plan, plan
+        assert "USING COVERING INDEX ix_consent_events_profile" in plan, plan
 
 
 @pytest.mark.parametrize("asked", [0, 3], ids=["no-profiles", "three-profiles"])

@@ -197,11 +197,13 @@ profiles = Table(
     # The API pages and filters profiles by these (a sync reads `updated` since its last run).
     Index("ix_profiles_created", "account_id", "created_at", "id"),
     Index("ix_profiles_updated", "account_id", "updated_at", "id"),
-    # Only profiles an import wrote hold a digest; no other write pays for the index.
+    # Only profiles an import wrote hold a digest; no other write pays for the index. It holds the
+    # seq kept with the digest, which a re-import's look-up needs (migration 0025).
     Index(
         "ix_profiles_import_digest",
         "account_id",
         "import_digest",
+        "import_seq",
         sqlite_where=text("import_digest IS NOT NULL"),
         postgresql_where=text("import_digest IS NOT NULL"),
     ),
