@@ -191,9 +191,13 @@ profiles = Table(
     Column(SUPPRESSED_COLUMN, Integer),
     Column(PENDING_COLUMN, Integer),
     PrimaryKeyConstraint("account_id", "id"),
-    UniqueConstraint("account_id", "email"),
-    UniqueConstraint("account_id", "phone_number"),
-    UniqueConstraint("account_id", "external_id"),
+    # Each identifier is unique within the account; its key holds only the profiles that have it
+    # (migration 0026): an email-only profile writes no entry for its empty phone number.
+    *(
+        Index(f"uq_profiles_account_id_{c}", "account_id", c, unique=True,
+              sqlite_where=text(f"{c} IS NOT NULL"), postgresql_where=text(f"{c} IS NOT NULL"))
+        for c in ("email", "phone_number", "external_id")
+    ),  # fmt: skip
     # The API pages and filters profiles by these (a sync reads `updated` since its last run).
     Index("ix_profiles_created", "account_id", "created_at", "id"),
     Index("ix_profiles_updated", "account_id", "updated_at", "id"),
