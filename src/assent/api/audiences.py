@@ -8,7 +8,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from ..domain import DomainError, Via
 from ..domain.channels import parse_channel
 from ..domain.decisions import parse_send_purpose
+from ..domain.instants import in_utc
 from ..services.audiences import resolution as audiences
 from ..services.audiences.resolution import AudienceCount, AudienceQuery, Source
 from ..services.shared.errors import NotFound
@@ -121,9 +122,10 @@ def _query(a: AudienceAttributes) -> AudienceQuery:
         purpose = parse_send_purpose(channel, a.purpose if isinstance(a.purpose, str) else None)
     except DomainError as e:
         raise from_domain(e, _BASE) from None
-    at = a.at if isinstance(a.at, datetime) else None
-    if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    try:
+        at = in_utc(a.at, "at") if isinstance(a.at, datetime) else None
+    except DomainError as e:
+        raise from_domain(e, _BASE) from None
     list_id = a.list_id if isinstance(a.list_id, str) else None
     return AudienceQuery(_sources(a.include, "include"), _sources(a.exclude, "exclude"), channel, purpose, Via(a.via),
                          list_id, at)  # fmt: skip

@@ -3,7 +3,7 @@ profile's timeline, send decisions, and the ledger's verification."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
@@ -14,6 +14,7 @@ from starlette.responses import Response
 from ..domain import DomainError, Via
 from ..domain.channels import parse_channel
 from ..domain.decisions import parse_send_purpose
+from ..domain.instants import in_utc
 from ..services.consent import feed as consent_feed
 from ..services.consent import ledger_checks as ledger_service
 from ..services.consent.changes import LOCATORS, Locator
@@ -61,9 +62,10 @@ def _request(i: int | None, q: DecisionQuery) -> DecisionRequest:
         purpose = parse_send_purpose(channel, a.purpose if isinstance(a.purpose, str) else None)
     except DomainError as e:
         raise from_domain(e, base) from None
-    at = a.at if isinstance(a.at, datetime) else None
-    if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    try:
+        at = in_utc(a.at, "at") if isinstance(a.at, datetime) else None
+    except DomainError as e:
+        raise from_domain(e, base) from None
     list_id = a.list_id if isinstance(a.list_id, str) else None
     return DecisionRequest(Locator(*named[0]), channel, purpose, Via(a.via), list_id, at)
 
@@ -262,10 +264,11 @@ def get_profile_consent_events(call: Call) -> Response:
     as_of = None
     if raw:
         try:
-            as_of = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            as_of = in_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")), "as_of")
+        except DomainError as e:
+            raise invalid(f"as_of {e.message}", parameter="as_of") from None
         except ValueError:
             raise invalid("as_of must be an ISO 8601 time", parameter="as_of") from None
-        as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     size = call.page_size(100, 1000)
     after = _after(call, [])
     try:

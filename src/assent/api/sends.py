@@ -12,6 +12,7 @@ from starlette.responses import Response
 from ..domain import DomainError
 from ..domain.channels import parse_channel
 from ..domain.decisions import parse_send_purpose
+from ..domain.instants import in_utc
 from ..services.activity.sends import RecordedSend, SendRejected, SendReport, record_sends
 from ..services.consent.changes import LOCATORS, Locator
 from ..wire.documents import json_response
@@ -48,9 +49,10 @@ def _report(base: str, a: MessageSendAttributes) -> SendReport:
     try:
         channel = parse_channel(a.channel)
         purpose = parse_send_purpose(channel, a.purpose if isinstance(a.purpose, str) else None)
+        sent_at = in_utc(a.sent_at, "sent_at")
     except DomainError as e:
         raise from_domain(e, base) from None
-    return SendReport(Locator(*named[0]), channel, purpose, a.message_id, a.sent_at)
+    return SendReport(Locator(*named[0]), channel, purpose, a.message_id, sent_at)
 
 
 def _resource(s: RecordedSend) -> dict[str, Any]:

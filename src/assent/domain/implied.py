@@ -5,8 +5,10 @@ which every profile write runs, do not load the jurisdiction packs with it."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from calendar import monthrange
+from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta
 
+from .instants import EARLIEST, LATEST
 from .state import ChannelConsent
 
 # Consent methods that record a basis rather than an express opt-in (see docs/jurisdictions.md).
@@ -27,11 +29,15 @@ def implied_consent_expires(consent: ChannelConsent) -> datetime | None:
 
 
 def add_months(when: datetime, months: int) -> datetime:
-    """`when` plus calendar months, the day clamped to the month's last (29 Feb + 24 months: 28 Feb)."""
+    """`when` plus calendar months, the day clamped to the month's last (29 Feb + 24 months: 28 Feb);
+    LATEST or EARLIEST when that month is off the calendar."""
     index = when.month - 1 + months
     year, month = when.year + index // 12, index % 12 + 1
-    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
-    return when.replace(year=year, month=month, day=min(when.day, last))
+    if year > MAXYEAR:
+        return LATEST
+    if year < MINYEAR:
+        return EARLIEST
+    return when.replace(year=year, month=month, day=min(when.day, monthrange(year, month)[1]))
 
 
 def expired_ranges(now: datetime, months: int) -> tuple[datetime, tuple[tuple[datetime, datetime], ...]]:

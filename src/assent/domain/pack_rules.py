@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from .implied import SOFT_OPT_IN as SOFT_OPT_IN
 from .implied import add_months as add_months
 from .implied import expired_ranges as expired_ranges
 from .implied import implied_consent_expires as implied_consent_expires
+from .instants import LATEST, earlier, later, local, utc
 from .jurisdictions import Pack, Window, packs_for, quiet_window, zones
 from .state import ProfileState
 
@@ -96,23 +97,33 @@ def quiet_hours_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     return () if until is None else (defer(Reason.QUIET_HOURS, until),)
 
 
-def _window_start_after(local: datetime, zone: ZoneInfo, window: Window) -> datetime:
-    day = local.date() if local.time() < window.start else local.date() + timedelta(days=1)
-    return datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
+def _window_start_after(here: datetime, zone: ZoneInfo, window: Window) -> datetime:
+    """The next start of `window` after the local time `here`; LATEST when it is off the calendar."""
+    if here.time() < window.start:
+        day = here.date()
+    elif here.date() < date.max:
+        day = here.date() + timedelta(days=1)
+    else:
+        return LATEST
+    return utc(datetime.combine(day, window.start, tzinfo=zone)) or LATEST
 
 
 def next_allowed(now: datetime, zone_list: tuple[ZoneInfo, ...], window: Window) -> datetime | None:
     """None when `now` is inside `window` in every zone; else the first instant (a whole minute)
-    that is. Local times go through zoneinfo, so DST changes move the answer by the hour they should."""
+    that is. Local times go through zoneinfo, so DST changes move the answer by the hour they should.
+    Near either end of the calendar, where a zone's local time does not exist, the answer is
+    LATEST: never a send the rule cannot show to be inside the window."""
     if not zone_list:
         return None
     t = now
     for _ in range(16):  # each pass moves t forward to some zone's next window start
         moved = False
         for zone in zone_list:
-            local = t.astimezone(zone)
-            if not window.contains(local.time()):
-                t, moved = _window_start_after(local, zone, window), True
+            here = local(t, zone)
+            if here is None:
+                return LATEST
+            if not window.contains(here.time()):
+                t, moved = _window_start_after(here, zone, window), True
         if not moved:
             return None if t == now else t
     return t  # zones whose windows never overlap: the latest start found (conservative)
@@ -147,11 +158,12 @@ def parse_frequency_caps(value: str | None, field: str = "frequency_caps") -> tu
             channel = parse_channel(channel_name, field)
             purpose = parse_purpose(channel, purpose_name.strip() or None, field)
             limit, amount, unit = int(limit_text), int(span[:-1]), span[-1:].lower()
-        except (ValueError, DomainError):
+            window = timedelta(hours=amount * (24 if unit == "d" else 1))
+        except (ValueError, OverflowError, DomainError):
             raise DomainError(field, "is a comma-separated list like email:marketing=3/1d, sms=2/12h", entry) from None
         if limit < 1 or amount < 1 or unit not in ("h", "d"):
             raise DomainError(field, "needs a limit and a window of at least 1 (hours h or days d)", entry)
-        caps.append(FrequencyCap(channel, purpose, limit, timedelta(hours=amount * (24 if unit == "d" else 1))))
+        caps.append(FrequencyCap(channel, purpose, limit, window))
     return tuple(caps)
 
 
@@ -162,10 +174,10 @@ def frequency_cap_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     for cap in send.policy.frequency_caps:
         if cap.channel is not send.channel or cap.purpose is not send.purpose:
             continue
-        since = send.now - cap.window
+        since = earlier(send.now, cap.window)
         recent = sorted(t for t in send.recent_sends if since < t <= send.now)
         if len(recent) >= cap.limit:
-            out.append(defer(Reason.FREQUENCY_CAP, recent[len(recent) - cap.limit] + cap.window))
+            out.append(defer(Reason.FREQUENCY_CAP, later(recent[len(recent) - cap.limit], cap.window)))
     return out
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from .errors import DomainError
+from .instants import earlier, later
 
 # --- walking the JSON -------------------------------------------------------------------------
 
@@ -159,13 +160,13 @@ class DateFilter:
         if op == "between-static":
             return Bounds(self.date, self.end)
         if op == "in-the-last":
-            return Bounds(now - self.quantity * step, now)
+            return Bounds(earlier(now, self.quantity * step), now)
         if op == "at-least":
-            return Bounds(None, now - self.quantity * step)
+            return Bounds(None, earlier(now, self.quantity * step))
         if op == "in-the-next":
-            return Bounds(now, now + self.quantity * step)
+            return Bounds(now, later(now, self.quantity * step))
         if op == "between":
-            return Bounds(now - self.until * step, now - self.quantity * step)
+            return Bounds(earlier(now, self.until * step), earlier(now, self.quantity * step))
         return Bounds(None, None)  # alltime
 
 

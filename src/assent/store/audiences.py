@@ -45,6 +45,7 @@ from sqlalchemy.sql.visitors import ExternallyTraversible, iterate, replacement_
 from ..domain import Channel, ConsentStatus, Purpose, Reason, Send, SuppressionReason, Via
 from ..domain.audiences import CONSENT_REGION_NAMES, MARKETING, POSTAL_FIELDS, AdConsent, ExportReason
 from ..domain.decisions import TRANSACTIONAL_EMAIL_BLOCKERS
+from ..domain.instants import earlier
 from ..domain.jurisdictions import COUNTRY_PACKS, QUIET_HOURS, Pack
 from ..domain.pack_rules import EXPLICIT_PACKS, next_allowed
 from ..domain.summary import (
@@ -399,12 +400,12 @@ def _packs(rules: Rules, account_id: str, send: Send, zone_groups: Sequence[str]
     caps = [cap for cap in send.policy.frequency_caps if cap.channel is ch and cap.purpose is purpose]
     if caps:
         ms = message_sends
-        counts = [func.sum(case((ms.c.sent_at > send.now - cap.window, 1), else_=0)).label(f"n{i}")
+        counts = [func.sum(case((ms.c.sent_at > earlier(send.now, cap.window), 1), else_=0)).label(f"n{i}")
                   for i, cap in enumerate(caps)]  # fmt: skip
         agg = (
             select(ms.c.profile_id, *counts)
             .where(ms.c.account_id == account_id, ms.c.channel == ch.value, ms.c.purpose == purpose.value,
-                   ms.c.sent_at > send.now - max(cap.window for cap in caps), ms.c.sent_at <= send.now)
+                   ms.c.sent_at > earlier(send.now, max(cap.window for cap in caps)), ms.c.sent_at <= send.now)
             .group_by(ms.c.profile_id)
             .subquery("sends")
         )  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from ...domain import Channel, DomainError, Purpose
+from ...domain.instants import earlier
 from ...store import sends as store
 from ...store.db import read_transaction, write_transaction
 from ..accounts.accounts import load_account
@@ -106,4 +107,4 @@ def recent_sends(
     window: timedelta,
 ) -> tuple[datetime, ...]:  # fmt: skip
     """The profile's reported sends on this channel and purpose in the `window` before `now`."""
-    return store.sent_at_between(conn, account_id, profile_id, channel.value, purpose.value, now - window, now)
+    return store.sent_at_between(conn, account_id, profile_id, channel.value, purpose.value, earlier(now, window), now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ...domain import DomainError
+from ...domain.instants import in_utc
 
 
 def utcnow() -> datetime:
@@ -20,4 +21,4 @@ def parse_time(value: str, field: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise DomainError(field, "is not an ISO 8601 date or time", value) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return in_utc(parsed, field)

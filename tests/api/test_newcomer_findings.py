@@ -1,0 +1,85 @@
+"""What a newcomer found trying the product from a fresh clone, against a real server on SQLite
+and PostgreSQL: bad input gets a 4xx and a message that names the field, never a 500 and never a
+partial write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from assent.domain import Channel, Purpose
+from assent.services.accounts import settings
+from assent.services.consent import changes as consent
+from assent.services.consent.changes import Locator
+from assent.services.profiles.writes import ProfileInput, create_profile
+
+PHONE = "+12125550123"  # New York
+GUAM = "+16715550123"
+
+
+def _errors(r) -> list[dict[str, Any]]:
+    return r.json()["errors"]
+
+
+@pytest.fixture
+def sms_subscriber(api, server) -> str:
+    """A US profile with a New York number, subscribed to SMS marketing (TCPA's quiet hours apply),
+    and one living in Guam, whose local time is in the year 10000 after 9999-12-31T14:00Z."""
+    ny = {"email": "ny@example.com", "phone_number": PHONE, "country": "US"}
+    guam = {"email": "gu@example.com", "phone_number": GUAM, "country": "US", "timezone": "Pacific/Guam"}
+    row = create_profile(server.engine, api.account_id, ProfileInput(ny))
+    create_profile(server.engine, api.account_id, ProfileInput(guam))
+    consent.subscribe(server.engine, api.account_id, Locator("phone_number", GUAM), [(Channel.SMS, Purpose.MARKETING)])
+    consent.subscribe(server.engine, api.account_id, Locator("phone_number", PHONE), [(Channel.SMS, Purpose.MARKETING)])
+    settings.set_value(server.engine, api.account_id, "frequency_caps", "sms=1/1d")
+    return row.row.id
+
+
+# --- 1. time arithmetic near the end of the calendar ------------------------------------------
+
+
+def test_bad_input_gets_a_4xx_never_a_500_an_audience_at_the_end_of_the_calendar(api, sms_subscriber):
+    """The newcomer's body: a 500 (OverflowError in the quiet hours). It is answered."""
+    attributes = {"include": [{"type": "all"}], "channel": "sms", "at": "9999-12-31T23:59:59Z"}
+    r = api.post("/api/audiences", json={"data": {"type": "audience", "attributes": attributes}})
+    assert r.status_code == 200, r.text
+    counts = r.json()["data"]["attributes"]
+    assert (counts["allowed"], counts["deferred"]) == (1, 1), counts  # New York at 18:59; Guam past the calendar
+
+
+@pytest.mark.parametrize(
+    ("at", "verdict"),
+    [("9999-12-31T23:59:59Z", "ALLOW"), ("9999-12-31T03:00:00Z", "DEFER"), ("0001-01-01T00:00:00Z", "DENY")],
+)
+def test_bad_input_gets_a_4xx_never_a_500_a_decision_at_either_end_of_the_calendar(api, sms_subscriber, at, verdict):
+    attributes = {"profile": {"phone_number": PHONE}, "channel": "sms", "at": at}
+    r = api.post("/api/decisions", json={"data": {"type": "decision", "attributes": attributes}})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["attributes"]["verdict"] == verdict
+
+
+@pytest.mark.parametrize(
+    ("url", "attributes", "pointer"),
+    [
+        ("/api/audiences", {"include": [{"type": "all"}], "at": "9999-12-31T23:00:00-05:00"}, "/data/attributes/at"),
+        ("/api/decisions", {"profile": {"phone_number": PHONE}, "channel": "sms", "at": "9999-12-31T23:00:00-05:00"},
+         "/data/attributes/at"),
+        ("/api/message-sends", {"profile": {"phone_number": PHONE}, "channel": "sms", "message_id": "m1",
+                                "sent_at": "0001-01-01T00:00:00+05:00"}, "/data/attributes/sent_at"),
+    ],
+)  # fmt: skip
+def test_bad_input_gets_a_4xx_naming_the_field_an_instant_off_the_calendar_in_utc(
+    api, sms_subscriber, url, attributes, pointer
+):
+    kind = {"/api/audiences": "audience", "/api/decisions": "decision", "/api/message-sends": "message-send"}[url]
+    r = api.post(url, json={"data": {"type": kind, "attributes": attributes}})
+    assert r.status_code == 400, r.text
+    (error,) = _errors(r)
+    assert error["source"]["pointer"] == pointer, error
+
+
+def test_bad_input_gets_a_4xx_naming_the_field_a_timeline_as_of_off_the_calendar(api, sms_subscriber):
+    r = api.get(f"/api/profiles/{sms_subscriber}/consent-events", params={"as_of": "0001-01-01T00:00:00+05:00"})
+    assert r.status_code == 400, r.text
+    assert _errors(r)[0]["source"] == {"parameter": "as_of"}
