@@ -496,6 +496,24 @@ def test_an_unchanged_row_after_a_row_of_its_profile_in_an_earlier_batch_still_a
     _assert_consistent(engine, account_id)
 
 
+def test_a_reimport_batch_of_unchanged_and_rejected_rows_takes_no_lock_and_rejects_the_same_rows(
+    engine, account_id, tmp_path, monkeypatch
+):
+    path = _csv(tmp_path / "p.csv", ["email"], ["a@example.com"], ["not-an-email"], ["b@example.com"])
+    first_rejects, again_rejects = tmp_path / "first.csv", tmp_path / "again.csv"
+    first = _run(engine, account_id, path, subscribe=EMAIL, rejects_path=str(first_rejects))
+    assert (first.created, first.rejected) == (2, 1)
+
+    def must_not_lock(*args, **kw):
+        raise AssertionError("a batch with nothing to write took the account's write lock")
+
+    monkeypatch.setattr(imports, "Recorder", must_not_lock)
+    again = _run(engine, account_id, path, subscribe=EMAIL, rejects_path=str(again_rejects))
+    assert (again.rows, again.unchanged, again.rejected, again.events, again.created) == (3, 2, 1, 0, 0)
+    assert again_rejects.read_text() == first_rejects.read_text()
+    assert [r.line for r in again.first_rejected] == [3]
+
+
 def test_a_reimport_with_worker_processes_finds_unchanged_rows_the_same_way(engine, account_id, tmp_path):
     path = synthetic.write_csv(tmp_path / "people.csv", 300)
     first = _run(engine, account_id, path, subscribe=EMAIL, workers=2, batch_size=100)

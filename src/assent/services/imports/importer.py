@@ -273,6 +273,15 @@ def _import_batch(
     after it; `stale` names the profiles of the batches written after that look-up, whose rows are
     looked up again here. A row rejected here is written to the rejects file with its cells as read
     from `chunk` (the batch's text, parsed again only then), so that it can be fixed and imported again."""
+    if all(type(item) is Rejected or (type(item) is Known and item.profile_id not in stale) for item in prepared):
+        # Nothing to write (a re-import's batches, mostly): every row unchanged when it was read, or
+        # rejected as read. No lock taken, no statement run.
+        report.unchanged += sum(type(item) is Known for item in prepared)
+        for item in prepared:
+            if type(item) is Rejected:
+                report.rejected += 1
+                rejects.write(item)  # in line order, as the batch is
+        return set()
     # First: it takes the account's write lock. A file import sends no confirmation emails: rows
     # joining a double opt-in list stay pending, as they always have; its changes do go to webhooks.
     recorder = Recorder(conn, plan.account_id, hooks=WITHOUT_CONFIRMATIONS)
