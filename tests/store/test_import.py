@@ -31,6 +31,7 @@ from assent.services.imports.rows import prepare_row
 from assent.services.lists import lists
 from assent.services.profiles import reading as profiles
 from assent.services.profiles import writes as profile_writes
+from assent.store import forms
 from assent.store import ledger as ledger_store
 
 EMAIL = ((Channel.EMAIL, Purpose.MARKETING),)
@@ -512,6 +513,24 @@ def test_a_reimport_batch_of_unchanged_and_rejected_rows_takes_no_lock_and_rejec
     assert (again.rows, again.unchanged, again.rejected, again.events, again.created) == (3, 2, 1, 0, 0)
     assert again_rejects.read_text() == first_rejects.read_text()
     assert [r.line for r in again.first_rejected] == [3]
+
+
+def test_an_import_into_an_account_holding_no_digest_looks_no_row_up_and_a_repeated_row_changes_nothing(
+    engine, account_id, tmp_path, monkeypatch
+):
+    # No row can be found unchanged by a digest no profile holds: a first import skips the look-ups
+    # (and its workers their connections). A row repeated in the file takes the full path instead.
+    def must_not_run(*args, **kw):
+        raise AssertionError("a digest was looked up")
+
+    monkeypatch.setattr(forms, "unchanged_digests", must_not_run)
+    path = _csv(tmp_path / "p.csv", ["email", "first_name"], ["a@example.com", "A"], ["b@example.com", "B"],
+                ["a@example.com", "A"])  # fmt: skip
+    first = _run(engine, account_id, path, subscribe=EMAIL, batch_size=2)
+    assert (first.created, first.unchanged, first.events) == (2, 1, 2)
+    assert _count(engine, "profiles", account_id, "AND import_digest IS NOT NULL") == 2
+    with pytest.raises(AssertionError, match="a digest was looked up"):  # the account holds digests now
+        _run(engine, account_id, path, subscribe=EMAIL)
 
 
 def test_a_reimport_with_worker_processes_finds_unchanged_rows_the_same_way(engine, account_id, tmp_path):

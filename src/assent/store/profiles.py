@@ -106,6 +106,12 @@ def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict[
 # --- import digests: an import row a profile took and has not changed since --------------------
 
 
+def holds_import_digests(conn: Connection, account_id: str) -> bool:
+    """Whether any profile of the account holds an import digest (one probe of their index)."""
+    sql = select(1).where(profiles.c.account_id == account_id, profiles.c.import_digest.is_not(None)).limit(1)
+    return conn.execute(sql).first() is not None
+
+
 def unchanged_imports(conn: Connection, account_id: str, digests: Iterable[str]) -> dict[str, str]:
     """digest -> profile id, for the digests held by a profile that has had no ledger event since it
     took that row (its fields cannot have changed: every other write clears the digest), looked up in

@@ -67,6 +67,7 @@ from .work import (
     Lookup,
     ReadChunk,
     look_up,
+    nothing_held,
     parse_chunk,
     prepare_chunk_packed,
     read_chunk,
@@ -150,6 +151,9 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: C
     page cache the digest index's pages are not kept in this process as well as in the writer's."""
     if plan.database is None:
         raise ValueError("the plan names no database")
+    if not plan.look_up:
+        yield from _batches(source, plan, nothing_held, written)
+        return
     raw = forms.connect(plan.database)
     try:
         known = functools.partial(forms.unchanged_digests, raw, plan.dialect, plan.account_id)
@@ -521,6 +525,7 @@ def import_profiles(
             account = load_account(conn, options.account_id)
             list_id = options.list_id
             opt_in = load_list(conn, account.id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
+            look_up = profile_store.holds_import_digests(conn, account.id)
         plan = Plan(
             options=options,
             dialect=engine.dialect.name,
@@ -529,6 +534,7 @@ def import_profiles(
             proof=Proof(source=options.method_detail or path.name, actor="import"),
             database=driver_target(engine),
             digest_seed=digest_seed(source, options, account.default_region, opt_in),
+            look_up=look_up,
         )
         report = ImportReport(file=source.describe())
         if on_file:

@@ -76,6 +76,10 @@ class Plan:
     proof: Proof
     database: DriverTarget | None = None  # where workers look up which rows' digests are stored
     digest_seed: bytes | None = None  # None: this import keeps no digests (digest_seed)
+    # False when no profile of the account held a digest as the import started: no row can then be
+    # found unchanged by one, and rows are not looked up (nor do workers connect to the database).
+    # A row repeated later in the file takes the full path, where repeating it changes nothing.
+    look_up: bool = True
 
     @property
     def account_id(self) -> str:
@@ -221,7 +225,7 @@ def parse_chunk(chunk: RawChunk, plan: Plan) -> ReadChunk:
 
 def look_up(read: ReadChunk, plan: Plan, known: Lookup) -> ReadChunk:
     """A parsed chunk with the profiles its digests leave unchanged: one statement (see parse_chunk)."""
-    if plan.digest_seed is None:
+    if plan.digest_seed is None or not plan.look_up:
         return read
     return read._replace(held=known([d for d in read.digests if d is not None]))
 
@@ -259,8 +263,15 @@ def worker_start() -> None:
 
 def prepare_chunk_packed(chunk: RawChunk, plan: Plan, now: datetime) -> bytes:
     """prepare_chunk in a worker process, its result packed for the trip back."""
+    if not plan.look_up:
+        return encode_results(prepare_chunk(chunk, plan, now, nothing_held))
     if plan.database is None:
         raise ValueError("a worker needs the plan's database to look up digests")
     raw = forms.process_connection(plan.database)
     known = functools.partial(forms.unchanged_digests, raw, plan.dialect, plan.account_id)
     return encode_results(prepare_chunk(chunk, plan, now, known))
+
+
+def nothing_held(digests: list[str]) -> dict[str, str]:
+    """The look-up of an import that looks none up (Plan.look_up)."""
+    return {}
