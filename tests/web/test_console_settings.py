@@ -35,6 +35,20 @@ def test_an_owner_creates_and_revokes_a_key_that_works_on_the_api(server, owner)
     assert bad.status_code == 400 and "unknown scope" in bad.text.lower()
 
 
+def test_an_owner_asks_for_full_access_explicitly_none_ticked_is_refused(server, owner):
+    page = owner.get("/console/settings")
+    before = {k.id for k in accounts.list_keys(server.engine, owner.account_id)}
+    for scopes in ([], ["profiles:read", "*"]):
+        r = owner.post("/console/settings/keys", data={"csrf": _csrf(page.text), "label": "Nothing", "scopes": scopes})
+        assert r.status_code == 400 and "pk_" not in r.text, r.text
+    assert "Tick the scopes the key needs, or Full access." in owner.post(
+        "/console/settings/keys", data={"csrf": _csrf(page.text), "label": "Nothing"}).text  # fmt: skip
+    assert {k.id for k in accounts.list_keys(server.engine, owner.account_id)} == before
+    r = owner.post("/console/settings/keys", data={"csrf": _csrf(page.text), "label": "All", "scopes": ["*"]})
+    assert r.status_code == 200 and 'id="new-key"' in r.text
+    assert next(k for k in accounts.list_keys(server.engine, owner.account_id) if k.label == "All").scopes == {"*"}
+
+
 def test_only_an_owner_manages_keys(server, owner, viewer):
     key = accounts.list_keys(server.engine, owner.account_id)[0]
     email, _ = _user(server, owner.account_id, "editor")
@@ -84,8 +98,13 @@ def test_a_bad_setting_is_refused_naming_it_and_nothing_is_saved(server, owner, 
 
     e, account_id = server.engine, owner.account_id
     page = owner.get("/console/settings")
-    for name, value in (("brand_color", "red; } body { display:none"), ("brand_logo_url", "javascript:alert(1)"),
-                        ("sms_number", "not a number"), ("doi_token_days", "seven"), ("jurisdictions", "MARS")):
+    for name, value in (
+        ("brand_color", "red; } body { display:none"),
+        ("brand_logo_url", "javascript:alert(1)"),
+        ("sms_number", "not a number"),
+        ("doi_token_days", "seven"),
+        ("jurisdictions", "MARS"),
+    ):
         form = _settings_form(page.text, sender_name="Changed", **{name: value})
         r = owner.post("/console/settings/account", data=form)
         assert r.status_code == 400, (name, r.text[:300])

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..domain import DomainError
 from ..services.accounts import accounts
 from ..services.shared.database import open_engine
 from .common import AccountId, Db, Json, command, show
@@ -25,7 +26,13 @@ def keys_create(
     json: Json = False,
 ) -> None:
     """Make a private API key with the given scopes (x:write includes x:read); shown once."""
-    new = accounts.create_key(open_engine(db), account, scopes, label)
+    try:
+        new = accounts.create_key(open_engine(db), account, scopes, label)
+    except DomainError as e:
+        if e.field != "scopes":
+            raise
+        message = e.message.replace("or * alone", "or --scopes '*'").replace("give * alone", "give --scopes '*' alone")
+        raise DomainError("--scopes", message, e.value) from None
     k = new.key
     show(
         json,

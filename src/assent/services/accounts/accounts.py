@@ -132,8 +132,17 @@ def _key_id(secret: str) -> str:
 
 
 def parse_scopes(scopes: str | None) -> frozenset[str]:
-    """A comma-separated scope list; empty or "*" is full access."""
-    names = frozenset(s.strip() for s in (scopes or "*").split(",") if s.strip()) or frozenset({"*"})
+    """A comma-separated scope list, or "*" alone for full access; None (no list given) is full
+    access. A list that names nothing (empty, blank, only commas) is refused, never read as full
+    access, and so is "*" mixed with other scopes."""
+    if scopes is None:
+        return frozenset({"*"})
+    names = frozenset(s.strip() for s in scopes.split(",") if s.strip())
+    if not names:
+        raise DomainError("scopes", "names no scope: give at least one, or * alone for full access", scopes)
+    if "*" in names and len(names) > 1:
+        raise DomainError("scopes", "mixes * (full access) with other scopes: give * alone, or only the scopes "
+                          "the key needs", scopes)  # fmt: skip
     unknown = sorted(names - set(SCOPES) - {"*"})
     if unknown:
         raise DomainError("scopes", f"unknown scope; scopes are {', '.join(SCOPES)} or *", ",".join(unknown))

@@ -65,9 +65,12 @@ def routes(engine: Engine) -> list[BaseRoute]:
         if (no := _owner_only(request, s)) is not None:
             return no
         scopes = [str(v) for v in form.getlist("scopes")] if form is not None else []
+        if not any(v.strip() for v in scopes):  # full access is a choice of its own, never "nothing ticked"
+            return await show(request, s, form, 400, error="Tick the scopes the key needs, or Full access.")
         try:
             new = await anyio.to_thread.run_sync(
-                accounts.create_key, engine, s.user.account_id, ",".join(scopes) or "*", text(form, "label")[:200])
+                accounts.create_key, engine, s.user.account_id, ",".join(scopes), text(form, "label")[:200]
+            )
         except DomainError as e:
             return await show(request, s, form, 400, error=f"{e.message[:1].upper()}{e.message[1:]}.")
         return await show(request, s, form, new_key=new)
