@@ -333,6 +333,30 @@ def test_each_action_through_the_console(server, owner):
     assert all(ev["context"]["actor"] == f"staff:{owner.email}" for ev in staff_events)
 
 
+def test_bad_input_gets_a_4xx_naming_the_field_a_console_subscribe_to_an_unknown_list(server, owner):
+    """As the API and CLI do: an unknown list is refused (nothing written), a known one is subscribed
+    to; a change the ledger already had says so rather than "Consent recorded."."""
+    e, account_id = server.engine, owner.account_id
+    pid = _ada(server, account_id)
+
+    def do(action: str, **data: str) -> httpx.Response:
+        token = owner.form(f"/console/profiles/{pid}/do/{action}?channel={data.get('channel', '')}")
+        return owner.post(f"/console/profiles/{pid}/do/{action}", data={"csrf": token, "reason": "test", **data})
+
+    before = _events(server, account_id, pid)
+    unknown = do("subscribe", channel="email", purpose="marketing", list="NOPE", basis="verbal", evidence="call 7")
+    assert unknown.status_code == 404 and "no such list" in unknown.text.lower(), unknown.text
+    assert _events(server, account_id, pid) == before
+    list_id = _list(server, account_id)
+    r = do("subscribe", channel="email", purpose="marketing", list=list_id, basis="verbal", evidence="call 7")
+    assert r.status_code == 303 and "Consent+recorded" in r.headers["location"], r.headers
+    assert list_id in profiles.get_profile(e, account_id, Locator("id", pid)).state.lists
+    assert any(ev.get("list_id") == list_id for ev in _events(server, account_id, pid))
+    again = do("subscribe", channel="email", purpose="marketing", list=list_id, basis="verbal", evidence="call 7")
+    assert again.status_code == 303 and "Already+so" in again.headers["location"], again.headers
+    assert do("unsubscribe", channel="email", purpose="marketing", list="NOPE").status_code == 404
+
+
 def _list(server, account_id: str) -> str:
     from assent.services.lists import lists
 

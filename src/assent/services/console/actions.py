@@ -18,6 +18,7 @@ from ...domain import (
     Channel,
     ConsentEvent,
     DomainError,
+    OptInProcess,
     ProfileState,
     Proof,
     Purpose,
@@ -75,15 +76,15 @@ def _stamped(events: list[ConsentEvent]) -> list[ConsentEvent]:
     return [e if e.method else replace(e, method=METHOD) for e in events]
 
 
-Step = Callable[[ProfileState, datetime, Proof], list[ConsentEvent]]
+Step = Callable[[ProfileState, datetime, Proof, MailingList | None], list[ConsentEvent]]  # the list: the one named
 
 
 def _run(engine: Engine, ctx: StaffContext, profile_id: str, step: Step, list_id: str | None = None) -> Change:
     ctx = _checked(ctx)
     proof = ctx.proof()
 
-    def transition(state: ProfileState, now: datetime, _: MailingList | None) -> list[ConsentEvent]:
-        return _stamped(step(state, now, proof))
+    def transition(state: ProfileState, now: datetime, listed: MailingList | None) -> list[ConsentEvent]:
+        return _stamped(step(state, now, proof, listed))
 
     return change(engine, ctx.user.account_id, Locator("id", profile_id), transition, list_id=list_id, create=False)
 
@@ -99,9 +100,17 @@ def _target(channel: str, purpose: str) -> tuple[Channel, Purpose]:
 
 
 def subscribe(
-    engine: Engine, ctx: StaffContext, profile_id: str, channel: str, purpose: str, basis: str, evidence: str
+    engine: Engine,
+    ctx: StaffContext,
+    profile_id: str,
+    channel: str,
+    purpose: str,
+    basis: str,
+    evidence: str,
+    list_id: str | None = None,
 ) -> Change:
-    """Record consent the person gave staff, to the address the profile holds for the channel."""
+    """Record consent the person gave staff, to the address the profile holds for the channel (and
+    to the list `list_id`, which must be the account's: NotFound otherwise, as the API says)."""
     ch, pu = _target(channel, purpose)
     if basis not in CONSENT_BASES:
         raise DomainError("basis", f"say how the person consented: {', '.join(CONSENT_BASES)}", basis)
@@ -111,26 +120,30 @@ def subscribe(
     if len(evidence) > MAX_EVIDENCE:
         raise DomainError("evidence", f"keep the evidence under {MAX_EVIDENCE} characters")
 
-    def step(state: ProfileState, now: datetime, proof: Proof) -> list[ConsentEvent]:
+    def step(state: ProfileState, now: datetime, proof: Proof, listed: MailingList | None) -> list[ConsentEvent]:
         return t.subscribe(state, [(ch, pu)], now=now, method=METHOD, method_detail=basis, custom_source=evidence,
-                           proof=proof)  # fmt: skip
+                           list_id=list_id, proof=proof,
+                           opt_in_process=listed.opt_in_process if listed else OptInProcess.SINGLE)  # fmt: skip
 
-    return _run(engine, ctx, profile_id, step)
+    return _run(engine, ctx, profile_id, step, list_id=list_id)
 
 
-def unsubscribe(engine: Engine, ctx: StaffContext, profile_id: str, channel: str, purpose: str) -> Change:
+def unsubscribe(
+    engine: Engine, ctx: StaffContext, profile_id: str, channel: str, purpose: str, list_id: str | None = None
+) -> Change:
     ch, pu = _target(channel, purpose)
 
-    def step(state: ProfileState, now: datetime, proof: Proof) -> list[ConsentEvent]:
-        return t.unsubscribe(state, ch, pu, now=now, method=METHOD, method_detail="console", proof=proof)
+    def step(state: ProfileState, now: datetime, proof: Proof, listed: MailingList | None) -> list[ConsentEvent]:
+        return t.unsubscribe(state, ch, pu, now=now, list_id=list_id, method=METHOD, method_detail="console",
+                             proof=proof)  # fmt: skip
 
-    return _run(engine, ctx, profile_id, step)
+    return _run(engine, ctx, profile_id, step, list_id=list_id)
 
 
 def suppress(engine: Engine, ctx: StaffContext, profile_id: str) -> Change:
     """Suppress email (USER_SUPPRESSED): consent is kept, email marketing stops."""
 
-    def step(state: ProfileState, now: datetime, proof: Proof) -> list[ConsentEvent]:
+    def step(state: ProfileState, now: datetime, proof: Proof, listed: MailingList | None) -> list[ConsentEvent]:
         return t.suppress(state, SuppressionReason.USER_SUPPRESSED, now=now, proof=proof)
 
     return _run(engine, ctx, profile_id, step)
@@ -139,7 +152,7 @@ def suppress(engine: Engine, ctx: StaffContext, profile_id: str) -> Change:
 def unsuppress(engine: Engine, ctx: StaffContext, profile_id: str) -> Change:
     """Lift a manual suppression; bounces, invalid addresses, unsubscribes and complaints stay."""
 
-    def step(state: ProfileState, now: datetime, proof: Proof) -> list[ConsentEvent]:
+    def step(state: ProfileState, now: datetime, proof: Proof, listed: MailingList | None) -> list[ConsentEvent]:
         return t.unsuppress(state, now=now, proof=proof)
 
     return _run(engine, ctx, profile_id, step)
@@ -149,7 +162,7 @@ def remove_list_suppression(engine: Engine, ctx: StaffContext, profile_id: str, 
     """Lift a manual list suppression. A list suppression that is the person's own unsubscribe is
     lifted only by their new consent (a subscribe to the list), never by staff alone."""
 
-    def step(state: ProfileState, now: datetime, proof: Proof) -> list[ConsentEvent]:
+    def step(state: ProfileState, now: datetime, proof: Proof, listed: MailingList | None) -> list[ConsentEvent]:
         existing = state.list_suppressions.get(list_id)
         if existing is None:
             raise DomainError("list", "the profile has no suppression for this list", list_id)

@@ -34,6 +34,14 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "resend": ("Resend the confirmation email", "Confirmation email queued."),
     "identifier": ("Change an identifier", "Identifier changed."),
 }
+# What it says instead when the ledger already had it so (no event was written).
+UNCHANGED = {
+    "subscribe": "Already so: the consent was recorded before; nothing changed.",
+    "unsubscribe": "Already so: the profile was not subscribed; nothing changed.",
+    "suppress": "Already so: email was suppressed before; nothing changed.",
+    "unsuppress": "Already so: there was no manual suppression to lift; nothing changed.",
+    "remove-list-suppression": "Already so: there was no list suppression to remove; nothing changed.",
+}
 RESEND_ANSWERS = {
     double_optin.SENT: "Confirmation email queued.",
     double_optin.TOO_SOON: "A confirmation email went out less than five minutes ago; nothing was sent.",
@@ -99,7 +107,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         }, 400 if error else 200)  # fmt: skip
 
     async def confirm(request: Request, s: Session, form: FormData | None, error: str | None = None,
-                      error_field: str | None = None) -> Response:  # fmt: skip
+                      error_field: str | None = None, status: int = 400) -> Response:  # fmt: skip
         action = request.path_params["action"]
         if action not in ACTIONS:
             return refused(request, s, 404, "No such action", "Go back to the profile and pick one of its actions.")
@@ -113,7 +121,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         return page(request, s, "confirm.html", {
             "p": view, "action": action, "title": ACTIONS[action][0], "v": values, "bases": actions.CONSENT_BASES,
             "error": error, "error_field": error_field, "nav": "profiles",
-        }, 400 if error else 200)  # fmt: skip
+        }, status if error else 200)  # fmt: skip
 
     async def act(request: Request, s: Session, form: FormData | None) -> Response:
         action, pid = request.path_params["action"], request.path_params["id"]
@@ -123,17 +131,20 @@ def routes(engine: Engine) -> list[BaseRoute]:
         channel, purpose, list_id = text(form, "channel"), text(form, "purpose") or "marketing", text(form, "list")
         done = ACTIONS[action][1]
         try:
+            changed = None
             if action == "subscribe":
-                await anyio.to_thread.run_sync(lambda: actions.subscribe(
-                    engine, ctx, pid, channel, purpose, text(form, "basis"), text(form, "evidence")))  # fmt: skip
+                changed = await anyio.to_thread.run_sync(lambda: actions.subscribe(
+                    engine, ctx, pid, channel, purpose, text(form, "basis"), text(form, "evidence"),
+                    list_id or None))  # fmt: skip
             elif action == "unsubscribe":
-                await anyio.to_thread.run_sync(actions.unsubscribe, engine, ctx, pid, channel, purpose)
+                changed = await anyio.to_thread.run_sync(
+                    actions.unsubscribe, engine, ctx, pid, channel, purpose, list_id or None)  # fmt: skip
             elif action == "suppress":
-                await anyio.to_thread.run_sync(actions.suppress, engine, ctx, pid)
+                changed = await anyio.to_thread.run_sync(actions.suppress, engine, ctx, pid)
             elif action == "unsuppress":
-                await anyio.to_thread.run_sync(actions.unsuppress, engine, ctx, pid)
+                changed = await anyio.to_thread.run_sync(actions.unsuppress, engine, ctx, pid)
             elif action == "remove-list-suppression":
-                await anyio.to_thread.run_sync(actions.remove_list_suppression, engine, ctx, pid, list_id)
+                changed = await anyio.to_thread.run_sync(actions.remove_list_suppression, engine, ctx, pid, list_id)
             elif action == "resend":
                 answer = await anyio.to_thread.run_sync(actions.resend_confirmation, engine, ctx, pid, list_id)
                 done = RESEND_ANSWERS[answer]
@@ -143,11 +154,13 @@ def routes(engine: Engine) -> list[BaseRoute]:
         except NotFound as e:
             if e.field in ("id", "profile"):
                 return refused(request, s, 404, "No such profile", "This account has no profile with this id.")
-            return await confirm(request, s, form, _sentence(e), e.field)
+            return await confirm(request, s, form, _sentence(e), e.field, 404)
         except Forbidden:
             raise
         except DomainError as e:
             return await confirm(request, s, form, _sentence(e), e.field)
+        if changed is not None and not changed.events:
+            done = UNCHANGED[action]
         return RedirectResponse(f"/console/profiles/{pid}?{urlencode({'done': done})}", status_code=303)
 
     async def decide(request: Request, s: Session, form: FormData | None) -> Response:
