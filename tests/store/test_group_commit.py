@@ -60,6 +60,23 @@ def _queued(combiner: Combiner, key, n: int) -> bool:
     return queue is not None and len(queue) >= n
 
 
+def _behind_first(
+    combiner: Combiner, first: Callable[[], object], others: Sequence[Callable[[], object]], release: threading.Event
+) -> None:
+    """Run `first` until it leads key "a" (its write then waits for `release`), then each of `others`
+    in turn until it has queued behind it; release the first and wait for them all."""
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    _wait_for(lambda: "a" in combiner._queues)
+    for call in others:
+        threads.append(threading.Thread(target=call))
+        threads[-1].start()
+        _wait_for(lambda: _queued(combiner, "a", len(threads) - 1))
+    release.set()
+    for th in threads:
+        th.join(10)
+
+
 # --- the combiner ------------------------------------------------------------------------------
 
 
@@ -79,17 +96,9 @@ def test_writes_that_queue_behind_a_write_are_written_together_and_each_gets_its
         return [w * 10 for w in ws]
 
     combiner: Combiner[int, int] = Combiner(write_one, write_group, lambda group, w: True)
-    first = threading.Thread(target=lambda: combiner.write("a", 0))
-    first.start()
-    _wait_for(lambda: "a" in combiner._queues)
     results: list[object] = []
-    others = [threading.Thread(target=lambda w=w: results.append((w, combiner.write("a", w)))) for w in (1, 2, 3)]
-    for th in others:
-        th.start()
-    _wait_for(lambda: len(combiner._queues["a"]) == 3)
-    release.set()
-    for th in (first, *others):
-        th.join(10)
+    others = [lambda w=w: results.append((w, combiner.write("a", w))) for w in (1, 2, 3)]
+    _behind_first(combiner, lambda: combiner.write("a", 0), others, release)
     assert singles == [0]
     assert [sorted(g) for g in groups] == [[1, 2, 3]]
     assert sorted(results) == [(1, 10), (2, 20), (3, 30)]
@@ -118,16 +127,7 @@ def test_a_group_that_fails_is_written_one_by_one_and_only_the_failing_write_see
         except ValueError as e:
             errors.append((w, str(e)))
 
-    first = threading.Thread(target=call, args=(0,))
-    first.start()
-    _wait_for(lambda: "a" in combiner._queues)
-    others = [threading.Thread(target=call, args=(w,)) for w in (1, 2, 3)]
-    for th in others:
-        th.start()
-    _wait_for(lambda: len(combiner._queues["a"]) == 3)
-    release.set()
-    for th in (first, *others):
-        th.join(10)
+    _behind_first(combiner, lambda: call(0), [lambda w=w: call(w) for w in (1, 2, 3)], release)
     assert sorted(results) == [0, 1, 3]
     assert errors == [(2, "write 2 is refused")]
 
@@ -150,18 +150,8 @@ def test_a_write_that_may_not_join_waits_for_the_next_group_in_order():
     combiner: Combiner[str, str] = Combiner(
         write_one, write_group, lambda group, w: not any(g[0] == w[0] for g in group)
     )
-    first = threading.Thread(target=combiner.write, args=("a", "first"))
-    first.start()
-    _wait_for(lambda: "a" in combiner._queues)
-    others = []
-    for w in ("b1", "c1", "b2"):
-        th = threading.Thread(target=combiner.write, args=("a", w))
-        th.start()
-        others.append(th)
-        _wait_for(lambda: _queued(combiner, "a", len(others)))
-    release.set()
-    for th in (first, *others):
-        th.join(10)
+    others = [lambda w=w: combiner.write("a", w) for w in ("b1", "c1", "b2")]
+    _behind_first(combiner, lambda: combiner.write("a", "first"), others, release)
     assert order == [["first"], ["b1", "c1"], ["b2"]]
 
 
