@@ -441,7 +441,8 @@ def test_a_list_that_is_not_public_cannot_be_joined_or_left_from_the_page(server
     other = lists.create_list(server.engine, api.account_id, "Other").id
     profile_id = subscribed(server, api, address(), private)
     before = ledger_size(server, api)
-    assert save(browser, url(server, api, profile_id), channels=["email"], lists_=[other]).status_code == 200
+    r = save(browser, url(server, api, profile_id), channels=["email"], lists_=[other])
+    assert r.status_code == 400 and "does not offer" in r.text  # refused, not dropped while the rest is saved
     assert ledger_size(server, api) == before
     assert member_lists(api, profile_id) == {private}
 
@@ -479,3 +480,26 @@ def test_another_accounts_token_shows_only_that_accounts_profile(server, api, ot
     # A token names its account: the same profile id under another account is not found.
     r = browser.get(url(server, other_api, mine))
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"channel": ["fax"], "offered": "postal"}, "channel"),  # the newcomer's post: read as all unticked
+        ({"channel": ["email", "fax"]}, "channel"),
+        ({"channel": ["email"], "offered": "telex"}, "offered"),
+        ({"channel": ["email"], "list": ["NOPE"]}, "list"),
+    ],
+)
+def test_bad_input_gets_a_4xx_naming_the_field_an_unknown_value_is_refused_not_read_as_unticked(
+    server, api, browser, form, field
+) -> None:
+    """Nothing is written and the page says so; nothing is taken as an opt-out."""
+    profile_id = subscribed(server, api, address())
+    before = ledger_size(server, api)
+    r = browser.post(url(server, api, profile_id), data={"action": "save", **form})
+    assert r.status_code == 400, r.text
+    assert "does not offer" in r.text and "Your preferences are saved" not in r.text
+    assert ledger_size(server, api) == before
+    email = subscriptions(api, profile_id)["attributes"]["subscriptions"]["email"]["marketing"]
+    assert email["consent"] == "SUBSCRIBED"

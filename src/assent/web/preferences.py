@@ -57,15 +57,16 @@ def routes(engine: Engine) -> list[BaseRoute]:
             return _refused(request, e)
 
         form, _ = await read_form(request, MAX_BODY, max_fields=MAX_FIELDS)
-        wanted = service.Wanted(
-            channels=service.channel_names([str(v) for v in form.getlist("channel")]),
-            lists=frozenset(str(v) for v in form.getlist("list")),
-            phone_number=str(form.get("phone_number") or "") or None,
-            unsubscribe_all_email=form.get("action") == "unsubscribe_all",
-            offered=service.channel_names([str(v) for v in form.getlist("offered")]),
-        )
+        wanted: service.Wanted | None = None
         proof = proof_from(request, "preference page", consent_text_version=service.CONSENT_TEXT_VERSION)
         try:
+            wanted = service.Wanted(
+                channels=service.channel_names([str(v) for v in form.getlist("channel")], "channel"),
+                lists=frozenset(str(v) for v in form.getlist("list")),
+                phone_number=str(form.get("phone_number") or "") or None,
+                unsubscribe_all_email=form.get("action") == "unsubscribe_all",
+                offered=service.channel_names([str(v) for v in form.getlist("offered")], "offered"),
+            )
             saved = await anyio.to_thread.run_sync(service.save, engine, account_id, profile_id, wanted, proof)
         except NotFound as e:
             return _refused(request, e)
@@ -75,11 +76,11 @@ def routes(engine: Engine) -> list[BaseRoute]:
             message = e.message[:1].upper() + e.message[1:].rstrip(".") + "."
             return _page(
                 request,
-                service.as_asked(prefs, wanted),
+                prefs if wanted is None else service.as_asked(prefs, wanted),
                 status=400,
                 error=message,
                 error_field=e.field,
-                phone_typed=wanted.phone_number,
+                phone_typed=None if wanted is None else wanted.phone_number,
             )
         return _page(
             request,

@@ -339,6 +339,10 @@ def save(engine: Engine, account_id: str, profile_id: str, wanted: Wanted, proof
     A number typed for SMS is added first (an identifier change, through the ledger) in its own
     transaction; every consent change then happens in one. Invalid input raises before any write."""
     _, state, public, region = _read(engine, account_id, profile_id)
+    unknown = sorted(wanted.lists - {m.id for m in public})
+    if unknown:  # a list the page does not show: refused, rather than dropped while the rest is saved
+        raise DomainError("list", "this form names a list the page does not offer; nothing was saved",
+                          ", ".join(unknown)[:100])  # fmt: skip
     wanted = Wanted(
         frozenset(wanted.channels) & set(EDITABLE),
         frozenset(wanted.lists) & {m.id for m in public},
@@ -376,7 +380,12 @@ def as_asked(prefs: Preferences, wanted: Wanted) -> Preferences:
     return replace(prefs, channels=channels, lists=lists)
 
 
-def channel_names(channels: Collection[str]) -> frozenset[Channel]:
-    """Form values ("email", "sms", …) as channels; unknown ones are ignored."""
-    known = {c.value: c for c in EDITABLE}
-    return frozenset(known[c] for c in channels if c in known)
+def channel_names(channels: Collection[str], field: str = "channel") -> frozenset[Channel]:
+    """Form values ("email", "sms", …) as channels. A value that is no channel is refused (naming
+    `field`), never read as a box left unticked: a form this page did not make changes nothing."""
+    known = {c.value: c for c in Channel}
+    unknown = sorted({c for c in channels if c not in known})
+    if unknown:
+        raise DomainError(field, "this form names a channel the page does not offer; nothing was saved",
+                          ", ".join(unknown)[:100])  # fmt: skip
+    return frozenset(known[c] for c in channels)
