@@ -12,6 +12,7 @@ import re
 import uuid
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -503,3 +504,15 @@ def test_bad_input_gets_a_4xx_naming_the_field_an_unknown_value_is_refused_not_r
     assert ledger_size(server, api) == before
     email = subscriptions(api, profile_id)["attributes"]["subscriptions"]["email"]["marketing"]
     assert email["consent"] == "SUBSCRIBED"
+
+
+def test_bad_input_gets_a_4xx_naming_the_field_a_field_given_twice(server, api, browser) -> None:
+    """Boxes (channel, list, offered) repeat; a typed field given twice is refused, nothing written."""
+    profile_id = subscribed(server, api, address())
+    before = ledger_size(server, api)
+    form = [("action", "save"), ("channel", "email"), ("channel", "sms"), ("phone_number", "+14155550101"),
+            ("phone_number", "+14155550102")]  # fmt: skip
+    r = browser.post(url(server, api, profile_id), content=urlencode(form),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 400 and "phone_number more than once" in r.text, r.text
+    assert ledger_size(server, api) == before

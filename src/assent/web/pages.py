@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -88,20 +89,34 @@ def no_nul(name: str, value: str) -> str:
     return value
 
 
-async def read_form(request: Request, limit: int, *, max_fields: int, max_files: int = 0) -> tuple[FormData, bytes]:
+async def read_form(
+    request: Request, limit: int, *, max_fields: int, max_files: int = 0, repeatable: Collection[str] | None = None
+) -> tuple[FormData, bytes]:
     """The posted form (url-encoded or multipart) and its raw bytes, read through the one bounded
-    body reader; Refused when too large, unreadable, or holding a NUL character."""
+    body reader; Refused when too large, unreadable, or holding a NUL character, and (unless
+    `repeatable` is None) when a field not in `repeatable` is given more than once."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in FORM_TYPES:
         raise Refused(415, "Send the form as application/x-www-form-urlencoded or multipart/form-data.")
     raw = await read_limited(request, limit)
     if raw is None:
         raise Refused(413, f"The request body is over {limit // 1024} KB.")
-    return await parse_form(request, raw, limit, max_fields=max_fields, max_files=max_files), raw
+    form = await parse_form(request, raw, limit, max_fields=max_fields, max_files=max_files, repeatable=repeatable)
+    return form, raw
 
 
-async def parse_form(request: Request, raw: bytes, limit: int, *, max_fields: int, max_files: int = 0) -> FormData:
-    """The form in `raw` (already read), as read_form checks it."""
+async def parse_form(
+    request: Request,
+    raw: bytes,
+    limit: int,
+    *,
+    max_fields: int,
+    max_files: int = 0,
+    repeatable: Collection[str] | None = None,
+) -> FormData:
+    """The form in `raw` (already read), as read_form checks it. A public form's field given twice
+    (two emails) is refused rather than one of them taken: what a filter or a log read first may
+    not be what would be written."""
     if request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
         # The parser would quietly turn bytes that are not UTF-8 into U+FFFD (a valid address
         # character): refuse them, as a JSON body's are.
@@ -116,8 +131,12 @@ async def parse_form(request: Request, raw: bytes, limit: int, *, max_fields: in
         )
     except (HTTPException, UnicodeDecodeError, ValueError) as e:
         raise Refused(400, f"The form could not be read: {getattr(e, 'detail', e)}") from None
+    seen: set[str] = set()
     for name, value in form.multi_items():
         no_nul(name, value if isinstance(value, str) else value.filename or "")
+        if repeatable is not None and name in seen and name not in repeatable:
+            raise Refused(400, f"The form gives the field {name[:100]} more than once.", name[:100])
+        seen.add(name)
     return form
 
 

@@ -56,7 +56,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         except (TokenError, NotFound) as e:
             return _refused(request, e)
 
-        form, _ = await read_form(request, MAX_BODY, max_fields=MAX_FIELDS)
+        form, _ = await read_form(request, MAX_BODY, max_fields=MAX_FIELDS, repeatable=("channel", "list", "offered"))
         wanted: service.Wanted | None = None
         proof = proof_from(request, "preference page", consent_text_version=service.CONSENT_TEXT_VERSION)
         try:

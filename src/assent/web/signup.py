@@ -284,7 +284,7 @@ def routes(engine: Engine, windows: Windows) -> list[BaseRoute]:
             detail = f"Send application/json, application/vnd.api+json or a form, not {ctype}."
             return _cors(error_response([ApiError(415, "unsupported_media_type", detail)]))
         if is_form:
-            form, _ = await read_form(request, MAX_BODY, max_fields=50)
+            form, _ = await read_form(request, MAX_BODY, max_fields=50, repeatable=())
             return await _form_post(request, public_id, form)
         return await _json_post(request, public_id)
 

@@ -57,7 +57,7 @@ async def _form(request: Request) -> tuple[dict[str, str], bytes]:
     if raw is None:
         raise Refused(413, "The request body is too large.")
     try:
-        form = await parse_form(request, raw, MAX_BODY, max_fields=20, max_files=4)
+        form = await parse_form(request, raw, MAX_BODY, max_fields=20, max_files=4, repeatable=())
     except Refused as e:
         if e.field is not None:  # a NUL character: refused, not ignored
             raise

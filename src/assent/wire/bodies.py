@@ -5,10 +5,14 @@ bytes into a typed document by decode.
 Before msgspec sees a byte the body's nesting depth is bounded (deep nesting would otherwise
 recurse until Python gives up), and after it no string may hold a NUL character: PostgreSQL
 refuses NUL in text and JSONB, so it is refused on every backend alike, with the pointer of the
-string that holds it. Each refusal is an ApiError (400, or 413 for size, checked by the reader)."""
+string that holds it. An object may not repeat a key either: msgspec (like most parsers) keeps
+the last value while a validator, a WAF or a log reading the first sees another document, so a
+repeated key is refused with its pointer. Each refusal is an ApiError (400, or 413 for size,
+checked by the reader)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -20,6 +24,9 @@ from ..services.shared.nesting import too_deep as too_deep
 from .errors import ApiError, from_validation, invalid
 
 log = logging.getLogger("assent.api.bodies")
+
+_GENERIC = msgspec.json.Decoder()
+_ENCODE = msgspec.json.Encoder()
 
 
 async def read_limited(request: Request, limit: int) -> bytes | None:
@@ -57,6 +64,51 @@ def nul_pointer(value: Any, at: str = "") -> str | None:
     return None
 
 
+def _colons(raw: bytes) -> int:
+    """The colons of a JSON text, escaped ones included: one per object key, plus those inside
+    strings (an escaped backslash before "u003a" makes this count high, never low)."""
+    escaped = raw.count(b"\\u003a") + raw.count(b"\\u003A") if b"\\u003" in raw else 0
+    return raw.count(b":") + escaped
+
+
+def repeated_key(raw: bytes, generic: Any) -> str | None:
+    """The JSON pointer of the first repeated object key in `raw` (valid JSON), None when no
+    object repeats a key. `generic` is `raw` decoded without a type, where a repeated key left
+    one entry: re-encoded, it has a key (and its colon) fewer than `raw`, and no more colons in
+    strings. So equal counts (the cost: one count of each text, in C) mean no repeat; only
+    when they differ is the text parsed again, pair by pair, to find where."""
+    if _colons(raw) == _ENCODE.encode(generic).count(b":"):
+        return None
+    try:
+        pairs = json.loads(raw, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):  # msgspec read it; should json not, there is no pointer to give
+        return "/"
+    return _first_repeat(pairs, "")
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """An object as json.loads read it: its pairs in order, repeats kept."""
+
+
+def _first_repeat(value: Any, at: str) -> str | None:
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for key, _ in value:
+            if key in seen:
+                return f"{at}/{key.replace('~', '~0').replace('/', '~1')}"
+            seen.add(key)
+        items = [(f"{at}/{k.replace('~', '~0').replace('/', '~1')}", v) for k, v in value]
+    elif isinstance(value, list):
+        items = [(f"{at}/{i}", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for here, item in items:
+        found = _first_repeat(item, here)
+        if found is not None:
+            return found
+    return None
+
+
 def refuse(status: int, code: str, detail: str, *, pointer: str | None = "/") -> ApiError:
     """A refusal of a hostile or broken body: one warning line naming the error's id (also the
     id the client sees), never a traceback."""
@@ -91,9 +143,16 @@ def decode(raw: bytes, type_: Any) -> Any:
         raise refuse(400, "parse_error", f"The body is not valid UTF-8 (byte {e.start}).") from None
     except RecursionError:  # unreachable after too_deep(); kept so no input can turn into a 500
         raise refuse(400, "too_deep", f"The body nests objects and arrays more than {MAX_DEPTH} deep.") from None
+    try:
+        generic = _GENERIC.decode(raw)
+    except msgspec.DecodeError as e:  # what the typed decode skipped unread (an unknown field's value)
+        raise refuse(400, "parse_error", f"The body is not valid JSON: {e}") from None
+    repeated = repeated_key(raw, generic)
+    if repeated is not None:
+        raise refuse(400, "invalid", "An object repeats this key: give each key once.", pointer=repeated)
     # A NUL can only arrive escaped (a raw one is malformed JSON); look for where only then.
     if b"\\u0000" in raw:
-        pointer = nul_pointer(msgspec.json.decode(raw))
+        pointer = nul_pointer(generic)
         if pointer is not None:
             raise refuse(400, "invalid", "A string may not contain the NUL character (\\u0000).", pointer=pointer)
     return document
