@@ -523,3 +523,21 @@ def test_a_signup_naming_a_stored_consent_text_records_the_digest_of_its_words(s
     assert post_form(site, public_id(server, api), {"email": other, "consent_text_version": "old-1"}).status_code == 200
     granted = next(e for e in events(api, profile_of(api, email=other)["id"]) if e["type"] == "consent.changed")
     assert granted["context"] == {"source": "signup form", "consent_text_version": "old-1"}
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "says"),
+    [
+        ({"email": "nul\u0000@example.com"}, 400, "NUL"),
+        ({"email": "big@example.com", "custom_source": "x" * (70 * 1024)}, 413, "over 64 KB"),
+    ],
+)
+def test_a_refused_form_post_is_answered_with_a_page_not_a_json_api_error(
+    server, api, site, form, status, says
+) -> None:
+    """A browser's form post gets a page in every answer, a body refused before it is read included."""
+    before = ledger_size(server, api)
+    r = post_form(site, public_id(server, api), form)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("text/html") and says in r.text, r.text
+    assert ledger_size(server, api) == before

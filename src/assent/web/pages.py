@@ -156,13 +156,14 @@ def replay(body: bytes) -> Receive:
 
 async def refused(request: Request, exc: Exception) -> Response:
     """The answer to Refused, in the form the caller speaks: plain text to a webhook, a JSON:API
-    error to the signup API, a page to a person."""
+    error to the signup API's JSON, a page to a person (a form posted to the signup API too)."""
     assert isinstance(exc, Refused)
     log.warning("refused %s %s (error id %s): %s", request.method, request.url.path, exc.id, exc.message)
     path = request.url.path
     if path.startswith("/webhooks/"):
         return PlainTextResponse(exc.message, status_code=exc.status)
-    if path.startswith("/client/"):
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if path.startswith("/client/") and ctype not in FORM_TYPES:  # a browser's form post gets a page
         code = {413: "too_large", 415: "unsupported_media_type"}.get(exc.status, "invalid")
         error = ApiError(exc.status, code, exc.message, pointer="/")
         error.id = exc.id
