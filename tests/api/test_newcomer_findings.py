@@ -83,3 +83,32 @@ def test_bad_input_gets_a_4xx_naming_the_field_a_timeline_as_of_off_the_calendar
     r = api.get(f"/api/profiles/{sms_subscriber}/consent-events", params={"as_of": "0001-01-01T00:00:00+05:00"})
     assert r.status_code == 400, r.text
     assert _errors(r)[0]["source"] == {"parameter": "as_of"}
+
+
+# --- 6. the pointer of a value inside a free-form object --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("properties", "pointer"),
+    [
+        (b'{"n":1e400}', "/data/attributes/properties/n"),
+        (b'{"ok":1,"deep":{"a/b":[1,-1e999]}}', "/data/attributes/properties/deep/a~1b/1"),
+    ],
+)
+def test_bad_input_gets_a_4xx_naming_the_field_a_number_out_of_range_in_properties(api, properties, pointer):
+    raw = b'{"data":{"type":"profile","attributes":{"email":"big@example.com","properties":' + properties + b"}}}"
+    r = api.post("/api/profiles", content=raw)
+    assert r.status_code == 400, r.text
+    (error,) = _errors(r)
+    assert error["source"]["pointer"] == pointer, error
+    assert "[...]" not in error["detail"] and "out of range" in error["detail"], error
+
+
+def test_a_dict_value_msgspec_names_without_its_key_points_at_the_dict_when_not_found():
+    from assent.wire.errors import pointer_of
+
+    assert pointer_of("$.data.attributes.properties[...]") == "/data/attributes/properties"
+    assert pointer_of("$.data.attributes.properties[...]", b'{"data":{"attributes":{"properties":{"n":1}}}}') == (
+        "/data/attributes/properties"
+    )
+    assert pointer_of("$.data[2].id") == "/data/2/id"

@@ -136,7 +136,7 @@ def decode(raw: bytes, type_: Any) -> Any:
     try:
         document = msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError as e:
-        raise from_validation(e) from None
+        raise from_validation(e, raw) from None
     except msgspec.DecodeError as e:
         raise refuse(400, "parse_error", f"The body is not valid JSON: {e}") from None
     except UnicodeDecodeError as e:

@@ -3,6 +3,7 @@ detail and, where one field is at fault, `source.pointer` or `source.parameter`.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -93,24 +94,90 @@ def from_domain(e: DomainError, base: str = "/data/attributes") -> ApiError:
     return ApiError(status, e.code, detail, pointer=f"{base}/{field}" if base else f"/{field}")
 
 
-_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]|(\[\.\.\.\])")
 
 
-def pointer_of(path: str) -> str:
-    """msgspec's `$.data.attributes.profiles.data[0]` as a JSON pointer `/data/attributes/profiles/data/0`."""
-    return "".join(f"/{name or index}" for name, index in _PATH_PART.findall(path.removeprefix("$"))) or "/"
+def _segments(path: str) -> list[str | int | None]:
+    """msgspec's path as keys, indexes and None for `[...]` (a dict's value, its key unsaid)."""
+    return [name or (int(index) if index else None) for name, index, _ in _PATH_PART.findall(path.removeprefix("$"))]
 
 
-def from_validation(e: msgspec.ValidationError) -> ApiError:
+def _escaped(key: str | int) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def pointer_of(path: str, raw: bytes | None = None) -> str:
+    """msgspec's `$.data.attributes.profiles.data[0]` as a JSON pointer `/data/attributes/profiles/data/0`.
+    A dict's value (`[...]`: msgspec does not say its key) is looked for in `raw`; without it, or
+    when not found, the pointer names the dict."""
+    segments = _segments(path)
+    if None in segments:
+        found = _key_at(raw, segments) if raw is not None else None
+        segments = found if found is not None else segments[: segments.index(None)]
+    return "".join(f"/{_escaped(s)}" for s in segments if s is not None) or "/"
+
+
+class _Number(str):
+    """A number as written, so that its text is decoded again as it came."""
+
+
+def _as_written(value: Any) -> Any:
+    if isinstance(value, _Number):
+        return msgspec.Raw(value.encode())
+    if isinstance(value, dict):
+        return {k: _as_written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    return value
+
+
+def _refused(value: Any) -> bool:
+    try:
+        msgspec.json.decode(msgspec.json.encode(_as_written(value)))
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return True
+    return False
+
+
+def _key_at(raw: bytes, segments: list[str | int | None]) -> list[str | int | None] | None:
+    """`segments` with each `[...]` replaced by the key whose value msgspec refuses on its own
+    (a number out of range); None when there is not exactly such a path."""
+    try:
+        document = json.loads(raw, parse_float=_Number, parse_int=_Number)
+    except (ValueError, RecursionError):
+        return None
+
+    def walk(value: Any, rest: list[str | int | None], done: list[str | int | None]) -> list[str | int | None] | None:
+        if not rest:
+            return done if _refused(value) else None
+        head, tail = rest[0], rest[1:]
+        if head is None:
+            if not isinstance(value, dict):
+                return None
+            for key, item in value.items():
+                found = walk(item, tail, [*done, key])
+                if found is not None:
+                    return found
+            return None
+        try:
+            return walk(value[head], tail, [*done, head])
+        except (KeyError, IndexError, TypeError):
+            return None
+
+    return walk(document, segments, [])
+
+
+def from_validation(e: msgspec.ValidationError, raw: bytes | None = None) -> ApiError:
     message = str(e)
     text, _, path = message.rpartition(" - at `")
     if not text:
         return invalid(message, pointer="/")
-    pointer = pointer_of(path.rstrip("`"))
+    pointer = pointer_of(path.rstrip("`"), raw)
     unknown = _UNKNOWN_FIELD.fullmatch(text)
     if unknown is not None:  # point at the key itself: a misspelt channel or purpose is named
         pointer = f"{pointer.rstrip('/')}/{unknown.group(1).replace('~', '~0').replace('/', '~1')}"
-    return invalid(f"{text} at {path.rstrip('`')}", pointer=pointer)
+    where = path.rstrip("`") if "[...]" not in path else "$" + pointer.replace("/", ".")
+    return invalid(f"{text} at {where}", pointer=pointer)
 
 
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`", re.DOTALL)
