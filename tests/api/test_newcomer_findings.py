@@ -112,3 +112,43 @@ def test_a_dict_value_msgspec_names_without_its_key_points_at_the_dict_when_not_
         "/data/attributes/properties"
     )
     assert pointer_of("$.data[2].id") == "/data/2/id"
+
+
+# --- 7. content type, a repeated Authorization header, a lone surrogate -------------------------
+
+
+def test_bad_input_gets_a_4xx_naming_the_field_a_text_plain_body_is_415(api):
+    body = b'{"data":{"type":"profile","attributes":{"email":"plain@example.com"}}}'
+    r = api.post("/api/profiles", content=body, headers={"Content-Type": "text/plain; charset=utf-8"})
+    assert r.status_code == 415 and _errors(r)[0]["code"] == "unsupported_media_type", r.text
+    assert api.get("/api/profiles", params={"filter": "equals(email,'plain@example.com')"}).json()["data"] == []
+
+
+@pytest.mark.parametrize("second", ["Klaviyo-API-Key pk_00000000000000000000000000000000ff", None])
+def test_bad_input_gets_a_4xx_naming_the_field_two_authorization_headers(api, server, second):
+    import httpx
+
+    headers = [(k, v) for k, v in api.headers.items() if k.lower() != "authorization"]
+    own = api.headers["authorization"]
+    headers += [("Authorization", own), ("Authorization", second or own)]
+    body = b'{"data":{"type":"profile","attributes":{"email":"two.keys@example.com"}}}'
+    for method, url, content in (("POST", "/api/profiles", body), ("GET", "/api/profiles", None)):
+        r = httpx.request(method, f"{server.base_url}{url}", headers=headers, content=content)
+        assert r.status_code == 401 and "Authorization header once" in _errors(r)[0]["detail"], r.text
+    assert api.get("/api/profiles", params={"filter": "equals(email,'two.keys@example.com')"}).json()["data"] == []
+
+
+@pytest.mark.parametrize("text", [b"\\ud800", b"a\\ud800b", b"\\udc00", b"\\ud800\\u0041"])
+def test_bad_input_gets_a_4xx_naming_the_field_a_lone_surrogate_is_named(api, text):
+    r = api.post("/api/profiles", content=b'{"data":{"type":"profile","attributes":{"email":"' + text + b'@x.com"}}}')
+    assert r.status_code == 400, r.text
+    detail = _errors(r)[0]["detail"]
+    assert "lone UTF-16 surrogate" in detail and "truncated" not in detail, detail
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_no_lone_surrogate():
+    from assent.wire.bodies import lone_surrogate
+
+    assert lone_surrogate(b'"\\ud83d\\ude00"') is None
+    assert lone_surrogate(b'"\\\\ud800"') is None  # a backslash, then the text ud800
+    assert lone_surrogate(b'"\\\\\\ud800"') == ("\\ud800", 3)

@@ -114,7 +114,10 @@ class Api:
         self.plans: dict[str, dict[bytes, Any]] = {op.operation_id: {} for op in operations if op.lean is not None}
 
     async def authenticate(self, request: Request) -> ApiKey:
-        header = request.headers.get("authorization", "")
+        given = request.headers.getlist("authorization")
+        if len(given) > 1:  # which would count, the first or the last, is each reader's guess: neither
+            raise ApiError(401, "not_authenticated", f"Send the Authorization header once, not {len(given)} times.")
+        header = given[0] if given else ""
         scheme, _, secret = header.partition(" ")
         if not header:
             raise ApiError(401, "not_authenticated", "Missing the Authorization header: Klaviyo-API-Key <private key>.")
@@ -181,8 +184,9 @@ class Api:
         authorization = revision = None
         for name, value in scope["headers"]:  # the first of each, as request.headers.get gives it
             if name == b"authorization":
-                if authorization is None:
-                    authorization = value
+                if authorization is not None:
+                    return False  # given twice: serve() refuses it
+                authorization = value
             elif name == b"revision" and revision is None:
                 revision = value
         if authorization is None or not revision or not _REVISION.match(revision.decode("latin-1")):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -62,6 +63,26 @@ def nul_pointer(value: Any, at: str = "") -> str | None:
             if found:
                 return found
     return None
+
+
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+
+
+def lone_surrogate(raw: bytes) -> tuple[str, int] | None:
+    """The first \\uD800-\\uDFFF escape in `raw` that is not half of a pair, and its byte offset."""
+    pending = None  # a high surrogate's escape waiting for its low half right after it
+    for m in _ESCAPE.finditer(raw):
+        value = int(m.group(1), 16) if m.group(1) else -1
+        if pending is not None:
+            if 0xDC00 <= value <= 0xDFFF and m.start() == pending.end():
+                pending = None
+                continue
+            return pending.group(0).decode(), pending.start()
+        if 0xD800 <= value <= 0xDBFF:
+            pending = m
+        elif 0xDC00 <= value <= 0xDFFF:
+            return m.group(0).decode(), m.start()
+    return None if pending is None else (pending.group(0).decode(), pending.start())
 
 
 def _colons(raw: bytes) -> int:
@@ -138,6 +159,11 @@ def decode(raw: bytes, type_: Any) -> Any:
     except msgspec.ValidationError as e:
         raise from_validation(e, raw) from None
     except msgspec.DecodeError as e:
+        lone = lone_surrogate(raw)
+        if lone is not None:  # msgspec says "truncated" or "malformed": say what it is
+            raise refuse(400, "parse_error", f"The body is not valid JSON: a string holds a lone UTF-16 surrogate "
+                         f"({lone[0]} at byte {lone[1]}), which no Unicode text may; send the character itself "
+                         "or both halves of its escaped pair.") from None  # fmt: skip
         raise refuse(400, "parse_error", f"The body is not valid JSON: {e}") from None
     except UnicodeDecodeError as e:
         raise refuse(400, "parse_error", f"The body is not valid UTF-8 (byte {e.start}).") from None
