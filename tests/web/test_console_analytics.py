@@ -70,6 +70,9 @@ def test_analytics_page_charts_tables_csv_and_the_complaint_warning(server, owne
     bad = owner.get("/console/analytics", params={"from": "last week"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.text
     assert owner.get("/console/analytics", params={"channel": "fax"}).status_code == 400
+    for every in ("day", "week"):  # the end of the calendar: a 400 naming the day, not a 500
+        late = owner.get("/console/analytics", params={"from": "9999-12-30", "to": "9999-12-31", "every": every})
+        assert late.status_code == 400 and "9999-12-24" in late.text, late.text
     assert owner.get("/console/analytics/everything.csv").status_code == 404
     quiet = owner.get("/console/analytics", params={"channel": "sms"})
     assert "No sends reported" in quiet.text and "complaint-warning" not in quiet.text

@@ -23,6 +23,7 @@ from ..accounts.accounts import load_account
 
 COMPLAINT_LINE = 0.003  # Gmail and Yahoo's spam-rate line for bulk senders: 0.3%
 MAX_DAYS = 731
+LAST_DAY = date.max - timedelta(days=7)
 SENT_METRIC = {Channel.EMAIL: "Received Email", Channel.SMS: "Received SMS", Channel.PUSH: "Received Push",
                Channel.WHATSAPP: "Received WhatsApp", Channel.POSTAL: "Received Postal"}  # fmt: skip
 SUPPRESSION_REASONS = tuple(r.value for r in SuppressionReason)
@@ -112,6 +113,8 @@ def report(engine: Engine, account_id: str, channel: str, start: date, end: date
         raise DomainError("channel", "channels are email, sms, push and whatsapp", channel) from None
     if every not in ("day", "week"):
         raise DomainError("every", "count per day or per week", every)
+    if end > LAST_DAY:  # its week, and the day after it, must be on the calendar
+        raise DomainError("to", f"choose a day up to {LAST_DAY.isoformat()}", end.isoformat())
     if end < start:
         raise DomainError("to", "the range ends before it starts", end.isoformat())
     if (end - start).days > MAX_DAYS:
