@@ -495,3 +495,20 @@ def test_a_genuine_link_whose_profile_is_gone_answers_without_error_and_changes_
     assert_one_click_answer(visitor.post(f"/u/{token}", data=ONE_CLICK))  # nobody left to send to
     assert visitor.post(f"/u/{token}", data={"scope": "all"}).status_code == 404
     assert api.get("/api/consent-events").json()["data"] == []
+
+
+def test_bad_input_gets_a_4xx_naming_the_field_a_scope_given_twice_yet_one_click_twice_still_counts(
+    server, api, visitor
+) -> None:
+    list_id = make_list(server, api)
+    profile_id = make_profile(server, api, "twice@example.com", list_id=list_id)
+    token = token_for(api, profile_id, list_id)
+    before = len(events(api, profile_id))
+    r = visitor.post(f"/u/{token}", content=b"scope=list&scope=all",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 400 and "scope more than once" in r.text, r.text
+    assert len(events(api, profile_id)) == before
+    r = visitor.post(f"/u/{token}", content=b"List-Unsubscribe=One-Click&List-Unsubscribe=One-Click",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert_one_click_answer(r)
+    assert any(e["type"] == "list.left" for e in events(api, profile_id)[before:])

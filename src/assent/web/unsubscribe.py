@@ -57,7 +57,8 @@ async def _form(request: Request) -> tuple[dict[str, str], bytes]:
     if raw is None:
         raise Refused(413, "The request body is too large.")
     try:
-        form = await parse_form(request, raw, MAX_BODY, max_fields=20, max_files=4, repeatable=())
+        # A field given twice (two scopes) is refused; a one-click field sent twice still unsubscribes.
+        form = await parse_form(request, raw, MAX_BODY, max_fields=20, max_files=4, repeatable=("List-Unsubscribe",))
     except Refused as e:
         if e.field is not None:  # a NUL character: refused, not ignored
             raise
