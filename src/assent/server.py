@@ -30,6 +30,7 @@ from .services.shared.ratelimits import DatabaseWindows, Windows
 from .services.webhooks import delivery as webhook_delivery
 from .store.db import make_engine, require_migrated
 from .web.pages import page_not_found, speaks_html
+from .wire.connections import ConnectionRecycling
 from .wire.ratelimit import RateLimiter
 
 # The outbox delivers email through this process's SMTP sender (ASSENT_SMTP_URL, read per send).
@@ -98,7 +99,7 @@ def create_app(
             **web.EXCEPTION_HANDLERS,
             Exception: api.SERVER_ERROR_HANDLER,
         },  # fmt: skip
-        middleware=[Middleware(api.LeanReads, api=served)] if lean else [],
+        middleware=[Middleware(ConnectionRecycling), *([Middleware(api.LeanReads, api=served)] if lean else [])],
         lifespan=lifespan,
     )
 

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from assent.api.app import LeanReads
 from assent.api.paging import write_cursor
 from assent.domain import Channel, Purpose, SuppressionReason
 from assent.server import create_app
@@ -195,6 +196,8 @@ def _watched_app(world) -> tuple[Any, list[bool]]:
     app = create_app(world.engine, limiter=RateLimiter(scale=0))
     app.middleware_stack = app.build_middleware_stack()
     lean_reads = app.middleware_stack.app
+    while not isinstance(lean_reads, LeanReads):  # below the middleware outside it
+        lean_reads = lean_reads.app
     served: list[bool] = []
     original = lean_reads.api.lean
 
