@@ -152,3 +152,34 @@ def test_a_surrogate_pair_and_an_escaped_backslash_are_no_lone_surrogate():
     assert lone_surrogate(b'"\\ud83d\\ude00"') is None
     assert lone_surrogate(b'"\\\\ud800"') is None  # a backslash, then the text ud800
     assert lone_surrogate(b'"\\\\\\ud800"') == ("\\ud800", 3)
+
+
+# --- 1 (continued). filters and cursors that name an instant off the calendar in UTC -------------
+
+
+@pytest.mark.parametrize(
+    ("url", "filter_"),
+    [
+        ("/api/profiles", "greater-than(updated,9999-12-31T23:00:00-05:00)"),
+        ("/api/profiles", "less-than(created,0001-01-01T00:00:00+05:00)"),
+        ("/api/events", "greater-than(datetime,9999-12-31T23:00:00-05:00)"),
+    ],
+)
+def test_bad_input_gets_a_4xx_naming_the_field_a_filter_time_off_the_calendar(api, url, filter_):
+    r = api.get(url, params={"filter": filter_})
+    assert r.status_code == 400, r.text
+    assert _errors(r)[0]["source"] == {"parameter": "filter"}, r.text
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00"])
+def test_bad_input_gets_a_4xx_naming_the_field_a_forged_cursor_off_the_calendar(api, moment):
+    import base64
+    import json
+
+    assert api.post("/api/profiles", json={"data": {"type": "profile", "attributes": {"email": "c@example.com"}}})
+    cursor = base64.urlsafe_b64encode(json.dumps(["n", [moment, "0" * 26]]).encode()).decode().rstrip("=")
+    for url, sort in (("/api/profiles", "updated"), ("/api/events", None)):
+        params = {"page[cursor]": cursor, **({"sort": sort} if sort else {})}
+        r = api.get(url, params=params)
+        assert r.status_code == 400, r.text
+        assert _errors(r)[0]["source"] == {"parameter": "page[cursor]"}, r.text

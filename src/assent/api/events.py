@@ -12,6 +12,7 @@ from msgspec import UNSET, UnsetType
 from starlette.responses import Response
 
 from ..domain import DomainError
+from ..domain.instants import utc
 from ..services.activity import events, metrics
 from ..services.activity.events import Event, EventListing
 from ..services.activity.metrics import Metric
@@ -274,7 +275,7 @@ def _timeline_cursor(call: Call) -> tuple[tuple | None, tuple | None]:
             moment = datetime.fromisoformat(key[0])
         except ValueError:
             ok = False
-    if not ok or moment is None or moment.tzinfo is None:
+    if not ok or moment is None or moment.tzinfo is None or utc(moment) is None:  # on the calendar in UTC
         raise invalid(_BAD_CURSOR, parameter="page[cursor]")
     typed = (moment, key[1])
     return (typed, None) if cursor.forward else (None, typed)

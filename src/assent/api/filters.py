@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
+from ..domain.instants import utc
+
 OPERATORS = frozenset(
     {
         "equals",
@@ -90,7 +92,7 @@ def parse_datetime(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else utc(moment)  # None: off the calendar in UTC
 
 
 def parse_filter(text: str, allowed: Mapping[str, FieldRule] | None = None) -> list[Condition]:

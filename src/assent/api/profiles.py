@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..domain.instants import utc
 from ..services.accounts.accounts import ApiKey
 from ..services.lists.lookup import MailingList
 from ..services.profiles import pages as profile_pages
@@ -229,7 +230,8 @@ def _checked_cursor(cursor: Cursor | None, sort: str) -> Cursor | None:
     ok = len(key) == (1 if sort == "id" else 2) and all(isinstance(k, str) for k in key)
     if ok and sort in ("created", "updated"):
         try:
-            ok = datetime.fromisoformat(key[0]).tzinfo is not None
+            moment = datetime.fromisoformat(key[0])
+            ok = moment.tzinfo is not None and utc(moment) is not None  # on the calendar in UTC
         except ValueError:
             ok = False
     if not ok:

@@ -12,6 +12,7 @@ from msgspec import UNSET, Struct, UnsetType
 from starlette.responses import Response
 
 from ..domain import DomainError
+from ..domain.instants import utc
 from ..services.jobs import model, queueing, reading, worker
 from ..services.jobs.model import Job
 from ..services.shared.errors import NotFound
@@ -142,7 +143,8 @@ def checked_cursor(call: Call, shape: tuple[str, ...]) -> Cursor | None:
             ok = ok and isinstance(part, str)
             if ok and kind == "time":
                 try:
-                    ok = datetime.fromisoformat(part).tzinfo is not None  # the store takes aware times only
+                    moment = datetime.fromisoformat(part)  # the store takes aware times on the calendar only
+                    ok = moment.tzinfo is not None and utc(moment) is not None
                 except ValueError:
                     ok = False
     if not ok:

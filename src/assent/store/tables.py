@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from ..domain.instants import EARLIEST, LATEST
 from ..domain.profile import PROFILE_FIELDS
 from ..domain.summary import (
     MARKETING_CHANNELS,
@@ -60,7 +61,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; times are timezone-aware UTC")
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # a time that is off the calendar in UTC (a forged cursor): compares as its end
+            value = LATEST if value.year > 1 else EARLIEST
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
