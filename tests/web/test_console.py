@@ -381,6 +381,10 @@ def test_the_profile_as_of_a_past_date(server, owner):
     assert 'id="consent-email-marketing" data-status="NEVER_SUBSCRIBED"' in then and "No ledger events by then" in then
     bad = owner.get(f"/console/profiles/{pid}", params={"as_of": "yesterday"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.text
+    for edge in ("9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00"):  # off the calendar in UTC: no 500
+        off = owner.get(f"/console/profiles/{pid}", params={"as_of": edge})
+        assert off.status_code == 400 and "calendar" in off.text, off.text
+    assert owner.get(f"/console/profiles/{pid}", params={"as_of": "9999-12-31"}).status_code == 200
 
 
 def test_another_accounts_profile_is_not_found(server, owner):

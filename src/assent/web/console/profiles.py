@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...domain import DomainError
+from ...domain.instants import in_utc
 from ...services.consent import double_optin
 from ...services.console import actions
 from ...services.console import profiles as views
@@ -60,7 +61,7 @@ def parse_as_of(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise DomainError("as_of", "give a date as YYYY-MM-DD or YYYY-MM-DDTHH:MM", value) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return in_utc(parsed, "as_of")  # DomainError when off the calendar in UTC
 
 
 def _int(value: str | None, default: int) -> int:
