@@ -83,7 +83,7 @@ def _ledger(server, api) -> int:
 
 
 def test_bad_input_gets_a_4xx_naming_the_field_a_repeated_key_in_an_api_body(server, api):
-    """The newcomer's body: dup2 was subscribed while whatever read the first value saw dup1."""
+    """This body had dup2 subscribed while whatever read the first value saw dup1."""
     raw = (b'{"data":{"type":"profile","attributes":{"email":"dup1@example.com",'
            b'"properties":{"plan":"a"},"email":"dup2@example.com"}}}')  # fmt: skip
     before = _ledger(server, api)

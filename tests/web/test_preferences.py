@@ -486,7 +486,7 @@ def test_another_accounts_token_shows_only_that_accounts_profile(server, api, ot
 @pytest.mark.parametrize(
     ("form", "field"),
     [
-        ({"channel": ["fax"], "offered": "postal"}, "channel"),  # the newcomer's post: read as all unticked
+        ({"channel": ["fax"], "offered": "postal"}, "channel"),  # once read as every box unticked
         ({"channel": ["email", "fax"]}, "channel"),
         ({"channel": ["email"], "offered": "telex"}, "offered"),
         ({"channel": ["email"], "list": ["NOPE"]}, "list"),

@@ -198,8 +198,14 @@ profiles = Table(
     # Each identifier is unique within the account; its key holds only the profiles that have it
     # (migration 0026): an email-only profile writes no entry for its empty phone number.
     *(
-        Index(f"uq_profiles_account_id_{c}", "account_id", c, unique=True,
-              sqlite_where=text(f"{c} IS NOT NULL"), postgresql_where=text(f"{c} IS NOT NULL"))
+        Index(
+            f"uq_profiles_account_id_{c}",
+            "account_id",
+            c,
+            unique=True,
+            sqlite_where=text(f"{c} IS NOT NULL"),
+            postgresql_where=text(f"{c} IS NOT NULL"),
+        )
         for c in ("email", "phone_number", "external_id")
     ),  # fmt: skip
     # The API pages and filters profiles by these (a sync reads `updated` since its last run).

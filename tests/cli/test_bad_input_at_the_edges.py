@@ -1,4 +1,4 @@
-"""What a newcomer found on the command line, on SQLite and PostgreSQL: a message naming the
+"""Input at the edges on the command line, on SQLite and PostgreSQL: a message naming the
 option, never a traceback, and nothing granted that was not asked for."""
 
 from __future__ import annotations

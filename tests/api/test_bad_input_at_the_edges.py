@@ -1,6 +1,6 @@
-"""What a newcomer found trying the product from a fresh clone, against a real server on SQLite
-and PostgreSQL: bad input gets a 4xx and a message that names the field, never a 500 and never a
-partial write."""
+"""Input at the edges (the calendar's ends, numbers out of range, repeated headers, lone
+surrogates), against a real server on SQLite and PostgreSQL: bad input gets a 4xx and a message
+that names the field, never a 500 and never a partial write."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def sms_subscriber(api, server) -> str:
 
 
 def test_bad_input_gets_a_4xx_never_a_500_an_audience_at_the_end_of_the_calendar(api, sms_subscriber):
-    """The newcomer's body: a 500 (OverflowError in the quiet hours). It is answered."""
+    """This body met a 500 (an OverflowError in the quiet hours). It is answered."""
     attributes = {"include": [{"type": "all"}], "channel": "sms", "at": "9999-12-31T23:59:59Z"}
     r = api.post("/api/audiences", json={"data": {"type": "audience", "attributes": attributes}})
     assert r.status_code == 200, r.text
