@@ -20,6 +20,8 @@ SERVED_URL_ENV = "ASSENT_SERVED_URL"
 DATABASE_URL_ENV = "ASSENT_DATABASE_URL"
 PUBLIC_URL_ENV = "ASSENT_PUBLIC_URL"
 LEDGER_KEY_ENV = "ASSENT_LEDGER_KEY"  # named in errors: where the checkpoint signing key is looked for
+# Set by `assent serve --workers N` for its processes: where they tell each other how busy they are.
+CONNECTIONS_DIR_ENV = "ASSENT_CONNECTIONS_DIR"
 DEFAULT_DATABASE_URL = "sqlite:///./assent.db"
 # Every ASSENT_* variable the product reads (the tests' ASSENT_TEST_* ones are the tests' own).
 _NAMES = (
@@ -39,6 +41,7 @@ _NAMES = (
     "ASSENT_CONSOLE_UPLOAD_DIR",
     LEDGER_KEY_ENV,
     "ASSENT_ERASURE_KEY",
+    CONNECTIONS_DIR_ENV,
 )
 
 
@@ -62,6 +65,7 @@ class Settings:
     ledger_key: str | None = None  # ASSENT_LEDGER_KEY: the Ed25519 private key (PEM file) checkpoints are signed with
     # ASSENT_ERASURE_KEY: the HMAC key of erasure tombstones (else one made for the database once)
     erasure_key: str | None = None
+    connections_dir: str | None = None  # set by `assent serve --workers N` (wire/connections.py)
 
     @property
     def rate_limit_scale(self) -> float:
@@ -133,7 +137,7 @@ def _int(raw: str | None, default: int, least: int) -> int:
 @lru_cache(maxsize=8)
 def _parse(values: tuple[str | None, ...]) -> Settings:
     public, served, database, smtp, redis, secret, sns, scale, signup, threads, *rest = values
-    hook_hosts, hook_timeout, idle, uploads, ledger_key, erasure = rest
+    hook_hosts, hook_timeout, idle, uploads, ledger_key, erasure, connections_dir = rest
     public, served, database, redis = ((v or "").strip() or None for v in (public, served, database, redis))
     return Settings(
         public_url=public and public.rstrip("/"),
@@ -152,6 +156,7 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         console_upload_dir=(uploads or "").strip() or None,
         ledger_key=(ledger_key or "").strip() or None,
         erasure_key=(erasure or "").strip() or None,
+        connections_dir=connections_dir or None,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -30,7 +31,8 @@ from .services.shared.ratelimits import DatabaseWindows, Windows
 from .services.webhooks import delivery as webhook_delivery
 from .store.db import make_engine, require_migrated
 from .web.pages import page_not_found, speaks_html
-from .wire.connections import ConnectionRecycling
+from .wire import connections
+from .wire.connections import ConnectionBalancing
 from .wire.ratelimit import RateLimiter
 
 # The outbox delivers email through this process's SMTP sender (ASSENT_SMTP_URL, read per send).
@@ -84,6 +86,7 @@ def create_app(
         # promoting them while the job still held them, some 5-10% of a job's CPU.
         thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_OBJECTS_BEFORE_COLLECTING, *thresholds[1:])
+        connections.announce()
         try:
             async with catalog.background(engine):
                 yield
@@ -99,7 +102,7 @@ def create_app(
             **web.EXCEPTION_HANDLERS,
             Exception: api.SERVER_ERROR_HANDLER,
         },  # fmt: skip
-        middleware=[Middleware(ConnectionRecycling), *([Middleware(api.LeanReads, api=served)] if lean else [])],
+        middleware=[Middleware(ConnectionBalancing), *([Middleware(api.LeanReads, api=served)] if lean else [])],
         lifespan=lifespan,
     )
 
@@ -114,6 +117,13 @@ def serve(db_url: str, host: str, port: int, workers: int) -> None:
     # ASSENT_PUBLIC_URL is not set.
     os.environ[DATABASE_URL_ENV] = db_url
     os.environ[SERVED_URL_ENV] = listen_url(host, port)
+    with tempfile.TemporaryDirectory(prefix="assent-connections-") as spread:
+        if workers > 1:  # where the processes tell each other how busy they are (wire/connections.py)
+            os.environ[connections.DIRECTORY_ENV] = spread
+        _run_uvicorn(host, port, workers)
+
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "assent.server:app_from_env",
         factory=True,
