@@ -9,7 +9,6 @@ timeframe (exactly 90 days ago, exactly now) are hit often.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,12 +87,13 @@ pending_keys = st.tuples(
 
 @st.composite
 def snapshots(draw: Any) -> Snapshot:
-    pid = (
-        "01J" + secrets.token_hex(11).upper()[:21] + draw(st.sampled_from(CROCKFORD)) + draw(st.sampled_from(CROCKFORD))
-    )
+    # Drawn, not random: a value the test run draws from outside (secrets) made a population's
+    # uniqueness filter answer differently when hypothesis replayed the draws (a flaky strategy).
+    # Each example writes into an account of its own, so ids and numbers need only differ within it.
+    pid = "01J" + draw(st.text(alphabet=CROCKFORD, min_size=23, max_size=23))
     email = draw(st.sampled_from([f"{pid.lower()}@example.com", None]))
     phone = draw(st.sampled_from([*PHONES, None]))
-    phone = phone and f"{phone}{secrets.randbelow(10_000):04d}"
+    phone = phone and f"{phone}{draw(st.integers(0, 9_999)):04d}"
     keys = draw(st.dictionaries(st.sampled_from(ALL_CHANNEL_PURPOSES), consent_rows, max_size=4))
     supp = draw(st.dictionaries(st.sampled_from(list(SuppressionReason)), times, max_size=2))
     lists = draw(st.dictionaries(st.sampled_from(LISTS), times, max_size=2))
