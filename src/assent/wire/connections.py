@@ -101,8 +101,8 @@ class ConnectionBalancing:
         self.responses: dict[tuple[str, int], int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client") if scope["type"] == "http" and self.spread is not None else None
-        if not client or self.spread is None:
+        client = scope.get("client") if scope["type"] == "http" else None
+        if not client or self.spread is None:  # not HTTP, no peer address, or a lone process
             await self.app(scope, receive, send)
             return
         key = (client[0], client[1])
