@@ -115,6 +115,15 @@ def test_normalize_phone_rejects_invalid_numbers_naming_the_field(bad, region):
     assert err.value.value == bad
 
 
+@pytest.mark.parametrize("given_", ["+1 415 555 0100 ext. 12", "+14155550100;ext=5", "(415) 555-0100 x7"])
+def test_a_number_with_an_extension_is_the_number_unless_the_caller_refuses_extensions(given_):
+    assert normalize_phone(given_, "US") == "+14155550100"
+    with pytest.raises(InvalidIdentifier) as e:
+        normalize_phone(given_, "US", "From", extension=False)
+    assert e.value.field == "From" and "extension" in e.value.message
+    assert normalize_phone("+14155550100", "US", "From", extension=False) == "+14155550100"
+
+
 def test_normalize_phone_names_the_field_it_was_given():
     with pytest.raises(InvalidIdentifier) as err:
         normalize_phone("nope", field="data.attributes.phone_number")

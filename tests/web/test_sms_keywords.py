@@ -594,3 +594,103 @@ def test_a_body_that_is_not_a_form_is_refused(server, api, phone):
     r = phone.http.post(PATH, json={"To": phone.number, "From": a_number(), "Body": "STOP", "MessageSid": "SM1"})
     assert r.status_code == 415
     assert ledger(api) == []
+
+
+# --- identity: a keyword reaches the one profile that owns the number, in the texted account ----
+
+
+def _spaced(number: str) -> str:
+    return f"{number[:2]} {number[2:5]} {number[5:8]} {number[8:]}"
+
+
+def _national(number: str) -> str:
+    return f"({number[2:5]}) {number[5:8]}-{number[8:]}"
+
+
+@pytest.mark.parametrize("form", [_spaced, _national, lambda n: n[2:], lambda n: f"1-{n[2:5]}-{n[5:8]}-{n[8:]}"])
+def test_consent_lands_on_the_owner_of_the_normalised_number_in_the_texted_account_only(
+    server, api, other_api, phone, form
+):
+    frm = a_number()
+    subscribe_sms(server, api, frm)
+    subscribe_sms(server, other_api, frm)  # the same person's number, held by another brand
+    profiles = len(api.get("/api/profiles").json()["data"])
+    assert phone.text("STOP", form(frm)).message == f"{BRAND}: {STOP_REPLY}"
+    assert sms(api, frm)["consent"] == "UNSUBSCRIBED"
+    assert sms(other_api, frm)["consent"] == "SUBSCRIBED"
+    assert len(api.get("/api/profiles").json()["data"]) == profiles  # no second profile for another spelling
+
+
+@pytest.mark.parametrize(
+    ("body", "keyword"),
+    [("ＳＴＯＰ", "STOP"), ("ｓｔｏｐ！", "STOP"), ("STOP\u200b", "STOP"), ("\ufeffUnsubscribe", "UNSUBSCRIBE"),
+     ("Ｏｐｔ\u3000Ｏｕｔ", "OPT OUT"), ("\u2060cancel\u200d", "CANCEL")],
+)  # fmt: skip
+def test_an_opt_out_typed_in_full_width_letters_or_with_invisible_characters_is_an_opt_out(
+    server, api, phone, body, keyword
+):
+    frm = a_number()
+    subscribe_sms(server, api, frm)
+    assert phone.text(body, frm).message == f"{BRAND}: {STOP_REPLY}"
+    block = sms(api, frm)
+    assert (block["consent"], block["method_detail"]) == ("UNSUBSCRIBED", keyword)
+
+
+def test_a_look_alike_of_a_keyword_from_another_script_is_another_word_and_changes_nothing(server, api, phone):
+    frm, stranger = a_number(), a_number()
+    subscribe_sms(server, api, frm)
+    before = ledger(api)
+    assert phone.text("ЅТОР", frm).message is None  # Cyrillic DZE, TE, O, ER
+    assert phone.text("ЈОІN", stranger).message is None  # Cyrillic JE, O, Byelorussian-Ukrainian I
+    assert sms(api, frm)["consent"] == "SUBSCRIBED"
+    assert subscriptions(api, stranger) is None
+    assert ledger(api) == before
+
+
+@pytest.mark.parametrize("suffix", [" ext. 12", ";ext=5", " x7"])
+def test_consent_never_lands_on_a_number_nobody_texted_from_a_sender_with_an_extension_is_ignored(
+    server, api, phone, suffix
+):
+    # No handset texts from an extension: the number without it may be somebody else's (a switchboard).
+    owner, stranger = a_number(), a_number()
+    subscribe_sms(server, api, owner)
+    before = ledger(api)
+    assert phone.text("JOIN", stranger + suffix).message is None
+    assert phone.text("STOP", owner + suffix).message is None
+    assert subscriptions(api, stranger) is None
+    assert sms(api, owner)["consent"] == "SUBSCRIBED"
+    assert ledger(api) == before
+
+
+def test_a_texted_number_with_an_extension_routes_to_no_account(server, api, phone):
+    params = phone.params("STOP", a_number(), "SM" + secrets.token_hex(16))
+    params["To"] = phone.number + " ext. 3"
+    assert phone.post(params).status_code == 404
+    assert ledger(api) == []
+
+
+@pytest.mark.parametrize("field", ["From", "To", "Body", "MessageSid", "OptOutType"])
+def test_consent_never_lands_on_a_guess_a_field_twilio_posts_once_given_twice_is_refused(server, api, phone, field):
+    owner, other = a_number(), a_number()
+    subscribe_sms(server, api, owner)
+    before = ledger(api)
+    params = phone.params("STOP", owner, "SM" + secrets.token_hex(16), OptOutType="STOP")
+    second = {"From": other, "To": phone.number, "Body": "JOIN", "MessageSid": "SM" + secrets.token_hex(16),
+              "OptOutType": "START"}[field]  # fmt: skip
+    r = phone.http.post(PATH, content=str(httpx.QueryParams([*params.items(), (field, second)])),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 400 and field in r.text, r.text
+    assert sms(api, owner)["consent"] == "SUBSCRIBED"
+    assert subscriptions(api, other) is None
+    assert ledger(api) == before
+
+
+def test_no_request_reaches_a_500_an_over_long_message_sid_is_refused_on_every_backend(server, api, phone):
+    # A receipt's key holds 200 characters: PostgreSQL refused a longer one, SQLite stored it.
+    frm = a_number()
+    subscribe_sms(server, api, frm)
+    before = ledger(api)
+    r = phone.post(phone.params("STOP", frm, "SM" + "0" * 300))
+    assert r.status_code == 400 and "MessageSid" in r.text, r.text
+    assert sms(api, frm)["consent"] == "SUBSCRIBED"
+    assert ledger(api) == before

@@ -141,10 +141,14 @@ def _valid_in_some_region(national: str, regions: tuple[str, ...]) -> bool:
     return False
 
 
-def normalize_phone(value: str, default_region: str | None = "US", field: str = "phone_number") -> str:
+def normalize_phone(
+    value: str, default_region: str | None = "US", field: str = "phone_number", *, extension: bool = True
+) -> str:
     """Return the number in E.164 or raise InvalidIdentifier naming `field`.
 
-    Numbers without a country code are read in `default_region` (the account's)."""
+    Numbers without a country code are read in `default_region` (the account's). An extension
+    ("+1 415 555 0100 ext. 12") is dropped, unless `extension` is False: then it is refused, for a
+    number a text came from or was sent to, which never has one."""
     if not isinstance(value, str):
         raise InvalidIdentifier(field, "must be a string", value)
     text = value.strip()
@@ -159,6 +163,8 @@ def normalize_phone(value: str, default_region: str | None = "US", field: str = 
         raise InvalidIdentifier(field, f"is not a phone number: {e}", value) from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier(field, "is not a valid phone number", value)
+    if number.extension and not extension:
+        raise InvalidIdentifier(field, "has an extension, which no text message comes from or goes to", value)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

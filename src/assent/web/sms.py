@@ -21,6 +21,10 @@ log = logging.getLogger("assent.sms")
 
 PATH = "/webhooks/sms/twilio"
 MAX_BODY = 64 * 1024  # a message is at most 1,600 characters, with a few dozen fields around it
+# The fields read: Twilio posts each once. Given twice, the signature covers both while only one
+# would be read (which number texted, which account it was texted to): refused rather than picked.
+_READ = ("To", "From", "Body", "MessageSid", "OptOutType")
+MAX_MESSAGE_SID = 64  # Twilio's are 34 characters ("SM" and 32 hex digits); a receipt holds 200
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -45,6 +49,9 @@ def routes(engine: Engine) -> list[BaseRoute]:
             return PlainTextResponse("Send the message as application/x-www-form-urlencoded.", status_code=415)
         form, _ = await read_form(request, MAX_BODY, max_fields=200, max_files=0)
         params = [(name, value) for name, value in form.multi_items() if not isinstance(value, UploadFile)]
+        repeated = next((name for name in _READ if len(form.getlist(name)) > 1), None)
+        if repeated is not None:
+            return PlainTextResponse(f"The field {repeated} is given more than once.", status_code=400)
         fields = dict(params)
         try:
             routing = await anyio.to_thread.run_sync(sms_keywords.route, engine, fields.get("To", ""))
@@ -59,6 +66,8 @@ def routes(engine: Engine) -> list[BaseRoute]:
             return PlainTextResponse("The X-Twilio-Signature is missing or wrong.", status_code=403)
         if not fields.get("MessageSid") or not fields.get("From"):
             return PlainTextResponse("From and MessageSid are required.", status_code=400)
+        if len(fields["MessageSid"]) > MAX_MESSAGE_SID:
+            return PlainTextResponse(f"MessageSid is longer than {MAX_MESSAGE_SID} characters.", status_code=400)
         message = sms_keywords.Inbound(
             from_number=fields["From"],
             to_number=fields.get("To", ""),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,7 +71,13 @@ class Keyword:
 
 
 def normalize_keyword(text: str) -> str:
-    """Upper case, runs of whitespace as one space, trailing "." / "!" dropped: " opt  out! " is "OPT OUT"."""
+    """Upper case, runs of whitespace as one space, trailing "." / "!" dropped: " opt  out! " is "OPT OUT".
+
+    Letters in their compatibility forms are read as the letters they are (NFKC: a phone's
+    full-width "ＳＴＯＰ" is STOP) and invisible format characters (a zero-width space a keyboard
+    or a copy left) are dropped: the person typed the word. Look-alikes from other scripts (a
+    Cyrillic "ЅТОР") are other words, and stay so."""
+    text = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
     return _TRAILING_PUNCTUATION.sub("", " ".join(text.split()).upper()).strip()
 
 
@@ -117,7 +124,7 @@ class AmbiguousNumber(DomainError):
 def route(engine: Engine, to_number: str) -> Routing | None:
     """The account whose `sms_number` is the number texted, or None."""
     try:
-        number = normalize_phone(to_number or "", None, "To")
+        number = normalize_phone(to_number or "", None, "To", extension=False)
     except DomainError:
         return None
     with read_transaction(engine) as conn:
@@ -198,9 +205,11 @@ def handle(engine: Engine, account_id: str, message: Inbound) -> str | None:
     phone = None
     if keyword.action is not Action.HELP:
         try:
-            phone = normalize_phone(message.from_number or "", account.default_region, "From")
+            phone = normalize_phone(message.from_number or "", account.default_region, "From", extension=False)
         except DomainError:
-            # A short code or an alphanumeric sender: no profile can hold it, nothing to record.
+            # A short code, an alphanumeric sender or a number with an extension (no handset
+            # texts from one): no profile holds it, nothing to record, and never the number
+            # without its extension, which may be somebody else's.
             log.warning("inbound %s from an unusable number ignored (message %s)", keyword.word, message.message_id)
             return None
     now = utcnow()
