@@ -255,6 +255,8 @@ def test_hostile_requests_to_the_public_pages_and_webhooks_get_a_4xx_and_write_n
         ("huge numbers JSON", json_type, b'[{"email":1e400,"timestamp":' + b"9" * 400 + b',"event":"bounce"}]'),
         ("wrong types JSON", json_type, b'{"Type":["Notification"],"Message":{"a":1}}'),
         ("NUL SendGrid", json_type, b'[{"email":"a\\u0000@example.com","event":"bounce","sg_event_id":"x"}]'),
+        ("lone surrogate SendGrid", json_type,
+         b'[{"email":"a@example.com","event":"bounce","reason":"550 \\ud800","sg_event_id":"y"}]'),
         ("10 MB", form, b"email=" + b"a" * BIG),
     ]  # fmt: skip
     targets = [

@@ -643,3 +643,125 @@ def test_sendgrid_invalid_address_is_skipped_not_retried(server, api, public_id)
     assert r.status_code == 200
     assert r.json() == {"applied": 0, "duplicates": 0, "ignored": 1}
     assert ledger(api) == []
+
+
+# --- identity and hostile input, for both providers ----------------------------------------------
+
+
+def profile_emails(api) -> list[str]:
+    r = api.get("/api/profiles", params={"page[size]": "100"})
+    assert r.status_code == 200, r.text
+    return sorted(p["attributes"]["email"] for p in r.json()["data"])
+
+
+@pytest.mark.parametrize(
+    ("held", "reported"),
+    [("bob@example.com", "BOB@Example.COM"), ("bob@example.com", "Bob <bob@example.com>"),
+     ("bob@example.com", '"Smith, Bob" <Bob@Example.com>'), ("ida@bücher.de", "ida@xn--bcher-kva.de"),
+     ("ida@bücher.de", "IDA@BÜCHER.DE")],
+)  # fmt: skip
+def test_a_bounce_lands_on_the_profile_of_the_address_however_the_provider_writes_it(
+    server, api, public_id, aws, held, reported
+):
+    subscribe(api, held)
+    r = post_sns(server, public_id, notification(aws, bounce(reported)))
+    assert r.json() == {"applied": 1, "duplicates": 0, "ignored": 0}
+    r = post_sendgrid(server, public_id, [sg_event(reported, "spamreport")])
+    assert r.json() == {"applied": 1, "duplicates": 0, "ignored": 0}
+    assert reasons(api, held) == ["HARD_BOUNCE", "SPAM_COMPLAINT"]
+    assert profile_emails(api) == [held]  # the same person, no second profile
+
+
+def test_consent_never_lands_on_the_wrong_person_a_name_that_looks_like_an_address_is_not_the_recipient(
+    server, api, public_id, aws
+):
+    # Mail goes to the address in angle brackets; email.utils.parseaddr read the name instead.
+    for email in ("name@example.com", "mailbox@example.com"):
+        subscribe(api, email)
+    post_sns(server, public_id, notification(aws, complaint("name@example.com <mailbox@example.com>")))
+    post_sendgrid(server, public_id, [sg_event("name@example.com <mailbox@example.com>", "bounce", type="bounce")])
+    assert reasons(api, "mailbox@example.com") == ["HARD_BOUNCE", "SPAM_COMPLAINT"]
+    assert reasons(api, "name@example.com") == []
+    assert email_marketing(api, "name@example.com")["consent"] == "SUBSCRIBED"
+
+
+@pytest.mark.parametrize(
+    "reported",
+    ["bob@example.com, eve@example.com", "x <bob@example.com> y <eve@example.com>", "bob@example.com.",
+     "Bob <bob@example.com", "bob@example.com (Bob) <eve@example.com"],
+)  # fmt: skip
+def test_a_recipient_that_names_no_one_address_is_a_no_op_never_a_guess(server, api, public_id, aws, reported):
+    subscribe(api, "bob@example.com")
+    before = ledger(api)
+    assert post_sns(server, public_id, notification(aws, bounce(reported))).json()["ignored"] == 1
+    assert post_sendgrid(server, public_id, [sg_event(reported, "spamreport")]).json()["ignored"] == 1
+    assert ledger(api) == before
+    assert profile_emails(api) == ["bob@example.com"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"notificationType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": 5}},
+     {"notificationType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": True}},
+     {"notificationType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": {"a@example.com": 1}}},
+     {"notificationType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": "a@example.com"}},
+     {"notificationType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": 5}]}},
+     {"notificationType": "Bounce", "bounce": "Permanent"},
+     {"notificationType": "Complaint", "complaint": {"complainedRecipients": 7}},
+     {"eventType": "Delivery", "delivery": {"recipients": 9, "timestamp": 12}},
+     {"eventType": "Delivery", "delivery": {"recipients": "a@example.com"}},
+     [{"notificationType": "Bounce"}], "Bounce", None, 5],
+)  # fmt: skip
+def test_no_request_reaches_a_500_an_ses_event_of_the_wrong_shape_changes_nothing(server, api, public_id, aws, event):
+    r = post_sns(server, public_id, notification(aws, event))
+    assert r.status_code == 200, r.text
+    assert r.json()["applied"] == 0
+    assert ledger(api) == []
+    assert profile_emails(api) == []
+
+
+def test_an_sns_unsubscribe_confirmation_or_a_message_that_is_not_json_changes_nothing(server, api, public_id, aws):
+    unsubscribed = {**confirmation(aws), "Type": "UnsubscribeConfirmation"}
+    unsubscribed = sign({k: v for k, v in unsubscribed.items() if k != "Signature"}, aws.key)
+    visited = len(aws.requests)
+    r = post_sns(server, public_id, unsubscribed)
+    assert r.status_code == 200, r.text
+    assert not [p for p in aws.requests[visited:] if "ConfirmSubscription" in p]  # nothing re-subscribed
+    plain = notification(aws, {})
+    plain = sign({**{k: v for k, v in plain.items() if k != "Signature"}, "Message": "Successfully validated"}, aws.key)
+    assert post_sns(server, public_id, plain).json() == {"applied": 0, "duplicates": 0, "ignored": 0}
+    assert ledger(api) == []
+
+
+def test_no_request_reaches_a_500_a_lone_surrogate_in_a_provider_body_is_refused_whole(server, api, public_id, aws):
+    subscribe(api, "fine@example.com")
+    before = ledger(api)
+    event = bounce("fine@example.com", diagnostic="smtp; 550 \ud800")  # json.dumps writes it as \\ud800
+    assert post_sns(server, public_id, notification(aws, event)).status_code == 400
+    good = [sg_event(f"good{i}@example.com", "spamreport") for i in range(3)]
+    bad = sg_event("fine@example.com", "bounce", type="bounce", reason="550 \udc00")
+    r = post_sendgrid(server, public_id, [*good, bad])
+    assert r.status_code == 400 and "surrogate" in r.text, r.text
+    assert ledger(api) == before  # refused before any event of the batch was applied
+    assert post_sendgrid(server, public_id, good).json() == {"applied": 3, "duplicates": 0, "ignored": 0}
+
+
+def test_a_sendgrid_batch_applies_its_good_events_once_and_skips_the_malformed_ones(server, api, public_id):
+    good = [sg_event(f"batch{i}@example.com", "bounce", type="bounce") for i in range(300)]
+    malformed: list[Any] = [
+        "bounce", 5, None, [], {"event": "bounce"}, {"event": "bounce", "email": 5},
+        {"event": "bounce", "email": ["batch0@example.com"]}, sg_event("not an address", "bounce"),
+        sg_event("batch1@example.com", ["bounce"]), sg_event("batch2@example.com", "bounce", sg_event_id=None),
+    ]  # fmt: skip
+    batch = [item for pair in zip(good, malformed * 30, strict=True) for item in pair]
+    r = post_sendgrid(server, public_id, batch)
+    assert r.status_code == 200, r.text
+    # The 300 good ones; the event without an id is keyed by its content, so its 30 copies are one
+    # event (applied once, then duplicates); "not an address" is ignored; the rest name no one.
+    assert r.json() == {"applied": 301, "duplicates": 29, "ignored": 30}
+    written = ledger(api)
+    assert len(written) == 300  # batch2 was bounced already by its good event: one suppression
+    assert all(reasons(api, f"batch{i}@example.com") == ["HARD_BOUNCE"] for i in (0, 150, 299))
+    # SendGrid retries the whole post: nothing is applied twice.
+    assert post_sendgrid(server, public_id, batch).json() == {"applied": 0, "duplicates": 330, "ignored": 30}
+    assert ledger(api) == written

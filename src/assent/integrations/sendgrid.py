@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..domain.feedback import Feedback, Kind
+from ..domain.feedback import Feedback, Kind, mailbox
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -118,7 +118,10 @@ def feedback(body: bytes) -> list[Feedback]:
         raise ValueError("the body is not a JSON array of events")
     out = []
     for event in events:
-        if not isinstance(event, dict) or not isinstance(event.get("email"), str):
+        if not isinstance(event, dict):
+            continue
+        address = mailbox(event.get("email"))
+        if address is None:
             continue
         kind = _kind(event)
         if kind is None:
@@ -131,7 +134,7 @@ def feedback(body: bytes) -> list[Feedback]:
         out.append(
             Feedback(
                 kind=kind,
-                address=event["email"],
+                address=address,
                 event_id=event_id[:200],
                 message_id=message_id if isinstance(message_id, str) else None,
                 occurred_at=_time(event.get("timestamp")),

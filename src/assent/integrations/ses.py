@@ -20,7 +20,6 @@ import threading
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..config import settings
-from ..domain.feedback import Feedback, Kind
+from ..domain.feedback import Feedback, Kind, mailbox
 
 # SNS's own hosts, in every region and in the China partition.
 _SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
@@ -229,11 +228,9 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _address(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    address = parseaddr(value)[1] or value  # SES may give "Name <address>"
-    return address.strip() or None
+def _items(value: Any) -> list[Any]:
+    """A list the event holds, or none: a field of another shape names no recipient."""
+    return value if isinstance(value, list) else []
 
 
 def _bounce_kind(bounce_type: str, sub_type: str) -> Kind:
@@ -259,14 +256,14 @@ def feedback(message: SnsMessage) -> list[Feedback]:
     out: list[Feedback] = []
 
     def add(kind: Kind, raw: Any, at: Any, note: str | None) -> None:
-        address = _address(raw)
+        address = mailbox(raw)  # SES may give "Name <address>"
         if address:
             out.append(Feedback(kind, address, _event_id(message.message_id, address), mail_id, _time(at), note))
 
     if kind == "Bounce" and isinstance(event.get("bounce"), dict):
         bounce = event["bounce"]
         bounce_type, sub_type = str(bounce.get("bounceType") or ""), str(bounce.get("bounceSubType") or "")
-        for recipient in bounce.get("bouncedRecipients") or []:
+        for recipient in _items(bounce.get("bouncedRecipients")):
             if not isinstance(recipient, dict):
                 continue
             diagnostic = recipient.get("diagnosticCode") or recipient.get("status") or ""
@@ -280,11 +277,11 @@ def feedback(message: SnsMessage) -> list[Feedback]:
         if feedback_type == "not-spam" or complaint.get("complaintSubType") == "OnAccountSuppressionList":
             return []
         note = f"complaint: {feedback_type or 'unspecified'}"
-        for recipient in complaint.get("complainedRecipients") or []:
+        for recipient in _items(complaint.get("complainedRecipients")):
             if isinstance(recipient, dict):
                 add(Kind.COMPLAINT, recipient.get("emailAddress"), complaint.get("timestamp"), note)
     elif kind == "Delivery" and isinstance(event.get("delivery"), dict):
         delivery = event["delivery"]
-        for address in delivery.get("recipients") or []:
+        for address in _items(delivery.get("recipients")):
             add(Kind.DELIVERY, address, delivery.get("timestamp"), None)
     return out

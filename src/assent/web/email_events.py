@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..integrations import sendgrid, ses
 from ..services.workflows import bounces
-from ..wire.bodies import read_limited, too_deep
+from ..wire.bodies import lone_surrogate, read_limited, too_deep
 from .pages import Refused
 
 log = logging.getLogger("assent.web.email_events")
@@ -34,11 +34,16 @@ MAX_SENDGRID_BODY = 10 * 1024 * 1024  # SendGrid batches events; a post stays we
 
 def _screen(body: bytes) -> bytes:
     """Refuse what the JSON parsers and the database cannot take, before they see it: nesting
-    deeper than a provider ever sends, and the NUL character (escaped, in any string)."""
+    deeper than a provider ever sends, the NUL character (which PostgreSQL cannot hold) and a
+    lone UTF-16 surrogate (which no UTF-8 text can carry), escaped in any string. A provider
+    sends neither: such a body is refused whole, before any of its events is applied."""
     if too_deep(body):
         raise Refused(400, "the body nests objects and arrays too deeply")
     if b"\\u0000" in body:
         raise Refused(400, "the body holds a NUL character (\\u0000)")
+    lone = lone_surrogate(body) if b"\\u" in body else None
+    if lone is not None:
+        raise Refused(400, f"the body holds a lone UTF-16 surrogate ({lone[0]}) at byte {lone[1]}")
     return body
 
 
