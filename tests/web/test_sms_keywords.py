@@ -694,3 +694,23 @@ def test_no_request_reaches_a_500_an_over_long_message_sid_is_refused_on_every_b
     assert r.status_code == 400 and "MessageSid" in r.text, r.text
     assert sms(api, frm)["consent"] == "SUBSCRIBED"
     assert ledger(api) == before
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "messenger", "rcs"])
+def test_consent_is_per_channel_a_whatsapp_message_on_the_sms_webhook_changes_no_sms_consent(
+    server, api, phone, channel
+):
+    # Twilio posts WhatsApp (and RCS, Messenger) messages to the same webhook as SMS, its numbers
+    # written "whatsapp:+1…": a WhatsApp STOP is not an SMS opt-out, a WhatsApp JOIN no SMS opt-in.
+    owner, stranger = a_number(), a_number()
+    subscribe_sms(server, api, owner)
+    before = ledger(api)
+    for body, frm in (("STOP", owner), ("JOIN", stranger)):
+        params = phone.params(body, f"{channel}:{frm}", "SM" + secrets.token_hex(16))
+        params["To"] = f"{channel}:{phone.number}"
+        assert phone.post(params).status_code == 404
+        params["To"] = phone.number  # the texted number plain, the sender another channel's
+        assert parse(phone.post(params)).message is None
+    assert sms(api, owner)["consent"] == "SUBSCRIBED"
+    assert subscriptions(api, stranger) is None
+    assert ledger(api) == before

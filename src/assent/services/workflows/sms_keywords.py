@@ -22,7 +22,17 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, Engine
 
-from ...domain import Channel, ConsentEvent, ConsentStatus, DomainError, EventType, ProfileState, Proof, Purpose
+from ...domain import (
+    Channel,
+    ConsentEvent,
+    ConsentStatus,
+    DomainError,
+    EventType,
+    InvalidIdentifier,
+    ProfileState,
+    Proof,
+    Purpose,
+)
 from ...domain import transitions as t
 from ...domain.erasure import ErasedIdentifier
 from ...domain.identity import normalize_phone
@@ -55,6 +65,9 @@ OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES", "Y"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 _SMS_PURPOSES = (Purpose.MARKETING, Purpose.TRANSACTIONAL)
 _TRAILING_PUNCTUATION = re.compile(r"[.!]+$")
+# Twilio posts its other channels to the same webhook, their addresses prefixed: "whatsapp:+1…",
+# "messenger:…", "rcs:…". A phone-number parser reads past the prefix.
+_CHANNEL_PREFIX = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 class Action(StrEnum):
@@ -111,6 +124,15 @@ class Inbound:
     opt_out_type: str | None = None
 
 
+def sms_number(value: str, region: str | None, field: str) -> str:
+    """The E.164 number of an SMS sender or recipient; InvalidIdentifier for anything no text
+    message comes from or goes to: another channel's address (a WhatsApp message is not an SMS,
+    and consent is per channel), a number with an extension, a short code, a name."""
+    if _CHANNEL_PREFIX.match(value):
+        raise InvalidIdentifier(field, "is another channel's address, not an SMS number", value)
+    return normalize_phone(value, region, field, extension=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Routing:
     account_id: str
@@ -124,7 +146,7 @@ class AmbiguousNumber(DomainError):
 def route(engine: Engine, to_number: str) -> Routing | None:
     """The account whose `sms_number` is the number texted, or None."""
     try:
-        number = normalize_phone(to_number or "", None, "To", extension=False)
+        number = sms_number(to_number or "", None, "To")
     except DomainError:
         return None
     with read_transaction(engine) as conn:
@@ -205,11 +227,11 @@ def handle(engine: Engine, account_id: str, message: Inbound) -> str | None:
     phone = None
     if keyword.action is not Action.HELP:
         try:
-            phone = normalize_phone(message.from_number or "", account.default_region, "From", extension=False)
+            phone = sms_number(message.from_number or "", account.default_region, "From")
         except DomainError:
-            # A short code, an alphanumeric sender or a number with an extension (no handset
-            # texts from one): no profile holds it, nothing to record, and never the number
-            # without its extension, which may be somebody else's.
+            # A short code, an alphanumeric sender, a number with an extension (no handset texts
+            # from one) or another channel's sender: no profile's SMS consent is its to change,
+            # nothing to record (never the number without its extension: somebody else's, maybe).
             log.warning("inbound %s from an unusable number ignored (message %s)", keyword.word, message.message_id)
             return None
     now = utcnow()
