@@ -114,6 +114,57 @@ def test_an_identifier_taken_in_between_fails_the_first_write_whole_and_the_job_
     _consistent(engine, account_id)
 
 
+def test_a_job_deadlocked_with_a_write_of_its_new_email_is_worked_out_again(engine, account_id, monkeypatch):
+    # A job inserts its new profiles before it waits for the account's lock. A write that holds the
+    # lock and then creates a profile of the same email waits for the job, which waits for it:
+    # PostgreSQL ends the deadlock by rolling back the job (it waited first), and the job is worked
+    # out again under the lock, once the other write is in. Neither fails; the email is one profile.
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: its writes cannot deadlock")
+    locked, job_waits, failed = threading.Event(), threading.Event(), []
+    load_account = profile_writes.load_account
+
+    def load_then_wait(conn, account):
+        locked.set()  # the create holds the account's lock: let the job insert, then wait for it
+        assert job_waits.wait(10)
+        return load_account(conn, account)
+
+    monkeypatch.setattr(profile_writes, "load_account", load_then_wait)
+
+    def create() -> None:
+        try:
+            profile_writes.create_profile(
+                engine, account_id, profile_writes.ProfileInput({"email": "both@example.com"})
+            )
+        except Exception as e:  # noqa: BLE001 - the test reports it
+            failed.append(e)
+
+    def watch() -> None:  # the job's backend waiting on a lock: it has inserted its profile
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        with engine.connect() as conn:
+            for _ in range(500):
+                waiting = conn.execute(text(sql)).scalar()
+                conn.rollback()  # pg_stat_activity is read once per transaction
+                if waiting:
+                    break
+                threading.Event().wait(0.02)
+        job_waits.set()
+
+    creating = threading.Thread(target=create)
+    creating.start()
+    assert locked.wait(10)
+    watching = threading.Thread(target=watch)
+    watching.start()
+    report = subscribe_profiles(engine, account_id, [ConsentItem(None, "both@example.com", None, (EMAIL_M,))])
+    creating.join(10)
+    watching.join(10)
+    assert failed == []
+    assert (report.created, report.updated) == (0, 1)  # matched to the profile the create made
+    assert _count(engine, account_id, "both@example.com") == 1
+    assert _status(engine, account_id, "both@example.com") is ConsentStatus.SUBSCRIBED
+    _consistent(engine, account_id)
+
+
 def test_an_edit_in_between_without_an_event_is_not_written_over(engine, account_id, monkeypatch):
     made = profile_writes.create_profile(
         engine, account_id, profile_writes.ProfileInput({"email": "p@example.com", "first_name": "Ann"})

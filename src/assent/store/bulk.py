@@ -71,9 +71,8 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         raw.executemany(f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", rows)
         return
     if pipelined(conn) and not isinstance(rows[0], str):  # COPY cannot be pipelined
-        source = _json_rows(conn.dialect, table, tuple(columns))
-        sql = f"INSERT INTO {table.name} ({','.join(columns)}) SELECT * FROM {source}"
-        send(conn, sql, _json_param(rows))
+        source, params = _json_rows(conn.dialect, table, tuple(columns), rows)
+        send(conn, f"INSERT INTO {table.name} ({','.join(columns)}) SELECT * FROM {source}", params)
         return
     with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({','.join(columns)}) FROM STDIN") as copy:
         if isinstance(rows[0], str):  # already lines of COPY text (copy_line)
@@ -109,9 +108,8 @@ def update_rows(
     if pipelined(conn) and not isinstance(rows[0], str):  # no staging table: COPY cannot be pipelined
         sets = ",".join(f"{c}=s.{c}" for c in columns)
         where = " AND ".join(f"t.{k}=s.{k}" for k in key)
-        every = (*columns, *key)
-        sql = f"UPDATE {table.name} AS t SET {sets} FROM {_json_rows(conn.dialect, table, every)} WHERE {where}"
-        send(conn, sql, _json_param(rows))
+        source, params = _json_rows(conn.dialect, table, (*columns, *key), rows)
+        send(conn, f"UPDATE {table.name} AS t SET {sets} FROM {source} WHERE {where}", params)
         return
     with raw.cursor() as cur:
         stage = _stage(cur, table, purpose, [*columns, *key], rows)
@@ -120,20 +118,43 @@ def update_rows(
         cur.execute(f"UPDATE {table.name} AS t SET {sets} FROM {stage} AS s WHERE {where}")
 
 
+# How _json_rows passes one column: in every row's JSON array, once as a parameter of its own (the
+# same value in every row), or not at all (NULL in every row).
+_EACH, _ONCE, _NULL = 0, 1, 2
+
+
+def _json_rows(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    """PostgreSQL: `(SELECT ...) AS s(columns)`, the rows as one statement that can be pipelined
+    (COPY cannot), and its parameters. The rows' values travel as one JSON array of arrays, each
+    value cast to its column's type: a few hundred rows' JSON text costs the driver a small fraction
+    of what an array parameter per column does (it adapts each element). A column with the same
+    value in every row (the account, a job's time, the payload its profiles share) is one parameter
+    instead, and one that is NULL in every row is no parameter at all: the server parses and
+    extracts only what differs from row to row, which is what it spends most of a job's insert on."""
+    by_column = list(zip(*rows, strict=True))
+    n = len(rows)
+    ways = [_NULL if c[0] is None and c.count(None) == n else _ONCE if c.count(c[0]) == n else _EACH for c in by_column]
+    if _EACH not in ways:  # the JSON array still says how many rows there are
+        ways[0] = _EACH
+    sql = _json_source(dialect, table, columns, tuple(ways))
+    each = [c for c, way in zip(by_column, ways, strict=True) if way == _EACH]
+    once = [c[0] for c, way in zip(by_column, ways, strict=True) if way == _ONCE]
+    return sql, [*once, msgspec.json.encode(list(zip(*each, strict=True))).decode()]
+
+
 @functools.cache
-def _json_rows(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
-    """PostgreSQL: `(SELECT ...) AS s(columns)`, the rows of one parameter, a JSON array of rows
-    (each an array in `columns` order), each value cast to its column's type: a few hundred rows
-    as one statement that can be pipelined, where COPY cannot. One JSON text costs the driver a
-    small fraction of what an array parameter per column does (it adapts each element)."""
-    values = ",".join(
-        f"CAST(r->>{i} AS {table.c[c].type.compile(dialect=dialect)}) AS {c}" for i, c in enumerate(columns)
-    )
-    return f"(SELECT {values} FROM jsonb_array_elements(CAST(%s AS jsonb)) AS r) AS s"
-
-
-def _json_param(rows: Sequence[Sequence[Any]]) -> tuple[str]:
-    return (msgspec.json.encode(rows).decode(),)
+def _json_source(dialect: Dialect, table: Table, columns: tuple[str, ...], ways: tuple[int, ...]) -> str:
+    values, at = [], 0
+    for name, way in zip(columns, ways, strict=True):
+        kind = table.c[name].type.compile(dialect=dialect)
+        if way == _EACH:
+            values.append(f"CAST(r->>{at} AS {kind}) AS {name}")
+            at += 1
+        else:
+            values.append(f"CAST({'%s' if way == _ONCE else 'NULL'} AS {kind}) AS {name}")
+    return f"(SELECT {','.join(values)} FROM jsonb_array_elements(CAST(%s AS jsonb)) AS r) AS s"
 
 
 def _stage(cur: Any, table: Table, purpose: str, columns: Sequence[str], rows: Sequence[Any]) -> str:
@@ -304,13 +325,13 @@ def write_profiles(conn: Connection, updates: Sequence[Sequence[Any]], inserts: 
     insert_profiles(conn, inserts)
 
 
-def identifier_taken(conn: Connection, error: BaseException) -> bool:
+def identifier_taken(dialect: Dialect, error: BaseException) -> bool:
     """Whether `error` (the driver's, or SQLAlchemy's wrapping it) is a unique key of the profiles
     table taken: write_profiles' rows met a profile written since the caller looked."""
     error = getattr(error, "orig", None) or error
-    if not isinstance(error, conn.dialect.loaded_dbapi.IntegrityError):
+    if not isinstance(error, dialect.loaded_dbapi.IntegrityError):
         return False
-    if conn.dialect.name == "sqlite":  # "UNIQUE constraint failed: profiles.account_id, profiles.email"
+    if dialect.name == "sqlite":  # "UNIQUE constraint failed: profiles.account_id, profiles.email"
         return "profiles." in str(error)
     return getattr(getattr(error, "diag", None), "table_name", None) == profiles.name
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -354,6 +354,13 @@ def _unlock(conn: Connection) -> None:
     fd = conn.info.pop("assent_writer_lock", None)
     if fd is not None:
         os.close(fd)  # closing the descriptor releases its lock
+
+
+def deadlocked(dialect: Dialect, error: BaseException) -> bool:
+    """Whether `error` (the driver's, or SQLAlchemy's wrapping it) is PostgreSQL ending a deadlock
+    by rolling back this transaction (SQLite's single writer cannot deadlock)."""
+    error = getattr(error, "orig", None) or error
+    return dialect.name != "sqlite" and getattr(error, "sqlstate", None) == "40P01"
 
 
 def is_sqlite(conn: Connection | Engine) -> bool:

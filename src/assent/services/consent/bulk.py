@@ -27,7 +27,7 @@ from ...domain import transitions as t
 from ...domain.erasure import ErasedIdentifier
 from ...domain.events import readdresser
 from ...domain.slots import maker
-from ...store import forms, projection
+from ...store import forms
 from ...store import ledger as ledger_store
 from ...store.db import read_transaction
 from ..imports.rows import IDENTIFIERS
@@ -43,6 +43,7 @@ from ..profiles.batch import (
     Stale,
     merge_prepared,
     row_consent,
+    stale_because,
 )
 from ..shared.clock import utcnow
 from ..shared.combining import Combiner
@@ -143,14 +144,17 @@ def _touches(batch: ProfileBatch[ProfileItem]) -> frozenset[tuple[str, Any]]:
 
 def _write_prepared(engine: Engine, account_id: str, lead: ProfileBatch[ProfileItem], prepared: Prepared) -> int:
     """Append what was worked out ahead; Stale when something it read has changed since. The new
-    profiles' projection rows are written ahead of the lock, and the look-ups that must follow the
-    lock go out with it (one round trip on PostgreSQL)."""
+    profiles' rows and their projection rows are written ahead of the lock (batch.Early), and the
+    look-ups that must follow the lock go out with it (one round trip on PostgreSQL)."""
     early, prepared = lead.early(prepared)
-    with recording(
-        engine, account_id, ahead=functools.partial(lead.look_ahead, prepared),
-        before_lock=functools.partial(projection.insert, rows=early),
-    ) as recorder:  # fmt: skip
-        return lead.write_prepared(recorder, prepared)
+    try:
+        with recording(
+            engine, account_id, ahead=functools.partial(lead.look_ahead, prepared), before_lock=early.write
+        ) as recorder:
+            return lead.write_prepared(recorder, prepared)
+    except Exception as e:  # the driver's own (raw writes) or SQLAlchemy's, from what went ahead of the lock
+        stale_because(engine.dialect, e)
+        raise
 
 
 def _write_job(job: _Job) -> BatchReport:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 
 from ...domain import ConsentEvent, ProfileState, Proof, replay
 from ...domain import transitions as t
@@ -25,6 +25,7 @@ from ...domain.slots import maker
 from ...domain.summary import SUMMARY_COLUMNS
 from ...store import bulk, forms, ledger, projection
 from ...store import profiles as profile_store
+from ...store.db import deadlocked
 from ...store.forms import SUMMARY
 from ..imports.rows import IDENTIFIERS, NewProfile
 from ..privacy.tombstones import Tombstones
@@ -301,11 +302,15 @@ class ProfileBatch(Generic[R]):
         return Prepared(_with_summaries(inserts, read, rows), updates, fresh, recorded, rows, read, seen_seq)
 
     @staticmethod
-    def early(prepared: Prepared) -> tuple[projection.Rows, Prepared]:
-        """The projection rows of the batch's new profiles, which may be written before the account's
-        ledger is locked (no other write can know those profiles yet), and the batch without them."""
+    def early(prepared: Prepared) -> tuple[Early, Prepared]:
+        """What may be written before the account's ledger is locked, and the batch without it: the
+        new profiles' rows and their projection rows. No other write can know those profiles yet;
+        one that took an identifier of theirs since it was looked up fails the insert (or makes it
+        wait for that write's end, and then fail), and the batch is Stale. So does a batch whose
+        update frees an identifier one of its new profiles takes (written under the lock, updates
+        go first); worked out again, it is written that way."""
         fresh, rest = projection.split_off(prepared.rows, set(prepared.fresh))
-        return fresh, dataclasses.replace(prepared, rows=rest)
+        return Early(prepared.inserts, fresh), dataclasses.replace(prepared, inserts=[], rows=rest)
 
     def look_ahead(self, prepared: Prepared, conn: Connection) -> Checks:
         """The look-ups write_prepared() makes once the account's ledger is locked, made on `conn`
@@ -336,8 +341,7 @@ class ProfileBatch(Generic[R]):
                 first=lambda: bulk.write_profiles(conn, prepared.updates, prepared.inserts), commit=True,
             )  # fmt: skip
         except Exception as e:
-            if bulk.identifier_taken(conn, e):
-                raise Stale("an identifier was taken since it was looked up") from None
+            stale_because(conn.dialect, e)
             raise
 
 
@@ -393,6 +397,29 @@ class Prepared:
     rows: projection.Rows
     read: dict[str, datetime | None]  # stored profiles it changes: when each was last changed, as read
     seen_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Early:
+    """The part of a batch's writes that needs no lock (ProfileBatch.early)."""
+
+    inserts: list[tuple[Any, ...]]
+    rows: projection.Rows
+
+    def write(self, conn: Connection) -> None:
+        """Insert the new profiles, then their projection rows (as Recorder's `before_lock`)."""
+        bulk.insert_profiles(conn, self.inserts)
+        projection.insert(conn, self.rows)
+
+
+def stale_because(dialect: Dialect, error: BaseException) -> None:
+    """Raise Stale when `error` says that a write since changed what a batch read: an identifier it
+    gives a new profile taken by another profile, or, on PostgreSQL, a deadlock with the write that
+    took it (this batch inserted the profile first, then waited for the lock that write holds)."""
+    if bulk.identifier_taken(dialect, error):
+        raise Stale("an identifier was taken since it was looked up") from None
+    if deadlocked(dialect, error):
+        raise Stale("a write of the same identifier held the lock") from None
 
 
 def merge_prepared(parts: Sequence[Prepared]) -> Prepared:
