@@ -9,6 +9,7 @@ import itertools
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 
 from ..config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, settings
 from .forms import PG_SESSION, DriverTarget
@@ -113,11 +114,15 @@ def make_engine(
         _configure_sqlite(engine, page_cache_kib)
         return engine
     try:
-        engine = create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed)
     except ImportError as e:
         raise BadDatabaseUrl(f"{setting}: the driver for {parsed.drivername} is not installed ({e})") from None
     _configure_postgresql(engine)
     return engine
+
+
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is used again.
+IDLE_PING_SECONDS = 1.0
 
 
 def _configure_postgresql(engine: Engine) -> None:
@@ -127,6 +132,24 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.autocommit = True  # a session setting, outside any transaction
         dbapi_connection.execute(PG_SESSION)
         dbapi_connection.autocommit = autocommit
+
+    # A connection that sat in the pool (a server restart, an idle timeout on the way) is pinged
+    # before it is handed out, and replaced when the ping fails, as pool_pre_ping does. One back in
+    # the pool for less than IDLE_PING_SECONDS was in use a moment ago: pinging it too would cost a
+    # round trip on every checkout, two of a bulk job's nine.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        returned = record.info.get("returned")
+        if returned is None or time.monotonic() - returned < IDLE_PING_SECONDS:
+            return  # new (it has just connected), or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as e:
+            raise DisconnectionError(f"a pooled connection failed its ping: {e}") from e
 
 
 def _require_sqlite_file(path: Path, setting: str) -> None:
@@ -387,6 +410,20 @@ def bulk_connection(engine: Engine) -> Iterator[Connection]:
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+@contextmanager
+def read_statements(engine: Engine) -> Iterator[Connection]:
+    """Reads that need no snapshot in common, only each statement's own: on PostgreSQL each runs
+    on its own, in autocommit (READ COMMITTED gives each statement of a transaction its own
+    snapshot anyway), which spares the BEGIN and COMMIT round trips; SQLite reads in a transaction,
+    as read_transaction (its statements then share one snapshot)."""
+    if engine.dialect.name == "sqlite":
+        with read_transaction(engine) as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _alembic_config(conn: Connection) -> Config:

@@ -29,7 +29,7 @@ from ...domain.events import readdresser
 from ...domain.slots import maker
 from ...store import forms
 from ...store import ledger as ledger_store
-from ...store.db import read_transaction
+from ...store.db import read_statements
 from ..imports.rows import IDENTIFIERS
 from ..lists.lists import load_list
 from ..profiles.batch import (
@@ -103,7 +103,7 @@ def _run(
     lock, one commit: services/shared/combining.py). When a write that came in between changed what
     the job read, it is worked out again under the lock."""
     now = utcnow()
-    with read_transaction(engine) as conn:
+    with read_statements(engine) as conn:
         seen = ledger_store.head_seq(conn, account_id)  # first: whatever is read next is at least as new
         if seen is None:
             raise NotFound("account", "no such account", account_id)
