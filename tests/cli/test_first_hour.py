@@ -125,6 +125,15 @@ def test_accounts_list_and_settings_list_show_the_public_id(engine, account_id, 
     assert f'"public_id":"{public_id}"' in as_json
 
 
+def test_consent_never_lands_on_the_wrong_person_settings_list_says_an_unsigned_sms_webhook_takes_only_opt_outs(
+    account_id, db_url
+):
+    shown = assent("settings", "list", "--account", account_id, db=db_url, check=True).stdout
+    line = next(line for line in shown.splitlines() if line.startswith("twilio_auth_token = "))
+    assert "the SMS webhook accepts only opt-outs (STOP) and HELP" in line
+    assert "JOIN, START, UNSTOP and YES change nothing" in line
+
+
 def _links(account_id: str, db_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     argv = [ASSENT, "links", "unsubscribe", "--account", account_id, "--email", "ann@example.com", "--db", db_url]
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)

@@ -114,3 +114,19 @@ def test_a_bad_setting_is_refused_naming_it_and_nothing_is_saved(server, owner, 
     assert viewer.post("/console/settings/account", data={"csrf": token, "sender_name": "Viewer"}).status_code == 403
     assert settings.all_values(e, account_id)["sender_name"] == ""
     assert "Save settings" not in viewer.get("/console/settings").text
+
+
+def test_consent_never_lands_on_the_wrong_person_staff_see_that_without_a_twilio_token_sms_takes_only_opt_outs(
+    server, owner, viewer
+):
+    from assent.services.accounts import settings
+
+    for client in (owner, viewer):
+        page = client.get("/console/settings").text
+        assert 'id="warning-twilio_auth_token"' in page
+        assert "No Twilio auth token: the SMS webhook cannot tell Twilio from a forger" in page
+        assert "the SMS webhook accepts only opt-outs (STOP) and HELP" in page  # the setting's description
+        assert 'aria-describedby="help-twilio_auth_token warning-twilio_auth_token"' in page
+    settings.set_value(server.engine, owner.account_id, "twilio_auth_token", "twilio-secret-1234")
+    page = owner.get("/console/settings").text
+    assert 'id="warning-twilio_auth_token"' not in page and "No Twilio auth token" not in page

@@ -1,8 +1,10 @@
 """SMS keywords through Twilio's inbound webhook, over a real server on both backends.
 
 The rules: the texted number names the account (unknown → 404); with an auth token configured the
-X-Twilio-Signature must sign the request (else 403, nothing changes); the FCC/CTIA opt-out words
-withdraw SMS marketing and transactional consent (never email) and are confirmed once per
+X-Twilio-Signature must sign the request (else 403, nothing changes); without one, a post is
+unsigned and may only withdraw consent or ask for HELP: an unsigned JOIN / START / UNSTOP / YES
+grants, restores and confirms nothing (anyone can post one naming anyone's number); the FCC/CTIA
+opt-out words withdraw SMS marketing and transactional consent (never email) and are confirmed once per
 opt-out; an opt-out from an unknown number is remembered on a new profile; START / UNSTOP / YES
 confirm a pending SMS double opt-in or give back the consent the number withdrew, and grant
 nothing to a number that never consented; HELP / INFO answer and change nothing; the account's
@@ -30,12 +32,14 @@ from assent.services.accounts import settings
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.lists import lists
+from assent.services.workflows import sms_keywords
 
 PATH = "/webhooks/sms/twilio"
 STOP_REPLY = settings.SETTINGS["sms_reply_stop"].default
 START_REPLY = settings.SETTINGS["sms_reply_start"].default
 HELP_REPLY = settings.SETTINGS["sms_reply_help"].default
 JOIN_REPLY = settings.SETTINGS["sms_reply_join"].default
+UNSIGNED_REPLY = sms_keywords.UNSIGNED_REPLY
 BRAND = "API test brand"  # the account name the `api` fixture gives
 
 
@@ -87,6 +91,11 @@ class Phone:
         self.token: str | None = None
         settings.set_value(server.engine, api.account_id, "sms_number", self.number)
         self.http = httpx.Client(base_url=server.base_url, timeout=30)
+
+    def sign(self) -> None:
+        """Give the account its Twilio auth token: from now on every text is posted signed, as Twilio does."""
+        self.token = secrets.token_hex(16)
+        settings.set_value(self.server.engine, self.api.account_id, "twilio_auth_token", self.token)
 
     def params(self, body: str, frm: str, sid: str, **extra: str) -> dict[str, str]:
         # Everything Twilio posts for an inbound SMS (the signature covers every one of them).
@@ -252,6 +261,97 @@ def test_without_a_token_unsigned_requests_are_accepted(server, api, phone):
     assert parse(r).message == f"{BRAND}: {STOP_REPLY}"
 
 
+# --- unsigned posts: withdrawals only -----------------------------------------------------------
+# Without the auth token anyone who knows the brand's (public) SMS number can post any `From`:
+# nothing unsigned may land consent on a person who never gave it.
+
+
+def unsigned_reply() -> str:
+    return f"{BRAND}: {UNSIGNED_REPLY}"
+
+
+@pytest.mark.parametrize("join_keyword", ["JOIN", "Deals", "YES"])
+def test_consent_never_lands_on_the_wrong_person_an_unsigned_join_grants_nothing(server, api, phone, join_keyword):
+    settings.set_value(server.engine, api.account_id, "sms_join_keyword", join_keyword)
+    stranger, known = a_number(), a_number()
+    email = f"{secrets.token_hex(4)}@example.com"
+    r = api.post("/api/profiles", json={"data": {"type": "profile", "attributes": {"email": email,
+                                                                                  "phone_number": known}}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    before = ledger(api)
+    sid = "SM" + secrets.token_hex(16)
+    assert phone.text(join_keyword, stranger, sid=sid).message == unsigned_reply()
+    assert phone.text(join_keyword.lower() + "!", known).message == unsigned_reply()
+    assert subscriptions(api, stranger) is None  # no profile made for the number
+    assert sms(api, known)["consent"] == "NEVER_SUBSCRIBED"
+    assert ledger(api) == before
+    # Nothing at all was written, not even the message's receipt: once the account has its token,
+    # Twilio's signed delivery of that message is applied as any other.
+    phone.sign()
+    assert phone.text(join_keyword, stranger, sid=sid).message == f"{BRAND}: {JOIN_REPLY}"
+    assert sms(api, stranger)["consent"] == "SUBSCRIBED"
+
+
+@pytest.mark.parametrize(("body", "extra"), [("START", {}), ("UNSTOP", {}), ("Yes", {}), ("y", {}),
+                                             ("please start again", {"OptOutType": "START"})])  # fmt: skip
+def test_consent_never_lands_on_the_wrong_person_an_unsigned_start_unstop_or_yes_restores_nothing(
+    server, api, phone, body, extra
+):
+    frm = a_number()
+    subscribe_sms(server, api, frm)
+    assert phone.text("STOP", frm).message == f"{BRAND}: {STOP_REPLY}"  # withdrawn, unsigned
+    before = ledger(api)
+    assert phone.text(body, frm, **extra).message == unsigned_reply()
+    for purpose in ("marketing", "transactional"):
+        assert sms(api, frm, purpose)["consent"] == "UNSUBSCRIBED"
+    assert ledger(api) == before
+    # Signed, the same words give back what the number withdrew, as before.
+    phone.sign()
+    assert phone.text(body, frm, **extra).message == f"{BRAND}: {START_REPLY}"
+    assert sms(api, frm)["consent"] == "SUBSCRIBED"
+
+
+def test_consent_never_lands_on_the_wrong_person_an_unsigned_yes_confirms_no_pending_double_opt_in(server, api, phone):
+    frm = a_number()
+    doi = lists.create_list(server.engine, api.account_id, "SMS club", double_opt_in=True).id
+    consent.subscribe(server.engine, api.account_id, Locator("phone_number", frm), [(Channel.SMS, Purpose.MARKETING)],
+                      list_id=doi, method="FORM", method_detail="footer")  # fmt: skip
+    before = ledger(api)
+    for body in ("YES", "Y", "START"):
+        assert phone.text(body, frm).message == unsigned_reply()
+    assert sms(api, frm)["consent"] == "NEVER_SUBSCRIBED"  # pending is not consent, and still pending
+    assert ledger(api) == before
+    phone.sign()
+    assert phone.text("YES", frm).message == f"{BRAND}: {START_REPLY}"  # the request was left as it was
+    block = sms(api, frm)
+    assert (block["consent"], block["method"], block["method_detail"]) == ("SUBSCRIBED", "FORM", "footer")
+
+
+@pytest.mark.parametrize(
+    ("body", "extra", "keyword"),
+    [("STOP", {}, "STOP"), ("opt out", {}, "OPT OUT"), ("stop texting me", {"OptOutType": "STOP"}, "STOP")],
+)
+def test_a_withdrawal_is_never_lost_an_unsigned_stop_still_withdraws_and_help_still_answers(
+    server, api, phone, body, extra, keyword
+):
+    frm = a_number()
+    subscribe_sms(server, api, frm)
+    assert phone.text(body, frm, **extra).message == f"{BRAND}: {STOP_REPLY}"
+    for purpose in ("marketing", "transactional"):
+        block = sms(api, frm, purpose)
+        assert (block["consent"], block["method"], block["method_detail"]) == ("UNSUBSCRIBED", "TEXT", keyword)
+    count = len(ledger(api))
+    assert phone.text("HELP", frm).message == f"{BRAND}: {HELP_REPLY}"
+    assert len(ledger(api)) == count
+
+
+def test_an_unsigned_join_from_a_sender_no_handset_uses_is_still_ignored_without_a_reply(server, api, phone):
+    before = ledger(api)
+    for frm in ("Acme", "12345", a_number() + " ext. 4", "whatsapp:" + a_number()):
+        assert phone.text("JOIN", frm).message is None
+    assert ledger(api) == before
+
+
 # --- routing ----------------------------------------------------------------------------------
 
 
@@ -364,6 +464,7 @@ def test_a_second_opt_out_is_not_confirmed_again_and_records_nothing(server, api
 
 
 def test_an_opt_out_withdraws_a_pending_sms_double_opt_in(server, api, phone):
+    phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     doi = lists.create_list(server.engine, api.account_id, "SMS club", double_opt_in=True).id
     consent.subscribe(server.engine, api.account_id, Locator("phone_number", frm), [(Channel.SMS, Purpose.MARKETING)],
@@ -390,6 +491,7 @@ def test_twilios_opt_out_type_stop_is_honoured_whatever_the_words(server, api, p
 
 
 def test_twilios_opt_out_type_start_resubscribes_and_help_answers(server, api, phone):
+    phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     subscribe_sms(server, api, frm)
     phone.text("STOP", frm)
@@ -414,6 +516,7 @@ def test_other_messages_change_nothing_and_get_no_reply(server, api, phone):
 @pytest.mark.parametrize(("body", "keyword"), [("START", "START"), ("start", "START"), (" Unstop ", "UNSTOP"),
                                                ("YES", "YES"), ("yes", "YES"), ("Y", "Y"), ("y", "Y")])  # fmt: skip
 def test_start_unstop_yes_give_back_the_consent_the_number_withdrew(server, api, phone, body, keyword):
+    phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     subscribe_sms(server, api, frm)
     phone.text("STOP", frm)
@@ -424,6 +527,7 @@ def test_start_unstop_yes_give_back_the_consent_the_number_withdrew(server, api,
 
 
 def test_start_gives_back_only_what_was_held(server, api, phone):
+    phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     subscribe_sms(server, api, frm, Purpose.TRANSACTIONAL)
     phone.text("STOP", frm)
@@ -433,6 +537,7 @@ def test_start_gives_back_only_what_was_held(server, api, phone):
 
 
 def test_start_from_a_number_that_never_consented_grants_nothing(server, api, phone):
+    phone.sign()  # only a signed text grants or restores consent
     stranger = a_number()
     assert phone.text("START", stranger).message is None
     assert subscriptions(api, stranger) is None  # no profile made for it
@@ -445,6 +550,7 @@ def test_start_from_a_number_that_never_consented_grants_nothing(server, api, ph
 
 
 def test_start_while_subscribed_confirms_and_records_nothing(server, api, phone):
+    phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     subscribe_sms(server, api, frm)
     count = len(ledger(api))
@@ -453,6 +559,7 @@ def test_start_while_subscribed_confirms_and_records_nothing(server, api, phone)
 
 
 def test_yes_confirms_a_pending_sms_double_opt_in(server, api, phone):
+    phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     doi = lists.create_list(server.engine, api.account_id, "SMS club", double_opt_in=True).id
     consent.subscribe(server.engine, api.account_id, Locator("phone_number", frm), [(Channel.SMS, Purpose.MARKETING)],
@@ -492,6 +599,7 @@ def test_replies_are_the_accounts_own_texts_escaped_and_named_with_the_brand(ser
 
 @pytest.mark.parametrize("body", ["JOIN", "join", " Join "])
 def test_the_join_keyword_subscribes_sms_marketing_by_text(server, api, phone, body):
+    phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     sid = "SM" + secrets.token_hex(16)
     assert phone.text(body, frm, sid=sid).message == f"{BRAND}: {JOIN_REPLY}"
@@ -503,6 +611,7 @@ def test_the_join_keyword_subscribes_sms_marketing_by_text(server, api, phone, b
 
 
 def test_the_join_keyword_is_the_accounts_choice(server, api, phone):
+    phone.sign()  # only a signed text grants or restores consent
     settings.set_value(server.engine, api.account_id, "sms_join_keyword", "deals")
     frm = a_number()
     assert phone.text("JOIN", frm).message is None
@@ -512,6 +621,7 @@ def test_the_join_keyword_is_the_accounts_choice(server, api, phone):
 
 
 def test_join_after_an_opt_out_subscribes_again(server, api, phone):
+    phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     phone.text("STOP", frm)
     phone.text("JOIN", frm)
@@ -524,6 +634,8 @@ def test_join_after_an_opt_out_subscribes_again(server, api, phone):
 
 @pytest.mark.parametrize("body", ["STOP", "JOIN", "HELP", "START"])
 def test_a_replayed_message_sid_changes_nothing_and_is_not_answered_again(server, api, phone, body):
+    if body in ("JOIN", "START"):
+        phone.sign()  # only a signed text grants or restores consent
     frm = a_number()
     subscribe_sms(server, api, frm)
     if body == "START":

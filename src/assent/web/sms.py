@@ -1,5 +1,12 @@
 """`POST /webhooks/sms/twilio`: Twilio's inbound-message webhook. The texted number (`To`) names
-the account; its keyword is applied and answered in TwiML."""
+the account; its keyword is applied and answered in TwiML.
+
+With the account's `twilio_auth_token` set, X-Twilio-Signature is required (403 without). Without
+it, posts are unsigned and accepted for what cannot land consent on anyone: opt-outs and HELP. An
+unsigned JOIN / START / UNSTOP / YES changes nothing and is answered 200 with a TwiML reply saying
+so: a texter reached through Twilio learns the truth, a forger gets it back as the HTTP answer,
+and Twilio neither retries (it does on a 5xx) nor calls the number's fallback URL (it does when it
+gets no TwiML, an error status included), which could apply the message elsewhere."""
 
 from __future__ import annotations
 
@@ -74,6 +81,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
             body=fields.get("Body", ""),
             message_id=fields["MessageSid"],
             opt_out_type=fields.get("OptOutType") or None,
+            signed=bool(routing.auth_token),  # checked above: a token set means a valid signature
         )
         reply = await anyio.to_thread.run_sync(sms_keywords.handle, engine, routing.account_id, message)
         return _twiml(reply)

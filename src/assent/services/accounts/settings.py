@@ -50,10 +50,16 @@ SETTINGS = {
                 "Reply to the join keyword"),
         Setting("sms_reply_help", "Reply STOP to unsubscribe. Msg & data rates may apply.", "Reply to HELP / INFO"),
         Setting("twilio_auth_token", "",
-                "Twilio auth token: when set, inbound webhooks must carry a valid X-Twilio-Signature", True),
+                "Twilio auth token: when set, inbound SMS webhooks must carry a valid X-Twilio-Signature; without "
+                "it the SMS webhook accepts only opt-outs (STOP) and HELP, and JOIN, START, UNSTOP and YES change "
+                "nothing", True),
         Setting("sendgrid_public_key", "",
-                "SendGrid event webhook verification key (base64): when set, signatures are checked", True),
-        Setting("ses_topic_arn", "", "The SNS topic ARN of SES notifications: when set, other topics are refused"),
+                "SendGrid event webhook verification key (base64): when set, signatures are checked; without it "
+                "anyone who knows the account's public id can post bounces and unsubscribes (withdrawals only)",
+                True),
+        Setting("ses_topic_arn", "",
+                "The SNS topic ARN of SES notifications: when set, other topics are refused; without it any SNS "
+                "topic can post bounces and complaints (withdrawals only)"),
         Setting("soft_bounce_limit", "7", "Consecutive soft bounces that suppress an address", bounds=(1, 1000)),
         Setting("signup_consent_text", "",
                 "The consent wording of the brand's signup form, shown when a form post must be corrected "
@@ -176,6 +182,18 @@ def decision_policy(conn: Connection, account_id: str, policy: Policy) -> Policy
         jurisdictions=parse_jurisdictions(get(conn, account_id, "jurisdictions")),
         frequency_caps=parse_frequency_caps(get(conn, account_id, "frequency_caps")),
     )
+
+
+UNSIGNED_SMS_WARNING = (
+    "No Twilio auth token: the SMS webhook cannot tell Twilio from a forger, so it accepts only opt-outs "
+    "(STOP and its synonyms) and HELP. JOIN, START, UNSTOP and YES (an SMS double opt-in's confirmation too) "
+    "change nothing until the token is set."
+)
+
+
+def setting_warnings(values: Mapping[str, str]) -> dict[str, str]:
+    """What staff must know about the settings as they stand (from `all_values`), by setting name."""
+    return {} if values.get("twilio_auth_token") else {"twilio_auth_token": UNSIGNED_SMS_WARNING}
 
 
 def all_values(engine: Engine, account_id: str) -> dict[str, str]:

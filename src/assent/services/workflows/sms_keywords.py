@@ -8,7 +8,15 @@ What START / UNSTOP / YES do (CTIA treats them as the opt-in words that undo a S
 - else they restore the SMS consent the number held before it opted out (marketing and/or
   transactional, whichever it had), and nothing more: a bare "START" from a number that never
   consented is not the prior express written consent marketing texts need (TCPA PEWC: seller,
-  number and disclosures), so it grants nothing. Joining is the join keyword's job."""
+  number and disclosures), so it grants nothing. Joining is the join keyword's job.
+
+Only a signed message grants or restores consent. Without the account's `twilio_auth_token` no
+signature can be checked, and anyone who knows the brand's (public) SMS number could post
+`From=<someone else's number>&Body=JOIN`: consent would land on a person who never gave it. So an
+unsigned message may withdraw consent (STOP and its synonyms: a withdrawal must never be lost, and a
+forged one costs the brand reach, never a person's rights) and get the HELP reply, but JOIN, START,
+UNSTOP and YES (a pending SMS double opt-in's confirmation too) change nothing, record nothing and
+are answered with `UNSIGNED_REPLY`, which says so."""
 
 from __future__ import annotations
 
@@ -63,6 +71,10 @@ OPT_OUT_WORDS = frozenset(
 )
 OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES", "Y"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+# Answered to a JOIN / START / UNSTOP / YES that came unsigned, named with the brand. Fixed rather
+# than a setting: it must stay true in every case (subscribed or not, pending or not), and only a
+# real texter, through Twilio, ever receives it; a forger gets it back as the HTTP answer.
+UNSIGNED_REPLY = "Signing up by text is not available on this number, so nothing was changed. Reply HELP for help."
 _SMS_PURPOSES = (Purpose.MARKETING, Purpose.TRANSACTIONAL)
 _TRAILING_PUNCTUATION = re.compile(r"[.!]+$")
 # Twilio posts its other channels to the same webhook, their addresses prefixed: "whatsapp:+1…",
@@ -122,6 +134,9 @@ class Inbound:
     body: str
     message_id: str
     opt_out_type: str | None = None
+    # The provider's signature was checked and is valid (the account has an auth token). Only a
+    # signed message grants or restores consent; the default is the safe one.
+    signed: bool = False
 
 
 def sms_number(value: str, region: str | None, field: str) -> str:
@@ -176,7 +191,10 @@ def _brand(conn: Connection, account: Account) -> str:
 def _reply(conn: Connection, account: Account, name: str) -> str:
     """The account's reply text, named with the brand: CTIA wants the program's name in HELP,
     opt-in and opt-out confirmations, and the default texts do not carry it."""
-    text = settings.get(conn, account.id, name).strip()
+    return _branded(conn, account, settings.get(conn, account.id, name).strip())
+
+
+def _branded(conn: Connection, account: Account, text: str) -> str:
     brand = _brand(conn, account)
     if not text or not brand or brand.lower() in text.lower():
         return text
@@ -234,6 +252,15 @@ def handle(engine: Engine, account_id: str, message: Inbound) -> str | None:
             # nothing to record (never the number without its extension: somebody else's, maybe).
             log.warning("inbound %s from an unusable number ignored (message %s)", keyword.word, message.message_id)
             return None
+    if keyword.action in (Action.JOIN, Action.START) and not message.signed:
+        # Nobody vouches that the person holding `From` sent this: no consent may land on it. Not
+        # even the receipt is claimed, so nothing at all is written.
+        log.warning(
+            "inbound %s to account %s not applied: unsigned (no twilio_auth_token), only opt-outs and HELP are "
+            "accepted (message %s)", keyword.word, account_id, message.message_id,
+        )  # fmt: skip
+        with read_transaction(engine) as conn:
+            return _branded(conn, account, UNSIGNED_REPLY)
     now = utcnow()
     pending = False
     with recording(engine, account_id) as recorder:

@@ -55,7 +55,8 @@ def routes(engine: Engine) -> list[BaseRoute]:
         groups = [(title, [(account_settings.SETTINGS[n], values[n]) for n in names]) for title, names in GROUPS]
         return page(request, s, "settings.html", {
             "account": account, "keys": keys, "users": users, "lists": lists, "base": config().link_base,
-            "scopes": accounts.SCOPES, "nav": "settings", "groups": groups, **extra}, status)  # fmt: skip
+            "scopes": accounts.SCOPES, "nav": "settings", "groups": groups,
+            "warnings": account_settings.setting_warnings(values), **extra}, status)  # fmt: skip
 
     async def overview(request: Request, s: Session, form: FormData | None) -> Response:
         q = request.query_params
