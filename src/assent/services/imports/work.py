@@ -28,6 +28,7 @@ from ...domain import (
     replay,
 )
 from ...domain import transitions as t
+from ...domain.opt_outs import keep_opt_outs
 from ...store import forms
 from ...store.forms import DriverTarget
 from ..profiles.values import BLANK, RowConsent, merged_values, profile_row, row_consent
@@ -87,7 +88,8 @@ class Plan:
 
 
 def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime) -> RowConsent:
-    """The consent part of a row: its subscriptions, list membership and opt-outs."""
+    """The consent part of a row: its subscriptions, list membership and opt-outs. A profile's own
+    opt-outs are kept (domain.opt_outs): the row's RowConsent says when one kept it from a change."""
     o = plan.options
     events: list[ConsentEvent] = []
     historical = o.historical or row.consented_at is not None
@@ -101,6 +103,9 @@ def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime
             )
     targets = [tg for tg in o.subscribe if tg[0] not in row.consent and row_address(row, tg[0]) is not None]
     targets += [(ch, Purpose.MARKETING) for ch, v in row.consent.items() if v == "in"]
+    consented_at = (row.consented_at or o.consented_at) if historical else None
+    # An import never undoes an opt-out (of a channel or of the list) that its row does not predate.
+    targets, list_id, kept = keep_opt_outs(state, targets, o.list_id, consented_at)
     if targets:
         evs = t.subscribe(
             state,
@@ -108,16 +113,16 @@ def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime
             now=now,
             method=o.method,
             method_detail=o.method_detail,
-            consented_at=(row.consented_at or o.consented_at) if historical else None,
+            consented_at=consented_at,
             historical_import=historical,
-            list_id=o.list_id,
+            list_id=list_id,
             opt_in_process=plan.opt_in,
             proof=plan.proof,
         )
         events += evs
         state = replay(evs, state)
-    if o.list_id is not None and not targets:
-        evs = t.add_to_list(state, o.list_id, now=now, proof=plan.proof)
+    if list_id is not None and not targets:
+        evs = t.add_to_list(state, list_id, now=now, proof=plan.proof)
         events += evs
         state = replay(evs, state)
     for channel, v in row.consent.items():
@@ -125,7 +130,7 @@ def consent_events(state: ProfileState, row: Prepared, plan: Plan, now: datetime
             evs = t.unsubscribe(state, channel, now=now, method=o.method, proof=plan.proof)
             events += evs
             state = replay(evs, state)
-    return row_consent(events, state)
+    return row_consent(events, state, kept)
 
 
 _ADDRESS_FIELD = {Channel.EMAIL: "email", Channel.SMS: "phone_number", Channel.WHATSAPP: "phone_number"}

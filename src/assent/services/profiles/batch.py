@@ -53,6 +53,7 @@ class BatchReport:
     pending: int = 0
     rejected: int = 0
     events: int = 0
+    kept_opt_outs: int = 0  # rows whose subscription an opt-out of their profile kept from applying (imports)
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -197,14 +198,17 @@ class ProfileBatch(Generic[R]):
         self.tombstones.check(added, new_consent=self.new_consent and (result.subscribed or result.pending))
         events += result.events
         state = result.state
+        # A kept opt-out is counted whether or not the row changes anything else.
         if not (new_values != p.values or events or existing is None):
             report.unchanged += 1
+            report.kept_opt_outs += result.kept_opt_out
             return p.id
         p.values, p.state = new_values, state
         p.events += events
         self.commit(p, existing)
         report.subscribed += result.subscribed
         report.pending += result.pending
+        report.kept_opt_outs += result.kept_opt_out
         if existing is None:
             report.created += 1
         else:

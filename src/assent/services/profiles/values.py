@@ -24,12 +24,13 @@ class RowConsent(NamedTuple):
     state: ProfileState  # the state the events lead to
     subscribed: bool  # consent was granted on some channel
     pending: bool  # a double opt-in request was opened (pending is not consent)
+    kept_opt_out: bool = False  # the profile's opt-out kept it from a subscription asked (a file import's)
 
 
-def row_consent(events: list[ConsentEvent], state: ProfileState) -> RowConsent:
+def row_consent(events: list[ConsentEvent], state: ProfileState, kept_opt_out: bool = False) -> RowConsent:
     subscribed = any(e.type is EventType.CONSENT_CHANGED and e.status is ConsentStatus.SUBSCRIBED for e in events)
     pending = any(e.type is EventType.OPTIN_REQUESTED for e in events)
-    return RowConsent(events, state, subscribed, pending)
+    return RowConsent(events, state, subscribed, pending, kept_opt_out)
 
 
 class ProfileRow(Protocol):
