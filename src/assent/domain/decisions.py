@@ -205,22 +205,26 @@ def push_token_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     return _NO_PUSH_TOKEN if send.channel is Channel.PUSH and state.push_tokens <= 0 else NOTHING
 
 
-_LIST = {
+# A profile whose subscription to the list waits for confirmation is not a member yet (pending
+# is not consent): it gets DOUBLE_OPTIN_PENDING, which says why, and NOT_IN_LIST too.
+_PENDING_MEMBER: tuple[Reason, ...] = (Reason.DOUBLE_OPTIN_PENDING, Reason.NOT_IN_LIST)
+_NOT_MEMBER: tuple[Reason, ...] = (Reason.NOT_IN_LIST,)
+_LIST: dict[tuple[bool, tuple[Reason, ...]], tuple[Finding, ...]] = {
     (suppressed, missing): tuple(
-        [*([deny(Reason.LIST_SUPPRESSED)] if suppressed else []), *([deny(missing)] if missing else [])]
+        [*([deny(Reason.LIST_SUPPRESSED)] if suppressed else []), *(deny(reason) for reason in missing)]
     )
     for suppressed in (False, True)
-    for missing in (None, Reason.DOUBLE_OPTIN_PENDING, Reason.NOT_IN_LIST)
+    for missing in ((), _PENDING_MEMBER, _NOT_MEMBER)
 }
 
 
 def list_rule(state: ProfileState, send: Send) -> Iterable[Finding]:
     if send.list_id is None or send.purpose is not Purpose.MARKETING:
         return NOTHING
-    missing = None
+    missing: tuple[Reason, ...] = ()
     if send.list_id not in state.lists:
         pending = state.is_pending(send.channel, Purpose.MARKETING, send.list_id)
-        missing = Reason.DOUBLE_OPTIN_PENDING if pending else Reason.NOT_IN_LIST
+        missing = _PENDING_MEMBER if pending else _NOT_MEMBER
     return _LIST[(send.list_id in state.list_suppressions, missing)]
 
 

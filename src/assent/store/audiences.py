@@ -311,16 +311,14 @@ def _list(rules: Rules, account_id: str, send: Send) -> None:
         .outerjoin(po, waits)
     )
     rules.when(rules.fact(ls.c.profile_id.is_not(None)), Reason.LIST_SUPPRESSED.value)
+    member = rules.fact(lm.c.profile_id.is_not(None))
     waiting = rules.fact(po.c.profile_id.is_not(None))
+    # A pending subscription is not membership: DOUBLE_OPTIN_PENDING, then NOT_IN_LIST too.
     rules.deny(
-        case(
-            (rules.fact(lm.c.profile_id.is_not(None)), null()),
-            (waiting, literal(Reason.DOUBLE_OPTIN_PENDING.value)),
-            else_=literal(Reason.NOT_IN_LIST.value),
-        ),
+        case((member, null()), (waiting, literal(Reason.DOUBLE_OPTIN_PENDING.value)), else_=null()),
         Reason.DOUBLE_OPTIN_PENDING.value,
-        Reason.NOT_IN_LIST.value,
     )
+    rules.deny(case((member, null()), else_=literal(Reason.NOT_IN_LIST.value)), Reason.NOT_IN_LIST.value)
 
 
 # --- the jurisdiction packs and the frequency caps (domain/pack_rules.py) ----------------------------
