@@ -303,6 +303,23 @@ def test_a_batch_of_decisions_answers_each_in_order(api, history) -> None:
     assert "NO_ADDRESS" in answers[4]["reasons"]
 
 
+def test_an_unknown_profile_in_a_batch_is_its_own_deny_and_the_others_are_answered(api, history) -> None:
+    asks = [ask(email="b@example.com"), ask(email="nobody@example.com"), ask("sms", phone_number="+14155550100")]
+    r = decide(api, asks)
+    assert r.status_code == 200, r.text
+    known, by_email, by_phone = r.json()["data"]
+    assert known["attributes"]["verdict"] == "ALLOW"
+    assert known["attributes"]["profile_id"] == profile_id(api, "b@example.com")
+    for d, channel in ((by_email, "email"), (by_phone, "sms")):
+        a = d["attributes"]
+        assert (a["verdict"], a["allowed"], a["reasons"], a["profile_id"]) == ("DENY", False, ["UNKNOWN_PROFILE"], None)
+        assert (a["channel"], a["purpose"]) == (channel, "marketing")
+        assert d["type"] == "decision" and d["id"] and d["relationships"]["profile"]["data"] is None
+    # Asked alone (not in a list), an unknown profile is still the 404 of the call.
+    e = error(decide(api, ask(email="nobody@example.com")), 404)
+    assert e["source"]["pointer"] == "/data/attributes/profile/email"
+
+
 def test_a_decision_in_the_past_is_judged_on_the_state_then(api, history) -> None:
     b = profile_id(api, "b@example.com")
     events = api.get(f"/api/profiles/{b}/consent-events").json()["data"]
@@ -355,12 +372,8 @@ def test_a_thousand_decisions_fit_in_one_batch_and_1001_do_not(api, history) -> 
         ),
         ({"type": "decision", "attributes": {"profile": {"email": "b@example.com"}}}, 400, "/data/attributes"),
         ([ask(email="b@example.com"), ask("fax", email="b@example.com")], 400, "/data/1/attributes/channel"),
-        ([ask(email="b@example.com"), ask(email="nobody@example.com")], 404, "/data/1/attributes/profile/email"),
-        (
-            [ask(email="b@example.com"), ask(phone_number="+14155550100")],
-            404,
-            "/data/1/attributes/profile/phone_number",
-        ),
+        # An unknown profile is answered in a batch; a malformed identifier still refuses it whole.
+        ([ask(email="nobody@example.com"), ask(email="not an email")], 400, "/data/1/attributes/profile/email"),
     ],
     ids=[
         "bad-channel",
@@ -372,8 +385,7 @@ def test_a_thousand_decisions_fit_in_one_batch_and_1001_do_not(api, history) -> 
         "bad-via",
         "no-channel",
         "batch-bad-channel",
-        "batch-unknown-profile",
-        "batch-unknown-phone",
+        "batch-unknown-profile-and-bad-email",
     ],
 )
 def test_bad_decision_requests_name_the_item(api, history, data: Any, status: int, pointer: str) -> None:

@@ -75,23 +75,27 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _decision(call: Call, r: DecisionRequest, d: ProfileDecision) -> dict[str, Any]:
+    attributes = {
+        "profile_id": d.profile_id,
+        "channel": r.channel.value,
+        "purpose": r.purpose.value,
+        "via": r.via.value,
+        "list_id": r.list_id,
+        "at": d.send.now.isoformat(),
+        "verdict": d.decision.verdict.value,
+        "allowed": d.decision.allowed,
+        "reasons": list(d.decision.reasons),
+        "warnings": list(d.decision.warnings),
+        "defer_until": d.decision.defer_until.isoformat() if d.decision.defer_until else None,
+        "consent_expired_at": _iso(d.decision.consent_expired_at),
+    }
+    if d.profile_id is None:  # UNKNOWN_PROFILE: no profile to relate the answer to
+        return {"type": "decision", "id": f"unknown-{r.locator.field}-{r.channel.value}-{r.purpose.value}",
+                "attributes": attributes, "relationships": {"profile": {"data": None}}}  # fmt: skip
     return {
         "type": "decision",
         "id": f"{d.profile_id}-{r.channel.value}-{r.purpose.value}",
-        "attributes": {
-            "profile_id": d.profile_id,
-            "channel": r.channel.value,
-            "purpose": r.purpose.value,
-            "via": r.via.value,
-            "list_id": r.list_id,
-            "at": d.send.now.isoformat(),
-            "verdict": d.decision.verdict.value,
-            "allowed": d.decision.allowed,
-            "reasons": list(d.decision.reasons),
-            "warnings": list(d.decision.warnings),
-            "defer_until": d.decision.defer_until.isoformat() if d.decision.defer_until else None,
-            "consent_expired_at": _iso(d.decision.consent_expired_at),
-        },
+        "attributes": attributes,
         "relationships": {"profile": {"data": {"type": "profile", "id": d.profile_id}}},
         "links": {"self": call.url(f"/api/profiles/{d.profile_id}/")},
     }
@@ -102,7 +106,7 @@ def _failing(call: Call, requests: list[DecisionRequest]) -> int:
     one only on this error path)."""
     for i, r in enumerate(requests):
         try:
-            decide_many(call.engine, call.account_id, [r])
+            decide_many(call.engine, call.account_id, [r], unknown_denied=True)
         except DomainError:
             return i
     return 0
@@ -116,7 +120,8 @@ def post_decisions(call: Call) -> Response:
         raise invalid("ask for 1 to 1000 decisions", pointer="/data")
     requests = [_request(i if many else None, q) for i, q in enumerate(queries)]
     try:
-        decisions = decide_many(call.engine, call.account_id, requests)
+        # A batch answers every item: one naming no profile gets DENY UNKNOWN_PROFILE, not a 404 of all.
+        decisions = decide_many(call.engine, call.account_id, requests, unknown_denied=many)
     except DomainError as e:
         if not many:
             raise from_domain(e, "/data/attributes/profile") from None

@@ -44,6 +44,8 @@ class Reason(StrEnum):
     EXPLICIT_CONSENT_REQUIRED = "EXPLICIT_CONSENT_REQUIRED"
     DOUBLE_OPTIN_REQUIRED = "DOUBLE_OPTIN_REQUIRED"
     IMPLIED_CONSENT_EXPIRED = "IMPLIED_CONSENT_EXPIRED"
+    # deny, not decide()'s: a batch of decisions answers an item naming no profile of the account with it
+    UNKNOWN_PROFILE = "UNKNOWN_PROFILE"
     # defer
     QUIET_HOURS = "QUIET_HOURS"
     FREQUENCY_CAP = "FREQUENCY_CAP"

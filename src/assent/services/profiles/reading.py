@@ -18,7 +18,9 @@ from ...domain import (
     Policy,
     ProfileState,
     Purpose,
+    Reason,
     Send,
+    Verdict,
     Via,
     decide,
     replay,
@@ -32,6 +34,7 @@ from ..accounts import settings as account_settings
 from ..accounts.accounts import Account, load_account
 from ..activity.sends import recent_sends
 from ..shared.clock import utcnow
+from ..shared.errors import NotFound
 from .locator import Locator, find_profile
 from .views import ProfileView, profile_view
 
@@ -100,7 +103,7 @@ def timeline(engine: Engine, account_id: str, locator: Locator) -> tuple[str, li
 
 @dataclass(frozen=True, slots=True)
 class ProfileDecision:
-    profile_id: str
+    profile_id: str | None  # None: no profile of the account has the identifier (UNKNOWN_PROFILE)
     send: Send
     decision: Decision
 
@@ -134,14 +137,33 @@ def _decide(
     return ProfileDecision(row.id, send, decide(state, send))
 
 
-def decide_many(engine: Engine, account_id: str, requests: list[DecisionRequest]) -> list[ProfileDecision]:
+_UNKNOWN = Decision(Verdict.DENY, (Reason.UNKNOWN_PROFILE.value,))
+
+
+def _decide_known(
+    conn: Connection, account: Account, policy: Policy, request: DecisionRequest, now: datetime
+) -> ProfileDecision:
+    try:
+        return _decide(conn, account, policy, request, now)
+    except NotFound:
+        send = Send(request.channel, request.at or now, request.purpose, via=request.via, list_id=request.list_id,
+                    policy=policy)  # fmt: skip
+        return ProfileDecision(None, send, _UNKNOWN)
+
+
+def decide_many(
+    engine: Engine, account_id: str, requests: list[DecisionRequest], *, unknown_denied: bool = False
+) -> list[ProfileDecision]:
     """Several decisions on one snapshot of the account (one read transaction), under the
-    account's policy, jurisdiction packs and frequency caps."""
+    account's policy, jurisdiction packs and frequency caps. A request naming no profile of the
+    account raises NotFound; with `unknown_denied` it is answered DENY UNKNOWN_PROFILE instead, so
+    that one unknown identifier in a batch leaves the others answered."""
     with read_transaction(engine) as conn:
         account = load_account(conn, account_id)
         policy = account_settings.decision_policy(conn, account.id, account.policy)
         now = utcnow()
-        return [_decide(conn, account, policy, r, now) for r in requests]
+        one = _decide_known if unknown_denied else _decide
+        return [one(conn, account, policy, r, now) for r in requests]
 
 
 def decide_for(
