@@ -465,6 +465,26 @@ def test_bad_unsubscribe_jobs_are_400_naming_the_profile(api, profiles: list, po
     assert written(api) == before
 
 
+@pytest.mark.parametrize(
+    ("send", "consent", "hint"),
+    [
+        (subscribe, "UNSUBSCRIBED", "for UNSUBSCRIBED, POST to /api/profile-subscription-bulk-delete-jobs"),
+        (subscribe, "unsubscribed", "for UNSUBSCRIBED, POST to /api/profile-subscription-bulk-delete-jobs"),
+        (subscribe, "subscribed", "write it SUBSCRIBED, in capitals"),
+        (subscribe, "YES", "the one value accepted is SUBSCRIBED"),
+        (unsubscribe, "SUBSCRIBED", "for SUBSCRIBED, POST to /api/profile-subscription-bulk-create-jobs"),
+        (unsubscribe, "Unsubscribed", "write it UNSUBSCRIBED, in capitals"),
+    ],
+)
+def test_a_consent_the_job_does_not_take_is_400_saying_what_to_send_instead(api, send, consent, hint) -> None:
+    channels = {"sms": {"marketing": {"consent": consent}}}
+    before = written(api)
+    e = error(send(api, [member(phone="+14155550123", channels=channels)]), 400)
+    assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/subscriptions/sms/marketing/consent"
+    assert e["detail"].startswith(f"Invalid enum value '{consent}'") and e["detail"].endswith(hint), e["detail"]
+    assert written(api) == before
+
+
 def test_a_hundred_unsubscribes_fit_in_one_job_and_a_bad_one_fails_them_all(api) -> None:
     accepted(subscribe(api, [member(f"u{i}@example.com") for i in range(100)]))
     before = written(api)

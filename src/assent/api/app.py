@@ -244,7 +244,12 @@ class Api:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype and ctype not in _BODY_TYPES:
             raise ApiError(415, "unsupported_media_type", f"Send the body as application/vnd.api+json, not {ctype}.")
-        return await bodies.read_document(request, MAX_BODY, op.body)
+        try:
+            return await bodies.read_document(request, MAX_BODY, op.body)
+        except ApiError as e:
+            if op.explain is None:
+                raise
+            raise op.explain(e) from None
 
 
 def failed(e: Exception) -> Response:

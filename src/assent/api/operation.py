@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from ..services.accounts.accounts import ApiKey
 from ..services.shared.paging import PagePosition
-from ..wire.errors import invalid
+from ..wire.errors import ApiError, invalid
 from . import paging
 from .filters import Condition, FieldRule, FilterError, Sort, check_filter, parse_filter, parse_sort
 
@@ -66,6 +66,9 @@ class Operation:
     # A plain, successful GET answered without Starlette's router, Request and Response (see
     # app.LeanReads); any other request to the operation takes the general path.
     lean: Lean | None = None
+    # Adds a remedy to the error of a body that does not decode (a common mistake, and what to do
+    # instead), keeping its status and pointer; returns the error as it is otherwise.
+    explain: Callable[[ApiError], ApiError] | None = None
 
 
 # A path (the router's decoded one) and a query string a self link is made of as they are, because

@@ -3,6 +3,7 @@ answers 202, so a read right after it sees the change (Klaviyo's are eventually 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args, get_type_hints
@@ -19,7 +20,7 @@ from ..services.consent.bulk import ConsentItem
 from ..services.shared.clock import utcnow
 from ..services.shared.errors import NotFound
 from ..wire.documents import no_content
-from ..wire.errors import from_domain, invalid
+from ..wire.errors import ApiError, from_domain, invalid
 from ..wire.linkage import ListRelationship
 from .operation import Call, Operation
 
@@ -351,12 +352,37 @@ def post_unsubscribe(call: Call) -> Response:
     return _done(any_dropped)
 
 
+_ENUM_VALUE = re.compile(r"Invalid enum value '(.*)'", re.DOTALL)
+
+
+def _consent_hint(accepted: str, opposite: str, other_job: str) -> Callable[[ApiError], ApiError]:
+    """A `consent` this job does not take, with what to send instead: the other job for the
+    opposite consent, or the one spelling accepted."""
+
+    def explain(e: ApiError) -> ApiError:
+        given = _ENUM_VALUE.match(e.detail)
+        if e.status != 400 or given is None or not (e.pointer or "").endswith("/consent"):
+            return e
+        value = given.group(1)
+        if value.upper() == opposite:
+            hint = f"this job sets {accepted} only; for {opposite}, POST to /api/{other_job}"
+        elif value.upper() == accepted:
+            hint = f"write it {accepted}, in capitals"
+        else:
+            hint = f"the one value accepted is {accepted}"
+        return ApiError(e.status, e.code, f"{e.detail}: {hint}", pointer=e.pointer)
+
+    return explain
+
+
 _WRITE = ("lists:write", "profiles:write", "subscriptions:write")
 OPERATIONS = [
     Operation("POST", "/api/profile-subscription-bulk-create-jobs", "bulk_subscribe_profiles", post_subscribe,
               _WRITE, 75, 700, "Subscribe up to 1000 profiles (202; applied before the answer)",
-              body=SubscriptionCreateJobCreateQuery, status=202, tag="Subscriptions"),
+              body=SubscriptionCreateJobCreateQuery, status=202, tag="Subscriptions",
+              explain=_consent_hint("SUBSCRIBED", "UNSUBSCRIBED", "profile-subscription-bulk-delete-jobs")),
     Operation("POST", "/api/profile-subscription-bulk-delete-jobs", "bulk_unsubscribe_profiles", post_unsubscribe,
               _WRITE, 75, 700, "Unsubscribe up to 100 profiles (202; applied before the answer)",
-              body=SubscriptionDeleteJobCreateQuery, status=202, tag="Subscriptions"),
+              body=SubscriptionDeleteJobCreateQuery, status=202, tag="Subscriptions",
+              explain=_consent_hint("UNSUBSCRIBED", "SUBSCRIBED", "profile-subscription-bulk-create-jobs")),
 ]  # fmt: skip
