@@ -63,8 +63,9 @@ def ledger_verify(
     if json:
         emit_json(
             {"ok": ok, "events": result.events, "first_bad_seq": result.first_bad_seq, "problem": result.problem,
-             "checkpoints": [{"seq": c.checkpoint.seq, "published": c.published, "key_id": c.checkpoint.key_id,
-                              "ok": c.problem is None, "problem": c.problem} for c in checks]}
+             "checkpoints": [{"seq": c.checkpoint.seq, "published": c.published, "stored": c.stored,
+                              "key_id": c.checkpoint.key_id, "ok": c.problem is None, "problem": c.problem}
+                             for c in checks]}
         )  # fmt: skip
     else:
         if result.ok:
@@ -73,12 +74,30 @@ def ledger_verify(
             typer.echo(f"ledger broken at seq {result.first_bad_seq}: {result.problem}", err=True)
         if checks and not bad:
             verb = "matches" if len(checks) == 1 else "match"
-            typer.echo(f"{counted(len(checks), 'signed checkpoint')} {verb} the ledger")
+            typer.echo(f"{counted(len(checks), 'signed checkpoint')} {verb} the ledger{_sources(checks)}")
         for c in bad:
             where = "published" if c.published else "stored"
             typer.echo(f"{where} checkpoint at seq {c.checkpoint.seq} fails: {c.problem}", err=True)
     if not ok:
         raise typer.Exit(1)
+
+
+def _sources(checks: list[checkpoints.CheckpointCheck]) -> str:
+    """Where the checkpoints came from, when published copies were given: a copy of a stored
+    checkpoint is the same checkpoint, counted once."""
+    given = sum(c.published for c in checks)
+    if not given:
+        return ""
+    stored = sum(c.stored for c in checks)
+    both = sum(c.stored and c.published for c in checks)
+    copies = "1 published copy" if given == 1 else f"{given:,} published copies"
+    if not both:
+        same = ""
+    elif given == 1:
+        same = " (a copy of a stored one)"
+    else:
+        same = f" ({both:,} of them copies of stored ones)"
+    return f": {stored:,} stored, {copies} given{same}"
 
 
 @app.command("keygen")

@@ -169,11 +169,18 @@ def covering(conn: Connection, account_id: str, seq: int) -> Checkpoint | None:
 class CheckpointCheck:
     checkpoint: Checkpoint
     problem: str | None  # None: signed by its key, and the chain still has its hash at its seq
-    published: bool  # given by the caller (a copy kept outside the database), not read from it
+    published: bool  # given by the caller (a copy kept outside the database)
+    stored: bool  # read from the database (a copy of it may have been given too)
 
 
 def check(
-    conn: Connection, account_id: str, cp: Checkpoint, *, published: bool, trusted_keys: frozenset[str]
+    conn: Connection,
+    account_id: str,
+    cp: Checkpoint,
+    *,
+    published: bool,
+    trusted_keys: frozenset[str],
+    stored: bool = False,
 ) -> CheckpointCheck:
     """Whether `cp` is signed (by a trusted key, when some are named) and the ledger still has its
     hash at its seq."""
@@ -185,21 +192,24 @@ def check(
     else:
         problem = signature_problem(cp)
     if problem is None:
-        stored = store.hash_at(conn, account_id, cp.seq)
-        if stored is None:
+        at_seq = store.hash_at(conn, account_id, cp.seq)
+        if at_seq is None:
             problem = f"the ledger has no event at seq {cp.seq}"
-        elif stored != cp.head_hash:
+        elif at_seq != cp.head_hash:
             problem = f"the ledger's hash at seq {cp.seq} is not the one signed: the ledger was rewritten"
-    return CheckpointCheck(cp, problem, published)
+    return CheckpointCheck(cp, problem, published, stored)
 
 
 def check_all(
     engine: Engine, account_id: str, published: list[Checkpoint], trusted_keys: frozenset[str] = frozenset()
 ) -> list[CheckpointCheck]:
-    """Every stored checkpoint and every published one given, against the ledger as it is now."""
+    """Every stored checkpoint and every published one given, against the ledger as it is now; a
+    published copy of a stored checkpoint (the same content) is one check, both stored and published."""
     with read_transaction(engine) as conn:
         load_account(conn, account_id)
         stored = [_checkpoint(r) for r in store.listing(conn, account_id)]
-        return [check(conn, account_id, cp, published=False, trusted_keys=trusted_keys) for cp in stored] + [
-            check(conn, account_id, cp, published=True, trusted_keys=trusted_keys) for cp in published
-        ]
+        given = dict.fromkeys(published)  # each copy once, in the order given
+        known = set(stored)
+        return [
+            check(conn, account_id, cp, published=cp in given, trusted_keys=trusted_keys, stored=True) for cp in stored
+        ] + [check(conn, account_id, cp, published=True, trusted_keys=trusted_keys) for cp in given if cp not in known]
