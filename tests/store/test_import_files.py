@@ -44,6 +44,9 @@ def _ledger_seq(engine, account_id: str) -> int:
 
 
 def _rejects(path: Path) -> list[dict]:
+    # A rejected row keeps its cells, one of them may be longer than csv reads by default (131,072
+    # characters): this reader's limit is its own to set, not left to whatever ran before it.
+    csv.field_size_limit(max(csv.field_size_limit(), path.stat().st_size))
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
