@@ -5,7 +5,6 @@ report counts the rows as `kept_opt_outs`. Every test runs on SQLite and on Post
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,17 +19,11 @@ from assent.services.imports import importer as imports
 from assent.services.imports.importer import ImportOptions, import_profiles
 from assent.services.lists import lists
 
+from .test_import import _csv
+
 ANN, BOB, CAT = "ann@example.com", "bob@example.com", "cat@example.com"
 ANN_PHONE, BOB_PHONE = "+14155550101", "+14155550102"
 EMAIL_SMS = tuple(imports.parse_subscribe("email,sms"))
-
-
-def _csv(path: Path, header: list[str], *rows: list[str]) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
 
 
 def _people(tmp_path: Path, name: str = "people.csv", ann_name: str = "Ann") -> Path:
