@@ -152,7 +152,7 @@ def _write_prepared(engine: Engine, account_id: str, lead: ProfileBatch[ProfileI
             engine, account_id, ahead=functools.partial(lead.look_ahead, prepared), before_lock=early.write
         ) as recorder:
             return lead.write_prepared(recorder, prepared)
-    except Exception as e:  # the driver's own (raw writes) or SQLAlchemy's, from what went ahead of the lock
+    except Exception as e:  # the driver's own (raw writes) or SQLAlchemy's, ahead of the lock or under it
         stale_because(engine.dialect, e)
         raise
 

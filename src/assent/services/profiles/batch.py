@@ -327,8 +327,9 @@ class ProfileBatch(Generic[R]):
         """Write what prepare() worked out, once the recorder holds the account's ledger head, and
         commit; returns the number of ledger events. Raises Stale (the caller's transaction rolls
         back) when a write since changed what the batch read: a profile it changes (its row or its
-        events), an identifier it gives a profile (taken since, or erased). The recorder's `ahead`,
-        when it is look_ahead(prepared)'s, has made the look-ups already."""
+        events), an erased identifier it gives a profile. An identifier taken since fails the write
+        with the driver's error, which stale_because() turns into Stale for the caller. The
+        recorder's `ahead`, when it is look_ahead(prepared)'s, has made the look-ups already."""
         conn = recorder.conn
         checks = recorder.ahead if isinstance(recorder.ahead, Checks) else self.look_ahead(prepared, conn)
         if prepared.read and checks.updated_at() != prepared.read:
@@ -336,17 +337,12 @@ class ProfileBatch(Generic[R]):
         if recorder.seq != prepared.seen_seq and checks.changed():
             raise Stale("a profile's consent changed since it was read")
         self.tombstones.write()
-        try:
-            # The profiles are written first, in the recorder's flush (one round trip with the
-            # ledger, the projection and the commit on PostgreSQL): updates free identifiers
-            # before inserts take them.
-            return recorder.record(
-                prepared.recorded, fresh=prepared.fresh, projection_rows=prepared.rows, summarized=prepared.read,
-                first=lambda: bulk.write_profiles(conn, prepared.updates, prepared.inserts), commit=True,
-            )  # fmt: skip
-        except Exception as e:
-            stale_because(conn.dialect, e)
-            raise
+        # The profiles are written first, in the recorder's flush (one round trip with the ledger,
+        # the projection and the commit on PostgreSQL): updates free identifiers before inserts take them.
+        return recorder.record(
+            prepared.recorded, fresh=prepared.fresh, projection_rows=prepared.rows, summarized=prepared.read,
+            first=lambda: bulk.write_profiles(conn, prepared.updates, prepared.inserts), commit=True,
+        )  # fmt: skip
 
 
 Encoder = Callable[[str, Sequence[ConsentEvent]], list[ledger.EncodedEvent]]
