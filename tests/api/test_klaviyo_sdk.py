@@ -318,6 +318,22 @@ def test_paging_follows_links_next_through_every_profile_once(klaviyo):
     assert set(seen) == created
 
 
+def test_page_links_are_percent_encoded_and_the_sdk_reads_the_cursor_from_them(klaviyo):
+    created = {new_profile(klaviyo, f"links{i}@example.com") for i in range(4)}
+    first = klaviyo.Profiles.get_profiles(page_size=2)
+    # links.self is escaped as links.next is, and as Klaviyo writes them.
+    assert first.links.var_self.endswith("/api/profiles?page%5Bsize%5D=2")
+    assert first.links.next.startswith(first.links.var_self + "&page%5Bcursor%5D=")
+    # Given an https:// links.next, the SDK cuts the cursor out after `page%5Bcursor%5D`.
+    https_next = first.links.next.replace("http://", "https://", 1)
+    second = klaviyo.Profiles.get_profiles(page_size=2, page_cursor=https_next)
+    # Its self link is what the SDK asked, escaped the same way (the SDK keeps a leading "=").
+    assert "[" not in second.links.var_self and "page%5Bsize%5D=2" in second.links.var_self
+    assert cursor_of(second.links.var_self).lstrip("=") == cursor_of(first.links.next)
+    assert {p.id for p in first.data} | {p.id for p in second.data} == created
+    assert second.links.next is None
+
+
 def test_paging_with_bare_cursors_forward_and_back(klaviyo):
     created = [new_profile(klaviyo, f"bare{i:02d}@example.com") for i in range(7)]
     first = klaviyo.Profiles.get_profiles(page_size=3, sort="email")

@@ -30,7 +30,7 @@ from ..wire.documents import MEDIA_TYPE, error_response, json_response
 from ..wire.errors import ApiError, from_domain, invalid
 from ..wire.ratelimit import NeedsClaim, RateLimiter
 from . import catalog
-from .operation import Call, Lean, Operation, plain_path_and_query, query_values_of
+from .operation import Call, Lean, Operation, plain_self_path, query_values_of
 
 log = logging.getLogger("assent.api")
 
@@ -208,7 +208,7 @@ class Api:
             plans[raw_query] = plan
         if plan is None:
             return False
-        tail = plain_path_and_query(scope["path"], raw_query)
+        tail = plain_self_path(scope["path"], raw_query)
         if tail is None:
             return False
         try:

@@ -71,22 +71,26 @@ class Operation:
     explain: Callable[[ApiError], ApiError] | None = None
 
 
-# A path (the router's decoded one) and a query string a self link is made of as they are, because
-# request.url would keep them so: printable ASCII, one leading slash, none of the characters it
-# escapes in a path, no '#' (where it would split the URL). Anything else goes through request.url.
+# A path (the router's decoded one) and a query string that request.url would take as they are:
+# printable ASCII, one leading slash, none of the characters it escapes in a path, no '#' (where it
+# would split the URL). A self link is made of them without building request.url; anything else
+# goes through request.url.
 _PLAIN_PATH = re.compile(r'/(?!/)[!"$->@-\[\]-~]*')
 _PLAIN_QUERY = re.compile(rb'[!"$-~]*')
-# query string -> (the last value of each parameter, as request.query_params.get answers; the
-# query part of a self link, None if it is not plain). Clients repeat a few query strings; paging
-# cursors make new ones, so it is cleared when it grows.
-_queries: dict[bytes, tuple[dict[str, str], str | None]] = {}
+# query string -> (the last value of each parameter, as request.query_params.get answers; the query
+# part of a self link; whether the query string is plain). Clients repeat a few query strings;
+# paging cursors make new ones, so it is cleared when it grows.
+_queries: dict[bytes, tuple[dict[str, str], str, bool]] = {}
 
 
-def _parsed(raw: bytes) -> tuple[dict[str, str], str | None]:
+def _parsed(raw: bytes) -> tuple[dict[str, str], str, bool]:
     found = _queries.get(raw)
     if found is None:
-        plain = _PLAIN_QUERY.fullmatch(raw) is not None
-        found = (dict(QueryParams(raw)), ("?" + raw.decode() if raw else "") if plain else None)
+        params = QueryParams(raw)
+        # The parameters encoded as links.next encodes them, and as Klaviyo writes its links
+        # (`page%5Bsize%5D=5`), whatever escaping the client chose.
+        encoded = urlencode(params.multi_items())
+        found = (dict(params), f"?{encoded}" if encoded else "", _PLAIN_QUERY.fullmatch(raw) is not None)
         if len(_queries) >= 1024:
             _queries.clear()
         _queries[raw] = found
@@ -104,23 +108,19 @@ def query_values(request: Request) -> dict[str, str]:
     return _parsed(request.scope["query_string"])[0]
 
 
-def plain_path_and_query(path: str, raw_query: bytes) -> str | None:
-    """path_and_query of a request with this (decoded) path and raw query string when both are
-    plain, else None."""
-    tail = _parsed(raw_query)[1]
-    if tail is not None and _PLAIN_PATH.fullmatch(path) is not None:
-        return path + tail
-    return None
+def plain_self_path(path: str, raw_query: bytes) -> str | None:
+    """self_path of a request with this (decoded) path and raw query string when both are plain,
+    else None."""
+    _, tail, plain = _parsed(raw_query)
+    return path + tail if plain and _PLAIN_PATH.fullmatch(path) is not None else None
 
 
-def path_and_query(request: Request) -> str:
-    """The request's path and query string as request.url has them (its self link without the
-    scheme and host), made without parsing a URL when both are plain."""
-    plain = plain_path_and_query(request.scope["path"], request.scope["query_string"])
-    if plain is not None:
-        return plain
-    url = request.url
-    return url.path + (f"?{url.query}" if url.query else "")
+def self_path(request: Request) -> str:
+    """A self link without the scheme and host: the path as request.url has it, then the query's
+    parameters percent-encoded as links.next has them (`?page%5Bsize%5D=5&page%5Bcursor%5D=…`),
+    however the client escaped them."""
+    raw = request.scope["query_string"]
+    return plain_self_path(request.scope["path"], raw) or request.url.path + _parsed(raw)[1]
 
 
 def listed(values: dict[str, str], name: str) -> list[str]:
@@ -223,7 +223,7 @@ class Call:
         return f"{self.base_url}{path}{tail}"
 
     def self_link(self) -> str:
-        return self.base_url + path_and_query(self.request)
+        return self.base_url + self_path(self.request)
 
     def page_links(self, page: PagePosition) -> dict[str, str]:
         """links.self, links.next and links.prev of a collection, as absolute URLs."""
