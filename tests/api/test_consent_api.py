@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from assent.domain import SuppressionReason
+from assent.domain import Channel, Purpose, SuppressionReason
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.lists.lists import create_list
@@ -245,6 +245,27 @@ def test_a_profile_timeline_pages(api, history) -> None:
     everything = api.get(f"/api/profiles/{b}/consent-events").json()["data"]
     assert len(everything) >= 4
     assert walk(api, f"/api/profiles/{b}/consent-events?page%5Bsize%5D=1") == everything
+
+
+def test_a_phone_number_change_shows_on_the_timeline_as_a_named_reset_not_an_unsubscribe(server, api) -> None:
+    """Rule 3 resets SMS consent when the number changes; the timeline names that reset (rule 10)
+    for what it is: the person neither unsubscribed nor was asked."""
+    pid = consent.subscribe(
+        server.engine, api.account_id, Locator("phone_number", "+14155550161"),
+        [(Channel.SMS, Purpose.MARKETING), (Channel.SMS, Purpose.TRANSACTIONAL)],
+    ).profile_id  # fmt: skip
+    body = {"data": {"type": "profile", "id": pid, "attributes": {"phone_number": "+14155550162"}}}
+    assert api.patch(f"/api/profiles/{pid}", json=body).status_code == 200
+    events = [e["attributes"] for e in api.get(f"/api/profiles/{pid}/consent-events").json()["data"]]
+    resets = [e for e in events if e["type"] == "consent.changed" and e["status"] == "NEVER_SUBSCRIBED"]
+    assert [(e["purpose"], e["metric"], e["outcome"]) for e in resets] == [
+        ("marketing", "SMS Marketing Consent Reset by Phone Number Change", "phone_number_changed"),
+        ("transactional", "SMS Transactional Consent Reset by Phone Number Change", "phone_number_changed"),
+    ]
+    assert not any((e["metric"] or "").startswith("Unsubscribed") for e in events)
+    # The change feed finds the resets by that name.
+    named = feed(api, filter='equals(metric,"SMS Marketing Consent Reset by Phone Number Change")')["data"]
+    assert [e["attributes"]["profile_id"] for e in named] == [pid]
 
 
 def test_bad_timeline_requests(api, other_api, history) -> None:

@@ -153,6 +153,8 @@ def test_rule3_old_number_history_stays_in_the_ledger():
     assert p.events[0] is subscribed
     resets = [e for e in change if e.type is EventType.CONSENT_CHANGED]
     assert [e.status for e in resets] == [ConsentStatus.NEVER_SUBSCRIBED]
+    # Rule 10: the reset has its own name on the timeline; the person did not unsubscribe.
+    assert resets[0].metric == "SMS Marketing Consent Reset by Phone Number Change"
     assert resets[0].personal["phone_number"] == PHONE
     [ident] = [e for e in change if e.type is EventType.IDENTIFIER_CHANGED]
     assert dict(ident.personal) == {"old": PHONE, "new": NEW_PHONE}

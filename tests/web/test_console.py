@@ -328,6 +328,12 @@ def test_each_action_through_the_console(server, owner):
     after = profiles.get_profile(e, account_id, Locator("id", pid))
     assert after.phone_number == "+12065550143"
     assert after.state.status(Channel.SMS).value == "NEVER_SUBSCRIBED"  # rule 3
+    # The timeline names the reset for what it is (it is neither an unsubscribe nor a raw event type).
+    page = owner.get(f"/console/profiles/{pid}").text
+    titles = re.findall(r'<div class="title">([^<]*)</div>', page)
+    assert "SMS Marketing Consent Reset by Phone Number Change" in titles
+    assert "SMS Transactional Consent Reset by Phone Number Change" in titles
+    assert "Consent changed" not in titles
     staff_events = [ev for ev in _events(server, account_id, pid) if ev.get("context", {}).get("source") == "console"]
     assert staff_events and all(ev["method"] == "STAFF" for ev in staff_events)
     assert all(ev["context"]["actor"] == f"staff:{owner.email}" for ev in staff_events)

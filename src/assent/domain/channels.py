@@ -54,6 +54,8 @@ CHANNEL_PURPOSES: dict[Channel, tuple[Purpose, ...]] = {
 ALL_CHANNEL_PURPOSES: tuple[tuple[Channel, Purpose], ...] = tuple(
     (c, p) for c, ps in CHANNEL_PURPOSES.items() for p in ps
 )
+# The channels whose consent belongs to the phone number (reset when it changes).
+NUMBER_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
 
 # Subscribing clears these (Klaviyo's Subscribe API); HARD_BOUNCE and INVALID_EMAIL describe the
 # address, not a choice, so only a new address clears them.
@@ -84,6 +86,14 @@ def subscribed_metric(channel: Channel, purpose: Purpose) -> str:
 
 def unsubscribed_metric(channel: Channel, purpose: Purpose) -> str:
     return f"Unsubscribed from {_CHANNEL_LABEL[channel]} {purpose.value.title()}"
+
+
+def reset_metric(channel: Channel, purpose: Purpose) -> str:
+    """The name of a number-bound consent's reset to NEVER_SUBSCRIBED when the profile's phone
+    number changes or is removed, e.g. 'SMS Marketing Consent Reset by Phone Number Change'.
+    Klaviyo has no metric for it; the name says what happened: the consent belonged to the old
+    number (the person neither gave nor withdrew anything)."""
+    return f"{_CHANNEL_LABEL[channel]} {purpose.value.title()} Consent Reset by Phone Number Change"
 
 
 SUBSCRIBED_TO_LIST = "Subscribed to List"

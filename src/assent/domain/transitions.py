@@ -20,6 +20,7 @@ from .channels import (
     MANUALLY_SUPPRESSED,
     MANUALLY_UNSUPPRESSED,
     MIN_CONSENT_DATE,
+    NUMBER_CHANNELS,
     OPT_OUT_SUPPRESSIONS,
     SUBSCRIBED_TO_LIST,
     UNSUBSCRIBED_FROM_LIST,
@@ -28,6 +29,7 @@ from .channels import (
     OptInProcess,
     Purpose,
     SuppressionReason,
+    reset_metric,
     subscribed_metric,
     unsubscribed_metric,
 )
@@ -428,11 +430,12 @@ def change_phone_number(
     if new == old:
         return []
     c = _Changes(state, now, proof)
-    for channel in (Channel.SMS, Channel.WHATSAPP):
+    for channel in NUMBER_CHANNELS:
         for purpose in CHANNEL_PURPOSES[channel]:
             if c.state.status(channel, purpose) is not ConsentStatus.NEVER_SUBSCRIBED:
                 c.emit(
                     EventType.CONSENT_CHANGED,
+                    metric=reset_metric(channel, purpose),
                     channel=channel,
                     purpose=purpose,
                     status=ConsentStatus.NEVER_SUBSCRIBED,

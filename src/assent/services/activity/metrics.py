@@ -14,8 +14,10 @@ from ...domain.channels import (
     ALL_CHANNEL_PURPOSES,
     MANUALLY_SUPPRESSED,
     MANUALLY_UNSUPPRESSED,
+    NUMBER_CHANNELS,
     SUBSCRIBED_TO_LIST,
     UNSUBSCRIBED_FROM_LIST,
+    reset_metric,
     subscribed_metric,
     unsubscribed_metric,
 )
@@ -51,6 +53,7 @@ CONSENT_METRICS: tuple[str, ...] = (
     UNSUBSCRIBED_FROM_LIST,
     MANUALLY_SUPPRESSED,
     MANUALLY_UNSUPPRESSED,
+    *(reset_metric(c, p) for c, p in ALL_CHANNEL_PURPOSES if c in NUMBER_CHANNELS),
 )
 BUILTIN_BY_ID: dict[str, str] = {builtin_metric_id(name): name for name in CONSENT_METRICS}
 if len(BUILTIN_BY_ID) != len(CONSENT_METRICS):  # a hash collision would merge two metrics
