@@ -120,6 +120,21 @@ def members(api, list_id: str) -> list[str]:
     return [d["id"] for d in r.json()["data"]]
 
 
+def sms_wording(server, api, version: str = "brand-sms-2026-01") -> Any:
+    """The account's own signup wording, stored and named by signup_consent_text_version (what a
+    brand using Klaviyo's onsite script or SDK, which post no wording, sets up for SMS)."""
+    from assent.services.accounts import settings
+    from assent.services.consent import texts
+
+    stored = texts.create(
+        server.engine, api.account_id, version=version,
+        text="Yes, Brand Co may text me recurring marketing offers at this number. Consent is not a condition "
+        "of purchase. Msg & data rates may apply. Reply STOP to stop, HELP for help.",
+    )  # fmt: skip
+    settings.set_value(server.engine, api.account_id, "signup_consent_text_version", version)
+    return stored
+
+
 def ledger_size(server, api) -> int:
     return ledger.verify(server.engine, api.account_id).events
 
@@ -164,6 +179,7 @@ def test_klaviyo_client_body_subscribes_with_method_form_and_proof(server, api, 
 
 
 def test_without_a_subscriptions_object_each_identifier_gets_marketing(server, api, site) -> None:
+    sms_wording(server, api)
     email = address()
     r = post_json(site, public_id(server, api), klaviyo_body(email, "+1 415 555 0171"))
     assert r.status_code == 202, r.text
@@ -180,6 +196,7 @@ def test_without_a_subscriptions_object_each_identifier_gets_marketing(server, a
 
 
 def test_sms_only_subscription_sets_the_number_without_subscribing_email(server, api, site) -> None:
+    sms_wording(server, api)
     email = address()
     sms = {"sms": {"marketing": {"consent": "SUBSCRIBED"}, "transactional": {"consent": "SUBSCRIBED"}}}
     r = post_json(site, public_id(server, api), klaviyo_body(email, "+14155550172", subscriptions=sms))
@@ -190,6 +207,88 @@ def test_sms_only_subscription_sets_the_number_without_subscribing_email(server,
     assert subs["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
     assert subs["sms"]["marketing"]["consent"] == "SUBSCRIBED"
     assert subs["sms"]["transactional"]["consent"] == "SUBSCRIBED"
+
+
+# --- SMS consent and its wording (TCPA: prior express written consent) ------------------------------
+
+
+def test_sms_marketing_from_a_body_naming_no_wording_records_the_accounts_signup_wording(server, api, site) -> None:
+    """Klaviyo's body has no place for the wording: the account's signup_consent_text_version is
+    recorded with the SMS consent, with the digest of its words and where the version came from."""
+    stored = sms_wording(server, api)
+    r = post_json(site, public_id(server, api), klaviyo_body(None, "+14155550191"))  # Klaviyo's default: SMS marketing
+    assert r.status_code == 202, r.text
+    profile = profile_of(api, phone_number="+14155550191")
+    assert profile is not None
+    assert profile["attributes"]["subscriptions"]["sms"]["marketing"]["consent"] == "SUBSCRIBED"
+    (granted,) = [e for e in events(api, profile["id"]) if e["type"] == "consent.changed"]
+    assert granted["context"] == {
+        "source": "client subscriptions API", "consent_text_version": stored.version,
+        "consent_text_sha256": stored.sha256, "consent_text_origin": "account_setting",
+    }  # fmt: skip
+    # A body that names its wording keeps it: the account's is not recorded over it.
+    body = klaviyo_body(None, "+14155550192", consent_text_version="popup-7")
+    assert post_json(site, public_id(server, api), body).status_code == 202
+    (granted,) = [e for e in events(api, profile_of(api, phone_number="+14155550192")["id"])
+                  if e["type"] == "consent.changed"]  # fmt: skip
+    assert granted["context"] == {"source": "client subscriptions API", "consent_text_version": "popup-7"}
+
+
+SMS_MARKETING = {"sms": {"marketing": {"consent": "SUBSCRIBED"}}}
+
+
+@pytest.mark.parametrize(
+    ("email", "subscriptions"),
+    [
+        (False, None),  # a number alone: SMS marketing by Klaviyo's default
+        (True, None),  # email and number: both by default, and neither is written
+        (False, SMS_MARKETING),
+        (True, {**EMAIL_MARKETING, **SMS_MARKETING}),
+    ],
+)
+def test_sms_marketing_with_no_wording_to_record_is_a_400_that_writes_nothing(
+    server, api, site, email, subscriptions
+) -> None:
+    before = ledger_size(server, api)
+    given = address() if email else None
+    body = klaviyo_body(given, "+14155550193", subscriptions=subscriptions)
+    e = error(post_json(site, public_id(server, api), body), 400)
+    assert e["source"]["pointer"] == "/data/attributes/consent_text_version"
+    assert "consent_text_version" in e["detail"] and "signup_consent_text_version" in e["detail"]
+    assert ledger_size(server, api) == before
+    assert profile_of(api, phone_number="+14155550193") is None
+    assert given is None or profile_of(api, email=given) is None
+
+
+def test_without_sms_marketing_a_signup_needs_no_wording(server, api, site) -> None:
+    """Email consent, a number given beside it, and SMS transactional consent (prior express
+    consent, not written) are taken with no wording recorded."""
+    email = address()
+    r = post_json(site, public_id(server, api), klaviyo_body(email, "+14155550194", subscriptions=EMAIL_MARKETING))
+    assert r.status_code == 202, r.text
+    subs = profile_of(api, email=email)["attributes"]["subscriptions"]
+    assert (subs["email"]["marketing"]["consent"], subs["sms"]["marketing"]["consent"]) == (
+        "SUBSCRIBED", "NEVER_SUBSCRIBED",
+    )  # fmt: skip
+    transactional = {"sms": {"transactional": {"consent": "SUBSCRIBED"}}}
+    r = post_json(site, public_id(server, api), klaviyo_body(None, "+14155550195", subscriptions=transactional))
+    assert r.status_code == 202, r.text
+    subs = profile_of(api, phone_number="+14155550195")["attributes"]["subscriptions"]
+    assert (subs["sms"]["transactional"]["consent"], subs["sms"]["marketing"]["consent"]) == (
+        "SUBSCRIBED", "NEVER_SUBSCRIBED",
+    )  # fmt: skip
+
+
+def test_a_form_asking_for_a_number_without_wording_is_logged_and_the_person_told_it_is_not_working(
+    server, api, site, caplog
+) -> None:
+    before = ledger_size(server, api)
+    with caplog.at_level("WARNING", logger="assent.web.signup"):
+        r = post_form(site, public_id(server, api), {"email": address(), "phone_number": "+14155550196"})
+    assert r.status_code == 400
+    assert "This form is not working" in r.text
+    assert any("consent_text_version" in m for m in caplog.messages)
+    assert ledger_size(server, api) == before
 
 
 def test_a_number_already_on_a_profile_is_never_replaced_from_a_public_form(server, api, site) -> None:
@@ -496,6 +595,18 @@ def test_without_the_brands_consent_text_the_retry_page_asks_for_no_phone_number
     assert r.status_code == 400, r.text
     assert 'name="phone_number"' not in r.text and "consent_text_version" not in r.text
     assert "recurring automated marketing texts" not in r.text
+
+
+def test_a_wording_without_a_version_is_shown_but_the_retry_page_asks_for_no_phone_number(server, api, site) -> None:
+    """The setting's words alone name no version: SMS consent given under them could not say what
+    the person was told, so the page shows them and asks for no number."""
+    from assent.services.accounts import settings
+
+    settings.set_value(server.engine, api.account_id, "signup_consent_text", "Brand Co news by email.")
+    r = post_form(site, public_id(server, api), {"email": "not an address"})
+    assert r.status_code == 400, r.text
+    assert "Brand Co news by email." in r.text
+    assert 'name="phone_number"' not in r.text and "consent_text_version" not in r.text
 
 
 def test_an_unknown_list_on_a_form_is_logged_and_the_person_gets_a_generic_message(server, api, site, caplog) -> None:

@@ -46,6 +46,9 @@ class Proof:
     source: str | None = None
     consent_text_version: str | None = None
     consent_text_sha256: str | None = None  # the stored version's text digest: the words, under the chain
+    # Where the version came from when the request did not name it ("account_setting": the account's
+    # signup wording, recorded for a public signup's SMS consent).
+    consent_text_origin: str | None = None
     actor: str | None = None
     message_id: str | None = None
     note: str | None = None

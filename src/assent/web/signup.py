@@ -55,11 +55,12 @@ _POINTERS = {
     "phone_number": "/data/attributes/profile/data/attributes/phone_number",
     "list": "/data/relationships/list/data/id",
     "subscriptions.push": "/data/attributes/profile/data/attributes/subscriptions/push",
+    "consent_text_version": "/data/attributes/consent_text_version",
 }
 
 _LABELS = {"email": "Email address:", "phone_number": "Phone number:"}
 # Errors in how the site set the form up: logged for its owner, not explained to the person.
-_OWNER_FIELDS = ("list", "company_id", "subscriptions.push")
+_OWNER_FIELDS = ("list", "company_id", "subscriptions.push", "consent_text_version")
 
 
 class _Message(TypedDict):

@@ -62,11 +62,13 @@ SETTINGS = {
                 "topic can post bounces and complaints (withdrawals only)"),
         Setting("soft_bounce_limit", "7", "Consecutive soft bounces that suppress an address", bounds=(1, 1000)),
         Setting("signup_consent_text", "",
-                "The consent wording of the brand's signup form, shown when a form post must be corrected "
-                "(without it the page asks for no phone number); a stored signup_consent_text_version replaces it"),
+                "The consent wording of the brand's signup form, shown when a form post must be corrected; a "
+                "stored signup_consent_text_version replaces it"),
         Setting("signup_consent_text_version", "",
                 "The stored consent text version (POST /api/consent-texts) the corrected signup form shows and "
-                "records with the consent given on it"),
+                "records with the consent given on it; also recorded with SMS marketing consent from a signup "
+                "that names no consent_text_version (without it such a signup is refused, and the corrected "
+                "form asks for no phone number)"),
         Setting("jurisdictions", "auto",
                 "Law packs send decisions apply: auto (from each profile's country), none, or a list such as "
                 "GDPR,UWG (GDPR, PECR, UWG, CASL, TCPA; or EU, UK, DE, CA, US); see docs/jurisdictions.md"),

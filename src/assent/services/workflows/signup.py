@@ -2,13 +2,14 @@
 and/or a phone number, optionally to a list, naming the account only by its public id.
 
 Nobody is authenticated, so the rules are conservative: a list's double opt-in is honoured (the
-request stays pending until confirmed), and an identifier already on a profile is never
-replaced from here (that would let anyone reset a stranger's SMS consent)."""
+request stays pending until confirmed), an identifier already on a profile is never replaced from
+here (that would let anyone reset a stranger's SMS consent), and SMS marketing consent is recorded
+with the wording the person was shown, or not at all (`_sms_proof`)."""
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 
@@ -136,6 +137,30 @@ def _check(engine: Engine, account: Account, req: SignupRequest) -> _Checked:
     return _Checked(email, phone, email_targets, phone_targets, dropped)
 
 
+# Where a consent text version recorded for a request that named none came from.
+ACCOUNT_SETTING = "account_setting"
+SMS_DISCLOSURE_MISSING = (
+    "SMS marketing consent from a form needs the consent wording the form showed: name it with "
+    "consent_text_version, or set the account's signup_consent_text_version"
+)
+
+
+def _sms_proof(engine: Engine, account_id: str, targets: tuple[Target, ...], proof: Proof) -> Proof:
+    """The proof SMS consent is recorded with. Marketing texts need the person's prior express
+    written consent (TCPA), which is the disclosure they agreed to: SMS marketing consent from a
+    form is recorded with the consent text version the form names, else (Klaviyo's body has no
+    such field) the account's own signup wording, `signup_consent_text_version`, marked as taken
+    from it. With neither, nothing would say what the person was told: the request is refused."""
+    if (Channel.SMS, Purpose.MARKETING) not in targets or proof.consent_text_version:
+        return proof
+    with read_transaction(engine) as conn:
+        version = settings.get(conn, account_id, "signup_consent_text_version")
+    if not version:
+        raise DomainError("consent_text_version", SMS_DISCLOSURE_MISSING)
+    named = replace(proof, consent_text_version=version, consent_text_origin=ACCOUNT_SETTING)
+    return consent_texts.attested(engine, account_id, named)
+
+
 def _check_same_person(engine: Engine, account_id: str, email: str, phone: str) -> None:
     """A form never joins identifiers of two people: an email and a number that belong to two
     profiles, or to one profile whose own other identifier differs, are refused. The message
@@ -176,8 +201,9 @@ def signup(engine: Engine, public_id: str, req: SignupRequest) -> SignupResult:
     account = account_by_public_id(engine, public_id)
     checked = _check(engine, account, req)
     proof = consent_texts.attested(engine, account.id, req.proof)
+    phone_proof = _sms_proof(engine, account.id, checked.phone_targets, proof)
 
-    def subscribe(locator: consent.Locator, targets: tuple[Target, ...]) -> consent.Change:
+    def subscribe(locator: consent.Locator, targets: tuple[Target, ...], proof: Proof) -> consent.Change:
         if not targets:  # the identifier alone: make sure the profile exists, consent unchanged
             return consent.change(engine, account.id, locator, lambda state, now, _: [], list_id=req.list_id)
         return consent.subscribe(
@@ -188,11 +214,11 @@ def signup(engine: Engine, public_id: str, req: SignupRequest) -> SignupResult:
 
     changes: list[consent.Change] = []
     if checked.email is not None:
-        changes.append(subscribe(consent.Locator("email", checked.email), checked.email_targets))
+        changes.append(subscribe(consent.Locator("email", checked.email), checked.email_targets, proof))
         if checked.phone is not None:
             _attach_phone(engine, account.id, changes[0].profile_id, checked.phone)
     if checked.phone is not None and (checked.phone_targets or checked.email is None):
-        changes.append(subscribe(consent.Locator("phone_number", checked.phone), checked.phone_targets))
+        changes.append(subscribe(consent.Locator("phone_number", checked.phone), checked.phone_targets, phone_proof))
     pending = any(e.type is EventType.OPTIN_REQUESTED for c in changes for e in c.events)
     ids = tuple(dict.fromkeys(c.profile_id for c in changes))
     return SignupResult(ids, pending, checked.dropped)
