@@ -8,6 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from assent.domain import Channel, Purpose
 from assent.domain.pack_rules import add_months
 from assent.services.accounts import settings
@@ -136,3 +138,21 @@ def test_jurisdictions_setting_overrides_the_profiles_country(api, server) -> No
     settings.set_value(server.engine, api.account_id, "jurisdictions", "none")
     create(api, email="kein@example.de", location={"country": "DE"})
     assert decide(api, email="kein@example.de")["reasons"] == ["NOT_OPTED_OUT"]
+
+
+@pytest.mark.parametrize("zone", ["America", "Etc", "America/Argentina"])
+def test_a_timezone_that_names_no_zone_file_is_ignored_by_decisions_and_audiences(api, server, zone) -> None:
+    """A folder of the zone database ("America") is no time zone:
+    the profile's phone number gives its zones, as for any unknown name (these were a 500)."""
+    phone = "+12125550149"
+    create(api, phone_number=phone, location={"country": "US", "timezone": zone})
+    consent.subscribe(server.engine, api.account_id, Locator("phone_number", phone), [(Channel.SMS, Purpose.MARKETING)])
+    new_york = ZoneInfo("America/New_York")
+    night = datetime.combine((utcnow() + timedelta(days=2)).astimezone(new_york).date(), time(23), tzinfo=new_york)
+    morning = datetime.combine(night.date() + timedelta(days=1), time(8), tzinfo=new_york).astimezone(UTC)
+    assert verdict(decide(api, "sms", at=night.isoformat(), phone_number=phone)) == (
+        "DEFER", ["QUIET_HOURS"], morning.isoformat())  # fmt: skip
+    r = api.post("/api/audiences", json={"data": {"type": "audience", "attributes": {
+        "include": [{"type": "all"}], "channel": "sms", "via": "campaign", "at": night.isoformat()}}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["attributes"]["deferred"] == 1

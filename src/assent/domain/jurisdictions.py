@@ -146,7 +146,7 @@ def valid_zone(name: str | None) -> str | None:
         return None
     try:
         ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of the zone database ("America")
         return None
     return name.strip()
 
