@@ -243,6 +243,22 @@ def test_the_sender_name_setting_names_the_sender(api, server, inbox, news) -> N
     assert message["From"] == "The News Team <news@brand.example>"
 
 
+def test_a_list_or_sender_name_with_line_breaks_still_sends_one_plain_header(api, server, inbox) -> None:
+    """A list named through the API (or a sender name) may hold line breaks; they were written into
+    the Subject and From headers, where the message could not be built and stayed unsent, with a
+    traceback each time the outbox tried. They are spaces in a header, and no header is added."""
+    settings.set_value(server.engine, api.account_id, "sender_name", "The News\r\nTeam")
+    r = api.post("/api/lists", json={"data": {"type": "list", "attributes": {
+        "name": "News\nBcc: v@example.com\u2028W", "opt_in_process": "double_opt_in"}}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    address = new_address()
+    subscribe(api, address, r.json()["data"]["id"])
+    (message,) = inbox.wait_for(address)
+    assert message["Subject"] == "Please confirm your subscription to News Bcc: v@example.com W"
+    assert message["From"].startswith("The News Team <") and message["Bcc"] is None
+    links(message)
+
+
 def test_a_single_opt_in_list_sends_no_confirmation(api, server, inbox) -> None:
     plain = create_list(server.engine, api.account_id, "Plain").id
     address = new_address()

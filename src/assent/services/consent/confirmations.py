@@ -35,6 +35,12 @@ def address_digest(address: str) -> str:
 # --- the confirmation email ---------------------------------------------------------------------
 
 
+def _one_line(text: str) -> str:
+    """`text` for a header: a list or sender name may hold line breaks (any of str.splitlines'),
+    which a header cannot (the message could not be built); each is a space."""
+    return " ".join(text.splitlines())
+
+
 class Composer:
     """Writes confirmation emails for one account within one transaction; the account's settings
     and list names are read once however many profiles a bulk job names."""
@@ -46,7 +52,7 @@ class Composer:
         account = load_account(conn, account_id)
         self.look = settings.look(conn, account_id, account.name)
         self.brand, self.postal_address = self.look.brand, self.look.postal_address
-        self.sender = formataddr((self.brand, settings.get(conn, account_id, "sender_email")))
+        self.sender = formataddr((_one_line(self.brand), settings.get(conn, account_id, "sender_email")))
         self.days = settings.get_int(conn, account_id, "doi_token_days")
         self._lists: dict[str, MailingList] = {}
 
@@ -71,7 +77,7 @@ class Composer:
             channel="email",
             recipient=address,
             kind=MESSAGE_KIND,
-            subject=f"Please confirm your subscription to {name}",
+            subject=_one_line(f"Please confirm your subscription to {name}"),
             body_text=self._text(name, confirm_url, cancel_url),
             body_html=self._html(name, confirm_url, cancel_url),
             sender=self.sender,
