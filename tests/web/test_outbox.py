@@ -76,3 +76,23 @@ def test_without_a_mailer_messages_are_held_not_lost(engine, monkeypatch):
     _queue(engine, account_id, 2)
     assert outbox.deliver(engine) == 0
     assert {m["status"] for m in outbox.messages(engine, account_id)} == {"held"}
+
+
+def test_a_message_that_cannot_be_written_as_email_fails_and_the_others_go(engine, inbox):
+    """A header with a line break (queued by a version that let a list name's into the Subject)
+    cannot make an email: it is marked failed with the reason, and the messages after it are sent,
+    where deliver() used to raise at it and leave it claimed, retried with a traceback forever."""
+    account_id = accounts.create_account(engine, "Outbox brand").account.id
+    with write_transaction(engine) as conn:
+        bad = outbox.enqueue(
+            conn, account_id, outbox.Message("email", "bad@example.com", "test", "body", "A\nBcc: x@y")
+        )
+    [good] = _queue(engine, account_id, 1)
+    assert outbox.deliver(engine) == 1
+    deadline = time.monotonic() + 5
+    while not inbox.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [m["To"] for m in inbox.messages] == ["p0@example.com"]
+    rows = {m["id"]: m for m in outbox.messages(engine, account_id)}
+    assert rows[good]["status"] == "sent"
+    assert rows[bad]["status"] == "failed" and "cannot be written as an email" in rows[bad]["last_error"]

@@ -111,13 +111,20 @@ def deliver(engine: Engine, sender: Sender | None = None) -> int:
         with write_transaction(engine) as conn:
             if not store.claim(conn, row.account_id, row.id, utcnow(), stale_before):
                 continue  # another server process is sending it
-        error = send(_email(row))
-        if error is None:
-            status = "sent"
-            sent += 1
+        error: str | None
+        try:
+            message = _email(row)
+        except ValueError as e:  # a header with a line break: no attempt will ever make it an email
+            error, status = f"the message cannot be written as an email: {e}", "failed"
+            log.warning("outbox: %s (message %s)", error, row.id)
         else:
-            log.warning("outbox: %s", error)
-            status = "failed" if row.attempts + 1 >= MAX_ATTEMPTS else "queued"
+            error = send(message)
+            if error is None:
+                status = "sent"
+                sent += 1
+            else:
+                log.warning("outbox: %s", error)
+                status = "failed" if row.attempts + 1 >= MAX_ATTEMPTS else "queued"
         with write_transaction(engine) as conn:
             store.mark(conn, row.account_id, row.id, status, utcnow(), error)
     return sent
