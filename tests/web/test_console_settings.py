@@ -104,6 +104,9 @@ def test_a_bad_setting_is_refused_naming_it_and_nothing_is_saved(server, owner, 
         ("sms_number", "not a number"),
         ("doi_token_days", "seven"),
         ("jurisdictions", "MARS"),
+        ("sender_email", "News <news@brand.example>"),
+        ("sender_email", "news@brand.example\r\nBcc: all@example.com"),
+        ("sender_email", ""),
     ):
         form = _settings_form(page.text, sender_name="Changed", **{name: value})
         r = owner.post("/console/settings/account", data=form)

@@ -152,6 +152,8 @@ def _normalized(conn: Connection, account: Account, name: str, value: str) -> st
     if name == "signup_consent_text_version" and value and not consent_texts.by_version(conn, account.id, value):
         raise DomainError(name, "is not a stored consent text version (create it first: POST /api/consent-texts "
                           "or assent consent-texts create)", value)  # fmt: skip
+    if name == "sender_email" and not _ADDRESS.fullmatch(value):  # the From header's address, alone
+        raise DomainError(name, "must be one email address, such as news@brand.example", value[:80])
     if name == "brand_logo_url" and value and not _HTTPS_URL.fullmatch(value):
         raise DomainError(name, "must be an https:// address of an image", value[:80])
     if name == "brand_color" and value and not _COLOR.fullmatch(value):
@@ -161,6 +163,8 @@ def _normalized(conn: Connection, account: Account, name: str, value: str) -> st
 
 _HTTPS_URL = re.compile(r"https://[^\s\"'<>`]{4,2000}")
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+# One address with no display name, space or line break ("no-reply@localhost" too).
+_ADDRESS = re.compile(r"[^\s@<>()\[\]\",;:\\]{1,64}@[^\s@<>()\[\]\",;:\\]{1,253}")
 
 
 def set_value(engine: Engine, account_id: str, name: str, value: str) -> None:
