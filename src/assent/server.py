@@ -17,7 +17,7 @@ import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from . import web
@@ -31,7 +31,7 @@ from .services.shared.ratelimits import DatabaseWindows, Windows
 from .services.webhooks import delivery as webhook_delivery
 from .store.db import make_engine, require_migrated
 from .web.pages import page_not_found, speaks_html
-from .wire import connections
+from .wire import bodies, connections
 from .wire.connections import ConnectionBalancing
 from .wire.ratelimit import RateLimiter
 
@@ -100,6 +100,7 @@ def create_app(
             404: either_page_or_api(api.NOT_FOUND_HANDLERS[404]),
             405: either_page_or_api(api.NOT_FOUND_HANDLERS[405]),
             **web.EXCEPTION_HANDLERS,
+            ClientDisconnect: bodies.client_gone,
             Exception: api.SERVER_ERROR_HANDLER,
         },  # fmt: skip
         middleware=[Middleware(ConnectionBalancing), *([Middleware(api.LeanReads, api=served)] if lean else [])],

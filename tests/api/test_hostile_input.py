@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -295,3 +297,31 @@ def test_the_battery_sees_a_traceback_when_there_is_one(server_log) -> None:
     except RuntimeError:
         logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
     assert server_log.bad()
+
+
+def test_a_client_that_leaves_before_its_body_arrives_is_one_warning_line(server, api, server_log) -> None:
+    """A client that sends the start of a body and closes the connection (a dropped line, a slow
+    loris giving up) leaves nobody to answer; the server logged a traceback for it, from the API,
+    the public pages and the webhooks alike. It is one warning line, and nothing is written."""
+    _, _, preference_token = _public(server, api)
+    before = _head(server, api.account_id)
+    host, port = server.base_url.removeprefix("http://").split(":")
+    targets = [
+        ("/api/lists", "application/vnd.api+json"),
+        (f"/p/{preference_token}", "application/x-www-form-urlencoded"),
+        ("/console/login", "application/x-www-form-urlencoded"),
+        ("/webhooks/sms/twilio", "application/x-www-form-urlencoded"),
+    ]
+    for path, ctype in targets:
+        head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Klaviyo-API-Key {api.api_key}\r\n"
+                f"revision: {api.headers['revision']}\r\nContent-Type: {ctype}\r\n"
+                "Content-Length: 1000\r\n\r\n")  # fmt: skip
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(head.encode() + b'{"data":{"type":"li')
+            time.sleep(0.2)  # the server is reading the body when the client goes
+    deadline = time.monotonic() + 10
+    while len([r for r in server_log.records if "closed" in r.getMessage() or r.exc_info]) < len(targets):
+        assert time.monotonic() < deadline, [r.getMessage() for r in server_log.records]
+        time.sleep(0.05)
+    assert not server_log.bad(), "\n".join(server_log.bad())
+    assert _head(server, api.account_id) == before

@@ -19,9 +19,11 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ..services.shared.nesting import MAX_DEPTH as MAX_DEPTH
 from ..services.shared.nesting import too_deep as too_deep
+from .documents import error_response
 from .errors import ApiError, from_validation, invalid
 
 log = logging.getLogger("assent.api.bodies")
@@ -136,6 +138,16 @@ def refuse(status: int, code: str, detail: str, *, pointer: str | None = "/") ->
     error = ApiError(status, code, detail, pointer=pointer)
     log.warning("refused request body (error id %s): %s %s", error.id, code, detail)
     return error
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The handler of ClientDisconnect, for every route: the client closed the connection before
+    its body arrived whole (a dropped line, a slow client giving up). Nothing was decoded, so
+    nothing was written, and nobody is left to answer: one warning line, not a traceback."""
+    error = ApiError(400, "parse_error", "The connection closed before the body arrived whole.")
+    log.warning("%s %s: the client closed the connection before its body arrived (error id %s)",
+                request.method, request.url.path, error.id)  # fmt: skip
+    return error_response([error])
 
 
 async def read_document(request: Request, limit: int, type_: Any) -> Any:
