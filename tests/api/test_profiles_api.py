@@ -733,6 +733,21 @@ def test_a_cursor_may_come_as_a_whole_url_or_with_a_leading_equals_sign(api, sev
         assert [p["id"] for p in r.json()["data"]] == expected
 
 
+def test_a_cursor_url_whose_host_cannot_be_read_is_read_from_its_query_else_refused(api, seven) -> None:
+    """An unclosed IPv6 bracket in the host made the URL parser raise: a 500."""
+    first = api.get("/api/profiles", params={"page[size]": "3"}).json()
+    expected = [p["id"] for p in api.get(first["links"]["next"]).json()["data"]]
+    raw = first["links"]["next"].split("page%5Bcursor%5D=")[1]
+    r = api.get(
+        "/api/profiles", params={"page[size]": "3", "page[cursor]": f"http://[x/api/profiles?page%5Bcursor%5D={raw}"}
+    )
+    assert r.status_code == 200, r.text
+    assert [p["id"] for p in r.json()["data"]] == expected
+    r = api.get("/api/profiles", params={"page[cursor]": "http://[::1?page[cursor]=nope"})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["source"] == {"parameter": "page[cursor]"}
+
+
 # --- listing: sparse fieldsets ----------------------------------------------------------------
 
 

@@ -38,7 +38,11 @@ def read_cursor(raw: str | None) -> Cursor | None:
         return None
     # The official SDK may send a whole `links.next` URL, or the cursor with a leading '='.
     if "page[cursor]=" in raw or "page%5Bcursor%5D=" in raw:
-        query = urlsplit(raw).query or raw.split("?", 1)[-1]
+        try:
+            query = urlsplit(raw).query
+        except ValueError:  # a host the parser cannot read ("http://[x"): the query still follows "?"
+            query = ""
+        query = query or raw.split("?", 1)[-1]
         values = parse_qs(query).get("page[cursor]") or parse_qs(query.replace("%5B", "[").replace("%5D", "]")).get(
             "page[cursor]"
         )
