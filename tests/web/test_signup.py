@@ -403,6 +403,20 @@ def test_a_plain_form_post_subscribes_and_thanks(server, api, site, ip) -> None:
         assert e["personal"]["ip"] == ip and e["personal"]["user_agent"] == BROWSER
 
 
+def test_a_form_whose_redirect_or_referer_is_no_url_thanks_without_a_link_back(server, api, site) -> None:
+    """An unclosed IPv6 bracket ("http://[::1") made the URL parser raise: a 500 after the form
+    was read. Such a link is no link back; the signup itself goes through."""
+    for form, referer in (({"redirect": "http://[::1"}, SITE), ({}, "http://[x/form"),
+                          ({"redirect": "https://[::1]:99999/"}, "https://a.example:bad/")):  # fmt: skip
+        email = address()
+        r = post_form(site, public_id(server, api), {"email": email, **form}, Referer=referer)
+        assert r.status_code == 200, r.text
+        assert "Thanks — check your inbox" in r.text and "[" not in r.text
+        profile = profile_of(api, email=email)
+        assert profile is not None
+        assert profile["attributes"]["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
+
+
 def test_a_multipart_form_post_works_the_same(server, api, site) -> None:
     email = address()
     r = site.post(

@@ -224,7 +224,11 @@ def _safe_link(url: str | None) -> str | None:
     """A link back to the site: only http(s) URLs, so a crafted form can't inject a script link."""
     if not url:
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 — raises on a port that is not one
+    except ValueError:  # not a URL: an unclosed IPv6 bracket ("http://[::1"), a bad port
+        return None
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
