@@ -142,6 +142,22 @@ def test_wrong_password_is_refused_without_saying_which_part(server):
         assert c.get("/console/profiles", follow_redirects=False).status_code == 303
 
 
+def test_a_next_that_is_no_url_signs_in_to_the_console_home(server):
+    """A `next` with an unclosed IPv6 bracket made the URL parser raise: the sign-in page, the
+    sign-in and a signed-in visit to the page were each a 500."""
+    account_id = _account(server)
+    email, _ = _user(server, account_id, "owner")
+    with Console(base_url=server.base_url, timeout=30, follow_redirects=False) as c:
+        for value in ("http://[::1", "//[x/console"):
+            page = c.get("/console/login", params={"next": value})
+            assert page.status_code == 200 and 'name="next" value="/console"' in page.text
+        token = c.form("/console/login")
+        r = c.post("/console/login", data={"csrf": token, "email": email, "password": PASSWORD, "next": "http://[::1"})
+        assert r.status_code == 303 and r.headers["location"] == "/console"
+        again = c.get("/console/login", params={"next": "http://[::1"})
+        assert again.status_code == 303 and again.headers["location"] == "/console"
+
+
 def test_login_is_rate_limited(server):
     account_id = _account(server)
     email, _ = _user(server, account_id, "owner")

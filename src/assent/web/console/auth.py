@@ -30,7 +30,10 @@ LOGIN_PER_EMAIL = 30
 
 def _next(value: str) -> str:
     """Where to go after signing in: a console path only (never another site)."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # not a URL (an unclosed IPv6 bracket): no path of ours either
+        return "/console"
     if parts.scheme or parts.netloc or not parts.path.startswith("/console") or value.startswith("//"):
         return "/console"
     return value
