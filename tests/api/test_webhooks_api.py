@@ -128,6 +128,11 @@ def _refused(api: Client, document: dict, pointer: str) -> dict:
         "https://[::ffff:192.168.0.1]/in",
         "https://user:pw@hooks.example.com/in",
         "not a url",
+        # No name to resolve: an empty label, a label over 63 characters, port 0. They were stored,
+        # and the resolver raised at every delivery round (a traceback, the round cut short).
+        "https://a..example/in",
+        "https://" + "a" * 64 + ".example/in",
+        "https://hooks.example.com:0/in",
     ],
 )
 def test_endpoint_url_must_be_https_to_a_public_address(api, url):

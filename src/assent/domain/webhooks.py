@@ -108,12 +108,19 @@ def check_endpoint_url(url: str, allowed_hosts: frozenset[str], field: str = "en
         raise DomainError(field, f"must be a URL of at most {MAX_URL_LENGTH} characters")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 — raises on a bad port
+        port = parts.port  # raises on a bad port
     except ValueError:
         raise DomainError(field, "is not a URL", url) from None
     host = endpoint_host(url)
     if parts.scheme not in ("https", "http") or not host:
         raise DomainError(field, "must be an https URL with a host", url)
+    if port == 0:
+        raise DomainError(field, "names port 0, which nothing listens on", url)
+    try:
+        host.encode("idna")  # what the resolver does with a name: an empty label or one over 63 characters raises
+    except UnicodeError:
+        raise DomainError(field, "has a host name no resolver can look up (an empty label, or one over 63 "
+                          "characters)", url) from None  # fmt: skip
     allowed = host in allowed_hosts
     if parts.scheme == "http" and not allowed:
         raise DomainError(field, "must be https (http only to a host in ASSENT_WEBHOOK_ALLOW_HOSTS)", url)
