@@ -280,3 +280,27 @@ def test_a_bulk_jobs_events_are_queued_for_the_webhooks_enabled_when_it_writes(e
     subscribe_profiles(engine, account_id, [ConsentItem(None, "late@example.com", None, tuple(EMAIL))])
     assert endpoints.get(engine, account_id, made[0], with_queue=True).queued == 4
     assert endpoints.get(engine, account_id, other, with_queue=True).queued == 0
+
+
+def test_a_stored_host_name_no_resolver_can_look_up_is_a_failed_attempt_and_the_round_goes_on(
+    engine, account_id, receiver
+):
+    """An endpoint stored before such names were refused ("a..example": an empty label): the
+    resolver raised UnicodeError, which ended the delivery round with a traceback each time."""
+    from sqlalchemy import update
+
+    from assent.store.db import write_transaction
+    from assent.store.tables import webhooks as webhooks_table
+
+    broken, _ = _webhook(engine, account_id, "https://hooks.example.com/in")
+    with write_transaction(engine) as conn:
+        conn.execute(update(webhooks_table).where(webhooks_table.c.account_id == account_id,
+                                                  webhooks_table.c.id == broken)
+                     .values(endpoint_url="https://a..example/in"))  # fmt: skip
+    working, _ = _webhook(engine, account_id, receiver.url)
+    _subscribe(engine, account_id, "label@example.com")
+    _deliver(engine)
+    assert len(receiver.received) == 1
+    assert endpoints.get(engine, account_id, working, with_queue=True).queued == 0
+    error = endpoints.get(engine, account_id, broken, with_queue=True).last_error
+    assert error.startswith("cannot resolve a..example")

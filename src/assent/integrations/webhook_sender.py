@@ -50,6 +50,8 @@ def _addresses(host: str, port: int, allowed: bool) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise OSError(f"cannot resolve {host}: {e.strerror}") from None
+    except UnicodeError:  # a name the IDNA codec refuses: an empty label, or one over 63 characters
+        raise OSError(f"cannot resolve {host}: not a host name (an empty label, or one over 63 characters)") from None
     found = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not allowed:
         for address in found:
