@@ -9,6 +9,8 @@ naming the field and writes nothing."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -357,3 +359,14 @@ def test_push_tokens_page_by_cursor_both_ways(api):
     back = api.get(third["links"]["prev"]).json()
     assert [t["id"] for t in back["data"]] == [t["id"] for t in second["data"]]
     assert api.get("/api/push-tokens", params={"page[size]": 101}).status_code == 400
+
+
+@pytest.mark.parametrize("key", [[10**30], [True], [None], [[1]], ["a", "b"], [1.5], [0]])
+def test_a_push_token_cursor_not_of_this_listing_is_a_400_naming_it(api, key):
+    """A cursor is the base64 of [direction, key], unsigned: one whose key is not an id (an integer
+    past SQLite's range, a list, two parts) reached the query, a 500."""
+    register(api, device(), address())
+    forged = base64.urlsafe_b64encode(json.dumps(["n", key]).encode()).decode().rstrip("=")
+    r = api.get("/api/push-tokens", params={"page[cursor]": forged})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["source"] == {"parameter": "page[cursor]"}

@@ -23,6 +23,7 @@ from .lists import PROFILE_FIELDS
 from .operation import Call, Operation, Param
 from .related import linkage, related_profile
 from .resources import profile_resource
+from .suppressions import checked_cursor
 
 # --- responses ------------------------------------------------------------------------------------
 
@@ -100,7 +101,7 @@ def get_push_tokens(call: Call) -> Response:
     size = call.page_size(20, 100)
     include = call.include(("profile",))
     fields = call.checked_fields("profile", PROFILE_FIELDS)
-    cursor = call.cursor()
+    cursor = checked_cursor(call, ("text",))  # the listing's key is the id
     found, page = service.page(
         call.engine, call.account_id, conditions, size=size,
         after=cursor.after if cursor else None, before=cursor.before if cursor else None,
