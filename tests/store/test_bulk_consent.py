@@ -18,9 +18,11 @@ from assent.services.consent import ledger_checks as ledger
 from assent.services.consent.bulk import ConsentItem, ItemError, subscribe_profiles
 from assent.services.consent.changes import Locator
 from assent.services.privacy import erasure
+from assent.services.profiles import batch as batch_module
 from assent.services.profiles import reading as profiles
 from assent.services.profiles import writes as profile_writes
 from assent.services.profiles.batch import ProfileBatch
+from assent.services.webhooks import endpoints
 
 EMAIL_M = (Channel.EMAIL, Purpose.MARKETING)
 
@@ -227,4 +229,72 @@ def test_jobs_run_at_once_on_overlapping_profiles_keep_one_profile_each_and_one_
     assert failures == []
     assert all(_count(engine, account_id, e) == 1 for e in emails)
     assert all(_status(engine, account_id, e) is ConsentStatus.SUBSCRIBED for e in emails)
+    _consistent(engine, account_id)
+
+
+# --- one round trip (PostgreSQL) ----------------------------------------------------------------
+
+
+def _appended_at_once(monkeypatch) -> list[int]:
+    """Count the jobs appended in one round trip (record_at_once), each by its number of events."""
+    record_at_once, counted = batch_module.record_at_once, []
+
+    def counting(*args, **kwargs):
+        n = record_at_once(*args, **kwargs)
+        counted.append(n)
+        return n
+
+    monkeypatch.setattr(batch_module, "record_at_once", counting)
+    return counted
+
+
+def _deliveries(engine, account_id: str) -> list[int]:
+    with engine.connect() as conn:
+        sql = "SELECT seq FROM webhook_deliveries WHERE account_id = :a ORDER BY seq"
+        return list(conn.execute(text(sql), {"a": account_id}).scalars())
+
+
+def test_a_job_in_one_round_trip_chains_its_events_as_the_ledger_does(engine, account_id, monkeypatch):
+    # The server works the chain out from the locked head (store/ledger.py, append_in_database):
+    # each hash must be link_hash's, which ledger verify recomputes, after jobs of new and stored
+    # profiles, and after another write moved the head in between.
+    counted = _appended_at_once(monkeypatch)
+    profile_writes.create_profile(engine, account_id, profile_writes.ProfileInput({"email": "kept@example.com"}))
+    subscribe_profiles(
+        engine, account_id, [ConsentItem(None, f"n{i}@example.com", None, (EMAIL_M,)) for i in range(30)]
+    )
+    landed = _between(
+        monkeypatch, lambda: consent.subscribe(engine, account_id, Locator("email", "x@example.com"), [EMAIL_M])
+    )
+    items = [ConsentItem(None, e, None, (EMAIL_M,)) for e in ("kept@example.com", "y@example.com")]
+    report = subscribe_profiles(engine, account_id, items)
+    assert landed and report.events == 2
+    assert counted == ([30, 2] if engine.dialect.name == "postgresql" else [])
+    assert _status(engine, account_id, "kept@example.com") is ConsentStatus.SUBSCRIBED
+    with engine.connect() as conn:
+        head = conn.execute(text("SELECT ledger_seq FROM accounts WHERE id = :a"), {"a": account_id}).scalar()
+        last = conn.execute(text("SELECT max(seq) FROM consent_events WHERE account_id = :a"), {"a": account_id})
+        assert head == last.scalar() == 33
+    _consistent(engine, account_id)
+
+
+def test_a_webhook_enabled_after_a_job_was_worked_out_gets_its_events(engine, account_id, monkeypatch):
+    # Appended in one round trip, a job queues no webhook deliveries: it checks under the lock
+    # that the account has no enabled webhook, and when one was enabled since the job read, the
+    # job is worked out again, its deliveries queued with its events.
+    counted = _appended_at_once(monkeypatch)
+    landed = _between(
+        monkeypatch,
+        lambda: endpoints.create(
+            engine, account_id, name="mirror", endpoint_url="https://hooks.example.com/in",
+            topics=["event:klaviyo.subscribed_to_email_marketing"],
+        ),
+    )  # fmt: skip
+    items = [ConsentItem(None, e, None, (EMAIL_M,)) for e in ("a@example.com", "b@example.com")]
+    report = subscribe_profiles(engine, account_id, items)
+    assert landed and report.events == 2 and counted == []
+    assert _deliveries(engine, account_id) == [1, 2]
+    # With the webhook known when the job is worked out, the job goes the way that queues them.
+    subscribe_profiles(engine, account_id, [ConsentItem(None, "c@example.com", None, (EMAIL_M,))])
+    assert counted == [] and _deliveries(engine, account_id) == [1, 2, 3]
     _consistent(engine, account_id)

@@ -71,7 +71,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         raw.executemany(f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", rows)
         return
     if pipelined(conn) and not isinstance(rows[0], str):  # COPY cannot be pipelined
-        source, params = _json_rows(conn.dialect, table, tuple(columns), rows)
+        source, params = json_rows(conn.dialect, table, tuple(columns), rows)
         send(conn, f"INSERT INTO {table.name} ({','.join(columns)}) SELECT * FROM {source}", params)
         return
     with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({','.join(columns)}) FROM STDIN") as copy:
@@ -108,7 +108,7 @@ def update_rows(
     if pipelined(conn) and not isinstance(rows[0], str):  # no staging table: COPY cannot be pipelined
         sets = ",".join(f"{c}=s.{c}" for c in columns)
         where = " AND ".join(f"t.{k}=s.{k}" for k in key)
-        source, params = _json_rows(conn.dialect, table, (*columns, *key), rows)
+        source, params = json_rows(conn.dialect, table, (*columns, *key), rows)
         send(conn, f"UPDATE {table.name} AS t SET {sets} FROM {source} WHERE {where}", params)
         return
     with raw.cursor() as cur:
@@ -118,12 +118,12 @@ def update_rows(
         cur.execute(f"UPDATE {table.name} AS t SET {sets} FROM {stage} AS s WHERE {where}")
 
 
-# How _json_rows passes one column: in every row's JSON array, once as a parameter of its own (the
+# How json_rows passes one column: in every row's JSON array, once as a parameter of its own (the
 # same value in every row), or not at all (NULL in every row).
 _EACH, _ONCE, _NULL = 0, 1, 2
 
 
-def _json_rows(
+def json_rows(
     dialect: Dialect, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
 ) -> tuple[str, list[Any]]:
     """PostgreSQL: `(SELECT ...) AS s(columns)`, the rows as one statement that can be pipelined

@@ -382,8 +382,19 @@ def _unlock(conn: Connection) -> None:
 def deadlocked(dialect: Dialect, error: BaseException) -> bool:
     """Whether `error` (the driver's, or SQLAlchemy's wrapping it) is PostgreSQL ending a deadlock
     by rolling back this transaction (SQLite's single writer cannot deadlock)."""
+    return dialect.name != "sqlite" and _sqlstate(error) == "40P01"
+
+
+def serialization_failed(dialect: Dialect, error: BaseException) -> bool:
+    """Whether `error` is PostgreSQL's serialization failure (SQLSTATE 40001): at the READ COMMITTED
+    level Assent runs at, only ever raised by its own check that what a write read still holds
+    (ledger.require_unchanged)."""
+    return dialect.name != "sqlite" and _sqlstate(error) == "40001"
+
+
+def _sqlstate(error: BaseException) -> str | None:
     error = getattr(error, "orig", None) or error
-    return dialect.name != "sqlite" and getattr(error, "sqlstate", None) == "40P01"
+    return getattr(error, "sqlstate", None)
 
 
 def is_sqlite(conn: Connection | Engine) -> bool:

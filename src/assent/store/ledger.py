@@ -11,7 +11,7 @@ events is caught too. Personal data sits in `personal`, covered only by `persona
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -93,6 +93,32 @@ class LedgerAppender:
         )  # fmt: skip
         self.head = h
 
+    def append_in_database(self, events: Sequence[tuple[str, EncodedEvent]]) -> Callable[[], int]:
+        """PostgreSQL, in a pipeline that has sent the lock: append `events` (profile id, event) with
+        their places and hashes worked out by the server from the locked head, and move the head,
+        in one statement: nothing waits on this process between the lock and the commit. The
+        returned function tells how many events were written, once the pipeline has synced (and
+        sets `seq` and `head`). The server's chain is link_hash's (a test holds them to each other)."""
+        if not events:
+            return lambda: 0
+        rows = [
+            (self.account_id, i, pid, e.occurred_at, e.type, e.metric, e.payload, e.personal, e.personal_digest)
+            for i, (pid, e) in enumerate(events, 1)
+        ]
+        source, params = bulk.json_rows(self.conn.dialect, consent_events, _PLACED, rows)
+        contents = b"".join(bytes.fromhex(e.content_hash) for _, e in events)
+        found = later(
+            self.conn,
+            _APPEND_IN_DATABASE.format(source=source),
+            (self.account_id, contents, len(events), *params, self.account_id),
+        )
+
+        def written() -> int:
+            (self.seq, self.head), *_ = found()
+            return len(events)
+
+        return written
+
     def flush(self) -> int:
         """Write what was added and move the head; returns how many events were written."""
         n = len(self.rows)
@@ -102,6 +128,32 @@ class LedgerAppender:
             send(self.conn, sql, (self.seq, self.head, self.account_id))  # it may be pipelined
             self.rows = []
         return n
+
+
+# The columns append_in_database sends: an event's content, and its place among the events sent
+# (under `seq`: it is joined to the place the chain gives it).
+_PLACED = COLUMNS[:-2]
+
+# The chain worked out by the server from the locked head, as link_hash works it out: an event's
+# hash is SHA-256 over "seq:content hash:previous hash" (hex). The content hashes travel as one
+# bytea of 32 bytes each, read at a fixed offset (a text or array element would be found by
+# walking from the start). Its parameters: the account, the content hashes, how many; the rows';
+# the account again.
+_APPEND_IN_DATABASE = (
+    "WITH RECURSIVE chain(i, seq, prev, hash) AS ("
+    " SELECT CAST(0 AS bigint), ledger_seq, CAST(NULL AS text), CAST(ledger_head AS text) FROM accounts WHERE id = ?"
+    " UNION ALL"
+    " SELECT i + 1, seq + 1, hash, encode(sha256(convert_to(CAST(seq + 1 AS text) || ':'"
+    " || encode(substring(CAST(? AS bytea) FROM CAST(i * 32 + 1 AS integer) FOR 32), 'hex') || ':' || hash,"
+    " 'UTF8')), 'hex') FROM chain WHERE i < ?),"
+    " appended AS (INSERT INTO consent_events (" + ",".join(COLUMNS) + ")"
+    " SELECT s.account_id, chain.seq, s.profile_id, s.occurred_at, s.type, s.metric, s.payload, s.personal,"
+    " s.personal_digest, chain.prev, chain.hash FROM {source} JOIN chain ON chain.i = s.seq RETURNING seq)"
+    " UPDATE accounts SET ledger_seq = last.seq, ledger_head = last.hash"
+    " FROM (SELECT seq, hash FROM chain ORDER BY i DESC LIMIT 1) AS last"
+    " WHERE accounts.id = ? AND (SELECT count(*) FROM appended) > 0"
+    " RETURNING accounts.ledger_seq, accounts.ledger_head"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,10 +356,43 @@ def _changed_since(dialect: str, account_id: str, seq: int, ids: list[str]) -> t
     return _CHANGED_SINCE["postgresql"], (account_id, seq, account_id, ids)
 
 
+def require_unchanged(conn: Connection, account_id: str, seq: int, read: Mapping[str, datetime | None]) -> None:
+    """PostgreSQL, in a pipeline after the lock (as append_in_database): fail the transaction with
+    a serialization failure (SQLSTATE 40001, migration 0027) when what a write prepared at `seq`
+    read has changed since: an event after `seq` concerns a profile it read, or erased someone
+    (changed_since); a profile it read (id -> updated_at as read) was written or deleted since; or
+    the account has an enabled webhook, whose deliveries the write does not queue. The statements
+    queued after it, the commit among them, then do nothing."""
+    sql = (
+        "SELECT assent_require(NOT EXISTS (" + _CHANGED_SINCE["postgresql"] + ")"
+        " AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(CAST(? AS jsonb)) AS r(id, at) LEFT JOIN profiles"
+        " ON profiles.account_id = ? AND profiles.id = r.id"
+        " WHERE profiles.id IS NULL OR profiles.updated_at IS DISTINCT FROM CAST(r.at AS timestamptz))"
+        " AND NOT EXISTS (SELECT 1 FROM webhooks WHERE account_id = ? AND enabled),"
+        " 'what the write read has changed since it read it')"
+    )
+    ids = list(read)
+    at = msgspec.json.encode(read).decode()
+    send(conn, sql, (account_id, seq, account_id, ids, at, account_id, account_id))
+
+
 def head_seq(conn: Connection, account_id: str) -> int | None:
     """The account's last seq (None when there is no such account)."""
     found = driver_rows(conn, "SELECT ledger_seq FROM accounts WHERE id = ?", (account_id,))
     return int(found[0][0]) if found else None
+
+
+def head_seq_and_webhooks(conn: Connection, account_id: str) -> tuple[int, bool] | None:
+    """The account's last seq, and whether it has an enabled webhook (None when there is no such
+    account): a bulk job's first look-up, which also tells whether its append may go in one round
+    trip (require_unchanged)."""
+    found = driver_rows(
+        conn,
+        "SELECT ledger_seq, EXISTS (SELECT 1 FROM webhooks WHERE webhooks.account_id = accounts.id AND enabled)"
+        " FROM accounts WHERE id = ?",
+        (account_id,),
+    )
+    return (int(found[0][0]), bool(found[0][1])) if found else None
 
 
 def page_events(

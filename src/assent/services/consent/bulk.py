@@ -104,9 +104,10 @@ def _run(
     the job read, it is worked out again under the lock."""
     now = utcnow()
     with read_statements(engine) as conn:
-        seen = ledger_store.head_seq(conn, account_id)  # first: whatever is read next is at least as new
-        if seen is None:
+        head = ledger_store.head_seq_and_webhooks(conn, account_id)  # first: what is read next is at least as new
+        if head is None:
             raise NotFound("account", "no such account", account_id)
+        seen, webhooks = head
         batch, report, encode = _work_out(conn, account_id, items, list_id, step, now, proof, skip_erased)
         prepared = batch.prepare(now, seen, encode)
 
@@ -116,7 +117,7 @@ def _run(
             redone.events = batch.write(recorder, now)
         return redone
 
-    job = _Job(engine, account_id, batch, prepared, report, again, _touches(batch))
+    job = _Job(engine, account_id, batch, prepared, report, again, _touches(batch), webhooks)
     return _JOBS.write((engine, account_id), job)
 
 
@@ -131,6 +132,7 @@ class _Job:
     report: BatchReport
     again: Callable[[], BatchReport]  # the job worked out again under the lock, and written
     touches: frozenset[tuple[str, Any]]  # the profiles it writes and the identifiers they end with
+    webhooks: bool  # whether the account had an enabled webhook when the job was worked out
 
 
 def _touches(batch: ProfileBatch[ProfileItem]) -> frozenset[tuple[str, Any]]:
@@ -142,12 +144,18 @@ def _touches(batch: ProfileBatch[ProfileItem]) -> frozenset[tuple[str, Any]]:
     return frozenset(out)
 
 
-def _write_prepared(engine: Engine, account_id: str, lead: ProfileBatch[ProfileItem], prepared: Prepared) -> int:
+def _write_prepared(
+    engine: Engine, account_id: str, lead: ProfileBatch[ProfileItem], prepared: Prepared, webhooks: bool
+) -> int:
     """Append what was worked out ahead; Stale when something it read has changed since. The new
-    profiles' rows and their projection rows are written ahead of the lock (batch.Early), and the
-    look-ups that must follow the lock go out with it (one round trip on PostgreSQL)."""
+    profiles' rows and their projection rows are written ahead of the lock (batch.Early). On
+    PostgreSQL, when no hook has work (`webhooks`: the account had an enabled webhook), the whole
+    transaction goes in one round trip (batch.write_at_once); otherwise the look-ups that must
+    follow the lock go out with it, and the rest once they are answered."""
     early, prepared = lead.early(prepared)
     try:
+        if lead.at_once(prepared, webhooks=webhooks):
+            return lead.write_at_once(engine, early, prepared)
         with recording(
             engine, account_id, ahead=functools.partial(lead.look_ahead, prepared), before_lock=early.write
         ) as recorder:
@@ -159,7 +167,7 @@ def _write_prepared(engine: Engine, account_id: str, lead: ProfileBatch[ProfileI
 
 def _write_job(job: _Job) -> BatchReport:
     try:
-        job.report.events = _write_prepared(job.engine, job.account_id, job.batch, job.prepared)
+        job.report.events = _write_prepared(job.engine, job.account_id, job.batch, job.prepared, job.webhooks)
         return job.report
     except Stale:
         return job.again()
@@ -167,7 +175,8 @@ def _write_job(job: _Job) -> BatchReport:
 
 def _write_jobs(jobs: Sequence[_Job]) -> list[BatchReport]:
     """Several jobs of one account as one append (Stale, or any error, and each is written alone)."""
-    _write_prepared(jobs[0].engine, jobs[0].account_id, jobs[0].batch, merge_prepared([j.prepared for j in jobs]))
+    merged = merge_prepared([j.prepared for j in jobs])
+    _write_prepared(jobs[0].engine, jobs[0].account_id, jobs[0].batch, merged, any(j.webhooks for j in jobs))
     for j in jobs:
         j.report.events = sum(len(r.events) for r in j.prepared.recorded)
     return [j.report for j in jobs]

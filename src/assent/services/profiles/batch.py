@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, Engine
 
 from ...domain import ConsentEvent, ProfileState, Proof, replay
 from ...domain import transitions as t
@@ -25,13 +25,13 @@ from ...domain.slots import maker
 from ...domain.summary import SUMMARY_COLUMNS
 from ...store import bulk, forms, ledger, projection
 from ...store import profiles as profile_store
-from ...store.db import deadlocked
+from ...store.db import deadlocked, serialization_failed
 from ...store.forms import SUMMARY
 from ..imports.rows import IDENTIFIERS, NewProfile
 from ..privacy.tombstones import Tombstones
 from ..shared.errors import IdentityConflict, NotFound
 from ..shared.ids import new_id
-from ..shared.recorder import Recorded, Recorder
+from ..shared.recorder import Recorded, Recorder, quiet, record_at_once
 from .values import BLANK as BLANK
 from .values import ProfileRow as ProfileRow
 from .values import RowConsent as RowConsent
@@ -345,6 +345,37 @@ class ProfileBatch(Generic[R]):
         )  # fmt: skip
 
 
+    def at_once(self, prepared: Prepared, *, webhooks: bool) -> bool:
+        """Whether write_at_once() may write `prepared` (worked out on PostgreSQL): no hook has work
+        (an account with an enabled `webhooks` has; so has an email double opt-in request) and no
+        tombstone is lifted (written apart, by the batch)."""
+        return (
+            self.conn.dialect.name == "postgresql"
+            and not webhooks
+            and not self.tombstones.lifted
+            and quiet(prepared.recorded)
+        )
+
+    def write_at_once(self, engine: Engine, early: Early, prepared: Prepared) -> int:
+        """Write what prepare() and early() worked out, in one round trip with the account's lock and
+        the commit (recorder.record_at_once); returns the number of ledger events. A write since
+        that changed what the batch read fails it with a serialization failure, an identifier taken
+        since with the driver's error: stale_because() turns either into Stale for the caller."""
+        return record_at_once(
+            engine,
+            self.account_id,
+            prepared.recorded,
+            before_lock=early.write,
+            require_unchanged=lambda conn: ledger.require_unchanged(
+                conn, self.account_id, prepared.seen_seq, prepared.read
+            ),
+            first=lambda conn: bulk.write_profiles(conn, prepared.updates, prepared.inserts),
+            fresh=prepared.fresh,
+            projection_rows=prepared.rows,
+            summarized=prepared.read,
+        )
+
+
 Encoder = Callable[[str, Sequence[ConsentEvent]], list[ledger.EncodedEvent]]
 
 # Where a profile row's properties end (account id, id, the fields, properties) and its summary begins.
@@ -420,6 +451,8 @@ def stale_because(dialect: Dialect, error: BaseException) -> None:
         raise Stale("an identifier was taken since it was looked up") from None
     if deadlocked(dialect, error):
         raise Stale("a write of the same identifier held the lock") from None
+    if serialization_failed(dialect, error):
+        raise Stale("what the batch read has changed since it read it") from None
 
 
 def merge_prepared(parts: Sequence[Prepared]) -> Prepared:

@@ -20,10 +20,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import NoResultFound
 
-from ...domain import ConsentEvent, ProfileState
+from ...domain import Channel, ConsentEvent, EventType, ProfileState
 from ...store import projection
 from ...store.db import commit_now, pipeline, write_transaction
-from ...store.ledger import EncodedEvent, LedgerAppender
+from ...store.ledger import EncodedEvent, LedgerAppender, encode
 from .errors import NotFound
 
 # The hooks' modules are imported when a hook first has work: a command that writes no event (a
@@ -269,3 +269,56 @@ def recording(
         recorder = Recorder(conn, account_id, hooks=hooks, ahead=ahead, before_lock=before_lock)
         yield recorder
     recorder.committed()
+
+
+def quiet(changes: Iterable[Recorded]) -> bool:
+    """Whether the hooks have nothing to do for these changes when the account has no enabled
+    webhook: no email double opt-in request to confirm. Such changes may be recorded at once."""
+    return not any(
+        e.type is EventType.OPTIN_REQUESTED and e.channel is Channel.EMAIL for c in changes for e in c.events
+    )
+
+
+def record_at_once(
+    engine: Engine,
+    account_id: str,
+    changes: Sequence[Recorded],
+    *,
+    before_lock: Callable[[Connection], None],
+    require_unchanged: Callable[[Connection], None],
+    first: Callable[[Connection], None],
+    fresh: Collection[str] = (),
+    projection_rows: projection.Rows | None = None,
+    summarized: Collection[str] = (),
+) -> int:
+    """PostgreSQL: record `changes` (quiet ones, with their events encoded ahead) in one round trip,
+    a transaction sent whole: `before_lock`'s writes, the account's lock, `require_unchanged`'s
+    check (it fails the transaction when what the changes were worked out from has changed since,
+    or the account has an enabled webhook: the hooks are not run), `first`'s writes, the events
+    appended with their chain worked out by the server from the locked head, the projection, the
+    commit. The lock is held for the server's own work only: between taking it and committing,
+    nothing waits on this process (its turn at the interpreter, its next statement). Returns how
+    many events were written; a failed check or write comes out of it, and nothing is written."""
+    with write_transaction(engine) as conn:
+        with pipeline(conn):
+            before_lock(conn)
+            ledger = LedgerAppender(conn, account_id)
+            require_unchanged(conn)
+            first(conn)
+            appended = ledger.append_in_database([(c.profile_id, e) for c in changes for e in _encoded(account_id, c)])
+            projection.write(
+                conn,
+                account_id,
+                {c.profile_id: c.state for c in changes if c.events},
+                fresh=fresh,
+                rows=projection_rows,
+                summarized=summarized,
+            )
+            commit_now(conn)
+        return appended()
+
+
+def _encoded(account_id: str, change: Recorded) -> Sequence[EncodedEvent]:
+    if change.encoded is not None:
+        return change.encoded
+    return [encode(account_id, change.profile_id, e) for e in change.events]
