@@ -344,7 +344,6 @@ class ProfileBatch(Generic[R]):
             first=lambda: bulk.write_profiles(conn, prepared.updates, prepared.inserts), commit=True,
         )  # fmt: skip
 
-
     def at_once(self, prepared: Prepared, *, webhooks: bool) -> bool:
         """Whether write_at_once() may write `prepared` (worked out on PostgreSQL): no hook has work
         (an account with an enabled `webhooks` has; so has an email double opt-in request) and no
