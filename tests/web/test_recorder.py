@@ -6,6 +6,7 @@ imports inside functions)."""
 from __future__ import annotations
 
 import ast
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,7 +17,7 @@ import pytest
 import assent
 from assent.domain import ProfileState, SuppressionReason, replay
 from assent.domain import transitions as t
-from assent.services.shared.recorder import Hook, Recorded, Recorder, Written, recording
+from assent.services.shared.recorder import Hook, Recorded, Written, recording
 from assent.store import ledger as ledger_store
 from tests.web.test_unsubscribe import ONE_CLICK, events, link, make_profile
 
@@ -102,25 +103,27 @@ def test_services_import_each_other_without_cycles_or_imports_inside_functions()
 
 @pytest.fixture
 def ledger_writes(monkeypatch) -> list[tuple[str, int]]:
-    """Every flush of the ledger as (who, events): "recorder" when it happens inside Recorder.record."""
+    """Every write of the ledger as (who, events): "recorder" when services/shared/recorder.py makes
+    it (Recorder.record's flush, or record_at_once's append in the database)."""
     writes: list[tuple[str, int]] = []
-    inside = [False]
-    record, flush = Recorder.record, ledger_store.LedgerAppender.flush
+    flush, append = ledger_store.LedgerAppender.flush, ledger_store.LedgerAppender.append_in_database
 
-    def recorded(self, *args, **kwargs):
-        inside[0] = True
-        try:
-            return record(self, *args, **kwargs)
-        finally:
-            inside[0] = False
+    def who() -> str:
+        caller = sys._getframe(2).f_code.co_filename  # the frame that called the appender
+        return "recorder" if Path(caller).parts[-3:] == ("services", "shared", "recorder.py") else "elsewhere"
 
     def flushed(self):
         n = flush(self)
-        writes.append(("recorder" if inside[0] else "elsewhere", n))
+        writes.append((who(), n))
         return n
 
-    monkeypatch.setattr(Recorder, "record", recorded)
+    def appended(self, events):
+        written = append(self, events)
+        writes.append((who(), len(events)))
+        return written
+
     monkeypatch.setattr(ledger_store.LedgerAppender, "flush", flushed)
+    monkeypatch.setattr(ledger_store.LedgerAppender, "append_in_database", appended)
     return writes
 
 
