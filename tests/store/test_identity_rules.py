@@ -21,8 +21,10 @@ from sqlalchemy import text
 from assent.api.resources import get_profile_resource
 from assent.domain import Channel, DomainError, MissingAddress, Purpose
 from assent.services.accounts import accounts
+from assent.services.accounts import settings as account_settings
 from assent.services.consent import changes as consent
 from assent.services.consent import ledger_checks as ledger
+from assent.services.consent import texts
 from assent.services.consent.bulk import ConsentItem, ItemError, subscribe_profiles
 from assent.services.consent.changes import Locator
 from assent.services.imports.importer import ImportOptions, import_profiles
@@ -243,6 +245,9 @@ def test_sms_consent_is_given_only_to_a_number_in_the_same_request(engine, accou
 
 def test_a_signup_form_never_joins_two_peoples_identifiers(engine) -> None:
     new = accounts.create_account(engine, "Forms", "US").account
+    # The form's SMS wording, recorded with each SMS consent it gives (the account's own).
+    texts.create(engine, new.id, version="forms-sms-1", text="Yes, Forms may text me offers. Reply STOP to stop.")
+    account_settings.set_value(engine, new.id, "signup_consent_text_version", "forms-sms-1")
     signup.signup(engine, new.public_id, signup.SignupRequest(email=ALICE, phone_number=PHONE))
     seq = _seq(engine, new.id)
     for email, phone in ((FRANK, PHONE), (ALICE, "+14155550100")):
