@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from assent.api.filters import (
     MAX_CONDITIONS,
     MAX_DEPTH,
+    MAX_DIGITS,
     MAX_LIST,
     OPERATORS,
     Condition,
@@ -246,6 +247,12 @@ def test_and_nesting_up_to_the_limit() -> None:
         ("any(email,[1,2)", "expected ',' or ']' at character 14; the list opened at character 10 is not closed"),
         ("any(email,[1 2])", "expected ',' or ']' at character 13; the list opened at character 10 is not closed"),
         ("any(email,[1,])", "expected a value at character 13"),
+        # Past Python's 4,300-digit limit int() raised its own ValueError: a 500 on every filtered listing.
+        ("greater-than(seq," + "9" * 5000 + ")", f"a number may have at most {MAX_DIGITS} digits at character 17"),
+        (
+            "any(id,[1,-" + "9" * (MAX_DIGITS + 1) + "])",
+            f"a number may have at most {MAX_DIGITS} digits at character 10",
+        ),
     ],
 )
 def test_syntax_errors(text: str, expected: str) -> None:

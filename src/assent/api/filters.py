@@ -38,6 +38,7 @@ KINDS = frozenset({"string", "datetime", "boolean", "number", "enum"})
 MAX_LIST = 100  # Klaviyo's "at most 100 values" for list operators
 MAX_CONDITIONS = 10
 MAX_DEPTH = 10  # nested and(...): bounds recursion so hostile input gets a FilterError, not a RecursionError
+MAX_DIGITS = 100  # an unquoted integer: far past any field's range, far below int()'s own limit (4,300)
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _BARE_END = re.compile(r"[\s,()\[\]\"']")  # an unquoted value runs up to a delimiter or space
@@ -221,6 +222,8 @@ class _Parser:
                 self._fail(f"{token!r} is not a valid date or datetime", start)
             return moment
         if _INT.fullmatch(token):
+            if len(token.lstrip("+-")) > MAX_DIGITS:
+                self._fail(f"a number may have at most {MAX_DIGITS} digits", start)
             return int(token)
         if _FLOAT.fullmatch(token):
             return float(token)
