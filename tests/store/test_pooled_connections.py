@@ -5,8 +5,12 @@ connections are a file, which no server drops, and its reads always run in a tra
 
 from __future__ import annotations
 
+import logging
+import select
+
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from assent.store import db
@@ -46,3 +50,21 @@ def test_reads_in_autocommit_leave_the_connection_transactional_for_the_next_wri
     with read_transaction(pg_engine) as conn:  # rolled back whole
         name = conn.execute(text("SELECT name FROM accounts WHERE id = :a"), {"a": account_id}).scalar_one()
     assert name != "Renamed"
+
+
+def test_a_pipelined_write_that_fails_tells_its_own_error_and_logs_no_warning(pg_engine, caplog):
+    # A statement's error can reach the driver while later statements are still being queued (here
+    # the server has answered the failed insert before the next statement is sent): it comes out of
+    # the block as a SQLAlchemy error, and ending the pipeline after it (which finds the pipeline
+    # aborted) logs nothing. A bulk job that fails so (an identifier another process took) is worked
+    # out again, and the log stays quiet.
+    with write_transaction(pg_engine) as conn:
+        conn.execute(text("CREATE TEMP TABLE once (v int PRIMARY KEY) ON COMMIT DROP"))
+        raw = db.driver_connection(conn)
+        with caplog.at_level(logging.WARNING), pytest.raises(IntegrityError), db.pipeline(conn):
+            db.send(conn, "INSERT INTO once VALUES (1)")
+            db.send(conn, "INSERT INTO once VALUES (1)")
+            select.select([raw.pgconn.socket], [], [], 10)  # the server's answer has arrived
+            db.send(conn, "INSERT INTO once VALUES (2)")
+        conn.rollback()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -212,9 +212,21 @@ def pipeline(conn: Connection) -> Iterator[None]:
         yield
         return
     dbapi = conn.dialect.loaded_dbapi
+    piped = driver_connection(conn).pipeline()
+    piped.__enter__()
     try:
-        with driver_connection(conn).pipeline():
-            yield
+        yield
+    except BaseException as e:
+        # The block's error (one the driver read early, while statements were still being queued)
+        # is the one to tell. Ending the pipeline after it only finds the pipeline aborted, which
+        # the driver, handed the block's error, would log as a warning of its own.
+        with contextlib.suppress(dbapi.Error):
+            piped.__exit__(None, None, None)
+        if isinstance(e, dbapi.Error):
+            raise DBAPIError.instance(None, None, e, dbapi.Error) from e
+        raise
+    try:
+        piped.__exit__(None, None, None)
     except dbapi.Error as e:
         raise DBAPIError.instance(None, None, e, dbapi.Error) from e
 
