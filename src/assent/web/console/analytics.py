@@ -58,6 +58,16 @@ def _rows(report: service.Report, table: str) -> tuple[list[str], list[list[Any]
         [m.message_id, m.optouts, m.sent, _pct(m.rate)] for m in report.messages]  # fmt: skip
 
 
+# A cell that starts with one of these is read as a formula by spreadsheet programs; what the
+# public typed (an unsubscribe reason's text) must open as the text it is (OWASP's CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value: Any) -> Any:
+    """A cell for a spreadsheet: text that would start a formula gets a leading apostrophe."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
+
+
 def routes(engine: Engine) -> list[BaseRoute]:
     async def load(request: Request, s: Session) -> tuple[dict[str, str], service.Report]:
         asked, start, end = _query(request)
@@ -107,7 +117,7 @@ def routes(engine: Engine) -> list[BaseRoute]:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(head)
-        writer.writerows(rows)
+        writer.writerows([_as_text(v) for v in row] for row in rows)
         name = f"{table}-{asked['channel']}-{report.start}-{report.end}.csv"
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
