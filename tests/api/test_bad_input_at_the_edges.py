@@ -13,6 +13,7 @@ from assent.services.accounts import settings
 from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.profiles.writes import ProfileInput, create_profile
+from assent.store import settings as store_settings
 
 PHONE = "+12125550123"  # New York
 GUAM = "+16715550123"
@@ -46,6 +47,29 @@ def test_bad_input_gets_a_4xx_never_a_500_an_audience_at_the_end_of_the_calendar
     assert r.status_code == 200, r.text
     counts = r.json()["data"]["attributes"]
     assert (counts["allowed"], counts["deferred"]) == (1, 1), counts  # New York at 18:59; Guam past the calendar
+
+
+def test_a_frequency_cap_stored_out_of_its_range_is_read_at_the_end_of_it_not_a_500(api, server, sms_subscriber):
+    """A cap stored before its range was checked (past SQLite's and PostgreSQL's integers, a window
+    of millennia) is read as the largest allowed: the counts, the segment and the decision answer."""
+    with server.engine.begin() as conn:
+        store_settings.set_setting(conn, api.account_id, "frequency_caps",
+                                   "email=99999999999999999999/1d, sms=3000000000/1d, push=1/999999d")  # fmt: skip
+    attributes = {"include": [{"type": "all"}], "channel": "email"}
+    r = api.post("/api/audiences", json={"data": {"type": "audience", "attributes": attributes}})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["attributes"]["allowed"] == 2
+    condition = {"type": "assent-can-receive", "channel": "email", "can_receive": True}
+    body = {"data": {"type": "segment", "attributes": {"name": "Reachable", "definition": {
+        "condition_groups": [{"conditions": [condition]}]}}}}  # fmt: skip
+    r = api.post("/api/segments", json=body)
+    assert r.status_code == 201, r.text
+    segment = r.json()["data"]["id"]
+    r = api.get(f"/api/segments/{segment}", params={"additional-fields[segment]": "profile_count"})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["attributes"]["profile_count"] == 2
+    r = api.get(f"/api/segments/{segment}/profiles")
+    assert r.status_code == 200 and len(r.json()["data"]) == 2, r.text
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -19,6 +20,7 @@ from assent.services.consent import changes as consent
 from assent.services.consent.changes import Locator
 from assent.services.lists import lists, segments
 from assent.services.profiles.writes import ProfileInput, create_profile
+from assent.store import settings as store_settings
 
 from .test_cli import assent, assent_json, assert_one_line_error
 
@@ -77,6 +79,23 @@ def test_audience_count_by_reason(db_url, account_id, people) -> None:
 
 def test_audience_count_needs_a_source(db_url, account_id) -> None:
     assert_one_line_error(assent("audience", "count", "--account", account_id, db=db_url), "--list", "--all")
+
+
+def test_a_frequency_cap_stored_before_its_range_was_checked_counts_at_the_end_of_the_range(
+    db_url, engine, account_id, people
+) -> None:
+    """A cap past the databases' integers (SQLite's 64 bits, PostgreSQL's 32) was a traceback in
+    every count; it is read as the largest cap allowed (10,000 sends, a window of 365 days)."""
+    can_receive = {"condition_groups": [{"conditions": [{"type": "assent-can-receive", "channel": "email",
+                                                          "can_receive": True}]}]}  # fmt: skip
+    segments.create_segment(engine, account_id, "Reachable", can_receive)
+    uncapped = assent_json("audience", "count", "--account", account_id, "--all", db=db_url)
+    members = assent("segments", "list", "--account", account_id, "--count", db=db_url, check=True).stdout
+    with engine.begin() as conn:
+        store_settings.set_setting(conn, account_id, "frequency_caps", "email:marketing=99999999999999999999/1d, "
+                                   "sms:marketing=3000000000/999999d")  # fmt: skip
+    assert assent_json("audience", "count", "--account", account_id, "--all", db=db_url) == {**uncapped, "at": ANY}
+    assert assent("segments", "list", "--account", account_id, "--count", db=db_url, check=True).stdout == members
 
 
 def test_audience_export_ndjson(db_url, account_id, people, tmp_path) -> None:

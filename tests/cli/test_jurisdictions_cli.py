@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from assent.domain.pack_rules import add_months
 from assent.services.profiles.writes import ProfileInput, create_profile
 from assent.services.shared.clock import utcnow
@@ -84,6 +86,17 @@ def test_jurisdictions_setting_is_set_read_back_and_checked_by_the_cli(db_url, e
     bad = assent("settings", "set", "--account", account_id, "frequency_caps", "email=lots", db=db_url)
     assert_one_line_error(bad, "frequency_caps")
     assert assent_json("settings", "list", "--account", account_id, db=db_url)["jurisdictions"] == "GDPR,UWG"
+
+
+@pytest.mark.parametrize("caps", ["email=99999999999999999999/1d", "email=3000000000/1d", "email=10001/1d",
+                                  "email=1/999999d", "email=1/366d", "sms=1/8761h"])  # fmt: skip
+def test_a_frequency_cap_out_of_its_range_is_refused_naming_the_setting_and_the_range(db_url, account_id, caps):
+    """Past these a count overflowed the databases' integers, or a decision deferred for centuries."""
+    bad = assent("settings", "set", "--account", account_id, "frequency_caps", caps, db=db_url)
+    assert_one_line_error(bad, "frequency_caps: needs a limit from 1 to 10,000 and a window from 1h to 365d", caps)
+    assert assent_json("settings", "list", "--account", account_id, db=db_url)["frequency_caps"] == ""
+    assent("settings", "set", "--account", account_id, "frequency_caps", "email=10000/365d, sms=1/8760h",
+           db=db_url, check=True)  # fmt: skip
 
 
 def test_a_method_is_read_whatever_its_case_and_an_unknown_one_is_refused_naming_it(db_url, engine, account_id):

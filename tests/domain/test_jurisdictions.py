@@ -306,6 +306,25 @@ def test_frequency_caps_refuse_what_they_cannot_read(bad):
     assert e.value.field == "frequency_caps"
 
 
+@pytest.mark.parametrize("bad", ["email=10001/1d", "email=99999999999999999999/1d", "email=1/366d", "email=1/8761h",
+                                 "email=1/999999d", "email=1/-1d", "email=" + "9" * 5000 + "/1d"])  # fmt: skip
+def test_frequency_caps_out_of_range_are_refused_naming_the_range(bad):
+    with pytest.raises(DomainError) as e:
+        parse_frequency_caps(bad)
+    assert e.value.field == "frequency_caps"
+    assert len(str(e.value)) < 300
+
+
+def test_frequency_caps_at_the_ends_of_the_range_are_read():
+    caps = parse_frequency_caps("email=10000/365d, sms=1/1h, push=1/8760h")
+    assert [c.label() for c in caps] == ["email:marketing=10000/365d", "sms:marketing=1/1h", "push:marketing=1/365d"]
+
+
+def test_frequency_caps_stored_out_of_range_are_read_at_the_nearest_end_of_it():
+    caps = parse_frequency_caps("email=99999999999999999999/1d, sms=3/999999999d", clamp=True)
+    assert [c.label() for c in caps] == ["email:marketing=10000/1d", "sms:marketing=3/365d"]
+
+
 def test_frequency_caps_read_back_as_written():
     caps = parse_frequency_caps("email:marketing=3/1d, sms=2/12h")
     assert [c.label() for c in caps] == ["email:marketing=3/1d", "sms:marketing=2/12h"]

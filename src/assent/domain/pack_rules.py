@@ -144,9 +144,22 @@ class FrequencyCap:
         return f"{self.channel.value}:{self.purpose.value}={self.limit}/{span}"
 
 
-def parse_frequency_caps(value: str | None, field: str = "frequency_caps") -> tuple[FrequencyCap, ...]:
+# The range a cap may take. A brand caps what a person receives: a few messages a day up to a few a
+# year. 10,000 sends in a window is already no cap at all, and a window of a year is the longest
+# a send history is worth counting over (a longer one defers a send for decades). Beyond these the
+# numbers overflow the databases' integers and the calendar.
+CAP_LIMIT_MAX = 10_000
+CAP_WINDOW_MAX_HOURS = 365 * 24
+CAP_RANGE = f"a limit from 1 to {CAP_LIMIT_MAX:,} and a window from 1h to 365d"
+
+
+def parse_frequency_caps(
+    value: str | None, field: str = "frequency_caps", *, clamp: bool = False
+) -> tuple[FrequencyCap, ...]:
     """`email:marketing=3/1d, sms=2/12h`: channel (and purpose, default marketing), then at most N
-    sends per a window of hours (h) or days (d). Empty: no caps."""
+    sends per a window of hours (h) or days (d). Empty: no caps. A limit or window out of range
+    is refused; with `clamp` (a value stored before the range was checked) it is brought to the
+    nearest end of the range instead."""
     caps: list[FrequencyCap] = []
     for entry in (e.strip() for e in (value or "").split(",")):
         if not entry:
@@ -158,12 +171,18 @@ def parse_frequency_caps(value: str | None, field: str = "frequency_caps") -> tu
             channel = parse_channel(channel_name, field)
             purpose = parse_purpose(channel, purpose_name.strip() or None, field)
             limit, amount, unit = int(limit_text), int(span[:-1]), span[-1:].lower()
-            window = timedelta(hours=amount * (24 if unit == "d" else 1))
-        except (ValueError, OverflowError, DomainError):
-            raise DomainError(field, "is a comma-separated list like email:marketing=3/1d, sms=2/12h", entry) from None
-        if limit < 1 or amount < 1 or unit not in ("h", "d"):
-            raise DomainError(field, "needs a limit and a window of at least 1 (hours h or days d)", entry)
-        caps.append(FrequencyCap(channel, purpose, limit, window))
+        except (ValueError, DomainError):
+            raise DomainError(
+                field, "is a comma-separated list like email:marketing=3/1d, sms=2/12h", entry[:80]
+            ) from None
+        if unit not in ("h", "d"):
+            raise DomainError(field, "needs a window in hours (h) or days (d)", entry[:80])
+        hours = amount * (24 if unit == "d" else 1)
+        if clamp:
+            limit, hours = min(max(limit, 1), CAP_LIMIT_MAX), min(max(hours, 1), CAP_WINDOW_MAX_HOURS)
+        elif not (1 <= limit <= CAP_LIMIT_MAX and 1 <= hours <= CAP_WINDOW_MAX_HOURS):
+            raise DomainError(field, f"needs {CAP_RANGE} (hours h or days d)", entry[:80])
+        caps.append(FrequencyCap(channel, purpose, limit, timedelta(hours=hours)))
     return tuple(caps)
 
 

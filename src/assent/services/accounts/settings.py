@@ -74,7 +74,7 @@ SETTINGS = {
                 "GDPR,UWG (GDPR, PECR, UWG, CASL, TCPA; or EU, UK, DE, CA, US); see docs/jurisdictions.md"),
         Setting("frequency_caps", "",
                 "Most reported sends per profile a decision allows, e.g. email:marketing=3/1d, sms=2/12h "
-                "(empty: none)"),
+                "(a limit from 1 to 10,000 per a window from 1h to 365d; empty: none)"),
         Setting("ad_audience_consent", "regional",
                 "Who ad audience exports (Meta, Google) may hold: 'regional' needs marketing consent from "
                 "profiles in the EU, EEA, UK and Switzerland and no opt-out elsewhere; 'explicit' needs it everywhere",
@@ -182,11 +182,12 @@ def set_values(engine: Engine, account_id: str, values: Mapping[str, str]) -> No
 
 def decision_policy(conn: Connection, account_id: str, policy: Policy) -> Policy:
     """The account's policy with its jurisdiction packs and frequency caps (stored values parse:
-    `set_value` checked them)."""
+    `set_value` checked them). A cap stored before its range was checked is read at the nearest
+    end of the range, so no count or decision meets a number the databases cannot hold."""
     return replace(
         policy,
         jurisdictions=parse_jurisdictions(get(conn, account_id, "jurisdictions")),
-        frequency_caps=parse_frequency_caps(get(conn, account_id, "frequency_caps")),
+        frequency_caps=parse_frequency_caps(get(conn, account_id, "frequency_caps"), clamp=True),
     )
 
 
