@@ -81,6 +81,12 @@ def test_audience_count_needs_a_source(db_url, account_id) -> None:
     assert_one_line_error(assent("audience", "count", "--account", account_id, db=db_url), "--list", "--all")
 
 
+def test_audience_count_of_an_unknown_account_names_the_account_option(db_url) -> None:
+    result = assent("audience", "count", "--account", "NOPE", "--all", db=db_url)
+    assert_one_line_error(result, "--account: no such account", "NOPE")
+    assert "--send-list" not in result.stderr
+
+
 def test_a_frequency_cap_stored_before_its_range_was_checked_counts_at_the_end_of_the_range(
     db_url, engine, account_id, people
 ) -> None:

@@ -57,10 +57,12 @@ def query(lists: list[str] | None, segments: list[str] | None, everyone: bool, e
 
 @contextmanager
 def naming_options(q: AudienceQuery) -> Iterator[None]:
-    """A list or segment that names nothing is reported under the option that gave it."""
+    """A list, segment or account that names nothing is reported under the option that gave it."""
     try:
         yield
     except NotFound as e:
+        if e.field == "account":  # the --account option names no account: no list or segment is at fault
+            raise NotFound("--account", e.message, e.value) from None
         name, _, kind = audiences.where_named(q, e.value)
         option = "--send-list" if kind is None else f"--{kind}" if name == "include" else f"--exclude-{kind}"
         raise NotFound(option, e.message, e.value) from None
