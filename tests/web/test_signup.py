@@ -21,6 +21,7 @@ from assent.domain import Channel, Purpose
 from assent.services.accounts.accounts import load_account
 from assent.services.consent import changes as consent
 from assent.services.consent import ledger_checks as ledger
+from assent.services.consent import texts
 from assent.services.consent.changes import Locator
 from assent.services.lists import lists
 from assent.services.shared import outbox
@@ -118,6 +119,12 @@ def members(api, list_id: str) -> list[str]:
     r = api.get(f"/api/lists/{list_id}/relationships/profiles")
     assert r.status_code == 200, r.text
     return [d["id"] for d in r.json()["data"]]
+
+
+FOOTER_WORDS = (
+    "Yes, send me Brand Co news by email, and recurring marketing texts at this number. Consent is "
+    "not a condition of purchase. Msg & data rates may apply. Reply STOP to stop, HELP for help."
+)
 
 
 def sms_wording(server, api, version: str = "brand-sms-2026-01") -> Any:
@@ -227,11 +234,71 @@ def test_sms_marketing_from_a_body_naming_no_wording_records_the_accounts_signup
         "consent_text_sha256": stored.sha256, "consent_text_origin": "account_setting",
     }  # fmt: skip
     # A body that names its wording keeps it: the account's is not recorded over it.
+    popup = texts.create(server.engine, api.account_id, version="popup-7", text="Texts from Brand Co. Reply STOP.")
     body = klaviyo_body(None, "+14155550192", consent_text_version="popup-7")
     assert post_json(site, public_id(server, api), body).status_code == 202
     (granted,) = [e for e in events(api, profile_of(api, phone_number="+14155550192")["id"])
                   if e["type"] == "consent.changed"]  # fmt: skip
-    assert granted["context"] == {"source": "client subscriptions API", "consent_text_version": "popup-7"}
+    assert granted["context"] == {"source": "client subscriptions API", "consent_text_version": "popup-7",
+                                  "consent_text_sha256": popup.sha256}  # fmt: skip
+
+
+@pytest.mark.parametrize("email", [False, True])
+def test_sms_marketing_naming_a_wording_that_is_not_stored_is_a_400_that_writes_nothing(
+    server, api, site, email
+) -> None:
+    """The version docs/signup-form.html ships, not stored: the SMS consent would be recorded with
+    no words. The account's own signup wording is not recorded in its place (the person saw the
+    named form's), and the email beside the number is not written either."""
+    sms_wording(server, api)
+    before = ledger_size(server, api)
+    given = address() if email else None
+    body = klaviyo_body(given, "+14155550197", consent_text_version="footer-form-2026-01")
+    e = error(post_json(site, public_id(server, api), body), 400)
+    assert e["source"]["pointer"] == "/data/attributes/consent_text_version"
+    assert "footer-form-2026-01" in e["detail"] and "assent consent-texts create" in e["detail"]
+    assert ledger_size(server, api) == before
+    assert profile_of(api, phone_number="+14155550197") is None
+    assert given is None or profile_of(api, email=given) is None
+
+
+def test_a_form_asking_for_a_number_under_a_wording_that_is_not_stored_writes_nothing(
+    server, api, site, caplog
+) -> None:
+    sms_wording(server, api)
+    before = ledger_size(server, api)
+    form = {"email": address(), "phone_number": "+14155550198", "consent_text_version": "footer-form-2026-01"}
+    with caplog.at_level("WARNING", logger="assent.web.signup"):
+        r = post_form(site, public_id(server, api), form)
+    assert r.status_code == 400
+    assert "This form is not working" in r.text
+    assert any("consent-texts create" in m for m in caplog.messages)
+    assert ledger_size(server, api) == before
+    assert profile_of(api, email=form["email"]) is None
+
+
+def test_an_email_signup_records_a_wording_that_is_not_stored_as_given(server, api, site) -> None:
+    email = address()
+    body = klaviyo_body(email, subscriptions=EMAIL_MARKETING, consent_text_version="footer-form-2026-01")
+    assert post_json(site, public_id(server, api), body).status_code == 202
+    (granted,) = [e for e in events(api, profile_of(api, email=email)["id"]) if e["type"] == "consent.changed"]
+    assert granted["context"] == {"source": "client subscriptions API", "consent_text_version": "footer-form-2026-01"}
+
+
+def test_a_consent_text_version_longer_than_a_stored_one_is_a_400_naming_it(server, api, site) -> None:
+    """It was cut at 500 characters and recorded: a version no form named and none can store (100)."""
+    before = ledger_size(server, api)
+    email = address()
+    body = klaviyo_body(email, subscriptions=EMAIL_MARKETING, consent_text_version="v" * 101)
+    e = error(post_json(site, public_id(server, api), body), 400)
+    assert e["source"]["pointer"] == "/data/attributes/consent_text_version"
+    assert "at most 100 characters" in e["detail"]
+    r = post_form(site, public_id(server, api), {"email": email, "consent_text_version": "v" * 101})
+    assert r.status_code == 400
+    assert ledger_size(server, api) == before
+    assert profile_of(api, email=email) is None
+    body = klaviyo_body(email, subscriptions=EMAIL_MARKETING, consent_text_version="v" * 100)
+    assert post_json(site, public_id(server, api), body).status_code == 202
 
 
 SMS_MARKETING = {"sms": {"marketing": {"consent": "SUBSCRIBED"}}}
@@ -377,6 +444,7 @@ def test_unknown_company_id_is_400_like_klaviyo(server, api, site) -> None:
 
 def test_a_plain_form_post_subscribes_and_thanks(server, api, site, ip) -> None:
     weekly = lists.create_list(server.engine, api.account_id, "Weekly").id
+    footer = texts.create(server.engine, api.account_id, version="footer-2026-01", text=FOOTER_WORDS)
     email = address()
     form = {
         "email": email, "phone_number": "+14155550173", "list_id": weekly, "website": "",
@@ -399,7 +467,8 @@ def test_a_plain_form_post_subscribes_and_thanks(server, api, site, ip) -> None:
     granted = [e for e in events(api, profile["id"]) if e["type"] == "consent.changed"]
     assert len(granted) == 2
     for e in granted:
-        assert e["context"] == {"source": "signup form", "consent_text_version": "footer-2026-01"}
+        assert e["context"] == {"source": "signup form", "consent_text_version": "footer-2026-01",
+                                "consent_text_sha256": footer.sha256}  # fmt: skip
         assert e["personal"]["ip"] == ip and e["personal"]["user_agent"] == BROWSER
 
 
@@ -574,6 +643,14 @@ def test_the_embeddable_form_example_posts_a_working_signup(server, api, site) -
     assert r.status_code == 200, r.text
     profile = profile_of(api, email=email)
     assert profile is not None and members(api, weekly) == [profile["id"]]
+    # With a number, as its comment says: refused until its version's wording is stored, then taken.
+    with_phone = fields | {"email": address(), "phone_number": "+14155550199"}
+    assert post_form(site, public_id(server, api), with_phone).status_code == 400
+    stored = texts.create(server.engine, api.account_id, version=form.fields["consent_text_version"], text=FOOTER_WORDS)
+    assert post_form(site, public_id(server, api), with_phone).status_code == 200
+    sms = profile_of(api, phone_number="+14155550199")["attributes"]["subscriptions"]["sms"]["marketing"]
+    assert sms["consent"] == "SUBSCRIBED"
+    assert stored.version == "footer-form-2026-01"
 
 
 def test_a_body_over_64_kb_is_refused_unread(server, api, site) -> None:

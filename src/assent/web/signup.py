@@ -178,6 +178,12 @@ def _short(value: str | None) -> str | None:
     return value[:MAX_TEXT] or None
 
 
+def _version(value: object) -> str | None:
+    """The consent text version as given, whole: the service refuses one too long to be stored,
+    where cutting it would record a version the form never named."""
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
 def _from_json(request: Request, body: _Body) -> service.SignupRequest:
     attributes = body.data.attributes
     profile = attributes.profile.data.attributes
@@ -192,7 +198,7 @@ def _from_json(request: Request, body: _Body) -> service.SignupRequest:
         custom_source=custom_source,
         method_detail=custom_source or _short(request.headers.get("referer")),
         proof=proof_from(
-            request, "client subscriptions API", consent_text_version=_short(attributes.consent_text_version)
+            request, "client subscriptions API", consent_text_version=_version(attributes.consent_text_version)
         ),
     )
 
@@ -209,7 +215,7 @@ def _from_form(request: Request, form: FormData) -> service.SignupRequest:
         list_id=text("list_id"),
         custom_source=custom_source,
         method_detail=custom_source or _short(request.headers.get("referer")),
-        proof=proof_from(request, "signup form", consent_text_version=text("consent_text_version")),
+        proof=proof_from(request, "signup form", consent_text_version=_version(form.get("consent_text_version"))),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Engine
 
 from ...domain import Channel, DomainError, EventType, InvalidIdentifier, Proof, Purpose
+from ...domain.consent_texts import MAX_VERSION
 from ...domain.erasure import ErasedIdentifier
 from ...domain.identity import normalize_email, normalize_phone
 from ...store import accounts as account_store
@@ -102,6 +103,11 @@ def _check(engine: Engine, account: Account, req: SignupRequest) -> _Checked:
     phone = req.phone_number.strip() if req.phone_number and req.phone_number.strip() else None
     if email is None and phone is None:
         raise DomainError("email", "give an email address or a phone number")
+    version = req.proof.consent_text_version
+    if version is not None and len(version) > MAX_VERSION:  # a stored version is never longer
+        raise DomainError(
+            "consent_text_version", f"must be at most {MAX_VERSION} characters", f"{len(version)} characters"
+        )
     if email is not None:
         email = normalize_email(email)
     targets = req.targets
@@ -143,6 +149,11 @@ SMS_DISCLOSURE_MISSING = (
     "SMS marketing consent from a form needs the consent wording the form showed: name it with "
     "consent_text_version, or set the account's signup_consent_text_version"
 )
+SMS_DISCLOSURE_NOT_STORED = (
+    "is not a consent text version stored for this account, and SMS marketing consent from a form is "
+    "recorded with the words the form showed: store them under this version first (assent consent-texts "
+    "create, or POST /api/consent-texts)"
+)
 
 
 def _sms_proof(engine: Engine, account_id: str, targets: tuple[Target, ...], proof: Proof) -> Proof:
@@ -150,8 +161,14 @@ def _sms_proof(engine: Engine, account_id: str, targets: tuple[Target, ...], pro
     written consent (TCPA), which is the disclosure they agreed to: SMS marketing consent from a
     form is recorded with the consent text version the form names, else (Klaviyo's body has no
     such field) the account's own signup wording, `signup_consent_text_version`, marked as taken
-    from it. With neither, nothing would say what the person was told: the request is refused."""
-    if (Channel.SMS, Purpose.MARKETING) not in targets or proof.consent_text_version:
+    from it. With neither, nothing would say what the person was told: the request is refused.
+    So is a named version that is not stored (`proof` is attested: it has no digest): the account's
+    own wording is not recorded in its place, for the person saw the named form's words."""
+    if (Channel.SMS, Purpose.MARKETING) not in targets:
+        return proof
+    if proof.consent_text_version:
+        if proof.consent_text_sha256 is None:
+            raise DomainError("consent_text_version", SMS_DISCLOSURE_NOT_STORED, proof.consent_text_version)
         return proof
     with read_transaction(engine) as conn:
         version = settings.get(conn, account_id, "signup_consent_text_version")
