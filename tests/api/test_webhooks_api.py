@@ -133,6 +133,11 @@ def _refused(api: Client, document: dict, pointer: str) -> dict:
         "https://a..example/in",
         "https://" + "a" * 64 + ".example/in",
         "https://hooks.example.com:0/in",
+        # A character no host name has: stored, then retried for a day against a name nobody resolves.
+        "https://exa mple.com/x",
+        "https://exa\u3000mple.com/x",
+        "https://exa%20mple.com/x",
+        'https://ex"ample.com/x',
     ],
 )
 def test_endpoint_url_must_be_https_to_a_public_address(api, url):

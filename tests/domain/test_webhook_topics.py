@@ -73,6 +73,22 @@ def test_allowed_hosts_may_use_http_and_private_addresses():
         w.check_endpoint_url("http://10.0.0.1/x", allowed)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["https://hooks.example.com/in", "https://Bücher.example/in", "https://my_hooks.example.com./in",
+     "https://93.184.216.34:8443/in", "https://[2606:2800:220:1:248:1893:25c8:1946]/in"],
+)  # fmt: skip
+def test_host_names_and_public_addresses_are_taken(url):
+    assert w.check_endpoint_url(url, frozenset()) == url
+
+
+@pytest.mark.parametrize("url", ["https://exa mple.com/x", "https://ex,ample.com/x", "https://ex<a>mple.com/x"])
+def test_a_host_name_with_a_character_no_host_name_has_is_refused_naming_the_field(url):
+    with pytest.raises(DomainError) as e:
+        w.check_endpoint_url(url, frozenset())
+    assert e.value.field == "endpoint_url" and "host name" in e.value.message
+
+
 def test_secrets_are_standard_webhooks_secrets():
     good = "whsec_" + base64.b64encode(b"s" * 32).decode()
     assert w.check_secret(good) == good

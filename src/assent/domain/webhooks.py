@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from .channels import ALL_CHANNEL_PURPOSES, Channel, ConsentStatus, Purpose
@@ -117,10 +118,15 @@ def check_endpoint_url(url: str, allowed_hosts: frozenset[str], field: str = "en
     if port == 0:
         raise DomainError(field, "names port 0, which nothing listens on", url)
     try:
-        host.encode("idna")  # what the resolver does with a name: an empty label or one over 63 characters raises
+        # What the resolver does with a name: an empty label or one over 63 characters raises.
+        name = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise DomainError(field, "has a host name no resolver can look up (an empty label, or one over 63 "
                           "characters)", url) from None  # fmt: skip
+    if not _is_ip(host) and not _HOST_NAME.fullmatch(name):
+        # A space, a quote, a comma or '%' in the name: the URL is stored and no resolver finds it.
+        raise DomainError(field, "has a host name with a character no host name has (letters, digits, '-' and "
+                          "'.' only)", url)  # fmt: skip
     allowed = host in allowed_hosts
     if parts.scheme == "http" and not allowed:
         raise DomainError(field, "must be https (http only to a host in ASSENT_WEBHOOK_ALLOW_HOSTS)", url)
@@ -133,6 +139,19 @@ def check_endpoint_url(url: str, allowed_hosts: frozenset[str], field: str = "en
     if literal is not None and address_blocked(literal) and not allowed:
         raise DomainError(field, "names a private, loopback or link-local address", url)
     return url
+
+
+# A host name as DNS holds it, after IDNA (bücher.example is xn--bcher-kva.example): labels of
+# letters, digits, '-' (and '_', which some names carry), a final dot allowed.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def address_blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
