@@ -512,3 +512,20 @@ def test_bad_input_gets_a_4xx_naming_the_field_a_scope_given_twice_yet_one_click
                      headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert_one_click_answer(r)
     assert any(e["type"] == "list.left" for e in events(api, profile_id)[before:])
+
+
+def test_bad_input_gets_a_4xx_naming_the_field_a_one_click_field_given_twice_with_two_values(
+    server, api, visitor
+) -> None:
+    """The pair twice alike has one meaning (above); two different values have none to choose."""
+    list_id = make_list(server, api)
+    profile_id = make_profile(server, api, "two-values@example.com", list_id=list_id)
+    token = token_for(api, profile_id, list_id)
+    before = len(events(api, profile_id))
+    for body in (
+        b"List-Unsubscribe=One-Click&List-Unsubscribe=Other",
+        b"List-Unsubscribe=Other&List-Unsubscribe=One-Click",
+    ):
+        r = visitor.post(f"/u/{token}", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 400 and "List-Unsubscribe more than once" in r.text, r.text
+    assert len(events(api, profile_id)) == before

@@ -57,7 +57,9 @@ async def _form(request: Request) -> tuple[dict[str, str], bytes]:
     if raw is None:
         raise Refused(413, "The request body is too large.")
     try:
-        # A field given twice (two scopes) is refused; a one-click field sent twice still unsubscribes.
+        # A field given twice (two scopes) is refused. The one-click pair sent twice alike still
+        # unsubscribes: it has one meaning, and a receiver that sends a message's List-Unsubscribe-Post
+        # pair may send it twice when a sender doubled that header; refusing would lose an opt-out.
         form = await parse_form(request, raw, MAX_BODY, max_fields=20, max_files=4, repeatable=("List-Unsubscribe",))
     except Refused as e:
         if e.field is not None:  # a NUL character: refused, not ignored
@@ -67,7 +69,9 @@ async def _form(request: Request) -> tuple[dict[str, str], bytes]:
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):  # a part sent with a filename: its text
             value = no_nul(name, (await value.read(MAX_BODY)).decode("utf-8", "replace"))
-        fields.setdefault(name, value)
+        if fields.setdefault(name, value) != value:  # two values: none is clearly the one meant
+            await form.close()
+            raise Refused(400, f"The form gives the field {name} more than once.", name)
     await form.close()
     return fields, raw
 
