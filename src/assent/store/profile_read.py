@@ -60,8 +60,10 @@ class _Dialect(NamedTuple):
     sqlite: bool
     profile_sql: str
     state_sql: str
-    # SQLite: the profile's row ('profile', then COLUMNS) and its state's rows (the state statement's
-    # columns, padded with NULLs) in one statement, so one snapshot without a BEGIN and a COMMIT.
+    # The profile's row and its state's rows in one statement, so one snapshot without a BEGIN and
+    # a COMMIT. SQLite: the profile's row ('profile', then COLUMNS) and the state's rows (the state
+    # statement's columns, padded with NULLs). PostgreSQL, whose UNION wants one type a column: each
+    # state row beside the profile's columns (the profile's alone, and NULLs, when it has none).
     both_sql: str
 
 
@@ -77,8 +79,15 @@ def _dialect(name: str) -> _Dialect:
         f"WHERE account_id = {bind('account_id')} AND id = {bind('profile_id')}"
     )
     state_sql = projection.one_profile_sql(bind)
-    pad = ", NULL" * (1 + len(COLUMNS) - _STATE_WIDTH)
-    both_sql = f"SELECT 'profile', {profile_sql[7:]} UNION ALL {state_sql.replace(' FROM ', f'{pad} FROM ')}"
+    if sqlite:
+        pad = ", NULL" * (1 + len(COLUMNS) - _STATE_WIDTH)
+        both_sql = f"SELECT 'profile', {profile_sql[7:]} UNION ALL {state_sql.replace(' FROM ', f'{pad} FROM ')}"
+    else:
+        columns = ", ".join(f"profiles.{c}" for c in COLUMNS)
+        both_sql = (
+            f"SELECT {columns}, state.* FROM profiles LEFT JOIN LATERAL ({state_sql}) AS state ON true"
+            f" WHERE profiles.account_id = {bind('account_id')} AND profiles.id = {bind('profile_id')}"
+        )
     return _Dialect(sqlite, profile_sql, state_sql, both_sql)
 
 
@@ -185,15 +194,55 @@ def get(
         finally:
             cur.close()
         found = _split(fetched, with_state)
+    elif not d.sqlite:
+        with _statement(engine) as cur:
+            cur.execute(d.both_sql if with_state else d.profile_sql, params)
+            found = _beside(cur.fetchall(), with_state)
     else:
         with driver_read(engine) as cur:
-            found = _read(cur, d, params, with_state, _sqlite_time if d.sqlite else _pg_time)
+            found = _read(cur, d, params, with_state, _sqlite_time)
     if found is None:
         return None
     row, rows = found
     if rows is None:
         return row, None
     return row, projection.states(rows, {row.id: (row.email, row.phone_number)})[row.id]
+
+
+@contextmanager
+def _statement(engine: Engine) -> Iterator[Any]:
+    """PostgreSQL: a DB-API cursor for one statement in autocommit (its own snapshot, and no BEGIN
+    and COMMIT round trips); a driver error comes out as SQLAlchemy's."""
+    pooled = engine.raw_connection()
+    raw: Any = pooled.driver_connection
+    dbapi = engine.dialect.loaded_dbapi
+    try:
+        raw.autocommit = True
+        with raw.cursor() as cur:
+            yield cur
+    except dbapi.Error as e:
+        raise DBAPIError.instance(None, None, e, dbapi.Error) from e
+    finally:
+        try:
+            raw.autocommit = False  # as the pool hands its connections out
+        finally:
+            pooled.close()
+
+
+def _beside(fetched: list[tuple[Any, ...]], with_state: bool) -> tuple[ProfileRow, list[tuple[Any, ...]] | None] | None:
+    """_read's answer from the rows of PostgreSQL's both_sql (or profile_sql's alone)."""
+    if not fetched:
+        return None
+    row = _profile_row(fetched[0][: len(COLUMNS)], _pg_time)
+    if not with_state:
+        return row, None
+    n = len(COLUMNS)
+    rows = [
+        (kind, pid, a, b, c, _pg_time(t1), _pg_time(t2), e, f, g, h)
+        for kind, pid, a, b, c, t1, t2, e, f, g, h in (r[n : n + _STATE_WIDTH] for r in fetched)
+        if kind is not None
+    ]
+    return row, rows
 
 
 def _split(fetched: list[tuple[Any, ...]], with_state: bool) -> tuple[ProfileRow, list[tuple[Any, ...]] | None] | None:
