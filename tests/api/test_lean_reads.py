@@ -147,7 +147,7 @@ def test_the_lean_path_answers_as_the_general_one(world, pick, slash, pairs, esc
 
 
 _page_values = {
-    "page[size]": ["1", "2", "3", "100", "0", "101", "x", " 2", ""],
+    "page[size]": ["1", "2", "3", "100", "0", "101", "x", " 2", "", "2_0", "\u0662"],
     "page[cursor]": ["", "nosuch", "=nosuch", "n", "p"],  # n and p: a cursor from one of the ids
     "additional-fields[profile]": ["subscriptions", "", "predictive_analytics", "nosuch"],
     "fields[profile]": ["email", "subscriptions.email.marketing", "", "id,location", "nosuch"],

@@ -800,6 +800,10 @@ def test_sparse_fieldsets_keep_only_the_named_attributes(api) -> None:
         ({"page[size]": "0"}, "page[size]"),
         ({"page[size]": "101"}, "page[size]"),
         ({"page[size]": "ten"}, "page[size]"),
+        ({"page[size]": "5_0"}, "page[size]"),
+        ({"page[size]": " 5"}, "page[size]"),
+        ({"page[size]": "\u0665"}, "page[size]"),  # an Arabic-Indic five
+        ({"page[size]": "+5"}, "page[size]"),
         ({"page[cursor]": "not a cursor"}, "page[cursor]"),
         ({"page[cursor]": cursor("x", ["a"])}, "page[cursor]"),
         ({"page[cursor]": cursor("n", [])}, "page[cursor]"),

@@ -163,10 +163,9 @@ class Call:
         raw = self.query("page[size]")
         if raw is None:
             return default
-        try:
-            size = int(raw)
-        except ValueError:
-            raise invalid(f"page[size] must be a whole number from 1 to {maximum}", parameter="page[size]") from None
+        size = whole_number(raw)
+        if size is None:
+            raise invalid(f"page[size] must be a whole number from 1 to {maximum}", parameter="page[size]")
         if not 1 <= size <= maximum:
             raise invalid(f"page[size] must be from 1 to {maximum}, not {size}", parameter="page[size]")
         return size
@@ -271,3 +270,9 @@ def _link_prefix(url: str, query: str) -> str:
     query's parameters but the cursor, encoded, then the cursor's (urlencode joins pairs with &)."""
     kept = urlencode([(k, v) for k, v in QueryParams(query).multi_items() if k != "page[cursor]"])
     return f"{url}?{kept}&" if kept else f"{url}?"
+
+
+def whole_number(raw: str) -> int | None:
+    """`raw` as a whole number written in ASCII digits, else None: int() also reads "5_0", " 5" and
+    other scripts' digits, which no client means as a page size."""
+    return int(raw) if raw.isascii() and raw.isdigit() else None

@@ -31,7 +31,7 @@ from ..wire.documents import MEDIA_TYPE, encode, json_response, sparse
 from ..wire.errors import ApiError, from_domain, invalid, not_found
 from . import profile_documents
 from .filters import FieldRule
-from .operation import Call, Lean, Operation, Param, listed, query_page_links
+from .operation import Call, Lean, Operation, Param, listed, query_page_links, whole_number
 from .paging import Cursor, read_cursor
 from .push_tokens import token_resource
 from .resources import profile_resource
@@ -291,10 +291,7 @@ def _walk_plan(values: dict[str, str]) -> _Walk | None:
     raw = values.get("page[size]")
     size = 20
     if raw is not None:
-        try:
-            size = int(raw)
-        except ValueError:
-            return None
+        size = whole_number(raw) or 0
         if not 1 <= size <= 100:
             return None
     fields = listed(values, "fields[profile]") or None
