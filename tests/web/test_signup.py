@@ -243,6 +243,18 @@ def test_sms_marketing_from_a_body_naming_no_wording_records_the_accounts_signup
                                   "consent_text_sha256": popup.sha256}  # fmt: skip
 
 
+def refused_for_its_wording(server, api, site, body: dict, email: str | None, phone: str) -> dict:
+    """Post the signup `body`: a 400 pointing at consent_text_version, with nothing written, neither
+    the number's profile nor the email's; the error."""
+    before = ledger_size(server, api)
+    e = error(post_json(site, public_id(server, api), body), 400)
+    assert e["source"]["pointer"] == "/data/attributes/consent_text_version"
+    assert ledger_size(server, api) == before
+    assert profile_of(api, phone_number=phone) is None
+    assert email is None or profile_of(api, email=email) is None
+    return e
+
+
 @pytest.mark.parametrize("email", [False, True])
 def test_sms_marketing_naming_a_wording_that_is_not_stored_is_a_400_that_writes_nothing(
     server, api, site, email
@@ -251,15 +263,10 @@ def test_sms_marketing_naming_a_wording_that_is_not_stored_is_a_400_that_writes_
     no words. The account's own signup wording is not recorded in its place (the person saw the
     named form's), and the email beside the number is not written either."""
     sms_wording(server, api)
-    before = ledger_size(server, api)
     given = address() if email else None
     body = klaviyo_body(given, "+14155550197", consent_text_version="footer-form-2026-01")
-    e = error(post_json(site, public_id(server, api), body), 400)
-    assert e["source"]["pointer"] == "/data/attributes/consent_text_version"
+    e = refused_for_its_wording(server, api, site, body, given, "+14155550197")
     assert "footer-form-2026-01" in e["detail"] and "assent consent-texts create" in e["detail"]
-    assert ledger_size(server, api) == before
-    assert profile_of(api, phone_number="+14155550197") is None
-    assert given is None or profile_of(api, email=given) is None
 
 
 def test_a_form_asking_for_a_number_under_a_wording_that_is_not_stored_writes_nothing(
@@ -316,15 +323,10 @@ SMS_MARKETING = {"sms": {"marketing": {"consent": "SUBSCRIBED"}}}
 def test_sms_marketing_with_no_wording_to_record_is_a_400_that_writes_nothing(
     server, api, site, email, subscriptions
 ) -> None:
-    before = ledger_size(server, api)
     given = address() if email else None
     body = klaviyo_body(given, "+14155550193", subscriptions=subscriptions)
-    e = error(post_json(site, public_id(server, api), body), 400)
-    assert e["source"]["pointer"] == "/data/attributes/consent_text_version"
+    e = refused_for_its_wording(server, api, site, body, given, "+14155550193")
     assert "consent_text_version" in e["detail"] and "signup_consent_text_version" in e["detail"]
-    assert ledger_size(server, api) == before
-    assert profile_of(api, phone_number="+14155550193") is None
-    assert given is None or profile_of(api, email=given) is None
 
 
 def test_without_sms_marketing_a_signup_needs_no_wording(server, api, site) -> None:
