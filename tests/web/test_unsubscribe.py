@@ -497,20 +497,27 @@ def test_a_genuine_link_whose_profile_is_gone_answers_without_error_and_changes_
     assert api.get("/api/consent-events").json()["data"] == []
 
 
+def _list_member_link(server, api, email: str) -> tuple[str, str, int]:
+    """A new list member's profile id, the token of their link for that list, and how many events
+    their profile has."""
+    list_id = make_list(server, api)
+    profile_id = make_profile(server, api, email, list_id=list_id)
+    return profile_id, token_for(api, profile_id, list_id), len(events(api, profile_id))
+
+
+def _post_raw(visitor, token: str, body: bytes):
+    """The unsubscribe page's form posted as these very bytes (a field may come twice)."""
+    return visitor.post(f"/u/{token}", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
 def test_bad_input_gets_a_4xx_naming_the_field_a_scope_given_twice_yet_one_click_twice_still_counts(
     server, api, visitor
 ) -> None:
-    list_id = make_list(server, api)
-    profile_id = make_profile(server, api, "twice@example.com", list_id=list_id)
-    token = token_for(api, profile_id, list_id)
-    before = len(events(api, profile_id))
-    r = visitor.post(f"/u/{token}", content=b"scope=list&scope=all",
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    profile_id, token, before = _list_member_link(server, api, "twice@example.com")
+    r = _post_raw(visitor, token, b"scope=list&scope=all")
     assert r.status_code == 400 and "scope more than once" in r.text, r.text
     assert len(events(api, profile_id)) == before
-    r = visitor.post(f"/u/{token}", content=b"List-Unsubscribe=One-Click&List-Unsubscribe=One-Click",
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
-    assert_one_click_answer(r)
+    assert_one_click_answer(_post_raw(visitor, token, b"List-Unsubscribe=One-Click&List-Unsubscribe=One-Click"))
     assert any(e["type"] == "list.left" for e in events(api, profile_id)[before:])
 
 
@@ -518,14 +525,11 @@ def test_bad_input_gets_a_4xx_naming_the_field_a_one_click_field_given_twice_wit
     server, api, visitor
 ) -> None:
     """The pair twice alike has one meaning (above); two different values have none to choose."""
-    list_id = make_list(server, api)
-    profile_id = make_profile(server, api, "two-values@example.com", list_id=list_id)
-    token = token_for(api, profile_id, list_id)
-    before = len(events(api, profile_id))
+    profile_id, token, before = _list_member_link(server, api, "two-values@example.com")
     for body in (
         b"List-Unsubscribe=One-Click&List-Unsubscribe=Other",
         b"List-Unsubscribe=Other&List-Unsubscribe=One-Click",
     ):
-        r = visitor.post(f"/u/{token}", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = _post_raw(visitor, token, body)
         assert r.status_code == 400 and "List-Unsubscribe more than once" in r.text, r.text
     assert len(events(api, profile_id)) == before
