@@ -273,7 +273,8 @@ def recording(
 
 def quiet(changes: Iterable[Recorded]) -> bool:
     """Whether the hooks have nothing to do for these changes when the account has no enabled
-    webhook: no email double opt-in request to confirm. Such changes may be recorded at once."""
+    webhook: no email double opt-in request to confirm (what confirmations.queue looks for). Such
+    changes may be recorded at once."""
     return not any(
         e.type is EventType.OPTIN_REQUESTED and e.channel is Channel.EMAIL for c in changes for e in c.events
     )
@@ -291,7 +292,7 @@ def record_at_once(
     projection_rows: projection.Rows | None = None,
     summarized: Collection[str] = (),
 ) -> int:
-    """PostgreSQL: record `changes` (quiet ones, with their events encoded ahead) in one round trip,
+    """PostgreSQL: record `changes` (quiet ones; their events encoded ahead, or here) in one round trip,
     a transaction sent whole: `before_lock`'s writes, the account's lock, `require_unchanged`'s
     check (it fails the transaction when what the changes were worked out from has changed since,
     or the account has an enabled webhook: the hooks are not run), `first`'s writes, the events
