@@ -74,3 +74,20 @@ def test_an_event_encoded_like_another_through_encoder_like_is_as_encode_like_ma
     made = forms.encoder_like(account_id, like)(profile_id, MappingProxyType(personal))
     assert made == general and type(made) is forms.EncodedEvent
     assert (made.personal is None) == (not personal)
+
+
+def test_copy_line_escapes_text_and_writes_each_time_at_its_own_offset():
+    from enum import StrEnum
+
+    class Kind(StrEnum):
+        A = "a\tb"
+
+    noon = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    same_instant = noon.astimezone(timezone(timedelta(hours=2)))
+    row = ("x\\y\tz\n\r", None, True, False, 7, noon, same_instant, datetime(2026, 5, 1, 12, 0), Kind.A, "")
+    assert forms.copy_line(row) == (
+        "x\\\\y\\tz\\n\\r\t\\N\tt\tf\t7\t2026-05-01T12:00:00+00:00\t2026-05-01T14:00:00+02:00\t"
+        "2026-05-01T12:00:00\ta\\tb\t\n"
+    )
+    # Formatted once and kept, an instant is still written at the offset each row gives it.
+    assert forms.copy_line((same_instant, noon)) == "2026-05-01T14:00:00+02:00\t2026-05-01T12:00:00+00:00\n"
