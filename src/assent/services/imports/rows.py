@@ -42,7 +42,7 @@ class NewProfile(msgspec.Struct, array_like=True):
     profile_id: str
     profile: Any  # the profiles row in store.bulk.PROFILE_ROW order, as bulk.ready_rows makes it
     events: list[EncodedEvent]
-    projection: dict[str, list[Any]]  # projection rows by table name, likewise
+    projection: dict[str, list[Any]]  # projection rows by table name, likewise (only tables it has rows in)
     subscribed: bool
     pending: bool
 

@@ -174,7 +174,10 @@ def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _S
         rows = forms.empty_rows()
         forms.add_state_rows(rows, plan.account_id, forms.PLACEHOLDER, result.state, time)
         summary = forms.take_summary(rows)
-        like_rows = {table: forms.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items()}
+        # Only the tables it has rows in: most are empty, and each empty list costs the trip back.
+        like_rows = {
+            table: forms.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items() if table_rows
+        }
         if shapes is not None:
             shape = shapes[key] = _Shape(email, phone, result, [(c, dict(e.personal)) for c, e in zip(
                 encoded, result.events, strict=True)], like_rows, summary)  # fmt: skip
