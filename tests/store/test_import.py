@@ -838,6 +838,20 @@ def test_workers_chosen_by_the_import_start_on_later_chunks_while_the_first_is_w
     _assert_consistent(engine, account_id)
 
 
+def test_an_import_starts_one_worker_for_a_small_file_and_more_only_for_a_large_rest():
+    # No worker on one core or for a small rest; one keeps the writer fed; each more one core each,
+    # for BYTES_PER_MORE_WORKER more of the file, and never past four.
+    small, more = imports.WORKERS_FROM_BYTES, imports.BYTES_PER_MORE_WORKER
+    assert imports.worker_count(1, 100 * more) == 0
+    assert imports.worker_count(8, small) == 0
+    assert imports.worker_count(2, small + 1) == 1
+    assert imports.worker_count(2, more - 1) == 1
+    assert imports.worker_count(2, more) == 2
+    assert imports.worker_count(2, 100 * more) == 2
+    assert imports.worker_count(16, 2 * more) == 3
+    assert imports.worker_count(16, 100 * more) == 4
+
+
 KILLABLE_IMPORT = textwrap.dedent(
     """
     import sys

@@ -141,6 +141,20 @@ Unpacked = tuple[datetime, list[Prepared | Rejected | Known], RawChunk, int]
 # is left to work out after the first batch.
 WORKERS_FROM_BYTES = 2_000_000
 
+# One worker keeps the writer fed on a file of 100,000 profiles; each more takes a core from the
+# writer and a local database server, and pays for that only over this much more of the file.
+BYTES_PER_MORE_WORKER = 32_000_000
+
+
+def worker_count(cpus: int, left: int) -> int:
+    """How many worker processes an import starts for `left` bytes still to read: none on one core
+    or for a small rest; else one, and one more for each BYTES_PER_MORE_WORKER, up to a core each
+    (four at most: past that the writer is the limit)."""
+    if cpus < 2 or left <= WORKERS_FROM_BYTES:
+        return 0
+    return min(cpus, 4, 1 + left // BYTES_PER_MORE_WORKER)
+
+
 # The first chunk of a file is this many times smaller than a batch; each next one twice as large.
 RAMP_FROM = 8
 
@@ -214,7 +228,7 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
     if workers is None:
         cpus = os.cpu_count() or 1
         workers = 0
-        if cpus > 1 and source.size > WORKERS_FROM_BYTES:
+        if worker_count(cpus, source.size):
             chunk = next(chunks, None)
             if chunk is None:
                 return
@@ -222,8 +236,8 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
             read = read_chunk(chunk, plan, known)
             first = (utcnow(), read, chunk, seen)
             mostly_unchanged = 2 * read.held_rows() > len(read.records)
-            if not mostly_unchanged and source.size - chunk.end > WORKERS_FROM_BYTES:
-                workers = min(cpus, 4)
+            if not mostly_unchanged:
+                workers = worker_count(cpus, source.size - chunk.end)
     if workers <= 0:
         if first is not None:
             yield _first_batch(first, plan)
