@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,13 +142,16 @@ def row_address(row: Prepared, channel: Channel) -> str | None:
     return getattr(row, field) if field else "push"
 
 
+Encoder = Callable[[str, Mapping[str, str]], forms.EncodedEvent]  # (profile id, personal data) -> the event
+
+
 class _Shape(NamedTuple):
     """What a new profile's row does to consent, worked out once for every row of its shape."""
 
     email: str | None  # the addresses of the row it was worked out for
     phone_number: str | None
     result: RowConsent
-    events: list[tuple[forms.EncodedEvent, dict[str, str]]]  # each encoded, with its personal data
+    events: list[tuple[Encoder, dict[str, str]]]  # each event's forms.encoder_like, with its personal data
     projection: forms.Rows  # the projection rows, ready for the driver, for the profile id PLACEHOLDER
     summary: tuple[Any, ...]  # the consent summary's values, which go into the profile's row
 
@@ -179,18 +182,20 @@ def plan_new(row: Prepared, plan: Plan, now: datetime, shapes: dict[ShapeKey, _S
             table: forms.ready_rows(plan.dialect, table_rows) for table, table_rows in rows.items() if table_rows
         }
         if shapes is not None:
-            shape = shapes[key] = _Shape(email, phone, result, [(c, dict(e.personal)) for c, e in zip(
-                encoded, result.events, strict=True)], like_rows, summary)  # fmt: skip
+            made = [(forms.encoder_like(plan.account_id, c), dict(e.personal)) for c, e in zip(
+                encoded, result.events, strict=True)]  # fmt: skip
+            shape = shapes[key] = _Shape(email, phone, result, made, like_rows, summary)
     else:
         result, like_rows, summary = shape.result, shape.projection, shape.summary
         own = {"email": (shape.email, email), "phone_number": (shape.phone_number, phone)}
         encoded = []
-        for like, personal in shape.events:
+        for encoder, personal in shape.events:
             mine = {k: (own[k][1] if k in own and v == own[k][0] else v) for k, v in personal.items()}
-            encoded.append(forms.encode_like(plan.account_id, profile_id, like, mine))
+            encoded.append(encoder(profile_id, mine))
     # A profile's projection rows are its shape's, but for its id.
     ready = forms.with_profile(like_rows, profile_id)
-    encoded = [forms.EncodedEvent(time(e.occurred_at), *e[1:]) for e in encoded]
+    if plan.dialect == "sqlite":  # its driver takes times as text (PostgreSQL's, as they are)
+        encoded = [forms.EncodedEvent(time(e.occurred_at), *e[1:]) for e in encoded]
     import_seq = forms.IMPORT_SEQ if row.digest is not None else None  # the writer knows it (with_import_seq)
     stored = profile_row(plan.account_id, profile_id, values, time(now), time(now), row.digest, import_seq, summary)
     [profile] = forms.ready_rows(plan.dialect, [stored])
