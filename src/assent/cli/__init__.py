@@ -8,6 +8,7 @@ Importing this package loads nothing else (not even typer): an import's worker p
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,7 +23,13 @@ __all__ = ["COMMANDS", "VERDICT_EXIT_CODES", "app", "load_command", "main"]
 def main() -> None:
     from .root import app
 
-    app()
+    try:
+        app()
+    finally:
+        # The process ends here: what the command loaded is never needed collected, and the
+        # collector's passes over it while the interpreter shuts down took a fifth of a second after
+        # an import of 100,000 rows (a sixth of its re-import). Frozen objects are skipped by them.
+        gc.freeze()
 
 
 def __getattr__(name: str) -> Any:
