@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
@@ -99,7 +101,14 @@ def row_digest(seed: bytes, record: dict[str, Any] | list[str]) -> str:
     """A row's import digest: its record as read (a CSV row: its cells, in the order of the columns
     that `seed` names), under `seed` (what else decides what the row does: the file's columns, the
     options, the account's region; importer.digest_seed)."""
-    return hashlib.blake2b(seed + _encode_record(record), digest_size=16).hexdigest()
+    hasher = _seeded(seed).copy()  # the seed fed once per import, not once per row
+    hasher.update(_encode_record(record))
+    return hasher.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _seeded(seed: bytes) -> Any:
+    return hashlib.blake2b(seed, digest_size=16)
 
 
 def text_or_none(value: Any) -> str | None:
@@ -340,32 +349,29 @@ class ImportFile:
             return line.decode(codec, UNDECODABLE)
 
     def chunks(self, size: int, start: int | None = None) -> Iterator[RawChunk]:
-        """The rest of the file in chunks of about `size` records, cut only between records; with
-        `start`, the first chunk has about that many and each next one twice as many, up to `size`.
+        """The rest of the file in chunks of about `size` records (lines: a record whose quoted cell
+        spans lines counts as each), cut only between records; with `start`, the first chunk has
+        about that many and each next one twice as many, up to `size`.
 
         Cutting needs no parsing: in CSV a line ends a record when the quotes seen so far are balanced
         (quotes inside fields are doubled), and NDJSON has one record per line. Workers do the parsing."""
         is_csv, quote = self.fmt == "csv", self._quote  # a rejects file is CSV too
         header = self.columns.keys if self.columns is not None else []
-        lines: list[Any] = []
-        line_no = self.line_no
-        first, records, quotes = line_no + 1, 0, 0
         wanted = min(size, max(1, start)) if start is not None else size
-        for line in self._lines:
-            line_no += 1
-            lines.append(line)
+        while lines := list(itertools.islice(self._lines, wanted)):  # taken whole: no loop here per line
+            first = self.line_no + 1
+            self.line_no += len(lines)
             if is_csv:
-                quotes += line.count(quote)
-                if quotes % 2:
-                    continue  # inside a quoted field that goes on on the next line
-            records += 1
-            if records >= wanted:
-                yield self._chunk(header, first, lines)
-                lines, first, records, quotes = [], line_no + 1, 0, 0
-                wanted = min(size, 2 * wanted)
-        self.line_no = line_no
-        if lines:
+                quotes = quote[:0].join(lines).count(quote)
+                while quotes % 2:  # the last record's quoted field goes on on the next lines
+                    line = next(self._lines, None)
+                    if line is None:
+                        break
+                    self.line_no += 1
+                    lines.append(line)
+                    quotes += line.count(quote)
             yield self._chunk(header, first, lines)
+            wanted = min(size, 2 * wanted)
 
     def _chunk(self, header: list[str | None], first: int, lines: list[Any]) -> RawChunk:
         text, marked = self._decode(lines)
