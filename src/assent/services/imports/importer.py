@@ -16,7 +16,6 @@ own result emits nothing, re-running the file completes it without writing anyth
 
 from __future__ import annotations
 
-import functools
 import gc
 import hashlib
 import itertools
@@ -160,7 +159,7 @@ RAMP_FROM = 8
 
 
 def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: Callable[[], int]) -> Iterator[Batch]:
-    """Validated batches in file order (_batches). Digests are looked up on a bare connection of the
+    """Validated batches in file order (_batches). Digests are looked up on bare connections of the
     import's own, as workers do: cheaper than through SQLAlchemy, and with SQLite's small default
     page cache the digest index's pages are not kept in this process as well as in the writer's."""
     if plan.database is None:
@@ -168,12 +167,27 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: C
     if not plan.look_up:
         yield from _batches(source, plan, nothing_held, written)
         return
-    raw = forms.connect(plan.database)
+    database = plan.database
+    idle: queue.SimpleQueue[Any] = queue.SimpleQueue()  # connections not in a look-up now
+    opened: list[Any] = []
+
+    def known(digests: list[str]) -> dict[str, str]:
+        # One connection a look-up in flight (LOOKUPS_AHEAD), opened when first needed.
+        try:
+            raw = idle.get_nowait()
+        except queue.Empty:
+            raw = forms.connect(database)
+            opened.append(raw)
+        try:
+            return forms.unchanged_digests(raw, plan.dialect, plan.account_id, digests)
+        finally:
+            idle.put(raw)
+
     try:
-        known = functools.partial(forms.unchanged_digests, raw, plan.dialect, plan.account_id)
         yield from _batches(source, plan, known, written)
     finally:
-        raw.close()
+        for raw in opened:
+            raw.close()
 
 
 def _first_batch(first: tuple[datetime, ReadChunk, RawChunk, int], plan: Plan) -> Batch:
@@ -181,27 +195,32 @@ def _first_batch(first: tuple[datetime, ReadChunk, RawChunk, int], plan: Plan) -
     return now, work_out(read, plan, now), chunk, seen
 
 
+# Look-ups in flight at once while a file is read in this process, each on a connection of its own:
+# on PostgreSQL the probes of one are as long as this process's parsing of the next chunks, and
+# two share them between the database's cores.
+LOOKUPS_AHEAD = 2
+
+
 def _looked_up_ahead(
     chunks: Iterator[RawChunk], plan: Plan, known: Lookup, written: Callable[[], int]
 ) -> Iterator[Batch]:
     """Batches worked out in this process, in file order, each chunk's digests looked up in a thread
-    of their own while this one parses the next chunk and works out the one before: the look-up is
+    of their own while this one parses the next chunks and works out the one before: the look-up is
     mostly waiting for the database (the driver lets go of the interpreter meanwhile), and most of
-    a re-import's time. One look-up at a time, on the one connection."""
+    a re-import's time. At most LOOKUPS_AHEAD look-ups at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assent-import-lookup") as lookups:
-        ahead: tuple[datetime, Future[ReadChunk], RawChunk, int] | None = None
+    with ThreadPoolExecutor(max_workers=LOOKUPS_AHEAD, thread_name_prefix="assent-import-lookup") as lookups:
+        ahead: list[tuple[datetime, Future[ReadChunk], RawChunk, int]] = []
         for chunk in chunks:
             read = parse_chunk(chunk, plan)
             now, seen = utcnow(), written()  # before the look-up starts, as _batches says
-            looking = lookups.submit(look_up, read, plan, known)
+            ahead.append((now, lookups.submit(look_up, read, plan, known), chunk, seen))
             del read
-            if ahead is not None:
-                yield _worked_out(ahead, plan)
-            ahead = (now, looking, chunk, seen)
-        if ahead is not None:
-            yield _worked_out(ahead, plan)
+            if len(ahead) > LOOKUPS_AHEAD:
+                yield _worked_out(ahead.pop(0), plan)
+        while ahead:
+            yield _worked_out(ahead.pop(0), plan)
 
 
 def _worked_out(ahead: tuple[datetime, Future[ReadChunk], RawChunk, int], plan: Plan) -> Batch:
