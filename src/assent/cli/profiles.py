@@ -103,9 +103,9 @@ def profiles_import(
     first = [f"  line {x.line}: {x.reason}" for x in r.first_rejected]
     all_rejected = r.rows > 0 and r.rejected == r.rows
     summary = (
-        f"{counted(r.rows, 'row')}: {r.created} created, {r.updated} updated, {r.unchanged} unchanged, "
-        f"{r.subscribed} subscribed, {r.pending} pending double opt-in, {r.kept_opt_outs} opt-outs kept, "
-        f"{r.rejected} rejected; {r.events} ledger events"
+        f"{counted(r.rows, 'row')}: {r.created:,} created, {r.updated:,} updated, {r.unchanged:,} unchanged, "
+        f"{r.subscribed:,} subscribed, {r.pending:,} pending double opt-in, {r.kept_opt_outs:,} opt-outs kept, "
+        f"{r.rejected:,} rejected; {r.events:,} ledger events"
     )
     where = [f"rejected rows are in {rejects}"] if r.rejected and rejects else []
     if r.rejected and not rejects:
