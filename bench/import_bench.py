@@ -190,9 +190,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
     else:
-        counts = {k: v for k, v in report.items() if k not in ("file", "first_rejected")}
-        print(f"{n} profiles on {result['backend']}: {counts}")
-        print(f"  rows written: {result['rows_written']}")
+        counts = ", ".join(f"{v:,} {k}" for k, v in report.items() if k not in ("file", "first_rejected"))
+        print(f"{n:,} profiles on {result['backend']}: {counts}")
+        print("  rows written: " + ", ".join(f"{v:,} {k}" for k, v in result["rows_written"].items()))
+        print("  (CPU: the importing command's and its workers'; the floor's: this process's, not the server's)")
         print(f"  assent import: {seconds:8.2f} s  {result['assent_profiles_per_s']:>9,} profiles/s  CPU {cpu:.2f} s")
         floor_rate = result["floor_profiles_per_s"]
         print(f"  floor (driver): {floor_seconds:7.2f} s  {floor_rate:>9,} profiles/s  CPU {floor_cpu:.2f} s")
