@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from assent.api.resources import get_profile_resource
@@ -26,6 +28,7 @@ from assent.services.consent.changes import Locator
 from assent.services.demo import synthetic
 from assent.services.imports import importer as imports
 from assent.services.imports import rows as import_rows
+from assent.services.imports import work as import_work
 from assent.services.imports.importer import ImportOptions, import_profiles
 from assent.services.imports.rows import prepare_row
 from assent.services.lists import lists
@@ -535,6 +538,7 @@ def test_an_import_into_an_account_holding_no_digest_looks_no_row_up_and_a_repea
         raise AssertionError("a digest was looked up")
 
     monkeypatch.setattr(forms, "unchanged_digests", must_not_run)
+    monkeypatch.setattr(forms, "held_digests", must_not_run)
     path = _csv(tmp_path / "p.csv", ["email", "first_name"], ["a@example.com", "A"], ["b@example.com", "B"],
                 ["a@example.com", "A"])  # fmt: skip
     first = _run(engine, account_id, path, subscribe=EMAIL, batch_size=2)
@@ -542,6 +546,64 @@ def test_an_import_into_an_account_holding_no_digest_looks_no_row_up_and_a_repea
     assert _count(engine, "profiles", account_id, "AND import_digest IS NOT NULL") == 2
     with pytest.raises(AssertionError, match="a digest was looked up"):  # the account holds digests now
         _run(engine, account_id, path, subscribe=EMAIL)
+
+
+def _held_lookups(monkeypatch) -> list[str]:
+    """Which way each look-up of digests went: 'all' (the account's, read at once) or 'chunk'."""
+    calls: list[str] = []
+    held, chunk = forms.held_digests, forms.unchanged_digests
+    monkeypatch.setattr(forms, "held_digests", lambda *a: calls.append("all") or held(*a))
+    monkeypatch.setattr(forms, "unchanged_digests", lambda *a: calls.append("chunk") or chunk(*a))
+    return calls
+
+
+def test_a_reimport_reads_the_accounts_digests_at_once_only_when_the_file_names_about_as_many_rows(
+    engine, account_id, tmp_path, monkeypatch
+):
+    path = synthetic.write_csv(tmp_path / "people.csv", 40)
+    assert _run(engine, account_id, path, subscribe=EMAIL).created > 30
+    calls = _held_lookups(monkeypatch)
+    again = _run(engine, account_id, path, subscribe=EMAIL, batch_size=8)
+    assert again.unchanged > 30 and again.events == 0
+    assert calls == ["all"]  # one statement, however many chunks
+
+    # A file of a few rows into an account holding many more digests looks its chunks' rows up.
+    calls.clear()
+    few = _csv(tmp_path / "few.csv", ["email"], ["a@example.com"], ["b@example.com"])
+    assert (_run(engine, account_id, few).created, calls) == (2, ["chunk"])
+    calls.clear()
+    assert (_run(engine, account_id, few).unchanged, calls) == (2, ["chunk"])
+
+
+def test_reading_all_held_digests_needs_a_file_of_a_quarter_as_many_lines_and_at_most_the_cap(tmp_path, monkeypatch):
+    path = _csv(tmp_path / "p.csv", ["email"], *[[f"p{n}@example.com"] for n in range(9)])  # 10 lines
+    with import_rows.ImportFile(path, "csv") as source:
+        assert imports.reads_all_held(40, source) and not imports.reads_all_held(44, source)
+        assert not imports.reads_all_held(0, source)  # nothing to read
+        monkeypatch.setattr(imports, "READ_ALL_HELD_UP_TO", 30)
+        assert imports.reads_all_held(30, source) and not imports.reads_all_held(31, source)
+
+
+def test_batches_looked_up_in_the_digests_read_at_the_start_say_the_writer_had_written_none_since(
+    engine, account_id, tmp_path
+):
+    # Every batch is looked up in one read of the account's digests, made before the writer wrote
+    # any batch: however many it has written by the time a chunk is parsed, each batch must say
+    # none, so that the writer looks up again the rows of every profile the import has written.
+    path = synthetic.write_csv(tmp_path / "people.csv", 60)
+    _run(engine, account_id, path, subscribe=EMAIL)
+    options = ImportOptions(account_id=account_id, subscribe=EMAIL, batch_size=2, workers=0)
+    with import_rows.ImportFile(path, "csv") as source:
+        plan = imports.Plan(
+            options=options, dialect=engine.dialect.name, default_region="US", opt_in=OptInProcess.SINGLE,
+            proof=Proof(source="test", actor="import"), database=imports.driver_target(engine),
+            digest_seed=imports.digest_seed(source, options, "US", OptInProcess.SINGLE),
+        )  # fmt: skip
+        seen: list[int] = []  # as the writer counts: each batch taken is written before the next
+        for _, rows, _, before in imports._prepared_batches(engine, source, plan, seen.__len__, read_all=True):
+            assert all(type(r) is import_rows.Known for r in rows if type(r) is not import_rows.Rejected)
+            seen.append(before)
+    assert len(seen) > imports.PARSED_AHEAD + 2 and set(seen) == {0}
 
 
 def test_a_reimport_with_worker_processes_finds_unchanged_rows_the_same_way(engine, account_id, tmp_path):
@@ -1011,12 +1073,32 @@ def test_a_csv_chunk_with_a_quote_is_read_by_the_csv_module():
     assert list(import_rows.csv_cells(chunk)) == [(3, ["a@example.com", "two\nlines"]), (4, ["b@example.com", "x"])]
 
 
-def test_a_reimported_csv_row_is_unchanged_whether_or_not_its_chunk_has_quotes(engine, account_id, tmp_path):
-    # A row's digest is its cells: the same when its chunk is split by lines or read by the csv module.
-    plain = tmp_path / "plain.csv"
-    plain.write_text("email,first_name\nada@example.com,Ada\nbob@example.com,Bob\n")
-    quoted = tmp_path / "quoted.csv"
-    quoted.write_text('email,first_name\nada@example.com,Ada\n"bob@example.com",Bob\n')
-    assert _run(engine, account_id, plain).created == 2
-    again = _run(engine, account_id, quoted)
-    assert (again.unchanged, again.events, again.updated) == (2, 0, 0)
+@pytest.mark.parametrize("first", ["plain", "quoted"])
+def test_a_reimported_csv_row_is_unchanged_whether_or_not_its_chunk_has_quotes(
+    engine, account_id, tmp_path, monkeypatch, first
+):
+    # A row's digest is of its cells: the same when its chunk is split by lines or read by the csv
+    # module, so the re-import takes both rows by their digests, without working them out.
+    files = {"plain": "email,first_name\nada@example.com,Ada\nbob@example.com,Bob\n",
+             "quoted": 'email,first_name\nada@example.com,Ada\n"bob@example.com",Bob\n'}  # fmt: skip
+    for name, content in files.items():
+        (tmp_path / f"{name}.csv").write_text(content)
+    assert _run(engine, account_id, tmp_path / f"{first}.csv").created == 2
+    worked_out = []
+    monkeypatch.setattr(import_work, "prepare_row", lambda *a: worked_out.append(a) or prepare_row(*a))
+    again = _run(engine, account_id, tmp_path / f"{'quoted' if first == 'plain' else 'plain'}.csv")
+    assert (again.unchanged, again.events, again.updated, worked_out) == (2, 0, 0, [])
+
+
+@given(st.lists(st.text(alphabet=',;"[]\r\n\x00ab \u00e9', max_size=4), min_size=1, max_size=4),
+       st.lists(st.text(alphabet=',;"[]\r\n\x00ab \u00e9', max_size=4), min_size=1, max_size=4),
+       st.sampled_from([",", ";"]))  # fmt: skip
+@example(["a,b"], ["a", "b"], ",")  # a cell holding the delimiter is not two cells
+@example(["a,b"], ['["a', 'b"]'], ",")  # nor is it the JSON of one
+def test_a_rows_digested_text_is_its_cells_and_no_two_rows_of_different_cells_share_it(a, b, delimiter):
+    texts = {import_rows.digested_text(delimiter, cells) for cells in (a, b)}
+    assert len(texts) == (1 if a == b else 2)
+    for cells in (a, b):
+        line = delimiter.join(cells)  # a line csv_rows reads (no quote, line end nor NUL) splits into cells
+        if not any(c in line for c in '"\r\n\x00') and line.split(delimiter) == cells:
+            assert import_rows.digested_text(delimiter, line) == import_rows.digested_text(delimiter, cells)

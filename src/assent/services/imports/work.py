@@ -40,12 +40,12 @@ from .rows import (
     Prepared,
     RawChunk,
     Rejected,
-    as_record,
-    csv_cells,
+    csv_rows,
     encode_results,
     prepare_row,
     records,
     row_digest,
+    row_record,
 )
 
 
@@ -213,7 +213,8 @@ class ReadChunk(NamedTuple):
     records: list[Cells]
     digests: list[str | None]
     held: dict[str, str]
-    header: list[str | None]  # the CSV chunk's (as_record)
+    header: list[str | None]  # the CSV chunk's and its delimiter (row_record)
+    delimiter: str
 
     def held_rows(self) -> int:
         return sum(d is not None and d in self.held for d in self.digests)
@@ -225,15 +226,18 @@ def read_chunk(chunk: RawChunk, plan: Plan, known: Lookup) -> ReadChunk:
 
 
 def parse_chunk(chunk: RawChunk, plan: Plan) -> ReadChunk:
-    """A chunk's rows and their digests, not looked up yet (none held). A CSV row is kept as its
-    cells: a re-import's rows, found unchanged, are never made records."""
-    parsed: list[Cells] = list(csv_cells(chunk)) if chunk.fmt == "csv" else list(records(chunk))
+    """A chunk's rows and their digests, not looked up yet (none held). A CSV row is kept as read
+    (csv_rows): a re-import's rows, found unchanged, are never made records."""
+    parsed: list[Cells] = list(csv_rows(chunk)) if chunk.fmt == "csv" else list(records(chunk))
     seed = plan.digest_seed
-    digests = [
-        row_digest(seed, row) if seed is not None and (isinstance(row, list) or "__error__" not in row) else None
-        for _, row in parsed
-    ]
-    return ReadChunk(parsed, digests, {}, chunk.header)
+    if seed is None:
+        digests: list[str | None] = [None] * len(parsed)
+    else:
+        delimiter = chunk.delimiter
+        digests = [
+            None if type(row) is dict and "__error__" in row else row_digest(seed, delimiter, row) for _, row in parsed
+        ]
+    return ReadChunk(parsed, digests, {}, chunk.header, chunk.delimiter)
 
 
 def look_up(read: ReadChunk, plan: Plan, known: Lookup) -> ReadChunk:
@@ -248,13 +252,12 @@ def work_out(read: ReadChunk, plan: Plan, now: datetime) -> list[Prepared | Reje
     digest a profile holds is passed on as read (Known), to be checked, not worked out."""
     out: list[Prepared | Rejected | Known] = []
     shapes: dict[ShapeKey, _Shape] = {}
-    held = read.held
-    header = read.header
+    held, header, delimiter = read.held, read.header, read.delimiter
     for (line, row), digest in zip(read.records, read.digests, strict=True):
         if digest is not None and (profile_id := held.get(digest)) is not None:
             out.append(Known(line, digest, row, profile_id))
             continue
-        item = prepare_row(line, as_record(header, row) if isinstance(row, list) else row, plan.default_region)
+        item = prepare_row(line, row_record(header, delimiter, row), plan.default_region)
         if isinstance(item, Prepared):
             item.digest = digest
             # A row that fails here meets the same error on the careful path, which rejects it.
