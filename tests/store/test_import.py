@@ -575,13 +575,14 @@ def test_a_reimport_reads_the_accounts_digests_at_once_only_when_the_file_names_
     assert (_run(engine, account_id, few).unchanged, calls) == (2, ["chunk"])
 
 
-def test_reading_all_held_digests_needs_a_file_of_a_quarter_as_many_lines_and_at_most_the_cap(tmp_path, monkeypatch):
+def test_an_import_reads_at_once_at_most_four_held_digests_a_line_of_its_file_and_at_most_the_cap(
+    tmp_path, monkeypatch
+):
     path = _csv(tmp_path / "p.csv", ["email"], *[[f"p{n}@example.com"] for n in range(9)])  # 10 lines
     with import_rows.ImportFile(path, "csv") as source:
-        assert imports.reads_all_held(40, source) and not imports.reads_all_held(44, source)
-        assert not imports.reads_all_held(0, source)  # nothing to read
+        assert imports.read_all_up_to(source) == 40
         monkeypatch.setattr(imports, "READ_ALL_HELD_UP_TO", 30)
-        assert imports.reads_all_held(30, source) and not imports.reads_all_held(31, source)
+        assert imports.read_all_up_to(source) == 30
 
 
 def test_batches_looked_up_in_the_digests_read_at_the_start_say_the_writer_had_written_none_since(
@@ -600,7 +601,7 @@ def test_batches_looked_up_in_the_digests_read_at_the_start_say_the_writer_had_w
             digest_seed=imports.digest_seed(source, options, "US", OptInProcess.SINGLE),
         )  # fmt: skip
         seen: list[int] = []  # as the writer counts: each batch taken is written before the next
-        for _, rows, _, before in imports._prepared_batches(engine, source, plan, seen.__len__, read_all=True):
+        for _, rows, _, before in imports._prepared_batches(engine, source, plan, seen.__len__):
             assert all(type(r) is import_rows.Known for r in rows if type(r) is not import_rows.Rejected)
             seen.append(before)
     assert len(seen) > imports.PARSED_AHEAD + 2 and set(seen) == {0}

@@ -437,6 +437,22 @@ def unchanged_digests(conn: Any, dialect: str, account_id: str, digests: Sequenc
         cur.close()
 
 
+def held_digest_count(conn: Any, dialect: str, account_id: str, up_to: int) -> int:
+    """How many profiles of the account hold an import digest, counted on `conn` (a bare connection)
+    no further than `up_to` + 1: a walk of their index that stops there."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM profiles WHERE account_id = {mark}"
+        f" AND import_digest IS NOT NULL LIMIT {mark}) AS held"
+    )
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, (account_id, up_to + 1))
+        return int(cur.fetchone()[0])
+    finally:
+        cur.close()
+
+
 def held_digests(conn: Any, dialect: str, account_id: str) -> dict[str, str]:
     """digest -> profile id, for every import digest held by a profile of the account that has had no
     ledger event since it took that row, read on `conn`, a bare connection, in one statement (one

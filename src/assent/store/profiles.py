@@ -106,11 +106,10 @@ def set_fields(conn: Connection, account_id: str, profile_id: str, values: dict[
 # --- import digests: an import row a profile took and has not changed since --------------------
 
 
-def held_import_digests(conn: Connection, account_id: str, up_to: int) -> int:
-    """How many profiles of the account hold an import digest, counted no further than `up_to` + 1
-    (a walk of their index that stops there)."""
-    held = select(1).where(profiles.c.account_id == account_id, profiles.c.import_digest.is_not(None))
-    return conn.execute(select(func.count()).select_from(held.limit(up_to + 1).subquery())).scalar_one()
+def holds_import_digests(conn: Connection, account_id: str) -> bool:
+    """Whether any profile of the account holds an import digest (one probe of their index)."""
+    sql = select(1).where(profiles.c.account_id == account_id, profiles.c.import_digest.is_not(None)).limit(1)
+    return conn.execute(sql).first() is not None
 
 
 def unchanged_imports(conn: Connection, account_id: str, digests: Iterable[str]) -> dict[str, str]:

@@ -160,30 +160,29 @@ def worker_count(cpus: int, left: int) -> int:
 RAMP_FROM = 8
 
 
-# An account whose profiles hold at most this many import digests has them all read at once, in one
-# statement, when the file has at least a quarter as many lines: on PostgreSQL that is a fifth of the
-# database's work of looking each row's digest up, and the dict it makes is small (about 20 MB for
-# 100,000 digests). Beyond it, or for a small file, each chunk's digests are looked up.
+# An import reads every import digest the account holds at once, in one statement, when there are at
+# most four times as many as the file has lines, and at most this many: on PostgreSQL that is a
+# fifth of the database's work of looking each row's digest up, and the dict it makes is small
+# (about 20 MB for 100,000 digests). Otherwise each chunk's digests are looked up.
 READ_ALL_HELD_UP_TO = 250_000
 
 
-def reads_all_held(held: int, source: ImportFile) -> bool:
-    """Whether an import reads every digest the account holds at once (READ_ALL_HELD_UP_TO)."""
-    return 0 < held <= READ_ALL_HELD_UP_TO and source.lines_at_least(held // 4)
+def read_all_up_to(source: ImportFile) -> int:
+    """How many held digests an import of this file reads at once at most (READ_ALL_HELD_UP_TO)."""
+    return min(READ_ALL_HELD_UP_TO, 4 * source.lines(up_to=READ_ALL_HELD_UP_TO // 4))
 
 
-def _prepared_batches(
-    engine: Engine, source: ImportFile, plan: Plan, written: Callable[[], int], read_all: bool = False
-) -> Iterator[Batch]:
+def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: Callable[[], int]) -> Iterator[Batch]:
     """Validated batches in file order (_batches). Digests are looked up on bare connections of the
     import's own, as workers do: cheaper than through SQLAlchemy, and with SQLite's small default
     page cache the digest index's pages are not kept in this process as well as in the writer's.
 
-    With `read_all`, every digest the account holds is read in a thread of its own while the first
-    chunks are parsed, and each chunk's rows are looked up in what it read."""
+    The account's digests are read at once (read_all_up_to), in a thread of its own while the first
+    chunks are parsed, and the rows of each chunk looked up in what it read; when the account holds
+    too many, that thread gives up after counting them, and each chunk's rows are looked up."""
     if plan.database is None:
         raise ValueError("the plan names no database")
-    if not plan.look_up:
+    if not plan.look_up or plan.digest_seed is None:
         yield from _batches(source, plan, nothing_held, written)
         return
     database = plan.database
@@ -202,34 +201,40 @@ def _prepared_batches(
         finally:
             idle.put(raw)
 
-    try:
-        if not read_all:
-            yield from _batches(source, plan, known, written)
-            return
-        from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
-        # Every later batch's look-up is this one: it saw the batches written before it started (none:
-        # no batch is worked out before the first one, looked up on its own), never those written
-        # since, which _import_batch looks up again.
-        seen = written()
+    before_read = written()  # none: no batch is written before the first one is looked up
+    try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assent-import-held") as reading:
-            everything = reading.submit(_read_held, database, plan)
+            everything = reading.submit(_read_held, database, plan, read_all_up_to(source))
 
             def found(digests: list[str]) -> dict[str, str]:
                 held = everything.result()
-                return {d: held[d] for d in digests if d in held}
+                return known(digests) if held is None else {d: held[d] for d in digests if d in held}
+
+            def seen() -> int:
+                # A batch looked up in the digests read at once saw the batches written before that
+                # read, never those written since, which _import_batch looks up again. Until the read
+                # is done, a batch may still be: it is taken to have seen as few.
+                if everything.done() and everything.exception() is None and everything.result() is None:
+                    return written()  # the read gave up: each chunk is looked up as it is handed out
+                return before_read
 
             # The first chunk, which decides whether workers start, is looked up on its own: the
             # rest is parsed while the account's digests are read.
-            yield from _batches(source, plan, found, lambda: seen, first_known=known)
+            yield from _batches(source, plan, found, seen, first_known=known)
     finally:
         for raw in opened:
             raw.close()
 
 
-def _read_held(database: DriverTarget, plan: Plan) -> dict[str, str]:
+def _read_held(database: DriverTarget, plan: Plan, up_to: int) -> dict[str, str] | None:
+    """Every digest the account holds, with its profile; None (after counting no further) when the
+    account holds more than `up_to`."""
     raw = forms.connect(database)
     try:
+        if up_to <= 0 or forms.held_digest_count(raw, plan.dialect, plan.account_id, up_to) > up_to:
+            return None
         return forms.held_digests(raw, plan.dialect, plan.account_id)
     finally:
         raw.close()
@@ -608,7 +613,7 @@ def import_profiles(
             account = load_account(conn, options.account_id)
             list_id = options.list_id
             opt_in = load_list(conn, account.id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
-            held = profile_store.held_import_digests(conn, account.id, READ_ALL_HELD_UP_TO)
+            look_up = profile_store.holds_import_digests(conn, account.id)
         plan = Plan(
             options=options,
             dialect=engine.dialect.name,
@@ -617,9 +622,8 @@ def import_profiles(
             proof=Proof(source=options.method_detail or path.name, actor="import"),
             database=driver_target(engine),
             digest_seed=digest_seed(source, options, account.default_region, opt_in),
-            look_up=held > 0,
+            look_up=look_up,
         )
-        read_all = plan.digest_seed is not None and reads_all_held(held, source)
         report = ImportReport(file=source.describe())
         if on_file:
             on_file(report.file)
@@ -630,7 +634,7 @@ def import_profiles(
         gc.disable()
         try:
             with _Writer(engine, plan, report, rejects, progress) as writer:
-                for batch in _prepared_batches(engine, source, plan, lambda: writer.written, read_all):
+                for batch in _prepared_batches(engine, source, plan, lambda: writer.written):
                     writer.put(batch)
                     del batch  # not held while the next one is worked out
         finally:

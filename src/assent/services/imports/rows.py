@@ -309,13 +309,14 @@ class ImportFile:
             out["columns"] = [c.as_dict() for c in self.columns.columns]
         return out
 
-    def lines_at_least(self, n: int) -> bool:
-        """Whether the file has at least `n` line ends: read apart from its records, up to the n-th."""
+    def lines(self, up_to: int) -> int:
+        """How many line ends the file has, counted no further than about `up_to`: read apart from
+        its records, a megabyte at a time."""
         seen = 0
         with self.path.open("rb") as f:
-            while seen < n and (block := f.read(1 << 20)):
+            while seen < up_to and (block := f.read(1 << 20)):
                 seen += max(block.count(b"\n"), block.count(b"\r"))
-        return seen >= n
+        return seen
 
     def _record_lines(self) -> list[Any]:
         """The lines of the next CSV record (a quoted cell may span lines)."""
