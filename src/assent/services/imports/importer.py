@@ -212,7 +212,7 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: C
                 held = everything.result()
                 return known(digests) if held is None else {d: held[d] for d in digests if d in held}
 
-            def seen() -> int:
+            def seen_by_found() -> int:
                 # A batch looked up in the digests read at once saw the batches written before that
                 # read, never those written since, which _import_batch looks up again. Until the read
                 # is done, a batch may still be: it is taken to have seen as few.
@@ -221,8 +221,8 @@ def _prepared_batches(engine: Engine, source: ImportFile, plan: Plan, written: C
                 return before_read
 
             # The first chunk, which decides whether workers start, is looked up on its own: the
-            # rest is parsed while the account's digests are read.
-            yield from _batches(source, plan, found, seen, first_known=known)
+            # rest is parsed while the account's digests are read. Workers look their chunks up.
+            yield from _batches(source, plan, found, written, first_known=known, seen_by_known=seen_by_found)
     finally:
         for raw in opened:
             raw.close()
@@ -282,7 +282,12 @@ def _worked_out(ahead: tuple[datetime, Future[ReadChunk], RawChunk, int], plan: 
 
 
 def _batches(
-    source: ImportFile, plan: Plan, known: Lookup, written: Callable[[], int], first_known: Lookup | None = None
+    source: ImportFile,
+    plan: Plan,
+    known: Lookup,
+    written: Callable[[], int],
+    first_known: Lookup | None = None,
+    seen_by_known: Callable[[], int] | None = None,
 ) -> Iterator[Batch]:
     """Validated batches in file order, from worker processes when that pays.
 
@@ -292,7 +297,9 @@ def _batches(
     that their start-up (each imports its modules) overlaps it.
 
     Each batch carries `written()` as it was before its digests were looked up (when its chunk was
-    handed out): the batches the writer had committed by then, which that look-up saw."""
+    handed out): the batches the writer had committed by then, which that look-up saw. The first
+    chunk is looked up with `first_known` when given; a chunk this process looks up with `known`
+    carries `seen_by_known()` instead, when given: what a look-up in a read made earlier saw."""
     options = plan.options
     workers = options.workers
     # The first batches are smaller (RAMP_FROM): the writer starts on the first one sooner, and the
@@ -316,7 +323,7 @@ def _batches(
         if first is not None:
             yield _first_batch(first, plan)
             first = None  # this generator lives as long as the import: the chunk is not kept
-        yield from _looked_up_ahead(chunks, plan, known, written)
+        yield from _looked_up_ahead(chunks, plan, known, seen_by_known or written)
         return
     # Imported only when workers start: a small file or a re-import never pays for loading them.
     from concurrent.futures import ProcessPoolExecutor
