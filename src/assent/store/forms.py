@@ -429,12 +429,7 @@ def unchanged_digests(conn: Any, dialect: str, account_id: str, digests: Sequenc
         return {}
     values = msgspec.json.encode(sorted(set(digests))).decode()
     params = (values, account_id) if dialect == "sqlite" else (account_id, values)
-    cur = conn.cursor()
-    try:
-        cur.execute(unchanged_digests_sql(dialect), params)
-        return dict(cur.fetchall())
-    finally:
-        cur.close()
+    return dict(_rows(conn, unchanged_digests_sql(dialect), params))
 
 
 def held_digest_count(conn: Any, dialect: str, account_id: str, up_to: int) -> int:
@@ -445,12 +440,8 @@ def held_digest_count(conn: Any, dialect: str, account_id: str, up_to: int) -> i
         f"SELECT count(*) FROM (SELECT 1 FROM profiles WHERE account_id = {mark}"
         f" AND import_digest IS NOT NULL LIMIT {mark}) AS held"
     )
-    cur = conn.cursor()
-    try:
-        cur.execute(sql, (account_id, up_to + 1))
-        return int(cur.fetchone()[0])
-    finally:
-        cur.close()
+    [(count,)] = _rows(conn, sql, (account_id, up_to + 1))
+    return int(count)
 
 
 def held_digests(conn: Any, dialect: str, account_id: str) -> dict[str, str]:
@@ -463,10 +454,15 @@ def held_digests(conn: Any, dialect: str, account_id: str) -> dict[str, str]:
         f"SELECT profiles.import_digest, profiles.id FROM profiles WHERE profiles.account_id = {mark}"
         f" AND profiles.import_digest IS NOT NULL AND {_NO_EVENT_SINCE}"
     )
+    return dict(_rows(conn, sql, (account_id,)))
+
+
+def _rows(conn: Any, sql: str, params: Sequence[Any]) -> list[Any]:
+    """The rows of one statement on a bare connection (its cursor closed after)."""
     cur = conn.cursor()
     try:
-        cur.execute(sql, (account_id,))
-        return dict(cur.fetchall())
+        cur.execute(sql, params)
+        return list(cur.fetchall())
     finally:
         cur.close()
 
