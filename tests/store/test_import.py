@@ -412,12 +412,12 @@ def test_a_digest_does_not_hold_once_the_profiles_consent_changed_so_the_row_app
     assert _email_marketing(engine, account_id, "a@example.com")["consent"] == "UNSUBSCRIBED"
 
     # The row is worked out again (an unchanged row taken by its digest is not), and the import
-    # keeps the opt-out (test_import_opt_outs.py).
-    again = _run(engine, account_id, path, subscribe=EMAIL)
-    assert (again.unchanged, again.kept_opt_outs, again.events) == (1, 1, 0)
-    assert _email_marketing(engine, account_id, "a@example.com")["consent"] == "UNSUBSCRIBED"
-    third = _run(engine, account_id, path, subscribe=EMAIL)  # and the digest holds again
-    assert (third.unchanged, third.kept_opt_outs, third.events) == (1, 0, 0)
+    # keeps the opt-out (test_import_opt_outs.py). It leaves no digest: every import of the file
+    # counts the opt-out it keeps.
+    for _ in range(3):
+        again = _run(engine, account_id, path, subscribe=EMAIL)
+        assert (again.unchanged, again.kept_opt_outs, again.events) == (1, 1, 0)
+        assert _email_marketing(engine, account_id, "a@example.com")["consent"] == "UNSUBSCRIBED"
 
     # A consent change the import does undo (a brand's own suppression): the row applies again.
     consent_changes.subscribe(engine, account_id, Locator("email", "a@example.com"), list(EMAIL))

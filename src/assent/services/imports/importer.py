@@ -461,12 +461,15 @@ def _import_batch(
             if not all_inserted and row.digest is not None:
                 digests[row.as_new.profile_id] = row.digest
             continue
+        kept_before = report.kept_opt_outs
         try:
             pid = batch.apply(row, consent, now, plan.proof, report)
         except DomainError as e:
             late.append(Rejected(row.line, e.field, str(e), row.raw()))
             continue
-        if row.digest is not None:
+        # A row whose subscription an opt-out kept from applying leaves no digest: each import of it
+        # works it out again and counts the opt-out it keeps, however often the file is imported.
+        if row.digest is not None and report.kept_opt_outs == kept_before:
             digests[pid] = row.digest
         else:
             digests.pop(pid, None)
