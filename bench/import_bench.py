@@ -193,7 +193,8 @@ def main() -> None:
         counts = ", ".join(f"{v:,} {k}" for k, v in report.items() if k not in ("file", "first_rejected"))
         print(f"{n:,} profiles on {result['backend']}: {counts}")
         print("  rows written: " + ", ".join(f"{v:,} {k}" for k, v in result["rows_written"].items()))
-        print("  (CPU: the importing command's and its workers'; the floor's: this process's, not the server's)")
+        server = "" if result["backend"] == "sqlite" else ", not the server's"
+        print(f"  (CPU: the importing command's and its workers'; the floor's: this process's{server})")
         print(f"  assent import: {seconds:8.2f} s  {result['assent_profiles_per_s']:>9,} profiles/s  CPU {cpu:.2f} s")
         floor_rate = result["floor_profiles_per_s"]
         print(f"  floor (driver): {floor_seconds:7.2f} s  {floor_rate:>9,} profiles/s  CPU {floor_cpu:.2f} s")
@@ -203,7 +204,8 @@ def main() -> None:
             print(
                 f"  re-import of the unchanged file: {r['seconds']:6.2f} s, {r['ratio_to_first']}x the first import "
                 f"(CPU {r['cpu_seconds']:.2f} s, {r['cpu_ratio_to_first']}x), peak RSS {r['peak_rss_mb']} MB: "
-                f"{r['report']['rows']} rows, {r['report']['unchanged']} unchanged, {r['report']['events']} events"
+                f"{r['report']['rows']:,} rows, {r['report']['unchanged']:,} unchanged, "
+                f"{r['report']['events']:,} events"
             )
 
 
