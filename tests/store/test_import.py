@@ -1081,6 +1081,45 @@ def test_a_csv_chunk_with_a_quote_is_read_by_the_csv_module():
     assert list(import_rows.csv_cells(chunk)) == [(3, ["a@example.com", "two\nlines"]), (4, ["b@example.com", "x"])]
 
 
+@pytest.mark.parametrize("where", ["mid-chunk", "last line"])
+def test_a_stray_quote_rejects_its_own_line_and_never_swallows_the_rows_after_it(where):
+    # Read as CSV reads it, the open quote would take in the next lines as one cell of its row:
+    # their rows lost, or their text put in another person's field.
+    after = 'b@example.com,x\nc@example.com,"y, z"\nd@example.com,w\n' if where == "mid-chunk" else "b@example.com,x\n"
+    text = 'a@example.com,"Oops\n' + after
+    chunk = import_rows.RawChunk("csv", ["email", "note"], 2, text, ",")
+    rows = list(import_rows.csv_cells(chunk))
+    (line, error), *rest = rows
+    assert line == 2 and "a quote opens a cell here and is never closed" in error["__error__"]
+    assert error["__raw__"] == 'a@example.com,"Oops'
+    expected = [(3, ["b@example.com", "x"])]
+    if where == "mid-chunk":
+        expected += [(4, ["c@example.com", "y, z"]), (5, ["d@example.com", "w"])]
+    assert rest == expected
+    # A quoted cell that does close over several lines is one cell, as before.
+    fine = import_rows.RawChunk("csv", ["email", "note"], 2, 'a@example.com,"two\nlines"\nb@example.com,x\n', ",")
+    assert list(import_rows.csv_cells(fine)) == [(3, ["a@example.com", "two\nlines"]), (4, ["b@example.com", "x"])]
+
+
+def test_an_import_with_a_stray_quote_imports_every_other_row_and_rejects_the_quotes_line(
+    engine, account_id, tmp_path, monkeypatch
+):
+    # A chunk takes in at most QUOTED_LINES_AT_MOST lines to close a quote; past that it is cut, and
+    # the next chunk reads on as usual: a stray quote never makes the rest of the file one chunk.
+    monkeypatch.setattr(import_rows, "QUOTED_LINES_AT_MOST", 3)
+    lines = [f"p{n}@example.com,Name {n}" for n in range(40)]
+    lines[5] = 'p5@example.com,"Oops'
+    path = tmp_path / "stray.csv"
+    path.write_text("email,first_name\n" + "\n".join(lines) + "\n")
+    with import_rows.ImportFile(path, "csv") as source:
+        assert max(chunk.text.count("\n") for chunk in source.chunks(8)) == 8 + 3
+    report = _run(engine, account_id, path, batch_size=8, rejects_path=str(tmp_path / "rejects.csv"))
+    assert (report.rows, report.created, report.rejected) == (40, 39, 1)
+    assert [(r.line, r.field) for r in report.first_rejected] == [(7, "row")]
+    assert _profile(engine, account_id, email="p6@example.com")["first_name"] == "Name 6"
+    assert _profile(engine, account_id, email="p39@example.com")["first_name"] == "Name 39"
+
+
 @pytest.mark.parametrize("first", ["plain", "quoted"])
 def test_a_reimported_csv_row_is_unchanged_whether_or_not_its_chunk_has_quotes(
     engine, account_id, tmp_path, monkeypatch, first

@@ -8,7 +8,7 @@ import hashlib
 import io
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
@@ -263,6 +263,10 @@ def _split_cr(f: IO[bytes]) -> Iterator[bytes]:
         yield rest
 
 
+# Lines a chunk takes in at most to close a quoted cell that goes on past its end.
+QUOTED_LINES_AT_MOST = 1_000
+
+
 class ImportFile:
     """An import file open for reading: its encoding and, for CSV, its delimiter and column map,
     read from its first lines; then its records in chunks, never the whole file in memory."""
@@ -389,7 +393,11 @@ class ImportFile:
             self.line_no += len(lines)
             if is_csv:
                 quotes = quote[:0].join(lines).count(quote)
-                while quotes % 2:  # the last record's quoted field goes on on the next lines
+                extra = 0
+                # The last record's quoted cell goes on on the next lines; past QUOTED_LINES_AT_MOST,
+                # the quote is a stray one (_csv_module_cells), and the chunk is cut anyway.
+                while quotes % 2 and extra < QUOTED_LINES_AT_MOST:
+                    extra += 1
                     line = next(self._lines, None)
                     if line is None:
                         break
@@ -516,18 +524,43 @@ def row_record(header: Sequence[str | None], delimiter: str, row: str | list[str
 
 
 def _csv_module_cells(chunk: RawChunk) -> Iterator[Cells]:
-    reader = csv_reader(chunk.text, chunk.delimiter)
+    """The rows of a chunk as the csv module reads them. A record over several lines must close its
+    quoted cell as CSV says (its closing quote followed by the delimiter or the line's end): one
+    that does not is a stray quote, which would swallow the lines after it, losing their rows or
+    putting them in another row's cell. Its first line is rejected, and the lines after it are read
+    as rows of their own."""
+    lines = io.StringIO(chunk.text, newline="").readlines()
+    start = 0  # the line the reader starts at (an index into lines)
+    while start < len(lines):
+        start = yield from _read_cells(chunk, lines, start)
+
+
+def _read_cells(chunk: RawChunk, lines: list[str], start: int) -> Generator[Cells, None, int]:
+    """_csv_module_cells from lines[start]; returns where to read again after a stray quote (or
+    the end)."""
+    reader = csv_reader("".join(lines[start:]), chunk.delimiter)
     width = len(chunk.header)
+    read = 0  # lines the reader has read
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            return
+            return len(lines)
         except csv.Error as e:  # no cell is over the size limit (csv_reader); anything else rejects the row
-            yield chunk.first_line + reader.line_num - 1, {"__error__": f"unreadable CSV: {e}"}
+            yield chunk.first_line + start + reader.line_num - 1, {"__error__": f"unreadable CSV: {e}"}
+            read = reader.line_num
             continue
+        first, read = start + read, reader.line_num  # the record's first line, and lines read after it
+        if start + read - first > 1 and not _closes_its_quotes(lines[first : start + read], chunk.delimiter):
+            error = (
+                "a quote opens a cell here and is never closed as CSV closes one (a quote before the delimiter"
+                f" or the line's end): it would take in the lines up to {chunk.first_line + start + read - 1}; those"
+                " are read as rows of their own"
+            )
+            yield chunk.first_line + first, {"__error__": error, "__raw__": shown(lines[first].rstrip("\r\n"))}
+            return first + 1
         if any(row):
-            line = chunk.first_line + reader.line_num - 1
+            line = chunk.first_line + start + read - 1
             if chunk.marked and (bad := _undecodable_row(chunk, row)) is not None:
                 yield line, bad
                 continue
@@ -535,6 +568,14 @@ def _csv_module_cells(chunk: RawChunk) -> Iterator[Cells]:
                 yield line, _too_many_cells(chunk.delimiter, width, row)
                 continue
             yield line, row
+
+
+def _closes_its_quotes(record: list[str], delimiter: str) -> bool:
+    """Whether the lines of one record read as one record in the csv module's strict mode."""
+    try:
+        return len(list(csv.reader(io.StringIO("".join(record), newline=""), delimiter=delimiter, strict=True))) == 1
+    except csv.Error:
+        return False
 
 
 def as_record(header: Sequence[str | None], row: list[str]) -> dict[str, Any]:
