@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -118,10 +119,27 @@ def serve(db_url: str, host: str, port: int, workers: int) -> None:
     # ASSENT_PUBLIC_URL is not set.
     os.environ[DATABASE_URL_ENV] = db_url
     os.environ[SERVED_URL_ENV] = listen_url(host, port)
-    with tempfile.TemporaryDirectory(prefix="assent-connections-") as spread:
-        if workers > 1:  # where the processes tell each other how busy they are (wire/connections.py)
-            os.environ[connections.DIRECTORY_ENV] = spread
-        _run_uvicorn(host, port, workers)
+    # Once it has shut down, uvicorn raises again the signal that stopped it: SIGTERM's default
+    # action (a service manager's stop) would end the process before the folder below is removed.
+    # It is raised again once the folder is gone, so the process still ends as that signal says.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="assent-connections-") as spread:
+            if workers > 1:  # where the processes tell each other how busy they are (wire/connections.py)
+                os.environ[connections.DIRECTORY_ENV] = spread
+            _run_uvicorn(host, port, workers)
+    except _Stopped as stopped:
+        signal.signal(stopped.number, signal.SIG_DFL)
+        signal.raise_signal(stopped.number)
+
+
+class _Stopped(BaseException):
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+
+def _stop(number: int, _frame: object) -> None:
+    raise _Stopped(number)
 
 
 def _run_uvicorn(host: str, port: int, workers: int) -> None:

@@ -227,6 +227,31 @@ def _serve_demo(db: str, port: int) -> str:
             process.kill()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_stopped_by_sigterm_shuts_down_and_leaves_no_folder_behind(tmp_path, workers):
+    # A service manager stops a server with SIGTERM: it shuts down as on Ctrl-C, and removes the
+    # folder where its processes tell each other how busy they are.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    argv = [ASSENT, "serve", "--db", f"sqlite:///{tmp_path / 'assent.db'}", "--port", str(_free_port()),
+            "--workers", str(workers)]  # fmt: skip
+    subprocess.run([ASSENT, "db", "upgrade", "--db", argv[3]], check=True, capture_output=True, env=CLI_ENV)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**CLI_ENV, "PYTHONUNBUFFERED": "1", "TMPDIR": str(temp)})  # fmt: skip
+    try:
+        lines = []
+        while (line := process.stdout.readline()) and "Application startup complete" not in line:
+            lines.append(line)
+        assert [p.name[:19] for p in temp.iterdir()] == ["assent-connections-"], lines
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode in (0, -signal.SIGTERM), out  # as uvicorn ends (one process: by the signal)
+    assert "Traceback" not in out
+    assert list(temp.iterdir()) == []
+
+
 def test_serve_demo_reuses_its_account_on_restart_with_a_new_key(tmp_path):
     db = f"sqlite:///{tmp_path / 'assent.db'}"
     first = _serve_demo(db, _free_port())
