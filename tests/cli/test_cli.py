@@ -333,6 +333,39 @@ def test_profiles_get_json_is_klaviyos_profile_resource(db_url, engine, account_
     assert phone_subs["email"]["marketing"]["can_receive_email_marketing"] is False  # no address
 
 
+def test_profiles_update_changes_an_identifier_by_an_explicit_edit_recorded_in_the_ledger(db_url, engine, account_id):
+    # An import refuses a row whose number differs from its profile's: the CLI's own edit changes it.
+    who = Locator("email", "edit@example.com")
+    consent.subscribe(engine, account_id, who, EMAIL_MARKETING)
+    consent.subscribe(engine, account_id, Locator("phone_number", "+14155550171"), [(Channel.SMS, Purpose.MARKETING)])
+    for number in ("+14155550170", "(415) 555-0172"):  # filled in, then changed
+        assent("profiles", "update", "--account", account_id, "--email", "edit@example.com", "--set",
+               f"phone_number={number}", "--set", "first_name=Ada", db=db_url, check=True)  # fmt: skip
+    attributes = get_profile_resource(engine, account_id, who)["attributes"]
+    assert (attributes["phone_number"], attributes["first_name"]) == ("+14155550172", "Ada")
+    shown = assent("profiles", "get", "--account", account_id, "--email", "edit@example.com", db=db_url).stdout
+    assert "phone=+14155550172" in shown and "first_name=Ada" in shown
+    timeline = assent("profiles", "timeline", "--account", account_id, "--email", "edit@example.com", db=db_url)
+    assert "identifier.changed" in timeline.stdout and "+14155550170 -> +14155550172" in timeline.stdout
+    cleared = assent_json("profiles", "update", "--account", account_id, "--phone", "+14155550172",
+                          "--unset", "first_name", db=db_url)  # fmt: skip
+    assert cleared["data"]["attributes"]["first_name"] is None
+    assert ledger.verify(engine, account_id).ok
+
+    # Bad edits are refused, naming what is wrong, and change nothing.
+    for args, fragments in [
+        (["--set", "nickname=A"], ("nickname: is not a profile field", "first_name")),
+        (["--set", "phone_number=123"], ("phone_number: is not a valid phone number",)),
+        (["--set", "first_name"], ("set: takes FIELD=VALUE",)),
+        ([], ("name a field to change",)),
+        # Another profile's number: identity never moves.
+        (["--set", "phone_number=+14155550171"], ("phone_number: another profile (", "already has this")),
+    ]:
+        result = assent("profiles", "update", "--account", account_id, "--email", "edit@example.com", *args, db=db_url)
+        assert_one_line_error(result, *fragments)
+    assert get_profile_resource(engine, account_id, who)["attributes"]["phone_number"] == "+14155550172"
+
+
 def test_profiles_get_as_of_shows_the_state_at_that_instant(db_url, engine, account_id):
     who = Locator("email", "asof@example.com")
     consent.subscribe(engine, account_id, who, EMAIL_MARKETING)

@@ -163,12 +163,72 @@ def profiles_get(
     json: Json = False,
 ) -> None:
     """Show a profile: the Klaviyo profile resource with its subscriptions."""
-    from ..api.resources import profile_resource  # here: `assent profiles import` needs no API code
-    from ..domain import Channel, Purpose
-    from ..domain.decisions import receive_flags
     from ..services.profiles.reading import get_profile
 
     view = get_profile(open_engine(db), account, locator(id, email, phone, external_id), optional_time(as_of, "as_of"))
+    _show_profile(view, json)
+
+
+@app.command("update")
+@command
+def profiles_update(
+    account: AccountId,
+    id: ById = None,
+    email: ByEmail = None,
+    phone: ByPhone = None,
+    external_id: ByExternal = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="FIELD=VALUE: a field to change (email, phone_number, city, ...); repeatable."),
+    ] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="FIELD, a field to clear; repeatable.")] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Edit a profile's fields, as PATCH /api/profiles/{id} does: with it, the way to change an
+    identifier (an import never does), recorded in the ledger."""
+    from ..services.profiles.reading import get_profile
+    from ..services.profiles.writes import DuplicateProfile, ProfileInput, update_profile
+
+    values = profile_values(set_ or [], unset or [])
+    engine = open_engine(db)
+    found = get_profile(engine, account, locator(id, email, phone, external_id))
+    try:
+        written = update_profile(engine, account, found.id, ProfileInput(values=values))
+    except DuplicateProfile as e:  # identity never moves: named as the API names it
+        raise DomainError(e.identifier, f"another profile ({e.profile_id}) already has this {e.identifier}") from None
+    for name in written.dropped:
+        typer.echo(f"note: {name} left unchanged: not a valid value", err=True)
+    _show_profile(get_profile(engine, account, locator(found.id, None, None)), json)
+
+
+def profile_values(assigned: list[str], cleared: list[str]) -> dict[str, Any]:
+    """`--set FIELD=VALUE` and `--unset FIELD` as the fields of a profile edit (None clears one),
+    checked as the API's are (update_profile). A name that is not a profile field is refused."""
+    from ..domain.profile import PROFILE_FIELDS
+
+    values: dict[str, Any] = {}
+    for item in assigned:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise DomainError("set", "takes FIELD=VALUE", item)
+        values[name.strip()] = value
+    values.update(dict.fromkeys((name.strip() for name in cleared), None))
+    for name in values:
+        if name not in PROFILE_FIELDS:
+            raise DomainError(name, f"is not a profile field; the fields are {', '.join(PROFILE_FIELDS)}")
+    if not values:
+        raise DomainError("set", "name a field to change (--set FIELD=VALUE) or to clear (--unset FIELD)")
+    return values
+
+
+def _show_profile(view: Any, json: bool) -> None:
+    """A profile as `profiles get` shows it: its identifiers, its other fields, its consent."""
+    from ..api.resources import profile_resource  # here: `assent profiles import` needs no API code
+    from ..domain import Channel, Purpose
+    from ..domain.decisions import receive_flags
+    from ..domain.profile import PROFILE_FIELDS
+
     resource = profile_resource(view)
     if json:
         emit_json({"data": resource})
@@ -177,6 +237,10 @@ def profiles_get(
     typer.echo(
         f"profile {resource['id']}  email={a['email']}  phone={a['phone_number']}  external_id={a['external_id']}"
     )
+    fields = {**a, **(a.get("location") or {})}
+    named = [f"{k}={fields[k]}" for k in PROFILE_FIELDS[3:] if fields.get(k) not in (None, "")]
+    if named:
+        typer.echo("  " + "  ".join(named))
     subs = a["subscriptions"]
     rows = [
         ("email marketing", subs["email"]["marketing"], "can_receive_email_marketing"),

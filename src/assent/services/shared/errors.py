@@ -29,6 +29,6 @@ class IdentityConflict(Conflict):
         return cls(
             f2,
             f"{f1} {v1} belongs to a profile whose {f2} is not {v2}; an identifier changes only by an explicit "
-            "edit of the profile (PATCH /api/profiles/{id})",
+            "edit of the profile (PATCH /api/profiles/{id}, or `assent profiles update`)",
             v2,
         )
