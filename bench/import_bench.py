@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from assent.services.accounts import accounts
 from assent.services.demo import synthetic
@@ -142,6 +143,16 @@ def main() -> None:
     parser.add_argument("--no-reimport", action="store_true", help="skip importing the unchanged file again")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.profiles < 1:
+        parser.error("--profiles: give at least 1")
+    if args.db and make_url(database_url(args.db)).get_backend_name() != "postgresql":
+        parser.error("--db: a PostgreSQL server URL (without it, the bench uses SQLite files of its own)")
+    if args.db:
+        try:
+            with create_engine(database_url(args.db)).connect():
+                pass
+        except OperationalError as e:
+            parser.error(f"--db: cannot connect: {str(e.orig).strip().splitlines()[0]}")
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
