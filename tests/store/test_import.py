@@ -1101,6 +1101,15 @@ def test_a_stray_quote_rejects_its_own_line_and_never_swallows_the_rows_after_it
     assert list(import_rows.csv_cells(fine)) == [(3, ["a@example.com", "two\nlines"]), (4, ["b@example.com", "x"])]
 
 
+def test_a_header_with_a_quote_it_does_not_close_is_refused_before_any_row_is_read(engine, account_id, tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text('email,"first_name\na@example.com,Ada\nb@example.com,Bo"\n')
+    with pytest.raises(DomainError, match=r"the header \(line 1\) opens a quote it does not close") as caught:
+        _run(engine, account_id, path)
+    assert caught.value.field == "file"
+    assert _count(engine, "profiles", account_id) == 0
+
+
 def test_an_import_with_a_stray_quote_imports_every_other_row_and_rejects_the_quotes_line(
     engine, account_id, tmp_path, monkeypatch
 ):

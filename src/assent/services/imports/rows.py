@@ -322,23 +322,27 @@ class ImportFile:
                 seen += max(block.count(b"\n"), block.count(b"\r"))
         return seen
 
-    def _record_lines(self) -> list[Any]:
-        """The lines of the next CSV record (a quoted cell may span lines)."""
-        lines: list[Any] = []
-        quotes = 0
-        for line in self._lines:
-            self.line_no += 1
-            lines.append(line)
-            quotes += line.count(self._quote)
-            if quotes % 2 == 0:
-                break
-        return lines
+    def _header_line(self) -> str:
+        """The next line, which holds the header (or Excel's `sep=` line) whole: a quote it opens and
+        does not close would take the rest of the file into one column name."""
+        line = next(self._lines, None)
+        if line is None:
+            return ""
+        self.line_no += 1
+        text, _ = self._decode([line])
+        if line.count(self._quote) % 2:
+            raise DomainError(
+                "file",
+                f"the header (line {self.line_no}) opens a quote it does not close on that line",
+                excerpt(shown(text.strip())),
+            )
+        return text
 
     def _read_header(self) -> None:
-        text, _ = self._decode(self._record_lines())
+        text = self._header_line()
         if sep := _EXCEL_SEP.fullmatch(text):
             self.delimiter = sep.group(1)
-            text, _ = self._decode(self._record_lines())
+            text = self._header_line()
         else:
             self.delimiter = sniff_delimiter(text)
         if undecodable(text):
