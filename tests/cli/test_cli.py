@@ -350,6 +350,9 @@ def test_profiles_update_changes_an_identifier_by_an_explicit_edit_recorded_in_t
     cleared = assent_json("profiles", "update", "--account", account_id, "--phone", "+14155550172",
                           "--unset", "first_name", db=db_url)  # fmt: skip
     assert cleared["data"]["attributes"]["first_name"] is None
+    emptied = assent_json("profiles", "update", "--account", account_id, "--phone", "+14155550172",
+                          "--set", "title=", db=db_url)  # fmt: skip
+    assert emptied["data"]["attributes"]["title"] is None
     assert ledger.verify(engine, account_id).ok
 
     # Bad edits are refused, naming what is wrong, and change nothing.
@@ -357,6 +360,8 @@ def test_profiles_update_changes_an_identifier_by_an_explicit_edit_recorded_in_t
         (["--set", "nickname=A"], ("nickname: is not a profile field", "first_name")),
         (["--set", "phone_number=123"], ("phone_number: is not a valid phone number",)),
         (["--set", "first_name"], ("set: takes FIELD=VALUE",)),
+        (["--set", "=Ada"], ("set: takes FIELD=VALUE",)),
+        (["--set", "first_name=A", "--unset", "first_name"], ("first_name: is named twice",)),
         ([], ("name a field to change",)),
         # Another profile's number: identity never moves.
         (["--set", "phone_number=+14155550171"], ("phone_number: another profile (", "already has this")),

@@ -1091,11 +1091,18 @@ def test_a_stray_quote_rejects_its_own_line_and_never_swallows_the_rows_after_it
     rows = list(import_rows.csv_cells(chunk))
     (line, error), *rest = rows
     assert line == 2 and "a quote opens a cell here and is never closed" in error["__error__"]
+    assert "would run on to line" in error["__error__"]
     assert error["__raw__"] == 'a@example.com,"Oops'
     expected = [(3, ["b@example.com", "x"])]
     if where == "mid-chunk":
         expected += [(4, ["c@example.com", "y, z"]), (5, ["d@example.com", "w"])]
     assert rest == expected
+    # On the chunk's last line (the file's, or where a chunk is cut), the quote is never closed either.
+    for last in ('b@example.com,"Zed\n', 'b@example.com,"Zed', 'b@example.com,x,"Zed,More\n'):
+        chunk = import_rows.RawChunk("csv", ["email", "note"], 2, "a@example.com,x\n" + last, ",")
+        rows = list(import_rows.csv_cells(chunk))
+        assert rows[0] == (2, ["a@example.com", "x"]) and rows[1][0] == 3, rows
+        assert "never closed" in rows[1][1]["__error__"] and "run on" not in rows[1][1]["__error__"], rows
     # A quoted cell that does close over several lines is one cell, as before.
     fine = import_rows.RawChunk("csv", ["email", "note"], 2, 'a@example.com,"two\nlines"\nb@example.com,x\n', ",")
     assert list(import_rows.csv_cells(fine)) == [(3, ["a@example.com", "two\nlines"]), (4, ["b@example.com", "x"])]
@@ -1118,15 +1125,16 @@ def test_an_import_with_a_stray_quote_imports_every_other_row_and_rejects_the_qu
     monkeypatch.setattr(import_rows, "QUOTED_LINES_AT_MOST", 3)
     lines = [f"p{n}@example.com,Name {n}" for n in range(40)]
     lines[5] = 'p5@example.com,"Oops'
+    lines[39] = 'p39@example.com,"Last'
     path = tmp_path / "stray.csv"
     path.write_text("email,first_name\n" + "\n".join(lines) + "\n")
     with import_rows.ImportFile(path, "csv") as source:
         assert max(chunk.text.count("\n") for chunk in source.chunks(8)) == 8 + 3
     report = _run(engine, account_id, path, batch_size=8, rejects_path=str(tmp_path / "rejects.csv"))
-    assert (report.rows, report.created, report.rejected) == (40, 39, 1)
-    assert [(r.line, r.field) for r in report.first_rejected] == [(7, "row")]
+    assert (report.rows, report.created, report.rejected) == (40, 38, 2)
+    assert [(r.line, r.field) for r in report.first_rejected] == [(7, "row"), (41, "row")]
     assert _profile(engine, account_id, email="p6@example.com")["first_name"] == "Name 6"
-    assert _profile(engine, account_id, email="p39@example.com")["first_name"] == "Name 39"
+    assert _profile(engine, account_id, email="p38@example.com")["first_name"] == "Name 38"
 
 
 @pytest.mark.parametrize("first", ["plain", "quoted"])

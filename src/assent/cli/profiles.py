@@ -203,17 +203,20 @@ def profiles_update(
 
 
 def profile_values(assigned: list[str], cleared: list[str]) -> dict[str, Any]:
-    """`--set FIELD=VALUE` and `--unset FIELD` as the fields of a profile edit (None clears one),
-    checked as the API's are (update_profile). A name that is not a profile field is refused."""
+    """`--set FIELD=VALUE` and `--unset FIELD` as the fields of a profile edit (None clears one; so
+    does an empty value), checked as the API's are (update_profile). A name that is not a profile
+    field, or one named twice, is refused."""
     from ..domain.profile import PROFILE_FIELDS
 
     values: dict[str, Any] = {}
-    for item in assigned:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise DomainError("set", "takes FIELD=VALUE", item)
-        values[name.strip()] = value
-    values.update(dict.fromkeys((name.strip() for name in cleared), None))
+    given = [(*item.partition("="), "set") for item in assigned] + [(name, "=", None, "unset") for name in cleared]
+    for name, sep, value, option in given:
+        name = name.strip()
+        if not sep or not name:
+            raise DomainError(option, "takes FIELD=VALUE" if option == "set" else "takes a FIELD", name or None)
+        if name in values:
+            raise DomainError(name, "is named twice (--set and --unset name each field once)")
+        values[name] = value if value is not None and value.strip() else None  # `--set FIELD=` clears it too
     for name in values:
         if name not in PROFILE_FIELDS:
             raise DomainError(name, f"is not a profile field; the fields are {', '.join(PROFILE_FIELDS)}")

@@ -555,12 +555,19 @@ def _read_cells(chunk: RawChunk, lines: list[str], start: int) -> Generator[Cell
             read = reader.line_num
             continue
         first, read = start + read, reader.line_num  # the record's first line, and lines read after it
-        if start + read - first > 1 and not _closes_its_quotes(lines[first : start + read], chunk.delimiter):
+        record = lines[first : start + read]
+        # Read leniently, a record ends inside a quoted cell only at the end of the chunk: an odd count
+        # of quotes. One over several lines is checked strictly: its quote may close and open again.
+        odd = sum(line.count('"') for line in record) % 2 == 1
+        if (odd or len(record) > 1) and not _closes_its_quotes(record, chunk.delimiter):
             error = (
-                "a quote opens a cell here and is never closed as CSV closes one (a quote before the delimiter"
-                f" or the line's end): it would take in the lines up to {chunk.first_line + start + read - 1}; those"
-                " are read as rows of their own"
+                "a quote opens a cell here and is never closed (a closing quote comes before the delimiter or the"
+                " line's end)"
             )
+            if len(record) > 1:
+                end = chunk.first_line + start + read - 1
+                error += f"; read as it stands, the cell would run on to line {end}: the lines after this one are"
+                error += " read as rows of their own"
             yield chunk.first_line + first, {"__error__": error, "__raw__": shown(lines[first].rstrip("\r\n"))}
             return first + 1
         if any(row):
