@@ -214,12 +214,11 @@ def profile_values(assigned: list[str], cleared: list[str]) -> dict[str, Any]:
         name = name.strip()
         if not sep or not name:
             raise DomainError(option, "takes FIELD=VALUE" if option == "set" else "takes a FIELD", name or None)
+        if name not in PROFILE_FIELDS:
+            raise DomainError(name, f"is not a profile field; the fields are {', '.join(PROFILE_FIELDS)}")
         if name in values:
             raise DomainError(name, "is named twice (--set and --unset name each field once)")
         values[name] = value if value is not None and value.strip() else None  # `--set FIELD=` clears it too
-    for name in values:
-        if name not in PROFILE_FIELDS:
-            raise DomainError(name, f"is not a profile field; the fields are {', '.join(PROFILE_FIELDS)}")
     if not values:
         raise DomainError("set", "name a field to change (--set FIELD=VALUE) or to clear (--unset FIELD)")
     return values
@@ -231,6 +230,7 @@ def _show_profile(view: Any, json: bool) -> None:
     from ..domain import Channel, Purpose
     from ..domain.decisions import receive_flags
     from ..domain.profile import PROFILE_FIELDS
+    from ..services.profiles.writes import IDENTIFIERS
 
     resource = profile_resource(view)
     if json:
@@ -241,7 +241,7 @@ def _show_profile(view: Any, json: bool) -> None:
         f"profile {resource['id']}  email={a['email']}  phone={a['phone_number']}  external_id={a['external_id']}"
     )
     fields = {**a, **(a.get("location") or {})}
-    named = [f"{k}={fields[k]}" for k in PROFILE_FIELDS[3:] if fields.get(k) not in (None, "")]
+    named = [f"{k}={fields[k]}" for k in PROFILE_FIELDS if k not in IDENTIFIERS and fields.get(k) not in (None, "")]
     if named:
         typer.echo("  " + "  ".join(named))
     subs = a["subscriptions"]
