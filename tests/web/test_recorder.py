@@ -117,8 +117,8 @@ def ledger_writes(monkeypatch) -> list[tuple[str, int]]:
         writes.append((who(), n))
         return n
 
-    def appended(self, events):
-        written = append(self, events)
+    def appended(self, events, unchanged=None):
+        written = append(self, events, unchanged)
         writes.append((who(), len(events)))
         return written
 

@@ -82,6 +82,29 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
                 copy.write_row(row)
 
 
+# One table's insert: (table, columns, rows), as insert_rows takes them.
+Insert = tuple[Table, Sequence[str], Sequence[Any]]
+
+
+def insert_all(conn: Connection, inserts: Sequence[Insert]) -> None:
+    """insert_rows for each (table, columns, rows), in order. In a PostgreSQL pipeline, several
+    tables' rows go as one statement (the first tables' inserts in a WITH, which runs each whole):
+    the server parses, plans and runs one statement instead of one per table, and the driver sends
+    one. A failed insert fails the statement, naming its table, as it would alone."""
+    parts = [(table, tuple(columns), rows) for table, columns, rows in inserts if rows]
+    if len(parts) < 2 or not pipelined(conn) or any(isinstance(rows[0], str) for _, _, rows in parts):
+        for table, columns, rows in parts:
+            insert_rows(conn, table, columns, rows)
+        return
+    statements, params = [], []
+    for table, columns, rows in parts:
+        source, part_params = json_rows(conn.dialect, table, columns, rows)
+        statements.append(f"INSERT INTO {table.name} ({','.join(columns)}) SELECT * FROM {source}")
+        params += part_params
+    withs = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(statements[:-1]))
+    send(conn, f"WITH {withs} {statements[-1]}", params)
+
+
 def update_rows(
     conn: Connection,
     table: Table,
@@ -310,6 +333,11 @@ PROFILE_UPDATE = (*PROFILE_FIELDS, "properties", "updated_at", "import_digest", 
 def insert_profiles(conn: Connection, rows: Sequence[Any]) -> None:
     """Insert new profiles: each row in PROFILE_ROW order (or a line of ready_rows)."""
     insert_rows(conn, profiles, PROFILE_ROW, rows)
+
+
+def profile_inserts(rows: Sequence[Any]) -> Insert:
+    """insert_profiles' rows as insert_all takes them."""
+    return profiles, PROFILE_ROW, rows
 
 
 def update_profiles(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import msgspec
 from sqlalchemy import ColumnElement, Connection, select
@@ -47,6 +47,9 @@ COLUMNS = (
     "hash",
 )
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
+# What a write prepared at some seq read: the stored profiles it changes, each with when it was last
+# changed (_unchanged checks them).
+Read: TypeAlias = Mapping[str, datetime | None]
 
 
 class LedgerAppender:
@@ -93,13 +96,20 @@ class LedgerAppender:
         )  # fmt: skip
         self.head = h
 
-    def append_in_database(self, events: Sequence[tuple[str, EncodedEvent]]) -> Callable[[], int]:
+    def append_in_database(
+        self, events: Sequence[tuple[str, EncodedEvent]], unchanged: tuple[int, Read] | None = None
+    ) -> Callable[[], int]:
         """PostgreSQL, in a pipeline that has sent the lock: append `events` (profile id, event) with
         their places and hashes worked out by the server from the locked head, and move the head,
-        in one statement: nothing waits on this process between the lock and the commit. The
-        returned function tells how many events were written, once the pipeline has synced (and
-        sets `seq` and `head`). The server's chain is link_hash's (a test holds them to each other)."""
+        in one statement: nothing waits on this process between the lock and the commit. With
+        `unchanged` (the seq a write was prepared at, and what it read), the statement first checks
+        that none of it has changed since, as require_unchanged would in a statement of its own
+        (one snapshot: the events it appends are not yet in it). The returned function tells how
+        many events were written, once the pipeline has synced (and sets `seq` and `head`). The
+        server's chain is link_hash's (a test holds them to each other)."""
         if not events:
+            if unchanged is not None:
+                require_unchanged(self.conn, self.account_id, *unchanged)
             return lambda: 0
         rows = [
             (self.account_id, i, pid, e.occurred_at, e.type, e.metric, e.payload, e.personal, e.personal_digest)
@@ -107,10 +117,11 @@ class LedgerAppender:
         ]
         source, params = bulk.json_rows(self.conn.dialect, consent_events, _PLACED, rows)
         contents = b"".join(bytes.fromhex(e.content_hash) for _, e in events)
+        check, checked = ("", ()) if unchanged is None else _unchanged(self.account_id, *unchanged)
         found = later(
             self.conn,
-            _APPEND_IN_DATABASE.format(source=source),
-            (self.account_id, contents, len(events), *params, self.account_id),
+            _APPEND_IN_DATABASE.format(check=f" AND {check}" if check else "", source=source),
+            (self.account_id, *checked, contents, len(events), *params, self.account_id),
         )
 
         def written() -> int:
@@ -137,11 +148,12 @@ _PLACED = COLUMNS[:-2]
 # The chain worked out by the server from the locked head, as link_hash works it out: an event's
 # hash is SHA-256 over "seq:content hash:previous hash" (hex). The content hashes travel as one
 # bytea of 32 bytes each, read at a fixed offset (a text or array element would be found by
-# walking from the start). Its parameters: the account, the content hashes, how many; the rows';
-# the account again.
+# walking from the start). Its parameters: the account (and the check's, when it has one), the
+# content hashes, how many; the rows'; the account again.
 _APPEND_IN_DATABASE = (
     "WITH RECURSIVE chain(i, seq, prev, hash) AS ("
-    " SELECT CAST(0 AS bigint), ledger_seq, CAST(NULL AS text), CAST(ledger_head AS text) FROM accounts WHERE id = ?"
+    " SELECT CAST(0 AS bigint), ledger_seq, CAST(NULL AS text), CAST(ledger_head AS text) FROM accounts"
+    " WHERE id = ?{check}"
     " UNION ALL"
     " SELECT i + 1, seq + 1, hash, encode(sha256(convert_to(CAST(seq + 1 AS text) || ':'"
     " || encode(substring(CAST(? AS bytea) FROM CAST(i * 32 + 1 AS integer) FOR 32), 'hex') || ':' || hash,"
@@ -356,24 +368,30 @@ def _changed_since(dialect: str, account_id: str, seq: int, ids: list[str]) -> t
     return _CHANGED_SINCE["postgresql"], (account_id, seq, account_id, ids)
 
 
-def require_unchanged(conn: Connection, account_id: str, seq: int, read: Mapping[str, datetime | None]) -> None:
-    """PostgreSQL, in a pipeline after the lock (as append_in_database): fail the transaction with
-    a serialization failure (SQLSTATE 40001, migration 0027) when what a write prepared at `seq`
-    read has changed since: an event after `seq` concerns a profile it read, or erased someone
-    (changed_since); a profile it read (id -> updated_at as read) was written or deleted since; or
-    the account has an enabled webhook, whose deliveries the write does not queue. The statements
-    queued after it, the commit among them, then do nothing."""
+def _unchanged(account_id: str, seq: int, read: Read) -> tuple[str, tuple[Any, ...]]:
+    """PostgreSQL: an expression that fails the transaction with a serialization failure (SQLSTATE
+    40001, migration 0027) when what a write prepared at `seq` read has changed since: an event
+    after `seq` concerns a profile it read, or erased someone (changed_since); a profile it read
+    (id -> updated_at as read) was written or deleted since; or the account has an enabled webhook,
+    whose deliveries the write does not queue. With its parameters."""
     sql = (
-        "SELECT assent_require(NOT EXISTS (" + _CHANGED_SINCE["postgresql"] + ")"
+        "assent_require(NOT EXISTS (" + _CHANGED_SINCE["postgresql"] + ")"
         " AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(CAST(? AS jsonb)) AS r(id, at) LEFT JOIN profiles"
         " ON profiles.account_id = ? AND profiles.id = r.id"
         " WHERE profiles.id IS NULL OR profiles.updated_at IS DISTINCT FROM CAST(r.at AS timestamptz))"
         " AND NOT EXISTS (SELECT 1 FROM webhooks WHERE account_id = ? AND enabled),"
         " 'what the write read has changed since it read it')"
     )
-    ids = list(read)
     at = msgspec.json.encode(read).decode()
-    send(conn, sql, (account_id, seq, account_id, ids, at, account_id, account_id))
+    return sql, (account_id, seq, account_id, list(read), at, account_id, account_id)
+
+
+def require_unchanged(conn: Connection, account_id: str, seq: int, read: Read) -> None:
+    """PostgreSQL, in a pipeline after the lock: fail the transaction when what a write prepared at
+    `seq` read has changed since (_unchanged). The statements queued after it, the commit among
+    them, then do nothing. append_in_database checks the same in its own statement."""
+    sql, params = _unchanged(account_id, seq, read)
+    send(conn, f"SELECT {sql}", params)
 
 
 def head_seq(conn: Connection, account_id: str) -> int | None:
@@ -382,17 +400,27 @@ def head_seq(conn: Connection, account_id: str) -> int | None:
     return int(found[0][0]) if found else None
 
 
-def head_seq_and_webhooks(conn: Connection, account_id: str) -> tuple[int, bool] | None:
-    """The account's last seq, and whether it has an enabled webhook (None when there is no such
-    account): a bulk job's first look-up, which also tells whether its append may go in one round
-    trip (require_unchanged)."""
+class JobStart(NamedTuple):
+    """What a bulk job reads first about its account (job_start)."""
+
+    seq: int  # the ledger's last seq
+    webhooks: bool  # whether it has an enabled webhook
+    tombstones: bool  # whether it has an erasure tombstone
+
+
+def job_start(conn: Connection, account_id: str) -> JobStart | None:
+    """A bulk job's first look-up, in one statement (one snapshot), None when there is no such
+    account: the account's last seq; whether it has an enabled webhook, which tells whether the
+    job's append may go in one round trip (_unchanged); and whether it has any erasure tombstone,
+    without which its identifiers need no checking (services/privacy/tombstones.py)."""
     found = driver_rows(
         conn,
-        "SELECT ledger_seq, EXISTS (SELECT 1 FROM webhooks WHERE webhooks.account_id = accounts.id AND enabled)"
+        "SELECT ledger_seq, EXISTS (SELECT 1 FROM webhooks WHERE webhooks.account_id = accounts.id AND enabled),"
+        " EXISTS (SELECT 1 FROM erasure_tombstones WHERE erasure_tombstones.account_id = accounts.id)"
         " FROM accounts WHERE id = ?",
         (account_id,),
     )
-    return (int(found[0][0]), bool(found[0][1])) if found else None
+    return JobStart(int(found[0][0]), bool(found[0][1]), bool(found[0][2])) if found else None
 
 
 def page_events(

@@ -101,11 +101,11 @@ def write(
     insert(conn, {**rows, SUMMARY: [*rows[SUMMARY], *cleared]} if cleared else rows)
 
 
-def insert(conn: Connection, rows: Rows) -> None:
-    """Insert prepared projection rows (of profiles that have none stored yet), and write the
-    summaries among them into their profiles' rows."""
-    for table in PROJECTION_TABLES:
-        bulk.insert_rows(conn, table, COLUMNS[table.name], rows[table.name])
+def insert(conn: Connection, rows: Rows, *, first: Sequence[bulk.Insert] = ()) -> None:
+    """Insert prepared projection rows (of profiles that have none stored yet), after the rows of
+    `first` (their profiles', say: bulk.insert_all sends them together), and write the summaries
+    among them into their profiles' rows."""
+    bulk.insert_all(conn, [*first, *((t, COLUMNS[t.name], rows[t.name]) for t in PROJECTION_TABLES)])
     write_summaries(conn, rows[SUMMARY])
 
 

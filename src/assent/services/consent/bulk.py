@@ -104,12 +104,13 @@ def _run(
     the job read, it is worked out again under the lock."""
     now = utcnow()
     with read_statements(engine) as conn:
-        head = ledger_store.head_seq_and_webhooks(conn, account_id)  # first: what is read next is at least as new
-        if head is None:
+        start = ledger_store.job_start(conn, account_id)  # first: what is read next is at least as new
+        if start is None:
             raise NotFound("account", "no such account", account_id)
-        seen, webhooks = head
-        batch, report, encode = _work_out(conn, account_id, items, list_id, step, now, proof, skip_erased)
-        prepared = batch.prepare(now, seen, encode)
+        batch, report, encode = _work_out(
+            conn, account_id, items, list_id, step, now, proof, skip_erased, tombstones=start.tombstones
+        )
+        prepared = batch.prepare(now, start.seq, encode)
 
     def again() -> BatchReport:
         with recording(engine, account_id) as recorder:
@@ -117,7 +118,7 @@ def _run(
             redone.events = batch.write(recorder, now)
         return redone
 
-    job = _Job(engine, account_id, batch, prepared, report, again, _touches(batch), webhooks)
+    job = _Job(engine, account_id, batch, prepared, report, again, _touches(batch), start.webhooks)
     return _JOBS.write((engine, account_id), job)
 
 
@@ -209,15 +210,16 @@ def _work_out(
     now: datetime,
     proof: Proof,
     skip_erased: bool,
+    tombstones: bool | None = None,
 ) -> tuple[ProfileBatch[ProfileItem], BatchReport, Encoder]:
     """The job's profiles looked up and changed (nothing written yet), with an encoder that encodes
     events another profile's were copied from once (their payloads are the same). The caller has
-    found the account (its ledger head)."""
+    found the account (its ledger head, and whether it has `tombstones`, when it read that too)."""
     report = BatchReport(rows=len(items))
     opt_in = load_list(conn, account_id, list_id).opt_in_process if list_id else OptInProcess.SINGLE
     # ProfileItem(i, email, phone_number, id=profile_id), made as domain.slots.maker makes it.
     rows = [_item(i, item.email, item.phone_number, None, {}, {}, item.profile_id) for i, item in enumerate(items)]
-    batch = ProfileBatch(conn, account_id, rows)
+    batch = ProfileBatch(conn, account_id, rows, tombstones=tombstones)
     # A job's new profiles mostly do the same thing: each shape's change is worked out once, and
     # others of that shape take its events with their own addresses (they differ in nothing else).
     shapes: dict[tuple[Any, ...], tuple[Callable[[ProfileState], list[ConsentEvent]], RowConsent]] = {}

@@ -39,14 +39,18 @@ class Tombstones:
     """The tombstones among some identifiers, looked up once (one query, none when the account
     has no tombstone at all)."""
 
-    def __init__(self, conn: Connection, account_id: str, pairs: Iterable[Pair]) -> None:
+    def __init__(
+        self, conn: Connection, account_id: str, pairs: Iterable[Pair], *, any_held: bool | None = None
+    ) -> None:
+        """`any_held`: whether the account has any tombstone, when the caller has read it already
+        (ledger.job_start); else it is asked here."""
         self.conn, self.account_id = conn, account_id
         self.digests: dict[Pair, str] = {}
         self.erased: set[Pair] = set()
         self.lifted: set[str] = set()
         pairs = iter(pairs)  # read only when the account has a tombstone: bulk paths pass a generator
         first = next(pairs, None)
-        if first is None or not store.has_tombstones(conn, account_id):
+        if first is None or not (store.has_tombstones(conn, account_id) if any_held is None else any_held):
             return
         wanted = {(f, v) for f, v in itertools.chain([first], pairs) if f in TOMBSTONE_FIELDS and v}
         if wanted:

@@ -93,14 +93,27 @@ class _Profile:
 class ProfileBatch(Generic[R]):
     """One batch: its stored profiles looked up once, and what its rows do to them."""
 
-    def __init__(self, conn: Connection, account_id: str, rows: list[R], *, new_consent: bool = False) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        account_id: str,
+        rows: list[R],
+        *,
+        new_consent: bool = False,
+        tombstones: bool | None = None,
+    ) -> None:
+        """`tombstones`: whether the account has any erasure tombstone, when the caller has read it
+        already (ledger.job_start)."""
         self.conn = conn
         self.account_id = account_id
         # A batch of the person's own new explicit consent (a signup form, an SMS keyword) may bring
         # back an erased identifier when it subscribes; every other batch is refused one.
         self.new_consent = new_consent
         self.tombstones = Tombstones(  # a generator: read past its first only when the account has a tombstone
-            conn, account_id, ((f, v) for r in rows for f in IDENTIFIERS if (v := getattr(r, f)) is not None)
+            conn,
+            account_id,
+            ((f, v) for r in rows for f in IDENTIFIERS if (v := getattr(r, f)) is not None),
+            any_held=tombstones,
         )
         self.by: dict[str, dict[str, _Profile]] = {f: {} for f in ("id", *IDENTIFIERS)}
         ids = {r.id for r in rows if r.id is not None}
@@ -365,9 +378,7 @@ class ProfileBatch(Generic[R]):
             self.account_id,
             prepared.recorded,
             before_lock=early.write,
-            require_unchanged=lambda conn: ledger.require_unchanged(
-                conn, self.account_id, prepared.seen_seq, prepared.read
-            ),
+            unchanged=(prepared.seen_seq, prepared.read),
             first=lambda conn: bulk.write_profiles(conn, prepared.updates, prepared.inserts),
             fresh=prepared.fresh,
             projection_rows=prepared.rows,
@@ -438,8 +449,7 @@ class Early:
 
     def write(self, conn: Connection) -> None:
         """Insert the new profiles, then their projection rows (as Recorder's `before_lock`)."""
-        bulk.insert_profiles(conn, self.inserts)
-        projection.insert(conn, self.rows)
+        projection.insert(conn, self.rows, first=[bulk.profile_inserts(self.inserts)])
 
 
 def stale_because(dialect: Dialect, error: BaseException) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import NoResultFound
 from ...domain import Channel, ConsentEvent, EventType, ProfileState
 from ...store import projection
 from ...store.db import commit_now, pipeline, write_transaction
-from ...store.ledger import EncodedEvent, LedgerAppender, encode
+from ...store.ledger import EncodedEvent, LedgerAppender, Read, encode
 from .errors import NotFound
 
 # The hooks' modules are imported when a hook first has work: a command that writes no event (a
@@ -286,27 +286,30 @@ def record_at_once(
     changes: Sequence[Recorded],
     *,
     before_lock: Callable[[Connection], None],
-    require_unchanged: Callable[[Connection], None],
+    unchanged: tuple[int, Read],
     first: Callable[[Connection], None],
     fresh: Collection[str] = (),
     projection_rows: projection.Rows | None = None,
     summarized: Collection[str] = (),
 ) -> int:
     """PostgreSQL: record `changes` (quiet ones; their events encoded ahead, or here) in one round trip,
-    a transaction sent whole: `before_lock`'s writes, the account's lock, `require_unchanged`'s
-    check (it fails the transaction when what the changes were worked out from has changed since,
-    or the account has an enabled webhook: the hooks are not run), `first`'s writes, the events
-    appended with their chain worked out by the server from the locked head, the projection, the
-    commit. The lock is held for the server's own work only: between taking it and committing,
-    nothing waits on this process (its turn at the interpreter, its next statement). Returns how
-    many events were written; a failed check or write comes out of it, and nothing is written."""
+    a transaction sent whole: `before_lock`'s writes, the account's lock, the events appended with
+    their chain worked out by the server from the locked head once it has checked that what the
+    changes were worked out from (`unchanged`: the seq they were prepared at, and what they read)
+    has not changed since, and that the account has no enabled webhook (the hooks are not run),
+    then `first`'s writes, the projection, the commit. A failed check fails the transaction. The
+    lock is held for the server's own work only: between taking it and committing, nothing waits
+    on this process (its turn at the interpreter, its next statement). Returns how many events
+    were written; a failed check or write comes out of it, and nothing is written."""
     with write_transaction(engine) as conn:
         with pipeline(conn):
             before_lock(conn)
             ledger = LedgerAppender(conn, account_id)
-            require_unchanged(conn)
+            # Checked and appended before `first` and the projection write the profiles it reads.
+            appended = ledger.append_in_database(
+                [(c.profile_id, e) for c in changes for e in _encoded(account_id, c)], unchanged
+            )
             first(conn)
-            appended = ledger.append_in_database([(c.profile_id, e) for c in changes for e in _encoded(account_id, c)])
             projection.write(
                 conn,
                 account_id,
