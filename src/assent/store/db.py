@@ -400,7 +400,7 @@ def deadlocked(dialect: Dialect, error: BaseException) -> bool:
 def serialization_failed(dialect: Dialect, error: BaseException) -> bool:
     """Whether `error` is PostgreSQL's serialization failure (SQLSTATE 40001): at the READ COMMITTED
     level Assent runs at, only ever raised by its own check that what a write read still holds
-    (ledger.require_unchanged)."""
+    (ledger.require_unchanged, or the same check made by ledger.append_in_database)."""
     return dialect.name != "sqlite" and _sqlstate(error) == "40001"
 
 
