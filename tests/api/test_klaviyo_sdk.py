@@ -51,6 +51,7 @@ from openapi_client.models import (
     ProfileCreateQueryResourceObject,
     ProfileCreateQueryResourceObjectAttributes,
     ProfileEnum,
+    SubscriptionCreateJobCreateQuery,
 )
 
 from assent.services.accounts import accounts
@@ -430,6 +431,17 @@ def test_bulk_subscribe_without_a_list_makes_profiles_subscribed(klaviyo):
         marketing = profile.attributes.subscriptions.email.marketing
         assert marketing.consent == "SUBSCRIBED"
         assert marketing.can_receive_email_marketing is True
+
+
+def test_bulk_subscribe_from_the_sdks_typed_model(klaviyo):
+    # The typed model sends every nullable field it was not given as null, consented_at among them.
+    body = SubscriptionCreateJobCreateQuery.from_dict(subscribe_body(["typed@example.com"]))
+    assert '"consented_at": null' in body.to_json()
+    assert klaviyo.Profiles.bulk_subscribe_profiles(body) is None
+    found = FilterBuilder()
+    found.equals("email", "typed@example.com")
+    [profile] = klaviyo.Profiles.get_profiles(filter=found.build(), additional_fields_profile=["subscriptions"]).data
+    assert profile.attributes.subscriptions.email.marketing.consent == "SUBSCRIBED"
 
 
 def test_bulk_subscribe_email_and_sms_together(klaviyo):

@@ -278,6 +278,17 @@ def test_consented_at_goes_with_historical_import_and_the_past(api, build, point
     assert written(api) == before
 
 
+def test_a_null_consented_at_is_no_date(api) -> None:
+    # Klaviyo's schema has consented_at nullable, and its SDK's typed model sends null when unset.
+    null = {"email": {"marketing": {"consent": "SUBSCRIBED", "consented_at": None}}}
+    plain = job("profile-subscription-bulk-create-job", [member("null.date@example.com", channels=null)])
+    assert api.post(SUBSCRIBE, json=plain).status_code == 202
+    historical = job(
+        "profile-subscription-bulk-create-job", [member("null.old@example.com", channels=null)], historical_import=True
+    )
+    assert error(api.post(SUBSCRIBE, json=historical), 400)["source"]["pointer"] == _AT
+
+
 @pytest.mark.parametrize(
     ("profiles", "pointer"),
     [

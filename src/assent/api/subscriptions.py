@@ -29,7 +29,7 @@ from .operation import Call, Operation
 
 class SubscriptionParameters(Struct):
     consent: Literal["SUBSCRIBED"]
-    consented_at: datetime | UnsetType = UNSET
+    consented_at: datetime | None | UnsetType = UNSET  # null, as Klaviyo's SDK sends it, is no date
 
 
 class UnsubscriptionParameters(Struct):
