@@ -67,6 +67,25 @@ def test_erased_opted_out_person_is_not_resubscribed_by_a_bulk_job(server, api):
     assert created.status_code == 409 and created.json()["errors"][0]["source"]["pointer"] == "/data/attributes/email"
 
 
+def test_a_bulk_job_names_the_identifier_that_was_erased(server, api):
+    # The person gave a number and later an email: the job is refused for the number, which was
+    # erased, and its error points at the number, not at the email nobody erased.
+    _opted_out(server, api, "was.here@example.com", "+12065550106")
+    erased = api.post(JOB, json=deletion({"type": "profile", "attributes": {"phone_number": "+12065550106"}}))
+    assert erased.status_code == 202
+    subscriptions = {"email": {"marketing": {"consent": "SUBSCRIBED"}}, "sms": {"marketing": {"consent": "SUBSCRIBED"}}}
+    job = {"data": {"type": "profile-subscription-bulk-create-job", "attributes": {"profiles": {"data": [
+        {"type": "profile", "attributes": {"email": "new.person@example.com", "phone_number": "(206) 555-0106",
+                                           "subscriptions": subscriptions}}]}}}}
+    answer = api.post("/api/profile-subscription-bulk-create-jobs", json=job)
+    assert answer.status_code == 409
+    [error] = answer.json()["errors"]
+    assert error["code"] == "erased_identifier"
+    assert error["source"]["pointer"] == "/data/attributes/profiles/data/0/attributes/phone_number"
+    found = api.get("/api/profiles", params={"filter": 'equals(email,"new.person@example.com")'})
+    assert found.json()["data"] == []
+
+
 @pytest.mark.parametrize(
     ("profile", "pointer"),
     [

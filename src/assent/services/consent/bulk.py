@@ -257,9 +257,9 @@ def _work_out(
 
         try:
             batch.apply(row, consent, now, proof, report)
-        except ErasedIdentifier:
-            if not skip_erased:
-                raise ItemError(row.line, ErasedIdentifier("email" if item.email else "phone_number")) from None
+        except ErasedIdentifier as e:
+            if not skip_erased:  # the identifier that was erased, without its value
+                raise ItemError(row.line, ErasedIdentifier(e.field)) from None
             report.unchanged += 1  # an erased person's opt-out is held by the tombstone already
         except DomainError as e:
             raise ItemError(row.line, e) from None
