@@ -278,6 +278,16 @@ def test_consented_at_goes_with_historical_import_and_the_past(api, build, point
     assert written(api) == before
 
 
+def test_a_custom_source_longer_than_a_signup_forms_is_refused_naming_it(api) -> None:
+    before = written(api)
+    long = job("profile-subscription-bulk-create-job", [member("long.source@example.com")])
+    long["data"]["attributes"]["custom_source"] = "x" * 501
+    assert error(api.post(SUBSCRIBE, json=long), 400)["source"]["pointer"] == "/data/attributes/custom_source"
+    assert written(api) == before
+    long["data"]["attributes"]["custom_source"] = "x" * 500
+    assert api.post(SUBSCRIBE, json=long).status_code == 202
+
+
 def test_a_null_consented_at_is_no_date(api) -> None:
     # Klaviyo's schema has consented_at nullable, and its SDK's typed model sends null when unset.
     null = {"email": {"marketing": {"consent": "SUBSCRIBED", "consented_at": None}}}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_type_hints
 
-from msgspec import UNSET, Struct, UnsetType
+from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.responses import Response
 
 from ..domain import Channel, DomainError, InvalidIdentifier, Proof, Purpose
@@ -131,9 +131,14 @@ class JobRelationships(Struct):
     list: ListRelationship | None | UnsetType = UNSET
 
 
+# custom_source is kept in every consent row and ledger event of the job: as long as the public
+# signup form keeps one (web/signup.py), and refused past that rather than cut.
+CUSTOM_SOURCE_MAX = 500
+
+
 class SubscriptionCreateJobAttributes(Struct):
     profiles: SubscribeProfiles
-    custom_source: str | None | UnsetType = UNSET
+    custom_source: Annotated[str, Meta(max_length=CUSTOM_SOURCE_MAX)] | None | UnsetType = UNSET
     historical_import: bool | UnsetType = UNSET
 
 
