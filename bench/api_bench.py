@@ -132,8 +132,9 @@ def figures(result: dict[str, Any]) -> list[dict[str, Any]]:
     p, rows = result["phases"], []
     if "bulk" in p:
         b = p["bulk"]
+        on = ", PostgreSQL" if result["backend"] == "postgresql" else ""
         rows.append({"path": f"bulk subscribe over HTTP ({result['job_size']}-profile jobs, "
-                             f"{result['bulk_clients']} clients), profiles/s",
+                             f"{result['bulk_clients']} clients{on}), profiles/s",
                      "assent": b["items_per_s"], "floor": round(KLAVIYO["bulk"]), "floor_kind": "Klaviyo steady",
                      "ratio": ratio(b["items_per_s"], KLAVIYO["bulk"]),
                      "goal": f">= {TARGETS['bulk']:,}/s, p99 <= {TARGETS['bulk_p99_ms']} ms",

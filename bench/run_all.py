@@ -1,10 +1,11 @@
 """Every benchmark in one table: path | Assent | floor | ratio | goal.
 
-Runs bench/import_bench.py (SQLite, and PostgreSQL with --postgres), bench/api_bench.py,
-bench/feed_bench.py and bench/decide_bench.py one after another (never at once: they would share
-the cores), each with --json, and prints one row per figure. `ratio` is how many times slower than
-its floor Assent is (1.0 = at the floor); for bulk subscribe the floor is an anchor (Klaviyo's
-steady limit), for the re-import it is the first import. Not a test: it asserts nothing.
+Runs bench/import_bench.py (SQLite, and PostgreSQL with --postgres), bench/api_bench.py (its bulk
+subscribe on PostgreSQL too, with --postgres), bench/feed_bench.py and bench/decide_bench.py one
+after another (never at once: they would share the cores), each with --json, and prints one row per
+figure. `ratio` is how many times slower than its floor Assent is (1.0 = at the floor); for bulk
+subscribe the floor is an anchor (Klaviyo's steady limit), for the re-import it is the first import.
+Not a test: it asserts nothing.
 
     python bench/run_all.py [--quick] [--postgres postgresql://127.0.0.1:5432/test] [--json]
 
@@ -75,6 +76,8 @@ def main() -> None:
             pg = run_script("import_bench.py", "--profiles", str(n), "--db", args.postgres)
             results[f"import_postgresql_{n}"] = pg
     results["api"] = run_script("api_bench.py", *sizes["api"])
+    if args.postgres:  # bulk subscribe on PostgreSQL (the GET floor reads a SQLite file: SQLite's row has it)
+        results["api_postgresql"] = run_script("api_bench.py", *sizes["api"], "--db", args.postgres, "--phases", "bulk")
     results["feed"] = run_script("feed_bench.py", *sizes["feed"])
     results["decide"] = run_script("decide_bench.py", *sizes["decide"])
     rows = [row for result in results.values() for row in result["figures"]]
