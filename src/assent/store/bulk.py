@@ -71,8 +71,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         raw.executemany(f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", rows)
         return
     if pipelined(conn) and not isinstance(rows[0], str):  # COPY cannot be pipelined
-        source, params = json_rows(conn.dialect, table, tuple(columns), rows)
-        send(conn, f"INSERT INTO {table.name} ({','.join(columns)}) SELECT * FROM {source}", params)
+        send(conn, *_insert_from_json(conn.dialect, table, tuple(columns), rows))
         return
     with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({','.join(columns)}) FROM STDIN") as copy:
         if isinstance(rows[0], str):  # already lines of COPY text (copy_line)
@@ -98,11 +97,19 @@ def insert_all(conn: Connection, inserts: Sequence[Insert]) -> None:
         return
     statements, params = [], []
     for table, columns, rows in parts:
-        source, part_params = json_rows(conn.dialect, table, columns, rows)
-        statements.append(f"INSERT INTO {table.name} ({','.join(columns)}) SELECT * FROM {source}")
+        sql, part_params = _insert_from_json(conn.dialect, table, columns, rows)
+        statements.append(sql)
         params += part_params
     withs = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(statements[:-1]))
     send(conn, f"WITH {withs} {statements[-1]}", params)
+
+
+def _insert_from_json(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    """PostgreSQL: an INSERT of `rows` that can be pipelined (json_rows), and its parameters."""
+    source, params = json_rows(dialect, table, columns, rows)
+    return f"INSERT INTO {table.name} ({','.join(columns)}) SELECT * FROM {source}", params
 
 
 def update_rows(
