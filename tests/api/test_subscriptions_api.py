@@ -193,6 +193,45 @@ def test_a_bad_phone_beside_an_email_is_dropped_with_a_partial_failure_header(ap
     assert "X-Klaviyo-Partial-Failure" not in subscribe(api, [member("fine@example.com")]).headers
 
 
+SMS = {"sms": {"marketing": {"consent": "SUBSCRIBED"}}}
+EMAIL_AND_SMS = {"email": {"marketing": {"consent": "SUBSCRIBED"}}, **SMS}
+
+
+def test_consent_never_lands_on_a_shared_line_a_number_with_an_extension_is_refused(api) -> None:
+    # "+1 ... ext. 12" is a switchboard's line: SMS consent for the number without the extension
+    # would land on whoever else answers it (and Klaviyo takes E.164 numbers only).
+    e = error(subscribe(api, [member(phone="+1 206 555 0100 ext. 12", channels=SMS)]), 400)
+    assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/phone_number"
+    assert "extension" in e["detail"]
+    assert api.get("/api/profiles", params={"filter": "equals(phone_number,'+12065550100')"}).json()["data"] == []
+    # Beside an email, the number is dropped as any bad one is: email consent goes ahead, SMS does not.
+    r = subscribe(api, [member("switchboard@example.com", "+1 206 555 0100 x12", EMAIL_AND_SMS)])
+    accepted(r)
+    assert r.headers["X-Klaviyo-Partial-Failure"] == "phone_number"
+    attributes = profile(api, "switchboard@example.com")["data"]["attributes"]
+    assert attributes["phone_number"] is None
+    assert attributes["subscriptions"]["sms"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+    e = error(unsubscribe(api, [leaver(phone="+12065550100;ext=12", channels={"sms": {"marketing": {
+        "consent": "UNSUBSCRIBED"}}})]), 400)  # fmt: skip
+    assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/phone_number"
+
+
+@pytest.mark.parametrize("born", ["nope", "1990-13-01", "01/05/1990", 19900501])
+def test_a_date_of_birth_that_is_no_date_is_refused_naming_it(api, born) -> None:
+    item = member("born@example.com")
+    item["attributes"]["age_gated_date_of_birth"] = born
+    e = error(subscribe(api, [item]), 400)
+    assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/age_gated_date_of_birth"
+    assert api.get("/api/profiles", params={"filter": "equals(email,'born@example.com')"}).json()["data"] == []
+
+
+@pytest.mark.parametrize("born", ["1990-05-01", None])
+def test_a_date_of_birth_as_klaviyo_takes_it_is_accepted(api, born) -> None:
+    item = member("born-ok@example.com")
+    item["attributes"]["age_gated_date_of_birth"] = born
+    accepted(subscribe(api, [item]))
+
+
 def test_a_thousand_profiles_fit_in_one_job(api) -> None:
     accepted(subscribe(api, [member(f"bulk{i}@example.com") for i in range(1000)]))
     r = api.get("/api/profiles", params={"filter": "equals(email,'bulk999@example.com')"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args, get_type_hints
 
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -99,7 +99,7 @@ class SubscribeProfileAttributes(Struct):
     subscriptions: SubscriptionChannels
     email: str | None | UnsetType = UNSET
     phone_number: str | None | UnsetType = UNSET
-    age_gated_date_of_birth: str | None | UnsetType = UNSET
+    age_gated_date_of_birth: date | None | UnsetType = UNSET  # Klaviyo's "format: date"; kept nowhere
 
 
 class UnsubscribeProfileAttributes(Struct):
@@ -228,7 +228,8 @@ def _identifiers(
     call: Call, region: Callable[[], str], i: int, attrs: SubscribeProfileAttributes | UnsubscribeProfileAttributes
 ) -> tuple[str | None, str | None, bool]:
     """The item's email and phone, normalised; a bad phone beside an email is dropped (Klaviyo's
-    partial failure); returns (email, phone, dropped)."""
+    partial failure); returns (email, phone, dropped). A number with an extension is a bad one: its
+    line is shared, and consent given or withdrawn for it would land on whoever else answers it."""
     email = attrs.email if isinstance(attrs.email, str) and attrs.email.strip() else None
     phone = attrs.phone_number if isinstance(attrs.phone_number, str) and attrs.phone_number.strip() else None
     try:
@@ -238,7 +239,7 @@ def _identifiers(
     dropped = False
     if phone:
         try:
-            phone = normalize_phone(phone, region())
+            phone = normalize_phone(phone, region(), extension=False)
         except InvalidIdentifier as e:
             if email is None:
                 raise from_domain(e, _at(i)) from None
