@@ -1108,6 +1108,26 @@ def test_a_stray_quote_rejects_its_own_line_and_never_swallows_the_rows_after_it
     assert list(import_rows.csv_cells(fine)) == [(3, ["a@example.com", "two\nlines"]), (4, ["b@example.com", "x"])]
 
 
+@pytest.mark.parametrize("bad", ['"a@example.com"m,x', 'a@example.com,"Ada"Lovelace', '"a@example.com" ,x'])
+def test_consent_never_lands_on_an_address_nobody_gave_text_after_a_closing_quote_rejects_its_row(bad):
+    # Read leniently, "a@example.com"m is the cell a@example.comm: somebody else's address, maybe.
+    text = f'{bad}\nb@example.com,"quoted, fine"\nc@example.com,5\'10" tall\n'
+    chunk = import_rows.RawChunk("csv", ["email", "note"], 2, text, ",")
+    (line, error), *rest = list(import_rows.csv_cells(chunk))
+    assert line == 2 and "text after its closing quote" in error["__error__"], error
+    assert error["__raw__"] == bad
+    assert rest == [(3, ["b@example.com", "quoted, fine"]), (4, ["c@example.com", "5'10\" tall"])]
+
+
+def test_an_import_rejects_the_row_with_text_after_a_closing_quote_and_imports_the_rest(engine, account_id, tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('email,first_name\n"ada@example.com"x,Ada\n"bo@example.com","Bo"\n')
+    report = _run(engine, account_id, path, rejects_path=str(tmp_path / "rejects.csv"))
+    assert (report.rows, report.created, report.rejected) == (2, 1, 1)
+    assert [(r.line, r.field) for r in report.first_rejected] == [(2, "row")]
+    assert _count(engine, "profiles", account_id) == 1
+
+
 def test_a_header_with_a_quote_it_does_not_close_is_refused_before_any_row_is_read(engine, account_id, tmp_path):
     path = tmp_path / "header.csv"
     path.write_text('email,"first_name\na@example.com,Ada\nb@example.com,Bo"\n')

@@ -558,8 +558,17 @@ def _read_cells(chunk: RawChunk, lines: list[str], start: int) -> Generator[Cell
         record = lines[first : start + read]
         # Read leniently, a record ends inside a quoted cell only at the end of the chunk: an odd count
         # of quotes. One over several lines is checked strictly: its quote may close and open again.
-        odd = sum(line.count('"') for line in record) % 2 == 1
-        if (odd or len(record) > 1) and not _closes_its_quotes(record, chunk.delimiter):
+        # So is one line with quotes: leniently, `"a@example.com"m` is the cell a@example.comm, an
+        # address nobody gave.
+        quotes = sum(line.count('"') for line in record)
+        if quotes and not _closes_its_quotes(record, chunk.delimiter):
+            if quotes % 2 == 0 and len(record) == 1:
+                error = (
+                    "a quoted cell here has text after its closing quote (a closing quote comes right before the"
+                    ' delimiter or the line\'s end; a quote inside a quoted cell is written twice: "")'
+                )
+                yield chunk.first_line + first, {"__error__": error, "__raw__": shown(lines[first].rstrip("\r\n"))}
+                continue
             error = (
                 "a quote opens a cell here and is never closed (a closing quote comes before the delimiter or the"
                 " line's end)"
