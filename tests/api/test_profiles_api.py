@@ -226,6 +226,20 @@ def test_bad_create_bodies_are_400_naming_the_field_and_write_nothing(api, body:
     assert state(api) == before
 
 
+@pytest.mark.parametrize("path", ["/api/profiles", "/api/profile-import"])
+def test_consent_never_lands_on_a_shared_line_a_profile_number_with_an_extension_is_not_stored(api, path) -> None:
+    # Stored without its extension, a switchboard's number would make two people at one office one
+    # profile (the number is unique) and take SMS consent for whoever answers it; Klaviyo takes E.164.
+    r = api.post(path, json=profile_doc(email="office@example.com", phone_number="+1 206 555 0142 ext. 7"))
+    assert r.status_code in (200, 201), r.text
+    assert r.headers["X-Klaviyo-Partial-Failure"] == "phone_number"
+    assert r.json()["data"]["attributes"]["phone_number"] is None
+    before = state(api)
+    e = error(api.post(path, json=profile_doc(phone_number="+1 206 555 0142 x")), 400)
+    assert e["source"]["pointer"] == "/data/attributes/phone_number", e
+    assert state(api) == before
+
+
 def test_a_bad_phone_beside_an_email_is_dropped_with_a_partial_failure_header(api) -> None:
     r = api.post("/api/profiles", json=profile_doc(email="partial@example.com", phone_number="+1 555"))
     assert r.status_code == 201, r.text

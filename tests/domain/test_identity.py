@@ -115,13 +115,24 @@ def test_normalize_phone_rejects_invalid_numbers_naming_the_field(bad, region):
     assert err.value.value == bad
 
 
-@pytest.mark.parametrize("given_", ["+1 415 555 0100 ext. 12", "+14155550100;ext=5", "(415) 555-0100 x7"])
-def test_a_number_with_an_extension_is_the_number_unless_the_caller_refuses_extensions(given_):
-    assert normalize_phone(given_, "US") == "+14155550100"
+@pytest.mark.parametrize(
+    "given_",
+    ["+1 415 555 0100 ext. 12", "+14155550100;ext=5", "(415) 555-0100 x7", "tel:+1-415-555-0100;ext=5",
+     "+1 415 555 0100 x", "+1 415 555 0100 X", "+1 415 555 0100,", "+1 415 555 0100 ;", "+1 415 555 0100 #",
+     "+1 415 555 0100 ext", "+1 415 555 0100 (office)", "+1 415 555 0100 ｘ"],
+)  # fmt: skip
+def test_consent_never_lands_on_a_shared_line_a_number_with_an_extension_or_its_mark_is_refused(given_):
     with pytest.raises(InvalidIdentifier) as e:
-        normalize_phone(given_, "US", "From", extension=False)
-    assert e.value.field == "From" and "extension" in e.value.message
-    assert normalize_phone("+14155550100", "US", "From", extension=False) == "+14155550100"
+        normalize_phone(given_, "US", "From")
+    assert e.value.field == "From" and e.value.value == given_
+    assert "extension" in e.value.message or "phone number" in e.value.message
+
+
+@pytest.mark.parametrize(
+    "given_", ["+14155550100", "(415) 555-0100", "415.555.0100.", "+1 (415) 555-0100 ", "4155550100"]
+)
+def test_a_number_alone_is_its_e164_form(given_):
+    assert normalize_phone(given_, "US", "From") == "+14155550100"
 
 
 def test_normalize_phone_names_the_field_it_was_given():

@@ -228,8 +228,8 @@ def _identifiers(
     call: Call, region: Callable[[], str], i: int, attrs: SubscribeProfileAttributes | UnsubscribeProfileAttributes
 ) -> tuple[str | None, str | None, bool]:
     """The item's email and phone, normalised; a bad phone beside an email is dropped (Klaviyo's
-    partial failure); returns (email, phone, dropped). A number with an extension is a bad one: its
-    line is shared, and consent given or withdrawn for it would land on whoever else answers it."""
+    partial failure); returns (email, phone, dropped). A number with an extension is a bad one
+    (normalize_phone)."""
     email = attrs.email if isinstance(attrs.email, str) and attrs.email.strip() else None
     phone = attrs.phone_number if isinstance(attrs.phone_number, str) and attrs.phone_number.strip() else None
     try:
@@ -239,7 +239,7 @@ def _identifiers(
     dropped = False
     if phone:
         try:
-            phone = normalize_phone(phone, region(), extension=False)
+            phone = normalize_phone(phone, region())
         except InvalidIdentifier as e:
             if email is None:
                 raise from_domain(e, _at(i)) from None

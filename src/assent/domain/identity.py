@@ -141,14 +141,20 @@ def _valid_in_some_region(national: str, regions: tuple[str, ...]) -> bool:
     return False
 
 
-def normalize_phone(
-    value: str, default_region: str | None = "US", field: str = "phone_number", *, extension: bool = True
-) -> str:
+# After a number's last digit, a letter or one of these marks starts an extension ("x12", "ext. 12",
+# "#12", a dialler's pause "," or wait ";"), even with nothing after it: a cut-off extension.
+_EXTENSION_MARK = re.compile(r"[^\W\d_]|[#,;*~]")
+_AFTER_LAST_DIGIT = re.compile(r"\d(\D*)$")
+
+
+def normalize_phone(value: str, default_region: str | None = "US", field: str = "phone_number") -> str:
     """Return the number in E.164 or raise InvalidIdentifier naming `field`.
 
-    Numbers without a country code are read in `default_region` (the account's). An extension
-    ("+1 415 555 0100 ext. 12") is dropped, unless `extension` is False: then it is refused, for a
-    number a text came from or was sent to, which never has one."""
+    Numbers without a country code are read in `default_region` (the account's). A number with an
+    extension ("+1 415 555 0100 ext. 12"), or with an extension's mark and nothing after it, is
+    refused: its line is shared (a switchboard), so consent given or withdrawn for the number
+    without the extension would land on whoever else answers it, two people would share one
+    profile's number, and no text message comes from or goes to it. Klaviyo takes E.164 alone."""
     if not isinstance(value, str):
         raise InvalidIdentifier(field, "must be a string", value)
     text = value.strip()
@@ -163,8 +169,12 @@ def normalize_phone(
         raise InvalidIdentifier(field, f"is not a phone number: {e}", value) from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier(field, "is not a valid phone number", value)
-    if number.extension and not extension:
-        raise InvalidIdentifier(field, "has an extension, which no text message comes from or goes to", value)
+    after = _AFTER_LAST_DIGIT.search(text)
+    if number.extension or (after is not None and _EXTENSION_MARK.search(after.group(1))):
+        raise InvalidIdentifier(
+            field, "has an extension (or text after its digits): a shared line, which no text message comes "
+            "from or goes to and no one person's consent covers; give the number alone", value,
+        )  # fmt: skip
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

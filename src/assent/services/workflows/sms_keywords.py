@@ -145,7 +145,7 @@ def sms_number(value: str, region: str | None, field: str) -> str:
     and consent is per channel), a number with an extension, a short code, a name."""
     if _CHANNEL_PREFIX.match(value):
         raise InvalidIdentifier(field, "is another channel's address, not an SMS number", value)
-    return normalize_phone(value, region, field, extension=False)
+    return normalize_phone(value, region, field)
 
 
 @dataclass(frozen=True, slots=True)
