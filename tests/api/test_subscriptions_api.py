@@ -211,6 +211,10 @@ def test_consent_never_lands_on_a_shared_line_a_number_with_an_extension_is_refu
     attributes = profile(api, "switchboard@example.com")["data"]["attributes"]
     assert attributes["phone_number"] is None
     assert attributes["subscriptions"]["sms"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
+    # Beside an email but asked only for SMS: nothing is left to do, and the error says why.
+    e = error(subscribe(api, [member("only-sms@example.com", "+12065550100#12", SMS)]), 400)
+    assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/phone_number"
+    assert "has an extension" in e["detail"]
     e = error(unsubscribe(api, [leaver(phone="+12065550100;ext=12", channels={"sms": {"marketing": {
         "consent": "UNSUBSCRIBED"}}})]), 400)  # fmt: skip
     assert e["source"]["pointer"] == f"{PROFILES}/0/attributes/phone_number"

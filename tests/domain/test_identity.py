@@ -119,13 +119,13 @@ def test_normalize_phone_rejects_invalid_numbers_naming_the_field(bad, region):
     "given_",
     ["+1 415 555 0100 ext. 12", "+14155550100;ext=5", "(415) 555-0100 x7", "tel:+1-415-555-0100;ext=5",
      "+1 415 555 0100 x", "+1 415 555 0100 X", "+1 415 555 0100,", "+1 415 555 0100 ;", "+1 415 555 0100 #",
-     "+1 415 555 0100 ext", "+1 415 555 0100 (office)", "+1 415 555 0100 ｘ"],
+     "+1 415 555 0100 ext", "+1 415 555 0100 (office)", "+1 415 555 0100 ｘ", "1-800-FLOWERS", "+1 415 555 CALL"],
 )  # fmt: skip
 def test_consent_never_lands_on_a_shared_line_a_number_with_an_extension_or_its_mark_is_refused(given_):
     with pytest.raises(InvalidIdentifier) as e:
         normalize_phone(given_, "US", "From")
     assert e.value.field == "From" and e.value.value == given_
-    assert "extension" in e.value.message or "phone number" in e.value.message
+    assert "has an extension" in e.value.message
 
 
 @pytest.mark.parametrize(

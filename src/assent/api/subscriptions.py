@@ -226,24 +226,24 @@ def _list_id(relationships: JobRelationships | UnsetType) -> str | None:
 
 def _identifiers(
     call: Call, region: Callable[[], str], i: int, attrs: SubscribeProfileAttributes | UnsubscribeProfileAttributes
-) -> tuple[str | None, str | None, bool]:
+) -> tuple[str | None, str | None, InvalidIdentifier | None]:
     """The item's email and phone, normalised; a bad phone beside an email is dropped (Klaviyo's
-    partial failure); returns (email, phone, dropped). A number with an extension is a bad one
-    (normalize_phone)."""
+    partial failure); returns (email, phone, why the phone was dropped or None). A number with an
+    extension is a bad one (normalize_phone)."""
     email = attrs.email if isinstance(attrs.email, str) and attrs.email.strip() else None
     phone = attrs.phone_number if isinstance(attrs.phone_number, str) and attrs.phone_number.strip() else None
     try:
         email = normalize_email(email) if email else None
     except DomainError as e:
         raise from_domain(e, _at(i)) from None
-    dropped = False
+    dropped: InvalidIdentifier | None = None
     if phone:
         try:
             phone = normalize_phone(phone, region())
         except InvalidIdentifier as e:
             if email is None:
                 raise from_domain(e, _at(i)) from None
-            phone, dropped = None, True
+            phone, dropped = None, e
     return email, phone, dropped
 
 
@@ -296,7 +296,7 @@ def post_subscribe(call: Call) -> Response:
     items, any_dropped = [], False
     for i, p in enumerate(profiles):
         email, phone, dropped = _identifiers(call, region, i, p.attributes)
-        any_dropped |= dropped
+        any_dropped |= dropped is not None
         profile_id = p.id if isinstance(p.id, str) else None
         if email is None and phone is None and profile_id is None:
             raise invalid("a profile needs an email, a phone_number or an id", pointer=_at(i))
@@ -307,11 +307,8 @@ def post_subscribe(call: Call) -> Response:
             # The number given is not valid: SMS and WhatsApp consent is refused (never given to a
             # number the profile had already); the other channels go ahead, as Klaviyo does.
             targets = [x for x in targets if x[0][0] not in (Channel.SMS, Channel.WHATSAPP)]
-            if not targets:
-                raise invalid(
-                    "phone_number is not a valid phone number, and SMS and WhatsApp consent need one given in "
-                    "the same request", pointer=_at(i, "/phone_number"),
-                )  # fmt: skip
+            if not targets:  # nothing left to do: the item fails as if the number were alone
+                raise from_domain(dropped, _at(i)) from None
         consented_at = {}
         for target, params, where in targets:
             if isinstance(params.consented_at, datetime):
@@ -345,7 +342,7 @@ def post_unsubscribe(call: Call) -> Response:
     items, any_dropped = [], False
     for i, p in enumerate(profiles):
         email, phone, dropped = _identifiers(call, region, i, p.attributes)
-        any_dropped |= dropped
+        any_dropped |= dropped is not None
         if email is None and phone is None:
             raise invalid("a profile needs an email or a phone_number", pointer=_at(i))
         targets = _targets(p.attributes.subscriptions)

@@ -141,20 +141,27 @@ def _valid_in_some_region(national: str, regions: tuple[str, ...]) -> bool:
     return False
 
 
-# After a number's last digit, a letter or one of these marks starts an extension ("x12", "ext. 12",
-# "#12", a dialler's pause "," or wait ";"), even with nothing after it: a cut-off extension.
+# After a number's last digit, a letter or one of these marks starts an extension ("x12" is read
+# whole by the parser; "x", "#", a dialler's pause "," or wait ";" alone is a cut-off one) or
+# spells the number's end in letters (a vanity number, "1-800-FLOWERS"), or is a note ("(office)").
 _EXTENSION_MARK = re.compile(r"[^\W\d_]|[#,;*~]")
 _AFTER_LAST_DIGIT = re.compile(r"\d(\D*)$")
+_SHARED_LINE = (
+    "has an extension, an extension's mark (x, ext, #, a comma or a semicolon) or letters after its digits: "
+    "a shared line, or not the number in digits; no text message comes from or goes to one, and no one person's "
+    "consent covers it. Give the number alone, in digits"
+)
 
 
 def normalize_phone(value: str, default_region: str | None = "US", field: str = "phone_number") -> str:
     """Return the number in E.164 or raise InvalidIdentifier naming `field`.
 
     Numbers without a country code are read in `default_region` (the account's). A number with an
-    extension ("+1 415 555 0100 ext. 12"), or with an extension's mark and nothing after it, is
-    refused: its line is shared (a switchboard), so consent given or withdrawn for the number
-    without the extension would land on whoever else answers it, two people would share one
-    profile's number, and no text message comes from or goes to it. Klaviyo takes E.164 alone."""
+    extension ("+1 415 555 0100 ext. 12"), an extension's mark and nothing after it, or letters
+    after its digits is refused: its line is shared (a switchboard), so consent given or withdrawn
+    for the number without the extension would land on whoever else answers it, two people would
+    share one profile's number, and no text message comes from or goes to it. Klaviyo takes E.164
+    alone."""
     if not isinstance(value, str):
         raise InvalidIdentifier(field, "must be a string", value)
     text = value.strip()
@@ -163,18 +170,17 @@ def normalize_phone(value: str, default_region: str | None = "US", field: str = 
         return fast
     if not text:
         raise InvalidIdentifier(field, "is empty", value)
+    after = _AFTER_LAST_DIGIT.search(text)
+    if after is not None and _EXTENSION_MARK.search(after.group(1)):
+        raise InvalidIdentifier(field, _SHARED_LINE, value)
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
     except phonenumbers.NumberParseException as e:
         raise InvalidIdentifier(field, f"is not a phone number: {e}", value) from None
+    if number.extension:
+        raise InvalidIdentifier(field, _SHARED_LINE, value)
     if not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier(field, "is not a valid phone number", value)
-    after = _AFTER_LAST_DIGIT.search(text)
-    if number.extension or (after is not None and _EXTENSION_MARK.search(after.group(1))):
-        raise InvalidIdentifier(
-            field, "has an extension (or text after its digits): a shared line, which no text message comes "
-            "from or goes to and no one person's consent covers; give the number alone", value,
-        )  # fmt: skip
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
