@@ -141,9 +141,9 @@ def _valid_in_some_region(national: str, regions: tuple[str, ...]) -> bool:
     return False
 
 
-# After a number's last digit, a letter or one of these marks starts an extension ("x12" is read
-# whole by the parser; "x", "#", a dialler's pause "," or wait ";" alone is a cut-off one) or
-# spells the number's end in letters (a vanity number, "1-800-FLOWERS"), or is a note ("(office)").
+# A letter or one of these marks after a number's last digit: an extension's mark with nothing after
+# it ("x", "#", a dialler's pause "," or wait ";"), a vanity number's letters ("1-800-FLOWERS") or a
+# note ("(office)"). An extension with its digits ("x12") is the parser's to find.
 _EXTENSION_MARK = re.compile(r"[^\W\d_]|[#,;*~]")
 _AFTER_LAST_DIGIT = re.compile(r"\d(\D*)$")
 _SHARED_LINE = (

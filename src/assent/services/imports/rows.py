@@ -557,17 +557,17 @@ def _read_cells(chunk: RawChunk, lines: list[str], start: int) -> Generator[Cell
         first, read = start + read, reader.line_num  # the record's first line, and lines read after it
         record = lines[first : start + read]
         # Read leniently, a record ends inside a quoted cell only at the end of the chunk: an odd count
-        # of quotes. One over several lines is checked strictly: its quote may close and open again.
-        # So is one line with quotes: leniently, `"a@example.com"m` is the cell a@example.comm, an
-        # address nobody gave.
+        # of quotes. So every record with a quote is checked strictly: over several lines, its quote
+        # may close and open again; on one line, `"a@example.com"m` would be the cell a@example.comm.
         quotes = sum(line.count('"') for line in record)
         if quotes and not _closes_its_quotes(record, chunk.delimiter):
+            at, raw = chunk.first_line + first, shown(lines[first].rstrip("\r\n"))
             if quotes % 2 == 0 and len(record) == 1:
                 error = (
                     "a quoted cell here has text after its closing quote (a closing quote comes right before the"
                     ' delimiter or the line\'s end; a quote inside a quoted cell is written twice: "")'
                 )
-                yield chunk.first_line + first, {"__error__": error, "__raw__": shown(lines[first].rstrip("\r\n"))}
+                yield at, {"__error__": error, "__raw__": raw}
                 continue
             error = (
                 "a quote opens a cell here and is never closed (a closing quote comes before the delimiter or the"
@@ -577,7 +577,7 @@ def _read_cells(chunk: RawChunk, lines: list[str], start: int) -> Generator[Cell
                 end = chunk.first_line + start + read - 1
                 error += f"; read as it stands, the cell would run on to line {end}: the lines after this one are"
                 error += " read as rows of their own"
-            yield chunk.first_line + first, {"__error__": error, "__raw__": shown(lines[first].rstrip("\r\n"))}
+            yield at, {"__error__": error, "__raw__": raw}
             return first + 1
         if any(row):
             line = chunk.first_line + start + read - 1
